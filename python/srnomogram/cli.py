@@ -1,0 +1,69 @@
+"""Command line: ``srnomogram <group> <command> ...``.
+
+Subcommands only parse arguments and call the Python API. Each area owns its commands in a
+``_cli.py`` module with ``register(subparsers)``; this file only assembles them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from . import __version__
+from .errors import SrnomogramError
+
+# Each module defines register(subparsers) and sets ``func`` on its parsers.
+COMMAND_MODULES = (
+    "srnomogram.data._cli",
+    "srnomogram.sr._cli",
+    "srnomogram.radiomics._cli",
+    "srnomogram.deep._cli",
+    "srnomogram.study._cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="srnomogram",
+        description="Super-resolution ultrasound radiomics, deep learning and a validated nomogram (Yang & Ma).",
+    )
+    parser.add_argument("--version", action="version", version=f"srnomogram {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a stage not built yet
+            if exc.name == name:
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # PyRadiomics configures its own logger on import; keep it quiet unless asked.
+    logging.getLogger("radiomics").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        rc = args.func(args)
+    except SrnomogramError as exc:
+        print(f"srnomogram: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("srnomogram: interrupted; finished steps are kept, rerun to continue.", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Cohort manifest: one CSV row per lesion.
+
+Columns
+-------
+case_id : str, unique
+image : path of the image (relative to the manifest's folder, or absolute)
+mask : path of the lesion mask (same rules); several masks may be joined with ``;``
+label : 1 malignant / 0 benign (``malignant``/``benign`` accepted)
+spacing : mm per pixel for 2D rasters (3D volumes take it from the header; may be empty)
+split : optional, ``train`` or ``test``
+anything else : clinical columns (``age``, ``max_diameter_cm``, ...)
+
+Other image columns (``image_sr``, ...) hold paths too; every column whose name starts with
+``image`` or ``mask`` is treated as a path column.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ManifestError
+from ..utils import write_csv_atomic
+
+REQUIRED = ("case_id", "image", "mask", "label")
+LABEL_WORDS = {"malignant": 1, "benign": 0, "1": 1, "0": 0, "1.0": 1, "0.0": 0}
+SPLITS = ("train", "test")
+
+
+def path_columns(df: pd.DataFrame) -> list[str]:
+    """Columns that hold file paths: ``image*`` and ``mask*``."""
+    return [c for c in df.columns if c.startswith("image") or c.startswith("mask")]
+
+
+def _resolve(value: str, base: Path, where: str) -> str:
+    p = Path(value)
+    if p.is_absolute():
+        return str(p)
+    resolved = (base / p).resolve()
+    try:
+        resolved.relative_to(base.resolve())
+    except ValueError:
+        raise ManifestError(
+            f"{where}: path {value!r} escapes the manifest's folder {base}. "
+            "Write an absolute path, or move the manifest above the images."
+        ) from None
+    return str(resolved)
+
+
+def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataFrame:
+    """Read and validate a manifest; return it with absolute paths and integer labels.
+
+    Parameters
+    ----------
+    path : path-like
+        The manifest CSV.
+    check_files : bool
+        Check that every image and mask file exists.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per lesion, ``case_id`` as str, ``label`` as int (0/1), path columns absolute.
+        ``df.attrs["manifest_path"]`` holds the manifest's absolute path.
+
+    Raises
+    ------
+    ManifestError
+        Naming the file, the row (1-based, header = row 1) and column, and the remedy.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ManifestError(f"Manifest {path} not found. Create one with 'srnomogram cohort import ...'.")
+    try:
+        df = pd.read_csv(path, dtype={"case_id": str, "split": str}, keep_default_na=True)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise ManifestError(f"Manifest {path} is not a readable CSV ({str(exc).splitlines()[0]}).") from None
+    return validate_manifest(df, base=path.parent, source=str(path), check_files=check_files)
+
+
+def validate_manifest(df: pd.DataFrame, base: str | os.PathLike, source: str = "manifest", check_files: bool = True) -> pd.DataFrame:
+    """Validate a manifest DataFrame (see :func:`load_manifest`); paths are resolved against ``base``."""
+    base = Path(base).absolute()
+    df = df.copy()
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise ManifestError(f"{source}: missing column(s) {missing}; a manifest needs {list(REQUIRED)}.")
+
+    def row(i):  # CSV line number, the header being line 1
+        return f"{source}, row {i + 2}"
+
+    df["case_id"] = df["case_id"].astype(str).str.strip()
+    dup = df["case_id"].duplicated(keep=False)
+    if dup.any():
+        first = df.index[dup][0]
+        raise ManifestError(f"{row(first)}: case_id {df.at[first, 'case_id']!r} appears more than once. Each lesion needs its own case_id.")
+
+    labels = []
+    for i, v in df["label"].items():
+        key = str(v).strip().lower()
+        if key not in LABEL_WORDS:
+            raise ManifestError(f"{row(i)}, column 'label': value {v!r} is not 0/1 or benign/malignant. Fix the label or drop the row.")
+        labels.append(LABEL_WORDS[key])
+    df["label"] = np.asarray(labels, dtype=int)
+
+    if "split" in df.columns:
+        df["split"] = df["split"].astype(str).str.strip().str.lower()
+        bad = ~df["split"].isin(SPLITS)
+        if bad.any():
+            i = df.index[bad][0]
+            raise ManifestError(f"{row(i)}, column 'split': value {df.at[i, 'split']!r} is not 'train' or 'test'.")
+
+    if "spacing" in df.columns:
+        sp = pd.to_numeric(df["spacing"], errors="coerce")
+        bad = df["spacing"].notna() & ~(sp > 0)
+        if bad.any():
+            i = df.index[bad][0]
+            raise ManifestError(f"{row(i)}, column 'spacing': value {df.at[i, 'spacing']!r} is not a positive number (mm per pixel).")
+        df["spacing"] = sp
+
+    for col in path_columns(df):
+        out = []
+        for i, v in df[col].items():
+            if pd.isna(v) or str(v).strip() == "":
+                if col in ("image", "mask"):
+                    raise ManifestError(f"{row(i)}, column {col!r}: empty path. Every lesion needs an image and a mask.")
+                out.append(None)
+                continue
+            parts = [_resolve(s.strip(), base, f"{row(i)}, column {col!r}") for s in str(v).split(";")]
+            if check_files:
+                for p in parts:
+                    if not os.path.exists(p):
+                        raise ManifestError(f"{row(i)}, column {col!r}: file {p} does not exist. Fix the path (relative to {base}).")
+            out.append(";".join(parts))
+        df[col] = out
+    df.attrs["manifest_path"] = str(Path(source).absolute()) if source != "manifest" else None
+    df.attrs["base"] = str(base)
+    return df.reset_index(drop=True)
+
+
+def mask_paths(value: str) -> str | list[str]:
+    """Split a mask cell into one path or a list of paths (joined with ``;``)."""
+    parts = str(value).split(";")
+    return parts[0] if len(parts) == 1 else parts
+
+
+def write_manifest(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a manifest atomically, making paths inside the manifest's folder relative."""
+    path = Path(path).absolute()
+    base = path.parent.resolve()
+    out = df.copy()
+    for col in path_columns(out):
+        def rel(v):
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                return v
+            parts = []
+            for s in str(v).split(";"):
+                p = Path(s).absolute()
+                try:
+                    parts.append(str(p.resolve().relative_to(base)))
+                except ValueError:
+                    parts.append(str(p))
+            return ";".join(parts)
+        out[col] = out[col].map(rel)
+    return write_csv_atomic(out, path)

@@ -1,0 +1,192 @@
+"""Image and mask readers: 2D PNG/JPEG/BMP/TIFF, 3D NIfTI/NRRD/MHA and DICOM series.
+
+Every reader returns a SimpleITK image so that spacing travels with the pixels and PyRadiomics
+receives exactly what it would read itself.
+
+* Colour 2D images become grey by ITU-R 601-2 luma exactly as ``PIL.Image.convert("L")`` does
+  (alpha ignored). 163 of the 256 BrEaST images carry colour overlays, so this choice matters.
+* Masks are "any non-zero pixel" (any colour channel for RGB(A) masks; alpha ignored).
+* 2D spacing is given by the caller (mm per pixel, from the manifest); 3D spacing comes from
+  the file header.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+IMAGE_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".nii.gz"):
+        return ".nii.gz"
+    return path.suffix.lower()
+
+
+def is_2d_path(path: str | os.PathLike) -> bool:
+    """True when ``path`` names a 2D raster image format read through PIL."""
+    return _suffix(Path(path)) in IMAGE_2D_SUFFIXES
+
+
+def _check_exists(path: Path, what: str) -> None:
+    if not path.exists():
+        raise InputError(f"{what} file not found: {path}. Check the path in the manifest (paths are relative to the manifest's folder).")
+
+
+def _read_pil_array(path: Path, what: str, as_mask: bool) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if as_mask:
+                if mode in ("RGB", "RGBA", "RGBX", "CMYK", "P", "PA", "LA", "YCbCr"):
+                    rgb = np.asarray(im.convert("RGB"))
+                    return np.any(rgb != 0, axis=-1).astype(np.uint8)
+                return (np.asarray(im) != 0).astype(np.uint8)
+            if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                return np.asarray(im).astype(np.float64 if mode == "F" else np.int32)
+            if mode != "L":
+                im = im.convert("L")  # ITU-R 601-2 luma; alpha is dropped
+            return np.asarray(im)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise InputError(f"{what} file {path} cannot be read as an image ({exc}). Re-export it as PNG or check that it is not truncated.") from None
+
+
+def _read_volume(path: Path, what: str):
+    import SimpleITK as sitk
+
+    try:
+        if path.is_dir():
+            reader = sitk.ImageSeriesReader()
+            files = reader.GetGDCMSeriesFileNames(str(path))
+            if not files:
+                raise InputError(f"{what} folder {path} holds no DICOM series. Point the manifest at a DICOM series folder or a volume file.")
+            reader.SetFileNames(files)
+            return reader.Execute()
+        return sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
+        raise InputError(f"{what} file {path} cannot be read by SimpleITK ({first}). Check the file is a valid NIfTI/NRRD/MHA/DICOM.") from None
+
+
+def _spacing_2d(spacing, path: Path) -> tuple[float, float]:
+    if spacing is None or (isinstance(spacing, float) and not np.isfinite(spacing)):
+        return (1.0, 1.0)
+    if np.isscalar(spacing):
+        s = float(spacing)
+        sp = (s, s)
+    else:
+        sp = tuple(float(v) for v in spacing)[:2]
+    if not all(np.isfinite(v) and v > 0 for v in sp):
+        raise InputError(f"Spacing {spacing!r} for {path} must be positive (mm per pixel). Fix the manifest's 'spacing' column.")
+    return sp
+
+
+def read_image(path: str | os.PathLike, spacing=None):
+    """Read an image as a SimpleITK image.
+
+    Parameters
+    ----------
+    path : path-like
+        A 2D raster (PNG/JPEG/BMP/TIFF), a volume file (NIfTI/NRRD/MHA) or a DICOM series folder.
+    spacing : float or sequence of float, optional
+        Pixel spacing in mm for 2D rasters (x, y). Ignored for volumes, whose header rules.
+
+    Returns
+    -------
+    SimpleITK.Image
+        Grey image; 2D rasters keep their integer pixel type (uint8 for 8-bit PNG).
+    """
+    import SimpleITK as sitk
+
+    path = Path(path)
+    _check_exists(path, "Image")
+    if is_2d_path(path):
+        arr = _read_pil_array(path, "Image", as_mask=False)
+        img = sitk.GetImageFromArray(arr)
+        img.SetSpacing(_spacing_2d(spacing, path))
+        return img
+    img = _read_volume(path, "Image")
+    if img.GetNumberOfComponentsPerPixel() > 1:
+        img = sitk.VectorIndexSelectionCast(img, 0)
+    return img
+
+
+def read_mask(path: str | os.PathLike, spacing=None):
+    """Read a mask as a SimpleITK uint8 image with 1 where the file is non-zero."""
+    import SimpleITK as sitk
+
+    path = Path(path)
+    _check_exists(path, "Mask")
+    if is_2d_path(path):
+        arr = _read_pil_array(path, "Mask", as_mask=True)
+        m = sitk.GetImageFromArray(arr)
+        m.SetSpacing(_spacing_2d(spacing, path))
+        return m
+    m = _read_volume(path, "Mask")
+    arr = sitk.GetArrayFromImage(m)
+    if arr.ndim == m.GetDimension() + 1:  # vector pixels
+        arr = np.any(arr != 0, axis=-1)
+    out = sitk.GetImageFromArray((arr != 0).astype(np.uint8))
+    out.CopyInformation(m) if out.GetDimension() == m.GetDimension() else None
+    return out
+
+
+def read_masks_union(paths, spacing=None):
+    """Read several masks of one image and merge them (logical OR)."""
+    import SimpleITK as sitk
+
+    paths = list(paths)
+    first = read_mask(paths[0], spacing)
+    acc = sitk.GetArrayFromImage(first).astype(bool)
+    for p in paths[1:]:
+        a = sitk.GetArrayFromImage(read_mask(p, spacing)).astype(bool)
+        if a.shape != acc.shape:
+            raise InputError(f"Mask {p} has shape {a.shape} but {paths[0]} has {acc.shape}; masks of one image must have the image's size.")
+        acc |= a
+    out = sitk.GetImageFromArray(acc.astype(np.uint8))
+    out.CopyInformation(first)
+    return out
+
+
+def read_case(image_path, mask_path, spacing=None, case_id: str | None = None):
+    """Read an image and its mask, checking that they belong together.
+
+    Raises
+    ------
+    InputError
+        If a file is missing or unreadable, the shapes or spacings differ, or the mask is empty.
+    """
+    where = f"case {case_id!r}: " if case_id is not None else ""
+    image = read_image(image_path, spacing)
+    if isinstance(mask_path, (list, tuple)):
+        mask = read_masks_union(mask_path, spacing)
+        mask_name = mask_path[0]
+    else:
+        mask = read_mask(mask_path, spacing)
+        mask_name = mask_path
+    if image.GetSize() != mask.GetSize():
+        raise InputError(
+            f"{where}mask {mask_name} has size {mask.GetSize()} but image {image_path} has size {image.GetSize()}. "
+            "Masks must be drawn on the image they belong to."
+        )
+    if not np.allclose(image.GetSpacing(), mask.GetSpacing(), rtol=1e-4, atol=1e-6):
+        raise InputError(
+            f"{where}mask {mask_name} has spacing {mask.GetSpacing()} but image {image_path} has {image.GetSpacing()}. "
+            "Resample the mask onto the image grid."
+        )
+    mask.CopyInformation(image)
+    import SimpleITK as sitk
+
+    if not sitk.GetArrayViewFromImage(mask).any():
+        raise InputError(f"{where}mask {mask_name} is empty (no non-zero pixel). Draw the lesion or drop the case from the manifest.")
+    return image, mask

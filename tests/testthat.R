@@ -1,0 +1,4 @@
+library(testthat)
+library(srnomogram)
+
+test_check("srnomogram")
