@@ -3,16 +3,41 @@
 from .manifest import load_manifest, validate_manifest, write_manifest  # noqa: F401
 from .readers import read_case, read_image, read_mask  # noqa: F401
 
-__all__ = ["load_manifest", "validate_manifest", "write_manifest", "read_case", "read_image", "read_mask", "demo_cohort", "stratified_split"]
+__all__ = [
+    "load_manifest",
+    "validate_manifest",
+    "write_manifest",
+    "read_case",
+    "read_image",
+    "read_mask",
+    "check_cohort",
+    "demo_cohort",
+    "import_breast_lesions_usg",
+    "import_folder",
+    "max_feret_diameter",
+    "split_manifest",
+    "stratified_split",
+]
+
+# lazy: the demo generator, importers and split pull in more than a manifest read needs
+_LAZY = {
+    "demo_cohort": ".demo",
+    "stratified_split": ".split",
+    "split_manifest": ".split",
+    "import_breast_lesions_usg": ".importers",
+    "import_folder": ".importers",
+    "check_cohort": ".check",
+    "max_feret_diameter": ".geometry",
+}
 
 
-def __getattr__(name):  # lazy: the demo generator and split pull in more than a manifest read needs
-    if name == "demo_cohort":
-        from .demo import demo_cohort
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
 
-        return demo_cohort
-    if name == "stratified_split":
-        from .split import stratified_split
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-        return stratified_split
-    raise AttributeError(name)
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

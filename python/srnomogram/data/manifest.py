@@ -30,6 +30,11 @@ LABEL_WORDS = {"malignant": 1, "benign": 0, "1": 1, "0": 0, "1.0": 1, "0.0": 0}
 SPLITS = ("train", "test")
 
 
+def _show(value) -> str:
+    """repr of a cell value without NumPy's type wrapper (``-0.1``, not ``np.float64(-0.1)``)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def path_columns(df: pd.DataFrame) -> list[str]:
     """Columns that hold file paths: ``image*`` and ``mask*``."""
     return [c for c in df.columns if c.startswith("image") or c.startswith("mask")]
@@ -96,13 +101,13 @@ def validate_manifest(df: pd.DataFrame, base: str | os.PathLike, source: str = "
     dup = df["case_id"].duplicated(keep=False)
     if dup.any():
         first = df.index[dup][0]
-        raise ManifestError(f"{row(first)}: case_id {df.at[first, 'case_id']!r} appears more than once. Each lesion needs its own case_id.")
+        raise ManifestError(f"{row(first)}: case_id {_show(df.at[first, 'case_id'])} appears more than once. Each lesion needs its own case_id.")
 
     labels = []
     for i, v in df["label"].items():
         key = str(v).strip().lower()
         if key not in LABEL_WORDS:
-            raise ManifestError(f"{row(i)}, column 'label': value {v!r} is not 0/1 or benign/malignant. Fix the label or drop the row.")
+            raise ManifestError(f"{row(i)}, column 'label': value {_show(v)} is not 0/1 or benign/malignant. Fix the label or drop the row.")
         labels.append(LABEL_WORDS[key])
     df["label"] = np.asarray(labels, dtype=int)
 
@@ -111,14 +116,14 @@ def validate_manifest(df: pd.DataFrame, base: str | os.PathLike, source: str = "
         bad = ~df["split"].isin(SPLITS)
         if bad.any():
             i = df.index[bad][0]
-            raise ManifestError(f"{row(i)}, column 'split': value {df.at[i, 'split']!r} is not 'train' or 'test'.")
+            raise ManifestError(f"{row(i)}, column 'split': value {_show(df.at[i, 'split'])} is not 'train' or 'test'.")
 
     if "spacing" in df.columns:
         sp = pd.to_numeric(df["spacing"], errors="coerce")
         bad = df["spacing"].notna() & ~(sp > 0)
         if bad.any():
             i = df.index[bad][0]
-            raise ManifestError(f"{row(i)}, column 'spacing': value {df.at[i, 'spacing']!r} is not a positive number (mm per pixel).")
+            raise ManifestError(f"{row(i)}, column 'spacing': value {_show(df.at[i, 'spacing'])} is not a positive number (mm per pixel).")
         df["spacing"] = sp
 
     for col in path_columns(df):

@@ -1,0 +1,92 @@
+"""``srnomogram cohort ...``: import, split, check and synthesise cohorts."""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def _import_breast(args):
+    from .importers import import_breast_lesions_usg
+
+    import_breast_lesions_usg(args.src, args.output)
+
+
+def _import_folder(args):
+    from .importers import import_folder
+
+    import_folder(args.src, args.output, spacing=args.spacing)
+
+
+def _split(args):
+    from .split import split_manifest
+
+    split_manifest(args.manifest, test_size=args.test_size, seed=args.seed, output=args.output)
+
+
+def _demo(args):
+    from .demo import demo_cohort
+
+    demo_cohort(args.out, n=args.n, seed=args.seed, n_volumes=args.volumes)
+
+
+def _validate(args):
+    from .check import check_cohort
+
+    s = check_cohort(args.manifest, image_col=args.image_col, mask_col=args.mask_col)
+    split = ", ".join(f"{k} {v}" for k, v in sorted(s["by_split"].items())) or "no split column"
+    print(
+        f"{args.manifest}: {s['n']} lesion{'s' if s['n'] != 1 else ''}, {s['by_label'].get(0, 0)} benign / {s['by_label'].get(1, 0)} malignant; "
+        f"{split}; {'/'.join(f'{d}D' for d in sorted(s['dims']))} images; every image and mask read and checked."
+    )
+
+
+def register(subparsers) -> None:
+    """Add the ``cohort`` command group."""
+    cohort = subparsers.add_parser("cohort", help="import, split, check or synthesise a cohort manifest", description="Cohort manifests: one CSV row per lesion (case_id, image, mask, label, spacing, split, clinical columns).")
+    sub = cohort.add_subparsers(dest="cohort_command", metavar="COMMAND")
+    cohort.set_defaults(func=lambda args: cohort.print_help() or 2)
+
+    imp = sub.add_parser("import", help="build a manifest from a public dataset layout", description="Build a manifest from a dataset layout.")
+    isub = imp.add_subparsers(dest="layout", metavar="LAYOUT")
+    imp.set_defaults(func=lambda args: imp.print_help() or 2)
+
+    p = isub.add_parser(
+        "breast-lesions-usg",
+        help="Breast-Lesions-USG (BrEaST): xlsx sheet + images/caseNNN(_tumor).png",
+        description="Import the Breast-Lesions-USG collection: label from Classification, normals and cases without a tumour mask excluded, spacing from Pixel_size, max_diameter_cm from the mask.",
+    )
+    p.add_argument("src", metavar="DIR", help="the collection folder (xlsx sheet and images/)")
+    p.add_argument("-o", "--output", required=True, metavar="MANIFEST", help="manifest CSV to write")
+    p.set_defaults(func=_import_breast)
+
+    p = isub.add_parser(
+        "folder",
+        help="benign/ and malignant/ folders with <name>_mask.png beside each image",
+        description="Import benign/ + malignant/ folders; <name>_mask.png (and <name>_mask_1.png, ...) are the masks of <name>.png and are merged.",
+    )
+    p.add_argument("src", metavar="DIR", help="folder holding benign/ and malignant/")
+    p.add_argument("-o", "--output", required=True, metavar="MANIFEST", help="manifest CSV to write")
+    p.add_argument("--spacing", type=float, default=None, help="pixel spacing in mm for every image (default: unknown)")
+    p.set_defaults(func=_import_folder)
+
+    p = sub.add_parser("split", help="write a stratified train/test split into a manifest", description="Stratified train/test split (same result in Python and R for the same seed), written into the manifest's split column.")
+    p.add_argument("manifest", metavar="MANIFEST")
+    p.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    p.add_argument("--test-size", type=float, default=0.2, help="fraction of each class in the test set (default 0.2)")
+    p.add_argument("-o", "--output", default=None, metavar="MANIFEST", help="write here instead of overwriting MANIFEST")
+    p.set_defaults(func=_split)
+
+    p = sub.add_parser("demo", help="synthesise a demo cohort (images, masks, manifest, 3D volumes)", description="Synthesise a deterministic B-mode-like demo cohort.")
+    p.add_argument("out", metavar="OUT", help="output folder")
+    p.add_argument("--n", type=int, default=120, help="number of 2D lesions (default 120)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--volumes", type=int, default=4, help="number of small 3D volumes (default 4)")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("validate", help="read and check every image and mask of a manifest", description="Load a manifest, read every image and mask, check sizes, spacings and masks; print a summary.")
+    p.add_argument("manifest", metavar="MANIFEST")
+    p.add_argument("--image-col", default="image", help="image column to check (default image)")
+    p.add_argument("--mask-col", default="mask", help="mask column to check (default mask)")
+    p.set_defaults(func=_validate)

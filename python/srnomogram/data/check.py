@@ -1,0 +1,55 @@
+"""Check a whole cohort: every image and mask readable, matching and non-empty."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError
+from .manifest import load_manifest, mask_paths, path_columns
+from .readers import read_case
+
+
+def check_cohort(manifest: str | os.PathLike | pd.DataFrame, image_col: str = "image", mask_col: str = "mask", progress: bool | None = None) -> dict:
+    """Load a manifest and read every case with :func:`~srnomogram.data.readers.read_case`.
+
+    Parameters
+    ----------
+    manifest : path-like or pandas.DataFrame
+        A manifest CSV, or a DataFrame returned by :func:`~srnomogram.data.manifest.load_manifest`.
+    image_col, mask_col : str
+        The image and mask columns to check (e.g. ``image_sr``/``mask_sr``).
+    progress : bool or None
+        Show a progress bar (None: only on a terminal).
+
+    Returns
+    -------
+    dict
+        ``n`` (lesions), ``by_label`` ({0: n_benign, 1: n_malignant}), ``by_split``
+        ({"train": ..., "test": ...} or {} without a split) and ``dims`` (set of image dimensions).
+
+    Raises
+    ------
+    InputError
+        The first bad case, naming the manifest, its row (header = row 1) and the remedy.
+    """
+    from tqdm.auto import tqdm
+
+    df = load_manifest(manifest) if not isinstance(manifest, pd.DataFrame) else manifest
+    source = df.attrs.get("manifest_path") or "manifest"
+    for col in (image_col, mask_col):
+        if col not in df.columns:
+            raise InputError(f"{source}: column {col!r} not found; columns with paths are {path_columns(df)}.")
+    dims = set()
+    for i, row in tqdm(df.iterrows(), total=len(df), desc="checking cases", unit="case", disable=None if progress is None else not progress):
+        spacing = row.get("spacing")
+        spacing = None if spacing is None or pd.isna(spacing) else float(spacing)
+        try:
+            image, _ = read_case(row[image_col], mask_paths(row[mask_col]), spacing, case_id=row["case_id"])
+        except InputError as exc:
+            raise InputError(f"{Path(source).name}, row {i + 2}: {exc}") from None
+        dims.add(image.GetDimension())
+    by_split = df["split"].value_counts().to_dict() if "split" in df.columns else {}
+    return dict(n=len(df), by_label={int(k): int(v) for k, v in df["label"].value_counts().sort_index().items()}, by_split={str(k): int(v) for k, v in by_split.items()}, dims=dims)

@@ -1,0 +1,274 @@
+"""Importers that turn common public layouts into a cohort manifest.
+
+* :func:`import_breast_lesions_usg` reads the Breast-Lesions-USG (BrEaST) collection
+  (Pawłowska et al., Sci Data 2024): one xlsx sheet and PNG scans with ``_tumor`` masks.
+* :func:`import_folder` reads the common ``benign/`` + ``malignant/`` layout with
+  ``<name>_mask.png`` beside each image (the layout of BUSI, Al-Dhabyani et al. 2020).
+
+Both write the manifest atomically with :func:`~srnomogram.data.manifest.write_manifest`:
+paths inside the manifest's folder become relative, others stay absolute. Several masks of one
+image are joined with ``;`` in the ``mask`` column (the readers merge them by logical OR).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError, ManifestError
+from .geometry import max_feret_diameter
+from .readers import IMAGE_2D_SUFFIXES, read_mask
+
+log = logging.getLogger(__name__)
+
+#: BI-RADS descriptors of the BrEaST sheet kept as clinical columns (snake_case).
+BREAST_DESCRIPTORS = {
+    "Tissue_composition": "tissue_composition",
+    "Shape": "shape",
+    "Margin": "margin",
+    "Echogenicity": "echogenicity",
+    "Posterior_features": "posterior_features",
+    "Calcifications": "calcifications",
+    "BIRADS": "birads",
+}
+
+
+def _union_mask(paths, spacing_mm):
+    import SimpleITK as sitk
+
+    acc = None
+    for p in paths:
+        m = sitk.GetArrayFromImage(read_mask(p, spacing_mm)) != 0
+        if acc is None:
+            acc = m.copy()
+        elif m.shape != acc.shape:
+            raise InputError(f"Mask {p} has shape {m.shape} but {paths[0]} has {acc.shape}; masks of one image must have the image's size.")
+        else:
+            acc |= m
+    return acc
+
+
+def _write(df: pd.DataFrame, output, what: str) -> Path:
+    """Refuse duplicate case ids, then write the manifest atomically."""
+    from .manifest import write_manifest
+
+    dup = df["case_id"].duplicated(keep=False)
+    if dup.any():
+        names = df.loc[dup, what].tolist()[:2]
+        raise ManifestError(f"Images {names} give the same case_id {df.loc[dup, 'case_id'].iloc[0]!r}. Rename one of them.")
+    return write_manifest(df, output)
+
+
+def _check_same_size(image: Path, masks, where: str) -> None:
+    """Compare the image's size (read from its header, not decoded) with each mask's."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(image) as im:
+            size = im.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError(f"{where}: image {image} cannot be read ({exc}). Re-export it as PNG.") from None
+    for m in masks:
+        try:
+            with Image.open(m) as im:
+                msize = im.size
+        except (UnidentifiedImageError, OSError) as exc:
+            raise InputError(f"{where}: mask {m} cannot be read ({exc}). Re-export it as PNG.") from None
+        if msize != size:
+            raise InputError(f"{where}: mask {m} is {msize[0]}x{msize[1]} pixels but image {image} is {size[0]}x{size[1]}. Masks must be drawn on the image they belong to.")
+
+
+def _find_sheet(src: Path) -> Path:
+    sheets = sorted(p for p in src.glob("*.xlsx") if not p.name.startswith("~$"))
+    if not sheets:
+        raise InputError(f"No .xlsx clinical sheet found in {src}. Point the importer at the Breast-Lesions-USG folder (it holds the sheet and images/).")
+    if len(sheets) > 1:
+        named = [p for p in sheets if "clinical" in p.name.lower()]
+        if len(named) != 1:
+            raise InputError(f"Several .xlsx sheets in {src} ({', '.join(p.name for p in sheets)}); keep only the clinical sheet.")
+        return named[0]
+    return sheets[0]
+
+
+def import_breast_lesions_usg(src: str | os.PathLike, output: str | os.PathLike, progress: bool | None = None) -> Path:
+    """Build a manifest from the Breast-Lesions-USG (BrEaST) collection.
+
+    Parameters
+    ----------
+    src : path-like
+        The collection folder: the clinical ``.xlsx`` sheet and ``images/``.
+    output : path-like
+        The manifest CSV to write (atomically).
+    progress : bool or None
+        Show a progress bar (None: only on a terminal).
+
+    Returns
+    -------
+    pathlib.Path
+        The manifest. Columns: ``case_id`` (``caseNNN``), ``image``, ``mask``, ``label``
+        (Classification: 1 malignant, 0 benign), ``spacing`` (mm per pixel = Pixel_size x 10),
+        ``age`` (years, NaN where "not available"), ``max_diameter_cm`` (exact maximal Feret
+        diameter of the tumour mask between pixel centres, in cm) and the BI-RADS descriptors
+        in :data:`BREAST_DESCRIPTORS`.
+
+    Notes
+    -----
+    Normal scans and scans without a tumour mask are excluded and counted in the log.
+    """
+    from tqdm.auto import tqdm
+
+    src = Path(src)
+    if not src.is_dir():
+        raise InputError(f"Folder {src} not found. Give the Breast-Lesions-USG folder (it holds the .xlsx sheet and images/).")
+    sheet = _find_sheet(src)
+    try:
+        table = pd.read_excel(sheet, dtype=object)
+    except Exception as exc:  # openpyxl raises many types for a broken file
+        raise InputError(f"Sheet {sheet} cannot be read ({type(exc).__name__}: {exc}). Download it again.") from None
+    needed = ["Image_filename", "Mask_tumor_filename", "Pixel_size", "Age", "Classification"]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ManifestError(f"{sheet}: missing column(s) {missing}; is this the Breast-Lesions-USG clinical sheet?")
+    image_dir = src / "images" if (src / "images").is_dir() else src
+
+    rows, n_normal, n_no_mask = [], 0, 0
+    for i, rec in tqdm(table.iterrows(), total=len(table), desc="BrEaST import", unit="case", disable=None if progress is None else not progress):
+        where = f"{sheet.name}, row {i + 2}"
+        cls = str(rec["Classification"]).strip().lower()
+        if cls == "normal":
+            n_normal += 1
+            continue
+        if cls not in ("benign", "malignant"):
+            raise ManifestError(f"{where}, column 'Classification': value {rec['Classification']!r} is not benign, malignant or normal. Fix the sheet.")
+        mask_cell = rec["Mask_tumor_filename"]
+        if pd.isna(mask_cell) or not str(mask_cell).strip():
+            n_no_mask += 1
+            continue
+        image = image_dir / str(rec["Image_filename"]).strip()
+        masks = [image_dir / m.strip() for m in re.split(r"[&;]", str(mask_cell)) if m.strip()]
+        for p, what in [(image, "Image_filename"), *[(m, "Mask_tumor_filename") for m in masks]]:
+            if not p.exists():
+                raise InputError(f"{where}, column {what!r}: file {p} does not exist. Restore the file or drop the row from the sheet.")
+        try:
+            px_cm = float(rec["Pixel_size"])
+        except (TypeError, ValueError):
+            px_cm = float("nan")
+        if not (np.isfinite(px_cm) and px_cm > 0):
+            raise ManifestError(f"{where}, column 'Pixel_size': value {rec['Pixel_size']!r} is not a positive number (cm per pixel). Fix the sheet.")
+        age = pd.to_numeric(pd.Series([rec["Age"]]), errors="coerce").iloc[0]
+        _check_same_size(image, masks, where)
+        mask = _union_mask(masks, px_cm * 10.0)
+        if not mask.any():
+            raise InputError(f"{where}: tumour mask {masks[0]} is empty (no non-zero pixel). Redraw the mask or drop the case.")
+        row = dict(
+            case_id=Path(image).stem,
+            image=str(image.absolute()),
+            mask=";".join(str(m.absolute()) for m in masks),
+            label=int(cls == "malignant"),
+            spacing=px_cm * 10.0,
+            age=float(age),
+            max_diameter_cm=max_feret_diameter(mask, px_cm),
+        )
+        for col, name in BREAST_DESCRIPTORS.items():
+            if col in table.columns:
+                v = rec[col]
+                row[name] = None if pd.isna(v) else str(v).strip()
+        rows.append(row)
+    if not rows:
+        raise InputError(f"{sheet}: no benign or malignant case with a tumour mask; nothing to import.")
+    df = pd.DataFrame(rows)
+    out = _write(df, output, "image")
+    n_mal = int(df["label"].sum())
+    log.info(
+        "wrote %d lesions (%d benign, %d malignant) to %s; excluded %d normal scan(s) and %d scan(s) without a tumour mask; %d missing age(s)",
+        len(df), len(df) - n_mal, n_mal, out, n_normal, n_no_mask, int(df["age"].isna().sum()),
+    )
+    return out
+
+
+_MASK_RE = re.compile(r"^(?P<stem>.+?)_mask(?:[_ -]?\d+)?$", re.IGNORECASE)
+_CASE_ID_BAD = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def import_folder(src: str | os.PathLike, output: str | os.PathLike, spacing: float | None = None) -> Path:
+    """Build a manifest from ``benign/`` and ``malignant/`` folders of images with masks beside them.
+
+    Parameters
+    ----------
+    src : path-like
+        Folder holding ``benign/`` and ``malignant/`` (other folders, e.g. ``normal/``, are
+        skipped and counted in the log).
+    output : path-like
+        The manifest CSV to write (atomically).
+    spacing : float, optional
+        Pixel spacing in mm for every image; leave out when unknown (features are then per pixel).
+
+    Returns
+    -------
+    pathlib.Path
+        The manifest, with ``case_id`` = ``<class>_<image stem>`` (characters other than
+        letters, digits, ``.``, ``_`` and ``-`` replaced by ``_``).
+
+    Notes
+    -----
+    The mask of ``<name>.png`` is ``<name>_mask.png``; further masks ``<name>_mask_1.png``,
+    ``<name>_mask_2.png``... (as in BUSI) are merged with it. Images without a mask are
+    excluded and counted in the log; a mask without its image is an error.
+    """
+    src = Path(src)
+    if not src.is_dir():
+        raise InputError(f"Folder {src} not found. Give a folder holding benign/ and malignant/ sub-folders.")
+    if spacing is not None and not (np.isfinite(spacing) and spacing > 0):
+        raise InputError(f"The 'spacing' parameter of import_folder must be a float > 0 (mm per pixel). Got {spacing!r} instead.")
+    classes = {"benign": 0, "malignant": 1}
+    subdirs = {p.name.lower(): p for p in src.iterdir() if p.is_dir()}
+    absent = [c for c in classes if c not in subdirs]
+    if absent:
+        raise InputError(f"Folder {src} has no {' or '.join(absent)}/ sub-folder. Put images in benign/ and malignant/.")
+    skipped_dirs = sorted(set(subdirs) - set(classes))
+    rows, n_no_mask = [], 0
+    for cls, label in classes.items():
+        files = sorted(p for p in subdirs[cls].iterdir() if p.is_file() and p.suffix.lower() in IMAGE_2D_SUFFIXES)
+        images, masks = {}, {}
+        for p in files:
+            m = _MASK_RE.match(p.stem)
+            if m:
+                masks.setdefault(m.group("stem"), []).append(p)
+            else:
+                images[p.stem] = p
+        for stem, ms in masks.items():
+            if stem not in images:
+                raise InputError(f"Mask {ms[0]} has no image {stem}.* beside it. Add the image or remove the mask.")
+        for stem, img in sorted(images.items()):
+            ms = sorted(masks.get(stem, []), key=lambda q: (len(q.stem), q.stem))
+            if not ms:
+                n_no_mask += 1
+                log.debug("no mask for %s; excluded", img)
+                continue
+            _check_same_size(img, ms, f"{src.name}/{cls}")
+            rows.append(
+                dict(
+                    case_id=f"{cls}_{_CASE_ID_BAD.sub('_', stem).strip('_')}",
+                    image=str(img.absolute()),
+                    mask=";".join(str(q.absolute()) for q in ms),
+                    label=label,
+                    spacing=float(spacing) if spacing is not None else np.nan,
+                )
+            )
+    if not rows:
+        raise InputError(f"No image with a mask found under {src}/benign or {src}/malignant. Masks must be named <image>_mask.png.")
+    df = pd.DataFrame(rows)
+    out = _write(df, output, "image")
+    n_mal = int(df["label"].sum())
+    n_merged = int(df["mask"].str.contains(";").sum())
+    log.info(
+        "wrote %d lesions (%d benign, %d malignant; %d with several masks merged) to %s; excluded %d image(s) without a mask%s",
+        len(df), len(df) - n_mal, n_mal, n_merged, out, n_no_mask,
+        f"; skipped folder(s) {skipped_dirs}" if skipped_dirs else "",
+    )
+    return out

@@ -1,0 +1,143 @@
+"""Stratified train/test split that Python and R reproduce identically.
+
+No random number generator is shared between the languages. Instead, within each label the
+cases are ranked by ``sha256("<seed>:<case_id>")`` (hex digest of the UTF-8 bytes, ties broken by
+``case_id``), and the first ``floor(test_size * n_class + 0.5)`` of each class go to the test set.
+The R function ``srnomogram::stratified_split()`` (``R/split.R``) implements the same rule with
+``digest::digest(x, algo = "sha256", serialize = FALSE)``.
+
+A case's assignment depends only on the seed, its id and its rank inside its class, so adding a
+case to a cohort moves few others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError, ManifestError, param_error
+from ..utils import write_csv_atomic
+
+log = logging.getLogger(__name__)
+
+
+def _hash_key(seed: int, case_id: str) -> str:
+    return hashlib.sha256(f"{seed}:{case_id}".encode("utf-8")).hexdigest()
+
+
+def _check_args(test_size, seed, func):
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.floating, np.integer)) or not (0 < float(test_size) < 1):
+        raise param_error("test_size", func, "a float in (0, 1)", test_size)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise param_error("seed", func, "an int >= 0", seed)
+
+
+def n_test_per_class(n_class: int, test_size: float) -> int:
+    """Number of test cases of a class of ``n_class``: ``floor(test_size * n_class + 0.5)``."""
+    return int(math.floor(test_size * n_class + 0.5))
+
+
+def stratified_split(df: pd.DataFrame, test_size: float = 0.2, seed: int = 0, id_col: str = "case_id", label_col: str = "label", source: str | None = None) -> pd.Series:
+    """Assign each row to ``"train"`` or ``"test"``, stratified by label.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per lesion with an id column and a label column.
+    test_size : float
+        Fraction of each class that goes to the test set (0.2 gives the paper's 8:2 split).
+    seed : int
+        Seed (>= 0) mixed into the hash; the same seed gives the same split in Python and R.
+    id_col, label_col : str
+        Column names of the case id and the label.
+    source : str, optional
+        Name of the manifest, used in error messages.
+
+    Returns
+    -------
+    pandas.Series
+        ``"train"``/``"test"`` per row, with ``df``'s index, named ``split``.
+
+    Raises
+    ------
+    InputError
+        If a column is missing, ids repeat, a label is missing, or a class would be empty in
+        the train or the test set.
+    """
+    _check_args(test_size, seed, "stratified_split")
+    where = source or "stratified_split"
+    for col in (id_col, label_col):
+        if col not in df.columns:
+            raise ManifestError(f"{where}: column {col!r} is missing; the split needs case ids and labels.")
+    ids = df[id_col].astype(str).str.strip()
+    if ids.duplicated().any():
+        raise ManifestError(f"{where}: case_id {ids[ids.duplicated()].iloc[0]!r} appears more than once. Each lesion needs its own case_id.")
+    labels = df[label_col]
+    if labels.isna().any():
+        i = int(np.flatnonzero(labels.isna().to_numpy())[0])
+        raise ManifestError(f"{where}, row {i + 2}: label is missing. Fill in 0/1 or drop the row.")
+    keys = pd.Series([_hash_key(int(seed), c) for c in ids], index=df.index)
+    split = pd.Series("train", index=df.index, name="split", dtype=object)
+    for lab in sorted(labels.unique(), key=str):
+        idx = labels.index[labels == lab]
+        n = len(idx)
+        k = n_test_per_class(n, float(test_size))
+        if k < 1 or k > n - 1:
+            side = "test" if k < 1 else "train"
+            raise InputError(
+                f"{where}: the split leaves class label={lab} empty in the {side} set "
+                f"({n} case(s), test_size={test_size}). Add cases of that class or change test_size."
+            )
+        order = sorted(idx, key=lambda j: (keys[j], ids[j]))
+        split.loc[order[:k]] = "test"
+    return split
+
+
+def split_manifest(manifest: str | os.PathLike, test_size: float = 0.2, seed: int = 0, output: str | os.PathLike | None = None) -> Path:
+    """Write (or overwrite) the ``split`` column of a manifest, atomically.
+
+    Other columns are kept exactly as written (paths stay relative) when ``output`` lies in the
+    manifest's folder; elsewhere paths are rewritten as :func:`~srnomogram.data.manifest.write_manifest` does.
+
+    Parameters
+    ----------
+    manifest : path-like
+        The manifest CSV.
+    test_size, seed
+        See :func:`stratified_split`.
+    output : path-like, optional
+        Where to write; defaults to overwriting ``manifest``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written manifest.
+    """
+    from .manifest import load_manifest
+
+    _check_args(test_size, seed, "split_manifest")
+    manifest = Path(manifest)
+    checked = load_manifest(manifest, check_files=False)
+    split = stratified_split(checked, test_size=test_size, seed=seed, source=str(manifest))
+    out = Path(output) if output is not None else manifest
+    if out.absolute().parent.resolve() == manifest.absolute().parent.resolve():
+        raw = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+        raw["split"] = split.to_numpy()
+        write_csv_atomic(raw, out)
+    else:  # another folder: relative paths must be rewritten against it
+        from .manifest import write_manifest
+
+        checked["split"] = split.to_numpy()
+        write_manifest(checked, out)
+    counts = pd.crosstab(split, checked["label"])
+    log.info(
+        "wrote split (seed %d, test_size %s) into %s: train %d (%d malignant), test %d (%d malignant)",
+        seed, test_size, out, (split == "train").sum(), counts.loc["train"].get(1, 0), (split == "test").sum(), counts.loc["test"].get(1, 0),
+    )
+    return out

@@ -1,0 +1,258 @@
+"""Importers: the BrEaST collection (real, when present, and a miniature copy of its layout) and
+benign/ + malignant/ folders."""
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from PIL import Image
+
+from srnomogram.data.importers import import_breast_lesions_usg, import_folder
+from srnomogram.data.manifest import load_manifest, mask_paths
+from srnomogram.data.readers import read_case
+from srnomogram.errors import InputError, ManifestError
+
+
+def brute_force_max_distance(mask, spacing):
+    """Max distance over all pairs of mask pixel centres, reduced without a hull: a pixel with a
+    mask pixel both left and right of it in its row is between them, so only the leftmost and
+    rightmost pixel of each row can be an end of the longest chord."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    left = mask[rows].argmax(axis=1)
+    right = mask.shape[1] - 1 - mask[rows, ::-1].argmax(axis=1)
+    pts = np.concatenate([np.c_[rows, left], np.c_[rows, right]]).astype(float) * spacing
+    d2 = ((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1)
+    return float(np.sqrt(d2.max()))
+
+
+# ---- the real Breast-Lesions-USG collection ---------------------------------------------------
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture(scope="module")
+def breast_import(breast_dir, tmp_path_factory):
+    """Import the real collection once per module; keep what the importer logged."""
+    out = tmp_path_factory.mktemp("breast") / "manifest.csv"
+    logger = logging.getLogger("srnomogram.data.importers")
+    handler, level = _Records(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        import_breast_lesions_usg(breast_dir, out, progress=False)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return out, handler.messages
+
+
+@pytest.fixture(scope="module")
+def breast_manifest(breast_import):
+    return breast_import[0]
+
+
+def test_breast_import_yields_252_lesions_154_benign_98_malignant(breast_manifest, breast_dir):
+    df = load_manifest(breast_manifest)
+    assert len(df) == 252
+    assert (df.label == 0).sum() == 154 and (df.label == 1).sum() == 98
+    sheet = pd.read_excel(next(breast_dir.glob("*.xlsx")))
+    normals = set(sheet.loc[sheet.Classification == "normal", "Image_filename"].str.replace(".png", ""))
+    assert len(normals) == 4 and not normals & set(df.case_id)
+
+
+def test_breast_import_logs_what_it_wrote_and_excluded(breast_import):
+    out, messages = breast_import
+    text = "\n".join(messages)
+    assert f"wrote 252 lesions (154 benign, 98 malignant) to {out}" in text
+    assert "excluded 4 normal scan(s) and 0 scan(s) without a tumour mask" in text
+
+
+def test_breast_import_keeps_missing_ages_missing_and_spacing_in_mm(breast_manifest, breast_dir):
+    df = load_manifest(breast_manifest).set_index("case_id")
+    sheet = pd.read_excel(next(breast_dir.glob("*.xlsx")))
+    sheet["case_id"] = sheet.Image_filename.str.replace(".png", "", regex=False)
+    sheet = sheet.set_index("case_id").loc[df.index]
+    na = sheet.Age.astype(str).str.strip() == "not available"
+    assert na.sum() > 0
+    assert df.age[na.to_numpy()].isna().all()
+    np.testing.assert_array_equal(df.age[~na.to_numpy()].to_numpy(), sheet.Age[~na].astype(float).to_numpy())
+    np.testing.assert_allclose(df.spacing.to_numpy(), sheet.Pixel_size.to_numpy() * 10, rtol=1e-12)
+    assert df.label.tolist() == (sheet.Classification == "malignant").astype(int).tolist()
+
+
+def test_breast_max_diameter_agrees_with_brute_force_on_every_lesion(breast_manifest):
+    df = load_manifest(breast_manifest)
+    for row in df.itertuples():
+        m = np.asarray(Image.open(row.mask).convert("RGB")).any(axis=-1)  # independent mask read
+        ref_cm = brute_force_max_distance(m, row.spacing / 10.0)
+        assert row.max_diameter_cm == pytest.approx(ref_cm, rel=1e-9, abs=1e-12), row.case_id
+    assert 0.2 < df.max_diameter_cm.median() < 3.0
+
+
+def test_breast_images_and_masks_read_as_cases(breast_manifest):
+    df = load_manifest(breast_manifest).iloc[::50]
+    for row in df.itertuples():
+        image, mask = read_case(row.image, mask_paths(row.mask), row.spacing, row.case_id)
+        assert image.GetSpacing() == pytest.approx((row.spacing, row.spacing))
+        assert sitk.GetArrayViewFromImage(mask).any()
+
+
+# ---- a miniature BrEaST folder: importer logic and bad input without the real data -----------
+
+def mini_breast(tmp_path, rows=None):
+    src = tmp_path / "breast"
+    (src / "images").mkdir(parents=True)
+    rows = rows or [
+        ("case001.png", "case001_tumor.png", 0.0078125, 57, "benign"),
+        ("case002.png", "case002_tumor.png", 0.01, "not available", "malignant"),
+        ("case003.png", None, 0.0078125, 44, "normal"),
+        ("case004.png", "case004_tumor.png&case004_tumor2.png", 0.005, 61, "malignant"),
+    ]
+    for img, mask, *_ in rows:
+        Image.fromarray(np.full((20, 30, 4), 90, np.uint8), "RGBA").save(src / "images" / img)
+        for k, m in enumerate(str(mask).split("&") if mask else []):
+            a = np.zeros((20, 30, 4), np.uint8)
+            a[3 + k : 8 + 2 * k, 4 + 5 * k : 15 + 5 * k, :3] = 255
+            a[..., 3] = 255
+            Image.fromarray(a, "RGBA").save(src / "images" / m)
+    sheet = pd.DataFrame(rows, columns=["Image_filename", "Mask_tumor_filename", "Pixel_size", "Age", "Classification"])
+    sheet["Shape"] = "oval"
+    sheet.to_excel(src / "BrEaST-Lesions-USG-clinical-data.xlsx", index=False)
+    return src
+
+
+def test_mini_breast_import_excludes_normals_and_merges_several_tumour_masks(tmp_path):
+    src = mini_breast(tmp_path)
+    out = import_breast_lesions_usg(src, tmp_path / "out" / "manifest.csv", progress=False)
+    raw = pd.read_csv(out)
+    assert raw.case_id.tolist() == ["case001", "case002", "case004"]
+    assert raw.label.tolist() == [0, 1, 1]
+    assert np.isnan(raw.age[1]) and raw.age[0] == 57
+    assert raw.spacing.tolist() == pytest.approx([0.078125, 0.1, 0.05])
+    assert raw["shape"].tolist() == ["oval"] * 3  # descriptor columns kept (snake_case)
+    df = load_manifest(out)
+    merged = mask_paths(df["mask"][2])
+    assert isinstance(merged, list) and len(merged) == 2
+    union = np.zeros((20, 30), bool)
+    union[3:8, 4:15] = True
+    union[4:10, 9:20] = True
+    assert df.max_diameter_cm[2] == pytest.approx(brute_force_max_distance(union, 0.005), rel=1e-12)
+    assert df.max_diameter_cm[0] == pytest.approx(np.hypot(4, 10) * 0.0078125, rel=1e-12)
+
+
+def test_breast_import_rejects_an_unknown_classification_and_writes_nothing(tmp_path):
+    src = mini_breast(tmp_path, rows=[("case001.png", "case001_tumor.png", 0.01, 50, "benign"), ("case002.png", "case002_tumor.png", 0.01, 50, "suspicious")])
+    out = tmp_path / "manifest.csv"
+    with pytest.raises(ManifestError, match=r"BrEaST-Lesions-USG-clinical-data\.xlsx, row 3, column 'Classification': value 'suspicious' is not benign, malignant or normal"):
+        import_breast_lesions_usg(src, out, progress=False)
+    assert not out.exists()
+
+
+def test_breast_import_rejects_a_missing_image_and_keeps_an_old_manifest(tmp_path):
+    src = mini_breast(tmp_path)
+    (src / "images" / "case002_tumor.png").unlink()
+    out = tmp_path / "manifest.csv"
+    out.write_text("old\n")
+    with pytest.raises(InputError, match=r"row 3, column 'Mask_tumor_filename': file .*case002_tumor\.png does not exist\. Restore the file"):
+        import_breast_lesions_usg(src, out, progress=False)
+    assert out.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["breast", "manifest.csv"]
+
+
+def test_breast_import_rejects_an_empty_tumour_mask(tmp_path):
+    src = mini_breast(tmp_path)
+    Image.fromarray(np.zeros((20, 30, 4), np.uint8), "RGBA").save(src / "images" / "case001_tumor.png")
+    with pytest.raises(InputError, match=r"row 2: tumour mask .*case001_tumor\.png is empty"):
+        import_breast_lesions_usg(src, tmp_path / "m.csv", progress=False)
+
+
+def test_breast_import_without_a_sheet_says_what_to_point_at(tmp_path):
+    (tmp_path / "x").mkdir()
+    with pytest.raises(InputError, match=r"No \.xlsx clinical sheet found in .*x\. Point the importer"):
+        import_breast_lesions_usg(tmp_path / "x", tmp_path / "m.csv")
+
+
+# ---- benign/ + malignant/ folders -------------------------------------------------------------
+
+def make_folder(tmp_path):
+    src = tmp_path / "busi"
+    for cls in ("benign", "malignant", "normal"):
+        (src / cls).mkdir(parents=True)
+
+    def save(path, arr):
+        Image.fromarray(arr).save(path)
+
+    img = np.full((12, 16, 3), 120, np.uint8)
+    m1 = np.zeros((12, 16), np.uint8)
+    m1[2:5, 2:6] = 255
+    m2 = np.zeros((12, 16), np.uint8)
+    m2[7:10, 9:14] = 255
+    save(src / "benign" / "benign (1).png", img)
+    save(src / "benign" / "benign (1)_mask.png", m1)
+    save(src / "benign" / "benign (2).png", img)
+    save(src / "benign" / "benign (2)_mask.png", m1)
+    save(src / "benign" / "benign (2)_mask_1.png", m2)
+    save(src / "benign" / "benign (3).png", img)  # no mask: excluded
+    save(src / "malignant" / "malignant (1).png", img)
+    save(src / "malignant" / "malignant (1)_mask.png", m2)
+    save(src / "normal" / "normal (1).png", img)
+    return src, m1, m2
+
+
+def test_folder_import_pairs_images_with_masks_and_merges_several(tmp_path):
+    src, m1, m2 = make_folder(tmp_path)
+    out = import_folder(src, tmp_path / "manifest.csv", spacing=0.08)
+    raw = pd.read_csv(out)
+    assert raw.case_id.tolist() == ["benign_benign_1", "benign_benign_2", "malignant_malignant_1"]
+    assert raw.label.tolist() == [0, 0, 1]
+    assert raw.spacing.tolist() == [0.08] * 3
+    assert raw["image"][0] == "busi/benign/benign (1).png"  # relative to the manifest
+    df = load_manifest(out)
+    _, mask = read_case(df.image[1], mask_paths(df["mask"][1]), df.spacing[1], df.case_id[1])
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mask), ((m1 > 0) | (m2 > 0)).astype(np.uint8))
+
+
+def test_folder_import_rejects_a_mask_without_image(tmp_path):
+    src, m1, _ = make_folder(tmp_path)
+    Image.fromarray(m1).save(src / "malignant" / "lost_mask.png")
+    with pytest.raises(InputError, match=r"Mask .*lost_mask\.png has no image lost\.\* beside it"):
+        import_folder(src, tmp_path / "manifest.csv")
+    assert not (tmp_path / "manifest.csv").exists()
+
+
+def test_folder_import_needs_both_class_folders(tmp_path):
+    (tmp_path / "d" / "benign").mkdir(parents=True)
+    with pytest.raises(InputError, match=r"has no malignant/ sub-folder"):
+        import_folder(tmp_path / "d", tmp_path / "m.csv")
+
+
+def test_folder_import_rejects_two_images_with_the_same_case_id(tmp_path):
+    src, m1, _ = make_folder(tmp_path)
+    Image.fromarray(np.full((12, 16), 9, np.uint8)).save(src / "malignant" / "malignant_1_.png")
+    Image.fromarray(m1).save(src / "malignant" / "malignant_1__mask.png")
+    with pytest.raises(ManifestError, match=r"give the same case_id 'malignant_malignant_1'\. Rename one of them"):
+        import_folder(src, tmp_path / "manifest.csv")
+    assert not (tmp_path / "manifest.csv").exists()
+
+
+def test_breast_import_rejects_a_mask_of_another_size(tmp_path):
+    src = mini_breast(tmp_path)
+    Image.fromarray(np.full((21, 30), 255, np.uint8)).save(src / "images" / "case002_tumor.png")
+    with pytest.raises(InputError, match=r"row 3: mask .*case002_tumor\.png is 30x21 pixels but image .*case002\.png is 30x20\. Masks must be drawn"):
+        import_breast_lesions_usg(src, tmp_path / "m.csv", progress=False)
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_folder_import_rejects_a_mask_of_another_size(tmp_path):
+    src, _, _ = make_folder(tmp_path)
+    Image.fromarray(np.full((5, 5), 255, np.uint8)).save(src / "malignant" / "malignant (1)_mask.png")
+    with pytest.raises(InputError, match=r"busi/malignant: mask .*malignant \(1\)_mask\.png is 5x5 pixels but image .* is 16x12"):
+        import_folder(src, tmp_path / "manifest.csv")

@@ -1,0 +1,135 @@
+"""Manifest loading and writing, and the bad inputs it must reject with one clear line."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from srnomogram.data.manifest import load_manifest, mask_paths, write_manifest
+from srnomogram.errors import ManifestError
+
+
+@pytest.fixture()
+def cohort(tmp_path):
+    """Three tiny cases and a manifest with relative paths."""
+    (tmp_path / "img").mkdir()
+    for k in range(3):
+        Image.fromarray(np.full((6, 6), 100, np.uint8)).save(tmp_path / "img" / f"c{k}.png")
+        Image.fromarray(np.pad(np.full((2, 2), 255, np.uint8), 2)).save(tmp_path / "img" / f"c{k}_mask.png")
+    df = pd.DataFrame(
+        dict(
+            case_id=["c0", "c1", "c2"],
+            image=[f"img/c{k}.png" for k in range(3)],
+            mask=[f"img/c{k}_mask.png" for k in range(3)],
+            label=["benign", "malignant", 1],
+            spacing=[0.1, 0.1, 0.2],
+            age=[40, np.nan, 61],
+        )
+    )
+    path = tmp_path / "manifest.csv"
+    df.to_csv(path, index=False)
+    return path, df
+
+
+def _rewrite(path, df):
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_load_manifest_resolves_paths_and_labels(cohort):
+    path, _ = cohort
+    df = load_manifest(path)
+    assert df["label"].tolist() == [0, 1, 1]
+    assert df["label"].dtype.kind == "i"
+    assert all(os.path.isabs(p) and os.path.exists(p) for p in df["image"])
+    assert np.isnan(df.loc[1, "age"])
+    assert df["spacing"].tolist() == [0.1, 0.1, 0.2]
+
+
+def test_write_manifest_keeps_inside_paths_relative_and_outside_paths_absolute(cohort, tmp_path):
+    path, _ = cohort
+    df = load_manifest(path)
+    out = write_manifest(df, tmp_path / "copy.csv")
+    raw = pd.read_csv(out)
+    assert raw["image"].tolist() == [f"img/c{k}.png" for k in range(3)]
+    sub = tmp_path / "elsewhere" / "m.csv"
+    raw2 = pd.read_csv(write_manifest(df, sub))
+    assert all(os.path.isabs(p) for p in raw2["image"])  # outside the new folder: absolute, never ../
+    pd.testing.assert_series_equal(load_manifest(sub)["image"], df["image"])
+
+
+def test_mask_paths_splits_joined_masks():
+    assert mask_paths("a.png") == "a.png"
+    assert mask_paths("a.png;b.png") == ["a.png", "b.png"]
+
+
+def test_missing_file_names_manifest_row_column_and_remedy(cohort):
+    path, df = cohort
+    df.loc[1, "image"] = "img/gone.png"
+    _rewrite(path, df)
+    with pytest.raises(ManifestError, match=r"manifest\.csv, row 3, column 'image': file .*gone\.png does not exist\. Fix the path") as exc:
+        load_manifest(path)
+    assert "\n" not in str(exc.value)
+
+
+def test_missing_manifest_says_how_to_make_one(tmp_path):
+    with pytest.raises(ManifestError, match=r"Manifest .*none\.csv not found\. Create one with 'srnomogram cohort import"):
+        load_manifest(tmp_path / "none.csv")
+
+
+def test_label_outside_0_1_benign_malignant_is_rejected(cohort):
+    path, df = cohort
+    df.loc[2, "label"] = "2"
+    _rewrite(path, df)
+    with pytest.raises(ManifestError, match=r"manifest\.csv, row 4, column 'label': value '2' is not 0/1 or benign/malignant\. Fix the label"):
+        load_manifest(path)
+    df.loc[2, "label"] = "suspicious"
+    _rewrite(path, df)
+    with pytest.raises(ManifestError, match=r"row 4, column 'label': value 'suspicious'"):
+        load_manifest(path)
+
+
+def test_duplicate_case_ids_are_rejected(cohort):
+    path, df = cohort
+    df.loc[2, "case_id"] = "c0"
+    _rewrite(path, df)
+    with pytest.raises(ManifestError, match=r"manifest\.csv, row 2: case_id 'c0' appears more than once\. Each lesion needs its own case_id"):
+        load_manifest(path)
+
+
+def test_path_escaping_the_manifest_folder_is_rejected(cohort):
+    path, df = cohort
+    df.loc[0, "mask"] = "../../etc/passwd"
+    _rewrite(path, df)
+    with pytest.raises(ManifestError, match=r"row 2, column 'mask': path '\.\./\.\./etc/passwd' escapes the manifest's folder .*Write an absolute path"):
+        load_manifest(path, check_files=False)
+
+
+def test_bad_split_and_spacing_values_are_rejected(cohort):
+    path, df = cohort
+    df["split"] = ["train", "test", "validation"]
+    _rewrite(path, df)
+    with pytest.raises(ManifestError, match=r"row 4, column 'split': value 'validation' is not 'train' or 'test'"):
+        load_manifest(path)
+    df["split"] = ["train", "test", "train"]
+    df.loc[1, "spacing"] = -0.1
+    _rewrite(path, df)
+    with pytest.raises(ManifestError, match=r"row 3, column 'spacing': value -0\.1 is not a positive number"):
+        load_manifest(path)
+
+
+def test_missing_required_column_is_named(cohort):
+    path, df = cohort
+    _rewrite(path, df.drop(columns="label"))
+    with pytest.raises(ManifestError, match=r"missing column\(s\) \['label'\]"):
+        load_manifest(path)
+
+
+def test_numeric_label_outside_0_1_is_shown_as_written(cohort):
+    path, df = cohort
+    df["label"] = [0, 1, 2]
+    _rewrite(path, df)
+    with pytest.raises(ManifestError, match=r"row 4, column 'label': value 2 is not 0/1"):
+        load_manifest(path)

@@ -1,0 +1,44 @@
+test_that("stratified_split takes floor(0.2 * n + 0.5) of each class to the test set", {
+  d <- data.frame(case_id = sprintf("case%03d", 1:57), label = c(rep(0, 34), rep(1, 23)))
+  s <- stratified_split(d, test_size = 0.2, seed = 0)
+  expect_type(s, "character")
+  expect_setequal(unique(s), c("train", "test"))
+  expect_equal(sum(s == "test" & d$label == 0), floor(0.2 * 34 + 0.5))  # 7
+  expect_equal(sum(s == "test" & d$label == 1), floor(0.2 * 23 + 0.5))  # 5
+})
+
+test_that("stratified_split ranks cases by sha256('<seed>:<case_id>') within a class", {
+  d <- data.frame(case_id = c("a", "b", "c", "d", "e"), label = 1)
+  d <- rbind(d, data.frame(case_id = c("f", "g", "h", "i", "j"), label = 0))
+  s <- stratified_split(d, test_size = 0.2, seed = 7)
+  # reference: the smallest digest of each class
+  h <- vapply(paste0("7:", d$case_id), digest::digest, "", algo = "sha256", serialize = FALSE)
+  expected <- c(d$case_id[d$label == 1][which.min(rank(h[d$label == 1]))],
+                d$case_id[d$label == 0][which.min(rank(h[d$label == 0]))])
+  expect_setequal(d$case_id[s == "test"], expected)
+  # the hash is pinned to Python's hashlib.sha256(b"7:a").hexdigest()
+  expect_equal(unname(h[1]), "82d9d62baa6a7870f2637c9be0181e6b8ec19b5c394ba7e569549a13bafe47b6")
+})
+
+test_that("stratified_split is deterministic and changes with the seed", {
+  d <- data.frame(case_id = sprintf("id%d", 1:100), label = rep(0:1, 50))
+  expect_identical(stratified_split(d, seed = 3), stratified_split(d, seed = 3))
+  expect_false(identical(stratified_split(d, seed = 3), stratified_split(d, seed = 4)))
+})
+
+test_that("stratified_split rejects a split that leaves a class empty", {
+  d <- data.frame(case_id = sprintf("id%d", 1:12), label = c(rep(0, 10), 1, 1))
+  expect_error(stratified_split(d, test_size = 0.2), class = "srnomogram_error_input",
+               regexp = "empty in the test set")
+  expect_error(stratified_split(d, test_size = 0.96), class = "srnomogram_error_input",
+               regexp = "empty in the train set")
+})
+
+test_that("stratified_split validates its arguments", {
+  d <- data.frame(case_id = c("a", "a", "b", "c"), label = c(0, 1, 0, 1))
+  expect_error(stratified_split(d), class = "srnomogram_error_input", regexp = "more than once")
+  d$case_id <- c("a", "b", "c", "d")
+  expect_error(stratified_split(d, test_size = 1.5), class = "srnomogram_error_input", regexp = "test_size")
+  expect_error(stratified_split(d, seed = -1), class = "srnomogram_error_input", regexp = "seed")
+  expect_error(stratified_split(d, id = "id"), class = "srnomogram_error_input", regexp = "lacks column")
+})
