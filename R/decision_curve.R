@@ -1,0 +1,308 @@
+#' Decision curve analysis (net benefit), equal to rmda
+#'
+#' Net benefit curves with bootstrap confidence intervals, computed as
+#' `rmda::decision_curve()` (version 1.6) computes them and proven equal to it
+#' (`$derived`, confidence bounds included, under the same [set.seed()]). rmda
+#' cannot be installed here, so the computation is reimplemented, vectorised
+#' over thresholds and bootstrap replicates while drawing the random numbers in
+#' rmda's order.
+#'
+#' A patient is *high risk* when their risk is strictly greater than the
+#' threshold \eqn{t}. With prevalence \eqn{\rho} (the sample's, or
+#' `population_prevalence` for a case-control design), the opt-in net benefit is
+#' \eqn{TPR \rho - t/(1-t) (1-\rho) FPR}, standardised by \eqn{\rho}; the
+#' opt-out net benefit is \eqn{TNR (1-\rho) - (1-t)/t \rho FNR}, standardised by
+#' \eqn{1-\rho}. The reference curves "All" (risk 1) and "None" (risk 0) are
+#' computed alongside.
+#'
+#' Bootstrap: all index vectors are drawn first (cohort: one
+#' `sample.int(n, replace = TRUE)` per replicate; case-control: each outcome class
+#' resampled within itself, the classes in order of first
+#' appearance in `data`); when `fitted_risk = FALSE` the
+#' logistic model is refitted on every replicate. Each bound is the type-1
+#' quantile of the replicate values at \eqn{\alpha/2} and \eqn{1-\alpha/2},
+#' ignoring `NA`.
+#'
+#' @param formula `outcome ~ predictors` (a formula or its text). With
+#'   `fitted_risk = TRUE`, the right side is a single column of risks in \[0, 1\].
+#' @param data A data frame holding the variables of `formula`. Incomplete rows
+#'   are dropped with a warning giving their count.
+#' @param fitted_risk `TRUE` when the right side already holds risks; `FALSE`
+#'   (default) fits `glm(formula, binomial)` and uses its fitted risks.
+#' @param thresholds High-risk thresholds in \[0, 1\].
+#' @param confidence_intervals Coverage of the bootstrap intervals (e.g. 0.95),
+#'   or `"none"`.
+#' @param bootstraps Number of bootstrap replicates.
+#' @param policy `"opt-in"` (treat the high-risk) or `"opt-out"`.
+#' @param study_design `"cohort"` or `"case-control"`.
+#' @param population_prevalence Outcome prevalence in the population, required
+#'   for a case-control design.
+#' @return An object of class `srnomogram_decision_curve`: a list with
+#'   `derived` (a data frame with rmda's `derived.data` columns: `thresholds`,
+#'   `FPR`, `FNR`, `TPR`, `TNR`, `NB`, `sNB`, `rho`, `prob.high.risk`,
+#'   `prob.low.risk`, `DP`, `nonDP`, `model`, the `_lower`/`_upper` bounds, and
+#'   `cost.benefit.ratio`), `confidence_intervals`, `policy`, `study_design`,
+#'   `n`, `n_missing`, `model_name` and `call`.
+#' @references Vickers AJ, Elkin EB (2006). Decision curve analysis: a novel
+#'   method for evaluating prediction models. Med Decis Making 26:565-574.
+#'   Kerr KF, Brown MD, Zhu K, Janes H (2016). Assessing the clinical impact of
+#'   risk prediction models with decision curves. J Clin Oncol 34:2534-2540
+#'   (the rmda package).
+#' @seealso [plot.srnomogram_decision_curve()], [summary.srnomogram_decision_curve()]
+#' @examples
+#' set.seed(1)
+#' d <- data.frame(x = rnorm(150))
+#' d$y <- rbinom(150, 1, plogis(d$x))
+#' set.seed(1000)
+#' dc <- decision_curve(y ~ x, d, bootstraps = 20)
+#' dc
+#' summary(dc, thresholds = c(0.1, 0.3, 0.5))
+#' @export
+decision_curve <- function(formula, data, fitted_risk = FALSE,
+                           thresholds = seq(0, 1, by = 0.01),
+                           confidence_intervals = 0.95, bootstraps = 500,
+                           policy = c("opt-in", "opt-out"),
+                           study_design = c("cohort", "case-control"),
+                           population_prevalence) {
+  call <- match.call()
+  policy <- rlang::arg_match(policy)
+  study_design <- rlang::arg_match(study_design)
+  opt_in <- policy == "opt-in"
+  formula <- as_two_sided_formula(formula)
+  data <- check_data_frame(data)
+  if (!is.logical(fitted_risk) || length(fitted_risk) != 1L || is.na(fitted_risk)) {
+    abort_input("{.arg fitted_risk} must be TRUE or FALSE.")
+  }
+  check_numeric(thresholds)
+  if (anyNA(thresholds) || any(thresholds < 0 | thresholds > 1)) {
+    abort_input("{.arg thresholds} must lie in [0, 1].")
+  }
+  vars <- all.vars(formula)
+  check_columns(data, vars)
+  data <- data[, vars, drop = FALSE]
+  cc <- stats::complete.cases(data)
+  n_missing <- sum(!cc)
+  if (n_missing > 0) {
+    cli::cli_warn("{n_missing} observation{?s} with missing data removed.",
+                  class = c("srnomogram_warning_missing", "srnomogram_warning"))
+  }
+  data <- data[cc, , drop = FALSE]
+  outcome <- check_binary(data[[all.vars(formula[[2]])]], arg = "outcome")
+
+  if (fitted_risk) {
+    if (length(all.vars(formula[[3]])) > 1L) {
+      abort_input("With {.code fitted_risk = TRUE}, the right side of {.arg formula} must be one column of risks.")
+    }
+    risk <- stats::model.frame(formula, data)[[2L]]
+    check_probability(risk, arg = "fitted risk")
+  }
+
+  if (study_design == "case-control") {
+    if (missing(population_prevalence) || is.null(population_prevalence)) {
+      abort_input("{.arg population_prevalence} is required when {.code study_design = \"case-control\"}.")
+    }
+    if (!is.numeric(population_prevalence) || length(population_prevalence) != 1L ||
+        is.na(population_prevalence) || population_prevalence <= 0 || population_prevalence >= 1) {
+      abort_input("{.arg population_prevalence} must be a single number in (0, 1).")
+    }
+    rho_fixed <- population_prevalence
+  } else {
+    rho_fixed <- NULL
+  }
+
+  with_ci <- is.numeric(confidence_intervals)
+  if (with_ci) {
+    if (length(confidence_intervals) != 1L || confidence_intervals <= 0 || confidence_intervals >= 1) {
+      abort_input("{.arg confidence_intervals} must be a number in (0, 1) or {.val none}.")
+    }
+    if (!is.numeric(bootstraps) || length(bootstraps) != 1L || bootstraps < 1) {
+      abort_input("{.arg bootstraps} must be a positive integer.")
+    }
+    alpha <- 1 - confidence_intervals
+  } else if (!identical(confidence_intervals, "none")) {
+    abort_input("{.arg confidence_intervals} must be a number in (0, 1) or {.val none}.")
+  }
+
+  model_name <- Reduce(paste, deparse(formula))
+  n <- nrow(data)
+
+  # Design for refitting the model: glm() on data[x, ] equals glm.fit() on X[x, ].
+  if (!fitted_risk) {
+    X <- stats::model.matrix(formula, data)
+    fit_risk <- function(idx) {
+      fit <- suppressWarnings(stats::glm.fit(X[idx, , drop = FALSE], outcome[idx],
+                                             family = stats::binomial()))
+      if (is.null(rho_fixed)) return(fit$fitted.values)
+      # Case-control sampling distorts the intercept only: shift the linear
+      # predictor from the sample's odds of disease to the population's.
+      stats::plogis(fit$linear.predictors + stats::qlogis(rho_fixed) -
+                      stats::qlogis(mean(outcome[idx])))
+    }
+    risk <- fit_risk(seq_len(n))
+  }
+  risks <- list(risk, rep(1, n), rep(0, n))
+  names(risks) <- c(model_name, "All", "None")
+
+  if (with_ci) {
+    B <- as.integer(bootstraps)
+    if (study_design == "cohort") {
+      B_ind <- matrix(NA_integer_, nrow = n, ncol = B)
+      for (b in seq_len(B)) B_ind[, b] <- sample.int(n, replace = TRUE)
+    } else {
+      # Strata are resampled in order of first appearance of each class in
+      # the data, as rmda does.
+      strata <- lapply(unique(outcome), function(k) which(outcome == k))
+      B_ind <- matrix(NA_integer_, nrow = n, ncol = B)
+      for (b in seq_len(B)) {
+        B_ind[, b] <- unlist(lapply(strata, function(s) s[sample.int(length(s), replace = TRUE)]))
+      }
+    }
+    boot_risk <- if (!fitted_risk) {
+      apply(B_ind, 2L, fit_risk)
+    } else {
+      matrix(risk[B_ind], nrow = n)
+    }
+  }
+
+  measures <- c("FPR", "FNR", "TPR", "TNR", "NB", "sNB", "rho", "prob.high.risk",
+                "prob.low.risk", "DP", "nonDP")
+  blocks <- vector("list", 3L)
+  for (i in 1:3) {
+    est <- dca_measures(outcome, risks[[i]], thresholds, rho_fixed, opt_in)
+    block <- data.frame(thresholds = thresholds, est, model = names(risks)[i],
+                        check.names = FALSE, stringsAsFactors = FALSE)
+    if (with_ci) {
+      # Replicates x thresholds arrays, one per measure.
+      rep_vals <- lapply(measures, function(m) matrix(NA_real_, nrow = length(thresholds), ncol = B))
+      names(rep_vals) <- measures
+      for (b in seq_len(B)) {
+        rb <- if (i == 1L) boot_risk[, b] else risks[[i]]
+        mb <- dca_measures(outcome[B_ind[, b]], rb, thresholds, rho_fixed, opt_in)
+        for (m in measures) rep_vals[[m]][, b] <- mb[[m]]
+      }
+      for (m in measures) {
+        q <- row_quantile_type1(rep_vals[[m]], c(alpha / 2, 1 - alpha / 2))
+        block[[paste0(m, "_lower")]] <- q[, 1]
+        block[[paste0(m, "_upper")]] <- q[, 2]
+      }
+    } else {
+      for (m in measures) {
+        block[[paste0(m, "_lower")]] <- NA_real_
+        block[[paste0(m, "_upper")]] <- NA_real_
+      }
+    }
+    blocks[[i]] <- block
+  }
+  derived <- do.call(rbind, blocks)
+  rownames(derived) <- NULL
+  derived$cost.benefit.ratio <- cost_benefit_label(derived$thresholds, policy)
+
+  structure(list(derived = derived,
+                 confidence_intervals = if (with_ci) confidence_intervals else "none",
+                 bootstraps = if (with_ci) B else 0L,
+                 policy = policy, study_design = study_design,
+                 population_prevalence = rho_fixed,
+                 n = n, n_missing = n_missing, model_name = model_name, call = call),
+            class = "srnomogram_decision_curve")
+}
+
+# Classification measures at every threshold from sorted risks (high risk: risk > t).
+dca_measures <- function(d, y, thresholds, rho_fixed, opt_in) {
+  y1 <- sort(y[d == 1])
+  y0 <- sort(y[d == 0])
+  n1 <- length(y1)
+  n0 <- length(y0)
+  TPR <- (n1 - findInterval(thresholds, y1)) / n1
+  FPR <- (n0 - findInterval(thresholds, y0)) / n0
+  rho <- if (is.null(rho_fixed)) n1 / (n1 + n0) else rho_fixed
+  # rmda counts a risk equal to the threshold as neither high nor low risk
+  # in FNR/TNR (it uses strict inequalities on both sides).
+  FNR <- findInterval(thresholds, y1, left.open = TRUE) / n1
+  TNR <- findInterval(thresholds, y0, left.open = TRUE) / n0
+  t <- thresholds
+  if (opt_in) {
+    NB <- TPR * rho - t / (1 - t) * (1 - rho) * FPR
+    sNB <- NB / rho
+  } else {
+    NB <- TNR * (1 - rho) - (1 - t) / t * rho * FNR
+    sNB <- NB / (1 - rho)
+  }
+  NB[is.nan(NB)] <- NA_real_
+  sNB[is.nan(sNB)] <- NA_real_
+  high <- rho * TPR + (1 - rho) * FPR
+  list(FPR = FPR, FNR = FNR, TPR = TPR, TNR = TNR, NB = NB, sNB = sNB,
+       rho = rep(rho, length(t)), prob.high.risk = high, prob.low.risk = 1 - high,
+       DP = rho * TPR, nonDP = (1 - rho) * (1 - FPR))
+}
+
+# quantile(x, p, type = 1, na.rm = TRUE) for every row of a matrix, without a
+# per-row call: the sample quantile is the k-th order statistic, k = ceiling(n p)
+# computed as R does (floor(n p) plus one when n p exceeds it).
+row_quantile_type1 <- function(M, probs) {
+  nr <- nrow(M)
+  nc <- ncol(M)
+  o <- order(row(M), M, na.last = TRUE)
+  S <- matrix(M[o], nrow = nr, ncol = nc, byrow = TRUE)
+  n_ok <- rowSums(!is.na(M))
+  out <- vapply(probs, function(p) {
+    nppm <- n_ok * p
+    j <- floor(nppm)
+    k <- j + (nppm > j)
+    k <- pmin(pmax(k, 1), pmax(n_ok, 1))
+    q <- S[cbind(seq_len(nr), k)]
+    q[n_ok == 0] <- NA_real_
+    q
+  }, numeric(nr))
+  matrix(out, nrow = nr)
+}
+
+# rmda labels each threshold with its cost:benefit ratio from MASS::fractions().
+cost_benefit_label <- function(t, policy) {
+  r <- t / (1 - t)  # rmda labels both policies with t:(1-t)
+  lab <- as.character(MASS::fractions(r))
+  no_slash <- !grepl("/", lab)
+  lab[no_slash] <- paste0(lab[no_slash], "/1")
+  gsub("/", ":", lab)
+}
+
+#' @export
+print.srnomogram_decision_curve <- function(x, ...) {
+  ci <- if (is.numeric(x$confidence_intervals)) {
+    sprintf("%g%% bootstrap CI (%d replicates)", 100 * x$confidence_intervals, x$bootstraps)
+  } else "no confidence intervals"
+  cat("Decision curve:", x$model_name, "\n")
+  cat(sprintf("  %s policy, %s design, n = %d%s, %s\n", x$policy, x$study_design, x$n,
+              if (x$n_missing) sprintf(" (%d incomplete rows dropped)", x$n_missing) else "",
+              ci))
+  s <- summary(x, thresholds = c(0.1, 0.2, 0.3, 0.4, 0.5))
+  print(s, row.names = FALSE)
+  invisible(x)
+}
+
+#' Net benefit at chosen thresholds
+#'
+#' @param object A `srnomogram_decision_curve`.
+#' @param thresholds Thresholds at which to tabulate (they are matched to the
+#'   computed thresholds to within 1e-8).
+#' @param measure Column of `$derived` to tabulate (default `"NB"`).
+#' @param ... Unused.
+#' @return A data frame with one row per threshold and model: `threshold`,
+#'   `model`, the measure, and its lower/upper bounds when computed.
+#' @export
+summary.srnomogram_decision_curve <- function(object, thresholds = seq(0.1, 0.9, 0.1),
+                                              measure = "NB", ...) {
+  d <- object$derived
+  if (!measure %in% names(d)) abort_input("{.arg measure} must be a column of {.code $derived}, not {.val {measure}}.")
+  keep <- vapply(d$thresholds, function(t) any(abs(t - thresholds) < 1e-8), logical(1))
+  d <- d[keep, , drop = FALSE]
+  out <- data.frame(threshold = d$thresholds, model = d$model, d[[measure]],
+                    d[[paste0(measure, "_lower")]], d[[paste0(measure, "_upper")]],
+                    cost_benefit = d$cost.benefit.ratio, stringsAsFactors = FALSE)
+  names(out)[3:5] <- c(measure, paste0(measure, "_lower"), paste0(measure, "_upper"))
+  out <- out[order(out$threshold, match(out$model, unique(d$model))), , drop = FALSE]
+  rownames(out) <- NULL
+  out
+}
+
+#' @export
+as.data.frame.srnomogram_decision_curve <- function(x, ...) x$derived

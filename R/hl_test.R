@@ -1,0 +1,75 @@
+#' Hosmer-Lemeshow goodness-of-fit test
+#'
+#' The test of `ResourceSelection::hoslem.test()` (version 0.3.6), reimplemented
+#' because that package is not available here and proven equal to it on the
+#' project's golden cases. Observations are grouped by [cut()] at the unique
+#' type-7 quantiles `seq(0, 1, 1/g)` of the predicted probabilities
+#' (`include.lowest = TRUE`); the statistic sums \eqn{(O - E)^2 / E} over both
+#' outcome columns of the observed and expected tables; the degrees of freedom
+#' are the number of non-empty groups minus 2.
+#'
+#' @param y Binary outcome, 0/1 (numeric, logical or a two-level factor).
+#' @param prob Predicted probabilities in \[0, 1\] (values outside are an
+#'   error: the expected counts of outcome 0 would be negative).
+#' @param g Number of groups (default 10).
+#' @return An object of class `htest` with `statistic` (X-squared),
+#'   `parameter` (df), `p.value`, `method`, `data.name`, and the
+#'   `observed` and `expected` tables (one row per group, columns for
+#'   outcome 0 and 1).
+#' @details When tied predictions make fewer than `g` distinct quantiles, fewer
+#'   groups are formed (as `hoslem.test` does) and a warning says so. When an
+#'   interpolated quantile leaves a group empty, or a group has an expected
+#'   count of zero, the statistic is `NaN`, as in the reference.
+#' @references Hosmer DW, Lemeshow S (2000). Applied Logistic Regression.
+#'   Lele SR, Keim JL, Solymos P (2019). ResourceSelection, version 0.3-6.
+#' @examples
+#' set.seed(1)
+#' x <- rnorm(200)
+#' y <- rbinom(200, 1, plogis(x))
+#' p <- fitted(glm(y ~ x, family = binomial))
+#' hl_test(y, p, g = 10)
+#' @export
+hl_test <- function(y, prob, g = 10) {
+  DNAME <- paste(deparse1(substitute(y)), deparse1(substitute(prob)), sep = ", ")
+  y <- check_binary(y, arg = "y", allow_single_class = TRUE)
+  check_probability(prob, arg = "prob")
+  check_same_length(y, prob, "y", "prob")
+  if (!is.numeric(g) || length(g) != 1L || is.na(g) || g < 3 || g != round(g)) {
+    abort_input("{.arg g} must be a single integer >= 3, not {.val {g}}.")
+  }
+  cc <- drop_missing(y, prob)
+  y <- cc[[1]]
+  yhat <- cc[[2]]
+  if (length(y) < g) {
+    abort_input("{.arg y} has {length(y)} complete observation{?s}; at least {.arg g} = {g} are needed.")
+  }
+  qq <- unique(stats::quantile(yhat, probs = seq(0, 1, 1 / g)))
+  if (length(qq) < 4L) {
+    abort_input("{.arg prob} has too few distinct values to form 3 groups.")
+  }
+  cutyhat <- cut(yhat, breaks = qq, include.lowest = TRUE)
+  # Interpolated quantiles can fall between tied values and leave a group empty;
+  # the reference keeps the empty row (statistic NaN) and counts only non-empty
+  # groups in the degrees of freedom.
+  n_groups <- length(unique(cutyhat))
+  n_empty <- nlevels(cutyhat) - n_groups
+  if (n_groups < g) {
+    cli::cli_warn(c("Only {n_groups} non-empty group{?s} can be formed from tied predictions, fewer than {.arg g} = {g}.",
+                    i = "The degrees of freedom are {n_groups} - 2 = {n_groups - 2}.",
+                    if (n_empty > 0) c(x = "{n_empty} group{?s} {?is/are} empty, so the statistic is NaN (as in ResourceSelection::hoslem.test); try a smaller {.arg g}.")),
+                  class = c("srnomogram_warning_groups", "srnomogram_warning"))
+  }
+  observed <- stats::xtabs(cbind(y0 = 1 - y, y1 = y) ~ cutyhat)
+  expected <- stats::xtabs(cbind(yhat0 = 1 - yhat, yhat1 = yhat) ~ cutyhat)
+  chisq <- sum((observed - expected)^2 / expected)
+  df <- n_groups - 2L
+  PVAL <- 1 - stats::pchisq(chisq, df)
+  names(chisq) <- "X-squared"
+  PARAMETER <- df
+  names(PARAMETER) <- "df"
+  structure(list(statistic = chisq, parameter = PARAMETER, p.value = PVAL,
+                 method = "Hosmer and Lemeshow goodness of fit (GOF) test",
+                 data.name = DNAME, observed = observed, expected = expected,
+                 groups = n_groups),
+            class = "htest")
+}

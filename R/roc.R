@@ -1,0 +1,157 @@
+#' Area under the ROC curve with DeLong confidence interval
+#'
+#' `pROC::roc()` and `pROC::ci.auc(method = "delong")`.
+#'
+#' @param y Binary outcome (0/1; 1 = malignant).
+#' @param score Predicted risk or score (higher = more likely 1).
+#' @param direction `"<"` (default: controls have lower scores), `">"` or `"auto"`.
+#' @param conf_level Confidence level.
+#' @return An object of class `srnomogram_roc`: `auc`, `lower`, `upper`,
+#'   `conf_level`, `n_cases`, `n_controls`, `roc` (the pROC object),
+#'   and `curve` (data frame of `threshold`, `sensitivity`, `specificity`).
+#' @references DeLong ER, DeLong DM, Clarke-Pearson DL (1988). Biometrics
+#'   44:837-845. Robin X et al. (2011). pROC. BMC Bioinformatics 12:77.
+#' @examples
+#' set.seed(1)
+#' y <- rbinom(100, 1, 0.4)
+#' s <- y + rnorm(100)
+#' roc_auc(y, s)
+#' @export
+roc_auc <- function(y, score, direction = c("<", ">", "auto"), conf_level = 0.95) {
+  direction <- rlang::arg_match(direction)
+  y <- check_binary(y)
+  check_numeric(score)
+  check_same_length(y, score, "y", "score")
+  cc <- drop_missing(y, score)
+  y <- check_binary(cc[[1]], arg = "y")
+  score <- cc[[2]]
+  r <- pROC::roc(y, score, levels = c(0, 1), direction = direction, quiet = TRUE)
+  ci <- pROC::ci.auc(r, method = "delong", conf.level = conf_level)
+  structure(list(auc = as.numeric(r$auc), lower = ci[1], upper = ci[3], conf_level = conf_level,
+                 n_cases = sum(y == 1), n_controls = sum(y == 0), roc = r,
+                 curve = data.frame(threshold = r$thresholds, sensitivity = r$sensitivities,
+                                    specificity = r$specificities)),
+            class = "srnomogram_roc")
+}
+
+#' @export
+print.srnomogram_roc <- function(x, ...) {
+  cat(sprintf("AUC %.3f (%g%% CI %.3f-%.3f, DeLong); %d cases, %d controls\n", x$auc,
+              100 * x$conf_level, x$lower, x$upper, x$n_cases, x$n_controls))
+  invisible(x)
+}
+
+#' @export
+summary.srnomogram_roc <- function(object, ...) {
+  data.frame(auc = object$auc, lower = object$lower, upper = object$upper,
+             conf_level = object$conf_level, n_cases = object$n_cases,
+             n_controls = object$n_controls)
+}
+
+#' @export
+as.data.frame.srnomogram_roc <- function(x, ...) x$curve
+
+#' @rdname roc_plot
+#' @export
+plot.srnomogram_roc <- function(x, ...) roc_plot(x, ...)
+
+#' Paired DeLong test of two ROC curves
+#'
+#' `pROC::roc.test(method = "delong", paired = TRUE)` on two scores of the
+#' same patients.
+#'
+#' @param y Binary outcome (0/1).
+#' @param score1,score2 Two scores of the same patients.
+#' @param direction Direction of both curves, as in [roc_auc()].
+#' @return An `htest` with `statistic` (Z), `p.value`, `estimate` (both AUCs),
+#'   `method` and `data.name`.
+#' @examples
+#' set.seed(1)
+#' y <- rbinom(120, 1, 0.4)
+#' compare_roc(y, y + rnorm(120), y + rnorm(120, sd = 2))
+#' @export
+compare_roc <- function(y, score1, score2, direction = c("<", ">", "auto")) {
+  direction <- rlang::arg_match(direction)
+  dname <- paste(deparse1(substitute(score1)), "vs", deparse1(substitute(score2)))
+  y <- check_binary(y)
+  check_numeric(score1)
+  check_numeric(score2)
+  check_same_length(y, score1, "y", "score1")
+  check_same_length(y, score2, "y", "score2")
+  cc <- drop_missing(y, score1, score2)
+  y <- check_binary(cc[[1]], arg = "y")
+  r1 <- pROC::roc(y, cc[[2]], levels = c(0, 1), direction = direction, quiet = TRUE)
+  r2 <- pROC::roc(y, cc[[3]], levels = c(0, 1), direction = direction, quiet = TRUE)
+  tt <- pROC::roc.test(r1, r2, method = "delong", paired = TRUE)
+  out <- list(statistic = tt$statistic, p.value = tt$p.value,
+              estimate = c(`AUC of score1` = as.numeric(r1$auc), `AUC of score2` = as.numeric(r2$auc)),
+              null.value = c(`difference in AUC` = 0), alternative = "two.sided",
+              method = "DeLong's test for two correlated ROC curves", data.name = dname)
+  class(out) <- "htest"
+  out
+}
+
+#' Youden-optimal threshold
+#'
+#' The threshold maximising sensitivity + specificity - 1 (pROC's `coords(...,
+#' "best", best.method = "youden")`; pROC thresholds lie midway between
+#' consecutive distinct scores). With ties, the lowest such threshold.
+#'
+#' @inheritParams roc_auc
+#' @return A single number.
+#' @examples
+#' youden_threshold(c(0, 0, 1, 1), c(0.1, 0.4, 0.35, 0.8))
+#' @export
+youden_threshold <- function(y, score, direction = c("<", ">")) {
+  direction <- rlang::arg_match(direction)
+  y <- check_binary(y)
+  check_numeric(score)
+  check_same_length(y, score, "y", "score")
+  cc <- drop_missing(y, score)
+  r <- pROC::roc(cc[[1]], cc[[2]], levels = c(0, 1), direction = direction, quiet = TRUE)
+  j <- r$sensitivities + r$specificities
+  th <- r$thresholds[is.finite(r$thresholds)]
+  j <- j[is.finite(r$thresholds)]
+  min(th[j == max(j)])
+}
+
+#' Accuracy, sensitivity, specificity, PPV and NPV at a threshold
+#'
+#' A patient is called positive when `score >= threshold`. By default the
+#' threshold is the Youden cut-off of the data given; for a test cohort pass
+#' the training cohort's cut-off (`youden_threshold(y_train, score_train)`) so
+#' that it is applied unchanged, as in the paper.
+#'
+#' @inheritParams roc_auc
+#' @param threshold Cut-off; default `youden_threshold(y, score)`.
+#' @return A one-row data frame: `threshold`, `accuracy`, `sensitivity`,
+#'   `specificity`, `ppv`, `npv`, `tp`, `fp`, `tn`, `fn`, `n`.
+#' @examples
+#' set.seed(1)
+#' y <- rbinom(100, 1, 0.4)
+#' s <- y + rnorm(100)
+#' classification_metrics(y, s)
+#' classification_metrics(y, s, threshold = 0.5)
+#' @export
+classification_metrics <- function(y, score, threshold = NULL) {
+  y <- check_binary(y)
+  check_numeric(score)
+  check_same_length(y, score, "y", "score")
+  cc <- drop_missing(y, score)
+  y <- cc[[1]]
+  score <- cc[[2]]
+  if (is.null(threshold)) threshold <- youden_threshold(y, score)
+  if (!is.numeric(threshold) || length(threshold) != 1L || is.na(threshold)) {
+    abort_input("{.arg threshold} must be a single number.")
+  }
+  pos <- score >= threshold
+  tp <- sum(pos & y == 1)
+  fp <- sum(pos & y == 0)
+  tn <- sum(!pos & y == 0)
+  fn <- sum(!pos & y == 1)
+  data.frame(threshold = threshold, accuracy = (tp + tn) / length(y),
+             sensitivity = tp / (tp + fn), specificity = tn / (tn + fp),
+             ppv = if (tp + fp > 0) tp / (tp + fp) else NA_real_,
+             npv = if (tn + fn > 0) tn / (tn + fn) else NA_real_,
+             tp = tp, fp = fp, tn = tn, fn = fn, n = length(y))
+}

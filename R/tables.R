@@ -1,0 +1,218 @@
+#' Baseline characteristics (Table 1)
+#'
+#' Continuous variables: mean ± SD with Student's t-test (Welch's unequal
+#' variance form, `stats::t.test`) when the Shapiro-Wilk test does not reject
+#' normality (p > 0.05) in every group, otherwise median \[IQR\] with the
+#' Mann-Whitney U test (`stats::wilcox.test`, normal approximation with
+#' continuity correction). Categorical variables (factor, character, logical):
+#' n (%) per level with Pearson's chi-square test (`stats::chisq.test`, Yates
+#' correction for 2x2), or Fisher's exact test when any expected count is below
+#' 5. One block per level of `split` (e.g. training and test) and one for all
+#' rows (`"overall"`).
+#'
+#' @param data A data frame.
+#' @param group Name of the grouping column (e.g. the benign/malignant
+#'   outcome); it must have exactly two levels.
+#' @param vars Names of the variables to describe.
+#' @param split Optional name of a column splitting the cohort (e.g. `"split"`).
+#' @param digits Decimals in the formatted cells.
+#' @return A data frame with columns `split`, `variable`, `level` (`""` for
+#'   continuous), `summary_type` (`"mean_sd"`, `"median_iqr"`, `"n_pct"`), one
+#'   formatted column per group level, `overall`, `test`, `statistic`,
+#'   `p_value`, and `n_missing`.
+#' @examples
+#' set.seed(1)
+#' d <- data.frame(label = rep(c("benign", "malignant"), each = 40),
+#'                 age = c(rnorm(40, 45, 10), rnorm(40, 55, 10)),
+#'                 size = c(rexp(40), rexp(40, 0.5)),
+#'                 shape = sample(c("oval", "irregular"), 80, TRUE),
+#'                 split = rep(c("train", "test"), 40))
+#' baseline_table(d, "label", c("age", "size", "shape"), split = "split")
+#' @export
+baseline_table <- function(data, group, vars, split = NULL, digits = 1) {
+  data <- check_data_frame(data)
+  check_columns(data, c(group, vars, split))
+  g <- data[[group]]
+  g <- if (is.factor(g)) droplevels(g) else factor(g)
+  if (nlevels(g) != 2L) {
+    abort_input("{.arg group} column {.field {group}} must have exactly two levels, not {nlevels(g)}.")
+  }
+  data[[group]] <- g
+  blocks <- list()
+  if (!is.null(split)) {
+    sp <- data[[split]]
+    levs <- if (is.factor(sp)) levels(droplevels(sp)) else unique(as.character(sp[!is.na(sp)]))
+    for (s in levs) {
+      blocks[[length(blocks) + 1L]] <- baseline_block(data[!is.na(sp) & as.character(sp) == s, , drop = FALSE],
+                                                      group, vars, s, digits)
+    }
+  }
+  blocks[[length(blocks) + 1L]] <- baseline_block(data, group, vars, "overall", digits)
+  out <- do.call(rbind, blocks)
+  rownames(out) <- NULL
+  out
+}
+
+fmt <- function(x, digits) formatC(x, format = "f", digits = digits)
+
+baseline_block <- function(d, group, vars, split_name, digits) {
+  g <- d[[group]]
+  levs <- levels(g)
+  rows <- list()
+  for (v in vars) {
+    x <- d[[v]]
+    miss <- sum(is.na(x) | is.na(g))
+    ok <- !is.na(x) & !is.na(g)
+    x <- x[ok]
+    gg <- droplevels(g[ok])
+    if (is.numeric(x) && !is.logical(x)) {
+      xs <- split(x, factor(gg, levels = levs))
+      normal <- all(vapply(xs, function(z) {
+        if (length(z) < 3 || length(z) > 5000 || length(unique(z)) < 3) return(FALSE)
+        stats::shapiro.test(z)$p.value > 0.05
+      }, logical(1)))
+      if (normal) {
+        cell <- function(z) sprintf("%s \u00b1 %s", fmt(mean(z), digits), fmt(stats::sd(z), digits))
+        tt <- stats::t.test(xs[[1]], xs[[2]])
+        test <- "t-test"
+        stat <- unname(tt$statistic)
+        p <- tt$p.value
+        type <- "mean_sd"
+      } else {
+        cell <- function(z) {
+          q <- stats::quantile(z, c(0.25, 0.5, 0.75))
+          sprintf("%s [%s, %s]", fmt(q[2], digits), fmt(q[1], digits), fmt(q[3], digits))
+        }
+        wt <- stats::wilcox.test(xs[[1]], xs[[2]], exact = FALSE, correct = TRUE)
+        test <- "Mann-Whitney U"
+        stat <- unname(wt$statistic)
+        p <- wt$p.value
+        type <- "median_iqr"
+      }
+      row <- data.frame(split = split_name, variable = v, level = "", summary_type = type,
+                        stringsAsFactors = FALSE, check.names = FALSE)
+      for (l in levs) row[[l]] <- if (length(xs[[l]])) cell(xs[[l]]) else NA_character_
+      row$overall <- cell(x)
+      row$test <- test
+      row$statistic <- stat
+      row$p_value <- p
+      row$n_missing <- miss
+      rows[[length(rows) + 1L]] <- row
+    } else {
+      xf <- if (is.factor(x)) droplevels(x) else factor(x)
+      tab <- table(xf, factor(gg, levels = levs))
+      expected <- outer(rowSums(tab), colSums(tab)) / sum(tab)
+      if (nrow(tab) < 2L) {
+        test <- "none"
+        stat <- NA_real_
+        p <- NA_real_
+      } else if (any(expected < 5)) {
+        test <- "Fisher's exact"
+        ft <- stats::fisher.test(tab)
+        stat <- NA_real_
+        p <- ft$p.value
+      } else {
+        test <- "chi-square"
+        ct <- stats::chisq.test(tab)
+        stat <- unname(ct$statistic)
+        p <- ct$p.value
+      }
+      for (k in seq_len(nrow(tab))) {
+        row <- data.frame(split = split_name, variable = v, level = rownames(tab)[k],
+                          summary_type = "n_pct", stringsAsFactors = FALSE, check.names = FALSE)
+        for (l in levs) {
+          row[[l]] <- sprintf("%d (%s%%)", tab[k, l], fmt(100 * tab[k, l] / max(1, sum(tab[, l])), digits))
+        }
+        row$overall <- sprintf("%d (%s%%)", sum(tab[k, ]), fmt(100 * sum(tab[k, ]) / sum(tab), digits))
+        row$test <- test
+        row$statistic <- stat
+        row$p_value <- p
+        row$n_missing <- miss
+        rows[[length(rows) + 1L]] <- row
+      }
+    }
+  }
+  do.call(rbind, rows)
+}
+
+#' Univariate and multivariate logistic regression (Table S2)
+#'
+#' Each variable alone in `glm(outcome ~ variable, binomial)`; then the
+#' variables whose univariate (Wald) p-value is below `alpha` together in one
+#' multivariate model. Odds ratios with Wald 95% confidence intervals
+#' (`exp(b ± 1.96 se)`), per unit of each variable (per level against the
+#' reference for factors).
+#'
+#' @param data A data frame; rows with a missing outcome or variable are
+#'   dropped per model with a warning.
+#' @param outcome Name of the 0/1 outcome column.
+#' @param vars Names of the candidate predictors.
+#' @param alpha Univariate p-value below which a variable enters the
+#'   multivariate model.
+#' @return A data frame, one row per model term: `term`, `variable`,
+#'   `uni_or`, `uni_lower`, `uni_upper`, `uni_p`, `multi_or`, `multi_lower`,
+#'   `multi_upper`, `multi_p` (`NA` when the variable is not in the
+#'   multivariate model), and formatted `uni` / `multi` strings "OR (lo-hi)".
+#' @examples
+#' set.seed(1)
+#' d <- data.frame(age = rnorm(150, 50, 10), size = rexp(150), noise = rnorm(150))
+#' d$y <- rbinom(150, 1, plogis(-5 + 0.08 * d$age + 0.8 * d$size))
+#' logistic_table(d, "y", c("age", "size", "noise"))
+#' @export
+logistic_table <- function(data, outcome, vars, alpha = 0.05) {
+  data <- check_data_frame(data)
+  check_columns(data, c(outcome, vars))
+  data[[outcome]] <- check_binary(data[[outcome]], arg = "outcome")
+  if (!is.numeric(alpha) || length(alpha) != 1L || alpha <= 0 || alpha >= 1) {
+    abort_input("{.arg alpha} must be a number in (0, 1).")
+  }
+  z <- stats::qnorm(0.975)
+  wald <- function(fit) {
+    s <- summary(fit)$coefficients[-1, , drop = FALSE]
+    data.frame(term = rownames(s), or = exp(s[, 1]), lower = exp(s[, 1] - z * s[, 2]),
+               upper = exp(s[, 1] + z * s[, 2]), p = s[, 4], stringsAsFactors = FALSE)
+  }
+  fit_glm <- function(v) {
+    d <- data[, c(outcome, v), drop = FALSE]
+    cc <- stats::complete.cases(d)
+    if (!all(cc)) {
+      cli::cli_warn("{sum(!cc)} observation{?s} with missing data removed for {.field {v}}.",
+                    class = c("srnomogram_warning_missing", "srnomogram_warning"))
+    }
+    f <- stats::reformulate(sprintf("`%s`", v), response = outcome)
+    withCallingHandlers(
+      stats::glm(f, family = stats::binomial(), data = d[cc, , drop = FALSE]),
+      warning = function(w) {
+        if (grepl("fitted probabilities numerically 0 or 1", conditionMessage(w))) {
+          cli::cli_warn("Separation in the logistic model of {.field {v}}: odds ratios are unreliable.",
+                        class = c("srnomogram_warning_separation", "srnomogram_warning"))
+          invokeRestart("muffleWarning")
+        }
+      })
+  }
+  uni <- do.call(rbind, lapply(vars, function(v) {
+    w <- wald(fit_glm(v))
+    w$variable <- v
+    w
+  }))
+  uni$term <- gsub("`", "", uni$term)
+  keep <- unique(uni$variable[uni$p < alpha])
+  out <- data.frame(term = uni$term, variable = uni$variable, uni_or = uni$or,
+                    uni_lower = uni$lower, uni_upper = uni$upper, uni_p = uni$p,
+                    multi_or = NA_real_, multi_lower = NA_real_, multi_upper = NA_real_,
+                    multi_p = NA_real_, stringsAsFactors = FALSE)
+  if (length(keep)) {
+    m <- wald(fit_glm(keep))
+    m$term <- gsub("`", "", m$term)
+    i <- match(m$term, out$term)
+    out$multi_or[i] <- m$or
+    out$multi_lower[i] <- m$lower
+    out$multi_upper[i] <- m$upper
+    out$multi_p[i] <- m$p
+  }
+  f3 <- function(o, l, u) ifelse(is.na(o), "", sprintf("%.3f (%.3f-%.3f)", o, l, u))
+  out$uni <- f3(out$uni_or, out$uni_lower, out$uni_upper)
+  out$multi <- f3(out$multi_or, out$multi_lower, out$multi_upper)
+  rownames(out) <- NULL
+  out
+}

@@ -1,0 +1,113 @@
+golden_dca <- utils::read.csv(test_path("fixtures", "expected_dca.csv.gz"), stringsAsFactors = FALSE)
+
+dca_specs <- list(
+  risk_fitted = list(formula = y ~ risk, fitted_risk = TRUE, ci = "none", B = 500,
+                     policy = "opt-in", design = "cohort"),
+  glm3_boot = list(formula = y ~ score + age + size, fitted_risk = FALSE, ci = 0.95, B = 50,
+                   policy = "opt-in", design = "cohort"),
+  score_optout = list(formula = y ~ score, fitted_risk = TRUE, ci = 0.95, B = 25,
+                      policy = "opt-out", design = "cohort"),
+  glm2_casecontrol = list(formula = y ~ age + size, fitted_risk = FALSE, ci = 0.90, B = 20,
+                          policy = "opt-in", design = "case-control")
+)
+
+run_spec <- function(s, d) {
+  set.seed(1000)
+  if (s$design == "cohort") {
+    decision_curve(s$formula, d, fitted_risk = s$fitted_risk, confidence_intervals = s$ci,
+                   bootstraps = s$B, policy = s$policy)
+  } else {
+    decision_curve(s$formula, d, fitted_risk = s$fitted_risk, confidence_intervals = s$ci,
+                   bootstraps = s$B, policy = s$policy, study_design = s$design,
+                   population_prevalence = 0.2)
+  }
+}
+
+test_that("decision_curve equals rmda derived.data for every golden case and spec", {
+  for (case in golden_cases) {
+    d <- golden_input(case)
+    for (sp in names(dca_specs)) {
+      e <- golden_dca[golden_dca$case == case & golden_dca$spec == sp, ]
+      got <- run_spec(dca_specs[[sp]], d)$derived
+      label <- paste(case, sp)
+      expect_identical(names(got), setdiff(names(e), c("case", "spec")), label = label)
+      expect_identical(got$model, e$model, label = label)
+      expect_identical(got$cost.benefit.ratio, e$cost.benefit.ratio, label = label)
+      for (cn in names(got)[vapply(got, is.numeric, logical(1))]) {
+        expect_identical(is.na(got[[cn]]), is.na(e[[cn]]), label = paste(label, cn, "NA pattern"))
+        diff <- max(c(0, abs(got[[cn]] - e[[cn]])), na.rm = TRUE)
+        expect_lt(diff, 1e-10, label = paste(label, cn))
+      }
+    }
+  }
+})
+
+test_that("decision_curve leaves the random stream as rmda does (draws B index vectors)", {
+  d <- golden_input("small")
+  set.seed(7); decision_curve(y ~ risk, d, fitted_risk = TRUE, bootstraps = 5); a <- runif(1)
+  set.seed(7); for (b in 1:5) sample.int(nrow(d), replace = TRUE); b <- runif(1)
+  expect_identical(a, b)
+})
+
+test_that("net benefit follows the formula at a threshold computed by hand", {
+  d <- golden_input("paper_test")
+  dc <- decision_curve(y ~ risk, d, fitted_risk = TRUE, confidence_intervals = "none")
+  row <- dc$derived[dc$derived$model == "y ~ risk" & abs(dc$derived$thresholds - 0.3) < 1e-12, ]
+  rho <- mean(d$y)
+  tpr <- mean(d$risk[d$y == 1] > 0.3); fpr <- mean(d$risk[d$y == 0] > 0.3)
+  expect_equal(row$NB, tpr * rho - 0.3 / 0.7 * (1 - rho) * fpr, tolerance = 1e-12)
+})
+
+test_that("summary tabulates net benefit at chosen thresholds and as.data.frame gives derived", {
+  d <- golden_input("small")
+  set.seed(1000)
+  dc <- decision_curve(y ~ risk, d, fitted_risk = TRUE, bootstraps = 10)
+  s <- summary(dc, thresholds = c(0.2, 0.5))
+  expect_s3_class(s, "data.frame")
+  expect_equal(nrow(s), 6)
+  expect_equal(s$NB[s$threshold == 0.5 & s$model == "None"], 0)
+  expect_identical(as.data.frame(dc), dc$derived)
+  expect_output(print(dc), "Decision curve")
+})
+
+test_that("decision_curve drops missing rows with a count and rejects bad input", {
+  d <- golden_input("small")
+  d$age[c(2, 5)] <- NA
+  expect_warning(dc <- decision_curve(y ~ age + size, d, confidence_intervals = "none"),
+                 "2 observations with missing data removed", class = "srnomogram_warning_missing")
+  expect_equal(dc$n, nrow(d) - 2)
+  d <- golden_input("small")
+  bad <- d; bad$y[1] <- 2
+  expect_error(decision_curve(y ~ risk, bad, fitted_risk = TRUE), class = "srnomogram_error_input")
+  bad <- d; bad$risk[1] <- 1.2
+  expect_error(decision_curve(y ~ risk, bad, fitted_risk = TRUE), class = "srnomogram_error_input")
+  expect_error(decision_curve(y ~ score + age, d, fitted_risk = TRUE), class = "srnomogram_error_input")
+  bad <- d; bad$y <- 1
+  expect_error(decision_curve(y ~ risk, bad, fitted_risk = TRUE), class = "srnomogram_error_input")
+  expect_error(decision_curve(y ~ age, d, study_design = "case-control"), class = "srnomogram_error_input")
+  expect_error(decision_curve(y ~ nope, d), class = "srnomogram_error_input")
+})
+
+test_that("the vectorised type-1 quantile equals stats::quantile", {
+  set.seed(11)
+  M <- matrix(round(runif(300), 2), 10)
+  M[sample(length(M), 40)] <- NA
+  M[3, ] <- NA
+  for (p in c(0.025, 0.05, 0.5, 0.95, 0.975, 1 - 0.1 / 2, 0.1 / 2)) {
+    ref <- apply(M, 1, function(r) if (all(is.na(r))) NA_real_ else quantile(r, p, type = 1, na.rm = TRUE))
+    expect_identical(unname(srnomogram:::row_quantile_type1(M, p)[, 1]), unname(ref))
+  }
+})
+
+test_that("plot returns a ggplot for one curve and for a list of curves", {
+  d <- golden_input("paper_train")
+  set.seed(1000)
+  a <- decision_curve(y ~ score + age + size, d, bootstraps = 10)
+  b <- decision_curve(y ~ risk, d, fitted_risk = TRUE, confidence_intervals = "none")
+  p <- plot(a)
+  expect_s3_class(p, "ggplot")
+  p2 <- dca_plot(list(Nomogram = a, Risk = b), standardize = TRUE, cost_benefit_axis = FALSE)
+  expect_s3_class(p2, "ggplot")
+  expect_setequal(levels(p2$data$curve), c("Nomogram", "Risk", "Treat all", "Treat none"))
+  expect_error(dca_plot(list(1)), class = "srnomogram_error_input")
+})

@@ -1,0 +1,75 @@
+test_that("nomogram points equal rms::nomogram golden values on every case", {
+  ex <- utils::read.csv(test_path("fixtures", "expected_nomogram_points.csv"), stringsAsFactors = FALSE)
+  for (case in golden_cases) {
+    fit <- fit_nomogram(golden_input(case), y ~ score + age + size)
+    tab <- nomogram_points_table(fit, fun_at = NULL)
+    got <- tab[tab$axis == "predictor", ]
+    e <- ex[ex$case == case, ]
+    expect_identical(got$variable, e$variable, label = case)
+    expect_equal(as.numeric(got$value), e$value, tolerance = 1e-12, label = case)
+    expect_lt(max(abs(got$points - e$points)), 1e-10, label = case)
+  }
+})
+
+test_that("fit_nomogram leaves no global datadist behind and keeps its own", {
+  old <- getOption("datadist")
+  fit <- fit_nomogram(golden_input("small"), y ~ score + age + size)
+  expect_identical(getOption("datadist"), old)
+  expect_s3_class(fit, "lrm")
+  expect_s3_class(fit$datadist, "datadist")
+  expect_s3_class(nomogram_rms(fit), "nomogram")
+  expect_identical(getOption("datadist"), old)
+})
+
+test_that("fit_nomogram coefficients equal glm and predict gives fitted risks", {
+  d <- golden_input("paper_train")
+  fit <- fit_nomogram(d, y ~ score + age + size)
+  g <- glm(y ~ score + age + size, binomial, d)
+  expect_equal(unname(coef(fit)), unname(coef(g)), tolerance = 1e-6)
+  nd <- golden_input("paper_test")
+  expect_equal(predict(fit, nd), unname(predict(g, nd, type = "response")), tolerance = 1e-6)
+  expect_equal(predict(fit), unname(fitted(g)), tolerance = 1e-6)
+  expect_equal(predict(fit, nd, type = "lp"), unname(predict(g, nd)), tolerance = 1e-6)
+  s <- summary(fit)
+  expect_equal(s$odds_ratio, unname(exp(coef(g))), tolerance = 1e-6)
+  expect_output(print(fit), "Logistic Regression Model")
+})
+
+test_that("total points map to risk through the reported scaling", {
+  d <- golden_input("paper_train")
+  fit <- fit_nomogram(d, y ~ score + age + size)
+  tab <- nomogram_points_table(fit)
+  sc <- attr(tab, "scaling")
+  # points of one patient from the per-variable linear contributions
+  b <- coef(fit)
+  x <- d[1, ]
+  pts <- sum(vapply(c("score", "age", "size"), function(v) {
+    r <- tab[tab$axis == "predictor" & tab$variable == v, ]
+    stats::approx(as.numeric(r$value), r$points, xout = x[[v]])$y
+  }, numeric(1)))
+  expect_equal(plogis(sc$intercept + pts / sc$points_per_lp), predict(fit, x), tolerance = 1e-8)
+  # rms places risk ticks by interpolation on a grid, hence the looser tolerance
+  rk <- tab[tab$axis == "risk", ]
+  expect_equal(plogis(sc$intercept + rk$points / sc$points_per_lp), as.numeric(rk$value), tolerance = 1e-4)
+})
+
+test_that("fit_nomogram reports missing rows, bad outcomes and separation", {
+  d <- golden_input("small")
+  d$age[1] <- NA
+  expect_warning(fit_nomogram(d, y ~ score + age), class = "srnomogram_warning_missing")
+  d <- golden_input("small")
+  d$sep <- d$y * 10 + runif(nrow(d))
+  expect_error(fit_nomogram(d, y ~ sep), class = "srnomogram_error_separation")
+  d$y[1] <- 3
+  expect_error(fit_nomogram(d, y ~ score), class = "srnomogram_error_input")
+  d$y <- 0
+  expect_error(fit_nomogram(d, y ~ score), class = "srnomogram_error_input")
+  expect_error(fit_nomogram(golden_input("small"), y ~ nothere), class = "srnomogram_error_input")
+})
+
+test_that("plot draws the publication nomogram as a ggplot", {
+  fit <- fit_nomogram(golden_input("paper_train"), y ~ score + age + size)
+  p <- plot(fit)
+  expect_s3_class(p, "ggplot")
+  expect_setequal(unique(p$data$axis), c("Points", "score", "age", "size", "Total Points", "Risk of malignancy"))
+})

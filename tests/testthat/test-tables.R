@@ -1,0 +1,75 @@
+table_data <- function() {
+  d <- rbind(cbind(golden_input("paper_train"), split = "train"),
+             cbind(golden_input("paper_test"), split = "test"))
+  d$label <- factor(ifelse(d$y == 1, "malignant", "benign"))
+  set.seed(4)
+  d$shape <- ifelse(runif(nrow(d)) < 0.3 + 0.4 * d$y, "irregular", "oval")
+  d$rare <- ifelse(seq_len(nrow(d)) %% 40 == 0, "yes", "no")
+  d
+}
+
+test_that("baseline_table chooses the test by normality and matches base R tests", {
+  d <- table_data()
+  tab <- baseline_table(d, "label", c("age", "size", "shape", "rare"), split = "split")
+  expect_setequal(unique(tab$split), c("train", "test", "overall"))
+  for (s in c("train", "test")) {
+    ds <- d[d$split == s, ]
+    a <- split(ds$age, ds$label)
+    normal <- all(vapply(a, function(z) shapiro.test(z)$p.value > 0.05, logical(1)))
+    row <- tab[tab$split == s & tab$variable == "age", ]
+    if (normal) {
+      expect_equal(row$test, "t-test")
+      expect_equal(row$p_value, t.test(a[[1]], a[[2]])$p.value, tolerance = 1e-12)
+      expect_equal(row$benign, sprintf("%.1f \u00b1 %.1f", mean(a$benign), sd(a$benign)))
+    } else {
+      expect_equal(row$test, "Mann-Whitney U")
+      expect_equal(row$p_value, wilcox.test(a[[1]], a[[2]], exact = FALSE)$p.value, tolerance = 1e-12)
+    }
+  }
+  ov <- tab[tab$split == "overall" & tab$variable == "score", ]
+  expect_equal(nrow(tab[tab$split == "overall" & tab$variable == "shape", ]), 2)
+  sh <- tab[tab$split == "overall" & tab$variable == "shape", ][1, ]
+  expect_equal(sh$test, "chi-square")
+  expect_equal(sh$p_value, chisq.test(table(d$shape, d$label))$p.value, tolerance = 1e-12)
+  n_irr <- sum(d$shape == "irregular" & d$label == "benign")
+  expect_equal(sh$benign, sprintf("%d (%.1f%%)", n_irr, 100 * n_irr / sum(d$label == "benign")))
+  rare <- tab[tab$split == "test" & tab$variable == "rare", ][1, ]
+  expect_equal(rare$test, "Fisher's exact")
+  dt <- d[d$split == "test", ]
+  expect_equal(rare$p_value, fisher.test(table(dt$rare, dt$label))$p.value, tolerance = 1e-12)
+})
+
+test_that("baseline_table uses median [IQR] for skewed variables", {
+  set.seed(2)
+  d <- data.frame(g = rep(0:1, each = 60), x = c(rexp(60), rexp(60, 0.5)))
+  tab <- baseline_table(d, "g", "x")
+  expect_equal(tab$summary_type, "median_iqr")
+  q <- quantile(d$x[d$g == 0], c(0.25, 0.5, 0.75))
+  expect_equal(tab$`0`, sprintf("%.1f [%.1f, %.1f]", q[2], q[1], q[3]))
+  expect_error(baseline_table(d, "x", "g"), class = "srnomogram_error_input")
+})
+
+test_that("logistic_table equals glm univariate and multivariate Wald odds ratios", {
+  d <- golden_input("paper_train")
+  set.seed(8)
+  d$noise <- rnorm(nrow(d))
+  tab <- logistic_table(d, "y", c("score", "age", "size", "noise"))
+  u <- summary(glm(y ~ age, binomial, d))$coefficients
+  expect_equal(tab$uni_or[tab$term == "age"], exp(u[2, 1]), tolerance = 1e-10)
+  expect_equal(tab$uni_lower[tab$term == "age"], exp(u[2, 1] - qnorm(0.975) * u[2, 2]), tolerance = 1e-10)
+  expect_equal(tab$uni_p[tab$term == "age"], u[2, 4], tolerance = 1e-10)
+  keep <- tab$variable[tab$uni_p < 0.05]
+  expect_false("noise" %in% keep)
+  m <- summary(glm(reformulate(keep, "y"), binomial, d))$coefficients
+  expect_equal(tab$multi_or[match(keep, tab$term)], unname(exp(m[keep, 1])), tolerance = 1e-10)
+  expect_true(is.na(tab$multi_or[tab$term == "noise"]))
+  expect_match(tab$uni[1], "^[0-9.]+ \\([0-9.]+-[0-9.]+\\)$")
+})
+
+test_that("logistic_table warns on separation and rejects a non-binary outcome", {
+  d <- golden_input("small")
+  d$sep <- d$y * 10 + runif(nrow(d))
+  expect_warning(logistic_table(d, "y", c("sep")), class = "srnomogram_warning_separation")
+  d$y[1] <- 5
+  expect_error(logistic_table(d, "y", "age"), class = "srnomogram_error_input")
+})
