@@ -5,7 +5,7 @@
 #' (`$derived`, confidence bounds included, under the same [set.seed()]). rmda
 #' cannot be installed here, so the computation is reimplemented, vectorised
 #' over thresholds and bootstrap replicates while drawing the random numbers in
-#' rmda's order.
+#' rmda's order. Where rmda is installed, `engine = "rmda"` calls it instead.
 #'
 #' A patient is *high risk* when their risk is strictly greater than the
 #' threshold \eqn{t}. With prevalence \eqn{\rho} (the sample's, or
@@ -37,12 +37,20 @@
 #' @param study_design `"cohort"` or `"case-control"`.
 #' @param population_prevalence Outcome prevalence in the population, required
 #'   for a case-control design.
+#' @param engine `"srnomogram"` (default) computes the curves here; this
+#'   implementation is proven equal to `rmda::decision_curve()` 1.6 on the
+#'   project's golden data (every column of `derived`, bootstrap bounds
+#'   included, to 1e-10 under the same seed). `"rmda"` calls
+#'   `rmda::decision_curve()` itself on the same checked, complete data (it must
+#'   be installed: `install.packages("rmda")`; otherwise an error of class
+#'   `srnomogram_error_engine`). Both return the same object, so `print()`,
+#'   `plot()` and `summary()` work alike.
 #' @return An object of class `srnomogram_decision_curve`: a list with
 #'   `derived` (a data frame with rmda's `derived.data` columns: `thresholds`,
 #'   `FPR`, `FNR`, `TPR`, `TNR`, `NB`, `sNB`, `rho`, `prob.high.risk`,
 #'   `prob.low.risk`, `DP`, `nonDP`, `model`, the `_lower`/`_upper` bounds, and
 #'   `cost.benefit.ratio`), `confidence_intervals`, `policy`, `study_design`,
-#'   `n`, `n_missing`, `model_name` and `call`.
+#'   `n`, `n_missing`, `model_name`, `call` and `engine`.
 #' @references Vickers AJ, Elkin EB (2006). Decision curve analysis: a novel
 #'   method for evaluating prediction models. Med Decis Making 26:565-574.
 #'   Kerr KF, Brown MD, Zhu K, Janes H (2016). Assessing the clinical impact of
@@ -63,8 +71,11 @@ decision_curve <- function(formula, data, fitted_risk = FALSE,
                            confidence_intervals = 0.95, bootstraps = 500,
                            policy = c("opt-in", "opt-out"),
                            study_design = c("cohort", "case-control"),
-                           population_prevalence) {
+                           population_prevalence,
+                           engine = c("srnomogram", "rmda")) {
   call <- match.call()
+  engine <- rlang::arg_match(engine)
+  if (engine == "rmda") check_engine_installed("rmda", "decision_curve")
   policy <- rlang::arg_match(policy)
   study_design <- rlang::arg_match(study_design)
   opt_in <- policy == "opt-in"
@@ -125,6 +136,20 @@ decision_curve <- function(formula, data, fitted_risk = FALSE,
 
   model_name <- Reduce(paste, deparse(formula))
   n <- nrow(data)
+
+  if (engine == "rmda") {
+    derived <- rmda_derived(formula, data, outcome, fitted_risk, thresholds,
+                            if (with_ci) confidence_intervals else "none",
+                            if (with_ci) as.integer(bootstraps) else 1L, policy, study_design, rho_fixed)
+    return(structure(list(derived = derived,
+                          confidence_intervals = if (with_ci) confidence_intervals else "none",
+                          bootstraps = if (with_ci) as.integer(bootstraps) else 0L,
+                          policy = policy, study_design = study_design,
+                          population_prevalence = rho_fixed,
+                          n = n, n_missing = n_missing, model_name = model_name, call = call,
+                          engine = engine),
+                     class = "srnomogram_decision_curve"))
+  }
 
   # Design for refitting the model: glm() on data[x, ] equals glm.fit() on X[x, ].
   if (!fitted_risk) {
@@ -202,8 +227,34 @@ decision_curve <- function(formula, data, fitted_risk = FALSE,
                  bootstraps = if (with_ci) B else 0L,
                  policy = policy, study_design = study_design,
                  population_prevalence = rho_fixed,
-                 n = n, n_missing = n_missing, model_name = model_name, call = call),
+                 n = n, n_missing = n_missing, model_name = model_name, call = call,
+                 engine = engine),
             class = "srnomogram_decision_curve")
+}
+
+# rmda::decision_curve() on the data decision_curve() has already checked:
+# complete rows, and the outcome recoded to 0/1 (rmda needs a numeric outcome).
+rmda_derived <- function(formula, data, outcome, fitted_risk, thresholds,
+                         confidence_intervals, bootstraps, policy, study_design, rho_fixed) {
+  data[[all.vars(formula[[2]])]] <- outcome
+  # The default engine silences glm.fit()'s warnings in bootstrap refits (perfect
+  # separation in a replicate); do the same here. Missing rows and the
+  # prevalence were handled above, so rmda has nothing else to warn about.
+  # rmda announces a case-control design with a message; it adds nothing here.
+  res <- suppressWarnings(suppressMessages(
+    if (is.null(rho_fixed)) {
+      rmda::decision_curve(formula, data = data, policy = policy, fitted.risk = fitted_risk,
+                           thresholds = thresholds, confidence.intervals = confidence_intervals,
+                           bootstraps = bootstraps, study.design = study_design)
+    } else {
+      rmda::decision_curve(formula, data = data, policy = policy, fitted.risk = fitted_risk,
+                           thresholds = thresholds, confidence.intervals = confidence_intervals,
+                           bootstraps = bootstraps, study.design = study_design,
+                           population.prevalence = rho_fixed)
+    }))
+  derived <- as.data.frame(res$derived.data, stringsAsFactors = FALSE)
+  rownames(derived) <- NULL
+  derived
 }
 
 # Classification measures at every threshold from sorted risks (high risk: risk > t).

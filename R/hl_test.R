@@ -2,7 +2,8 @@
 #'
 #' The test of `ResourceSelection::hoslem.test()` (version 0.3.6), reimplemented
 #' because that package is not available here and proven equal to it on the
-#' project's golden cases. Observations are grouped by [cut()] at the unique
+#' project's golden cases (where it is installed, `engine = "ResourceSelection"`
+#' calls it instead). Observations are grouped by [cut()] at the unique
 #' type-7 quantiles `seq(0, 1, 1/g)` of the predicted probabilities
 #' (`include.lowest = TRUE`); the statistic sums \eqn{(O - E)^2 / E} over both
 #' outcome columns of the observed and expected tables; the degrees of freedom
@@ -12,10 +13,17 @@
 #' @param prob Predicted probabilities in \[0, 1\] (values outside are an
 #'   error: the expected counts of outcome 0 would be negative).
 #' @param g Number of groups (default 10).
+#' @param engine `"srnomogram"` (default) computes the test here; this
+#'   implementation is proven equal to `ResourceSelection::hoslem.test()` 0.3.6
+#'   on the project's golden data (statistic and p-value to 1e-10).
+#'   `"ResourceSelection"` calls `ResourceSelection::hoslem.test()` itself on the
+#'   same checked, complete data (it must be installed:
+#'   `install.packages("ResourceSelection")`; otherwise an error of class
+#'   `srnomogram_error_engine`). Both return the same `htest`.
 #' @return An object of class `htest` with `statistic` (X-squared),
 #'   `parameter` (df), `p.value`, `method`, `data.name`, and the
 #'   `observed` and `expected` tables (one row per group, columns for
-#'   outcome 0 and 1).
+#'   outcome 0 and 1), `groups` (the number of non-empty groups) and `engine`.
 #' @details When tied predictions make fewer than `g` distinct quantiles, fewer
 #'   groups are formed (as `hoslem.test` does) and a warning says so. When an
 #'   interpolated quantile leaves a group empty, or a group has an expected
@@ -29,8 +37,10 @@
 #' p <- fitted(glm(y ~ x, family = binomial))
 #' hl_test(y, p, g = 10)
 #' @export
-hl_test <- function(y, prob, g = 10) {
+hl_test <- function(y, prob, g = 10, engine = c("srnomogram", "ResourceSelection")) {
   DNAME <- paste(deparse1(substitute(y)), deparse1(substitute(prob)), sep = ", ")
+  engine <- rlang::arg_match(engine)
+  if (engine == "ResourceSelection") check_engine_installed("ResourceSelection", "hl_test")
   y <- check_binary(y, arg = "y", allow_single_class = TRUE)
   check_probability(prob, arg = "prob")
   check_same_length(y, prob, "y", "prob")
@@ -59,6 +69,13 @@ hl_test <- function(y, prob, g = 10) {
                     if (n_empty > 0) c(x = "{n_empty} group{?s} {?is/are} empty, so the statistic is NaN (as in ResourceSelection::hoslem.test); try a smaller {.arg g}.")),
                   class = c("srnomogram_warning_groups", "srnomogram_warning"))
   }
+  if (engine == "ResourceSelection") {
+    ref <- ResourceSelection::hoslem.test(y, yhat, g = g)
+    ref$data.name <- DNAME
+    ref$groups <- n_groups
+    ref$engine <- engine
+    return(ref)
+  }
   observed <- stats::xtabs(cbind(y0 = 1 - y, y1 = y) ~ cutyhat)
   expected <- stats::xtabs(cbind(yhat0 = 1 - yhat, yhat1 = yhat) ~ cutyhat)
   chisq <- sum((observed - expected)^2 / expected)
@@ -70,6 +87,6 @@ hl_test <- function(y, prob, g = 10) {
   structure(list(statistic = chisq, parameter = PARAMETER, p.value = PVAL,
                  method = "Hosmer and Lemeshow goodness of fit (GOF) test",
                  data.name = DNAME, observed = observed, expected = expected,
-                 groups = n_groups),
+                 groups = n_groups, engine = engine),
             class = "htest")
 }

@@ -113,3 +113,14 @@ as_two_sided_formula <- function(formula, arg = "formula", call = rlang::caller_
   }
   formula
 }
+
+# An optional reference engine (a package in Suggests) must be installed before
+# it is used; say how to get it rather than failing inside the call.
+check_engine_installed <- function(pkg, fun, call = rlang::caller_env()) {
+  if (!requireNamespace(pkg, quietly = TRUE)) {
+    cli::cli_abort(c("{.code engine = \"{pkg}\"} in {.fn {fun}} needs the {.pkg {pkg}} package, which is not installed.",
+                     i = "Install it with {.code install.packages(\"{pkg}\")}, or use the default {.code engine = \"srnomogram\"} (proven equal to it)."),
+                   class = c("srnomogram_error_engine", "srnomogram_error"), call = call)
+  }
+  invisible(TRUE)
+}

@@ -111,3 +111,50 @@ test_that("plot returns a ggplot for one curve and for a list of curves", {
   expect_setequal(levels(p2$data$curve), c("Nomogram", "Risk", "Treat all", "Treat none"))
   expect_error(dca_plot(list(1)), class = "srnomogram_error_input")
 })
+
+test_that("engine = 'rmda' without the package is a classed error saying how to install it", {
+  skip_if(requireNamespace("rmda", quietly = TRUE), "rmda is installed")
+  d <- golden_input("small")
+  expect_error(decision_curve(y ~ risk, d, fitted_risk = TRUE, engine = "rmda"),
+               'install.packages("rmda")', fixed = TRUE, class = "srnomogram_error_engine")
+  expect_error(decision_curve(y ~ risk, d, fitted_risk = TRUE, engine = "nope"))
+})
+
+test_that("the default engine equals rmda::decision_curve called through engine =", {
+  skip_if_not_installed("rmda")
+  for (case in c("small", "ties")) {
+    d <- golden_input(case)
+    for (sp in names(dca_specs)) {
+      s <- dca_specs[[sp]]
+      own <- run_spec(s, d)
+      set.seed(1000)
+      ref <- if (s$design == "cohort") {
+        decision_curve(s$formula, d, fitted_risk = s$fitted_risk, confidence_intervals = s$ci,
+                       bootstraps = s$B, policy = s$policy, engine = "rmda")
+      } else {
+        decision_curve(s$formula, d, fitted_risk = s$fitted_risk, confidence_intervals = s$ci,
+                       bootstraps = s$B, policy = s$policy, study_design = s$design,
+                       population_prevalence = 0.2, engine = "rmda")
+      }
+      label <- paste(case, sp)
+      expect_s3_class(ref, "srnomogram_decision_curve")
+      expect_identical(ref$engine, "rmda")
+      expect_identical(names(ref$derived), names(own$derived), label = label)
+      expect_identical(ref$derived$model, own$derived$model, label = label)
+      expect_identical(ref$derived$cost.benefit.ratio, own$derived$cost.benefit.ratio, label = label)
+      for (cn in names(own$derived)[vapply(own$derived, is.numeric, logical(1))]) {
+        expect_identical(is.na(ref$derived[[cn]]), is.na(own$derived[[cn]]), label = paste(label, cn, "NA pattern"))
+        diff <- max(c(0, abs(ref$derived[[cn]] - own$derived[[cn]])), na.rm = TRUE)
+        expect_lt(diff, 1e-10, label = paste(label, cn))
+      }
+      expect_identical(ref[setdiff(names(ref), c("derived", "call", "engine"))],
+                       own[setdiff(names(own), c("derived", "call", "engine"))], label = label)
+    }
+  }
+  d <- golden_input("small")
+  set.seed(1)
+  ref <- decision_curve(y ~ risk, d, fitted_risk = TRUE, bootstraps = 10, engine = "rmda")
+  expect_output(print(ref), "Decision curve")
+  expect_s3_class(plot(ref), "ggplot")
+  expect_s3_class(summary(ref, thresholds = c(0.2, 0.5)), "data.frame")
+})

@@ -52,3 +52,37 @@ test_that("hl_test rejects bad input with classed errors", {
   expect_warning(r <- hl_test(y, p, g = 5), class = "srnomogram_warning_missing")
   expect_equal(sum(r$observed), 39)
 })
+
+test_that("engine = 'ResourceSelection' without the package is a classed error saying how to install it", {
+  skip_if(requireNamespace("ResourceSelection", quietly = TRUE), "ResourceSelection is installed")
+  d <- golden_input("small")
+  expect_error(hl_test(d$y, d$risk, engine = "ResourceSelection"),
+               'install.packages("ResourceSelection")', fixed = TRUE, class = "srnomogram_error_engine")
+  expect_error(hl_test(d$y, d$risk, engine = "nope"))
+})
+
+test_that("the default engine equals ResourceSelection::hoslem.test called through engine =", {
+  skip_if_not_installed("ResourceSelection")
+  ex <- utils::read.csv(test_path("fixtures", "expected_hoslem.csv"), stringsAsFactors = FALSE)
+  for (i in seq_len(nrow(ex))) {
+    d <- golden_input(ex$case[i])
+    label <- paste(ex$case[i], ex$predictor[i], ex$g[i])
+    own <- suppressWarnings(hl_test(d$y, d[[ex$predictor[i]]], g = ex$g[i]))
+    ref <- suppressWarnings(hl_test(d$y, d[[ex$predictor[i]]], g = ex$g[i], engine = "ResourceSelection"))
+    expect_s3_class(ref, "htest")
+    expect_identical(ref$engine, "ResourceSelection")
+    expect_identical(ref$method, own$method)
+    expect_identical(ref$data.name, own$data.name)
+    expect_identical(ref$groups, own$groups, label = label)
+    expect_equal(unname(ref$parameter), unname(own$parameter), tolerance = 0, label = label)
+    expect_identical(is.na(ref$statistic), is.na(own$statistic), label = label)
+    if (!is.na(own$statistic)) {
+      expect_lt(abs(unname(ref$statistic) - unname(own$statistic)), 1e-10, label = label)
+      expect_lt(abs(ref$p.value - own$p.value), 1e-10, label = label)
+    }
+    expect_lt(max(abs(ref$observed - own$observed)), 1e-10, label = label)
+    expect_lt(max(abs(ref$expected - own$expected)), 1e-10, label = label)
+  }
+  expect_output(print(hl_test(golden_input("small")$y, golden_input("small")$risk, g = 5,
+                              engine = "ResourceSelection")), "Hosmer and Lemeshow")
+})

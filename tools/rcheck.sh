@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# R CMD build + R CMD check of the srnomogram R package, run from anywhere.
+#
+# ResourceSelection and rmda are in Suggests (optional reference engines of
+# hl_test() and decision_curve()) but cannot be installed on every machine;
+# _R_CHECK_FORCE_SUGGESTS_=false lets the check run without them (their tests
+# skip). Prints the check's Status line; exits non-zero when it reports an ERROR
+# (or the build/check itself fails). The check directory is kept and printed
+# when something goes wrong.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/srnomogram-rcheck.XXXXXX")"
+keep=0
+cleanup() { if [ "$keep" -eq 0 ]; then rm -rf "$work"; fi; }
+trap cleanup EXIT
+
+cd "$work"
+if ! R CMD build --no-build-vignettes "$repo" > build.log 2>&1; then
+  keep=1
+  cat build.log >&2
+  echo "R CMD build failed; log in $work/build.log" >&2
+  exit 1
+fi
+tarball="$(ls -1 srnomogram_*.tar.gz | head -n 1)"
+
+rc=0
+_R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual "$tarball" > check.log 2>&1 || rc=$?
+
+status="$(grep -E '^Status:' check.log || true)"
+# Show what the check flagged: each WARNING/NOTE/ERROR step with its details
+# (the indented lines up to the next "* checking" step).
+log="srnomogram.Rcheck/00check.log"
+[ -f "$log" ] || log=check.log
+awk '/^\* / { show = ($0 ~ /(WARNING|NOTE|ERROR)[[:space:]]*$/) } show' "$log" | grep -v '^Status:' || true
+if [ -z "$status" ]; then
+  keep=1
+  tail -n 40 check.log >&2
+  echo "R CMD check gave no Status line (exit $rc); log in $work/check.log" >&2
+  exit 1
+fi
+echo "$status"
+if [ "$rc" -ne 0 ] || grep -q ERROR <<< "$status"; then
+  keep=1
+  echo "R CMD check reported an ERROR; details in $work/srnomogram.Rcheck" >&2
+  exit 1
+fi
