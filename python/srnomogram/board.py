@@ -1,0 +1,355 @@
+"""The study's board: versioned pins (pins-python) with provenance in every pin's metadata.
+
+Every stage of a study writes its results here, and the R side reads the same files, so the board
+is the only thing that passes between the languages apart from rpy2 calls. The conventions follow
+pins' own advice for a board shared by Python and R:
+
+* always ``pins.board_folder(path, versioned=True)`` (the Python and R defaults differ);
+* tables as CSV, which R on Debian reads without extra packages (no parquet reader there);
+* provenance under ``metadata=``: the srnomogram version, the git SHA of the source tree when it is
+  one, the Python/package versions (NumPy, pandas, scikit-learn, PyTorch, PyRadiomics, ...), and
+  whatever the caller adds (seed, config hash, input hashes, parameters).
+
+Pickles
+-------
+Pickled objects (``joblib`` pins) run code when they are read, so they are written only when a caller
+asks for them (``write_object``) and read only with ``allow_pickle=True`` *and* from a board that the
+current user created: the board folder carries a marker file written by this module and both the
+folder and the pin's files must belong to the current user and be writable by no one else. A board
+received from someone else is therefore never unpickled, even with ``allow_pickle=True``; its CSV
+pins read as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+import os
+import platform
+import re
+import stat
+import subprocess
+from importlib import metadata as _metadata
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import InputError, SrnomogramError
+
+__all__ = [
+    "BoardError",
+    "write_pin",
+    "read_pin",
+    "write_object",
+    "read_object",
+    "pin_meta",
+    "pin_versions",
+    "list_pins",
+    "provenance",
+]
+
+MARKER = "_srnomogram_board.json"
+PIN_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_PICKLE_TYPES = {"joblib", "pickle"}
+_INDEX_KEY = "srnomogram_index"
+_TRACKED_PACKAGES = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "torch",
+    "torchvision",
+    "pyradiomics",
+    "SimpleITK",
+    "pins",
+    "rpy2",
+)
+
+
+class BoardError(SrnomogramError):
+    """A pin is missing, of the wrong type, or may not be read (pickles from a foreign board)."""
+
+
+# ----------------------------------------------------------------------------------- provenance
+@functools.lru_cache(maxsize=1)
+def _git_sha() -> str | None:
+    src = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", sha) else None
+
+
+@functools.lru_cache(maxsize=1)
+def _package_versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in _TRACKED_PACKAGES:
+        try:
+            versions[name] = _metadata.version(name)
+        except _metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def provenance() -> dict:
+    """Versions and source of the software that wrote a pin.
+
+    Returns
+    -------
+    dict
+        ``srnomogram_version``, ``git_sha`` (None outside a git checkout), ``versions``
+        (Python and the installed versions of the numerical packages, read from package
+        metadata, so nothing heavy is imported) and ``pyradiomics_version``.
+    """
+    from . import __version__
+
+    versions = _package_versions()
+    return {
+        "srnomogram_version": __version__,
+        "git_sha": _git_sha(),
+        "versions": dict(versions),
+        "pyradiomics_version": versions.get("pyradiomics"),
+    }
+
+
+def _plain(value):
+    """Make metadata YAML-safe: NumPy scalars to Python, paths and tuples to str/list."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+# ----------------------------------------------------------------------------------- the board
+def _check_name(name, func):
+    if not isinstance(name, str) or not PIN_NAME.match(name):
+        raise InputError(
+            f"The 'name' parameter of {func} must be a snake_case noun such as 'radiomics_features'. "
+            f"Got {name!r} instead."
+        )
+
+
+def _board(board_dir, allow_pickle_read=False, create=False):
+    import pins
+
+    path = Path(board_dir)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+        marker = path / MARKER
+        if not marker.exists():
+            marker.write_text(json.dumps({"created_by": "srnomogram", "uid": os.getuid()}) + "\n")
+    elif not path.is_dir():
+        raise BoardError(f"Board folder {path} not found. Run the study first ('srnomogram run study.yaml').")
+    return pins.board_folder(str(path), versioned=True, allow_pickle_read=allow_pickle_read)
+
+
+def _meta_or_raise(board, board_dir, name, version):
+    try:
+        return board.pin_meta(name, version=version)
+    except Exception as exc:  # pins raises PinsError/FileNotFoundError subclasses
+        what = f"version {version!r} of pin {name!r}" if version else f"pin {name!r}"
+        raise BoardError(f"{what} not found on board {board_dir} ({type(exc).__name__}).") from None
+
+
+@contextlib.contextmanager
+def _quiet():
+    """pins prints 'Writing pin: ...' on every write; keep the study's output readable."""
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def _next_created(board, name):
+    """A creation time later than the pin's latest version.
+
+    pins names versions by creation second plus a short hash and reads the "latest" by sorting
+    them, so two versions written within one second could come back in the wrong order.
+    """
+    import datetime as _dt
+
+    now = _dt.datetime.now().replace(microsecond=0)
+    try:
+        latest = max(board.pin_versions(name)["created"])
+    except Exception:  # no such pin yet
+        return now
+    return max(now, latest.to_pydatetime().replace(microsecond=0) + _dt.timedelta(seconds=1))
+
+
+def write_pin(board_dir, name, df, metadata=None, title=None, description=None) -> str:
+    """Write a DataFrame as a new version of a CSV pin, with provenance in its metadata.
+
+    Parameters
+    ----------
+    board_dir : path-like
+        The board folder (created if absent).
+    name : str
+        snake_case pin name, e.g. ``"radiomics_features"``.
+    df : pandas.DataFrame
+        The table. A non-default index is kept: it is written as leading column(s) and restored
+        by :func:`read_pin`.
+    metadata : dict, optional
+        Caller's metadata (seed, parameters, ``config_hash``, ``input_hashes``, ...); merged over
+        :func:`provenance`.
+    title, description : str, optional
+        Shown by ``pin_meta`` in Python and R.
+
+    Returns
+    -------
+    str
+        The pin version written (or the latest version when the content did not change: pins
+        does not store an identical copy).
+    """
+    _check_name(name, "write_pin")
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"The 'df' parameter of write_pin must be a pandas DataFrame. Got {type(df).__name__} instead.")
+    meta = provenance()
+    meta.update(_plain(dict(metadata or {})))
+    index_names = None
+    if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
+        index_names = [n if n is not None else f"level_{i}" for i, n in enumerate(df.index.names)]
+        if len(index_names) == 1 and df.index.names[0] is None:
+            index_names = ["index"]
+        df = df.rename_axis(index_names).reset_index()
+    meta[_INDEX_KEY] = index_names
+    board = _board(board_dir, create=True)
+    from .utils import hash_bytes
+
+    meta["content_sha256"] = hash_bytes(df.to_csv(index=False))
+    with _quiet():
+        m = board.pin_write(
+            df,
+            name=name,
+            type="csv",
+            title=title or name,
+            description=description,
+            metadata=meta,
+            created=_next_created(board, name),
+        )
+    return m.version.version
+
+
+def read_pin(board_dir, name, version=None, allow_pickle=False):
+    """Read a pin: a DataFrame for CSV pins (index restored), an object for pickles when allowed.
+
+    Parameters
+    ----------
+    board_dir : path-like
+        The board folder.
+    name : str
+        Pin name.
+    version : str, optional
+        A version from :func:`pin_versions`; the latest by default.
+    allow_pickle : bool
+        Needed for ``joblib`` pins, which are then read only from a board the current user created
+        (see the module notes). Default False.
+
+    Raises
+    ------
+    BoardError
+        Missing pin or version; a pickle pin without ``allow_pickle=True``; a pickle pin on a board
+        not created by the current user.
+    """
+    _check_name(name, "read_pin")
+    board = _board(board_dir)
+    meta = _meta_or_raise(board, board_dir, name, version)
+    if meta.type in _PICKLE_TYPES:
+        return read_object(board_dir, name, version=version, allow_pickle=allow_pickle)
+    if meta.type != "csv":
+        raise BoardError(f"Pin {name!r} on board {board_dir} has type {meta.type!r}; read_pin reads 'csv' pins.")
+    # Read the CSV ourselves so identifiers stay strings ("001" is not 1).
+    index_names = (meta.user or {}).get(_INDEX_KEY) or []
+    str_cols = {c: str for c in {*index_names, "case_id"}}
+    df = pd.read_csv(Path(board_dir) / name / meta.version.version / meta.file, dtype=str_cols)
+    if index_names:
+        df = df.set_index(index_names if len(index_names) > 1 else index_names[0])
+    return df
+
+
+def pin_meta(board_dir, name, version=None) -> dict:
+    """The user metadata of a pin (provenance, seed, parameters, hashes) plus its version."""
+    _check_name(name, "pin_meta")
+    board = _board(board_dir)
+    meta = _meta_or_raise(board, board_dir, name, version)
+    out = dict(meta.user or {})
+    out["pin_version"] = meta.version.version
+    out["pin_type"] = meta.type
+    out["pin_title"] = meta.title
+    return out
+
+
+def pin_versions(board_dir, name) -> list[str]:
+    """Versions of a pin, oldest first."""
+    _check_name(name, "pin_versions")
+    board = _board(board_dir)
+    try:
+        v = board.pin_versions(name)
+    except Exception:
+        raise BoardError(f"pin {name!r} not found on board {board_dir}.") from None
+    return list(v["version"])
+
+
+def list_pins(board_dir) -> list[str]:
+    """Names of the pins on a board."""
+    return sorted(_board(board_dir).pin_list())
+
+
+# ----------------------------------------------------------------------------------- pickles
+def _owned_by_me(path: Path) -> bool:
+    st = path.stat()
+    return st.st_uid == os.getuid() and not (st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+def write_object(board_dir, name, obj, metadata=None, title=None) -> str:
+    """Pickle a fitted object (e.g. a scikit-learn pipeline) as a ``joblib`` pin.
+
+    Only call this where the user asked for pickles (the study's ``board.pickle_models``);
+    tables always go through :func:`write_pin`.
+    """
+    _check_name(name, "write_object")
+    meta = provenance()
+    meta.update(_plain(dict(metadata or {})))
+    board = _board(board_dir, create=True)
+    with _quiet():
+        m = board.pin_write(
+            obj, name=name, type="joblib", title=title or name, metadata=meta, created=_next_created(board, name)
+        )
+    return m.version.version
+
+
+def read_object(board_dir, name, version=None, allow_pickle=False):
+    """Unpickle a ``joblib`` pin: only with ``allow_pickle=True`` and only from the user's own board."""
+    _check_name(name, "read_object")
+    if not allow_pickle:
+        raise BoardError(
+            f"Pin {name!r} is a pickle; reading it runs code from the file. "
+            "Pass allow_pickle=True, and only for a board you created."
+        )
+    path = Path(board_dir)
+    board = _board(path, allow_pickle_read=True)
+    meta = _meta_or_raise(board, board_dir, name, version)
+    if meta.type not in _PICKLE_TYPES:
+        raise BoardError(f"Pin {name!r} on board {board_dir} has type {meta.type!r}, not a pickle.")
+    pin_dir = path / name / meta.version.version
+    files = [path, path / name, pin_dir, *pin_dir.iterdir()]
+    if not (path / MARKER).is_file() or not all(_owned_by_me(p) for p in files):
+        raise BoardError(
+            f"Board {board_dir} was not created by the current user (or is writable by others); "
+            f"its pickle pin {name!r} will not be read. Refit the model on your own board."
+        )
+    return board.pin_read(name, version=version)

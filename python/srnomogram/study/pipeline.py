@@ -1,0 +1,184 @@
+"""Run a whole study: stages (cached, resumable) → board pins → tables, figures, report, calculator.
+
+>>> from srnomogram.study import run_study, load_config      # doctest: +SKIP
+>>> report = run_study(load_config("study.yaml"))             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from ..utils import atomic_path, write_csv_atomic
+from .cache import Runner
+from .stages import MODEL_LABELS, build_stages
+
+logger = logging.getLogger(__name__)
+
+# Tables that become pins, by stage (pin name = table name; all snake_case nouns).
+PINNED = {
+    "split": ("split_counts", "excluded"),
+    "sr": ("sr_history", "sr_quality"),
+    "radiomics_or": ("radiomics_features_or",),
+    "radiomics_sr": ("radiomics_features_sr",),
+    "radiomics_models": ("radiomics_scores", "radiomics_selected"),
+    "table2": ("scores", "table2", "model_aucs"),
+    "clinical": ("table1", "table_s2"),
+    "nomogram": (
+        "predictions",
+        "nomogram_coefficients",
+        "nomogram_points",
+        "clinical_points",
+        "roc_auc",
+        "roc_comparison",
+        "hosmer_lemeshow",
+        "decision_curves",
+        "calibration",
+        "calibration_summary",
+    ),
+}
+REPORT_TABLES = {
+    "table1": ("clinical", "table1"),
+    "table2": ("table2", "table2"),
+    "table_s2": ("clinical", "table_s2"),
+    "nomogram_coefficients": ("nomogram", "nomogram_coefficients"),
+    "roc_auc": ("nomogram", "roc_auc"),
+    "roc_comparison": ("nomogram", "roc_comparison"),
+    "hosmer_lemeshow": ("nomogram", "hosmer_lemeshow"),
+    "calibration_summary": ("nomogram", "calibration_summary"),
+    "decision_curves": ("nomogram", "decision_curves"),
+}
+
+
+def _publisher(cfg, board_dir):
+    from ..board import write_pin
+
+    def publish(stage, result, reused):
+        meta_base = {
+            "stage": stage.name,
+            "stage_key": result.key,
+            "seed": cfg.study.seed,
+            "config_hash": cfg.config_hash,
+            "config": cfg.to_dict(),
+            "input_hashes": result.inputs,
+            "output_hashes": {k: v for k, v in result.files.items() if k.endswith(".csv") and "/" not in k},
+        }
+        if stage.name == "split":
+            cohort = pd.read_csv(result.file("cohort.csv"), dtype={"case_id": str})
+            write_pin(board_dir, "manifest", cohort, metadata=meta_base, title="Cohort manifest with train/test split")
+        for table in PINNED.get(stage.name, ()):
+            if (result.path / f"{table}.csv").exists():
+                write_pin(board_dir, table, result.table(table), metadata=meta_base, title=table.replace("_", " "))
+        if stage.name.startswith("deep_"):
+            write_pin(board_dir, f"scores_{stage.name[5:]}", result.table("deep_scores"), metadata=meta_base)
+            write_pin(board_dir, f"loss_history_{stage.name[5:]}", result.table("loss_history"), metadata=meta_base)
+            meta = json.loads(result.file("model/meta.json").read_text()) if result.file("model/meta.json").exists() else {}
+            write_pin(board_dir, f"model_{stage.name[5:]}", pd.DataFrame([_flat(meta)]), metadata=meta_base,
+                      title="fitted-model metadata")
+
+    return publish
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in (d or {}).items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        elif isinstance(v, (list, tuple)):
+            out[f"{prefix}{k}"] = json.dumps(v)
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def run_study(cfg, force=(), progress=None) -> Path:
+    """Run (or resume) a study; return the path of its ``report.html``.
+
+    Parameters
+    ----------
+    cfg : StudyConfig
+        From :func:`~srnomogram.study.config.load_config`.
+    force : iterable of str
+        Stages to recompute (``"all"`` for every stage).
+
+    Outputs under ``cfg.study.output``: ``resolved_config.yaml``, ``board/`` (pins), ``stages/``
+    (the cache), ``tables/*.csv``, ``figures/*.png|pdf``, ``report.html``, ``calculator.html``.
+    """
+    from ..utils import seed_everything
+
+    out = Path(cfg.study.output)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg.write(out / "resolved_config.yaml")
+    seed_everything(cfg.study.seed)
+    board_dir = out / "board"
+    runner = Runner(cfg, build_stages(cfg), force=force, on_done=_publisher(cfg, board_dir))
+    results = runner.run()
+    with atomic_path(out / "run_log.json") as tmp:
+        tmp.write_text(json.dumps(runner.log, indent=1))
+    tables = export_tables(results, out / "tables")
+    figures = make_figures(cfg, results, out / "figures")
+    from .report import write_calculator, write_report
+
+    calc = write_calculator(cfg, results, out / "calculator.html")
+    report = write_report(cfg, results, tables, figures, runner.log, out / "report.html", calculator=calc)
+    logger.info("Report: %s", report)
+    return report
+
+
+def export_tables(results, folder: Path) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, (stage, table) in REPORT_TABLES.items():
+        if stage in results and (results[stage].path / f"{table}.csv").exists():
+            df = results[stage].table(table)
+            write_csv_atomic(df, folder / f"{name}.csv")
+            out[name] = df
+    return out
+
+
+def make_figures(cfg, results, folder: Path) -> dict:
+    """Figures 3–7 as PNG/PDF; returns {name: png path}."""
+    from . import figures as F
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fmts = tuple(dict.fromkeys(("png", *cfg.report.formats)))
+    made = {}
+
+    def keep(name, fig):
+        if fig is not None:
+            paths = F.save(fig, folder / name, formats=fmts)
+            made[name] = paths[0]
+
+    t2 = results.get("table2")
+    if t2 is not None:
+        keep("figure3_roc_models", F.figure3_roc(t2.table("scores"), t2.table("model_aucs"), MODEL_LABELS))
+    deep = {n: r for n, r in results.items() if n.startswith("deep_")}
+    if deep:
+        loss = pd.concat(
+            [r.table("loss_history").assign(model=MODEL_LABELS.get(n[5:], n)) for n, r in deep.items()],
+            ignore_index=True,
+        )
+        keep("figure4_loss", F.figure4_loss(loss))
+        keep("figure5_gradcam", F.figure5_gradcam({MODEL_LABELS.get(n[5:], n): r.file("gradcam.npz") for n, r in deep.items()}))
+    nom = results.get("nomogram")
+    if nom is not None:
+        labels = dict(cfg.cohort.clinical_labels or {})
+        labels.setdefault("deep_score", "Deep-learning score")
+        keep("figure6_nomogram", F.figure6_nomogram(nom.table("nomogram_points"), labels))
+        keep(
+            "figure7_validation",
+            F.figure7_validation(nom.table("predictions"), nom.table("calibration"), nom.table("decision_curves"), nom.table("roc_auc")),
+        )
+    return made
+
+
+def copy_tree_atomic(src: Path, dst: Path):  # pragma: no cover - small helper for scripts
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    shutil.rmtree(dst, ignore_errors=True)
+    tmp.rename(dst)

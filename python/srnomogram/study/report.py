@@ -1,0 +1,283 @@
+"""The study report (one self-contained HTML file) and the offline nomogram calculator.
+
+Both pages embed everything they show (CSS, base64 PNG figures, inline JavaScript) and make no
+network request, so they open from a USB stick or an e-mail attachment.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..utils import atomic_path
+
+CSS = """
+body{font-family:Georgia,serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1,h2,h3{font-family:Helvetica,Arial,sans-serif}h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;margin-top:2em}
+table{border-collapse:collapse;font-size:.82em;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
+th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}
+.meta{color:#666;font-size:.85em}code{background:#f6f6f6;padding:0 3px}
+"""
+
+
+def _table_html(df: pd.DataFrame, digits=3) -> str:
+    def fmt(v):
+        if isinstance(v, (float, np.floating)):
+            if np.isnan(v):
+                return ""
+            return f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}"
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in row) + "</tr>" for row in df.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(alt)}</figcaption></figure>'
+
+
+def methods_text(cfg, results) -> str:
+    """Methods paragraph generated from the settings actually used (and what the cohort held)."""
+    parts = []
+    info = results["split"].json("split_info") if "split" in results else {}
+    n = info.get("n")
+    parts.append(
+        f"The cohort comprised {n} lesions"
+        + (f" ({info.get('n_excluded')} excluded for a missing clinical value)" if info.get("n_excluded") else "")
+        + f"; they were divided into training and test sets ({info.get('source', 'split')})."
+    )
+    if cfg.sr.enabled:
+        p = dict(cfg.sr.params or {})
+        parts.append(
+            "A self-supervised super-resolution GAN (SMORE-style degradation-and-restore) was trained on the "
+            "training images only"
+            + (f" ({', '.join(f'{k}={v}' for k, v in sorted(p.items()))})" if p else "")
+            + " and applied to every image, giving super-resolved (SR) images beside the originals (OR)."
+        )
+    if cfg.radiomics.enabled:
+        parts.append(
+            "PyRadiomics features were extracted from the lesion masks on OR"
+            + (" and SR" if cfg.sr.enabled else "")
+            + " images"
+            + (f" with the parameter file {Path(cfg.radiomics.params).name}" if cfg.radiomics.params else " (package default parameters)")
+            + "; features with a Mann–Whitney p < 0.05 were z-scored, pruned at |r| > 0.9 and fed to "
+            + " and ".join({"lr": "logistic regression", "svm": "a support vector machine"}[m] for m in cfg.radiomics.models)
+            + "."
+        )
+    if cfg.deep.enabled:
+        extra = dict(cfg.deep.params or {})
+        parts.append(
+            f"{' and '.join({'mobilenet_v2': 'MobileNetV2', 'resnet101': 'ResNet101'}[a] for a in cfg.deep.archs)} "
+            f"were trained on {' and '.join(i.upper() for i in cfg.deep.images)} lesion ROIs "
+            f"(weights: {cfg.deep.weights}; {cfg.deep.epochs} epochs, batch size {cfg.deep.batch_size}, "
+            f"SGD learning rate {cfg.deep.lr}"
+            + (f"; {', '.join(f'{k}={v}' for k, v in sorted(extra.items()))}" if extra else "")
+            + ")."
+        )
+    if "table2" in results:
+        best = results["table2"].json("best_model")
+        rule = {
+            "test_auc": "the highest test-set AUC",
+            "train_auc": "the highest training-set AUC",
+            "test_auc_cnn": "the highest test-set AUC among the CNNs",
+        }[best["rule"]]
+        parts.append(
+            f"Models were compared by AUC with DeLong 95% confidence intervals, sensitivity, specificity and accuracy "
+            f"at the Youden threshold (Table 2). The model with {rule} ({best['label']}) provided the deep-learning score"
+            + (
+                "; on the training set its 5-fold out-of-fold predictions were used, so that an overfitted training "
+                "score does not separate the outcome."
+                if cfg.nomogram.train_score == "cross_validated" and best["model"].endswith(("_lr", "_svm"))
+                else "."
+            )
+        )
+    clin = ", ".join(cfg.cohort.clinical)
+    parts.append(
+        f"Clinical factors ({clin}) were tested by univariate and multivariate logistic regression (Table S2). "
+        f"A clinical model ({clin}) and a deep-learning nomogram ({clin} and the deep-learning score) were fitted "
+        f"on the training set with rms::lrm; their ROC curves were compared by DeLong's test; calibration was "
+        f"assessed by {cfg.nomogram.calibration_b} bootstrap repetitions (rms::calibrate, seed {cfg.bootstrap_seed}) "
+        f"on the training set and by external validation (calibration intercept and slope, smoothed curve) on the "
+        f"test set, with the Hosmer–Lemeshow test ({cfg.nomogram.hl_groups} groups) on both; clinical "
+        f"usefulness by decision curves (thresholds {cfg.nomogram.dca_thresholds[0]:g} to "
+        f"{cfg.nomogram.dca_thresholds[1]:g} by {cfg.nomogram.dca_thresholds[2]:g})."
+    )
+    parts.append(f"All random steps used seed {cfg.study.seed}.")
+    return " ".join(parts)
+
+
+def _versions():
+    from ..board import provenance
+
+    prov = provenance()
+    v = dict(prov["versions"])
+    v["srnomogram"] = prov["srnomogram_version"]
+    if prov["git_sha"]:
+        v["git"] = prov["git_sha"][:12]
+    try:
+        from .. import stats
+
+        for k, val in stats.r_versions().items():
+            v[f"R: {k}" if k != "R" else "R"] = val
+    except Exception:  # the report still renders without R
+        pass
+    return v
+
+
+TABLE_TITLES = {
+    "table1": "Table 1. Clinical characteristics",
+    "table2": "Table 2. Diagnostic performance of the radiomics and deep-learning models",
+    "table_s2": "Table S2. Univariate and multivariate logistic regression",
+    "nomogram_coefficients": "Nomogram and clinical model coefficients",
+    "roc_auc": "AUC (DeLong 95% CI) of the clinical model and the nomogram",
+    "roc_comparison": "DeLong comparison: nomogram vs clinical model",
+    "hosmer_lemeshow": "Hosmer–Lemeshow test",
+    "calibration_summary": "Calibration: bootstrap (train) and external (test)",
+}
+REPORT_ONLY_CSV = {"decision_curves"}
+FIGURE_TITLES = {
+    "figure3_roc_models": "Figure 3. ROC curves of the radiomics and deep-learning models",
+    "figure4_loss": "Figure 4. Training loss of the CNNs",
+    "figure5_gradcam": "Figure 5. Grad-CAM of test lesions",
+    "figure6_nomogram": "Figure 6. Deep-learning nomogram",
+    "figure7_validation": "Figure 7. ROC, calibration and decision curves: clinical model vs nomogram",
+}
+
+
+def write_report(cfg, results, tables: dict, figures: dict, log, path, calculator=None) -> Path:
+    """Write ``report.html``: settings, methods, tables, figures, versions; nothing external."""
+    title = cfg.report.title or f"srnomogram study: {cfg.study.name}"
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    body.append(f'<p class="meta">Generated {_dt.datetime.now().strftime("%Y-%m-%d %H:%M")} · config hash '
+                f"<code>{cfg.config_hash[:12]}</code> · board <code>board/</code></p>")
+    body.append("<h2>Methods</h2><p>" + html.escape(methods_text(cfg, results)) + "</p>")
+    body.append("<h2>Tables</h2>")
+    for name, df in tables.items():
+        if name in REPORT_ONLY_CSV:  # long tables: CSV only
+            body.append(f'<p class="meta">{html.escape(name)}: tables/{name}.csv</p>')
+            continue
+        body.append(f"<h3>{html.escape(TABLE_TITLES.get(name, name))}</h3>{_table_html(df)}"
+                    f'<p class="meta">CSV: tables/{name}.csv</p>')
+    body.append("<h2>Figures</h2>")
+    for name, png in figures.items():
+        body.append(_img(png, FIGURE_TITLES.get(name, name)))
+    if calculator is not None:
+        body.append(f'<h2>Nomogram calculator</h2><p>Open <a href="{Path(calculator).name}">{Path(calculator).name}</a> '
+                    "(works offline) to compute a lesion's points and risk.</p>")
+    body.append("<h2>Run</h2>" + _table_html(pd.DataFrame(log)))
+    versions = _versions()
+    body.append("<h2>Software versions</h2>" + _table_html(pd.DataFrame({"software": list(versions), "version": list(versions.values())})))
+    body.append("<h2>Settings</h2><pre>" + html.escape(json.dumps(cfg.to_dict(), indent=1)) + "</pre>")
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return path
+
+
+# ----------------------------------------------------------------------------------- calculator
+def calculator_spec(points: pd.DataFrame, labels: dict | None = None) -> dict:
+    """The numbers the calculator needs, from R's ``nomogram_points_table``.
+
+    Risk comes from the fitted logistic model (intercept + Σ coef·x, then the logistic function), so
+    it equals R's ``predict()``; each predictor's points are the nomogram's own scale, interpolated
+    linearly between its tick marks (exact for linear terms).
+    """
+    labels = labels or {}
+    sc = points[points["axis"] == "scaling"].set_index("variable")["value"].astype(float)
+    preds = []
+    for var, part in points[points["axis"] == "predictor"].groupby("variable", sort=False):
+        xs = part["value"].astype(float).to_numpy()
+        ps = part["points"].astype(float).to_numpy()
+        o = np.argsort(xs)
+        preds.append({
+            "name": var,
+            "label": labels.get(var, var),
+            "coef": float(sc[f"coef:{var}"]),
+            "x": xs[o].tolist(),
+            "points": ps[o].tolist(),
+        })
+    return {"intercept": float(sc["coef:Intercept"]), "predictors": preds}
+
+
+CALC_JS = r"""
+const SPEC = __SPEC__;
+function interp(xs, ps, x){
+  if (xs.length === 1) return ps[0];
+  let i = 0; while (i < xs.length - 2 && x > xs[i+1]) i++;
+  const t = (x - xs[i]) / (xs[i+1] - xs[i]);
+  return ps[i] + t * (ps[i+1] - ps[i]);
+}
+function compute(){
+  let lp = SPEC.intercept, total = 0, ok = true;
+  for (const p of SPEC.predictors){
+    const v = parseFloat(document.getElementById('in_' + p.name).value);
+    if (!isFinite(v)) { ok = false; continue; }
+    lp += p.coef * v;
+    const pts = interp(p.x, p.points, v);
+    total += pts;
+    document.getElementById('pts_' + p.name).textContent = pts.toFixed(1);
+  }
+  const risk = 1 / (1 + Math.exp(-lp));
+  document.getElementById('total').textContent = ok ? total.toFixed(1) : '';
+  document.getElementById('risk').textContent = ok ? (100 * risk).toFixed(1) + ' %' : 'enter every value';
+  document.getElementById('risk').setAttribute('data-risk', ok ? risk.toPrecision(12) : '');
+}
+function fromHash(){
+  const q = new URLSearchParams(location.hash.slice(1));
+  for (const p of SPEC.predictors){ if (q.has(p.name)) document.getElementById('in_' + p.name).value = q.get(p.name); }
+}
+window.addEventListener('DOMContentLoaded', () => {
+  const form = document.getElementById('form');
+  for (const p of SPEC.predictors){
+    const row = document.createElement('tr');
+    row.innerHTML = '<td><label for="in_' + p.name + '">' + p.label + '</label></td>' +
+      '<td><input type="number" step="any" id="in_' + p.name + '"></td><td id="pts_' + p.name + '"></td>';
+    form.appendChild(row);
+  }
+  fromHash();
+  document.querySelectorAll('input').forEach(e => e.addEventListener('input', compute));
+  compute();
+});
+"""
+
+
+def write_calculator(cfg, results, path) -> Path | None:
+    """Write the study's ``calculator.html`` from its fitted nomogram (see :func:`calculator_page`)."""
+    nom = results.get("nomogram")
+    if nom is None:
+        return None
+    labels = dict(cfg.cohort.clinical_labels or {})
+    labels.setdefault("deep_score", "Deep-learning score (0-1)")
+    return calculator_page(nom.table("nomogram_points"), path, title=f"Nomogram calculator: {cfg.study.name}", labels=labels)
+
+
+def calculator_page(points: pd.DataFrame, path, title="Nomogram calculator", labels=None) -> Path:
+    """Write an offline calculator page: enter the predictors, see each one's points, the total and the risk.
+
+    Values can be passed in the URL hash (``calculator.html#age=55&max_diameter_cm=2.1&deep_score=0.7``);
+    the risk is written into ``#risk`` (text, percent) and its ``data-risk`` attribute (probability).
+    """
+    spec = calculator_spec(points, labels)
+    page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{CSS} input{{width:8em}}</style><script>{CALC_JS.replace('__SPEC__', json.dumps(spec))}</script></head>
+<body><h1>{html.escape(title)}</h1>
+<p>Risk of malignancy from the deep-learning nomogram fitted on the training set
+({html.escape(' + '.join(p['name'] for p in spec['predictors']))}). For research use.</p>
+<table><thead><tr><th>Predictor</th><th>Value</th><th>Points</th></tr></thead><tbody id="form"></tbody>
+<tfoot><tr><th>Total points</th><td></td><td id="total"></td></tr>
+<tr><th>Risk of malignancy</th><td></td><td id="risk" data-risk=""></td></tr></tfoot></table>
+</body></html>"""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return path

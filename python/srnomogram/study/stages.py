@@ -1,0 +1,486 @@
+"""The stages of Yang & Ma's study, each calling the public API of its area.
+
+split → sr → radiomics_or / radiomics_sr → radiomics_models → deep_<images>_<arch> (four CNNs) →
+table2 (the 8 models, best model → deep-learning score) → clinical (Table 1, univariate and
+multivariate logistic: Table S2) → nomogram (clinical model and deep-learning nomogram: ROC with
+DeLong comparison, bootstrap calibration, Hosmer–Lemeshow, decision curves on train and test) →
+figures → report.
+
+Each stage function receives a :class:`~srnomogram.study.cache.StageContext` and writes plain
+files (CSV tables, JSON, images, model weights) into its own folder; the runner caches them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, InputError
+from ..utils import file_sha256, hash_bytes
+from .cache import Stage
+
+logger = logging.getLogger(__name__)
+
+MODEL_ORDER = (
+    "or_lr",
+    "or_svm",
+    "sr_lr",
+    "sr_svm",
+    "or_mobilenet_v2",
+    "sr_mobilenet_v2",
+    "or_resnet101",
+    "sr_resnet101",
+)
+MODEL_LABELS = {
+    "or_lr": "OR-LR",
+    "or_svm": "OR-SVM",
+    "sr_lr": "SR-LR",
+    "sr_svm": "SR-SVM",
+    "or_mobilenet_v2": "OR-MobileNetV2",
+    "sr_mobilenet_v2": "SR-MobileNetV2",
+    "or_resnet101": "OR-ResNet101",
+    "sr_resnet101": "SR-ResNet101",
+}
+IMAGE_COL = {"or": "image", "sr": "image_sr"}
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _manifest_inputs(cfg, results):
+    """Hashes of the manifest and of every image and mask it names (the study's raw inputs)."""
+    from ..data.manifest import load_manifest, mask_paths, path_columns
+
+    df = load_manifest(cfg.cohort.manifest)
+    files = {"manifest": file_sha256(cfg.cohort.manifest)}
+    h = []
+    for col in path_columns(df):
+        for cell in df[col].dropna():
+            for p in np.atleast_1d(mask_paths(cell)) if col.startswith("mask") else [cell]:
+                h.append(file_sha256(p))
+    files["images_and_masks"] = hash_bytes(*h)
+    return files
+
+
+def load_cohort(result) -> pd.DataFrame:
+    """The cohort table a stage wrote (manifest with split), paths absolute."""
+    from ..data.manifest import load_manifest
+
+    return load_manifest(result.file("cohort.csv"))
+
+
+def _scores_frame(cohort, **cols):
+    out = cohort[["case_id", "split", "label"]].copy()
+    for k, v in cols.items():
+        out[k] = np.asarray(v, dtype=float)
+    return out
+
+
+# ------------------------------------------------------------------------------------ split
+def run_split(ctx):
+    """Validate the cohort, check the clinical columns, assign train/test (8:2 stratified)."""
+    from ..data import stratified_split
+    from ..data.manifest import load_manifest, write_manifest
+
+    cfg = ctx.config
+    df = load_manifest(cfg.cohort.manifest)
+    missing = [c for c in cfg.cohort.clinical if c not in df.columns]
+    if missing:
+        raise ConfigError(
+            f"cohort.clinical names column {missing[0]!r}, which the manifest {cfg.cohort.manifest} lacks; "
+            f"its columns are: {', '.join(df.columns)}."
+        )
+    for c in cfg.cohort.clinical:
+        values = pd.to_numeric(df[c], errors="coerce")
+        bad = df[c].notna() & values.isna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                f"{cfg.cohort.manifest}, row {i + 2}, column {c!r}: {df[c].iloc[i]!r} is not a number; "
+                "clinical factors must be numeric (leave the cell empty when unknown)."
+            )
+        df[c] = values
+    incomplete = df[list(cfg.cohort.clinical)].isna().any(axis=1)
+    excluded = df.loc[incomplete, ["case_id", "label"]].assign(reason="missing clinical value")
+    df = df.loc[~incomplete].reset_index(drop=True)
+    if "split" in df.columns and cfg.split.use_manifest_split and df["split"].notna().all():
+        source = "manifest"
+    else:
+        df["split"] = stratified_split(df, test_size=cfg.split.test_size, seed=cfg.split_seed).to_numpy()
+        source = f"stratified hash split, test_size={cfg.split.test_size}, seed={cfg.split_seed}"
+    for s in ("train", "test"):
+        part = df[df["split"] == s]
+        if part["label"].nunique() < 2:
+            raise InputError(f"The {s} set has only one class; a study needs benign and malignant lesions in both.")
+    write_manifest(df, ctx.path("cohort.csv"))
+    ctx.write_table("excluded", excluded)
+    counts = df.groupby(["split", "label"]).size().rename("n").reset_index()
+    ctx.write_table("split_counts", counts)
+    ctx.write_json("split_info", {"source": source, "n": len(df), "n_excluded": int(incomplete.sum())})
+
+
+# ------------------------------------------------------------------------------------ super-resolution
+def run_sr(ctx):
+    """Train the SR GAN on the training images and super-resolve every image (``image_sr``)."""
+    from ..sr import SuperResolver
+
+    cfg = ctx.config
+    cohort = load_cohort(ctx.inputs["split"])
+    params = dict(cfg.sr.params or {})
+    params.setdefault("seed", cfg.study.seed)
+    params.setdefault("device", cfg.deep.device)
+    model = SuperResolver(**params).fit(cohort[cohort["split"] == "train"], image_col="image")
+    model.save(ctx.path("model"))
+    df = model.apply_manifest(
+        ctx.inputs["split"].file("cohort.csv"),
+        out_dir=ctx.path("images"),
+        manifest_out=ctx.path("cohort.csv"),
+    )
+    hist = pd.DataFrame(model.history_)
+    ctx.write_table("sr_history", hist.assign(iteration=np.arange(1, len(hist) + 1)))
+    held = cohort[cohort["split"] == "test"].head(5)
+    try:
+        from ..data.readers import read_image
+        import SimpleITK as sitk
+
+        imgs = [sitk.GetArrayFromImage(read_image(r.image, r.spacing)) for r in held.itertuples()]
+        ctx.write_table("sr_quality", model.quality(imgs, ids=list(held["case_id"]), seed=cfg.study.seed))
+    except Exception as exc:  # quality is descriptive; never block the study on it
+        logger.warning("SR quality table skipped: %s", exc)
+    logger.info("SR images for %d lesions", len(df))
+
+
+# ------------------------------------------------------------------------------------ radiomics
+def _run_radiomics(ctx, images):
+    from ..radiomics import extract
+
+    cfg = ctx.config
+    src = ctx.inputs["sr" if images == "sr" else "split"]
+    cohort = load_cohort(src)
+    cache = Path(cfg.study.output) / "cache" / f"radiomics_{images}"
+    feats = extract(
+        cohort, image_col=IMAGE_COL[images], jobs=cfg.radiomics.jobs, params=cfg.radiomics.params, cache_dir=cache
+    )
+    feats = feats.reindex(cohort["case_id"].astype(str))
+    feats.index.name = "case_id"
+    ctx.write_table(f"radiomics_features_{images}", feats.reset_index())
+
+
+def run_radiomics_or(ctx):
+    """PyRadiomics features of the original images."""
+    _run_radiomics(ctx, "or")
+
+
+def run_radiomics_sr(ctx):
+    """PyRadiomics features of the super-resolved images."""
+    _run_radiomics(ctx, "sr")
+
+
+def run_radiomics_models(ctx):
+    """LR and SVM on OR and SR features (Mann–Whitney → z-score → |r| > 0.9 pruning), fitted on train."""
+    from .. import radiomics
+
+    cfg = ctx.config
+    cohort = load_cohort(ctx.inputs["split"])
+    train = (cohort["split"] == "train").to_numpy()
+    scores, oof, selected = {}, {}, []
+    for images in ("or", "sr"):
+        name = f"radiomics_{images}"
+        if name not in ctx.inputs:
+            continue
+        feats = ctx.inputs[name].table(f"radiomics_features_{images}").set_index("case_id")
+        X = feats.loc[cohort["case_id"]].to_numpy(dtype=float)
+        y = cohort["label"].to_numpy()
+        for kind in cfg.radiomics.models:
+            model = radiomics.make_model(kind=kind, random_state=cfg.study.seed)
+            model.fit(pd.DataFrame(X[train], columns=feats.columns), y[train])
+            scores[f"{images}_{kind}"] = model.predict_proba(pd.DataFrame(X, columns=feats.columns))[:, 1]
+            oof[f"{images}_{kind}"] = _out_of_fold(kind, cfg.study.seed, X, y, train, feats.columns, scores[f"{images}_{kind}"])
+            kept = _selected_features(model, feats.columns)
+            selected += [{"model": f"{images}_{kind}", "feature": f} for f in kept]
+            if cfg.board.pickle_models:
+                from ..board import write_object
+
+                write_object(Path(cfg.study.output) / "board", f"model_{images}_{kind}", model,
+                             metadata={"seed": cfg.study.seed, "config_hash": cfg.config_hash})
+    ctx.write_table("radiomics_scores", _scores_frame(cohort, **scores))
+    ctx.write_table("radiomics_scores_oof", _scores_frame(cohort, **oof))
+    ctx.write_table("radiomics_selected", pd.DataFrame(selected, columns=["model", "feature"]))
+
+
+def _out_of_fold(kind, seed, X, y, train, columns, fitted):
+    """Training rows: 5-fold stratified out-of-fold scores of a fresh pipeline; test rows: the fitted model's."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from .. import radiomics
+
+    out = np.asarray(fitted, dtype=float).copy()
+    n_min = int(np.bincount(y[train]).min())
+    folds = min(5, n_min)
+    if folds < 2:
+        return out
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    model = radiomics.make_model(kind=kind, random_state=seed)
+    out[train] = cross_val_predict(model, pd.DataFrame(X[train], columns=columns), y[train], cv=cv, method="predict_proba")[:, 1]
+    return out
+
+
+def _selected_features(model, columns):
+    """Names of the features a fitted pipeline kept, when its steps expose them."""
+    try:
+        names = model[:-1].get_feature_names_out(list(columns))
+        return [str(n) for n in names]
+    except Exception:
+        return []
+
+
+# ------------------------------------------------------------------------------------ deep learning
+def make_deep_stage(images, arch):
+    def run(ctx):
+        from ..deep.model import DeepClassifier
+
+        cfg = ctx.config
+        src = ctx.inputs["sr" if images == "sr" else "split"]
+        cohort = load_cohort(src)
+        params = dict(cfg.deep.params or {})
+        clf = DeepClassifier(
+            arch=arch,
+            weights=cfg.deep.weights,
+            epochs=cfg.deep.epochs,
+            batch_size=cfg.deep.batch_size,
+            lr=cfg.deep.lr,
+            seed=cfg.study.seed,
+            deterministic=cfg.study.deterministic,
+            device=cfg.deep.device,
+            **params,
+        )
+        col = IMAGE_COL[images]
+        clf.fit(cohort[cohort["split"] == "train"], image_col=col)
+        proba = clf.predict_proba(cohort, image_col=col)[:, 1]
+        clf.save(ctx.path("model"))
+        ctx.write_table("deep_scores", _scores_frame(cohort, **{f"{images}_{arch}": proba}))
+        loss = np.asarray(clf.loss_history_, dtype=float)
+        ctx.write_table("loss_history", pd.DataFrame({"iteration": np.arange(1, len(loss) + 1), "loss": loss}))
+        try:  # Grad-CAM of a few test lesions (the paper's Figure 5)
+            test = cohort[cohort["split"] == "test"].head(4)
+            cam = clf.gradcam(test, image_col=col)
+            np.savez_compressed(
+                ctx.path("gradcam.npz"), case_id=np.asarray(cam.case_ids), cam=cam.cams, image=cam.images, mask=cam.masks
+            )
+        except Exception as exc:
+            logger.warning("Grad-CAM skipped for %s/%s: %s", images, arch, exc)
+
+    run.__name__ = f"run_deep_{images}_{arch}"
+    run.__doc__ = f"{arch} trained on {images.upper()} images (transfer learning, ROI crops)."
+    return run
+
+
+# ------------------------------------------------------------------------------------ table 2
+def auc(y, s) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, s))
+
+
+def choose_best(scores: pd.DataFrame, models, rule: str) -> tuple[str, pd.DataFrame]:
+    """Pick the model whose score becomes the deep-learning score.
+
+    Rules: ``test_auc`` (the paper: highest test-set AUC among the 8 models), ``train_auc``,
+    ``test_auc_cnn`` (highest test AUC among the CNNs only). Ties go to the higher train AUC, then
+    to the earlier model in Table 2's order.
+    """
+    rows = []
+    for m in models:
+        tr, te = scores[scores["split"] == "train"], scores[scores["split"] == "test"]
+        rows.append({"model": m, "train_auc": auc(tr["label"], tr[m]), "test_auc": auc(te["label"], te[m])})
+    table = pd.DataFrame(rows)
+    pool = table
+    if rule == "test_auc_cnn":
+        pool = table[~table["model"].str.endswith(("_lr", "_svm"))]
+        if pool.empty:
+            raise ConfigError("nomogram.best_model_rule 'test_auc_cnn' needs deep.enabled: true.")
+    key = "train_auc" if rule == "train_auc" else "test_auc"
+    other = "test_auc" if key == "train_auc" else "train_auc"
+    order = pool.assign(_o=range(len(pool))).sort_values([key, other, "_o"], ascending=[False, False, True])
+    return str(order["model"].iloc[0]), table
+
+
+def run_table2(ctx):
+    """Table 2: AUC (95% CI, DeLong), sensitivity, specificity, ... of the 8 models; best model's score."""
+    from .. import metrics
+
+    cfg = ctx.config
+    cohort = load_cohort(ctx.inputs["split"])
+    scores = cohort[["case_id", "split", "label"]].copy()
+    for name, res in ctx.inputs.items():
+        for t in ("radiomics_scores", "deep_scores"):
+            if (res.path / f"{t}.csv").exists():
+                part = res.table(t).drop(columns=["split", "label"])
+                scores = scores.merge(part, on="case_id", how="left")
+    models = [m for m in MODEL_ORDER if m in scores.columns]
+    if not models:
+        raise ConfigError("The study has no models: enable radiomics and/or deep.")
+    tr, te = scores[scores["split"] == "train"], scores[scores["split"] == "test"]
+    rows = [
+        metrics.table2_rows(MODEL_LABELS[m], tr["label"].to_numpy(), tr[m].to_numpy(), te["label"].to_numpy(), te[m].to_numpy())
+        for m in models
+    ]
+    table2 = pd.concat(rows, ignore_index=True)
+    best, aucs = choose_best(scores, models, cfg.nomogram.best_model_rule)
+    scores["deep_score"] = scores[best]
+    oof_file = "radiomics_scores_oof"
+    if cfg.nomogram.train_score == "cross_validated" and best.endswith(("_lr", "_svm")) and "radiomics_models" in ctx.inputs:
+        oof = ctx.inputs["radiomics_models"].table(oof_file).set_index("case_id")[best]
+        scores["deep_score"] = scores["case_id"].map(oof).to_numpy()
+    if scores.loc[scores["split"] == "train", "deep_score"].nunique() < 2:
+        raise InputError(
+            f"The best model ({MODEL_LABELS[best]}) gives one constant score on the training set, so it cannot "
+            "enter the nomogram; train longer (deep.epochs) or enable radiomics."
+        )
+    ctx.write_table("scores", scores)
+    ctx.write_table("table2", table2)
+    ctx.write_table("model_aucs", aucs)
+    ctx.write_json("best_model", {"model": best, "label": MODEL_LABELS[best], "rule": cfg.nomogram.best_model_rule})
+
+
+# ------------------------------------------------------------------------------------ clinical + nomogram
+def _analysis_frame(ctx):
+    cfg = ctx.config
+    cohort = load_cohort(ctx.inputs["split"])
+    scores = ctx.inputs["table2"].table("scores")[["case_id", "deep_score"]]
+    cols = ["case_id", "split", "label", *cfg.cohort.clinical]
+    return cohort[cols].merge(scores, on="case_id", how="left")
+
+
+def run_clinical(ctx):
+    """Table 1 (characteristics by label, train and test) and Table S2 (uni/multivariate logistic)."""
+    from .. import stats
+
+    cfg = ctx.config
+    data = _analysis_frame(ctx)
+    factors = list(cfg.cohort.clinical)
+    labelled = data.assign(group=np.where(data["label"] == 1, cfg.cohort.label_names[1], cfg.cohort.label_names[0]))
+    t1 = stats.baseline_table(labelled[["group", "split", *factors]], group="group", vars=factors, split="split")
+    ctx.write_table("table1", t1)
+    train = data[data["split"] == "train"]
+    s2 = stats.logistic_table(train[["label", *factors, "deep_score"]], outcome="label", vars=[*factors, "deep_score"])
+    ctx.write_table("table_s2", s2)
+
+
+def _formula(cfg, with_score):
+    rhs = [*cfg.cohort.clinical] + (["deep_score"] if with_score else [])
+    return "label ~ " + " + ".join(rhs)
+
+
+def run_nomogram(ctx):
+    """Clinical model and deep-learning nomogram: ROC (DeLong), calibration (B bootstraps), HL, DCA."""
+    from .. import stats
+
+    cfg = ctx.config
+    data = _analysis_frame(ctx)
+    train, test = data[data["split"] == "train"].reset_index(drop=True), data[data["split"] == "test"].reset_index(drop=True)
+    fits = {
+        "clinical": stats.fit_nomogram(data=train, formula=_formula(cfg, False)),
+        "nomogram": stats.fit_nomogram(data=train, formula=_formula(cfg, True)),
+    }
+    preds = data[["case_id", "split", "label"]].copy()
+    for name, fit in fits.items():
+        for part in (train, test):
+            p = stats.predict(fit, newdata=part)
+            preds.loc[preds["case_id"].isin(part["case_id"]), f"risk_{name}"] = p
+    ctx.write_table("predictions", preds)
+    coef = []
+    for name, fit in fits.items():
+        coef.append(fit.summary().assign(model=name))
+    ctx.write_table("nomogram_coefficients", pd.concat(coef, ignore_index=True))
+    ctx.write_table("nomogram_points", stats.nomogram_points(fits["nomogram"]))
+    ctx.write_table("clinical_points", stats.nomogram_points(fits["clinical"]))
+
+    # ROC, DeLong comparison, HL on train and test
+    roc_rows, cmp_rows, hl_rows, dca = [], [], [], []
+    lo, hi, by = cfg.nomogram.dca_thresholds
+    thresholds = np.round(np.arange(lo, hi + by / 2, by), 10)
+    for s in ("train", "test"):
+        part = preds[preds["split"] == s]
+        y = part["label"].to_numpy()
+        for name in fits:
+            r = stats.roc_auc(y, part[f"risk_{name}"].to_numpy())
+            roc_rows.append({"set": s, "model": name, "auc": r["auc"], "lower": r["lower"], "upper": r["upper"]})
+            h = stats.hl_test(y, part[f"risk_{name}"].to_numpy(), g=cfg.nomogram.hl_groups)
+            hl_rows.append({"set": s, "model": name, "statistic": h["statistic"], "df": h["df"], "p_value": h["p_value"]})
+            d = stats.decision_curve(f"label ~ risk_{name}", part[["label", f"risk_{name}"]].reset_index(drop=True),
+                                     fitted_risk=True, thresholds=list(thresholds),
+                                     confidence_intervals="none")
+            d = d.rename(columns={"model": "curve"})  # rmda's curve name: the formula, "All" or "None"
+            dca.append(d.assign(set=s, model=name))
+        c = stats.compare_roc(y, part["risk_nomogram"].to_numpy(), part["risk_clinical"].to_numpy())
+        cmp_rows.append({"set": s, "comparison": "nomogram vs clinical", **{k: v for k, v in c.items() if np.isscalar(v)}})
+    ctx.write_table("roc_auc", pd.DataFrame(roc_rows))
+    ctx.write_table("roc_comparison", pd.DataFrame(cmp_rows))
+    ctx.write_table("hosmer_lemeshow", pd.DataFrame(hl_rows))
+    ctx.write_table("decision_curves", pd.concat(dca, ignore_index=True))
+
+    cal, cal_summary = [], []
+    for name, fit in fits.items():
+        for s, c in (
+            ("train", stats.calibrate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed)),
+            ("test", stats.calibrate_nomogram(fit, newdata=test, g=cfg.nomogram.hl_groups)),
+        ):
+            cal.append(c.frame().assign(model=name, set=s))
+            row = {"model": name, "set": s, "mode": str(c.element("mode")), "n": c.element("n"), "mae": c.element("mae")}
+            if s == "train":
+                row["B"] = c.element("B")
+            else:
+                row.update(intercept=c.element("intercept"), slope=c.element("slope"))
+            cal_summary.append(row)
+    ctx.write_table("calibration_summary", pd.DataFrame(cal_summary))
+    ctx.write_table("calibration", pd.concat(cal, ignore_index=True))
+
+
+def _as_dict(r):
+    if isinstance(r, dict):
+        return {k: v for k, v in r.items() if np.isscalar(v)}
+    if isinstance(r, pd.DataFrame):
+        return r.iloc[0].to_dict()
+    if isinstance(r, pd.Series):
+        return r.to_dict()
+    return {"auc": float(np.asarray(r).reshape(-1)[0])}
+
+
+# ------------------------------------------------------------------------------------ the pipeline
+def build_stages(cfg) -> list[Stage]:
+    """The stages a config asks for, in dependency order."""
+    stages = [Stage("split", run_split, sections=("cohort", "split"), inputs=_manifest_inputs)]
+    if cfg.sr.enabled:
+        stages.append(Stage("sr", run_sr, deps=("split",), sections=("sr",), extra_key=_seed_key))
+    model_deps = []
+    if cfg.radiomics.enabled:
+        stages.append(Stage("radiomics_or", run_radiomics_or, deps=("split",), sections=("radiomics",)))
+        rad_deps = ["split", "radiomics_or"]
+        if cfg.sr.enabled:
+            stages.append(Stage("radiomics_sr", run_radiomics_sr, deps=("sr",), sections=("radiomics",)))
+            rad_deps.append("radiomics_sr")
+        stages.append(Stage("radiomics_models", run_radiomics_models, deps=tuple(rad_deps), sections=("radiomics", "board"), extra_key=_seed_key, version="2"))
+        model_deps.append("radiomics_models")
+    if cfg.deep.enabled:
+        for images in cfg.deep.images:
+            for arch in cfg.deep.archs:
+                name = f"deep_{images}_{arch}"
+                dep = "sr" if images == "sr" else "split"
+                stages.append(Stage(name, make_deep_stage(images, arch), deps=(dep,), extra_key=_deep_key))
+                model_deps.append(name)
+    stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",)))
+    stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",)))
+    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="2"))
+    return stages
+
+
+def _seed_key(cfg, results):
+    return {"seed": cfg.study.seed, "device": cfg.deep.device}
+
+
+def _deep_key(cfg, results):
+    # one CNN's result does not depend on which other CNNs the study trains
+    deep = {k: v for k, v in cfg.to_dict()["deep"].items() if k not in ("archs", "images", "enabled")}
+    return {"seed": cfg.study.seed, "deterministic": cfg.study.deterministic, "deep": deep}

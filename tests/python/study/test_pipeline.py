@@ -1,0 +1,90 @@
+"""End to end: `srnomogram demo` on a tiny cohort (slow), and `srnomogram run` argument errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from srnomogram.cli import main
+
+
+def test_run_with_unknown_key_exits_2_naming_the_key(tmp_path, capsys):
+    p = tmp_path / "study.yaml"
+    p.write_text("cohort:\n  manifest: m.csv\ndeep:\n  epochs: ten\n")
+    assert main(["run", str(p)]) == 2
+    assert "deep.epochs must be an int > 0. Got 'ten' instead." in capsys.readouterr().err
+    assert main(["run", str(p), "--set", "deep.epochs=2", "--set", "nomogram.bogus=1"]) == 2
+    assert "Unknown key 'nomogram.bogus'" in capsys.readouterr().err
+
+
+TINY = [
+    "--set", "deep.archs=[mobilenet_v2]",
+    "--set", "deep.epochs=1",
+    "--set", "deep.params={image_size: 32}",
+    "--set", "sr.params={iterations: 4, patch_size: 32, batch_size: 4, channels: 8, blocks: 1}",
+    "--set", "nomogram.calibration_b=20",
+    "--set", "report.formats=[png]",
+]
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_produces_report_tables_and_pins(tmp_path, capsys):
+    from srnomogram.board import list_pins, read_pin
+
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "-n", "60", *TINY]) == 0
+    report = out / "report.html"
+    assert capsys.readouterr().out.strip().endswith(str(report))
+    text = report.read_text()
+    assert "Table 2" in text and "data:image/png;base64," in text and "http://" not in text
+    t2 = pd.read_csv(out / "tables" / "table2.csv")
+    assert set(t2["model"]) == {"OR-LR", "OR-SVM", "SR-LR", "SR-SVM", "OR-MobileNetV2", "SR-MobileNetV2"}
+    assert {"scores", "table2", "manifest", "calibration", "decision_curves"} <= set(list_pins(out / "board"))
+    pd.testing.assert_frame_equal(read_pin(out / "board", "table2"), t2)
+    for fig in ("figure3_roc_models", "figure6_nomogram", "figure7_validation"):
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
+    # a rerun reuses everything and gives the same numbers
+    assert main(["demo", "-o", str(out), "-n", "60", *TINY]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "tables" / "table2.csv"), t2)
+
+
+@pytest.mark.slow
+def test_real_study_killed_then_rerun_gives_the_same_tables(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from srnomogram.data import demo_cohort
+
+    manifest = demo_cohort(tmp_path / "cohort", n=60, seed=0, n_volumes=0)
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump({
+        "cohort": {"manifest": str(manifest)},
+        "sr": {"enabled": False},
+        "deep": {"enabled": False},
+        "radiomics": {"jobs": 1},
+        "nomogram": {"calibration_b": 50},
+        "report": {"formats": ["png"]},
+    }))
+    cmd = [sys.executable, "-m", "srnomogram", "-q", "run", str(study), "-o"]
+    subprocess.run([*cmd, str(tmp_path / "straight")], check=True, timeout=900)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*cmd, str(killed)])
+    marker = killed / "stages" / "table2" / "done.json"
+    deadline = time.time() + 600
+    while not marker.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert not (killed / "report.html").exists()
+    subprocess.run([*cmd, str(killed)], check=True, timeout=900)
+    for name in ("table1", "table2", "table_s2", "roc_auc", "hosmer_lemeshow", "calibration_summary"):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(tmp_path / "straight" / "tables" / f"{name}.csv"),
+            pd.read_csv(killed / "tables" / f"{name}.csv"),
+            check_exact=True,
+        )

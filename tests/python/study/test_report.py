@@ -1,0 +1,73 @@
+"""Report pieces: the offline calculator equals R's predict(); the page is self-contained."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srnomogram.study.report import _table_html, calculator_page, calculator_spec
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+
+
+def _r_fit(golden_dir):
+    from srnomogram import stats
+
+    if not stats.has_function("nomogram_points_table"):
+        pytest.skip("the R package has no nomogram_points_table() yet")
+    data = pd.read_csv(golden_dir / "input_paper_train.csv")[["y", "age", "size", "score"]]
+    fit = stats.fit_nomogram(data=data, formula="y ~ age + size + score")
+    return stats, data, fit
+
+
+def _dump_dom(url):
+    with tempfile.TemporaryDirectory() as profile:
+        out = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+             "--virtual-time-budget=2000", "--dump-dom", url],
+            capture_output=True, text=True, timeout=120,
+        )
+    return out.stdout
+
+
+def test_calculator_spec_reproduces_r_predictions(golden_dir):
+    pytest.importorskip("rpy2")
+    stats, data, fit = _r_fit(golden_dir)
+    spec = calculator_spec(stats.nomogram_points(fit))
+    lp = spec["intercept"] + sum(p["coef"] * data[p["name"]].to_numpy() for p in spec["predictors"])
+    np.testing.assert_allclose(1 / (1 + np.exp(-lp)), stats.predict(fit, newdata=data), rtol=1e-9)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+def test_calculator_page_in_headless_chromium_gives_r_risk(golden_dir, tmp_path):
+    pytest.importorskip("rpy2")
+    stats, data, fit = _r_fit(golden_dir)
+    page = calculator_page(stats.nomogram_points(fit), tmp_path / "calculator.html")
+    text = page.read_text()
+    assert not re.search(r"""(src|href)=["']https?://""", text)  # nothing fetched from the network
+    row = data.iloc[[7]]
+    expected = float(stats.predict(fit, newdata=row)[0])
+    dom = _dump_dom(f"file://{page}#age={row.age.iloc[0]}&size={row['size'].iloc[0]}&score={row.score.iloc[0]}")
+    m = re.search(r'id="risk" data-risk="([0-9.eE+-]+)"', dom)
+    assert m, dom[-2000:]
+    assert float(m.group(1)) == pytest.approx(expected, rel=1e-9)
+    total = float(re.search(r'id="total">([0-9.]+)<', dom).group(1))
+    points = stats.nomogram_points(fit)
+    pred = points[points["axis"] == "predictor"]
+    manual = sum(
+        np.interp(row[v].iloc[0], g["value"].astype(float), g["points"].astype(float)) for v, g in pred.groupby("variable")
+    )
+    assert total == pytest.approx(manual, abs=0.05)
+
+
+def test_table_html_escapes_and_formats():
+    html = _table_html(pd.DataFrame({"model": ["<b>x</b>"], "auc": [0.91234]}))
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "0.912" in html

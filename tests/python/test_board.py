@@ -1,0 +1,97 @@
+"""Board: CSV pins with provenance, index round trip, and the pickle rules."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from srnomogram import board
+from srnomogram.errors import InputError
+
+
+def _features():
+    return pd.DataFrame(
+        {"original_shape_Elongation": [0.5, 0.25, 1.0], "label": [0, 1, 1]},
+        index=pd.Index(["001", "002", "010"], name="case_id"),
+    )
+
+
+def test_write_then_read_returns_the_same_table_with_string_ids(tmp_path):
+    df = _features()
+    version = board.write_pin(tmp_path, "radiomics_features", df, metadata={"seed": 7})
+    back = board.read_pin(tmp_path, "radiomics_features")
+    pd.testing.assert_frame_equal(back, df)
+    assert back.index.tolist() == ["001", "002", "010"]  # leading zeros survive
+    assert board.pin_versions(tmp_path, "radiomics_features") == [version]
+
+
+def test_pin_metadata_carries_provenance_and_caller_fields(tmp_path):
+    from importlib import metadata
+
+    board.write_pin(
+        tmp_path, "scores", _features(), metadata={"seed": np.int64(3), "input_hashes": {"manifest": "ab" * 32}}
+    )
+    meta = board.pin_meta(tmp_path, "scores")
+    assert meta["seed"] == 3 and isinstance(meta["seed"], int)
+    assert meta["input_hashes"] == {"manifest": "ab" * 32}
+    assert meta["versions"]["pandas"] == metadata.version("pandas")
+    assert meta["pyradiomics_version"] == metadata.version("pyradiomics")
+    assert meta["pin_type"] == "csv"
+    # the metadata lives in pins' own data.txt, where R's pins::pin_meta reads it
+    (data_txt,) = (tmp_path / "scores").glob("*/data.txt")
+    assert yaml.safe_load(data_txt.read_text())["user"]["seed"] == 3
+
+
+def test_new_content_makes_a_new_version_and_old_versions_stay_readable(tmp_path):
+    df = _features()
+    v1 = board.write_pin(tmp_path, "scores", df)
+    df2 = df.assign(label=[1, 1, 1])
+    v2 = board.write_pin(tmp_path, "scores", df2)
+    assert v1 != v2
+    pd.testing.assert_frame_equal(board.read_pin(tmp_path, "scores", version=v1), df)
+    pd.testing.assert_frame_equal(board.read_pin(tmp_path, "scores"), df2)
+
+
+def test_csv_is_plain_and_readable_without_pins(tmp_path):
+    board.write_pin(tmp_path, "scores", _features())
+    (csv,) = (tmp_path / "scores").glob("*/scores.csv")
+    raw = pd.read_csv(csv, dtype={"case_id": str})
+    assert list(raw.columns) == ["case_id", "original_shape_Elongation", "label"]
+
+
+def test_bad_names_and_missing_pins_are_one_line_errors(tmp_path):
+    with pytest.raises(InputError, match="'name' parameter of write_pin must be a snake_case"):
+        board.write_pin(tmp_path, "Scores!", _features())
+    board.write_pin(tmp_path, "scores", _features())
+    with pytest.raises(board.BoardError, match="pin 'nothing' not found"):
+        board.read_pin(tmp_path, "nothing")
+    with pytest.raises(board.BoardError, match="not found"):
+        board.read_pin(tmp_path / "absent", "scores")
+
+
+def test_pickles_need_allow_pickle(tmp_path):
+    board.write_object(tmp_path, "lr_model", {"coef": [1.0, 2.0]})
+    with pytest.raises(board.BoardError, match="allow_pickle=True"):
+        board.read_pin(tmp_path, "lr_model")
+    assert board.read_pin(tmp_path, "lr_model", allow_pickle=True) == {"coef": [1.0, 2.0]}
+
+
+def test_pickles_are_not_read_from_a_board_the_user_did_not_create(tmp_path):
+    board.write_object(tmp_path, "lr_model", {"coef": [1.0]})
+    (tmp_path / board.MARKER).unlink()  # e.g. a board copied from elsewhere
+    with pytest.raises(board.BoardError, match="not created by the current user"):
+        board.read_object(tmp_path, "lr_model", allow_pickle=True)
+
+
+def test_pickles_are_not_read_when_others_can_write_the_board(tmp_path):
+    board.write_object(tmp_path, "lr_model", {"coef": [1.0]})
+    os.chmod(tmp_path, 0o777)
+    try:
+        with pytest.raises(board.BoardError, match="writable by others"):
+            board.read_object(tmp_path, "lr_model", allow_pickle=True)
+    finally:
+        os.chmod(tmp_path, 0o755)
