@@ -168,9 +168,22 @@ logistic_table <- function(data, outcome, vars, alpha = 0.05) {
   }
   z <- stats::qnorm(0.975)
   wald <- function(fit) {
-    s <- summary(fit)$coefficients[-1, , drop = FALSE]
-    data.frame(term = rownames(s), or = exp(s[, 1]), lower = exp(s[, 1] - z * s[, 2]),
-               upper = exp(s[, 1] + z * s[, 2]), p = s[, 4], stringsAsFactors = FALSE)
+    # Aliased terms (collinear predictors) have no row in summary(); keep them, as NA, so every
+    # requested variable has its row in the table.
+    cf <- stats::coef(fit)[-1]
+    s <- summary(fit)$coefficients[match(names(cf), rownames(summary(fit)$coefficients)), , drop = FALSE]
+    if (anyNA(cf)) {
+      cli::cli_warn("Term{?s} {.field {gsub('`', '', names(cf)[is.na(cf)])}} {?is/are} collinear with the others: no odds ratio.",
+                    class = c("srnomogram_warning_aliased", "srnomogram_warning"))
+    }
+    data.frame(term = names(cf), or = exp(s[, 1]), lower = exp(s[, 1] - z * s[, 2]),
+               upper = exp(s[, 1] + z * s[, 2]), p = s[, 4], stringsAsFactors = FALSE,
+               row.names = NULL)
+  }
+  constant <- vars[vapply(vars, function(v) length(unique(stats::na.omit(data[[v]]))) < 2L, logical(1))]
+  if (length(constant)) {
+    abort_input(c("{.field {constant}} take{?s/} a single value, so {?it/they} cannot be a predictor.",
+                  i = "Remove {.field {constant}} from {.arg vars}."))
   }
   fit_glm <- function(v) {
     d <- data[, c(outcome, v), drop = FALSE]

@@ -73,3 +73,16 @@ test_that("logistic_table warns on separation and rejects a non-binary outcome",
   d$y[1] <- 5
   expect_error(logistic_table(d, "y", "age"), class = "srnomogram_error_input")
 })
+
+test_that("logistic_table rejects a constant predictor and keeps collinear terms as NA rows", {
+  set.seed(3)
+  d <- data.frame(y = rep(0:1, 30), age = rnorm(60, 50, 10), const = 1)
+  expect_error(logistic_table(d, "y", c("age", "const")), class = "srnomogram_error_input")
+  d$age2 <- 2 * d$age
+  d$y <- as.integer(d$age + rnorm(60, 0, 3) > 50)
+  expect_warning(tab <- logistic_table(d, "y", c("age", "age2")), class = "srnomogram_warning_aliased")
+  expect_equal(tab$term, c("age", "age2"))
+  ref <- summary(stats::glm(y ~ age, binomial, d))$coefficients
+  expect_equal(tab$multi_or[1], exp(ref[2, 1]), tolerance = 1e-10)
+  expect_true(is.na(tab$multi_or[2]))
+})
