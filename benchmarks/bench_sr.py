@@ -1,0 +1,95 @@
+"""Speed of the SR GAN: training iterations/s and z-SR of a 256x256x64 volume, on CPU and (if present) CUDA.
+
+Wall and CPU (process) times are both printed: on a shared machine wall time includes waiting.
+Baseline for inference: SciPy cubic B-spline interpolation of the same volume along z (what the
+SR replaces); the ratio printed is SR time / cubic time. Training is timed for L1-only and for
+adversarial iterations (generator + discriminator updates) of the default model
+(32 channels x 8 blocks, 64x64 patches, batch 16). On CUDA: bf16 autocast, channels_last.
+
+    python benchmarks/bench_sr.py [--iters 5] [--channels 32 --blocks 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+import torch
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench_train(device, args):
+    from srnomogram.sr.engine import LossWeights, train_step
+    from srnomogram.sr.networks import Generator, PatchDiscriminator
+
+    torch.manual_seed(0)
+    G, D = Generator(args.channels, args.blocks).to(device), PatchDiscriminator(args.channels).to(device)
+    if device.type == "cuda":
+        G.to(memory_format=torch.channels_last)
+        D.to(memory_format=torch.channels_last)
+    og, od = torch.optim.Adam(G.parameters(), 2e-4), torch.optim.Adam(D.parameters(), 2e-4)
+    hr = torch.rand(args.batch, 1, args.patch, args.patch, device=device)
+    if device.type == "cuda":
+        hr = hr.contiguous(memory_format=torch.channels_last)
+    out = {}
+    for adv in (False, True):
+        kw = dict(weights=LossWeights(), noise_sigma=0.01, mode="downsample", generator=None, adversarial=adv, device=device)
+        train_step(G, D, og, od, hr, **kw)  # warm-up
+        _sync(device)
+        t = time.perf_counter()
+        for _ in range(args.iters):
+            train_step(G, D, og, od, hr, **kw)
+        _sync(device)
+        out["adversarial" if adv else "l1_only"] = args.iters / (time.perf_counter() - t)
+    return out, G
+
+
+def bench_infer(G, device, vol):
+    from srnomogram.sr.apply import super_resolve_array
+
+    super_resolve_array(G, vol[:4, :64, :64], device)  # warm-up
+    _sync(device)
+    t, c = time.perf_counter(), time.process_time()
+    y = super_resolve_array(G, vol, device)
+    _sync(device)
+    return time.perf_counter() - t, time.process_time() - c, y.shape
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--iters", type=int, default=5, help="timed training iterations per mode")
+    ap.add_argument("--channels", type=int, default=32)
+    ap.add_argument("--blocks", type=int, default=8)
+    ap.add_argument("--patch", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=16)
+    args = ap.parse_args(argv)
+
+    from srnomogram.sr.degradation import interpolate_axis
+
+    rng = np.random.default_rng(0)
+    vol = (rng.random((64, 256, 256)) * 255).astype(np.uint8)  # (z, y, x)
+    t, c = time.perf_counter(), time.process_time()
+    interpolate_axis(vol.astype(np.float32) / 255, 0, 3)
+    t_cubic, c_cubic = time.perf_counter() - t, time.process_time() - c
+    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, CPU threads {torch.get_num_threads()}")
+    print(f"model: {args.channels} channels x {args.blocks} blocks; training batch {args.batch} x {args.patch}x{args.patch}")
+    print(f"baseline  cubic B-spline z-interpolation of 256x256x64 (CPU, SciPy): {t_cubic:.2f} s wall, {c_cubic:.2f} s CPU")
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    for dev in devices:
+        rates, G = bench_train(dev, args)
+        secs, cpu, shape = bench_infer(G.eval(), dev, vol)
+        name = "CPU" if dev.type == "cpu" else f"GPU ({torch.cuda.get_device_name(0)}, bf16, channels_last)"
+        print(f"{name}: train {rates['l1_only']:.2f} it/s (L1 only), {rates['adversarial']:.2f} it/s (adversarial)")
+        print(f"{name}: z-SR of 256x256x64 -> {shape[2]}x{shape[1]}x{shape[0]}: {secs:.2f} s wall, {cpu:.2f} s CPU ({secs / t_cubic:.1f}x cubic interpolation, wall)")
+    if not torch.cuda.is_available():
+        print("GPU: not available (no CUDA device)")
+
+
+if __name__ == "__main__":
+    main()

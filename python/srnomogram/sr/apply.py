@@ -1,0 +1,290 @@
+"""Applying a trained generator: to arrays, SimpleITK images and whole manifests.
+
+What "super-resolution at the original size" means here
+--------------------------------------------------------
+The generator learns, from the cohort's own images, to undo the paper's degradation (noise +
+down-sampling by 2 along one axis). Applied to an *original* image it treats that image as the
+low-resolution observation and doubles its resolution:
+
+* **3D volumes** (SMORE, Zhao et al. 2021): learned from in-plane (axial) slices, applied along z on
+  every coronal and sagittal plane, the two results averaged. Output at 2x z (z spacing halved,
+  origin unchanged) or, with ``resample_back=True``, anti-aliased back onto the original grid.
+* **2D images**: applied along rows, then along columns (2x both axes, spacing halved). The paper
+  kept "the original image dimensions", so by default the 2x image is anti-aliased back onto the
+  original grid (Gaussian of FWHM 2 HR pixels, then every second sample, which lands on the original
+  pixel centres). The result differs from the original by what the generator learned (noise removed,
+  edges restored) rather than by a change of grid; masks stay valid unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .degradation import antialias_downsample_axis
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------
+# arrays
+# ---------------------------------------------------------------------------------------------
+
+
+def intensity_scaling(arr: np.ndarray) -> tuple[float, float]:
+    """``(offset, scale)`` mapping ``arr`` into [0, 1]: uint8 by 1/255, anything else by its min/max."""
+    if arr.dtype == np.uint8:
+        return 0.0, 1.0 / 255.0
+    lo, hi = float(np.min(arr)), float(np.max(arr))
+    return lo, (1.0 / (hi - lo) if hi > lo else 1.0)
+
+
+def check_array(arr: np.ndarray, where: str = "image") -> np.ndarray:
+    """Reject what super-resolution cannot take: not 2D/3D, axes shorter than 2, non-finite voxels."""
+    arr = np.asarray(arr)
+    if arr.ndim not in (2, 3):
+        raise InputError(f"{where} must be a 2D image or a 3D volume (z, y, x). Got an array of shape {arr.shape} instead.")
+    if min(arr.shape) < 2:
+        raise InputError(f"{where} has shape {arr.shape}; every axis needs at least 2 samples for super-resolution. A one-slice volume is a 2D image: store it as one.")
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise InputError(f"{where} must hold real numbers. Got dtype {arr.dtype} instead.")
+    if np.issubdtype(arr.dtype, np.floating):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise InputError(f"{where} has {int(bad.sum())} non-finite voxel(s) (NaN or inf), the first at index {tuple(int(i) for i in np.argwhere(bad)[0])}. Fill or mask them before super-resolution.")
+    return arr
+
+
+def upsample_axis01(G, x01: np.ndarray, axis: int, device) -> np.ndarray:
+    """Double ``axis`` of a [0, 1]-scaled 2D or 3D array with the generator.
+
+    2D: one pass. 3D: the axis is up-sampled on the planes through each of the two other axes and
+    the two results are averaged (SMORE's orthogonal-plane averaging).
+    """
+    from .engine import upsample_rows
+
+    x = np.moveaxis(np.asarray(x01, dtype=np.float32), axis, 0)
+    if x.ndim == 2:
+        y = upsample_rows(G, x[None], device)[0]
+    else:
+        a = upsample_rows(G, x.transpose(1, 0, 2), device).transpose(1, 0, 2)  # planes (axis, dim2) per dim1
+        b = upsample_rows(G, x.transpose(2, 0, 1), device).transpose(1, 2, 0)  # planes (axis, dim1) per dim2
+        y = 0.5 * (a + b)
+    return np.moveaxis(y, 0, axis)
+
+
+def super_resolve_array(G, arr: np.ndarray, device, resample_back: bool = False) -> np.ndarray:
+    """SR of a raw array in its own intensity units (float32).
+
+    2D: both axes doubled; 3D ``(z, y, x)``: z doubled. With ``resample_back`` the result is
+    anti-aliased back to ``arr``'s shape.
+    """
+    arr = check_array(arr)
+    off, sc = intensity_scaling(arr)
+    x = (arr.astype(np.float32) - off) * sc
+    axes = (0, 1) if arr.ndim == 2 else (0,)
+    for ax in axes:
+        x = upsample_axis01(G, x, ax, device)
+    if resample_back:
+        for ax in axes:
+            x = antialias_downsample_axis(x, ax)
+    return x / sc + off
+
+
+def to_dtype_of(x: np.ndarray, like: np.dtype) -> np.ndarray:
+    """Round and clip back to an integer dtype (documented: SR PNGs are uint8, clipped to 0..255 and rounded)."""
+    if np.issubdtype(like, np.integer):
+        info = np.iinfo(like)
+        return np.clip(np.rint(x), info.min, info.max).astype(like)
+    return x.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# SimpleITK images
+# ---------------------------------------------------------------------------------------------
+
+
+def check_volume_geometry(img, where: str = "volume", rtol: float = 0.1) -> None:
+    """z-SR needs several slices and an in-plane that is at least as fine as z, and isotropic.
+
+    SMORE's premise is that the in-plane (x, y) resolution is the one z should reach; training pairs
+    come from in-plane slices degraded along x or y, so x and y must share a spacing.
+    """
+    size, sp = img.GetSize(), img.GetSpacing()
+    if size[2] < 2:
+        raise InputError(f"{where} has a single slice (size {size}); z super-resolution needs at least 2. Store it as a 2D image instead.")
+    sx, sy, sz = sp[:3]
+    if abs(sx - sy) > rtol * max(sx, sy):
+        raise InputError(f"{where} has anisotropic in-plane spacing {sx:g} x {sy:g} mm; z-SR learns from in-plane slices and needs x and y spacing within {rtol:.0%}. Resample it in-plane first.")
+    if sz < (1 - rtol) * min(sx, sy):
+        raise InputError(f"{where} has z spacing {sz:g} mm finer than its in-plane spacing {min(sx, sy):g} mm; z-SR makes no sense when z is already the finest axis. Resample the volume so that z is the coarse axis.")
+
+
+def super_resolve_image(G, img, device, resample_back: bool = True, where: str = "image"):
+    """SR of a SimpleITK image (2D: both axes; 3D: z), returning a SimpleITK image.
+
+    Without ``resample_back`` the doubled axes have half the spacing and the same origin (LR
+    sample ``i`` is HR sample ``2 i``); with it, the result is on ``img``'s grid.
+    """
+    import SimpleITK as sitk
+
+    if img.GetDimension() == 3:
+        check_volume_geometry(img, where)
+    arr = sitk.GetArrayFromImage(img)
+    arr = check_array(arr, where)
+    y = super_resolve_array(G, arr, device, resample_back=resample_back)
+    y = to_dtype_of(y, arr.dtype)
+    out = sitk.GetImageFromArray(y)
+    out.SetOrigin(img.GetOrigin())
+    out.SetDirection(img.GetDirection())
+    sp = list(img.GetSpacing())
+    if not resample_back:
+        if img.GetDimension() == 2:
+            sp = [s / 2 for s in sp]
+        else:
+            sp[2] = sp[2] / 2
+    out.SetSpacing(sp)
+    return out
+
+
+def resample_mask(mask, reference):
+    """Nearest-neighbour resampling of a mask onto ``reference``'s grid (SimpleITK)."""
+    import SimpleITK as sitk
+
+    return sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+
+
+# ---------------------------------------------------------------------------------------------
+# files and manifests
+# ---------------------------------------------------------------------------------------------
+
+
+def _split_name(path: Path) -> tuple[str, str]:
+    name = path.name
+    if name.lower().endswith(".nii.gz"):
+        return name[:-7], ".nii.gz"
+    return path.stem, path.suffix
+
+
+def sr_path(src: str | os.PathLike, out_dir, tag: str, is_2d: bool) -> Path:
+    """Where the SR version of ``src`` goes: ``<stem><tag>.png`` (2D) or ``<stem><tag>.nii.gz`` (3D)."""
+    src = Path(src)
+    stem, _ = _split_name(src)
+    folder = Path(out_dir) if out_dir is not None else src.parent
+    return folder / f"{stem}{tag}{'.png' if is_2d else '.nii.gz'}"
+
+
+def write_image(img, path: Path, is_2d: bool) -> None:
+    """Write atomically: 2D as PNG (uint8 / uint16), 3D as NIfTI."""
+    import SimpleITK as sitk
+
+    from ..utils import atomic_path
+
+    suffix = ".png" if is_2d else ".nii.gz"
+    with atomic_path(path, suffix=suffix) as tmp:
+        if is_2d:
+            from PIL import Image
+
+            Image.fromarray(sitk.GetArrayFromImage(img)).save(tmp, format="PNG")
+        else:
+            sitk.WriteImage(img, str(tmp), useCompression=True)
+
+
+def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr", mask_column: str = "mask_sr",
+                   resample_back: bool = True, manifest_out=None, overwrite: bool = False, progress=None):
+    """Super-resolve every image of a manifest and add the ``image_sr`` / ``mask_sr`` columns.
+
+    Parameters
+    ----------
+    model : SuperResolver
+        A fitted model.
+    manifest_path : path-like
+        The cohort manifest (see :mod:`srnomogram.data.manifest`).
+    out_dir : path-like, optional
+        Folder for the SR files; by default each goes beside its original.
+    column, mask_column : str
+        Names of the new path columns.
+    resample_back : bool
+        Put SR images back onto the original grid (the paper's choice, default). Otherwise 2D images
+        are written at 2x (spacing halved: a ``spacing_sr`` column is added) and volumes at 2x z;
+        masks are then resampled nearest-neighbour onto the SR grid.
+    manifest_out : path-like, optional
+        Where the updated manifest goes (default: overwrite ``manifest_path``, atomically).
+    overwrite : bool
+        Recompute SR files that already exist. By default they are kept, so an interrupted run
+        resumes where it stopped (each file is written atomically, so an existing file is complete).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The updated manifest (absolute paths).
+    """
+    import SimpleITK as sitk
+    from tqdm.auto import tqdm
+
+    from ..data.manifest import load_manifest, mask_paths, write_manifest
+    from ..data.readers import is_2d_path, read_image, read_mask
+
+    manifest_path = Path(manifest_path)
+    # SR columns of an interrupted run may name files not written yet; the readers check image/mask.
+    df = load_manifest(manifest_path, check_files=False)
+    tag = "_sr" if resample_back else "_sr2x"
+    device = model.device_
+    img_out, mask_out, spacing_out = [], [], []
+    claimed: dict[Path, str] = {}
+    any_2d = False
+    for i, row in tqdm(list(df.iterrows()), desc="sr apply", disable=None if progress is None else not progress, leave=False):
+        src = row["image"]
+        is_2d = is_2d_path(src)
+        any_2d |= is_2d
+        spacing = row["spacing"] if "spacing" in df.columns else None
+        dst = sr_path(src, out_dir, tag, is_2d)
+        if claimed.get(dst, src) != src:  # two different sources, one name in out_dir
+            dst = sr_path(src, out_dir, f"_{row['case_id']}{tag}", is_2d)
+        claimed[dst] = src
+        where = f"{manifest_path}, row {i + 2} ({src})"
+        need = overwrite or not dst.exists()
+        img = None
+        if need:
+            img = read_image(src, spacing)
+            sr = super_resolve_image(model.generator_, img, device, resample_back=resample_back, where=where)
+            write_image(sr, dst, is_2d)
+            log.debug("wrote %s", dst)
+        img_out.append(str(dst))
+        sp = spacing if spacing is not None and not (isinstance(spacing, float) and np.isnan(spacing)) else np.nan
+        spacing_out.append(sp / 2 if (is_2d and not resample_back and np.isfinite(sp)) else sp)
+        if resample_back:
+            mask_out.append(row["mask"])
+            continue
+        outs = []
+        for m in np.atleast_1d(mask_paths(row["mask"])):
+            mdst = sr_path(m, out_dir, f"_{row['case_id']}{tag}" if out_dir is not None else tag, is_2d)
+            if overwrite or not mdst.exists():
+                if is_2d:
+                    if img is None:
+                        img = read_image(src, spacing)
+                    ref = sitk.Image([2 * n for n in img.GetSize()], sitk.sitkUInt8)
+                    ref.SetSpacing([s / 2 for s in img.GetSpacing()])
+                    ref.SetOrigin(img.GetOrigin())
+                    ref.SetDirection(img.GetDirection())
+                else:
+                    ref = sitk.ReadImage(str(dst))
+                mk = read_mask(m, spacing)
+                mr = resample_mask(mk, ref)
+                if is_2d:
+                    mr = sitk.GetImageFromArray(sitk.GetArrayFromImage(mr) * np.uint8(255))
+                write_image(mr, mdst, is_2d)
+            outs.append(str(mdst))
+        mask_out.append(";".join(outs))
+    df[column] = img_out
+    df[mask_column] = mask_out
+    if not resample_back and any_2d and "spacing" in df.columns:
+        df["spacing_sr"] = spacing_out
+    dst_manifest = Path(manifest_out) if manifest_out is not None else manifest_path
+    write_manifest(df, dst_manifest)
+    log.info("wrote %d SR images and column %r to %s", len(df), column, dst_manifest)
+    return df

@@ -1,0 +1,295 @@
+"""The estimator: :class:`SuperResolver`, the paper's self-supervised super-resolution GAN."""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from ..errors import CheckpointError, InputError, param_error
+
+log = logging.getLogger(__name__)
+
+FORMAT = "srnomogram.sr/1"
+
+
+class SuperResolver(BaseEstimator):
+    """Self-supervised 2x super-resolution GAN (Yang & Ma; SMORE, Zhao et al. 2021).
+
+    Training pairs come from the cohort's own images: each high-resolution patch is degraded by the
+    paper's recipe (down-sampling by 2 along one axis plus Gaussian noise, see
+    :mod:`srnomogram.sr.degradation`) and the generator learns to restore it, so no external
+    high-resolution data is needed. 2D images teach both in-plane axes; 3D volumes are learned from
+    their axial slices and applied along z.
+
+    Parameters
+    ----------
+    scale : int
+        Up-sampling factor; 2 as in the paper (the only one implemented).
+    channels, blocks : int
+        Generator width and residual-block count (lightweight: 32 x 8 by default).
+    patch_size : int
+        Side of the square training patches (even); every training image must have one.
+    iterations : int
+        Training iterations (one batch each).
+    batch_size : int
+        Patches per iteration.
+    lr : float
+        Adam learning rate of both networks (halved at 50% and 75% of the run).
+    l1_weight, adv_weight, perceptual_weight : float
+        Loss weights: L1, adversarial (non-saturating BCE on a PatchGAN) and optional VGG16
+        perceptual loss (needs ImageNet weights; 0 disables it).
+    adv_start : float
+        Fraction of the iterations trained with L1 only before the adversarial term starts.
+    noise_sigma : float
+        Standard deviation of the degradation's Gaussian noise, in [0, 1] intensity units
+        (uint8 images are divided by 255).
+    degradation : {"downsample", "blur"}
+        Plain down-sampling (the paper) or Gaussian blur of FWHM 2 px before it (SMORE).
+    seed : int
+        Seeds initialisation, patch sampling and noise: the same seed gives the same model on CPU.
+    device : str
+        ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda[:k]"``.
+    progress : bool or None
+        Progress bar; ``None`` shows it only on a terminal.
+
+    Attributes
+    ----------
+    generator_ : srnomogram.sr.networks.Generator
+    discriminator_ : srnomogram.sr.networks.PatchDiscriminator
+    history_ : list of dict
+        Per-iteration losses ``l1``, ``adv``, ``d``.
+    device_ : torch.device
+    n_training_planes_ : int
+    """
+
+    def __init__(self, scale=2, channels=32, blocks=8, patch_size=64, iterations=2000, batch_size=16, lr=2e-4,
+                 l1_weight=1.0, adv_weight=1e-3, perceptual_weight=0.0, adv_start=0.25, noise_sigma=0.01,
+                 degradation="downsample", seed=0, device="auto", progress=None):
+        self.scale = scale
+        self.channels = channels
+        self.blocks = blocks
+        self.patch_size = patch_size
+        self.iterations = iterations
+        self.batch_size = batch_size
+        self.lr = lr
+        self.l1_weight = l1_weight
+        self.adv_weight = adv_weight
+        self.perceptual_weight = perceptual_weight
+        self.adv_start = adv_start
+        self.noise_sigma = noise_sigma
+        self.degradation = degradation
+        self.seed = seed
+        self.device = device
+        self.progress = progress
+
+    # -- validation -------------------------------------------------------------------------
+
+    def _validate_params(self, func="SuperResolver"):
+        def is_int(v, lo):
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= lo
+
+        def is_num(v, lo, strict):
+            return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and np.isfinite(v) and (v > lo if strict else v >= lo)
+
+        if self.scale != 2:
+            raise param_error("scale", func, "2 (the paper's factor; others are not implemented)", self.scale)
+        for name, lo in (("channels", 1), ("blocks", 0), ("iterations", 1), ("batch_size", 1), ("seed", 0)):
+            if not is_int(getattr(self, name), lo):
+                raise param_error(name, func, f"an int >= {lo}", getattr(self, name))
+        if not is_int(self.patch_size, 8) or self.patch_size % 2:
+            raise param_error("patch_size", func, "an even int >= 8", self.patch_size)
+        if not is_num(self.lr, 0, True):
+            raise param_error("lr", func, "a float > 0", self.lr)
+        for name in ("l1_weight", "adv_weight", "perceptual_weight", "noise_sigma"):
+            if not is_num(getattr(self, name), 0, False):
+                raise param_error(name, func, "a float >= 0", getattr(self, name))
+        if not is_num(self.adv_start, 0, False) or self.adv_start > 1:
+            raise param_error("adv_start", func, "a float in [0, 1]", self.adv_start)
+        if self.degradation not in ("downsample", "blur"):
+            raise param_error("degradation", func, "'downsample' or 'blur'", self.degradation)
+
+    def _check_fitted(self):
+        if not hasattr(self, "generator_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("This SuperResolver is not fitted yet. Call fit or fit_images, or SuperResolver.load(dir).")
+
+    # -- fitting ----------------------------------------------------------------------------
+
+    def fit(self, X, y=None, image_col: str = "image"):
+        """Train on the images of a manifest DataFrame (column ``image_col``); labels are not used.
+
+        3D volumes are checked (:func:`~srnomogram.sr.apply.check_volume_geometry`) and learned from
+        their axial slices. Use only training rows (e.g. ``df[df.split == "train"]``) to keep
+        held-out images for :meth:`quality`.
+        """
+        import SimpleITK as sitk
+
+        from ..data.readers import read_image
+        from .apply import check_volume_geometry
+
+        if not hasattr(X, "columns") or image_col not in X.columns:
+            raise param_error("image_col", "SuperResolver.fit", "a column of the manifest DataFrame", image_col)
+        images = []
+        for i, row in X.reset_index(drop=True).iterrows():
+            spacing = row["spacing"] if "spacing" in X.columns else None
+            img = read_image(row[image_col], spacing)
+            where = f"row {i} ({row[image_col]})"
+            if img.GetDimension() == 3:
+                check_volume_geometry(img, where)
+            images.append(sitk.GetArrayFromImage(img))
+        return self.fit_images(images)
+
+    def fit_images(self, images):
+        """Train on a list of arrays: 2D images ``(H, W)`` or 3D volumes ``(z, y, x)`` (axial slices used)."""
+        import torch
+
+        from ..utils import seed_everything
+        from .apply import check_array, intensity_scaling
+        from .engine import LossWeights, PatchSampler, resolve_device, train
+        from .networks import Generator, PatchDiscriminator
+
+        self._validate_params("SuperResolver.fit")
+        if len(images) == 0:
+            raise InputError("SuperResolver.fit got no images. Pass at least one 2D image or 3D volume.")
+        planes, scales, dims = [], [], set()
+        for k, a in enumerate(images):
+            a = check_array(a, f"training image {k}")
+            dims.add(a.ndim)
+            sc = intensity_scaling(a)
+            for plane in (a if a.ndim == 3 else [a]):
+                planes.append(plane)
+                scales.append(sc)
+        if len(dims) > 1:
+            raise InputError("SuperResolver.fit got both 2D images and 3D volumes; train one model per kind.")
+        self.device_ = resolve_device(self.device)
+        seed_everything(self.seed)
+        sampler = PatchSampler(planes, scales, self.patch_size, seed=self.seed)
+        torch.manual_seed(self.seed)
+        G = Generator(self.channels, self.blocks, self.scale)
+        D = PatchDiscriminator(max(8, self.channels))
+        w = LossWeights(self.l1_weight, self.adv_weight, self.perceptual_weight)
+        self.history_ = train(G, D, sampler, iterations=self.iterations, batch_size=self.batch_size, lr=self.lr, weights=w,
+                              noise_sigma=self.noise_sigma, mode=self.degradation, adv_start=self.adv_start, seed=self.seed,
+                              device=self.device_, progress=self.progress)
+        self.generator_ = G
+        self.discriminator_ = D
+        self.ndim_ = dims.pop()
+        self.n_training_planes_ = len(sampler.usable)
+        return self
+
+    # -- inference --------------------------------------------------------------------------
+
+    def upsample_axis(self, image: np.ndarray, axis: int) -> np.ndarray:
+        """Double one axis of a [0, 1]-scaled array (2D, or 3D with orthogonal-plane averaging)."""
+        from .apply import check_array, upsample_axis01
+
+        self._check_fitted()
+        return upsample_axis01(self.generator_, check_array(image), axis, self.device_)
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """SR at 2x: 2D images on both axes, 3D ``(z, y, x)`` volumes along z; float32 in the input's units."""
+        from .apply import super_resolve_array
+
+        self._check_fitted()
+        return super_resolve_array(self.generator_, image, self.device_, resample_back=False)
+
+    def transform(self, image: np.ndarray) -> np.ndarray:
+        """SR anti-aliased back onto the input's grid (the paper's "original image dimensions")."""
+        from .apply import super_resolve_array
+
+        self._check_fitted()
+        return super_resolve_array(self.generator_, image, self.device_, resample_back=True)
+
+    def apply_manifest(self, manifest_path, out_dir=None, column="image_sr", mask_column="mask_sr", resample_back=True,
+                       manifest_out=None, overwrite=False):
+        """Write SR images for a manifest and add ``image_sr``/``mask_sr``; see :func:`srnomogram.sr.apply.apply_manifest`."""
+        from .apply import apply_manifest
+
+        self._check_fitted()
+        return apply_manifest(self, manifest_path, out_dir=out_dir, column=column, mask_column=mask_column,
+                              resample_back=resample_back, manifest_out=manifest_out, overwrite=overwrite, progress=self.progress)
+
+    def quality(self, images, ids=None, seed=0):
+        """PSNR/SSIM of SR vs nearest/linear/cubic on held-out images; see :func:`srnomogram.sr.quality.quality_table`."""
+        from .quality import quality_table
+
+        self._check_fitted()
+        return quality_table(self, images, ids=ids, seed=seed)
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def save(self, path) -> Path:
+        """Write ``generator.pt`` (state_dict) and ``meta.json`` (parameters, versions, training summary) into ``path``."""
+        import torch
+
+        from .. import __version__
+        from ..utils import atomic_path
+
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu() for k, v in self.generator_.state_dict().items()}
+        with atomic_path(path / "generator.pt") as tmp:
+            torch.save(state, tmp)
+        l1 = [h["l1"] for h in getattr(self, "history_", [])]
+        k = max(1, len(l1) // 10)
+        if not l1 and hasattr(self, "meta_"):  # a loaded model keeps its training summary
+            l1_first, l1_last = self.meta_.get("l1_first"), self.meta_.get("l1_last")
+        else:
+            l1_first, l1_last = float(np.mean(l1[:k])), float(np.mean(l1[-k:]))
+        meta = {
+            "format": FORMAT,
+            "srnomogram_version": __version__,
+            "torch_version": torch.__version__,
+            "params": {k_: v for k_, v in self.get_params().items() if k_ not in ("progress",)},
+            "ndim": self.ndim_,
+            "n_training_planes": self.n_training_planes_,
+            "l1_first": l1_first,
+            "l1_last": l1_last,
+        }
+        with atomic_path(path / "meta.json") as tmp:
+            tmp.write_text(json.dumps(meta, indent=2, default=str))
+        return path
+
+    @classmethod
+    def load(cls, path, device="auto"):
+        """Load a model written by :meth:`save` (``torch.load(weights_only=True)``)."""
+        import torch
+
+        from .engine import resolve_device
+        from .networks import Generator
+
+        path = Path(path)
+        meta_p, gen_p = path / "meta.json", path / "generator.pt"
+        if not meta_p.exists() or not gen_p.exists():
+            raise CheckpointError(f"{path} is not a SuperResolver checkpoint (needs generator.pt and meta.json). Train one with 'srnomogram sr train'.")
+        try:
+            meta = json.loads(meta_p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{meta_p} is not valid JSON ({exc}).") from None
+        if meta.get("format") != FORMAT:
+            raise CheckpointError(f"{meta_p} has format {meta.get('format')!r}, expected {FORMAT!r}; it belongs to another model.")
+        params = dict(meta["params"])
+        params["device"] = device
+        model = cls(**params)
+        try:
+            state = torch.load(gen_p, map_location="cpu", weights_only=True)
+            G = Generator(model.channels, model.blocks, model.scale)
+            G.load_state_dict(state)
+        except (RuntimeError, KeyError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"{gen_p} cannot be loaded into the generator described by {meta_p} ({first}).") from None
+        model.device_ = resolve_device(device)
+        model.generator_ = G.to(model.device_).eval()
+        model.ndim_ = meta.get("ndim", 2)
+        model.n_training_planes_ = meta.get("n_training_planes")
+        model.history_ = []
+        model.meta_ = meta
+        return model
+
