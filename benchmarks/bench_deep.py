@@ -1,0 +1,243 @@
+"""Images/s of srnomogram's deep training loop against a plain PyTorch reference loop.
+
+Both loops train the same torchvision network (random init), on the same ROI crops, with the same
+batch size, image size, optimiser (SGD 0.005, momentum 0.9) and augmentation (random crop +
+horizontal flip), for the same number of steps after the same warm-up, in alternating rounds (medians reported):
+
+* **ours** (:func:`srnomogram.deep.engine.train_one_epoch`): every ROI preloaded once as one uint8
+  tensor on the device, crop/flip/normalise there, bf16 autocast + channels-last on CUDA (fp32 on
+  the CPU), losses kept on the device (no per-step host sync), optional ``torch.compile``;
+* **reference** (the named baseline): torchvision model in fp32, ROIs as PIL images,
+  ``torchvision.transforms`` (RandomCrop, RandomHorizontalFlip, ToTensor, Normalize) in a
+  ``Dataset`` read through a ``DataLoader`` (shuffle, ``--workers`` workers, pinned memory on CUDA),
+  batches copied to the device each step, ``loss.item()`` each step (as a plain loop logs it).
+
+Usage::
+
+    python benchmarks/bench_deep.py                         # CPU: demo cohort, few steps
+    python benchmarks/bench_deep.py --device cuda --steps 100 --compile --full-recipe
+    python benchmarks/bench_deep.py --manifest M.csv --image-col image_sr
+
+``--full-recipe`` also times the paper's whole recipe with our loop (200 epochs over 266 ROIs,
+batch 16; goal on an H100: <= 60 s for MobileNetV2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _rois(args):
+    from srnomogram.data import demo_cohort, load_manifest
+    from srnomogram.deep.data import load_rois
+    from srnomogram.deep.presets import precrop_size
+
+    if args.manifest:
+        df = load_manifest(args.manifest)
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="bench_deep_"))
+        df = load_manifest(demo_cohort(tmp, n=args.n, seed=0, n_volumes=0))
+    return load_rois(df, args.image_col, size=precrop_size(args.image_size), progress=False)
+
+
+def bench_ours(rois, args, device, steps, warmup):
+    from srnomogram.deep.engine import train_one_epoch
+    from srnomogram.deep.model import resolve_amp
+    from srnomogram.deep.networks import build_model
+    from srnomogram.deep.presets import TrainPreset
+
+    torch.manual_seed(0)
+    amp = resolve_amp("auto" if not args.fp32 else "none", device)
+    cl = device.type == "cuda"
+    model = build_model(args.arch, "none").to(device)
+    if cl:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9, weight_decay=1e-4)
+    images, labels = rois.images.to(device), rois.labels.to(device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    preset = TrainPreset(args.image_size)
+    step_fn = None
+    if args.compile:
+        compiled = torch.compile(model)
+
+        def step_fn(x, y):
+            return F.cross_entropy(compiled(x), y)
+
+    n = images.shape[0]
+    per_epoch = len(range(0, n, args.batch_size))
+
+    def run(n_steps):
+        done, out = 0, []
+        while done < n_steps:
+            # epochs over the preloaded set; the last epoch is cut to the asked number of steps
+            take = min(per_epoch, n_steps - done)
+            sub = images[: min(n, take * args.batch_size)], labels[: min(n, take * args.batch_size)]
+            out.append(train_one_epoch(model, opt, sub[0], sub[1], args.batch_size, preset, gen, amp_dtype=amp, channels_last=cl, step_fn=step_fn))
+            done += take
+        return torch.cat(out)
+
+    run(warmup)
+    _sync(device)
+
+    def timed(n_steps):
+        t = time.perf_counter()
+        losses = run(n_steps)
+        _sync(device)
+        return n_steps * args.batch_size / (time.perf_counter() - t), float(losses.float().mean())
+
+    return timed
+
+
+class _PilDataset(torch.utils.data.Dataset):
+    def __init__(self, images_u8, labels, transform):
+        from PIL import Image
+
+        self.images = [Image.fromarray(a[0]).convert("RGB") for a in images_u8.numpy()]
+        self.labels = labels.tolist()
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.transform(self.images[i]), self.labels[i]
+
+
+def bench_reference(rois, args, device, steps, warmup):
+    import torchvision
+    from torchvision import transforms as T
+
+    from srnomogram.deep.networks import IMAGENET_MEAN, IMAGENET_STD
+
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, args.arch)(weights=None)
+    if args.arch == "mobilenet_v2":
+        model.classifier[-1] = torch.nn.Linear(model.classifier[-1].in_features, 2)
+    else:
+        model.fc = torch.nn.Linear(model.fc.in_features, 2)
+    model = model.to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9, weight_decay=1e-4)
+    tf = T.Compose([T.RandomCrop(args.image_size), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    ds = _PilDataset(rois.images, rois.labels, tf)
+    dl = torch.utils.data.DataLoader(ds, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers, pin_memory=device.type == "cuda", persistent_workers=args.workers > 0)
+
+    def run(n_steps):
+        done, tot = 0, 0.0
+        while done < n_steps:
+            for x, y in dl:
+                x, y = x.to(device), y.to(device)
+                loss = F.cross_entropy(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                tot += loss.item()
+                done += 1
+                if done >= n_steps:
+                    break
+        return tot / max(done, 1)
+
+    run(warmup)
+    _sync(device)
+
+    def timed(n_steps):
+        t = time.perf_counter()
+        mean_loss = run(n_steps)
+        _sync(device)
+        return n_steps * args.batch_size / (time.perf_counter() - t), mean_loss
+
+    return timed
+
+
+def full_recipe(args, device):
+    """The paper's recipe with our loop: 200 epochs, 266 ROIs, batch 16 (DeepClassifier.fit)."""
+    from srnomogram.deep.data import RoiSet
+    from srnomogram.deep.model import DeepClassifier
+    from srnomogram.deep.presets import precrop_size
+
+    p = precrop_size(args.image_size)
+    g = torch.Generator().manual_seed(0)
+    n = 266
+    rois = RoiSet(torch.randint(0, 256, (n, 1, p, p), dtype=torch.uint8, generator=g), torch.ones((n, 1, p, p), dtype=torch.uint8), torch.arange(n) % 2, [str(i) for i in range(n)], np.zeros((n, 4), np.int64), np.full(n, -1), {"image_col": "image"})
+    est = DeepClassifier(arch=args.arch, weights="none", epochs=args.full_epochs, batch_size=16, image_size=args.image_size, device=str(device), compile=args.compile, amp="none" if args.fp32 else "auto", progress=False)
+    _sync(device)
+    t = time.perf_counter()
+    est.fit(rois)
+    _sync(device)
+    return time.perf_counter() - t
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", default="mobilenet_v2", choices=("mobilenet_v2", "resnet101"))
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--manifest", default=None, help="a manifest (default: a synthetic demo cohort)")
+    ap.add_argument("--image-col", default="image")
+    ap.add_argument("--n", type=int, default=64, help="demo lesions when no manifest is given")
+    ap.add_argument("--image-size", type=int, default=224)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=None, help="timed steps (default 8 on CPU, 100 on CUDA)")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 2 on CPU, 20 on CUDA)")
+    ap.add_argument("--workers", type=int, default=None, help="reference DataLoader workers (default 0 on CPU, 4 on CUDA)")
+    ap.add_argument("--rounds", type=int, default=None, help="alternating timing rounds, medians reported (default 4 on CPU, 3 on CUDA)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile our training step")
+    ap.add_argument("--fp32", action="store_true", help="our loop without autocast")
+    ap.add_argument("--full-recipe", action="store_true", help="also time the paper's full recipe with our loop")
+    ap.add_argument("--full-epochs", type=int, default=200)
+    args = ap.parse_args(argv)
+
+    from srnomogram.deep.model import resolve_device
+
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    args.steps = args.steps or (100 if cuda else 8)
+    args.warmup = args.warmup if args.warmup is not None else (20 if cuda else 2)
+    args.rounds = args.rounds or (3 if cuda else 4)
+    args.workers = args.workers if args.workers is not None else (4 if cuda else 0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    rois = _rois(args)
+    print(f"device: {name}; torch {torch.__version__}; {args.arch}, {len(rois)} ROIs, {args.image_size} px, batch {args.batch_size}, {args.steps} timed steps in {args.rounds} alternating rounds after {args.warmup} warm-up")
+    # Rounds alternate the two loops so that a shared machine's changing load hits both alike;
+    # the medians over rounds are reported.
+    run_ours = bench_ours(rois, args, device, args.steps, args.warmup)
+    run_ref = bench_reference(rois, args, device, args.steps, args.warmup)
+    per = max(1, args.steps // args.rounds)
+    r_ours, r_ref = [], []
+    for _ in range(args.rounds):
+        r_ours.append(run_ours(per))
+        r_ref.append(run_ref(per))
+    ours, l1 = float(np.median([r[0] for r in r_ours])), float(np.mean([r[1] for r in r_ours]))
+    ref, l2 = float(np.median([r[0] for r in r_ref])), float(np.mean([r[1] for r in r_ref]))
+    print("per-round images/s  ours: " + " ".join(f"{r[0]:.1f}" for r in r_ours) + "   reference: " + " ".join(f"{r[0]:.1f}" for r in r_ref))
+    mode = ("bf16 autocast, channels_last" if cuda and not args.fp32 else "fp32") + (", torch.compile" if args.compile else "")
+    print(f"ours      ({mode}, preloaded device tensor, on-device augmentation): {ours:8.1f} images/s  (mean loss {l1:.3f})")
+    print(f"reference (fp32, PIL + torchvision.transforms + DataLoader({args.workers} workers)):      {ref:8.1f} images/s  (mean loss {l2:.3f})")
+    print(f"ratio ours/reference: {ours / ref:.2f}x")
+    if args.full_recipe:
+        dt = full_recipe(args, device)
+        print(f"full recipe ({args.full_epochs} epochs x 266 ROIs, batch 16, {args.arch}, {args.image_size} px) with our loop: {dt:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

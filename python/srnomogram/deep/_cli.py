@@ -1,0 +1,143 @@
+"""``srnomogram deep ...``: train, score and explain the transfer-learning models."""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def _add_params(p) -> None:
+    p.add_argument("--arch", choices=("mobilenet_v2", "resnet101"), default="mobilenet_v2", help="network (default mobilenet_v2)")
+    p.add_argument("--image-col", default="image", help="image column: image (OR) or image_sr (SR) (default image)")
+    p.add_argument("--weights", default="imagenet", help="'imagenet' (torchvision weights, from TORCH_HOME), 'none' or a state_dict path")
+    p.add_argument("--epochs", type=int, default=200, help="epochs (paper: 200)")
+    p.add_argument("--batch-size", type=int, default=16, help="batch size (paper: 16)")
+    p.add_argument("--lr", type=float, default=0.005, help="initial SGD learning rate, cosine-annealed (paper: 0.005)")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--image-size", type=int, default=224, help="network input side in px (paper: 224)")
+    p.add_argument("--margin", type=float, default=0.1, help="ROI margin per side, fraction of the lesion box (default 0.1)")
+    p.add_argument("--roi-bounds", choices=("clip", "pad", "error"), default="clip", help="when the ROI leaves the image (default clip)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower on GPU)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--amp", choices=("auto", "bf16", "none"), default="auto", help="autocast (auto: bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the training step")
+
+
+def _params(args) -> dict:
+    return {
+        "arch": args.arch,
+        "weights": args.weights,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "momentum": args.momentum,
+        "weight_decay": args.weight_decay,
+        "image_size": args.image_size,
+        "margin": args.margin,
+        "roi_bounds": args.roi_bounds,
+        "seed": args.seed,
+        "deterministic": args.deterministic,
+        "device": args.device,
+        "amp": args.amp,
+        "compile": args.compile,
+    }
+
+
+def _gradcam_arg(value: str):
+    return int(value) if value.isdigit() else value
+
+
+def _train(args):
+    from .run import train_and_score
+
+    res = train_and_score(args.manifest, args.out, image_col=args.image_col, name=args.name, board=args.board, gradcam=_gradcam_arg(args.gradcam), **_params(args))
+    paths = res["paths"]
+    for key, p in paths.items():
+        if key == "gradcam":
+            log.info("wrote %d Grad-CAM PNGs to %s", len(p), p[0].parent if p else args.out)
+        else:
+            log.info("wrote %s: %s", key, p)
+    sc = res["scores"]
+    if res["table2"] is not None:
+        log.info("%s", res["table2"].to_string(index=False))
+    elif "test" in set(sc["split"]):
+        from sklearn.metrics import roc_auc_score
+
+        te = sc[sc["split"] == "test"]
+        if te["label"].nunique() == 2:
+            log.info("test AUC %.3f", roc_auc_score(te["label"], te["deep_score"]))
+    return 0
+
+
+def _predict(args):
+    import pandas as pd
+
+    from ..data.manifest import load_manifest
+    from ..utils import write_csv_atomic
+    from .model import DeepClassifier
+
+    est = DeepClassifier.load(args.checkpoint, device=args.device)
+    df = load_manifest(args.manifest)
+    col = args.image_col or est.image_col_
+    p = est.predict_proba(df, image_col=col)[:, 1]
+    out = pd.DataFrame({"case_id": df["case_id"], "split": df["split"] if "split" in df else None, "label": df["label"], "deep_score": p})
+    write_csv_atomic(out, args.output)
+    log.info("wrote %s (%d lesions)", args.output, len(out))
+    return 0
+
+
+def _gradcam(args):
+    from ..data.manifest import load_manifest
+    from .gradcam import save_overlays
+    from .model import DeepClassifier
+
+    est = DeepClassifier.load(args.checkpoint, device=args.device)
+    df = load_manifest(args.manifest)
+    if args.split:
+        df = df[df["split"] == args.split]
+    res = est.gradcam(df, image_col=args.image_col, target=args.target)
+    paths = save_overlays(res, args.out)
+    log.info("wrote %d Grad-CAM PNGs to %s", len(paths), args.out)
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``deep`` command group."""
+    deep = subparsers.add_parser("deep", help="MobileNetV2/ResNet101 transfer learning, scores and Grad-CAM", description="Deep-learning arm of Yang & Ma: fine-tune MobileNetV2 or ResNet101 on lesion ROIs.")
+    sub = deep.add_subparsers(dest="deep_command", metavar="COMMAND")
+    deep.set_defaults(func=lambda args: deep.print_help() or 2)
+
+    p = sub.add_parser(
+        "train",
+        help="train on the train split; write scores, loss, Grad-CAM, checkpoint",
+        description="Train on the manifest's train split, score train and test lesions (deep_score = malignant probability), "
+        "write scores.csv, loss.csv/png, gradcam/*.png, table2.csv, checkpoint/ and config.json into --out.",
+    )
+    p.add_argument("manifest", metavar="MANIFEST", help="manifest CSV with a split column")
+    _add_params(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--name", default=None, help="model name (default e.g. SRMobileNet_v2 / ORResNet101)")
+    p.add_argument("--board", default=None, metavar="DIR", help="pins board to write the scores to")
+    p.add_argument("--gradcam", default="test", help="Grad-CAM for: test (default), all, none or the first N test lesions")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("predict", help="score a manifest with a saved model", description="Malignant probability of every lesion of MANIFEST from a checkpoint folder.")
+    p.add_argument("checkpoint", metavar="CHECKPOINT_DIR")
+    p.add_argument("manifest", metavar="MANIFEST")
+    p.add_argument("-o", "--output", required=True, metavar="CSV")
+    p.add_argument("--image-col", default=None, help="default: the column the model was trained on")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("gradcam", help="Grad-CAM overlays from a saved model", description="Grad-CAM of the last convolutional layer over each lesion's ROI, as PNGs.")
+    p.add_argument("checkpoint", metavar="CHECKPOINT_DIR")
+    p.add_argument("manifest", metavar="MANIFEST")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--image-col", default=None)
+    p.add_argument("--split", choices=("train", "test"), default=None, help="only this split")
+    p.add_argument("--target", type=int, choices=(0, 1), default=None, help="class to explain (default: predicted)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_gradcam)

@@ -1,0 +1,184 @@
+"""Networks of the deep-learning arm: torchvision MobileNetV2 and ResNet101 with a 2-class head.
+
+Yang & Ma fine-tuned ImageNet-pretrained MobileNetV2 and ResNet101 on original (OR) and
+super-resolved (SR) ROI crops; SRMobileNet_v2 was their best base model. This module only builds
+modules and loads weights: no data, no training loop (torchvision references' split).
+
+Weights
+-------
+``weights="imagenet"``  torchvision's ImageNet-1k weights through its weights API
+                        (``MobileNet_V2_Weights.IMAGENET1K_V1``, ``ResNet101_Weights.IMAGENET1K_V1``,
+                        the classic ``pretrained=True`` weights of the paper's era). Downloaded once
+                        into ``$TORCH_HOME/hub/checkpoints``; offline, pre-download them there.
+``weights="none"``      random initialisation.
+``weights=PATH``        a local ``state_dict`` file (read with ``torch.load(weights_only=True)``):
+                        either a full 1000-class ImageNet state_dict of the same architecture (the
+                        head is replaced) or a 2-class state_dict saved by this package.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, param_error
+
+ARCHS = ("mobilenet_v2", "resnet101")
+_WEIGHT_ENUMS = {"mobilenet_v2": "MobileNet_V2_Weights", "resnet101": "ResNet101_Weights"}
+_IMAGENET_TAG = "IMAGENET1K_V1"
+#: ImageNet normalisation of torchvision's classification weights (``weights.transforms()``).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def check_arch(arch, func="build_model") -> str:
+    if arch not in ARCHS:
+        raise param_error("arch", func, f"one of {list(ARCHS)}", arch)
+    return arch
+
+
+def weights_enum(arch: str, tag: str = _IMAGENET_TAG):
+    """The torchvision weights enum member for ``arch`` (no download happens here)."""
+    import torchvision.models as tvm
+
+    enum = getattr(tvm, _WEIGHT_ENUMS[check_arch(arch)])
+    try:
+        return enum[tag]
+    except KeyError:
+        raise param_error("weights", "build_model", f"'imagenet', 'none', a path or one of {[m.name for m in enum]}", tag) from None
+
+
+def normalization(arch: str) -> dict:
+    """Mean/std/resize/crop of the pretrained preprocessing, read from ``weights.transforms()``.
+
+    Read from the weights' metadata, so nothing is downloaded.
+    """
+    t = weights_enum(arch).transforms()
+    return {
+        "mean": [float(v) for v in t.mean],
+        "std": [float(v) for v in t.std],
+        "resize_size": int(t.resize_size[0]),
+        "crop_size": int(t.crop_size[0]),
+    }
+
+
+def classifier_layer(model: nn.Module, arch: str) -> nn.Linear:
+    return model.classifier[-1] if arch == "mobilenet_v2" else model.fc
+
+
+def last_conv_layer(model: nn.Module, arch: str) -> nn.Module:
+    """The last convolutional block, Grad-CAM's target layer.
+
+    MobileNetV2: ``features[-1]`` (1×1 conv to 1280 channels + BN + ReLU6);
+    ResNet101: ``layer4`` (output of the last bottleneck, after its ReLU).
+    """
+    return model.features[-1] if arch == "mobilenet_v2" else model.layer4
+
+
+def _replace_head(model: nn.Module, arch: str, num_classes: int) -> None:
+    old = classifier_layer(model, arch)
+    new = nn.Linear(old.in_features, num_classes)
+    if arch == "mobilenet_v2":
+        model.classifier[-1] = new
+    else:
+        model.fc = new
+
+
+def load_state_dict_file(path: str | os.PathLike, what: str = "weights") -> dict:
+    """Read a state_dict safely (``weights_only=True``); one-line CheckpointError on any failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{what} file {path} not found. Pass weights='imagenet', weights='none' or the path of a saved state_dict.")
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - every failure mode of a corrupted file maps to one error
+        first = (str(exc).strip().splitlines() or ["unknown error"])[0][:200]
+        raise CheckpointError(
+            f"{what} file {path} is corrupted or not a state_dict saved by torch.save ({type(exc).__name__}: {first}). "
+            "Re-create it; srnomogram never unpickles arbitrary objects."
+        ) from None
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise CheckpointError(f"{what} file {path} does not hold a state_dict (a dict of tensors).")
+    return sd
+
+
+def build_model(arch: str = "mobilenet_v2", weights: str | os.PathLike | None = "imagenet", num_classes: int = 2) -> nn.Module:
+    """Build a torchvision classifier with a ``num_classes`` head.
+
+    Parameters
+    ----------
+    arch : {"mobilenet_v2", "resnet101"}
+    weights : "imagenet", "none", a torchvision weights tag (e.g. "IMAGENET1K_V2") or a path
+        See the module docstring.
+    num_classes : int
+        Classes of the new head (2: benign, malignant).
+
+    Returns
+    -------
+    torch.nn.Module
+        On the CPU, in training mode.
+
+    Raises
+    ------
+    CheckpointError
+        If ImageNet weights cannot be downloaded, or a local file is missing/corrupted/mismatched.
+    """
+    import torchvision.models as tvm
+
+    check_arch(arch)
+    ctor = getattr(tvm, arch)
+    if weights is None or (isinstance(weights, str) and weights.lower() == "none"):
+        model = ctor(weights=None)
+        _replace_head(model, arch, num_classes)
+        return model
+    is_tag = isinstance(weights, str) and (weights.lower() == "imagenet" or weights.upper().startswith("IMAGENET1K"))
+    if is_tag:
+        tag = _IMAGENET_TAG if weights.lower() == "imagenet" else weights.upper()
+        w = weights_enum(arch, tag)
+        try:
+            model = ctor(weights=w)
+        except Exception as exc:  # noqa: BLE001 - URLError, OSError, HTTP errors...
+            hub = Path(torch.hub.get_dir()) / "checkpoints"
+            raise CheckpointError(
+                f"Cannot load ImageNet weights {w} for {arch} ({type(exc).__name__}); download {w.url} into {hub} "
+                "(or set TORCH_HOME), or pass weights='none' or weights='/path/to/state_dict.pt'."
+            ) from None
+        _replace_head(model, arch, num_classes)
+        return model
+    sd = load_state_dict_file(weights)
+    model = ctor(weights=None)
+    head = classifier_layer(model, arch)
+    head_keys = [k for k in sd if k.startswith("classifier.1.") or k.startswith("fc.")]
+    head_out = sd[head_keys[0]].shape[0] if head_keys else None
+    if head_out == num_classes:
+        _replace_head(model, arch, num_classes)
+        _load(model, sd, weights, arch)
+    else:
+        if head_out is not None and head_out != head.out_features:
+            raise CheckpointError(f"Weights file {weights} has a {head_out}-class head; expected {head.out_features} (ImageNet) or {num_classes}.")
+        _load(model, sd, weights, arch)
+        _replace_head(model, arch, num_classes)
+    return model
+
+
+def _load(model: nn.Module, sd: dict, path, arch: str) -> None:
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise CheckpointError(f"Weights file {path} does not fit a torchvision {arch} ({first}). Check the 'arch' parameter.") from None
+
+
+def check_weights_param(weights, func="DeepClassifier") -> None:
+    if weights is None:
+        return
+    if not isinstance(weights, (str, os.PathLike)):
+        raise param_error("weights", func, "'imagenet', 'none' or a path to a state_dict", weights)
+
+
+__all__ = ["ARCHS", "build_model", "normalization", "last_conv_layer", "classifier_layer", "load_state_dict_file"]

@@ -1,0 +1,40 @@
+"""Deep-model fixtures: demo cohorts with a split, and one small model trained on the demo (CPU)."""
+
+import pytest
+
+from srnomogram.data import load_manifest, stratified_split, write_manifest
+
+# Small enough for two CPU cores: 40 demo lesions (28 train), 64 px inputs.
+TINY = dict(weights="none", epochs=2, batch_size=8, lr=0.01, image_size=64, margin=0.5, progress=False, device="cpu")
+# The "learns" fixture: 120 demo lesions (84 train / 36 test) at 32 px, 12 epochs. A random-init
+# MobileNetV2 cannot generalise from 28 lesions, and 12 test lesions make a noisy AUC.
+LEARN = dict(weights="none", epochs=12, batch_size=16, lr=0.01, image_size=32, margin=0.5, progress=False, device="cpu")
+
+
+def _split(df, path):
+    df = df.copy()
+    df["split"] = stratified_split(df, test_size=0.3, seed=0).to_numpy()
+    return df, write_manifest(df, path)
+
+
+@pytest.fixture(scope="session")
+def demo_split(demo_dir, tmp_path_factory):
+    """The 40-lesion demo cohort with a stratified 70/30 split, as a DataFrame and a manifest file."""
+    return _split(load_manifest(demo_dir / "manifest.csv"), tmp_path_factory.mktemp("deep") / "manifest.csv")
+
+
+@pytest.fixture(scope="session")
+def demo120_split(tmp_path_factory):
+    from srnomogram.data import demo_cohort
+
+    path = tmp_path_factory.mktemp("demo120")
+    demo_cohort(path, n=120, seed=0, n_volumes=0)
+    return _split(load_manifest(path / "manifest.csv"), path / "split.csv")
+
+
+@pytest.fixture(scope="session")
+def fitted(demo120_split):
+    from srnomogram.deep import DeepClassifier
+
+    df, _ = demo120_split
+    return DeepClassifier(**LEARN).fit(df[df.split == "train"])

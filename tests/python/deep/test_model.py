@@ -1,0 +1,156 @@
+"""DeepClassifier on the demo cohort: it learns, is reproducible, explains, and round-trips."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import roc_auc_score
+
+from srnomogram.deep import DeepClassifier
+from srnomogram.deep.data import load_rois
+from srnomogram.deep.presets import precrop_size
+from srnomogram.errors import CheckpointError, InputError
+
+from .conftest import LEARN, TINY
+
+
+def test_training_loss_falls_and_test_auc_beats_chance(fitted, demo120_split):
+    df, _ = demo120_split
+    hist = fitted.loss_history_
+    per_epoch = np.array([hist[fitted.epoch_of_iteration_ == e].mean() for e in range(LEARN["epochs"])])
+    assert len(hist) == LEARN["epochs"] * 6  # 84 lesions, batches of 16: 5 x 16 + 4
+    assert per_epoch[-3:].mean() < per_epoch[0]
+    tr, te = df[df.split == "train"], df[df.split == "test"]
+    p = fitted.predict_proba(te)
+    assert p.shape == (len(te), 2)
+    np.testing.assert_allclose(p.sum(1), 1, atol=1e-6)
+    # sklearn's AUC of the deep score on the 36 held-out demo lesions (chance: 0.5)
+    assert roc_auc_score(te.label, p[:, 1]) > 0.75
+    assert roc_auc_score(tr.label, fitted.predict_proba(tr)[:, 1]) > 0.75
+    assert set(fitted.predict(te)) <= {0, 1}
+
+
+def test_same_seed_same_scores_other_seed_other_scores(demo_split):
+    df, _ = demo_split
+    tr, te = df[df.split == "train"], df[df.split == "test"]
+    kw = {**TINY, "epochs": 1}  # 40-lesion demo, 64 px
+    tr = load_rois(tr, "image", size=precrop_size(kw["image_size"]), margin=kw["margin"], progress=False)  # read once
+    a = DeepClassifier(**kw, seed=3).fit(tr)
+    b = DeepClassifier(**kw, seed=3).fit(tr)
+    c = DeepClassifier(**kw, seed=4).fit(tr)
+    np.testing.assert_array_equal(a.loss_history_, b.loss_history_)
+    np.testing.assert_array_equal(a.predict_proba(te), b.predict_proba(te))
+    assert not np.array_equal(a.predict_proba(te), c.predict_proba(te))
+    # deterministic mode: same numbers on the CPU, and the global setting is restored afterwards
+    d = DeepClassifier(**kw, seed=3, deterministic=True).fit(tr)
+    assert not torch.are_deterministic_algorithms_enabled()
+    np.testing.assert_array_equal(a.predict_proba(te), d.predict_proba(te))
+
+
+def test_gradcam_maps_have_the_input_size_and_match_the_scores(fitted, demo120_split):
+    df, _ = demo120_split
+    te = df[df.split == "test"].head(10)
+    res = fitted.gradcam(te)
+    s = LEARN["image_size"]
+    assert res.cams.shape == res.images.shape == res.masks.shape == (len(te), s, s)
+    assert res.cams.min() >= 0 and res.cams.max() <= 1
+    np.testing.assert_allclose(res.proba, fitted.predict_proba(te)[:, 1], atol=1e-5)
+    np.testing.assert_array_equal(res.target, fitted.predict(te))
+    assert res.case_ids == te.case_id.tolist()
+
+
+@pytest.mark.slow
+def test_gradcam_peaks_inside_the_lesion_for_a_model_trained_on_the_demo(demo_split):
+    """At 128 px MobileNetV2's last conv map is 4 x 4, fine enough to localise (at 64 px it is 2 x 2)."""
+    df, _ = demo_split
+    kw = {**TINY, "image_size": 128, "margin": 0.25, "epochs": 15, "lr": 0.01}
+    est = DeepClassifier(**kw).fit(df[df.split == "train"])
+    res = est.gradcam(df[df.split == "test"], target=None)
+    inside = res.peak_in_mask()
+    # more often inside than the lesion's share of the ROI (the rate for a map that ignores it)
+    assert inside.mean() >= 0.5 and inside.mean() > res.masks.mean()
+
+
+def test_checkpoint_round_trips(fitted, demo120_split, tmp_path):
+    df, _ = demo120_split
+    fitted.save(tmp_path / "ck")
+    meta = json.loads((tmp_path / "ck" / "meta.json").read_text())
+    assert meta["arch"] == "mobilenet_v2" and meta["classes"] == [0, 1] and meta["seed"] == 0
+    assert meta["normalization"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert meta["params"]["epochs"] == LEARN["epochs"] and "torch" in meta["versions"]
+    loaded = DeepClassifier.load(tmp_path / "ck", device="cpu")
+    np.testing.assert_array_equal(loaded.predict_proba(df), fitted.predict_proba(df))
+    np.testing.assert_array_equal(loaded.loss_history_, fitted.loss_history_)
+    assert loaded.get_params()["margin"] == LEARN["margin"] and loaded.image_col_ == "image"
+
+
+def test_corrupted_checkpoints_are_checkpoint_errors(fitted, tmp_path):
+    ck = fitted.save(tmp_path / "ck")
+    raw = (ck / "model.pt").read_bytes()
+    (ck / "model.pt").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(CheckpointError, match="SHA-256 does not match"):
+        DeepClassifier.load(ck)
+    meta = json.loads((ck / "meta.json").read_text())
+    meta.pop("model_sha256")
+    (ck / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="is corrupted or not a state_dict"):
+        DeepClassifier.load(ck)
+    (ck / "meta.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="metadata .* is corrupted"):
+        DeepClassifier.load(ck)
+    (ck / "meta.json").unlink()
+    with pytest.raises(CheckpointError, match="has no meta.json"):
+        DeepClassifier.load(ck)
+
+
+def test_one_class_training_set_is_an_input_error(demo_split):
+    df, _ = demo_split
+    with pytest.raises(InputError, match=r"only class \[0\]"):
+        DeepClassifier(**TINY).fit(df[df.label == 0])
+
+
+def test_batch_larger_than_the_training_set_is_an_input_error(demo_split):
+    df, _ = demo_split
+    with pytest.raises(InputError, match=r"'batch_size' parameter of DeepClassifier \(64\) is larger than the training set \(40 lesions\)"):
+        DeepClassifier(**{**TINY, "batch_size": 64}).fit(df)
+
+
+def test_crop_outside_the_image_is_an_input_error_in_error_mode(demo_split):
+    df, _ = demo_split
+    with pytest.raises(InputError, match="falls outside"):
+        DeepClassifier(**{**TINY, "margin": 3.0, "roi_bounds": "error"}).fit(df)
+
+
+@pytest.mark.parametrize(
+    "param,value,msg",
+    [
+        ("lr", -1, "The 'lr' parameter of DeepClassifier must be a float > 0. Got -1 instead."),
+        ("arch", "vgg", "The 'arch' parameter of DeepClassifier must be one of ['mobilenet_v2', 'resnet101']. Got 'vgg' instead."),
+        ("epochs", 0, "The 'epochs' parameter of DeepClassifier must be an int >= 1. Got 0 instead."),
+        ("amp", "fp8", "The 'amp' parameter of DeepClassifier must be 'auto', 'bf16' or 'none'. Got 'fp8' instead."),
+    ],
+)
+def test_bad_parameters_give_sklearn_style_messages(demo_split, param, value, msg):
+    df, _ = demo_split
+    with pytest.raises(InputError) as ei:
+        DeepClassifier(**{**TINY, param: value}).fit(df)
+    assert str(ei.value) == msg
+
+
+def test_predict_before_fit_raises_not_fitted(demo_split):
+    with pytest.raises(NotFittedError):
+        DeepClassifier().predict_proba(demo_split[0])
+
+
+def test_cuda_device_without_cuda_is_a_clear_error(demo_split):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    with pytest.raises(InputError, match="CUDA is not available"):
+        DeepClassifier(**{**TINY, "device": "cuda"}).fit(demo_split[0])
+
+
+def test_get_params_lists_the_paper_defaults():
+    p = DeepClassifier().get_params()
+    assert (p["arch"], p["weights"], p["epochs"], p["batch_size"], p["lr"], p["momentum"], p["image_size"]) == ("mobilenet_v2", "imagenet", 200, 16, 0.005, 0.9, 224)
