@@ -1,0 +1,231 @@
+"""Discrimination and classification metrics of the paper's Table 2, as pROC computes them.
+
+* :func:`roc_auc_ci` — AUC with DeLong's confidence interval (``pROC::ci.auc(method = "delong")``),
+* :func:`compare_auc_delong` — paired DeLong test of two scores (``pROC::roc.test(method = "delong")``),
+* :func:`youden_threshold` — the Youden-optimal cut-off (``pROC::coords(x = "best")``),
+* :func:`threshold_metrics` — accuracy, sensitivity, specificity, PPV, NPV at a cut-off,
+* :func:`table2_rows` — the rows of Table 2 for one model: train and test, the test cohort
+  classified with the training cohort's Youden cut-off.
+
+Conventions, shared with the R package (``R/roc.R``) so both sides give the same numbers:
+
+* ``y`` is 0/1 (1 = malignant, the "case" of pROC), a higher score means more likely malignant
+  (pROC ``direction = "<"``); ``direction="auto"`` picks the direction as pROC does (``">"`` when
+  the controls' median exceeds the cases').
+* A lesion is called positive when ``score >= threshold``.
+* Candidate thresholds lie midway between consecutive distinct scores (pROC's thresholds);
+  among thresholds with equal Youden index the lowest is taken (R: ``youden_threshold()``).
+* The CI is clipped to [0, 1] as pROC clips it.
+
+References: DeLong ER, DeLong DM, Clarke-Pearson DL (1988), Biometrics 44:837-845; Sun X, Xu W
+(2014), IEEE Signal Process Lett 21:1389-1393 (placements); Robin X et al. (2011), pROC, BMC
+Bioinformatics 12:77; Youden WJ (1950), Cancer 3:32-35.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, param_error
+
+__all__ = ["roc_auc", "roc_auc_ci", "compare_auc_delong", "youden_threshold", "threshold_metrics", "table2_rows"]
+
+
+def _check(y, score, func, score_name="score"):
+    y = np.asarray(y)
+    s = np.asarray(score, dtype=float)
+    if y.ndim != 1 or s.ndim != 1:
+        raise InputError(f"The 'y' and {score_name!r} parameters of {func} must be 1-D. Got shapes {y.shape} and {s.shape} instead.")
+    if len(y) != len(s):
+        raise InputError(f"The 'y' and {score_name!r} parameters of {func} must have the same length. Got {len(y)} and {len(s)} instead.")
+    try:
+        yf = y.astype(float)
+    except (TypeError, ValueError):
+        raise param_error("y", func, "0/1 labels", y[:5].tolist()) from None
+    if np.isnan(yf).any() or not np.isin(yf, (0.0, 1.0)).all():
+        raise param_error("y", func, "0/1 labels without missing values", sorted(set(y.tolist()))[:5])
+    if not np.isfinite(s).all():
+        raise InputError(f"The {score_name!r} parameter of {func} must be finite. Got {int((~np.isfinite(s)).sum())} NaN/inf value(s) instead; drop those lesions or impute the score.")
+    yi = yf.astype(int)
+    if yi.sum() == 0 or yi.sum() == len(yi):
+        raise InputError(f"The 'y' parameter of {func} must hold both classes (0 and 1). Got only {int(yi[0])} instead.")
+    return yi, s
+
+
+def _direction(y, s, direction, func):
+    if direction not in ("<", ">", "auto"):
+        raise param_error("direction", func, "one of '<', '>', 'auto'", direction)
+    if direction == "auto":
+        direction = ">" if np.median(s[y == 0]) > np.median(s[y == 1]) else "<"
+    return s if direction == "<" else -s
+
+
+def _placements(y, s):
+    """DeLong placements: V10 per case, V01 per control (ties count 1/2)."""
+    cases, controls = s[y == 1], s[y == 0]
+    sc, sx = np.sort(controls), np.sort(cases)
+    v10 = (np.searchsorted(sc, cases, "left") + 0.5 * (np.searchsorted(sc, cases, "right") - np.searchsorted(sc, cases, "left"))) / len(controls)
+    v01 = ((len(cases) - np.searchsorted(sx, controls, "right")) + 0.5 * (np.searchsorted(sx, controls, "right") - np.searchsorted(sx, controls, "left"))) / len(cases)
+    return v10, v01
+
+
+def roc_auc(y, score, direction: str = "<") -> float:
+    """Area under the ROC curve (Mann–Whitney form; ties count 1/2)."""
+    y, s = _check(y, score, "roc_auc")
+    s = _direction(y, s, direction, "roc_auc")
+    v10, _ = _placements(y, s)
+    return float(np.mean(v10))
+
+
+def roc_auc_ci(y, score, alpha: float = 0.05, direction: str = "<") -> tuple[float, float, float]:
+    """AUC with its DeLong confidence interval.
+
+    Parameters
+    ----------
+    y : array-like of 0/1
+        Outcome, 1 = malignant.
+    score : array-like of float
+        Predicted probability or score, higher = more likely malignant.
+    alpha : float
+        1 - confidence level (0.05 gives the 95% CI).
+    direction : {"<", ">", "auto"}
+        As pROC's ``direction``; ``"<"``: controls score lower than cases.
+
+    Returns
+    -------
+    (auc, lower, upper) : tuple of float
+        Equal to ``pROC::auc`` and ``pROC::ci.auc(method = "delong")`` (normal interval
+        ``auc ± z * sqrt(S10/n_cases + S01/n_controls)`` clipped to [0, 1]).
+    """
+    from scipy.stats import norm
+
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not 0 < alpha < 1:
+        raise param_error("alpha", "roc_auc_ci", "a float in (0, 1)", alpha)
+    y, s = _check(y, score, "roc_auc_ci")
+    s = _direction(y, s, direction, "roc_auc_ci")
+    v10, v01 = _placements(y, s)
+    auc = float(np.mean(v10))
+    var = np.var(v10, ddof=1) / len(v10) + np.var(v01, ddof=1) / len(v01) if min(len(v10), len(v01)) > 1 else np.nan
+    z = norm.ppf(1 - alpha / 2)
+    half = z * np.sqrt(var)
+    lo, hi = auc - half, auc + half
+    return auc, float(min(max(lo, 0.0), 1.0)), float(min(max(hi, 0.0), 1.0))
+
+
+def compare_auc_delong(y, score1, score2, direction: str = "<") -> tuple[float, float]:
+    """Paired DeLong test of two scores on the same lesions.
+
+    Returns
+    -------
+    (z, p) : tuple of float
+        ``z = (AUC1 - AUC2) / sqrt(var1 + var2 - 2 cov)`` with the DeLong covariance, two-sided
+        ``p``; equal to ``pROC::roc.test(method = "delong", paired = TRUE)``'s statistic and
+        p-value.
+    """
+    from scipy.stats import norm
+
+    y, s1 = _check(y, score1, "compare_auc_delong", "score1")
+    _, s2 = _check(y, score2, "compare_auc_delong", "score2")
+    s1 = _direction(y, s1, direction, "compare_auc_delong")
+    s2 = _direction(y, s2, direction, "compare_auc_delong")
+    a10, a01 = _placements(y, s1)
+    b10, b01 = _placements(y, s2)
+    s10 = np.cov(np.vstack([a10, b10]))
+    s01 = np.cov(np.vstack([a01, b01]))
+    cov = s10 / len(a10) + s01 / len(a01)
+    diff = np.mean(a10) - np.mean(b10)
+    var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    if not var > 0:
+        return float("nan"), float("nan")
+    z = diff / np.sqrt(var)
+    return float(z), float(2 * norm.sf(abs(z)))
+
+
+def _roc_thresholds(s):
+    u = np.unique(s)
+    return np.concatenate([[-np.inf], (u[:-1] + u[1:]) / 2, [np.inf]])
+
+
+def youden_threshold(y, score) -> float:
+    """Youden-optimal cut-off: maximises sensitivity + specificity - 1.
+
+    Candidates are pROC's thresholds (midpoints between consecutive distinct scores, excluding
+    ±inf); among equal maxima the lowest threshold is returned, as R's ``youden_threshold()``
+    does with ``pROC::roc()``'s thresholds. Lesions with ``score >= threshold`` are positive.
+    """
+    y, s = _check(y, score, "youden_threshold")
+    th = _roc_thresholds(s)[1:-1]
+    if len(th) == 0:  # a constant score: the only finite cut-off keeps everyone on one side
+        return float(s[0])
+    cases, controls = np.sort(s[y == 1]), np.sort(s[y == 0])
+    sens = (len(cases) - np.searchsorted(cases, th, "left")) / len(cases)
+    spec = np.searchsorted(controls, th, "left") / len(controls)
+    j = sens + spec
+    return float(th[np.flatnonzero(j == j.max())[0]])
+
+
+def threshold_metrics(y, score, threshold) -> dict:
+    """Accuracy, sensitivity, specificity, PPV and NPV with ``score >= threshold`` positive.
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``accuracy``, ``sensitivity``, ``specificity``, ``ppv``, ``npv``
+        (NaN where the denominator is 0), ``tp``, ``fp``, ``tn``, ``fn``, ``n``.
+    """
+    y = np.asarray(y)
+    s = np.asarray(score, dtype=float)
+    if len(y) != len(s) or len(y) == 0:
+        raise InputError(f"The 'y' and 'score' parameters of threshold_metrics must have the same non-zero length. Got {len(y)} and {len(s)} instead.")
+    if not np.isin(y, (0, 1)).all():
+        raise param_error("y", "threshold_metrics", "0/1 labels", sorted(set(np.asarray(y).tolist()))[:5])
+    if not np.isfinite(s).all():
+        raise InputError("The 'score' parameter of threshold_metrics must be finite; drop or impute NaN/inf scores.")
+    t = float(threshold)
+    if not np.isfinite(t):
+        raise param_error("threshold", "threshold_metrics", "a finite number", threshold)
+    pos = s >= t
+    y = y.astype(int)
+    tp = int(np.sum(pos & (y == 1)))
+    fp = int(np.sum(pos & (y == 0)))
+    tn = int(np.sum(~pos & (y == 0)))
+    fn = int(np.sum(~pos & (y == 1)))
+
+    def ratio(a, b):
+        return a / b if b > 0 else float("nan")
+
+    return {
+        "threshold": t,
+        "accuracy": ratio(tp + tn, len(y)),
+        "sensitivity": ratio(tp, tp + fn),
+        "specificity": ratio(tn, tn + fp),
+        "ppv": ratio(tp, tp + fp),
+        "npv": ratio(tn, tn + fn),
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+        "n": int(len(y)),
+    }
+
+
+def table2_rows(name, y_train, s_train, y_test, s_test, alpha: float = 0.05) -> pd.DataFrame:
+    """The paper's Table 2 rows for one model: AUC (DeLong CI) and threshold metrics, train and test.
+
+    The threshold is the training cohort's Youden cut-off, applied unchanged to the test cohort.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Two rows (``set`` = train, test) with columns ``model``, ``set``, ``auc``, ``auc_lower``,
+        ``auc_upper``, ``accuracy``, ``sensitivity``, ``specificity``, ``ppv``, ``npv``,
+        ``threshold``, ``tp``, ``fp``, ``tn``, ``fn``, ``n``.
+    """
+    threshold = youden_threshold(y_train, s_train)
+    rows = []
+    for split, y, s in (("train", y_train, s_train), ("test", y_test, s_test)):
+        auc, lo, hi = roc_auc_ci(y, s, alpha=alpha)
+        m = threshold_metrics(y, s, threshold)
+        rows.append({"model": str(name), "set": split, "auc": auc, "auc_lower": lo, "auc_upper": hi, **{k: m[k] for k in ("accuracy", "sensitivity", "specificity", "ppv", "npv", "threshold", "tp", "fp", "tn", "fn", "n")}})
+    return pd.DataFrame(rows)

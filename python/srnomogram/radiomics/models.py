@@ -1,0 +1,200 @@
+"""The paper's radiomics models: selection pipeline + logistic regression or SVM, for OR and SR features.
+
+``make_model("lr")`` / ``make_model("svm")`` return a scikit-learn ``Pipeline``::
+
+    MannWhitneySelector(alpha=0.05)   # Mann–Whitney U p < 0.05 on the training set
+    StandardScaler()                  # z-score fitted on the training set
+    CorrelationPruner(threshold=0.9)  # Pearson |r| > 0.9: keep the feature with the smaller p
+    LogisticRegression | SVC(kernel="linear") with Platt-scaled probabilities
+
+:func:`fit_or_sr_models` fits OR_LR, OR_SVM (original-image features) and SR_LR, SR_SVM
+(super-resolved) on a train/test split and returns scores, Table 2 rows and a report of the
+selected features and coefficients; :func:`write_board` pins them for the R side.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError, param_error
+
+KINDS = ("lr", "svm")
+
+
+def make_model(kind: str = "lr", random_state=0, alpha: float = 0.05, r_threshold: float = 0.9, C: float = 1.0, svm_kernel: str = "linear"):
+    """The paper's radiomics pipeline with a logistic regression or SVM at the end.
+
+    Parameters
+    ----------
+    kind : {"lr", "svm"}
+        Final classifier: ``LogisticRegression(C=C, max_iter=10000)`` (L2, lbfgs) or
+        ``CalibratedClassifierCV(SVC(kernel=svm_kernel, C=C), method="sigmoid", cv=5,
+        ensemble=False)`` (Platt-scaled probabilities, as ``SVC(probability=True)``).
+    random_state : int
+        Seed of the SVM's probability calibration (and of the LR solver, which is deterministic).
+    alpha : float
+        Mann–Whitney significance level (0.05).
+    r_threshold : float
+        Pearson |r| above which one of two features is dropped (0.9).
+    C : float
+        Inverse regularisation strength of LR / SVM.
+    svm_kernel : str
+        SVC kernel; "linear" (default) reports coefficients.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Steps ``select``, ``scale``, ``prune``, ``model``; picklable; ``predict_proba(X)[:, 1]``
+        is the malignancy score.
+    """
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from .selection import CorrelationPruner, MannWhitneySelector
+
+    if kind not in KINDS:
+        raise param_error("kind", "make_model", "'lr' or 'svm'", kind)
+    if kind == "lr":
+        clf = LogisticRegression(C=C, max_iter=10000, random_state=random_state)
+    else:
+        # Platt scaling on 5-fold cross-validated decision values, then one SVM on all training
+        # data (what SVC(probability=True) did, which scikit-learn 1.9 deprecates)
+        clf = CalibratedClassifierCV(SVC(kernel=svm_kernel, C=C, random_state=random_state), method="sigmoid", cv=5, ensemble=False)
+    return Pipeline(
+        [
+            ("select", MannWhitneySelector(alpha=alpha)),
+            ("scale", StandardScaler()),
+            ("prune", CorrelationPruner(threshold=r_threshold)),
+            ("model", clf),
+        ]
+    )
+
+
+def model_report(pipeline, feature_names=None) -> pd.DataFrame:
+    """Selected features of a fitted pipeline with their Mann–Whitney p and model coefficient.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per feature kept after pruning: ``feature``, ``p_value`` (training Mann–Whitney),
+        ``coefficient`` (per z-scored feature; NaN for a non-linear SVM), then one row
+        ``feature = "(intercept)"``.
+    """
+    select, prune, clf = pipeline.named_steps["select"], pipeline.named_steps["prune"], pipeline.named_steps["model"]
+    names = np.asarray(feature_names if feature_names is not None else getattr(select, "feature_names_in_", [f"x{i}" for i in range(select.n_features_in_)]))
+    after_select = names[select.support_]
+    kept = after_select[prune.support_]
+    p = select.pvalues_[select.support_][prune.support_]
+    if hasattr(clf, "calibrated_classifiers_"):  # the SVM: its decision function, before Platt scaling
+        clf = clf.calibrated_classifiers_[0].estimator
+    linear = getattr(clf, "kernel", "linear") == "linear"
+    coef = np.asarray(clf.coef_).ravel() if linear and hasattr(clf, "coef_") else np.full(len(kept), np.nan)
+    intercept = float(np.ravel(clf.intercept_)[0]) if linear and hasattr(clf, "intercept_") else np.nan
+    rows = pd.DataFrame({"feature": kept, "p_value": p, "coefficient": coef})
+    return pd.concat([rows, pd.DataFrame([{"feature": "(intercept)", "p_value": np.nan, "coefficient": intercept}])], ignore_index=True)
+
+
+def _aligned(features: pd.DataFrame, labels: pd.Series, name: str) -> pd.DataFrame:
+    missing = labels.index.difference(features.index)
+    if len(missing):
+        raise InputError(f"{name} features lack {len(missing)} case(s) of the manifest (e.g. {list(missing[:3])}). Extract features for every lesion.")
+    return features.loc[labels.index]
+
+
+def _finite_columns(X: pd.DataFrame, name: str, nonfinite: str) -> pd.DataFrame:
+    import warnings
+
+    values = X.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return X
+    cols = list(X.columns[bad.any(axis=0)])
+    if nonfinite == "raise":
+        i, j = np.argwhere(bad)[0]
+        raise InputError(f"{name} feature {X.columns[j]!r} is NaN/inf for case {X.index[i]!r} ({len(cols)} feature(s) affected). Use nonfinite='drop' to leave such features out, or fix the extraction.")
+    warnings.warn(f"{name}: {len(cols)} feature(s) with NaN/inf values left out: {', '.join(cols[:5])}{' ...' if len(cols) > 5 else ''}", UserWarning, stacklevel=3)
+    return X.drop(columns=cols)
+
+
+def fit_or_sr_models(labels, split, features_or: pd.DataFrame, features_sr: pd.DataFrame | None = None, random_state: int = 0, nonfinite: str = "drop", **model_kwargs) -> dict:
+    """Fit OR_LR, OR_SVM (and SR_LR, SR_SVM) on the training lesions; score every lesion.
+
+    Parameters
+    ----------
+    labels : pandas.Series
+        0/1 label indexed by case_id.
+    split : pandas.Series
+        ``"train"``/``"test"`` indexed by case_id.
+    features_or, features_sr : pandas.DataFrame
+        Features indexed by case_id (e.g. from :func:`~srnomogram.radiomics.extract` with
+        ``image_col="image"`` and ``"image_sr"``); ``features_sr`` may be None.
+    random_state : int
+        Seed of the models.
+    nonfinite : {"drop", "raise"}
+        Features with a NaN/inf value for any lesion (PyRadiomics returns NaN for some texture
+        features of degenerate ROIs) are left out with a warning, or raise ``InputError``.
+    **model_kwargs
+        Passed to :func:`make_model`.
+
+    Returns
+    -------
+    dict
+        ``models`` (name -> fitted Pipeline), ``scores`` (DataFrame indexed by case_id:
+        ``label``, ``split`` and one ``<name>_score`` column per model, lower-case names),
+        ``table2`` (:func:`~srnomogram.metrics.table2_rows` of every model) and ``report``
+        (:func:`model_report` of every model, with a ``model`` column).
+    """
+    from ..metrics import table2_rows
+
+    if nonfinite not in ("drop", "raise"):
+        raise param_error("nonfinite", "fit_or_sr_models", "'drop' or 'raise'", nonfinite)
+    labels = pd.Series(labels).astype(int)
+    split = pd.Series(split).astype(str).reindex(labels.index)
+    if split.isna().any() or not split.isin(["train", "test"]).all():
+        raise InputError("The 'split' parameter of fit_or_sr_models must give 'train' or 'test' for every labelled case.")
+    train = (split == "train").to_numpy()
+    sets = {"OR": _finite_columns(_aligned(features_or, labels, "OR"), "OR", nonfinite)}
+    if features_sr is not None:
+        sets["SR"] = _finite_columns(_aligned(features_sr, labels, "SR"), "SR", nonfinite)
+    models, scores, tables, reports = {}, pd.DataFrame({"label": labels, "split": split}), [], []
+    y = labels.to_numpy()
+    for prefix, X in sets.items():
+        for kind in KINDS:
+            name = f"{prefix}_{kind.upper()}"
+            model = make_model(kind, random_state=random_state, **model_kwargs).fit(X[train], y[train])
+            s = model.predict_proba(X)[:, 1]
+            models[name] = model
+            scores[f"{name.lower()}_score"] = s
+            tables.append(table2_rows(name, y[train], s[train], y[~train], s[~train]))
+            reports.append(model_report(model).assign(model=name))
+    return {"models": models, "scores": scores, "table2": pd.concat(tables, ignore_index=True), "report": pd.concat(reports, ignore_index=True)}
+
+
+def write_board(board_dir, result: dict | None = None, features: dict | None = None, metadata: dict | None = None) -> dict:
+    """Pin radiomics outputs on the study's board (CSV, for the R side).
+
+    Pins written: ``radiomics_features_or`` / ``radiomics_features_sr`` (from ``features``,
+    keys ``"or"``/``"sr"``), and from a :func:`fit_or_sr_models` result ``radiomics_scores``,
+    ``radiomics_table2`` and ``radiomics_models`` (selected features and coefficients).
+
+    Returns
+    -------
+    dict
+        Pin name -> version written.
+    """
+    from ..board import write_pin
+
+    meta = dict(metadata or {})
+    versions = {}
+    for key, df in (features or {}).items():
+        name = f"radiomics_features_{key.lower()}"
+        versions[name] = write_pin(board_dir, name, df, metadata={**meta, "n_features": int(df.shape[1])}, title=f"PyRadiomics features ({key.upper()} images)")
+    if result is not None:
+        versions["radiomics_scores"] = write_pin(board_dir, "radiomics_scores", result["scores"], metadata=meta, title="Radiomics model scores (predict_proba) per lesion")
+        versions["radiomics_table2"] = write_pin(board_dir, "radiomics_table2", result["table2"], metadata=meta, title="Table 2 rows of the radiomics models")
+        versions["radiomics_models"] = write_pin(board_dir, "radiomics_models", result["report"], metadata=meta, title="Selected features and coefficients")
+    return versions

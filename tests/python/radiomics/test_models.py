@@ -1,0 +1,93 @@
+"""The radiomics pipelines against a hand-built scipy/numpy/scikit-learn computation."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from srnomogram.errors import InputError
+from srnomogram.metrics import roc_auc
+from srnomogram.radiomics.models import fit_or_sr_models, make_model, model_report, write_board
+from srnomogram.radiomics.selection import mannwhitney_pvalues
+
+
+def _features(seed=0, n=120, p=12):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.4).astype(int)
+    X = rng.normal(size=(n, p))
+    X[:, :4] += np.outer(y, [1.0, 0.8, 0.5, 0.3])
+    X[:, 4] = 3 * X[:, 0] + 0.1 * rng.normal(size=n)  # correlated with feature 0
+    cols = [f"original_glcm_F{i}" for i in range(p)]
+    ids = [f"case{i:03d}" for i in range(n)]
+    return pd.DataFrame(X, index=pd.Index(ids, name="case_id"), columns=cols), pd.Series(y, index=ids)
+
+
+def test_lr_pipeline_equals_hand_built_selection_and_sklearn_lr():
+    X, y = _features()
+    model = make_model("lr").fit(X, y)
+    # by hand: Mann–Whitney p < 0.05, z-score, |r| <= 0.9 greedy by p, then LogisticRegression
+    p = mannwhitney_pvalues(X.to_numpy(), y.to_numpy())
+    sel = np.flatnonzero(p < 0.05)
+    Z = (X.to_numpy()[:, sel] - X.to_numpy()[:, sel].mean(0)) / X.to_numpy()[:, sel].std(0)
+    r = np.corrcoef(Z, rowvar=False)
+    kept = []
+    for j in np.argsort(p[sel], kind="stable"):
+        if all(abs(r[j, k]) <= 0.9 for k in kept):
+            kept.append(j)
+    kept = sorted(kept)
+    ref = LogisticRegression(max_iter=10000).fit(Z[:, kept], y)
+    np.testing.assert_allclose(model.predict_proba(X)[:, 1], ref.predict_proba(Z[:, kept])[:, 1], rtol=1e-6, atol=1e-9)
+    report = model_report(model)
+    assert list(report["feature"][:-1]) == list(X.columns[sel][kept])
+    np.testing.assert_allclose(report["coefficient"][:-1], ref.coef_.ravel(), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["lr", "svm"])
+def test_models_are_sklearn_pipelines_that_pickle(kind):
+    X, y = _features(1)
+    model = make_model(kind, random_state=3)
+    assert isinstance(model, Pipeline) and "select__alpha" in model.get_params()
+    model.fit(X, y)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(model.predict_proba(X), again.predict_proba(X))
+    assert roc_auc(y, model.predict_proba(X)[:, 1]) > 0.8
+    # the same seed gives the same numbers
+    np.testing.assert_array_equal(model.predict_proba(X), make_model(kind, random_state=3).fit(X, y).predict_proba(X))
+
+
+def test_fit_or_sr_models_scores_table2_and_board(tmp_path):
+    from srnomogram.board import read_pin
+
+    X, y = _features(2)
+    X_sr, _ = _features(3)
+    split = pd.Series(np.where(np.arange(len(y)) % 5 == 0, "test", "train"), index=y.index)
+    X_sr.iloc[5, 7] = np.nan  # a NaN feature is dropped with a warning
+    with pytest.warns(UserWarning, match="SR: 1 feature"):
+        res = fit_or_sr_models(y, split, X, X_sr)
+    assert set(res["models"]) == {"OR_LR", "OR_SVM", "SR_LR", "SR_SVM"}
+    assert list(res["scores"].columns) == ["label", "split", "or_lr_score", "or_svm_score", "sr_lr_score", "sr_svm_score"]
+    t2 = res["table2"]
+    assert len(t2) == 8
+    row = t2[(t2.model == "OR_LR") & (t2.set == "test")].iloc[0]
+    test = (split == "test").to_numpy()
+    assert row["auc"] == pytest.approx(roc_auc(y[test], res["scores"]["or_lr_score"][test]))
+    assert "original_glcm_F7" not in set(res["report"].query("model == 'SR_LR'")["feature"])
+    with pytest.raises(InputError, match="NaN/inf for case 'case005'"):
+        fit_or_sr_models(y, split, X, X_sr, nonfinite="raise")
+    versions = write_board(tmp_path / "board", res, features={"or": X}, metadata={"seed": 0})
+    assert set(versions) == {"radiomics_features_or", "radiomics_scores", "radiomics_table2", "radiomics_models"}
+    back = read_pin(tmp_path / "board", "radiomics_table2")
+    np.testing.assert_allclose(back["auc"], t2["auc"], rtol=1e-12)
+
+
+def test_bad_arguments():
+    X, y = _features()
+    with pytest.raises(InputError, match="'kind' parameter of make_model"):
+        make_model("rf")
+    with pytest.raises(InputError, match="lack 1 case"):
+        fit_or_sr_models(y, pd.Series("train", index=y.index), X.iloc[1:])

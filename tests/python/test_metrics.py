@@ -1,0 +1,160 @@
+"""Metrics against pROC: golden values from R (``../shared/golden``) and, where R is available, the
+R package's own ``roc_auc``/``youden_threshold``/``classification_metrics`` on the same inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from srnomogram.errors import InputError
+from srnomogram.metrics import compare_auc_delong, roc_auc, roc_auc_ci, table2_rows, threshold_metrics, youden_threshold
+
+CASES = ["paper_train", "paper_test", "small", "ties"]
+
+
+@pytest.fixture(scope="module")
+def golden(golden_dir):
+    exp = pd.read_csv(golden_dir / "expected_roc.csv").set_index("case")
+    inputs = {c: pd.read_csv(golden_dir / f"input_{c}.csv") for c in CASES}
+    return exp, inputs
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_auc_and_delong_ci_equal_proc_golden(golden, case):
+    exp, inputs = golden
+    d = inputs[case]
+    auc, lo, hi = roc_auc_ci(d["y"], d["risk"])
+    assert auc == pytest.approx(exp.loc[case, "auc"], abs=1e-10)
+    assert lo == pytest.approx(exp.loc[case, "lower"], abs=1e-10)
+    assert hi == pytest.approx(exp.loc[case, "upper"], abs=1e-10)
+    assert roc_auc(d["y"], d["age"]) == pytest.approx(exp.loc[case, "auc_age"], abs=1e-10)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_paired_delong_test_equals_proc_roc_test(golden, case):
+    exp, inputs = golden
+    d = inputs[case]
+    z, p = compare_auc_delong(d["y"], d["risk"], d["age"])
+    assert z == pytest.approx(exp.loc[case, "delong_z"], abs=1e-10)
+    assert p == pytest.approx(exp.loc[case, "delong_p"], rel=1e-8, abs=1e-12)
+
+
+def test_auc_equals_sklearn_and_direction_auto_flips():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    s = np.round(y + rng.normal(size=200), 1)  # ties
+    assert roc_auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    assert roc_auc(y, -s, direction="auto") == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    assert roc_auc(y, -s) == pytest.approx(1 - roc_auc_score(y, s), abs=1e-12)
+
+
+def test_youden_threshold_is_lowest_midpoint_among_ties():
+    # scores 0.1 0.4 | 0.35 0.8: thresholds 0.225, 0.375, 0.6 give J = 0.5, 0.5, 0.5 -> lowest
+    assert youden_threshold([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.225)
+    # perfect separation: the midpoint between the classes
+    assert youden_threshold([0, 0, 1, 1], [1.0, 2.0, 3.0, 5.0]) == pytest.approx(2.5)
+
+
+def test_threshold_metrics_hand_counted():
+    m = threshold_metrics([0, 0, 1, 1, 1], [0.1, 0.6, 0.5, 0.7, 0.2], 0.5)
+    assert (m["tp"], m["fp"], m["tn"], m["fn"]) == (2, 1, 1, 1)  # 0.5 >= 0.5 counts as positive
+    assert m["accuracy"] == pytest.approx(3 / 5)
+    assert m["sensitivity"] == pytest.approx(2 / 3) and m["specificity"] == pytest.approx(1 / 2)
+    assert m["ppv"] == pytest.approx(2 / 3) and m["npv"] == pytest.approx(1 / 2)
+    none = threshold_metrics([0, 1], [0.1, 0.2], 0.9)
+    assert np.isnan(none["ppv"]) and none["npv"] == 0.5
+
+
+def test_table2_rows_use_training_youden_on_test():
+    rng = np.random.default_rng(2)
+    y_tr, y_te = rng.integers(0, 2, 80), rng.integers(0, 2, 30)
+    s_tr, s_te = y_tr + rng.normal(size=80), y_te + rng.normal(size=30)
+    t = table2_rows("OR_LR", y_tr, s_tr, y_te, s_te)
+    assert list(t["set"]) == ["train", "test"] and (t["model"] == "OR_LR").all()
+    th = youden_threshold(y_tr, s_tr)
+    assert (t["threshold"] == th).all()
+    assert t.loc[1, "sensitivity"] == pytest.approx(threshold_metrics(y_te, s_te, th)["sensitivity"])
+    assert t.loc[1, "auc"] == pytest.approx(roc_auc_score(y_te, s_te))
+
+
+def test_bad_inputs_raise_input_error():
+    with pytest.raises(InputError, match="both classes"):
+        roc_auc_ci([1, 1, 1], [0.1, 0.2, 0.3])
+    with pytest.raises(InputError, match="finite"):
+        roc_auc_ci([0, 1, 1], [0.1, np.nan, 0.3])
+    with pytest.raises(InputError, match="same length"):
+        roc_auc_ci([0, 1], [0.1, 0.2, 0.3])
+    with pytest.raises(InputError, match="'alpha' parameter of roc_auc_ci"):
+        roc_auc_ci([0, 1], [0.1, 0.2], alpha=2)
+    with pytest.raises(InputError, match="'y' parameter"):
+        roc_auc_ci([0, 2], [0.1, 0.2])
+
+
+@pytest.fixture(scope="module")
+def r_side():
+    try:
+        from srnomogram import stats
+
+        if not stats.has_function("roc_auc"):
+            pytest.skip("the installed R package has no roc_auc (reinstall it from this tree)")
+    except Exception as exc:  # R, rpy2 or the R package missing
+        pytest.skip(f"R side not available: {exc}")
+    return stats
+
+
+@pytest.fixture(scope="module")
+def proc():
+    """pROC itself through rpy2: a function (y, score) -> (auc, lower, upper, youden threshold)."""
+    try:
+        from srnomogram import stats
+
+        ro, _, _ = stats._r()
+        ro.r("suppressPackageStartupMessages(library(pROC))")
+    except Exception as exc:
+        pytest.skip(f"R/pROC not available: {exc}")
+    f = ro.r(
+        """function(y, s) {
+             r <- roc(y, s, levels = c(0, 1), direction = "<", quiet = TRUE)
+             ci <- ci.auc(r, method = "delong")
+             j <- r$sensitivities + r$specificities
+             ok <- is.finite(r$thresholds)
+             c(as.numeric(r$auc), ci[1], ci[3], min(r$thresholds[ok][j[ok] == max(j[ok])]))
+           }"""
+    )
+
+    def run(y, s):
+        return tuple(float(v) for v in f(ro.FloatVector(np.asarray(y, float)), ro.FloatVector(np.asarray(s, float))))
+
+    return run
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_auc_ci_and_youden_equal_proc_via_rpy2(proc, seed):
+    rng = np.random.default_rng(10 + seed)
+    n = 40 + 30 * seed
+    y = rng.integers(0, 2, n)
+    s = np.round(y * 0.7 + rng.normal(size=n), 1 if seed % 2 else 8)
+    auc, lo, hi, th = proc(y, s)
+    assert roc_auc_ci(y, s) == pytest.approx((auc, lo, hi), abs=1e-10)
+    assert youden_threshold(y, s) == pytest.approx(th, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auc_ci_threshold_and_metrics_equal_r_package(r_side, seed):
+    rng = np.random.default_rng(seed)
+    n = 60 + 20 * seed
+    y = rng.integers(0, 2, n)
+    s = np.round(y * 0.8 + rng.normal(size=n), 1 if seed == 2 else 6)
+    r = r_side.roc_auc(y, s)
+    auc, lo, hi = roc_auc_ci(y, s)
+    assert (auc, lo, hi) == pytest.approx((r["auc"], r["lower"], r["upper"]), abs=1e-10)
+    th = youden_threshold(y, s)
+    r_th = float(r_side.call("youden_threshold", y.astype(float), s.astype(float)))
+    assert th == pytest.approx(r_th, abs=1e-12)
+    rm = r_side.classification_metrics(y, s, threshold=th)
+    rm = rm.frame() if hasattr(rm, "frame") else rm
+    ours = threshold_metrics(y, s, th)
+    for k in ("accuracy", "sensitivity", "specificity", "ppv", "npv"):
+        assert ours[k] == pytest.approx(float(np.asarray(rm[k]).ravel()[0]), abs=1e-12), k
