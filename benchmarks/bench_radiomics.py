@@ -64,7 +64,7 @@ def run_reference(df: pd.DataFrame, jobs: int, store: Path | None = None) -> tup
         for cid in df["case_id"]:
             f = store / f"{cid}.json"
             if f.is_file():
-                done[cid] = json.loads(f.read_text())["features"]
+                done[cid] = json.loads(f.read_text(encoding="utf-8"))["features"]
     todo = df[~df["case_id"].isin(list(done))]
     if "n_pixels" in todo.columns:
         todo = todo.sort_values("n_pixels", kind="stable")
@@ -73,7 +73,7 @@ def run_reference(df: pd.DataFrame, jobs: int, store: Path | None = None) -> tup
         done[cid] = feats
         if store is not None:
             tmp = store / f".{cid}.json.tmp"
-            tmp.write_text(json.dumps({"features": feats, "seconds": seconds, "cpu_seconds": cpu}))
+            tmp.write_text(json.dumps({"features": feats, "seconds": seconds, "cpu_seconds": cpu}), encoding="utf-8")
             os.replace(tmp, store / f"{cid}.json")
     feats = pd.DataFrame.from_dict(done, orient="index").loc[list(df["case_id"])]
     feats.index.name = "case_id"
@@ -207,7 +207,7 @@ def main(argv=None) -> int:
         f"{cmp.get('n_outside_tolerance')} outside rtol {RTOL:g}/atol {ATOL:g}; worst relative difference {cmp.get('worst_rel_diff'):.2e} ({cmp.get('worst_at')})"
     )
     if args.json:
-        Path(args.json).write_text(json.dumps({"n_all": len(df), "ours_all_s": t_ours_all, "ours_cached_s": t_cached, "subset": label, "pyradiomics_s": t_ref, "ours_subset_s": t_ours_sub, "ratio": ratio, "jobs": args.jobs, **cmp}, indent=2))
+        Path(args.json).write_text(json.dumps({"n_all": len(df), "ours_all_s": t_ours_all, "ours_cached_s": t_cached, "subset": label, "pyradiomics_s": t_ref, "ours_subset_s": t_ours_sub, "ratio": ratio, "jobs": args.jobs, **cmp}, indent=2), encoding="utf-8")
     ok = cmp.get("same_columns") and cmp.get("n_outside_tolerance") == 0
     return 0 if ok else 1
 

@@ -52,7 +52,7 @@ def run(name, images, ids, n_train, args, out: Path):
                 patch_size=args.patch_size, channels=args.channels, blocks=args.blocks, noise_sigma=args.noise_sigma,
                 adv_weight=args.adv_weight, fit_seconds=round(t_fit, 1), eval_seconds=round(t_eval, 1),
                 train_l1_first10pct=float(np.mean(l1[:k])), train_l1_last10pct=float(np.mean(l1[-k:])))
-    (out / f"{name}_info.json").write_text(json.dumps(info, indent=2))
+    (out / f"{name}_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.precision", 4):
         print(f"== {name} ==  " + json.dumps(info))
         print(summ)

@@ -154,7 +154,7 @@ def _board(board_dir, allow_pickle_read=False, create=False):
         path.mkdir(parents=True, exist_ok=True)
         marker = path / MARKER
         if not marker.exists():
-            marker.write_text(json.dumps({"created_by": "srnomogram", "uid": os.getuid()}) + "\n")
+            marker.write_text(json.dumps({"created_by": "srnomogram", "uid": os.getuid()}) + "\n", encoding="utf-8")
     elif not path.is_dir():
         raise BoardError(f"Board folder {path} not found. Run the study first ('srnomogram run study.yaml').")
     return pins.board_folder(str(path), versioned=True, allow_pickle_read=allow_pickle_read)

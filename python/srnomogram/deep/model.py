@@ -402,7 +402,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             "versions": {"srnomogram": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version()},
         }
         with atomic_path(path / META_FILE) as tmp:
-            tmp.write_text(json.dumps(meta, indent=1))
+            tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
         return path
 
     @classmethod
@@ -421,7 +421,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             if not p.is_file():
                 raise CheckpointError(f"Checkpoint folder {path} has no {p.name}. Point to a folder written by DeepClassifier.save().")
         try:
-            meta = json.loads(meta_path.read_text())
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
             if meta.get("format") != CHECKPOINT_FORMAT:
                 raise ValueError(f"format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
             params = dict(meta["params"])

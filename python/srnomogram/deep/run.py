@@ -140,7 +140,7 @@ def train_and_score(manifest, out_dir, *, image_col="image", name=None, board=No
     paths["checkpoint"] = est.save(out / "checkpoint")
     config = {"name": name, "image_col": image_col, "params": {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in est.get_params().items()}, "roi": est.roi_meta_}
     with atomic_path(out / "config.json") as tmp:
-        tmp.write_text(json.dumps(config, indent=1))
+        tmp.write_text(json.dumps(config, indent=1), encoding="utf-8")
     paths["config"] = out / "config.json"
     table2 = _table2(name, scores)
     if table2 is not None:

@@ -68,7 +68,7 @@ def _params_spec(params):
         p = Path(params)
         if not p.is_file():
             raise InputError(f"PyRadiomics parameter file {p} not found. Give a YAML or JSON parameter file, or None for PyRadiomics' defaults.")
-        return ("file", p.read_text(), p.suffix.lower())
+        return ("file", p.read_text(encoding="utf-8"), p.suffix.lower())
     if isinstance(params, dict):
         try:
             return ("dict", json.dumps(params, sort_keys=True))
@@ -114,7 +114,7 @@ def _extractor(spec):
         _, text, suffix = spec
         with tempfile.TemporaryDirectory() as tmp:  # PyRadiomics only reads parameter files by path
             path = Path(tmp) / f"params{suffix or '.yaml'}"
-            path.write_text(text)
+            path.write_text(text, encoding="utf-8")
             ex = _Extractor(str(path))
     # diagnostics_* entries only (image hashes, connected components): a third of the run time
     ex.settings["additionalInfo"] = False
@@ -172,7 +172,7 @@ def _reference_extractor(spec):
     _, text, suffix = spec
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"params{suffix or '.yaml'}"
-        path.write_text(text)
+        path.write_text(text, encoding="utf-8")
         return featureextractor.RadiomicsFeatureExtractor(str(path))
 
 
@@ -280,7 +280,7 @@ def _cache_read(cache_dir, key):
         return None
     f = _cache_file(cache_dir, key)
     try:
-        with open(f) as fh:
+        with open(f, encoding="utf-8") as fh:
             return json.load(fh)
     except (FileNotFoundError, json.JSONDecodeError):  # absent, or a file not written by us
         return None
@@ -290,7 +290,7 @@ def _cache_write(cache_dir, key, features):
     if cache_dir is None:
         return
     with atomic_path(_cache_file(cache_dir, key)) as tmp:
-        with open(tmp, "w") as fh:
+        with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(features, fh)  # float repr round-trips float64 exactly
 
 

@@ -254,7 +254,7 @@ class SuperResolver(BaseEstimator):
             "l1_last": l1_last,
         }
         with atomic_path(path / "meta.json") as tmp:
-            tmp.write_text(json.dumps(meta, indent=2, default=str))
+            tmp.write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
         return path
 
     @classmethod
@@ -270,7 +270,7 @@ class SuperResolver(BaseEstimator):
         if not meta_p.exists() or not gen_p.exists():
             raise CheckpointError(f"{path} is not a SuperResolver checkpoint (needs generator.pt and meta.json). Train one with 'srnomogram sr train'.")
         try:
-            meta = json.loads(meta_p.read_text())
+            meta = json.loads(meta_p.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CheckpointError(f"{meta_p} is not valid JSON ({exc}).") from None
         if meta.get("format") != FORMAT:

@@ -78,7 +78,7 @@ class StageResult:
         return pd.read_csv(self.path / f"{name}.csv", dtype={"case_id": str})
 
     def json(self, name: str):
-        return json.loads((self.path / f"{name}.json").read_text())
+        return json.loads((self.path / f"{name}.json").read_text(encoding="utf-8"))
 
     def file(self, relpath: str) -> Path:
         return self.path / relpath
@@ -106,7 +106,7 @@ class StageContext:
 
     def write_json(self, name: str, obj) -> Path:
         with atomic_path(self.dir / f"{name}.json") as tmp:
-            tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default))
+            tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default), encoding="utf-8")
         return self.dir / f"{name}.json"
 
     def path(self, relpath: str) -> Path:
@@ -187,7 +187,7 @@ class Runner:
         if not marker.is_file():
             return None
         try:
-            done = json.loads(marker.read_text())
+            done = json.loads(marker.read_text(encoding="utf-8"))
             files = done["files"]
             ok_key = done["key"] == key
         except (ValueError, KeyError, TypeError):
@@ -228,7 +228,7 @@ class Runner:
             stage.fn(ctx)
             files = _hash_files(tmp)
             with atomic_path(tmp / DONE) as t:
-                t.write_text(json.dumps({"key": key, "stage": stage.name, "files": files}, indent=1))
+                t.write_text(json.dumps({"key": key, "stage": stage.name, "files": files}, indent=1), encoding="utf-8")
             final = self.root / stage.name
             if final.exists():
                 old = self.root / f".{stage.name}.old-{os.getpid()}"

@@ -197,7 +197,7 @@ class StudyConfig:
             tmp.write_text(
                 "# Resolved study settings (defaults filled in, paths absolute) written by srnomogram.\n"
                 + yaml.safe_dump(self.to_dict(), sort_keys=False)
-            )
+            , encoding="utf-8")
         return Path(path)
 
 
@@ -361,7 +361,7 @@ def load_config(path, overrides=(), output=None) -> StudyConfig:
     if not path.is_file():
         raise ConfigError(f"Study file {path} not found.")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"Study file {path} is not valid YAML ({str(exc).splitlines()[0]}).") from None
     raw = raw or {}

@@ -15,7 +15,7 @@ DEMO_N = 120
 
 def demo_config_text() -> str:
     """The shipped demo study file (``srnomogram/study/demo.yaml``, also ``inst/study/demo.yaml``)."""
-    return resources.files("srnomogram.study").joinpath("demo.yaml").read_text()
+    return resources.files("srnomogram.study").joinpath("demo.yaml").read_text(encoding="utf-8")
 
 
 def run_demo(output="demo_study", n=None, overrides=(), force=()) -> Path:
@@ -30,14 +30,14 @@ def run_demo(output="demo_study", n=None, overrides=(), force=()) -> Path:
     cohort_dir = out / "cohort"
     manifest = cohort_dir / "manifest.csv"
     marker = cohort_dir / ".n"
-    if not manifest.exists() or not marker.exists() or marker.read_text().strip() != str(n):
+    if not manifest.exists() or not marker.exists() or marker.read_text(encoding="utf-8").strip() != str(n):
         logger.info("Writing the demo cohort (%d lesions) to %s", n, cohort_dir)
         manifest = demo_cohort(cohort_dir, n=n, seed=0)
-        (cohort_dir / ".n").write_text(str(n))
+        (cohort_dir / ".n").write_text(str(n), encoding="utf-8")
     raw.setdefault("cohort", {})["manifest"] = str(manifest)
     raw.setdefault("study", {})["output"] = str(out)
     out.mkdir(parents=True, exist_ok=True)
     study_file = out / "demo.yaml"
-    study_file.write_text(yaml.safe_dump(raw, sort_keys=False))
+    study_file.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     cfg = load_config(study_file, overrides=overrides)
     return run_study(cfg, force=force)

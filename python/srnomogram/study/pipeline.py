@@ -76,7 +76,7 @@ def _publisher(cfg, board_dir):
         if stage.name.startswith("deep_"):
             write_pin(board_dir, f"scores_{stage.name[5:]}", result.table("deep_scores"), metadata=meta_base)
             write_pin(board_dir, f"loss_history_{stage.name[5:]}", result.table("loss_history"), metadata=meta_base)
-            meta = json.loads(result.file("model/meta.json").read_text()) if result.file("model/meta.json").exists() else {}
+            meta = json.loads(result.file("model/meta.json").read_text(encoding="utf-8")) if result.file("model/meta.json").exists() else {}
             write_pin(board_dir, f"model_{stage.name[5:]}", pd.DataFrame([_flat(meta)]), metadata=meta_base,
                       title="fitted-model metadata")
 
@@ -118,7 +118,7 @@ def run_study(cfg, force=(), progress=None) -> Path:
     runner = Runner(cfg, build_stages(cfg), force=force, on_done=_publisher(cfg, board_dir))
     results = runner.run()
     with atomic_path(out / "run_log.json") as tmp:
-        tmp.write_text(json.dumps(runner.log, indent=1))
+        tmp.write_text(json.dumps(runner.log, indent=1), encoding="utf-8")
     tables = export_tables(results, out / "tables")
     figures = make_figures(cfg, results, out / "figures")
     from .report import write_calculator, write_report
