@@ -8,6 +8,9 @@
 # (or the build/check itself fails). The check directory is kept and printed
 # when something goes wrong.
 set -euo pipefail
+# The package is Encoding: UTF-8; without a UTF-8 locale (CI may run with none) R CMD check tries
+# en_US.UTF-8, which a minimal Debian lacks, and warns. C.UTF-8 is always there.
+case "${LC_ALL:-${LC_CTYPE:-${LANG:-}}}" in *UTF-8*|*utf8*) ;; *) export LC_ALL=C.UTF-8 ;; esac
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/srnomogram-rcheck.XXXXXX")"
