@@ -1,5 +1,6 @@
 """Cohorts: manifest, readers (2D, 3D), importers, split and the synthetic demo cohort."""
 
+from .._lazy import lazy_exports
 from .manifest import load_manifest, validate_manifest, write_manifest  # noqa: F401
 from .readers import read_case, read_image, read_mask  # noqa: F401
 
@@ -31,13 +32,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

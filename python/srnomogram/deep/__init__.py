@@ -7,24 +7,15 @@ Split by role as torchvision's references: :mod:`~srnomogram.deep.networks` (mod
 (train, score and write every output of one model). torch loads only when a name is used.
 """
 
+from .._lazy import lazy_exports
+
 __all__ = ["DeepClassifier", "load_rois", "RoiSet", "train_and_score", "GradCamResult"]
 
 
-def __getattr__(name):
-    if name == "DeepClassifier":
-        from .model import DeepClassifier
-
-        return DeepClassifier
-    if name in ("load_rois", "RoiSet"):
-        from . import data
-
-        return getattr(data, name)
-    if name == "train_and_score":
-        from .run import train_and_score
-
-        return train_and_score
-    if name == "GradCamResult":
-        from .gradcam import GradCamResult
-
-        return GradCamResult
-    raise AttributeError(name)
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "DeepClassifier": ".model",
+    "load_rois": ".data",
+    "RoiSet": ".data",
+    "train_and_score": ".run",
+    "GradCamResult": ".gradcam",
+})

@@ -8,6 +8,8 @@
 Nothing heavy is imported until used (PyRadiomics, SimpleITK, scikit-learn load lazily).
 """
 
+from .._lazy import lazy_exports
+
 __all__ = [
     "extract",
     "extract_case",
@@ -33,13 +35,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -4,20 +4,14 @@
 does not import torch.
 """
 
+from .._lazy import lazy_exports
+
 __all__ = ["SuperResolver", "apply_manifest", "quality_table", "summarise"]
 
 
-def __getattr__(name):
-    if name == "SuperResolver":
-        from .model import SuperResolver
-
-        return SuperResolver
-    if name == "apply_manifest":
-        from .apply import apply_manifest
-
-        return apply_manifest
-    if name in ("quality_table", "summarise"):
-        from . import quality
-
-        return getattr(quality, name)
-    raise AttributeError(name)
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "SuperResolver": ".model",
+    "apply_manifest": ".apply",
+    "quality_table": ".quality",
+    "summarise": ".quality",
+})

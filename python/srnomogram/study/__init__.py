@@ -5,20 +5,14 @@
 * :func:`run_demo` — the same on the synthetic demo cohort (``srnomogram demo``).
 """
 
+from .._lazy import lazy_exports
+
 __all__ = ["load_config", "run_study", "run_demo", "StudyConfig"]
 
 
-def __getattr__(name):  # lazy: importing the CLI must not import the stages' dependencies
-    if name in ("load_config", "StudyConfig"):
-        from . import config
-
-        return getattr(config, name)
-    if name == "run_study":
-        from .pipeline import run_study
-
-        return run_study
-    if name == "run_demo":
-        from .demo import run_demo
-
-        return run_demo
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "load_config": ".config",
+    "StudyConfig": ".config",
+    "run_study": ".pipeline",
+    "run_demo": ".demo",
+})
