@@ -24,6 +24,16 @@ COMMAND_MODULES = (
 )
 
 
+def command_group(subparsers, name: str, help: str, description: str | None = None, metavar: str = "COMMAND"):
+    """Add a command group ``name``; return ``(group_parser, its_subparsers)``.
+
+    Called without a subcommand, the group prints its help and exits with status 2.
+    """
+    group = subparsers.add_parser(name, help=help, description=description)
+    group.set_defaults(func=lambda args: group.print_help() or 2)
+    return group, group.add_subparsers(dest=f"{name}_command", metavar=metavar)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="srnomogram",

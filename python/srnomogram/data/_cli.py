@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from ..cli import command_group
+
 log = logging.getLogger(__name__)
 
 
@@ -44,13 +46,8 @@ def _validate(args):
 
 def register(subparsers) -> None:
     """Add the ``cohort`` command group."""
-    cohort = subparsers.add_parser("cohort", help="import, split, check or synthesise a cohort manifest", description="Cohort manifests: one CSV row per lesion (case_id, image, mask, label, spacing, split, clinical columns).")
-    sub = cohort.add_subparsers(dest="cohort_command", metavar="COMMAND")
-    cohort.set_defaults(func=lambda args: cohort.print_help() or 2)
-
-    imp = sub.add_parser("import", help="build a manifest from a public dataset layout", description="Build a manifest from a dataset layout.")
-    isub = imp.add_subparsers(dest="layout", metavar="LAYOUT")
-    imp.set_defaults(func=lambda args: imp.print_help() or 2)
+    _, sub = command_group(subparsers, "cohort", help="import, split, check or synthesise a cohort manifest", description="Cohort manifests: one CSV row per lesion (case_id, image, mask, label, spacing, split, clinical columns).")
+    _, isub = command_group(sub, "import", help="build a manifest from a public dataset layout", description="Build a manifest from a dataset layout.", metavar="LAYOUT")
 
     p = isub.add_parser(
         "breast-lesions-usg",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from ..cli import command_group
+
 log = logging.getLogger(__name__)
 
 
@@ -106,9 +108,7 @@ def _gradcam(args):
 
 def register(subparsers) -> None:
     """Add the ``deep`` command group."""
-    deep = subparsers.add_parser("deep", help="MobileNetV2/ResNet101 transfer learning, scores and Grad-CAM", description="Deep-learning arm of Yang & Ma: fine-tune MobileNetV2 or ResNet101 on lesion ROIs.")
-    sub = deep.add_subparsers(dest="deep_command", metavar="COMMAND")
-    deep.set_defaults(func=lambda args: deep.print_help() or 2)
+    _, sub = command_group(subparsers, "deep", help="MobileNetV2/ResNet101 transfer learning, scores and Grad-CAM", description="Deep-learning arm of Yang & Ma: fine-tune MobileNetV2 or ResNet101 on lesion ROIs.")
 
     p = sub.add_parser(
         "train",

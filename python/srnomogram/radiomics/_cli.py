@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..cli import command_group
+
 log = logging.getLogger(__name__)
 
 
@@ -86,9 +88,7 @@ def _fit(args):
 
 def register(subparsers) -> None:
     """Add the ``radiomics`` command group."""
-    grp = subparsers.add_parser("radiomics", help="PyRadiomics features (exact, fast) and the LR/SVM radiomics models", description="PyRadiomics-exact feature extraction and the paper's radiomics models.")
-    sub = grp.add_subparsers(dest="radiomics_command", metavar="COMMAND")
-    grp.set_defaults(func=lambda args: grp.print_help() or 2)
+    _, sub = command_group(subparsers, "radiomics", help="PyRadiomics features (exact, fast) and the LR/SVM radiomics models", description="PyRadiomics-exact feature extraction and the paper's radiomics models.")
 
     p = sub.add_parser(
         "extract",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..cli import command_group
+
 log = logging.getLogger(__name__)
 
 
@@ -23,8 +25,7 @@ def _model_args(p):
 
 
 def register(subparsers) -> None:
-    sr = subparsers.add_parser("sr", help="self-supervised super-resolution GAN (train, apply, quality)")
-    sub = sr.add_subparsers(dest="sr_command", metavar="COMMAND")
+    _, sub = command_group(subparsers, "sr", help="self-supervised super-resolution GAN (train, apply, quality)")
 
     t = sub.add_parser("train", help="train the SR GAN on a manifest's own images")
     t.add_argument("manifest", type=Path)
@@ -56,7 +57,6 @@ def register(subparsers) -> None:
     q.add_argument("--figure", type=Path, default=None, help="PNG with original / cubic / SR crops of the first image")
     q.add_argument("--device", default="auto")
     q.set_defaults(func=_quality)
-    sr.set_defaults(func=lambda args: sr.print_help() or 2)
 
 
 def _rows(df, split):
