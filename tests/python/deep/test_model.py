@@ -61,16 +61,21 @@ def test_gradcam_maps_have_the_input_size_and_match_the_scores(fitted, demo120_s
     assert res.case_ids == te.case_id.tolist()
 
 
-@pytest.mark.slow
-def test_gradcam_peaks_inside_the_lesion_for_a_model_trained_on_the_demo(demo_split):
-    """At 128 px MobileNetV2's last conv map is 4 x 4, fine enough to localise (at 64 px it is 2 x 2)."""
-    df, _ = demo_split
-    kw = {**TINY, "image_size": 128, "margin": 0.25, "epochs": 15, "lr": 0.01}
-    est = DeepClassifier(**kw).fit(df[df.split == "train"])
-    res = est.gradcam(df[df.split == "test"], target=None)
-    inside = res.peak_in_mask()
-    # more often inside than the lesion's share of the ROI (the rate for a map that ignores it)
-    assert inside.mean() >= 0.5 and inside.mean() > res.masks.mean()
+def test_gradcam_peaks_inside_the_lesion_for_a_model_trained_on_the_demo(demo120_split):
+    """MobileNetV2 trained on the 84 demo training lesions at 128 px, where its last conv map is 4 x 4
+    (at 32-64 px it is 1 x 1 or 2 x 2 and cannot localise). Chance is the lesion's share of the ROI:
+    the rate at which a map that ignores the lesion peaks inside it (0.40 here). Seeds 0-2 gave
+    0.78-0.81 peaks inside, and a mean map inside / outside the lesion > 1 for 89-100 % of lesions."""
+    df, _ = demo120_split
+    est = DeepClassifier(**{**LEARN, "image_size": 128, "margin": 0.25, "epochs": 15}).fit(df[df.split == "train"])
+    te = df[df.split == "test"]
+    res = est.gradcam(te)
+    assert res.cams.shape == (len(te), 128, 128)
+    inside, chance = res.peak_in_mask().mean(), res.masks.mean()
+    assert 0.3 < chance < 0.5
+    assert inside >= 0.65 and inside > 1.5 * chance  # 0.65 is chance + 3 binomial SDs for 36 lesions
+    ratio = np.array([c[m].mean() / max(c[~m].mean(), 1e-12) for c, m in zip(res.cams, res.masks)])
+    assert (ratio > 1).mean() >= 0.8
 
 
 def test_checkpoint_round_trips(fitted, demo120_split, tmp_path):
