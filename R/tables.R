@@ -141,7 +141,10 @@ baseline_block <- function(d, group, vars, split_name, digits) {
 #' variables whose univariate (Wald) p-value is below `alpha` together in one
 #' multivariate model. Odds ratios with Wald 95% confidence intervals
 #' (`exp(b ± 1.96 se)`), per unit of each variable (per level against the
-#' reference for factors).
+#' reference for factors), or per `per[[v]]` units of a numeric variable `v`:
+#' a 0-1 deep-learning score is best read per 0.1 (`per = c(deep_score = 0.1)`),
+#' where the odds ratio and its bounds are those per unit raised to the power 0.1
+#' (p-values do not change).
 #'
 #' @param data A data frame; rows with a missing outcome or variable are
 #'   dropped per model with a warning.
@@ -149,7 +152,10 @@ baseline_block <- function(d, group, vars, split_name, digits) {
 #' @param vars Names of the candidate predictors.
 #' @param alpha Univariate p-value below which a variable enters the
 #'   multivariate model.
-#' @return A data frame, one row per model term: `term`, `variable`,
+#' @param per Named positive numbers (a named vector or list): the unit of the
+#'   odds ratio of those numeric variables. Others are per 1 unit.
+#' @return A data frame, one row per model term: `term`, `variable`, `unit`
+#'   (the change the odds ratio is for; `NA` for factor levels),
 #'   `uni_or`, `uni_lower`, `uni_upper`, `uni_p`, `multi_or`, `multi_lower`,
 #'   `multi_upper`, `multi_p` (`NA` when the variable is not in the
 #'   multivariate model), and formatted `uni` / `multi` strings "OR (lo-hi)".
@@ -158,14 +164,16 @@ baseline_block <- function(d, group, vars, split_name, digits) {
 #' d <- data.frame(age = rnorm(150, 50, 10), size = rexp(150), noise = rnorm(150))
 #' d$y <- rbinom(150, 1, plogis(-5 + 0.08 * d$age + 0.8 * d$size))
 #' logistic_table(d, "y", c("age", "size", "noise"))
+#' logistic_table(d, "y", c("age", "size"), per = c(age = 10))
 #' @export
-logistic_table <- function(data, outcome, vars, alpha = 0.05) {
+logistic_table <- function(data, outcome, vars, alpha = 0.05, per = NULL) {
   data <- check_data_frame(data)
   check_columns(data, c(outcome, vars))
   data[[outcome]] <- check_binary(data[[outcome]], arg = "outcome")
   if (!is.numeric(alpha) || length(alpha) != 1L || alpha <= 0 || alpha >= 1) {
     abort_input("{.arg alpha} must be a number in (0, 1).")
   }
+  per <- check_per(per, data, vars)
   z <- stats::qnorm(0.975)
   wald <- function(fit) {
     # Aliased terms (collinear predictors) have no row in summary(); keep them, as NA, so every
@@ -223,9 +231,44 @@ logistic_table <- function(data, outcome, vars, alpha = 0.05) {
     out$multi_upper[i] <- m$upper
     out$multi_p[i] <- m$p
   }
+  numeric_var <- vapply(out$variable, function(v) is.numeric(data[[v]]), logical(1))
+  out$unit <- unname(ifelse(numeric_var, 1, NA_real_))
+  scaled <- out$variable %in% names(per)
+  out$unit[scaled] <- unname(per[out$variable[scaled]])
+  for (col in c("uni_or", "uni_lower", "uni_upper", "multi_or", "multi_lower", "multi_upper")) {
+    out[[col]][scaled] <- out[[col]][scaled]^out$unit[scaled]
+  }
+  out <- out[, c("term", "variable", "unit", setdiff(names(out), c("term", "variable", "unit")))]
   f3 <- function(o, l, u) ifelse(is.na(o), "", sprintf("%.3f (%.3f-%.3f)", o, l, u))
   out$uni <- f3(out$uni_or, out$uni_lower, out$uni_upper)
   out$multi <- f3(out$multi_or, out$multi_lower, out$multi_upper)
   rownames(out) <- NULL
   out
+}
+
+check_per <- function(per, data, vars, call = rlang::caller_env()) {
+  if (is.null(per) || length(per) == 0L) {
+    return(stats::setNames(numeric(0), character(0)))
+  }
+  if (is.list(per)) {
+    if (!all(vapply(per, function(x) is.numeric(x) && length(x) == 1L, logical(1)))) {
+      abort_input("{.arg per} must give one number per variable.", call = call)
+    }
+    per <- unlist(per)
+  }
+  nm <- names(per)
+  if (!is.numeric(per) || is.null(nm) || any(nm == "") || anyNA(per) || any(!is.finite(per)) || any(per <= 0)) {
+    abort_input(c("{.arg per} must be named positive numbers, e.g. {.code c(deep_score = 0.1)}.",
+                  x = "Got {.val {format(per)}}."), call = call)
+  }
+  unknown <- setdiff(nm, vars)
+  if (length(unknown)) {
+    abort_input(c("{.arg per} names {.field {unknown}}, which {?is/are} not in {.arg vars}.",
+                  i = "Name only variables of {.arg vars}: {.field {vars}}."), call = call)
+  }
+  not_num <- nm[!vapply(nm, function(v) is.numeric(data[[v]]), logical(1))]
+  if (length(not_num)) {
+    abort_input("{.arg per} is for numeric variables; {.field {not_num}} {?is/are} not numeric.", call = call)
+  }
+  per
 }

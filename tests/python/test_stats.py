@@ -82,3 +82,18 @@ def test_missing_r_function_is_an_rbridgeerror():
 
     with pytest.raises(RBridgeError, match="has no function 'no_such_statistic'"):
         stats.call("no_such_statistic", 1)
+
+
+def test_logistic_table_per_unit_through_the_bridge_equals_an_unpenalised_sklearn_fit(golden_dir):
+    """A dict ``per`` reaches R as a named list; the OR per 0.1 of the score is exp(0.1 b) of sklearn's
+    maximum-likelihood slope."""
+    from sklearn.linear_model import LogisticRegression
+
+    from srnomogram import stats
+
+    data = pd.read_csv(golden_dir / "input_paper_train.csv")
+    tab = stats.logistic_table(data[["y", "score", "age"]], outcome="y", vars=["score", "age"], per={"score": 0.1})
+    assert tab["unit"].tolist() == [0.1, 1.0]
+    for row, var in zip(tab.itertuples(), ("score", "age")):
+        lr = LogisticRegression(C=np.inf, tol=1e-10, max_iter=10_000).fit(data[[var]], data["y"])
+        assert row.uni_or == pytest.approx(np.exp(row.unit * lr.coef_[0, 0]), rel=1e-5)

@@ -66,6 +66,27 @@ test_that("logistic_table equals glm univariate and multivariate Wald odds ratio
   expect_match(tab$uni[1], "^[0-9.]+ \\([0-9.]+-[0-9.]+\\)$")
 })
 
+test_that("logistic_table reports odds ratios per the unit asked for, as glm on the rescaled variable", {
+  d <- golden_input("paper_train")
+  tab <- logistic_table(d, "y", c("score", "age", "size"), per = list(score = 0.1, age = 10))
+  plain <- logistic_table(d, "y", c("score", "age", "size"))
+  expect_equal(tab$unit, c(0.1, 10, 1))
+  # the OR per 0.1 of score is the OR per unit of 10 * score, fitted by glm
+  d10 <- transform(d, score = score * 10, age = age / 10)
+  u <- summary(glm(y ~ score, binomial, d10))$coefficients
+  expect_equal(tab$uni_or[1], exp(u[2, 1]), tolerance = 1e-10)
+  expect_equal(tab$uni_upper[1], exp(u[2, 1] + qnorm(0.975) * u[2, 2]), tolerance = 1e-10)
+  m <- summary(glm(reformulate(tab$variable[!is.na(tab$multi_or)], "y"), binomial, d10))$coefficients
+  expect_equal(tab$multi_or[2], exp(m["age", 1]), tolerance = 1e-10)
+  expect_equal(tab$uni_p, plain$uni_p)
+  expect_equal(tab[3, ], plain[3, ], ignore_attr = TRUE)
+  expect_error(logistic_table(d, "y", c("score", "age"), per = c(size = 2)), "not in", class = "srnomogram_error_input")
+  expect_error(logistic_table(d, "y", "score", per = c(score = -1)), "named positive", class = "srnomogram_error_input")
+  expect_error(logistic_table(d, "y", "score", per = 0.1), "named positive", class = "srnomogram_error_input")
+  d$grp <- factor(ifelse(d$age > 50, "old", "young"))
+  expect_error(logistic_table(d, "y", c("score", "grp"), per = c(grp = 2)), "not numeric", class = "srnomogram_error_input")
+})
+
 test_that("logistic_table warns on separation and rejects a non-binary outcome", {
   d <- golden_input("small")
   d$sep <- d$y * 10 + runif(nrow(d))

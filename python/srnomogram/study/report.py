@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..utils import atomic_path
+from .stages import DEEP_SCORE_OR_UNIT
 
 CSS = """
 body{font-family:Georgia,serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -101,7 +102,8 @@ def methods_text(cfg, results) -> str:
         )
     clin = ", ".join(cfg.cohort.clinical)
     parts.append(
-        f"Clinical factors ({clin}) were tested by univariate and multivariate logistic regression (Table S2). "
+        f"Clinical factors ({clin}) and the deep-learning score were tested by univariate and multivariate logistic "
+        f"regression (Table S2; odds ratios per unit of each factor and per {DEEP_SCORE_OR_UNIT:g} of the score). "
         f"A clinical model ({clin}) and a deep-learning nomogram ({clin} and the deep-learning score) were fitted "
         f"on the training set with rms::lrm; their ROC curves were compared by DeLong's test; calibration was "
         f"assessed by {cfg.nomogram.calibration_b} bootstrap repetitions (rms::calibrate, seed {cfg.bootstrap_seed}) "

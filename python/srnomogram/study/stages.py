@@ -353,6 +353,9 @@ def _analysis_frame(ctx):
     return cohort[cols].merge(scores, on="case_id", how="left")
 
 
+DEEP_SCORE_OR_UNIT = 0.1  # Table S2 reports the deep-learning score's odds ratio per 0.1
+
+
 def run_clinical(ctx):
     """Table 1 (characteristics by label, train and test) and Table S2 (uni/multivariate logistic)."""
     from .. import stats
@@ -364,7 +367,11 @@ def run_clinical(ctx):
     t1 = stats.baseline_table(labelled[["group", "split", *factors]], group="group", vars=factors, split="split")
     ctx.write_table("table1", t1)
     train = data[data["split"] == "train"]
-    s2 = stats.logistic_table(train[["label", *factors, "deep_score"]], outcome="label", vars=[*factors, "deep_score"])
+    # the deep-learning score is a 0-1 probability: its odds ratio per unit would be for a jump from
+    # certainly benign to certainly malignant, so Table S2 gives it per 0.1 (the `unit` column)
+    s2 = stats.logistic_table(
+        train[["label", *factors, "deep_score"]], outcome="label", vars=[*factors, "deep_score"], per={"deep_score": DEEP_SCORE_OR_UNIT}
+    )
     ctx.write_table("table_s2", s2)
 
 
