@@ -49,6 +49,23 @@ def test_same_seed_same_scores_other_seed_other_scores(demo_split):
     np.testing.assert_array_equal(a.predict_proba(te), d.predict_proba(te))
 
 
+def test_the_gpu_settings_bf16_and_channels_last_run_on_the_cpu_and_agree_with_fp32(demo_split):
+    """The CUDA defaults (bf16 autocast, channels-last) are the same code on the CPU, so CI exercises
+    them: same seed, same first batch, so the first loss agrees to bf16 precision, and a bf16 forward
+    of the fp32 model gives the fp32 probabilities to 1e-2."""
+    df, _ = demo_split
+    tr = load_rois(df[df.split == "train"], "image", size=precrop_size(TINY["image_size"]), margin=TINY["margin"], progress=False)
+    kw = {**TINY, "epochs": 1}
+    fp32 = DeepClassifier(**kw, amp="none", channels_last=False).fit(tr)
+    fast = DeepClassifier(**kw, amp="bf16", channels_last=True).fit(tr)
+    assert fast._runtime()[1:] == (torch.bfloat16, True)
+    assert fast.loss_history_[0] == pytest.approx(fp32.loss_history_[0], rel=0.01)  # measured 0.3 %
+    assert np.all(np.isfinite(fast.loss_history_))
+    p32 = fp32.predict_proba(tr)
+    fp32.set_params(amp="bf16", channels_last=True)
+    np.testing.assert_allclose(fp32.predict_proba(tr), p32, atol=0.01)  # measured 2e-4
+
+
 def test_gradcam_maps_have_the_input_size_and_match_the_scores(fitted, demo120_split):
     df, _ = demo120_split
     te = df[df.split == "test"].head(10)
