@@ -17,6 +17,7 @@ Usage::
     python benchmarks/bench_deep.py                         # CPU: demo cohort, few steps
     python benchmarks/bench_deep.py --device cuda --steps 100 --compile --full-recipe
     python benchmarks/bench_deep.py --manifest M.csv --image-col image_sr
+    python benchmarks/bench_deep.py --amp bf16              # the CPU in bf16 + channels-last (fast with AMX)
 
 ``--full-recipe`` also times the paper's whole recipe with our loop (200 epochs over 266 ROIs,
 batch 16; goal on an H100: <= 60 s for MobileNetV2).
@@ -61,8 +62,8 @@ def bench_ours(rois, args, device, steps, warmup):
     from srnomogram.deep.presets import TrainPreset
 
     torch.manual_seed(0)
-    amp = resolve_amp("auto" if not args.fp32 else "none", device)
-    cl = device.type == "cuda"
+    amp = resolve_amp(args.amp, device)
+    cl = amp is not None  # channels-last goes with bf16 (the CUDA defaults; opt-in on the CPU)
     model = build_model(args.arch, "none").to(device)
     if cl:
         model = model.to(memory_format=torch.channels_last)
@@ -172,7 +173,7 @@ def full_recipe(args, device):
     g = torch.Generator().manual_seed(0)
     n = 266
     rois = RoiSet(torch.randint(0, 256, (n, 1, p, p), dtype=torch.uint8, generator=g), torch.ones((n, 1, p, p), dtype=torch.uint8), torch.arange(n) % 2, [str(i) for i in range(n)], np.zeros((n, 4), np.int64), np.full(n, -1), {"image_col": "image"})
-    est = DeepClassifier(arch=args.arch, weights="none", epochs=args.full_epochs, batch_size=16, image_size=args.image_size, device=str(device), compile=args.compile, amp="none" if args.fp32 else "auto", progress=False)
+    est = DeepClassifier(arch=args.arch, weights="none", epochs=args.full_epochs, batch_size=16, image_size=args.image_size, device=str(device), compile=args.compile, amp=args.amp, channels_last=args.amp != "none" and (device.type == "cuda" or args.amp == "bf16"), progress=False)
     _sync(device)
     t = time.perf_counter()
     est.fit(rois)
@@ -195,12 +196,15 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=None, help="alternating timing rounds, medians reported (default 4 on CPU, 3 on CUDA)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     ap.add_argument("--compile", action="store_true", help="torch.compile our training step")
-    ap.add_argument("--fp32", action="store_true", help="our loop without autocast")
+    ap.add_argument("--amp", default="auto", choices=("auto", "bf16", "none"),
+                    help="our loop's autocast: auto = bf16 + channels-last on CUDA, fp32 on the CPU; bf16 forces it "
+                    "(a CPU with AMX runs bf16 convolutions natively)")
+    ap.add_argument("--fp32", action="store_const", dest="amp", const="none", help="same as --amp none")
     ap.add_argument("--full-recipe", action="store_true", help="also time the paper's full recipe with our loop")
     ap.add_argument("--full-epochs", type=int, default=200)
     args = ap.parse_args(argv)
 
-    from srnomogram.deep.model import resolve_device
+    from srnomogram.deep.model import resolve_amp, resolve_device
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
@@ -229,7 +233,7 @@ def main(argv=None):
     ours, l1 = float(np.median([r[0] for r in r_ours])), float(np.mean([r[1] for r in r_ours]))
     ref, l2 = float(np.median([r[0] for r in r_ref])), float(np.mean([r[1] for r in r_ref]))
     print("per-round images/s  ours: " + " ".join(f"{r[0]:.1f}" for r in r_ours) + "   reference: " + " ".join(f"{r[0]:.1f}" for r in r_ref))
-    mode = ("bf16 autocast, channels_last" if cuda and not args.fp32 else "fp32") + (", torch.compile" if args.compile else "")
+    mode = ("bf16 autocast, channels_last" if resolve_amp(args.amp, device) is not None else "fp32") + (", torch.compile" if args.compile else "")
     print(f"ours      ({mode}, preloaded device tensor, on-device augmentation): {ours:8.1f} images/s  (mean loss {l1:.3f})")
     print(f"reference (fp32, PIL + torchvision.transforms + DataLoader({args.workers} workers)):      {ref:8.1f} images/s  (mean loss {l2:.3f})")
     print(f"ratio ours/reference: {ours / ref:.2f}x")
