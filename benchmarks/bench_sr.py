@@ -4,7 +4,10 @@ Wall and CPU (process) times are both printed: on a shared machine wall time inc
 Baseline for inference: SciPy cubic B-spline interpolation of the same volume along z (what the
 SR replaces); the ratio printed is SR time / cubic time. Training is timed for L1-only and for
 adversarial iterations (generator + discriminator updates) of the default model
-(32 channels x 8 blocks, 64x64 patches, batch 16). On CUDA: bf16 autocast, channels_last.
+(32 channels x 8 blocks, 64x64 patches, batch 16), and 2D SR (both axes, back onto the input grid,
+as ``sr apply``) of a 485x537 image, the size of a BrEaST scan. Three settings: CPU float32 (the
+CPU default), CPU bf16 + channels-last (``amp="bf16"``; fast on a CPU with AMX; its ratio to
+float32 is printed) and, when present, CUDA (bf16 autocast, channels_last, the CUDA default).
 
     python benchmarks/bench_sr.py [--iters 5] [--channels 32 --blocks 8]
 """
@@ -24,22 +27,22 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def bench_train(device, args):
+def bench_train(device, args, bf16):
     from srnomogram.sr.engine import LossWeights, train_step
     from srnomogram.sr.networks import Generator, PatchDiscriminator
 
     torch.manual_seed(0)
     G, D = Generator(args.channels, args.blocks).to(device), PatchDiscriminator(args.channels).to(device)
-    if device.type == "cuda":
+    if bf16:
         G.to(memory_format=torch.channels_last)
         D.to(memory_format=torch.channels_last)
     og, od = torch.optim.Adam(G.parameters(), 2e-4), torch.optim.Adam(D.parameters(), 2e-4)
     hr = torch.rand(args.batch, 1, args.patch, args.patch, device=device)
-    if device.type == "cuda":
+    if bf16:
         hr = hr.contiguous(memory_format=torch.channels_last)
     out = {}
     for adv in (False, True):
-        kw = dict(weights=LossWeights(), noise_sigma=0.01, mode="downsample", generator=None, adversarial=adv, device=device)
+        kw = dict(weights=LossWeights(), noise_sigma=0.01, mode="downsample", generator=None, adversarial=adv, device=device, bf16=bf16)
         train_step(G, D, og, od, hr, **kw)  # warm-up
         _sync(device)
         t = time.perf_counter()
@@ -50,13 +53,14 @@ def bench_train(device, args):
     return out, G
 
 
-def bench_infer(G, device, vol):
+def bench_infer(G, device, vol, bf16, resample_back=False):
     from srnomogram.sr.apply import super_resolve_array
 
-    super_resolve_array(G, vol[:4, :64, :64], device)  # warm-up
+    warm = vol[:4, :64, :64] if vol.ndim == 3 else vol[:64, :64]
+    super_resolve_array(G, warm, device, resample_back=resample_back, bf16=bf16)  # warm-up
     _sync(device)
     t, c = time.perf_counter(), time.process_time()
-    y = super_resolve_array(G, vol, device)
+    y = super_resolve_array(G, vol, device, resample_back=resample_back, bf16=bf16)
     _sync(device)
     return time.perf_counter() - t, time.process_time() - c, y.shape
 
@@ -74,19 +78,30 @@ def main(argv=None):
 
     rng = np.random.default_rng(0)
     vol = (rng.random((64, 256, 256)) * 255).astype(np.uint8)  # (z, y, x)
+    img = (rng.random((485, 537)) * 255).astype(np.uint8)
     t, c = time.perf_counter(), time.process_time()
     interpolate_axis(vol.astype(np.float32) / 255, 0, 3)
     t_cubic, c_cubic = time.perf_counter() - t, time.process_time() - c
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, CPU threads {torch.get_num_threads()}")
     print(f"model: {args.channels} channels x {args.blocks} blocks; training batch {args.batch} x {args.patch}x{args.patch}")
     print(f"baseline  cubic B-spline z-interpolation of 256x256x64 (CPU, SciPy): {t_cubic:.2f} s wall, {c_cubic:.2f} s CPU")
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    for dev in devices:
-        rates, G = bench_train(dev, args)
-        secs, cpu, shape = bench_infer(G.eval(), dev, vol)
-        name = "CPU" if dev.type == "cpu" else f"GPU ({torch.cuda.get_device_name(0)}, bf16, channels_last)"
+    settings = [(torch.device("cpu"), False), (torch.device("cpu"), True)]
+    if torch.cuda.is_available():
+        settings.append((torch.device("cuda"), True))
+    first = None
+    for dev, bf16 in settings:
+        rates, G = bench_train(dev, args, bf16)
+        secs, cpu, shape = bench_infer(G.eval(), dev, vol, bf16)
+        secs2d, _, _ = bench_infer(G, dev, img, bf16, resample_back=True)
+        name = ("CPU" if dev.type == "cpu" else f"GPU ({torch.cuda.get_device_name(0)})") + (", bf16 + channels_last" if bf16 else ", float32")
         print(f"{name}: train {rates['l1_only']:.2f} it/s (L1 only), {rates['adversarial']:.2f} it/s (adversarial)")
         print(f"{name}: z-SR of 256x256x64 -> {shape[2]}x{shape[1]}x{shape[0]}: {secs:.2f} s wall, {cpu:.2f} s CPU ({secs / t_cubic:.1f}x cubic interpolation, wall)")
+        print(f"{name}: 2D SR of a 485x537 image (both axes, back onto its grid): {secs2d:.2f} s wall")
+        if first is None:
+            first = (rates, secs, secs2d)
+        else:
+            print(f"{name} vs CPU float32: train {rates['l1_only'] / first[0]['l1_only']:.2f}x it/s, "
+                  f"z-SR {first[1] / secs:.2f}x faster, 2D SR {first[2] / secs2d:.2f}x faster")
     if not torch.cuda.is_available():
         print("GPU: not available (no CUDA device)")
 

@@ -10,6 +10,14 @@ from ..cli import command_group
 log = logging.getLogger(__name__)
 
 
+_AMP_HELP = "bf16 autocast: auto = on CUDA only; bf16 also on the CPU (about 2x faster with AMX); none = float32"
+
+
+def _amp_arg(p, default):
+    p.add_argument("--amp", choices=("auto", "bf16", "none"), default=default,
+                   help=_AMP_HELP + ("" if default == "auto" else " (default: the model's own setting)"))
+
+
 def _model_args(p):
     p.add_argument("--iterations", type=int, default=2000, help="training iterations (default 2000)")
     p.add_argument("--batch-size", type=int, default=16, help="patches per iteration (default 16)")
@@ -22,6 +30,7 @@ def _model_args(p):
     p.add_argument("--degradation", choices=("downsample", "blur"), default="downsample")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:k]")
+    _amp_arg(p, "auto")
 
 
 def register(subparsers) -> None:
@@ -46,6 +55,7 @@ def register(subparsers) -> None:
     a.add_argument("--manifest-out", type=Path, default=None, help="write the updated manifest here (default: in place)")
     a.add_argument("--overwrite", action="store_true", help="recompute SR files that already exist")
     a.add_argument("--device", default="auto")
+    _amp_arg(a, None)
     a.set_defaults(func=_apply)
 
     q = sub.add_parser("quality", help="PSNR/SSIM of SR vs nearest/linear/cubic on held-out images")
@@ -72,7 +82,7 @@ def _train(args) -> int:
     df = _rows(load_manifest(args.manifest), args.split)
     model = SuperResolver(channels=args.channels, blocks=args.blocks, patch_size=args.patch_size, iterations=args.iterations,
                           batch_size=args.batch_size, lr=args.lr, adv_weight=args.adv_weight, noise_sigma=args.noise_sigma,
-                          degradation=args.degradation, seed=args.seed, device=args.device)
+                          degradation=args.degradation, seed=args.seed, device=args.device, amp=args.amp)
     model.fit(df, image_col=args.image_col)
     model.save(args.out)
     l1 = [h["l1"] for h in model.history_]
@@ -85,6 +95,8 @@ def _apply(args) -> int:
     from . import SuperResolver
 
     model = SuperResolver.load(args.model, device=args.device)
+    if args.amp is not None:
+        model.set_params(amp=args.amp)
     df = model.apply_manifest(args.manifest, out_dir=args.out_dir, column=args.column, mask_column=args.mask_column,
                               resample_back=not args.no_resample_back, manifest_out=args.manifest_out, overwrite=args.overwrite)
     log.info("wrote %d SR images; column %r in %s", len(df), args.column, args.manifest_out or args.manifest)

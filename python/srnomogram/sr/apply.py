@@ -59,7 +59,7 @@ def check_array(arr: np.ndarray, where: str = "image") -> np.ndarray:
     return arr
 
 
-def upsample_axis01(G, x01: np.ndarray, axis: int, device) -> np.ndarray:
+def upsample_axis01(G, x01: np.ndarray, axis: int, device, bf16: bool | None = None) -> np.ndarray:
     """Double ``axis`` of a [0, 1]-scaled 2D or 3D array with the generator.
 
     2D: one pass. 3D: the axis is up-sampled on the planes through each of the two other axes and
@@ -69,15 +69,15 @@ def upsample_axis01(G, x01: np.ndarray, axis: int, device) -> np.ndarray:
 
     x = np.moveaxis(np.asarray(x01, dtype=np.float32), axis, 0)
     if x.ndim == 2:
-        y = upsample_rows(G, x[None], device)[0]
+        y = upsample_rows(G, x[None], device, bf16=bf16)[0]
     else:
-        a = upsample_rows(G, x.transpose(1, 0, 2), device).transpose(1, 0, 2)  # planes (axis, dim2) per dim1
-        b = upsample_rows(G, x.transpose(2, 0, 1), device).transpose(1, 2, 0)  # planes (axis, dim1) per dim2
+        a = upsample_rows(G, x.transpose(1, 0, 2), device, bf16=bf16).transpose(1, 0, 2)  # planes (axis, dim2) per dim1
+        b = upsample_rows(G, x.transpose(2, 0, 1), device, bf16=bf16).transpose(1, 2, 0)  # planes (axis, dim1) per dim2
         y = 0.5 * (a + b)
     return np.moveaxis(y, 0, axis)
 
 
-def super_resolve_array(G, arr: np.ndarray, device, resample_back: bool = False) -> np.ndarray:
+def super_resolve_array(G, arr: np.ndarray, device, resample_back: bool = False, bf16: bool | None = None) -> np.ndarray:
     """SR of a raw array in its own intensity units (float32).
 
     2D: both axes doubled; 3D ``(z, y, x)``: z doubled. With ``resample_back`` the result is
@@ -88,7 +88,7 @@ def super_resolve_array(G, arr: np.ndarray, device, resample_back: bool = False)
     x = (arr.astype(np.float32) - off) * sc
     axes = (0, 1) if arr.ndim == 2 else (0,)
     for ax in axes:
-        x = upsample_axis01(G, x, ax, device)
+        x = upsample_axis01(G, x, ax, device, bf16)
     if resample_back:
         for ax in axes:
             x = antialias_downsample_axis(x, ax)
@@ -124,7 +124,7 @@ def check_volume_geometry(img, where: str = "volume", rtol: float = 0.1) -> None
         raise InputError(f"{where} has z spacing {sz:g} mm finer than its in-plane spacing {min(sx, sy):g} mm; z-SR makes no sense when z is already the finest axis. Resample the volume so that z is the coarse axis.")
 
 
-def super_resolve_image(G, img, device, resample_back: bool = True, where: str = "image"):
+def super_resolve_image(G, img, device, resample_back: bool = True, where: str = "image", bf16: bool | None = None):
     """SR of a SimpleITK image (2D: both axes; 3D: z), returning a SimpleITK image.
 
     Without ``resample_back`` the doubled axes have half the spacing and the same origin (LR
@@ -136,7 +136,7 @@ def super_resolve_image(G, img, device, resample_back: bool = True, where: str =
         check_volume_geometry(img, where)
     arr = sitk.GetArrayFromImage(img)
     arr = check_array(arr, where)
-    y = super_resolve_array(G, arr, device, resample_back=resample_back)
+    y = super_resolve_array(G, arr, device, resample_back=resample_back, bf16=bf16)
     y = to_dtype_of(y, arr.dtype)
     out = sitk.GetImageFromArray(y)
     out.SetOrigin(img.GetOrigin())
@@ -233,7 +233,7 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
     # SR columns of an interrupted run may name files not written yet; the readers check image/mask.
     df = load_manifest(manifest_path, check_files=False)
     tag = "_sr" if resample_back else "_sr2x"
-    device = model.device_
+    device, bf16 = model.device_, model._bf16()
     img_out, mask_out, spacing_out = [], [], []
     claimed: dict[Path, str] = {}
     any_2d = False
@@ -251,7 +251,7 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
         img = None
         if need:
             img = read_image(src, spacing)
-            sr = super_resolve_image(model.generator_, img, device, resample_back=resample_back, where=where)
+            sr = super_resolve_image(model.generator_, img, device, resample_back=resample_back, where=where, bf16=bf16)
             write_image(sr, dst, is_2d)
             log.debug("wrote %s", dst)
         img_out.append(str(dst))

@@ -24,6 +24,13 @@ def test_train_apply_and_quality_from_the_command_line(tmp_path, train_images, h
     assert rc == 0
     df = load_manifest(tmp_path / "manifest.csv")
     assert all(p.endswith("_sr.png") for p in df["image_sr"])
+    # --amp bf16 applies the same model in bf16: the SR PNGs stay within one grey level
+    fp32 = [np.asarray(Image.open(p), dtype=int) for p in df["image_sr"]]
+    rc = main(["-q", "sr", "apply", str(tmp_path / "manifest.csv"), "--model", str(tmp_path / "model"), "--device", "cpu",
+               "--amp", "bf16", "--out-dir", str(tmp_path / "bf16"), "--manifest-out", str(tmp_path / "m_bf16.csv")])
+    assert rc == 0
+    bf16 = [np.asarray(Image.open(p), dtype=int) for p in load_manifest(tmp_path / "m_bf16.csv")["image_sr"]]
+    assert all(np.abs(a - b).max() <= 1 for a, b in zip(fp32, bf16))
     rc = main(["-q", "sr", "quality", str(tmp_path / "manifest.csv"), "--model", str(tmp_path / "model"), "--device", "cpu",
                "--out", str(tmp_path / "q.csv"), "--figure", str(tmp_path / "q.png")])
     assert rc == 0
