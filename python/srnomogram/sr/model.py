@@ -57,7 +57,7 @@ class SuperResolver(BaseEstimator):
     amp : {"auto", "bf16", "none"}
         bf16 autocast and channels-last tensors: ``"auto"`` on CUDA only (CPU runs stay float32
         and bit-reproducible); ``"bf16"`` also on the CPU, where a processor with AMX runs the
-        generator about twice as fast (its fixed cubic path stays float32). Can be changed after
+        generator about three times as fast (its fixed cubic path stays float32). Can be changed after
         fitting (``set_params(amp=...)``) to apply a model in another precision.
     progress : bool or None
         Progress bar; ``None`` shows it only on a terminal.
