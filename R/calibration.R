@@ -91,12 +91,9 @@ validate_external <- function(fit, newdata, g) {
 #' external_calibration(y, p, g = 5)
 #' @export
 external_calibration <- function(y, prob, g = 10) {
-  y <- check_binary(y)
-  check_probability(prob)
-  check_same_length(y, prob, "y", "prob")
-  cc <- drop_missing(y, prob)
-  y <- cc[[1]]
-  p <- cc[[2]]
+  cc <- check_outcome_score(y, prob, "prob", probability = TRUE)
+  y <- cc$y
+  p <- cc$score
   vp <- rms::val.prob(p, y, pl = FALSE)
   sm <- stats::lowess(p, y, iter = 0)
   o <- order(p)

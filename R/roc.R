@@ -19,12 +19,9 @@
 #' @export
 roc_auc <- function(y, score, direction = c("<", ">", "auto"), conf_level = 0.95) {
   direction <- rlang::arg_match(direction)
-  y <- check_binary(y)
-  check_numeric(score)
-  check_same_length(y, score, "y", "score")
-  cc <- drop_missing(y, score)
-  y <- check_binary(cc[[1]], arg = "y")
-  score <- cc[[2]]
+  cc <- check_outcome_score(y, score, "score")
+  y <- check_binary(cc$y, arg = "y")
+  score <- cc$score
   r <- pROC::roc(y, score, levels = c(0, 1), direction = direction, quiet = TRUE)
   ci <- pROC::ci.auc(r, method = "delong", conf.level = conf_level)
   structure(list(auc = as.numeric(r$auc), lower = ci[1], upper = ci[3], conf_level = conf_level,
@@ -104,11 +101,8 @@ compare_roc <- function(y, score1, score2, direction = c("<", ">", "auto")) {
 #' @export
 youden_threshold <- function(y, score, direction = c("<", ">")) {
   direction <- rlang::arg_match(direction)
-  y <- check_binary(y)
-  check_numeric(score)
-  check_same_length(y, score, "y", "score")
-  cc <- drop_missing(y, score)
-  r <- pROC::roc(cc[[1]], cc[[2]], levels = c(0, 1), direction = direction, quiet = TRUE)
+  cc <- check_outcome_score(y, score, "score")
+  r <- pROC::roc(cc$y, cc$score, levels = c(0, 1), direction = direction, quiet = TRUE)
   j <- r$sensitivities + r$specificities
   th <- r$thresholds[is.finite(r$thresholds)]
   j <- j[is.finite(r$thresholds)]
@@ -134,12 +128,9 @@ youden_threshold <- function(y, score, direction = c("<", ">")) {
 #' classification_metrics(y, s, threshold = 0.5)
 #' @export
 classification_metrics <- function(y, score, threshold = NULL) {
-  y <- check_binary(y)
-  check_numeric(score)
-  check_same_length(y, score, "y", "score")
-  cc <- drop_missing(y, score)
-  y <- cc[[1]]
-  score <- cc[[2]]
+  cc <- check_outcome_score(y, score, "score")
+  y <- cc$y
+  score <- cc$score
   if (is.null(threshold)) threshold <- youden_threshold(y, score)
   if (!is.numeric(threshold) || length(threshold) != 1L || is.na(threshold)) {
     abort_input("{.arg threshold} must be a single number.")

@@ -83,6 +83,21 @@ drop_missing <- function(..., call = rlang::caller_env()) {
   lapply(args, function(v) v[ok])
 }
 
+# The boundary of every (outcome, score) statistic: `y` coded 0/1, `score` numeric (or
+# probabilities in [0, 1]), both of one length, incomplete pairs dropped with a warning.
+# Returns list(y = , score = ) of the complete pairs; errors name `arg` for the score.
+check_outcome_score <- function(y, score, arg, probability = FALSE, call = rlang::caller_env()) {
+  y <- check_binary(y, arg = "y", call = call)
+  if (probability) {
+    check_probability(score, arg = arg, call = call)
+  } else {
+    check_numeric(score, arg = arg, call = call)
+  }
+  check_same_length(y, score, "y", arg, call = call)
+  cc <- drop_missing(y, score, call = call)
+  list(y = cc[[1]], score = cc[[2]])
+}
+
 check_data_frame <- function(data, arg = rlang::caller_arg(data), call = rlang::caller_env()) {
   if (!is.data.frame(data)) {
     cli::cli_abort("{.arg {arg}} must be a data frame, not {.cls {class(data)}}.",
