@@ -55,6 +55,23 @@ def _rois(args):
     return load_rois(df, args.image_col, size=precrop_size(args.image_size), progress=False)
 
 
+def _timer(run, warmup, device, batch_size):
+    """Run ``warmup`` untimed steps, then return ``timed(n_steps) -> (images/s, mean loss)``.
+
+    ``run(n_steps)`` trains that many steps and returns their mean loss as a float.
+    """
+    run(warmup)
+    _sync(device)
+
+    def timed(n_steps):
+        t = time.perf_counter()
+        mean_loss = run(n_steps)
+        _sync(device)
+        return n_steps * batch_size / (time.perf_counter() - t), mean_loss
+
+    return timed
+
+
 def bench_ours(rois, args, device, steps, warmup):
     from srnomogram.deep.engine import train_one_epoch
     from srnomogram.deep.model import resolve_amp
@@ -89,18 +106,9 @@ def bench_ours(rois, args, device, steps, warmup):
             sub = images[: min(n, take * args.batch_size)], labels[: min(n, take * args.batch_size)]
             out.append(train_one_epoch(model, opt, sub[0], sub[1], args.batch_size, preset, gen, amp_dtype=amp, channels_last=cl, step_fn=step_fn))
             done += take
-        return torch.cat(out)
+        return float(torch.cat(out).float().mean())
 
-    run(warmup)
-    _sync(device)
-
-    def timed(n_steps):
-        t = time.perf_counter()
-        losses = run(n_steps)
-        _sync(device)
-        return n_steps * args.batch_size / (time.perf_counter() - t), float(losses.float().mean())
-
-    return timed
+    return _timer(run, warmup, device, args.batch_size)
 
 
 class _PilDataset(torch.utils.data.Dataset):
@@ -151,16 +159,7 @@ def bench_reference(rois, args, device, steps, warmup):
                     break
         return tot / max(done, 1)
 
-    run(warmup)
-    _sync(device)
-
-    def timed(n_steps):
-        t = time.perf_counter()
-        mean_loss = run(n_steps)
-        _sync(device)
-        return n_steps * args.batch_size / (time.perf_counter() - t), mean_loss
-
-    return timed
+    return _timer(run, warmup, device, args.batch_size)
 
 
 def full_recipe(args, device):
