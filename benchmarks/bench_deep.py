@@ -165,14 +165,14 @@ def bench_reference(rois, args, device, steps, warmup):
 def full_recipe(args, device):
     """The paper's recipe with our loop: 200 epochs, 266 ROIs, batch 16 (DeepClassifier.fit)."""
     from srnomogram.deep.data import RoiSet
-    from srnomogram.deep.model import DeepClassifier
+    from srnomogram.deep.model import DeepClassifier, resolve_amp
     from srnomogram.deep.presets import precrop_size
 
     p = precrop_size(args.image_size)
     g = torch.Generator().manual_seed(0)
     n = 266
     rois = RoiSet(torch.randint(0, 256, (n, 1, p, p), dtype=torch.uint8, generator=g), torch.ones((n, 1, p, p), dtype=torch.uint8), torch.arange(n) % 2, [str(i) for i in range(n)], np.zeros((n, 4), np.int64), np.full(n, -1), {"image_col": "image"})
-    est = DeepClassifier(arch=args.arch, weights="none", epochs=args.full_epochs, batch_size=16, image_size=args.image_size, device=str(device), compile=args.compile, amp=args.amp, channels_last=args.amp != "none" and (device.type == "cuda" or args.amp == "bf16"), progress=False)
+    est = DeepClassifier(arch=args.arch, weights="none", epochs=args.full_epochs, batch_size=16, image_size=args.image_size, device=str(device), compile=args.compile, amp=args.amp, channels_last=resolve_amp(args.amp, device) is not None, progress=False)
     _sync(device)
     t = time.perf_counter()
     est.fit(rois)
