@@ -34,7 +34,7 @@ from .stages import MODEL_LABELS, build_stages, load_cohort
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_repeats", "seed_config", "summarise", "RESULT_COLUMNS"]
+__all__ = ["run_repeats", "run_seed", "seed_config", "summarise", "RESULT_COLUMNS"]
 
 SPLIT_STAGES_END = "table2"  # the per-seed study stops here; the nomogram is fitted by seed_result
 RESULT_COLUMNS = [
@@ -101,39 +101,41 @@ def _result_key(cfg, results) -> str:
     }, sort_keys=True))
 
 
+def run_seed(cfg, k: int, n: int, force=()) -> pd.DataFrame:
+    """Run (or reuse) split seed ``k`` of ``n``; return its rows of ``repeated_splits.csv``.
+
+    Seeds are independent folders, so several processes (or machines sharing the output folder)
+    can run different seeds; :func:`run_repeats` then reuses the finished ones.
+    """
+    logger.info("Repeated splits: seed %d of %d (split seed %d).", k + 1, n, k)
+    cfg_k = seed_config(cfg, k)
+    stages = []
+    for s in build_stages(cfg_k):
+        stages.append(s)
+        if s.name == SPLIT_STAGES_END:
+            break
+    folder = Path(cfg.study.output) / "repeats" / f"seed_{k}"
+    runner = Runner(cfg_k, stages, force=[f for f in force if f in {s.name for s in stages} | {"all"}], root=folder / "stages")
+    results = runner.run()
+    key = _result_key(cfg_k, results)
+    res_csv, res_json = folder / "result.csv", folder / "result.json"
+    if res_csv.is_file() and res_json.is_file():
+        try:
+            if json.loads(res_json.read_text(encoding="utf-8")).get("key") == key:
+                logger.info("Repeated splits: seed %d of %d reused.", k + 1, n)
+                return pd.read_csv(res_csv)
+        except (ValueError, OSError):
+            pass
+    done = seed_result(cfg_k, results, k)
+    write_csv_atomic(done, res_csv)
+    with atomic_path(res_json) as tmp:
+        tmp.write_text(json.dumps({"key": key, "log": runner.log}, indent=1), encoding="utf-8")
+    return done
+
+
 def run_repeats(cfg, n: int, force=()) -> pd.DataFrame:
     """Run (or resume) the study for split seeds 0 … n−1; return the rows of ``repeated_splits.csv``."""
-    root = Path(cfg.study.output) / "repeats"
-    frames = []
-    for k in range(int(n)):
-        logger.info("Repeated splits: seed %d of %d (split seed %d).", k + 1, n, k)
-        cfg_k = seed_config(cfg, k)
-        stages = []
-        for s in build_stages(cfg_k):
-            stages.append(s)
-            if s.name == SPLIT_STAGES_END:
-                break
-        folder = root / f"seed_{k}"
-        runner = Runner(cfg_k, stages, force=[f for f in force if f in {s.name for s in stages} | {"all"}], root=folder / "stages")
-        results = runner.run()
-        key = _result_key(cfg_k, results)
-        res_csv, res_json = folder / "result.csv", folder / "result.json"
-        done = None
-        if res_csv.is_file() and res_json.is_file():
-            try:
-                if json.loads(res_json.read_text(encoding="utf-8")).get("key") == key:
-                    done = pd.read_csv(res_csv)
-            except (ValueError, OSError):
-                done = None
-        if done is None:
-            done = seed_result(cfg_k, results, k)
-            write_csv_atomic(done, res_csv)
-            with atomic_path(res_json) as tmp:
-                tmp.write_text(json.dumps({"key": key, "log": runner.log}, indent=1), encoding="utf-8")
-        else:
-            logger.info("Repeated splits: seed %d of %d reused.", k + 1, n)
-        frames.append(done)
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([run_seed(cfg, k, int(n), force) for k in range(int(n))], ignore_index=True)
 
 
 def _describe(values) -> dict:
