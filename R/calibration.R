@@ -9,8 +9,11 @@
 #' Hosmer-Lemeshow test ([hl_test()]) on `g` groups.
 #'
 #' @param fit A `srnomogram_nomogram` from [fit_nomogram()].
-#' @param B Bootstrap repetitions (internal mode).
-#' @param seed Random seed for the bootstrap; `NULL` uses the current stream.
+#' @param B Bootstrap repetitions (internal mode; a whole number >= 1).
+#' @param seed Random seed of the bootstrap (internal mode; a whole number), or
+#'   `NULL` to draw from the current random number stream (set it with
+#'   [set.seed()] for reproducible numbers). There is no default: internal mode
+#'   requires it; external mode ignores it.
 #' @param newdata Optional external cohort (data frame with the outcome and
 #'   the predictors).
 #' @param g Groups for the Hosmer-Lemeshow test (external mode).
@@ -33,15 +36,17 @@
 #' ext <- calibrate_nomogram(fit, newdata = d[101:150, ], g = 5)
 #' ext$hl
 #' @export
-calibrate_nomogram <- function(fit, B = 1000, seed = 2024, newdata = NULL, g = 10) {
+calibrate_nomogram <- function(fit, B = 1000, seed, newdata = NULL, g = 10) {
   check_nomogram_fit(fit)
   if (!is.null(newdata)) return(validate_external(fit, newdata, g))
-  if (!is.numeric(B) || length(B) != 1L || is.na(B) || B < 1) {
-    abort_input("{.arg B} must be a positive integer, not {.val {B}}.")
+  B <- check_bootstraps(B)
+  if (missing(seed)) {
+    abort_input(c("{.arg seed} must be given for the bootstrap: a whole number, or {.code NULL} to use the current random number stream.",
+                  i = "e.g. {.code calibrate_nomogram(fit, B = {B}, seed = 2024)}."))
   }
+  check_seed(seed)
   run <- function() {
-    with_datadist(fit$datadist,
-                  rms::calibrate(strip_class(fit), method = "boot", B = as.integer(B)))
+    with_datadist(fit$datadist, rms::calibrate(strip_class(fit), method = "boot", B = B))
   }
   # rms reports failed bootstrap fits with cat(); keep that note in the object.
   note <- utils::capture.output(

@@ -1,0 +1,121 @@
+#' Internal validation of a nomogram: Harrell's optimism-corrected bootstrap
+#'
+#' `rms::validate(fit, method = "boot", B = B)` on the nomogram's `lrm` fit
+#' (kept with `x = TRUE, y = TRUE` by [fit_nomogram()]), run with the fit's
+#' datadist and, when `seed` is a number, under that seed without changing the
+#' caller's random number stream. Each bootstrap replicate refits the model on
+#' a resample ("training") and evaluates it on the original data ("test"); the
+#' mean difference is the optimism, subtracted from the apparent index
+#' (`index.orig`) to give `index.corrected`.
+#'
+#' Beside rms's indexes (Somers' `Dxy`, Nagelkerke `R2`, calibration
+#' `Intercept` and `Slope`, `Emax`, discrimination `D`, unreliability `U`,
+#' quality `Q`, Brier score `B`, and the `g`/`gp` indexes) a row `AUC` gives
+#' the concordance index \eqn{C = D_{xy}/2 + 1/2} (for a binary outcome the
+#' ROC AUC of the fitted risks) in every column: apparent, training, test,
+#' optimism (\eqn{D_{xy}} optimism / 2) and corrected.
+#'
+#' @param fit A `srnomogram_nomogram` from [fit_nomogram()].
+#' @param B Bootstrap repetitions (a whole number >= 1).
+#' @param seed Random seed of the bootstrap (a whole number), or `NULL` to draw
+#'   from the current random number stream (set it with [set.seed()] for
+#'   reproducible numbers). There is no default: say which.
+#' @return An object of class `srnomogram_validation`: a list with `table` (a
+#'   data frame, one row per index: `index`, `index.orig`, `training`, `test`,
+#'   `optimism`, `index.corrected`, `n`, the successful replicates), `validate`
+#'   (the `rms::validate` object), `B`, `seed`, `n_obs` (observations of the
+#'   fit) and `note` (rms's message about failed replicates, if any).
+#'   `as.data.frame()` gives `table`; `summary()` the apparent and corrected
+#'   AUC, calibration slope and Brier score in one row.
+#' @references Harrell FE, Lee KL, Mark DB (1996). Multivariable prognostic
+#'   models: issues in developing models, evaluating assumptions and adequacy,
+#'   and measuring and reducing errors. Stat Med 15:361-387. Harrell FE (2015).
+#'   Regression Modeling Strategies, 2nd ed., sections 5.3 and 10.9. Springer.
+#' @seealso [calibrate_nomogram()] for the bootstrap calibration curve.
+#' @examples
+#' set.seed(1)
+#' d <- data.frame(score = runif(120), age = round(rnorm(120, 50, 10)))
+#' d$y <- rbinom(120, 1, plogis(-6 + 5 * d$score + 0.08 * d$age))
+#' fit <- fit_nomogram(d, y ~ score + age)
+#' v <- validate_nomogram(fit, B = 50, seed = 1)
+#' v
+#' summary(v)
+#' as.data.frame(v)
+#' @export
+validate_nomogram <- function(fit, B = 1000, seed) {
+  check_nomogram_fit(fit)
+  B <- check_bootstraps(B)
+  if (missing(seed)) {
+    abort_input(c("{.arg seed} must be given: a whole number, or {.code NULL} to use the current random number stream.",
+                  i = "e.g. {.code validate_nomogram(fit, B = {B}, seed = 2024)}."))
+  }
+  check_seed(seed)
+  run <- function() {
+    with_datadist(fit$datadist, rms::validate(strip_class(fit), method = "boot", B = B))
+  }
+  # rms reports failed bootstrap fits with cat(); keep that note in the object.
+  note <- utils::capture.output(
+    v <- if (is.null(seed)) run() else withr::with_seed(seed, run())
+  )
+  m <- unclass(v)
+  tab <- data.frame(index = rownames(m), m[, c("index.orig", "training", "test", "optimism",
+                                               "index.corrected", "n"), drop = FALSE],
+                    check.names = FALSE, stringsAsFactors = FALSE, row.names = NULL)
+  dxy <- tab[tab$index == "Dxy", ]
+  auc <- data.frame(index = "AUC", index.orig = dxy$index.orig / 2 + 0.5,
+                    training = dxy$training / 2 + 0.5, test = dxy$test / 2 + 0.5,
+                    optimism = dxy$optimism / 2, index.corrected = dxy$index.corrected / 2 + 0.5,
+                    n = dxy$n, check.names = FALSE)
+  tab <- rbind(tab, auc)
+  rownames(tab) <- NULL
+  structure(list(table = tab, validate = v, B = B, seed = seed, n_obs = length(fit$y),
+                 note = trimws(paste(note[nzchar(trimws(note))], collapse = " "))),
+            class = "srnomogram_validation")
+}
+
+check_bootstraps <- function(B, arg = rlang::caller_arg(B), call = rlang::caller_env()) {
+  if (!is.numeric(B) || length(B) != 1L || is.na(B) || B < 1 || B != round(B)) {
+    cli::cli_abort("{.arg {arg}} must be a whole number >= 1, not {.val {format(B)}}.",
+                   class = c("srnomogram_error_input", "srnomogram_error"), call = call)
+  }
+  as.integer(B)
+}
+
+check_seed <- function(seed, arg = rlang::caller_arg(seed), call = rlang::caller_env()) {
+  if (is.null(seed)) return(invisible(NULL))
+  if (!is.numeric(seed) || length(seed) != 1L || is.na(seed) || seed != round(seed) ||
+      abs(seed) > .Machine$integer.max) {
+    cli::cli_abort("{.arg {arg}} must be a whole number or {.code NULL}, not {.val {format(seed)}}.",
+                   class = c("srnomogram_error_input", "srnomogram_error"), call = call)
+  }
+  invisible(seed)
+}
+
+#' @export
+print.srnomogram_validation <- function(x, digits = 4, ...) {
+  cat(sprintf("Internal validation (rms::validate, bootstrap B = %d, %s, n = %d)\n", x$B,
+              if (is.null(x$seed)) "current RNG stream" else paste("seed", x$seed), x$n_obs))
+  if (nzchar(x$note)) cat(" ", x$note, "\n")
+  tab <- x$table
+  num <- vapply(tab, is.numeric, logical(1)) & names(tab) != "n"
+  tab[num] <- lapply(tab[num], round, digits = digits)
+  print(tab, row.names = FALSE)
+  a <- x$table[x$table$index == "AUC", ]
+  cat(sprintf("AUC: apparent %.3f, optimism %.3f, optimism-corrected %.3f\n",
+              a$index.orig, a$optimism, a$index.corrected))
+  invisible(x)
+}
+
+#' @export
+summary.srnomogram_validation <- function(object, ...) {
+  t <- object$table
+  get <- function(i, col) t[[col]][t$index == i]
+  data.frame(B = object$B, n = object$n_obs, successful = get("Dxy", "n"),
+             auc_apparent = get("AUC", "index.orig"), auc_optimism = get("AUC", "optimism"),
+             auc_corrected = get("AUC", "index.corrected"),
+             slope_corrected = get("Slope", "index.corrected"),
+             brier_apparent = get("B", "index.orig"), brier_corrected = get("B", "index.corrected"))
+}
+
+#' @export
+as.data.frame.srnomogram_validation <- function(x, ...) x$table
