@@ -40,18 +40,10 @@ calibrate_nomogram <- function(fit, B = 1000, seed, newdata = NULL, g = 10) {
   check_nomogram_fit(fit)
   if (!is.null(newdata)) return(validate_external(fit, newdata, g))
   B <- check_bootstraps(B)
-  if (missing(seed)) {
-    abort_input(c("{.arg seed} must be given for the bootstrap: a whole number, or {.code NULL} to use the current random number stream.",
-                  i = "e.g. {.code calibrate_nomogram(fit, B = {B}, seed = 2024)}."))
-  }
-  check_seed(seed)
-  run <- function() {
-    with_datadist(fit$datadist, rms::calibrate(strip_class(fit), method = "boot", B = B))
-  }
-  # rms reports failed bootstrap fits with cat(); keep that note in the object.
-  note <- utils::capture.output(
-    cal <- if (is.null(seed)) run() else withr::with_seed(seed, run())
-  )
+  if (missing(seed)) abort_missing_seed("calibrate_nomogram", B)
+  boot <- rms_bootstrap(rms::calibrate, fit, B, seed)
+  cal <- boot$value
+  note <- boot$note
   p <- attr(cal, "predicted")
   s <- stats::approx(cal[, "predy"], cal[, "calibrated.corrected"], xout = p, ties = mean)$y
   err <- abs(p - s)
@@ -61,7 +53,7 @@ calibrate_nomogram <- function(fit, B = 1000, seed, newdata = NULL, g = 10) {
   structure(list(mode = "bootstrap", table = tab, calibrate = cal, B = as.integer(B), seed = seed,
                  n = length(p), mae = mean(err, na.rm = TRUE),
                  q90 = unname(stats::quantile(err, 0.9, na.rm = TRUE)), predicted = p,
-                 note = trimws(paste(note[nzchar(trimws(note))], collapse = " "))),
+                 note = note),
             class = "srnomogram_calibration")
 }
 

@@ -45,18 +45,9 @@
 validate_nomogram <- function(fit, B = 1000, seed) {
   check_nomogram_fit(fit)
   B <- check_bootstraps(B)
-  if (missing(seed)) {
-    abort_input(c("{.arg seed} must be given: a whole number, or {.code NULL} to use the current random number stream.",
-                  i = "e.g. {.code validate_nomogram(fit, B = {B}, seed = 2024)}."))
-  }
-  check_seed(seed)
-  run <- function() {
-    with_datadist(fit$datadist, rms::validate(strip_class(fit), method = "boot", B = B))
-  }
-  # rms reports failed bootstrap fits with cat(); keep that note in the object.
-  note <- utils::capture.output(
-    v <- if (is.null(seed)) run() else withr::with_seed(seed, run())
-  )
+  if (missing(seed)) abort_missing_seed("validate_nomogram", B)
+  boot <- rms_bootstrap(rms::validate, fit, B, seed)
+  v <- boot$value
   m <- unclass(v)
   tab <- data.frame(index = rownames(m), m[, c("index.orig", "training", "test", "optimism",
                                                "index.corrected", "n"), drop = FALSE],
@@ -69,8 +60,24 @@ validate_nomogram <- function(fit, B = 1000, seed) {
   tab <- rbind(tab, auc)
   rownames(tab) <- NULL
   structure(list(table = tab, validate = v, B = B, seed = seed, n_obs = length(fit$y),
-                 note = trimws(paste(note[nzchar(trimws(note))], collapse = " "))),
+                 note = boot$note),
             class = "srnomogram_validation")
+}
+
+# rms::calibrate / rms::validate (method = "boot") of a fit with its datadist, under `seed` (the
+# caller's stream untouched) or, for NULL, from the current stream. rms reports failed bootstrap fits
+# with cat(): that text is returned as `note`.
+rms_bootstrap <- function(verb, fit, B, seed) {
+  check_seed(seed, arg = "seed", call = rlang::caller_env())
+  run <- function() with_datadist(fit$datadist, verb(strip_class(fit), method = "boot", B = B))
+  note <- utils::capture.output(value <- if (is.null(seed)) run() else withr::with_seed(seed, run()))
+  list(value = value, note = trimws(paste(note[nzchar(trimws(note))], collapse = " ")))
+}
+
+abort_missing_seed <- function(fname, B, call = rlang::caller_env()) {
+  cli::cli_abort(c("{.arg seed} must be given: a whole number, or {.code NULL} to use the current random number stream.",
+                   i = "e.g. {.code {fname}(fit, B = {B}, seed = 2024)}."),
+                 class = c("srnomogram_error_input", "srnomogram_error"), call = call)
 }
 
 check_bootstraps <- function(B, arg = rlang::caller_arg(B), call = rlang::caller_env()) {
