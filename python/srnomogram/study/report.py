@@ -157,8 +157,8 @@ def _versions():
 TABLE_TITLES = {
     "table1": "Table 1. Clinical characteristics",
     "table2": "Table 2. Diagnostic performance of the radiomics and deep-learning models",
-    "table_s2": "Table S2. Univariate and multivariate logistic regression",
-    "nomogram_coefficients": "Nomogram and clinical model coefficients",
+    "table_s2": "Table S2. Univariate and multivariate logistic regression (odds ratios, Wald {level}% CI)",
+    "nomogram_coefficients": "Nomogram and clinical model coefficients (odds ratios, Wald {level}% CI)",
     "roc_auc": "AUC (DeLong {level}% CI) of the clinical model and the nomogram",
     "roc_comparison": "DeLong comparison: nomogram vs clinical model",
     "hosmer_lemeshow": "Hosmer–Lemeshow test",

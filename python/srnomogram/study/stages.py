@@ -3,7 +3,8 @@
 split → sr → radiomics_or / radiomics_sr → radiomics_models → deep_<images>_<arch> (four CNNs) →
 table2 (the 8 models, best model → deep-learning score) → clinical (Table 1, univariate and
 multivariate logistic: Table S2) → nomogram (clinical model and deep-learning nomogram: ROC with
-DeLong comparison, bootstrap calibration, Hosmer–Lemeshow, decision curves on train and test) →
+DeLong comparison, bootstrap calibration, optimism-corrected internal validation, Hosmer–Lemeshow,
+decision curves with bootstrap bands on train and test) →
 figures → report.
 
 Each stage function receives a :class:`~srnomogram.study.cache.StageContext` and writes plain
