@@ -26,12 +26,14 @@
 #'   (the `rms::validate` object), `B`, `seed`, `n_obs` (observations of the
 #'   fit) and `note` (rms's message about failed replicates, if any).
 #'   `as.data.frame()` gives `table`; `summary()` the apparent and corrected
-#'   AUC, calibration slope and Brier score in one row.
+#'   AUC, calibration slope and Brier score in one row; `plot()` a ggplot of
+#'   apparent against corrected indexes.
 #' @references Harrell FE, Lee KL, Mark DB (1996). Multivariable prognostic
 #'   models: issues in developing models, evaluating assumptions and adequacy,
 #'   and measuring and reducing errors. Stat Med 15:361-387. Harrell FE (2015).
 #'   Regression Modeling Strategies, 2nd ed., sections 5.3 and 10.9. Springer.
-#' @seealso [calibrate_nomogram()] for the bootstrap calibration curve.
+#' @seealso [plot.srnomogram_validation()]; [calibrate_nomogram()] for the bootstrap
+#'   calibration curve.
 #' @examples
 #' set.seed(1)
 #' d <- data.frame(score = runif(120), age = round(rnorm(120, 50, 10)))
@@ -126,3 +128,40 @@ summary.srnomogram_validation <- function(object, ...) {
 
 #' @export
 as.data.frame.srnomogram_validation <- function(x, ...) x$table
+
+#' Plot of an internal validation: apparent against optimism-corrected indexes
+#'
+#' One row per index, a point for the apparent value (`index.orig`) and one
+#' for the optimism-corrected value, joined by a segment whose length is the
+#' optimism.
+#'
+#' @param x A `srnomogram_validation` from [validate_nomogram()].
+#' @param indexes Indexes to show (rows of `x$table`).
+#' @param ... Unused.
+#' @return A ggplot.
+#' @examples
+#' set.seed(1)
+#' d <- data.frame(score = runif(120), age = round(rnorm(120, 50, 10)))
+#' d$y <- rbinom(120, 1, plogis(-6 + 5 * d$score + 0.08 * d$age))
+#' plot(validate_nomogram(fit_nomogram(d, y ~ score + age), B = 30, seed = 1))
+#' @export
+plot.srnomogram_validation <- function(x, indexes = c("AUC", "R2", "Slope", "Intercept", "Emax", "B"), ...) {
+  bad <- setdiff(indexes, x$table$index)
+  if (length(bad)) {
+    abort_input("{.arg indexes} must be rows of the validation table ({.val {x$table$index}}), not {.val {bad}}.")
+  }
+  tab <- x$table[match(indexes, x$table$index), , drop = FALSE]
+  tab$index <- factor(tab$index, levels = rev(indexes))
+  long <- rbind(data.frame(index = tab$index, value = tab$index.orig, estimate = "Apparent"),
+                data.frame(index = tab$index, value = tab$index.corrected, estimate = "Optimism-corrected"))
+  ggplot2::ggplot(tab) +
+    ggplot2::geom_segment(ggplot2::aes(x = .data$index.orig, xend = .data$index.corrected,
+                                       y = .data$index, yend = .data$index), colour = "grey60") +
+    ggplot2::geom_point(data = long, ggplot2::aes(.data$value, .data$index, colour = .data$estimate,
+                                                  shape = .data$estimate), size = 2.2) +
+    ggplot2::scale_colour_manual(values = c(Apparent = "#0072B2", `Optimism-corrected` = "#D55E00"), name = NULL) +
+    ggplot2::scale_shape_manual(values = c(Apparent = 16, `Optimism-corrected` = 17), name = NULL) +
+    ggplot2::labs(x = "Index value", y = NULL,
+                  subtitle = sprintf("Bootstrap B = %d (rms::validate), n = %d", x$B, x$n_obs)) +
+    theme_srnomogram() + ggplot2::theme(legend.position = "bottom")
+}

@@ -63,3 +63,14 @@ test_that("bad fit, B or seed give classed one-line errors", {
   expect_error(validate_nomogram(fit, B = 10, seed = NA), class = "srnomogram_error_input")
   expect_error(validate_nomogram(list(), B = 10, seed = 1), class = "srnomogram_error_input")
 })
+
+test_that("plot shows the apparent and the corrected value of each index as a ggplot", {
+  fit <- fit_nomogram(golden_input("paper_train"), y ~ score + age + size)
+  v <- validate_nomogram(fit, B = 10, seed = 2)
+  p <- plot(v, indexes = c("AUC", "Slope"))
+  expect_s3_class(p, "ggplot")
+  pts <- ggplot2::layer_data(p, 2)
+  expect_equal(sort(pts$x), sort(c(v$table$index.orig[v$table$index %in% c("AUC", "Slope")],
+                                   v$table$index.corrected[v$table$index %in% c("AUC", "Slope")])))
+  expect_error(plot(v, indexes = "C"), class = "srnomogram_error_input")
+})
