@@ -225,3 +225,26 @@ def test_dca_bootstraps_zero_gives_curves_without_bands(tmp_path):
     run_nomogram(_ctx(cfg, inputs, tmp_path / "nom", "nomogram"))
     dca = pd.read_csv(tmp_path / "nom" / "decision_curves.csv")
     assert dca["NB_lower"].isna().all() and dca["conf_level"].isna().all() and dca["NB"].notna().any()
+
+
+def test_table2_intervals_follow_nomogram_alpha(tmp_path):
+    from srnomogram import metrics
+    from srnomogram.study.cache import StageResult
+    from srnomogram.study.stages import run_table2
+
+    cfg, inputs = _nomogram_inputs(tmp_path, alpha=0.2)
+    cfg = dataclasses.replace(cfg, nomogram=dataclasses.replace(cfg.nomogram, best_model_rule="train_auc", train_score="fitted"))
+    cohort = pd.read_csv(inputs["split"].file("cohort.csv"), dtype={"case_id": str})
+    rng = np.random.default_rng(1)
+    fake = tmp_path / "models"
+    fake.mkdir()
+    scores = cohort[["case_id", "split", "label"]].assign(or_lr=cohort["label"] + rng.normal(0, 1.2, len(cohort)))
+    scores.to_csv(fake / "radiomics_scores.csv", index=False)
+    run_table2(_ctx(cfg, {"split": inputs["split"], "fake": StageResult("fake", fake, "k", {})}, tmp_path / "t2", "table2"))
+    t2 = pd.read_csv(tmp_path / "t2" / "table2.csv").set_index("set")
+    for s in ("train", "test"):
+        part = scores[scores["split"] == s]
+        _, lo, hi = metrics.roc_auc_ci(part["label"], part["or_lr"], alpha=0.2)
+        assert (t2.loc[s, "auc_lower"], t2.loc[s, "auc_upper"]) == pytest.approx((lo, hi), abs=1e-12)
+        _, lo95, _ = metrics.roc_auc_ci(part["label"], part["or_lr"], alpha=0.05)
+        assert lo > lo95  # the 80% interval is narrower than the 95% one
