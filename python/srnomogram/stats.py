@@ -393,9 +393,9 @@ def validate_nomogram(fit: RObject, B: int = 1000, *, seed) -> pd.DataFrame:
         from .errors import param_error
 
         raise param_error("seed", "validate_nomogram", "an int or None", seed)
-    res = call("validate_nomogram", fit, B=int(B), seed=None if seed is None else int(seed))
+    res = call("validate_nomogram", fit, B=B, seed=None if seed is None else int(seed))  # R checks B
     out = res.frame()
-    out.attrs.update(B=int(B), seed=seed, note=str(res.element("note") or ""))
+    out.attrs.update(B=int(res.element("B")), seed=seed, note=str(res.element("note") or ""))
     return out
 
 

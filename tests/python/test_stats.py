@@ -191,8 +191,9 @@ def test_validate_nomogram_equals_rms_validate_and_its_apparent_auc_is_sklearns(
         stats.validate_nomogram(fit, B=25)  # the seed is never implicit
     with pytest.raises(InputError, match="'seed' parameter of validate_nomogram"):
         stats.validate_nomogram(fit, B=25, seed=1.5)
-    with pytest.raises(RBridgeError, match="whole number >= 1"):
-        stats.validate_nomogram(fit, B=0, seed=1)
+    for bad in (0, 2.5):
+        with pytest.raises(RBridgeError, match="whole number >= 1"):
+            stats.validate_nomogram(fit, B=bad, seed=1)
 
 
 def _hl_numpy(y, p, g):
