@@ -141,14 +141,13 @@ def null_rois(demo_dir):
     return load_rois(load_manifest(demo_dir / "manifest.csv"), "image", size=precrop_size(32))
 
 
-@pytest.mark.parametrize("perm", [0, 1])
-def test_null_labels_cross_fitted_cnn_score_stays_at_chance(null_rois, perm):
+def test_null_labels_cross_fitted_cnn_score_stays_at_chance(null_rois, perm=0):
     import torch
 
     from srnomogram.deep import DeepClassifier
 
     y = np.random.default_rng(perm).permutation(null_rois.labels.numpy())
-    clf = DeepClassifier(arch="mobilenet_v2", weights="none", epochs=3, batch_size=16, lr=0.01, image_size=32,
+    clf = DeepClassifier(arch="mobilenet_v2", weights="none", epochs=2, batch_size=16, lr=0.01, image_size=32,
                          seed=perm, deterministic=True, device="cpu", progress=False)
     threads = torch.get_num_threads()
     try:
