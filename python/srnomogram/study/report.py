@@ -113,6 +113,13 @@ def methods_text(cfg, results) -> str:
         )
         if best["rule"] in TEST_SET_RULES:
             parts.append(TEST_SET_CHOSE)
+        parts.append(
+            f"Because the nomogram takes the deep-learning score as given, the score was checked for signal: it was "
+            f"flagged when the DeLong {_level(cfg)}% interval of the chosen model's cross-validated training AUC "
+            f"reached 0.5 (score check), or when its coefficient in the nomogram was negative"
+            + ("; a flag stops the study (nomogram.require_signal)." if cfg.nomogram.require_signal
+               else "; a flag is reported as a warning.")
+        )
     clin = ", ".join(cfg.cohort.clinical)
     parts.append(
         f"Clinical factors ({clin}) and the deep-learning score were tested by univariate and multivariate logistic "
