@@ -327,7 +327,16 @@ def _resolve_mask_col(df, image_col, mask_col):
     return "mask"
 
 
-def extract(manifest, image_col: str = "image", jobs: int | None = None, params=None, cache_dir=None, mask_col: str | None = None, progress: bool | None = None) -> pd.DataFrame:
+def extract(
+    manifest,
+    image_col: str = "image",
+    jobs: int | None = None,
+    params=None,
+    cache_dir=None,
+    mask_col: str | None = None,
+    progress: bool | None = None,
+    scheduler: str | None = None,
+) -> pd.DataFrame:
     """Extract PyRadiomics features for every lesion of a manifest.
 
     Parameters
@@ -338,6 +347,7 @@ def extract(manifest, image_col: str = "image", jobs: int | None = None, params=
         Column with the image paths: ``"image"`` (original, OR) or ``"image_sr"`` (super-resolved).
     jobs : int or None
         Parallel worker processes (joblib loky); None uses every core, 1 runs in this process.
+        Not used with a ``scheduler``.
     params : path-like, dict or None
         A PyRadiomics parameter file (YAML/JSON, used unchanged) or parameter dict; None keeps
         PyRadiomics' defaults, which give the paper's 107 features.
@@ -350,6 +360,12 @@ def extract(manifest, image_col: str = "image", jobs: int | None = None, params=
         manifest has that column filled (SR images on a finer grid).
     progress : bool or None
         Show a progress bar (None: only on a terminal).
+    scheduler : str or None
+        Address of a running ``dask.distributed`` scheduler (``tcp://host:8786``): extract on
+        that cluster's workers instead of local processes (``jobs`` is then not used). None
+        reads ``$DASK_SCHEDULER_ADDRESS`` and runs locally when it is unset. The workers read the
+        images, masks and ``cache_dir`` by the manifest's paths: the cluster needs a filesystem
+        shared with this machine at the same paths. See :mod:`srnomogram.parallel`.
 
     Returns
     -------
@@ -362,6 +378,8 @@ def extract(manifest, image_col: str = "image", jobs: int | None = None, params=
     InputError
         For unreadable images, empty or one-voxel masks, masks PyRadiomics rejects (the message
         names the case), or invalid arguments.
+    ClusterError
+        When a scheduler is given but cannot be used (unreachable, no worker, other versions).
 
     Notes
     -----
@@ -370,10 +388,10 @@ def extract(manifest, image_col: str = "image", jobs: int | None = None, params=
     PyRadiomics returns (e.g. some texture features of a constant ROI) are kept as they are and
     reported with a warning.
     """
-    from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     from ..data.manifest import load_manifest
+    from ..parallel import imap_unordered, resolve_scheduler
 
     if isinstance(manifest, (str, os.PathLike)):
         df = load_manifest(manifest)
@@ -390,6 +408,7 @@ def extract(manifest, image_col: str = "image", jobs: int | None = None, params=
     if df.empty:
         raise InputError("The manifest has no rows; nothing to extract.")
     spec = _params_spec(params)
+    scheduler = resolve_scheduler(scheduler)
     cache_dir = None if cache_dir is None else Path(cache_dir)
     spacing = df["spacing"] if "spacing" in df.columns else pd.Series([None] * len(df), index=df.index)
 
@@ -413,16 +432,9 @@ def extract(manifest, image_col: str = "image", jobs: int | None = None, params=
         log.info("%d of %d lesions read from the cache %s", len(results), len(tasks), cache_dir)
     bar = tqdm(total=len(pending), desc=f"radiomics ({image_col})", unit="lesion", disable=None if progress is None or not pending else not progress)
     try:
-        if n_jobs == 1 or len(pending) <= 1:
-            for t in pending:
-                cid, feats = _one(*t)
-                results[cid] = feats
-                bar.update()
-        else:
-            par = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
-            for cid, feats in par(delayed(_one)(*t) for t in pending):
-                results[cid] = feats
-                bar.update()
+        for cid, feats in imap_unordered(_one, pending, jobs=n_jobs, scheduler=scheduler):
+            results[cid] = feats
+            bar.update()
     finally:
         bar.close()
 

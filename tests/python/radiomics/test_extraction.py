@@ -210,3 +210,27 @@ def test_extract_rejects_bad_arguments(breast_sample):
         extract(breast_sample, image_col="image_sr")
     with pytest.raises(InputError, match="parameter file .* not found"):
         extract(breast_sample, params="/nonexistent/params.yaml")
+
+
+def test_dask_cluster_gives_the_local_features_and_fills_the_shared_cache(demo_dir, dask_cluster, tmp_path, monkeypatch, capsys):
+    from srnomogram import parallel
+    from srnomogram.data.manifest import load_manifest
+
+    df = load_manifest(demo_dir / "manifest.csv").iloc[:6]
+    monkeypatch.delenv(parallel.SCHEDULER_ENV, raising=False)
+    local = extract(df, jobs=1, progress=False)
+    assert not capsys.readouterr().err
+    # the scheduler address from the environment, as `dask worker` users set it
+    monkeypatch.setenv(parallel.SCHEDULER_ENV, dask_cluster.scheduler_address)
+    connected = []
+    real_connect = parallel.connect
+    monkeypatch.setattr(parallel, "connect", lambda address, **kw: connected.append(address) or real_connect(address, **kw))
+    cache = tmp_path / "cache"
+    remote = extract(df, cache_dir=cache, progress=True)
+    assert connected == [dask_cluster.scheduler_address]
+    pd.testing.assert_frame_equal(remote, local, check_exact=True)
+    assert "6/6" in capsys.readouterr().err  # the same progress bar as a local run
+    assert len(list(cache.rglob("*.json"))) == 6  # written by the workers
+    monkeypatch.setattr(extraction, "extract_case", lambda *a, **k: pytest.fail("extracted although the workers cached every lesion"))
+    pd.testing.assert_frame_equal(extract(df, cache_dir=cache, progress=False), local, check_exact=True)
+    assert connected == [dask_cluster.scheduler_address]  # every lesion read back: no cluster needed
