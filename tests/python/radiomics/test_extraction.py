@@ -234,3 +234,31 @@ def test_dask_cluster_gives_the_local_features_and_fills_the_shared_cache(demo_d
     monkeypatch.setattr(extraction, "extract_case", lambda *a, **k: pytest.fail("extracted although the workers cached every lesion"))
     pd.testing.assert_frame_equal(extract(df, cache_dir=cache, progress=False), local, check_exact=True)
     assert connected == [dask_cluster.scheduler_address]  # every lesion read back: no cluster needed
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"binWidth": 5}, {"binWidth": 0.37}, {"binCount": 16}],
+    ids=["default", "width5", "width0.37", "count16"],
+)
+def test_shared_discretisation_equals_pyradiomics_binimage(settings):
+    from radiomics import imageoperations
+
+    rng = np.random.default_rng(7)
+    image = np.round(rng.normal(120, 50, (1, 40, 50)), 1)
+    mask = rng.random(image.shape) < 0.4
+    binned, gray = extraction.discretise(image, mask, settings)
+    ref = imageoperations.binImage(image, mask, **settings)[0]
+    np.testing.assert_array_equal(binned, ref)
+    assert binned.dtype == ref.dtype
+    np.testing.assert_array_equal(gray, np.unique(ref[mask]))
+    # a flat ROI (one bin), and NaN in the ROI (PyRadiomics' own code decides)
+    flat = np.full(image.shape, 75.0)
+    np.testing.assert_array_equal(extraction.discretise(flat, mask, settings)[0], imageoperations.binImage(flat, mask, **settings)[0])
+    holes = image.copy()
+    holes[mask.nonzero()[0][3], mask.nonzero()[1][3], mask.nonzero()[2][3]] = np.nan
+    if "binCount" in settings:  # numpy.histogram refuses NaN, in PyRadiomics' code and so in ours
+        with pytest.raises(ValueError, match="not finite"):
+            extraction.discretise(holes, mask, settings)
+    else:
+        np.testing.assert_array_equal(extraction.discretise(holes, mask, settings)[0], imageoperations.binImage(holes, mask, **settings)[0])
