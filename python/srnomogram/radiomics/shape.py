@@ -292,13 +292,12 @@ def _reduce_planes(pts: np.ndarray, axis: int) -> np.ndarray:
     keep = np.ones(len(pts), dtype=bool)
     order, bounds = _plane_groups(pts, axis)
     others = [a for a in range(3) if a != axis]
-    for g in range(len(bounds) - 1):
+    for g in np.flatnonzero(np.diff(bounds) > 16):  # smaller planes keep every point
         members = order[bounds[g]:bounds[g + 1]]
-        if len(members) > 16:
-            hull = _hull2d(pts[np.ix_(members, others)])
-            drop = np.ones(len(members), dtype=bool)
-            drop[hull] = False
-            keep[members[drop]] = False
+        hull = _hull2d(pts[np.ix_(members, others)])
+        drop = np.ones(len(members), dtype=bool)
+        drop[hull] = False
+        keep[members[drop]] = False
     return keep
 
 
@@ -383,11 +382,9 @@ def _shape_class():
 
         def _initSegmentBasedCalculation(self):
             self.pixelSpacing = np.array(self.inputImage.GetSpacing()[::-1])
-            cpif = sitk.ConstantPadImageFilter()
-            cpif.SetPadLowerBound([1, 1, 1])
-            cpif.SetPadUpperBound([1, 1, 1])
-            self.inputMask = cpif.Execute(self.inputMask)
-            self.maskArray = sitk.GetArrayFromImage(self.inputMask) == self.label
+            # RadiomicsShape pads the mask image with one 0 voxel on every side (ConstantPadImageFilter)
+            # and takes its array; padding the array gives the same array without a second image
+            self.maskArray = np.pad(sitk.GetArrayViewFromImage(self.inputMask) == self.label, 1)
             self.labelledVoxelCoordinates = np.where(self.maskArray != 0)
 
             self.SurfaceArea, self.Volume = mesh_area_volume(self.maskArray, self.pixelSpacing)
