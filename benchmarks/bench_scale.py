@@ -95,7 +95,7 @@ def cost_by_area(df: pd.DataFrame, k: int) -> pd.DataFrame:
 
     from srnomogram.data.manifest import mask_paths
     from srnomogram.data.readers import read_case
-    from srnomogram.radiomics.extraction import _can_precrop, _extractor, _precrop, extract_case, pyradiomics_input
+    from srnomogram.radiomics.extraction import _can_precrop, _extractor, _precropped_input, extract_case, pyradiomics_input
     from srnomogram.radiomics.shape import fast_shape_class
 
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
@@ -108,9 +108,7 @@ def cost_by_area(df: pd.DataFrame, k: int) -> pd.DataFrame:
         img, msk = read_case(r.image, mask_paths(r.mask), r.spacing, r.case_id)
         extract_case(img, msk)
         total = time.process_time() - c0
-        if _can_precrop(ex):
-            img, msk = _precrop(img, msk)
-        img, msk = pyradiomics_input(img, msk)
+        img, msk = _precropped_input(img, msk) if _can_precrop(ex) else pyradiomics_input(img, msk)
         c0 = time.process_time()
         shape = fast_shape_class()(img, msk)
         shape.enableAllFeatures()

@@ -228,21 +228,34 @@ def _can_precrop(ex) -> bool:
     )
 
 
-def _precrop(image, mask):
-    """Crop image and mask to the mask's bounding box plus one voxel (physical position kept)."""
+def _precropped_input(image, mask):
+    """``pyradiomics_input`` of image and mask cropped to the mask's bounding box plus one voxel.
+
+    The same images as ``pyradiomics_input(crop(image), crop(mask))`` (physical position kept;
+    a 2D image becomes the one-slice volume ``JoinSeries`` makes: z origin 0, slice spacing
+    :data:`SLICE_SPACING_MM`, the 2D direction in the upper-left block), built from NumPy arrays
+    in one step instead of through four intermediate SimpleITK images.
+    """
     import SimpleITK as sitk
 
-    marr = sitk.GetArrayFromImage(mask)
+    marr = sitk.GetArrayViewFromImage(mask)
     nz = np.nonzero(marr)
     # one voxel of margin: PyRadiomics refuses a mask without background (a lesion filling its box)
     region = tuple(slice(max(int(a.min()) - 1, 0), min(int(a.max()) + 2, n)) for a, n in zip(nz, marr.shape))
     origin = image.TransformIndexToPhysicalPoint([r.start for r in region][::-1])
+    spacing, direction = image.GetSpacing(), image.GetDirection()
+    img = sitk.GetArrayViewFromImage(image)[region].astype(np.float64)
+    msk = np.ascontiguousarray(marr[region])
+    if image.GetDimension() == 2:
+        img, msk = img[None], msk[None]
+        spacing, origin = (*spacing, SLICE_SPACING_MM), (*origin, 0.0)
+        d = direction
+        direction = (d[0], d[1], 0.0, d[2], d[3], 0.0, 0.0, 0.0, 1.0)
     out = []
-    for img, arr in ((image, None), (mask, marr)):
-        a = sitk.GetArrayViewFromImage(img) if arr is None else arr
-        cropped = sitk.GetImageFromArray(np.ascontiguousarray(a[region]))
-        cropped.SetSpacing(img.GetSpacing())
-        cropped.SetDirection(img.GetDirection())
+    for arr in (img, msk):
+        cropped = sitk.GetImageFromArray(arr)
+        cropped.SetSpacing(spacing)
+        cropped.SetDirection(direction)
         cropped.SetOrigin(origin)
         out.append(cropped)
     return out[0], out[1]
@@ -325,8 +338,9 @@ def extract_case(image, mask, params=None, case_id=None, reference: bool = False
     _check_mask(mask, case_id)
     ex = _reference_extractor(spec) if reference else _extractor(spec)
     if not reference and _can_precrop(ex):
-        image, mask = _precrop(image, mask)
-    img, msk = pyradiomics_input(image, mask)
+        img, msk = _precropped_input(image, mask)
+    else:
+        img, msk = pyradiomics_input(image, mask)
     try:
         result = ex.execute(img, msk)
     except (ValueError, AssertionError) as exc:

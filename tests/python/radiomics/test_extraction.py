@@ -262,3 +262,30 @@ def test_shared_discretisation_equals_pyradiomics_binimage(settings):
             extraction.discretise(holes, mask, settings)
     else:
         np.testing.assert_array_equal(extraction.discretise(holes, mask, settings)[0], imageoperations.binImage(holes, mask, **settings)[0])
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_precropped_input_is_pyradiomics_input_of_the_cropped_lesion(dim):
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(dim)
+    shape = (30, 40) if dim == 2 else (6, 30, 40)
+    arr = rng.integers(0, 255, shape).astype(np.uint8)
+    m = np.zeros(shape, np.uint8)
+    m[..., 5:20, 8:31] = 1
+    image, mask = sitk.GetImageFromArray(arr), sitk.GetImageFromArray(m)
+    for im in (image, mask):
+        im.SetSpacing((0.07, 0.09) if dim == 2 else (0.07, 0.09, 0.5))
+        im.SetOrigin((3.0, -2.0) if dim == 2 else (3.0, -2.0, 1.0))
+        im.SetDirection((0.0, 1.0, 1.0, 0.0) if dim == 2 else (0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0))
+    # the reference: crop with SimpleITK (bounding box + 1 voxel), then pyradiomics_input
+    lo = [4, 7] if dim == 2 else [0, 4, 7]
+    hi = [21, 32] if dim == 2 else [6, 21, 32]
+    size = [h - l for l, h in zip(lo, hi)]
+    ref = [sitk.RegionOfInterest(im, size[::-1], lo[::-1]) for im in (image, mask)]
+    ref = pyradiomics_input(*ref)
+    ours = extraction._precropped_input(image, mask)
+    for a, b in zip(ours, ref):
+        assert a.GetPixelID() == b.GetPixelID() and a.GetSize() == b.GetSize()
+        assert a.GetSpacing() == b.GetSpacing() and a.GetOrigin() == b.GetOrigin() and a.GetDirection() == b.GetDirection()
+        np.testing.assert_array_equal(sitk.GetArrayViewFromImage(a), sitk.GetArrayViewFromImage(b))
