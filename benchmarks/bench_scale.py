@@ -160,6 +160,8 @@ def main(argv=None) -> int:
     t["speedup"] = t["lesions_per_s"] / one
     t["efficiency"] = t["speedup"] / t["workers"]
     print(t[["workers", "wall_s", "lesions_per_s", "speedup", "efficiency", "load"]].to_string(float_format=lambda v: f"{v:.2f}"))
+    cpu1 = t.loc["1 local process", "client_cpu_s"]
+    print(f"1 local process: {cpu1:.1f} s CPU = {len(df) / cpu1:.1f} lesions per CPU-second (the contention-free measure on a shared machine)")
     print(f"feature tables equal bit for bit across runs: {all(equal.values())} ({equal})")
 
     cost = cost_by_area(df, args.cost_lesions)
