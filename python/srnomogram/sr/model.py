@@ -55,8 +55,8 @@ class SuperResolver(BaseEstimator):
     device : str
         ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda[:k]"``.
     amp : {"auto", "bf16", "none"}
-        bf16 autocast and channels-last tensors: ``"auto"`` on CUDA only (CPU runs stay float32
-        and bit-reproducible); ``"bf16"`` also on the CPU, where a processor with AMX runs the
+        bf16 autocast and channels-last tensors: ``"auto"`` on CUDA devices that support bf16 only
+        (CPU runs stay float32 and bit-reproducible); ``"bf16"`` also on the CPU, where a processor with AMX runs the
         generator about three times as fast (its fixed cubic path stays float32). Can be changed after
         fitting (``set_params(amp=...)``) to apply a model in another precision.
     progress : bool or None

@@ -66,6 +66,37 @@ def test_the_gpu_settings_bf16_and_channels_last_run_on_the_cpu_and_agree_with_f
     np.testing.assert_allclose(fp32.predict_proba(tr), p32, atol=0.01)  # measured 2e-4
 
 
+@pytest.mark.parametrize("supported", [True, False])
+def test_on_cuda_training_uses_bf16_where_supported_and_scores_stay_fp32(monkeypatch, supported):
+    """The CUDA choices, tested on the CPU by mocking the device capability: bf16 autocast only for
+    training and only on a GPU with bf16; predict_proba (and so every score) in fp32 unless asked."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: supported)
+    est = DeepClassifier(device="cuda")
+    device, amp, cl = est._runtime(training=True)
+    assert device.type == "cuda" and amp == (torch.bfloat16 if supported else None) and cl is True
+    assert est._runtime(training=False) == (device, None, True)
+    asked = DeepClassifier(device="cuda", amp="bf16")
+    assert asked._runtime(training=False)[1] == asked._runtime(training=True)[1] == torch.bfloat16
+    assert DeepClassifier(device="cpu")._runtime(training=True)[1:] == (None, False)
+
+
+def test_predict_proba_runs_in_fp32_by_default_and_in_bf16_when_asked(fitted, demo120_split, monkeypatch):
+    import srnomogram.deep.model as M
+
+    seen = []
+    real = M.evaluate
+    monkeypatch.setattr(M, "evaluate", lambda *a, **k: seen.append(k["amp_dtype"]) or real(*a, **k))
+    df, _ = demo120_split
+    fitted.predict_proba(df.head(4))
+    fitted.set_params(amp="bf16")
+    try:
+        fitted.predict_proba(df.head(4))
+    finally:
+        fitted.set_params(amp="auto")
+    assert seen == [None, torch.bfloat16]
+
+
 def test_gradcam_maps_have_the_input_size_and_match_the_scores(fitted, demo120_split):
     df, _ = demo120_split
     te = df[df.split == "test"].head(10)
