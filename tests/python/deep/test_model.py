@@ -17,11 +17,15 @@ from .conftest import LEARN, TINY
 
 
 def test_training_loss_falls_and_test_auc_beats_chance(fitted, demo120_split):
+    """Margins measured on an AMD EPYC (AVX-512, no AMX): seeds 0-4 with 1 thread on PyTorch's AVX-512
+    and on its AVX2 kernels, seeds 0-1 with 2 threads on AVX2, seed 0 with 2 threads on AVX-512 (this
+    fixture). The mean loss of the last 3 epochs was 0.29-0.66 of the first 3 epochs' mean (single
+    epochs are noisy, up to 1.39), training AUC 0.95-1.00, test AUC 0.91-1.00."""
     df, _ = demo120_split
     hist = fitted.loss_history_
     per_epoch = np.array([hist[fitted.epoch_of_iteration_ == e].mean() for e in range(LEARN["epochs"])])
-    assert len(hist) == LEARN["epochs"] * 6  # 84 lesions, batches of 16: 5 x 16 + 4
-    assert per_epoch[-3:].mean() < per_epoch[0]
+    assert len(hist) == LEARN["epochs"] * 6  # 84 lesions, batches of 14
+    assert per_epoch[-3:].mean() < 0.85 * per_epoch[:3].mean()
     tr, te = df[df.split == "train"], df[df.split == "test"]
     p = fitted.predict_proba(te)
     assert p.shape == (len(te), 2)
@@ -115,7 +119,7 @@ def test_gradcam_peaks_inside_the_lesion_for_a_model_trained_on_the_demo(demo120
     the rate at which a map that ignores the lesion peaks inside it (0.40 here). Seeds 0-2 gave
     0.78-0.81 peaks inside, and a mean map inside / outside the lesion > 1 for 89-100 % of lesions."""
     df, _ = demo120_split
-    est = DeepClassifier(**{**LEARN, "image_size": 128, "margin": 0.25, "epochs": 15}).fit(df[df.split == "train"])
+    est = DeepClassifier(**{**LEARN, "batch_size": 16, "image_size": 128, "margin": 0.25, "epochs": 15}).fit(df[df.split == "train"])
     te = df[df.split == "test"]
     res = est.gradcam(te)
     assert res.cams.shape == (len(te), 128, 128)
