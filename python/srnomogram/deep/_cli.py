@@ -24,7 +24,7 @@ def _add_params(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower on GPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--amp", choices=("auto", "bf16", "none"), default="auto", help="autocast (auto: bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--amp", choices=("auto", "bf16", "none"), default="auto", help="autocast (auto: bf16 training on CUDA GPUs that support it, fp32 on the CPU and for every prediction; bf16: also on the CPU and for prediction)")
     p.add_argument("--compile", action="store_true", help="torch.compile the training step")
 
 
