@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from .._checkpoint import verify_sha256, write_meta
 from ..errors import CheckpointError, InputError, param_error
-from ..utils import atomic_path, file_sha256, seed_everything
+from ..utils import atomic_path, seed_everything
 from . import networks
 from .data import BOUNDS, RoiSet, load_rois
 from .engine import evaluate, train_one_epoch
@@ -398,11 +399,9 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             "seed": int(self.seed),
             "loss_history": [float(v) for v in self.loss_history_],
             "epoch_of_iteration": [int(v) for v in self.epoch_of_iteration_],
-            "model_sha256": file_sha256(path / MODEL_FILE),
             "versions": {"srnomogram": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version()},
         }
-        with atomic_path(path / META_FILE) as tmp:
-            tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        write_meta(path / META_FILE, meta, path / MODEL_FILE)
         return path
 
     @classmethod
@@ -427,9 +426,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             params = dict(meta["params"])
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise CheckpointError(f"Checkpoint metadata {meta_path} is corrupted ({exc}). Re-save the model.") from None
-        digest = file_sha256(model_path)
-        if meta.get("model_sha256") and digest != meta["model_sha256"]:
-            raise CheckpointError(f"Checkpoint {model_path} is corrupted or was replaced: its SHA-256 does not match {meta_path.name}. Re-save the model.")
+        verify_sha256(model_path, meta, meta_path.name)
         sd = networks.load_state_dict_file(model_path, "Checkpoint")
         params["device"] = device
         try:
