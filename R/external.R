@@ -51,13 +51,19 @@ external_validation <- function(y, prob, threshold = NULL, g = 10, cluster = NUL
   if (!is.null(cluster)) cluster <- cluster[keep]
   p <- pmin(pmax(raw, eps), 1 - eps)
   roc <- roc_auc(y, raw, conf_level = conf_level)
-  cal <- external_calibration(y, p, g = g)
+  # rms::val.prob fails on risks without spread (an untrained CNN); keep the other statistics then
+  note <- ""
+  cal <- tryCatch(external_calibration(y, p, g = g), error = function(e) {
+    note <<- paste("rms::val.prob failed:", conditionMessage(e))
+    degenerate_calibration(y, p, g)
+  })
   lp <- stats::qlogis(p)
   z <- stats::qnorm(1 - (1 - conf_level) / 2)
   citl_fit <- stats::glm(y ~ 1 + offset(lp), family = stats::binomial())
   slope_fit <- stats::glm(y ~ lp, family = stats::binomial())
   wald <- function(fit, i) {
     b <- unname(stats::coef(fit)[i])
+    if (is.na(b)) return(c(NA_real_, NA_real_, NA_real_))
     se <- unname(sqrt(diag(stats::vcov(fit)))[i])
     c(b, b - z * se, b + z * se)
   }
@@ -86,11 +92,22 @@ external_validation <- function(y, prob, threshold = NULL, g = 10, cluster = NUL
     eavg = unname(vp["Eavg"]), spiegelhalter_z = unname(vp["S:z"]), spiegelhalter_p = unname(vp["S:p"]),
     hl_statistic = unname(cal$hl$statistic), hl_df = unname(cal$hl$parameter), hl_p = cal$hl$p.value,
     n_clipped = sum(raw < eps | raw > 1 - eps), ci_method = ci_method, conf_level = conf_level,
-    stringsAsFactors = FALSE)
+    note = note, stringsAsFactors = FALSE)
   structure(list(summary = out, calibration = cal, roc = roc, classification = cls,
                  recalibration = c(intercept = unname(stats::coef(slope_fit)[1]),
                                    slope = unname(stats::coef(slope_fit)[2]))),
             class = "srnomogram_external")
+}
+
+degenerate_calibration <- function(y, p, g) {
+  vp <- stats::setNames(rep(NA_real_, 5), c("Brier", "Dxy", "C (ROC)", "R2", "Emax"))
+  vp["Brier"] <- mean((p - y)^2)
+  hl <- tryCatch(hl_test(y, p, g = g), error = function(e) list(statistic = NA_real_, parameter = NA_real_, p.value = NA_real_))
+  o <- order(p)
+  structure(list(mode = "external", table = data.frame(predicted = p[o], observed = y[o], smoothed = NA_real_),
+                 n = length(y), intercept = NA_real_, slope = NA_real_, val_prob = vp, hl = hl,
+                 mae = NA_real_, q90 = NA_real_),
+            class = "srnomogram_calibration")
 }
 
 cluster_bootstrap <- function(y, score, lp, cluster, B, seed) {

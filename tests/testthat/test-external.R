@@ -72,3 +72,15 @@ test_that("recalibrate_risk refits intercept and slope on the logit", {
   expect_equal(ev$summary$citl, 0, tolerance = 1e-6)
   expect_equal(ev$summary$slope, 1, tolerance = 1e-6)
 })
+
+test_that("risks without spread keep AUC and Brier, and say why val.prob is missing", {
+  set.seed(9)
+  y <- rbinom(40, 1, 0.4)
+  p <- rep(0.3, 40)
+  ev <- external_validation(y, p, threshold = 0.2)
+  expect_equal(ev$summary$auc, 0.5)
+  expect_equal(ev$summary$brier, mean((p - y)^2))
+  expect_match(ev$summary$note, "val.prob failed")
+  expect_true(is.na(ev$summary$slope))
+  expect_equal(ev$classification$sensitivity, 1)
+})

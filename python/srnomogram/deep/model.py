@@ -406,7 +406,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path, device="auto") -> "DeepClassifier":
-        """Load a folder written by :meth:`save` (``torch.load(weights_only=True)``; nothing is unpickled).
+        """Load a folder written by :meth:`save`, or the ``--out`` folder of ``deep train`` (its
+        ``checkpoint/``), with ``torch.load(weights_only=True)``; nothing is unpickled.
 
         Raises
         ------
@@ -415,6 +416,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             or the architecture.
         """
         path = Path(path)
+        if not (path / META_FILE).is_file() and (path / "checkpoint" / META_FILE).is_file():
+            path = path / "checkpoint"  # the folder `srnomogram deep train --out` wrote
         meta_path, model_path = path / META_FILE, path / MODEL_FILE
         for p in (meta_path, model_path):
             if not p.is_file():
