@@ -16,7 +16,9 @@ import yaml
 from srnomogram.cli import main
 from srnomogram.errors import CheckpointError, InputError, ManifestError
 
-pytestmark = pytest.mark.slow  # trains a small study once (about 1.5 min on 2 cores), then validates it 5 times
+# The study-based tests are slow: they train the small study once (about 1.5 min on 2 cores) and validate it
+# several times; the fast ones below it test the pieces on plain data.
+slow = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +58,7 @@ def validated(study, external_cohort, tmp_path_factory):
     return out, report
 
 
+@slow
 def test_validate_writes_report_tables_and_pins_for_every_model(validated):
     from srnomogram.board import list_pins, read_pin
 
@@ -73,6 +76,7 @@ def test_validate_writes_report_tables_and_pins_for_every_model(validated):
     pd.testing.assert_frame_equal(read_pin(out / "board", "external_auc"), auc)
 
 
+@slow
 def test_external_numbers_equal_the_r_functions_proc_and_val_prob_on_the_same_scores(validated, study):
     from srnomogram import stats
 
@@ -103,6 +107,7 @@ def test_external_numbers_equal_the_r_functions_proc_and_val_prob_on_the_same_sc
                                        d.loc[d["model"] == curve, "NB"].to_numpy(), atol=1e-12)
 
 
+@slow
 def test_thresholds_are_the_frozen_training_cut_offs_of_table2(validated, study):
     out, _ = validated
     cls = pd.read_csv(out / "tables" / "external_classification.csv").set_index("model")
@@ -112,6 +117,7 @@ def test_thresholds_are_the_frozen_training_cut_offs_of_table2(validated, study)
     assert cls.loc["or_mobilenet_v2", "threshold"] == train["OR-MobileNetV2"]
 
 
+@slow
 def test_a_study_validated_on_its_own_test_rows_reproduces_its_test_numbers(study, tmp_path):
     from srnomogram import validate
 
@@ -142,6 +148,7 @@ def test_a_study_validated_on_its_own_test_rows_reproduces_its_test_numbers(stud
     np.testing.assert_allclose(scores["clinical"], preds.loc[scores.index, "risk_clinical"], rtol=1e-10)
 
 
+@slow
 def test_without_clinical_columns_the_image_models_are_still_validated(study, external_cohort, tmp_path, caplog):
     from srnomogram import validate
 
@@ -155,6 +162,7 @@ def test_without_clinical_columns_the_image_models_are_still_validated(study, ex
     assert "lacks clinical column(s) age, max_diameter_cm" in report.read_text()
 
 
+@slow
 def test_patient_id_gives_one_score_per_patient_or_lesions_with_patient_bootstrap(study, external_cohort, tmp_path):
     from srnomogram import validate
 
@@ -175,6 +183,7 @@ def test_patient_id_gives_one_score_per_patient_or_lesions_with_patient_bootstra
     assert (cal["n"] == 40).all()
 
 
+@slow
 def test_predict_scores_unlabelled_lesions_with_risk_and_points(study, external_cohort, tmp_path):
     m = pd.read_csv(external_cohort).drop(columns=["label"])
     p = external_cohort.parent / "unlabelled.csv"
@@ -187,6 +196,7 @@ def test_predict_scores_unlabelled_lesions_with_risk_and_points(study, external_
     assert s["nomogram"].between(0, 1).all() and s["nomogram_points"].notna().all()
 
 
+@slow
 def test_bad_input_gets_one_line_and_nothing_half_written(study, external_cohort, tmp_path, capsys):
     from srnomogram import validate
 
@@ -207,6 +217,7 @@ def test_bad_input_gets_one_line_and_nothing_half_written(study, external_cohort
         validate(broken, external_cohort, tmp_path / "c")
 
 
+@slow
 def test_a_tampered_skops_file_or_checkpoint_is_refused(study, external_cohort, tmp_path):
     from srnomogram import validate
     from srnomogram.radiomics.persist import load_model
@@ -224,3 +235,72 @@ def test_a_tampered_skops_file_or_checkpoint_is_refused(study, external_cohort, 
     g.write_bytes(g.read_bytes() + b"\0")
     with pytest.raises(CheckpointError, match="SHA-256 does not match meta.json"):
         SuperResolver.load(g.parent)
+
+
+# ------------------------------------------------------------------------------------ fast tests
+def test_nomogram_predict_from_the_design_equals_r_predict_and_its_points_scale():
+    from srnomogram import stats
+    from srnomogram.study.external import nomogram_predict
+    from srnomogram.study.report import calculator_spec
+
+    rng = np.random.default_rng(3)
+    d = pd.DataFrame({"age": rng.normal(50, 10, 120).round(), "deep_score": rng.uniform(size=120)})
+    d["label"] = (rng.uniform(size=120) < 1 / (1 + np.exp(-(-6 + 0.08 * d["age"] + 3 * d["deep_score"])))).astype(int)
+    fit = stats.fit_nomogram(d.iloc[:80], "label ~ age + deep_score")
+    points = stats.nomogram_points(fit)
+    design = calculator_spec(points)
+    new = d.iloc[80:].copy()
+    new.iloc[0, 0] = 99.0  # beyond the axis: extrapolated linearly, like the calculator
+    got = nomogram_predict(design, new)
+    np.testing.assert_allclose(got["risk"], stats.predict(fit, newdata=new), rtol=1e-10)
+    # rms' own scale: risk = plogis(intercept + total points / points per unit of the linear predictor)
+    sc = points[points["axis"] == "scaling"].set_index("variable")["value"].astype(float)
+    back = 1 / (1 + np.exp(-(sc["intercept"] + got["points"] / sc["points_per_lp"])))
+    np.testing.assert_allclose(back, got["risk"], rtol=1e-8)
+
+
+def test_load_study_names_the_missing_piece_and_the_command_that_recreates_it(tmp_path):
+    from srnomogram.study.external import load_study
+
+    with pytest.raises(InputError, match="not a study folder"):
+        load_study(tmp_path)
+    (tmp_path / "resolved_config.yaml").write_text("study: {}\n")
+    with pytest.raises(InputError, match=r"lacks the finished stage stages/application; recreate it with 'srnomogram run"):
+        load_study(tmp_path)
+
+
+def test_manifest_without_image_column_or_labels_is_refused_in_one_line(tmp_path):
+    from srnomogram.study.external import _read_manifest
+
+    p = tmp_path / "m.csv"
+    pd.DataFrame({"case_id": ["a"], "mask": ["a_mask.png"], "label": [1]}).to_csv(p, index=False)
+    with pytest.raises(ManifestError, match=r"m.csv: no 'image' column") as e:
+        _read_manifest(p, need_label=True)
+    assert "\n" not in str(e.value)
+    pd.DataFrame({"case_id": ["a"], "image": ["a.png"], "mask": ["a_mask.png"]}).to_csv(p, index=False)
+    with pytest.raises(ManifestError, match=r"no 'label' column.*srnomogram predict STUDY_DIR MANIFEST"):
+        _read_manifest(p, need_label=True)
+
+
+def test_patient_unit_averages_scores_and_lesion_unit_keeps_rows_with_clusters():
+    from srnomogram.study.external import _units
+
+    s = pd.DataFrame({"case_id": list("abcd"), "patient_id": ["p1", "p1", "p2", "p3"], "label": [1, 1, 0, 0],
+                      "or_lr": [0.2, 0.6, 0.1, 0.3]})
+    rows, cluster, unit = _units(s, "patient")
+    assert cluster is None and unit.startswith("patient")
+    assert rows.set_index("patient_id")["or_lr"].to_dict() == pytest.approx({"p1": 0.4, "p2": 0.1, "p3": 0.3})
+    rows, cluster, unit = _units(s, "lesion")
+    assert len(rows) == 4 and list(cluster) == ["p1", "p1", "p2", "p3"] and "bootstrap" in unit
+    rows, cluster, _ = _units(s.drop(columns="patient_id"), "patient")
+    assert len(rows) == 4 and cluster is None
+
+
+def test_range_warnings_name_the_column_the_count_and_the_training_range(tmp_path):
+    from srnomogram.study.external import _range_warnings
+
+    summary = {"clinical": {"age": {"n": 10, "min": 30.0, "max": 70.0}}, "spacing": {"n": 0}, "width": {"n": 0}, "height": {"n": 0}}
+    df = pd.DataFrame({"case_id": ["a", "b", "c"], "image": [str(tmp_path / "x.png")] * 3, "age": [25.0, 50.0, 80.0]})
+    w = _range_warnings(summary, df, ["age"])
+    assert w.loc[0, "n_outside"] == 2 and w.loc[0, "column"] == "age"
+    assert "outside the training range 30 to 70" in w.loc[0, "message"]
