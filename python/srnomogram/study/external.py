@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ APP_FORMAT = "srnomogram.application/1"
 EXTRA_LABELS = {"clinical": "Clinical model", "nomogram": "Nomogram"}
 SPACING_TOLERANCE = 0.25  # relative: warn when external spacing leaves the training range by more
 SIZE_TOLERANCE = 0.5  # relative, for image width/height
+STAT_OPTIONS = ("recalibrate", "unit", "bootstraps", "dca_bootstraps")  # what the statistics stage's cache key holds
 DCA_CURVE = "label ~ risk"  # the model's curve in the decision-curve tables (the others: "All", "None")
 
 
@@ -62,12 +62,15 @@ def save_nomogram_fits(ctx, fits: dict, train: pd.DataFrame) -> None:
         points = stats.nomogram_points(fit)
         spec = calculator_spec(points)
         coef = fit.summary()
+        b = {str(t): float(c) for t, c in zip(coef["term"], coef["coef"])}
+        for p in spec["predictors"]:  # full precision (the points table holds 15 significant digits)
+            p["coef"] = b[p["name"]]
         design[name] = {
             "formula": str(stats.call("deparse1", fit.element("srn_formula"), _namespace="base")),
             "terms": [p["name"] for p in spec["predictors"]],
             "transforms": "none (every term enters linearly)",
-            "coefficients": {str(t): float(c) for t, c in zip(coef["term"], coef["coef"])},
-            "intercept": spec["intercept"],
+            "coefficients": b,
+            "intercept": b["Intercept"],
             "predictors": spec["predictors"],
             "n_train": int(len(train)),
         }
@@ -405,8 +408,16 @@ def _ext_sr(ctx):
 
     run = ctx.config
     model = SuperResolver.load(run.study.file(run.study.app["sr"]["model"]), device=run.options.get("device", "auto"))
-    model.apply_manifest(ctx.inputs["ext_cohort"].file("cohort.csv"), out_dir=ctx.path("images"),
-                         manifest_out=ctx.path("cohort.csv"))
+    src = ctx.inputs["ext_cohort"].file("cohort.csv")
+    labelled = "label" in pd.read_csv(src, nrows=0).columns
+    if not labelled:  # apply_manifest reads a full manifest: give it a placeholder label, dropped below
+        tmp = ctx.path("_unlabelled_input.csv")
+        pd.read_csv(src, dtype={"case_id": str}).assign(label=0).to_csv(tmp, index=False)
+        src = tmp
+    model.apply_manifest(src, out_dir=ctx.path("images"), manifest_out=ctx.path("cohort.csv"))
+    if not labelled:
+        write_csv_atomic(pd.read_csv(ctx.path("cohort.csv"), dtype={"case_id": str}).drop(columns="label"), ctx.path("cohort.csv"))
+        Path(src).unlink()
 
 
 def _cohort_of(ctx) -> pd.DataFrame:
@@ -460,6 +471,7 @@ def _ext_scores(ctx):
     factors = study.app["clinical_factors"]
     missing = [c for c in factors if c not in cohort.columns]
     best = study.app["best_model"]["model"]
+    scores["deep_score"] = scores[best].to_numpy()  # the chosen model's score: the nomogram's input
     info = {"clinical_skipped": bool(missing), "missing_clinical": missing, "best_model": best}
     if missing:
         msg = (f"Clinical model and nomogram skipped: the manifest lacks clinical column(s) {', '.join(missing)}; "
@@ -472,7 +484,6 @@ def _ext_scores(ctx):
             p = nomogram_predict(study.design[name], data)
             scores[name] = p["risk"].to_numpy()
             scores[f"{name}_points"] = p["points"].to_numpy()
-        scores["deep_score"] = data["deep_score"].to_numpy()
     ctx.write_table("scores", scores)
     ctx.write_json("scores_info", info)
 
@@ -492,7 +503,7 @@ def _run_stages(run: _Run, with_stats: bool):
                         extra_key=lambda cfg, res: {"study": cfg.study.key}))
     if with_stats:
         stages.append(Stage("ext_statistics", _ext_statistics, deps=("ext_cohort", "ext_scores"),
-                            extra_key=lambda cfg, res: {"study": cfg.study.key, **cfg.options}, version="1"))
+                            extra_key=lambda cfg, res: {"study": cfg.study.key, **{k: cfg.options.get(k) for k in STAT_OPTIONS}}))
     runner = Runner(run, stages, force=run.options.get("force", ()), root=run.out / "stages")
     return runner, runner.run()
 
@@ -542,8 +553,7 @@ def _ext_statistics(ctx):
         ev = stats.call("external_validation", y, s, **kw)
         summ.append(ev.element("summary").assign(model=m))
         cls.append(ev.element("classification").assign(model=m))
-        curves.append(ev.element("calibration").element("table").assign(model=m)
-                      if hasattr(ev.element("calibration"), "element") else _cal_table(ev).assign(model=m))
+        curves.append(ev.element("calibration").element("table").assign(model=m))
         part = pd.DataFrame({"label": y, "risk": s}).dropna().reset_index(drop=True)
         d = stats.decision_curve(DCA_CURVE, part, fitted_risk=True, thresholds=thresholds,
                                  confidence_intervals=conf if opts.get("dca_bootstraps", 500) else "none",
@@ -574,11 +584,6 @@ def _ext_statistics(ctx):
         r.insert(0, "model", r.pop("model"))
         ctx.write_table("external_recalibration", r)
     ctx.write_json("statistics_info", {"unit": unit_text, "models": models, "n_units": int(len(data))})
-
-
-def _cal_table(ev):  # pragma: no cover - fallback when the calibration element converts to a dict
-    cal = ev.element("calibration")
-    return pd.DataFrame(cal["table"])
 
 
 def _label(m):
@@ -697,19 +702,14 @@ def _figures(tables, folder) -> dict:
         part = data[["label", m]].dropna()
         fpr, tpr = F._roc_xy(part["label"], part[m])
         ax.plot(fpr, tpr, lw=1.3, label=f"{_label(m)} (AUC {auc.loc[m, 'auc']:.3f})")
-    ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=1)
-    ax.set(title="External ROC", xlabel="1 - specificity", ylabel="Sensitivity", xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(fontsize=7, loc="lower right")
-    made["external_roc"] = F.save(fig, folder / "external_roc", formats=("png",))[0]
+    made["external_roc"] = _unit_square(F, fig, ax, folder / "external_roc", "External ROC", "1 - specificity", "Sensitivity", "lower right")
     cur = tables["external_calibration_curves"]
     fig, ax = plt.subplots(figsize=(5.6, 5))
     for m in models:
         part = cur[cur["model"] == m]
         ax.plot(part["predicted"], part["smoothed"], lw=1.3, label=_label(m))
-    ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=1)
-    ax.set(title="External calibration (lowess)", xlabel="Predicted risk", ylabel="Observed proportion", xlim=(0, 1), ylim=(0, 1))
-    ax.legend(fontsize=7, loc="upper left")
-    made["external_calibration"] = F.save(fig, folder / "external_calibration", formats=("png",))[0]
+    made["external_calibration"] = _unit_square(F, fig, ax, folder / "external_calibration", "External calibration (lowess)",
+                                                "Predicted risk", "Observed proportion", "upper left")
     d = tables["external_decision_curves"]
     fig, ax = plt.subplots(figsize=(6.4, 5))
     ymax = 0.0
@@ -728,6 +728,14 @@ def _figures(tables, folder) -> dict:
     ax.legend(fontsize=7, loc="upper right")
     made["external_dca"] = F.save(fig, folder / "external_dca", formats=("png",))[0]
     return made
+
+
+def _unit_square(F, fig, ax, path, title, xlabel, ylabel, loc):
+    """Finish a [0, 1]² panel with its diagonal and legend; save it as PNG; return the path."""
+    ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=1)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(fontsize=7, loc=loc)
+    return F.save(fig, path, formats=("png",))[0]
 
 
 def methods_text(run: _Run, info: dict) -> str:
