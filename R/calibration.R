@@ -9,8 +9,11 @@
 #' Hosmer-Lemeshow test ([hl_test()]) on `g` groups.
 #'
 #' @param fit A `srnomogram_nomogram` from [fit_nomogram()].
-#' @param B Bootstrap repetitions (internal mode).
-#' @param seed Random seed for the bootstrap; `NULL` uses the current stream.
+#' @param B Bootstrap repetitions (internal mode; a whole number >= 1).
+#' @param seed Random seed of the bootstrap (internal mode; a whole number), or
+#'   `NULL` to draw from the current random number stream (set it with
+#'   [set.seed()] for reproducible numbers). There is no default: internal mode
+#'   requires it; external mode ignores it.
 #' @param newdata Optional external cohort (data frame with the outcome and
 #'   the predictors).
 #' @param g Groups for the Hosmer-Lemeshow test (external mode).
@@ -33,20 +36,14 @@
 #' ext <- calibrate_nomogram(fit, newdata = d[101:150, ], g = 5)
 #' ext$hl
 #' @export
-calibrate_nomogram <- function(fit, B = 1000, seed = 2024, newdata = NULL, g = 10) {
+calibrate_nomogram <- function(fit, B = 1000, seed, newdata = NULL, g = 10) {
   check_nomogram_fit(fit)
   if (!is.null(newdata)) return(validate_external(fit, newdata, g))
-  if (!is.numeric(B) || length(B) != 1L || is.na(B) || B < 1) {
-    abort_input("{.arg B} must be a positive integer, not {.val {B}}.")
-  }
-  run <- function() {
-    with_datadist(fit$datadist,
-                  rms::calibrate(strip_class(fit), method = "boot", B = as.integer(B)))
-  }
-  # rms reports failed bootstrap fits with cat(); keep that note in the object.
-  note <- utils::capture.output(
-    cal <- if (is.null(seed)) run() else withr::with_seed(seed, run())
-  )
+  B <- check_bootstraps(B)
+  if (missing(seed)) abort_missing_seed("calibrate_nomogram", B)
+  boot <- rms_bootstrap(rms::calibrate, fit, B, seed)
+  cal <- boot$value
+  note <- boot$note
   p <- attr(cal, "predicted")
   s <- stats::approx(cal[, "predy"], cal[, "calibrated.corrected"], xout = p, ties = mean)$y
   err <- abs(p - s)
@@ -56,7 +53,7 @@ calibrate_nomogram <- function(fit, B = 1000, seed = 2024, newdata = NULL, g = 1
   structure(list(mode = "bootstrap", table = tab, calibrate = cal, B = as.integer(B), seed = seed,
                  n = length(p), mae = mean(err, na.rm = TRUE),
                  q90 = unname(stats::quantile(err, 0.9, na.rm = TRUE)), predicted = p,
-                 note = trimws(paste(note[nzchar(trimws(note))], collapse = " "))),
+                 note = note),
             class = "srnomogram_calibration")
 }
 

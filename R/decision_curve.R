@@ -37,6 +37,10 @@
 #' @param study_design `"cohort"` or `"case-control"`.
 #' @param population_prevalence Outcome prevalence in the population, required
 #'   for a case-control design.
+#' @param seed Random seed of the bootstrap (a whole number): the curves are
+#'   then computed under `withr::with_seed(seed, ...)`, equal to rmda after
+#'   `set.seed(seed)`, and the caller's random number stream is left as it was.
+#'   `NULL` (default) draws from the current stream, as rmda does.
 #' @param engine `"srnomogram"` (default) computes the curves here; this
 #'   implementation is proven equal to `rmda::decision_curve()` 1.6 on the
 #'   project's golden data (every column of `derived`, bootstrap bounds
@@ -50,7 +54,7 @@
 #'   `FPR`, `FNR`, `TPR`, `TNR`, `NB`, `sNB`, `rho`, `prob.high.risk`,
 #'   `prob.low.risk`, `DP`, `nonDP`, `model`, the `_lower`/`_upper` bounds, and
 #'   `cost.benefit.ratio`), `confidence_intervals`, `policy`, `study_design`,
-#'   `n`, `n_missing`, `model_name`, `call` and `engine`.
+#'   `seed`, `n`, `n_missing`, `model_name`, `call` and `engine`.
 #' @references Vickers AJ, Elkin EB (2006). Decision curve analysis: a novel
 #'   method for evaluating prediction models. Med Decis Making 26:565-574.
 #'   Kerr KF, Brown MD, Zhu K, Janes H (2016). Assessing the clinical impact of
@@ -71,9 +75,11 @@ decision_curve <- function(formula, data, fitted_risk = FALSE,
                            confidence_intervals = 0.95, bootstraps = 500,
                            policy = c("opt-in", "opt-out"),
                            study_design = c("cohort", "case-control"),
-                           population_prevalence,
+                           population_prevalence, seed = NULL,
                            engine = c("srnomogram", "rmda")) {
   call <- match.call()
+  check_seed(seed)
+  seeded <- function(expr) if (is.null(seed)) expr else withr::with_seed(seed, expr)
   engine <- rlang::arg_match(engine)
   if (engine == "rmda") check_engine_installed("rmda", "decision_curve")
   policy <- rlang::arg_match(policy)
@@ -138,14 +144,15 @@ decision_curve <- function(formula, data, fitted_risk = FALSE,
   n <- nrow(data)
 
   if (engine == "rmda") {
-    derived <- rmda_derived(formula, data, outcome, fitted_risk, thresholds,
-                            if (with_ci) confidence_intervals else "none",
-                            if (with_ci) as.integer(bootstraps) else 1L, policy, study_design, rho_fixed)
+    derived <- seeded(rmda_derived(formula, data, outcome, fitted_risk, thresholds,
+                                   if (with_ci) confidence_intervals else "none",
+                                   if (with_ci) as.integer(bootstraps) else 1L, policy, study_design,
+                                   rho_fixed))
     return(structure(list(derived = derived,
                           confidence_intervals = if (with_ci) confidence_intervals else "none",
                           bootstraps = if (with_ci) as.integer(bootstraps) else 0L,
                           policy = policy, study_design = study_design,
-                          population_prevalence = rho_fixed,
+                          population_prevalence = rho_fixed, seed = seed,
                           n = n, n_missing = n_missing, model_name = model_name, call = call,
                           engine = engine),
                      class = "srnomogram_decision_curve"))
@@ -170,18 +177,22 @@ decision_curve <- function(formula, data, fitted_risk = FALSE,
 
   if (with_ci) {
     B <- as.integer(bootstraps)
-    if (study_design == "cohort") {
+    draw <- function() {
       B_ind <- matrix(NA_integer_, nrow = n, ncol = B)
-      for (b in seq_len(B)) B_ind[, b] <- sample.int(n, replace = TRUE)
-    } else {
-      # Strata are resampled in order of first appearance of each class in
-      # the data, as rmda does.
-      strata <- lapply(unique(outcome), function(k) which(outcome == k))
-      B_ind <- matrix(NA_integer_, nrow = n, ncol = B)
-      for (b in seq_len(B)) {
-        B_ind[, b] <- unlist(lapply(strata, function(s) s[sample.int(length(s), replace = TRUE)]))
+      if (study_design == "cohort") {
+        for (b in seq_len(B)) B_ind[, b] <- sample.int(n, replace = TRUE)
+      } else {
+        # Strata are resampled in order of first appearance of each class in
+        # the data, as rmda does.
+        strata <- lapply(unique(outcome), function(k) which(outcome == k))
+        for (b in seq_len(B)) {
+          B_ind[, b] <- unlist(lapply(strata, function(s) s[sample.int(length(s), replace = TRUE)]))
+        }
       }
+      B_ind
     }
+    # Every random number of the bootstrap is drawn here (the refits below are deterministic).
+    B_ind <- seeded(draw())
     boot_risk <- if (!fitted_risk) {
       apply(B_ind, 2L, fit_risk)
     } else {
@@ -226,7 +237,7 @@ decision_curve <- function(formula, data, fitted_risk = FALSE,
                  confidence_intervals = if (with_ci) confidence_intervals else "none",
                  bootstraps = if (with_ci) B else 0L,
                  policy = policy, study_design = study_design,
-                 population_prevalence = rho_fixed,
+                 population_prevalence = rho_fixed, seed = seed,
                  n = n, n_missing = n_missing, model_name = model_name, call = call,
                  engine = engine),
             class = "srnomogram_decision_curve")

@@ -110,17 +110,19 @@ predict.srnomogram_nomogram <- function(object, newdata = NULL, type = c("fitted
 #' Odds ratios of a nomogram fit
 #'
 #' @param object A `srnomogram_nomogram`.
+#' @param conf_level Confidence level of the Wald intervals.
 #' @param ... Unused.
 #' @return A data frame: `term`, `coef`, `se`, `odds_ratio`, `lower`, `upper`
-#'   (Wald 95% CI per unit), `p_value`.
+#'   (Wald `conf_level` CI per unit, `exp(b -/+ z se)`), `p_value`.
 #' @export
-summary.srnomogram_nomogram <- function(object, ...) {
+summary.srnomogram_nomogram <- function(object, conf_level = 0.95, ...) {
+  z_ci <- check_conf_level(conf_level)
   b <- stats::coef(object)
   se <- sqrt(diag(stats::vcov(object)))
   z <- b / se
   data.frame(term = names(b), coef = unname(b), se = unname(se),
-             odds_ratio = unname(exp(b)), lower = unname(exp(b - stats::qnorm(0.975) * se)),
-             upper = unname(exp(b + stats::qnorm(0.975) * se)),
+             odds_ratio = unname(exp(b)), lower = unname(exp(b - z_ci * se)),
+             upper = unname(exp(b + z_ci * se)),
              p_value = unname(2 * stats::pnorm(-abs(z))), stringsAsFactors = FALSE)
 }
 

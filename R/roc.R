@@ -19,6 +19,7 @@
 #' @export
 roc_auc <- function(y, score, direction = c("<", ">", "auto"), conf_level = 0.95) {
   direction <- rlang::arg_match(direction)
+  check_conf_level(conf_level)
   cc <- check_outcome_score(y, score, "score")
   y <- check_binary(cc$y, arg = "y")
   score <- cc$score

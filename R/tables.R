@@ -139,8 +139,8 @@ baseline_block <- function(d, group, vars, split_name, digits) {
 #'
 #' Each variable alone in `glm(outcome ~ variable, binomial)`; then the
 #' variables whose univariate (Wald) p-value is below `alpha` together in one
-#' multivariate model. Odds ratios with Wald 95% confidence intervals
-#' (`exp(b ± 1.96 se)`), per unit of each variable (per level against the
+#' multivariate model. Odds ratios with Wald confidence intervals
+#' (`exp(b ± z se)`, \eqn{z} the normal quantile of `conf_level`; 1.96 for 95%), per unit of each variable (per level against the
 #' reference for factors), or per `per[[v]]` units of a numeric variable `v`:
 #' a 0-1 deep-learning score is best read per 0.1 (`per = c(deep_score = 0.1)`),
 #' where the odds ratio and its bounds are those per unit raised to the power 0.1
@@ -152,6 +152,7 @@ baseline_block <- function(d, group, vars, split_name, digits) {
 #' @param vars Names of the candidate predictors.
 #' @param alpha Univariate p-value below which a variable enters the
 #'   multivariate model.
+#' @param conf_level Confidence level of the odds ratios' intervals.
 #' @param per Named positive numbers (a named vector or list): the unit of the
 #'   odds ratio of those numeric variables. Others are per 1 unit.
 #' @return A data frame, one row per model term: `term`, `variable`, `unit`
@@ -166,7 +167,7 @@ baseline_block <- function(d, group, vars, split_name, digits) {
 #' logistic_table(d, "y", c("age", "size", "noise"))
 #' logistic_table(d, "y", c("age", "size"), per = c(age = 10))
 #' @export
-logistic_table <- function(data, outcome, vars, alpha = 0.05, per = NULL) {
+logistic_table <- function(data, outcome, vars, alpha = 0.05, per = NULL, conf_level = 0.95) {
   data <- check_data_frame(data)
   check_columns(data, c(outcome, vars))
   data[[outcome]] <- check_binary(data[[outcome]], arg = "outcome")
@@ -174,7 +175,7 @@ logistic_table <- function(data, outcome, vars, alpha = 0.05, per = NULL) {
     abort_input("{.arg alpha} must be a number in (0, 1).")
   }
   per <- check_per(per, data, vars)
-  z <- stats::qnorm(0.975)
+  z <- check_conf_level(conf_level)
   wald <- function(fit) {
     # Aliased terms (collinear predictors) have no row in summary(); keep them, as NA, so every
     # requested variable has its row in the table.

@@ -139,3 +139,13 @@ check_engine_installed <- function(pkg, fun, call = rlang::caller_env()) {
   }
   invisible(TRUE)
 }
+
+# A confidence level in (0, 1); returns the two-sided normal quantile z of it.
+check_conf_level <- function(conf_level, arg = rlang::caller_arg(conf_level), call = rlang::caller_env()) {
+  if (!is.numeric(conf_level) || length(conf_level) != 1L || is.na(conf_level) ||
+      conf_level <= 0 || conf_level >= 1) {
+    cli::cli_abort("{.arg {arg}} must be a number in (0, 1), e.g. 0.95, not {.val {format(conf_level)}}.",
+                   class = c("srnomogram_error_input", "srnomogram_error"), call = call)
+  }
+  stats::qnorm(1 - (1 - conf_level) / 2)
+}

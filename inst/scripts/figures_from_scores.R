@@ -7,7 +7,8 @@
 #   one column per model score (probabilities), and the clinical predictors.
 # Output (in out_dir): ROC, calibration (bootstrap and test), DCA and nomogram figures as
 # PNG (300 dpi) and PDF; Table 1 (baseline), Table S2 (logistic), ROC/threshold metrics,
-# Hosmer-Lemeshow tests, decision-curve net benefits and the nomogram points table as CSV.
+# Hosmer-Lemeshow tests, the internal validation (rms::validate), decision-curve net benefits
+# and the nomogram points table as CSV.
 #
 # Usage:
 #   Rscript inst/scripts/figures_from_scores.R demo OUT_DIR
@@ -107,6 +108,9 @@ save_figure(calibration_plot(ext, title = "Test set"), file.path(out, "fig_calib
 hl <- rbind(data.frame(set = "train", t(unlist(hl_test(train$label, train$nomogram)[c("statistic", "parameter", "p.value")]))),
             data.frame(set = "test", t(unlist(ext$hl[c("statistic", "parameter", "p.value")]))))
 write_table(hl, "hosmer_lemeshow")
+
+# Internal validation: Harrell's optimism-corrected bootstrap (rms::validate) of the nomogram
+write_table(as.data.frame(validate_nomogram(fit, B = B, seed = seed)), "internal_validation")
 
 # Decision curves (training and test), nomogram vs each score
 dca_for <- function(d) {

@@ -43,6 +43,7 @@ __all__ = [
     "decision_curve",
     "fit_nomogram",
     "calibrate_nomogram",
+    "validate_nomogram",
     "nomogram_points",
     "roc_auc",
     "compare_roc",
@@ -163,6 +164,10 @@ def _to_r(value):
     if isinstance(value, RObject):
         return value.r
     if isinstance(value, pd.Series):
+        if value.dtype == object or (
+            isinstance(value.dtype, pd.api.extensions.ExtensionDtype) and not isinstance(value.dtype, pd.CategoricalDtype)
+        ):
+            return _column_to_r(value)
         value = value.to_numpy()
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         return ro.StrVector(value)
@@ -181,15 +186,57 @@ def _to_r(value):
     if isinstance(value, (float, np.floating)):
         return ro.FloatVector([float(value)])
     if isinstance(value, pd.DataFrame):
-        value = value.copy()
-        for c in value.columns:  # pandas' nullable/object columns: plain numpy for R
-            if value[c].dtype == object:
-                value[c] = value[c].astype(str)
-        value = value.reset_index(drop=True)
+        return _frame_to_r(value)
     if value is None:
         return ro.NULL
     with _converter().context():
         return ro.conversion.get_conversion().py2rpy(value)
+
+
+def _column_to_r(col: pd.Series):
+    """An object/string/nullable column as an R vector, its missing values (None, NaN, pd.NA) as ``NA``.
+
+    All-boolean columns become logical, all-integer integer, all-numeric double, anything else
+    character (each value through ``str``); ``astype(str)`` would turn a missing value into the
+    string "nan" or "None", which R takes for a category.
+    """
+    import rpy2.robjects as ro
+
+    values = col.to_numpy(dtype=object, na_value=None)
+    missing = pd.isna(values)
+    present = values[~missing]
+    if len(present) and all(isinstance(v, (bool, np.bool_)) for v in present):
+        return ro.BoolVector([ro.NA_Logical if m else bool(v) for v, m in zip(values, missing)])
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in present) and (
+        not len(present) or max(abs(int(v)) for v in present) <= 2**31 - 1
+    ):
+        return ro.IntVector([ro.NA_Integer if m else int(v) for v, m in zip(values, missing)])
+    if all(isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) for v in present):
+        return ro.FloatVector([ro.NA_Real if m else float(v) for v, m in zip(values, missing)])
+    return ro.StrVector([ro.NA_Character if m else str(v) for v, m in zip(values, missing)])
+
+
+def _frame_to_r(df: pd.DataFrame):
+    """A pandas DataFrame as an R data.frame (index dropped; missing values as ``NA`` in every column)."""
+    import rpy2.robjects as ro
+
+    df = df.reset_index(drop=True)
+    special = {}
+    plain = df.copy()
+    for c in df.columns:
+        dtype = df[c].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            continue  # pandas2ri makes a factor, NaN as NA
+        if dtype == object or isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            special[c] = _column_to_r(df[c])  # object, string, Int64/Float64/boolean (pd.NA)
+            plain[c] = 0.0
+    with _converter().context():
+        out = ro.conversion.get_conversion().py2rpy(plain)
+    if special:
+        cols = list(map(str, plain.columns))
+        for c, vec in special.items():
+            out[cols.index(str(c))] = vec
+    return out
 
 
 def _from_r(obj):
@@ -316,10 +363,40 @@ def predict(fit: RObject, newdata: pd.DataFrame | None = None, type: str = "fitt
     return np.atleast_1d(np.asarray(call("predict", fit, newdata=newdata, type=type, _namespace="stats"), dtype=float))
 
 
-def calibrate_nomogram(fit: RObject, **kwargs):
-    """Bootstrap calibration (``rms::calibrate``) of a fitted nomogram; a table of the curve."""
-    res = call("calibrate_nomogram", fit, **kwargs)
-    return res
+def calibrate_nomogram(fit: RObject, **kwargs) -> RObject:
+    """Calibration of a fitted nomogram: bootstrap (``rms::calibrate``; give ``B`` and ``seed``, an int
+    or ``None`` for R's current stream) or external (``newdata``, ``g``); ``.frame()`` is the curve."""
+    return call("calibrate_nomogram", fit, **kwargs)
+
+
+def validate_nomogram(fit: RObject, B: int = 1000, *, seed) -> pd.DataFrame:
+    """Internal validation by Harrell's optimism-corrected bootstrap (``rms::validate(method = "boot")``).
+
+    Parameters
+    ----------
+    fit : RObject
+        From :func:`fit_nomogram`.
+    B : int
+        Bootstrap repetitions.
+    seed : int or None
+        Seed of the bootstrap (required; ``None`` draws from R's current random stream).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per index (``Dxy``, ``R2``, ``Intercept``, ``Slope``, ``Emax``, ``D``, ``U``, ``Q``,
+        ``B`` (Brier), ``g``, ``gp`` as rms reports them, and ``AUC`` = Dxy/2 + 1/2), columns
+        ``index``, ``index.orig`` (apparent), ``training``, ``test``, ``optimism``,
+        ``index.corrected`` and ``n`` (successful bootstrap fits); ``attrs`` hold ``B`` and ``seed``.
+    """
+    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
+        from .errors import param_error
+
+        raise param_error("seed", "validate_nomogram", "an int or None", seed)
+    res = call("validate_nomogram", fit, B=B, seed=None if seed is None else int(seed))  # R checks B
+    out = res.frame()
+    out.attrs.update(B=int(res.element("B")), seed=seed, note=str(res.element("note") or ""))
+    return out
 
 
 def nomogram_points(fit: RObject, **kwargs) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from srnomogram.errors import RBridgeError
+from srnomogram.errors import InputError, RBridgeError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -97,3 +97,213 @@ def test_logistic_table_per_unit_through_the_bridge_equals_an_unpenalised_sklear
     for row, var in zip(tab.itertuples(), ("score", "age")):
         lr = LogisticRegression(C=np.inf, tol=1e-10, max_iter=10_000).fit(data[[var]], data["y"])
         assert row.uni_or == pytest.approx(np.exp(row.unit * lr.coef_[0, 0]), rel=1e-5)
+
+
+# ------------------------------------------------------------------ the Python -> R path on a tiny cohort
+# Every statistic the study computes through the bridge, on 90 synthetic lesions, each against a
+# reference computed independently (numpy closed forms, scikit-learn, the package's own Python
+# DeLong, or rms called directly through the bridge). Small B keeps the whole block to seconds.
+def _tiny_cohort(n=90, seed=11):
+    rng = np.random.default_rng(seed)
+    age = rng.normal(52, 11, n).round()
+    size = rng.gamma(3.0, 0.7, n).round(2)
+    score = rng.uniform(0, 1, n)
+    y = rng.binomial(1, 1 / (1 + np.exp(-(-7.5 + 0.09 * age + 0.5 * size + 3.0 * score))))
+    return pd.DataFrame({"label": y, "age": age, "max_diameter_cm": size, "deep_score": score})
+
+
+FORMULA = "label ~ age + max_diameter_cm + deep_score"
+PREDICTORS = ["age", "max_diameter_cm", "deep_score"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from srnomogram import stats
+
+    d = _tiny_cohort()
+    fit = stats.fit_nomogram(data=d, formula=FORMULA)
+    return d, fit
+
+
+def _sklearn_unpenalised(d):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=np.inf, tol=1e-12, max_iter=100_000).fit(d[PREDICTORS], d["label"])
+
+
+def test_fit_and_predict_equal_an_unpenalised_maximum_likelihood_fit(tiny):
+    from srnomogram import stats
+
+    d, fit = tiny
+    lr = _sklearn_unpenalised(d)
+    coef = fit.summary()
+    np.testing.assert_allclose(coef["coef"].to_numpy(), np.r_[lr.intercept_, lr.coef_[0]], rtol=1e-4, atol=1e-6)
+    new = _tiny_cohort(n=30, seed=12)
+    risk = stats.predict(fit, newdata=new)
+    np.testing.assert_allclose(risk, lr.predict_proba(new[PREDICTORS])[:, 1], atol=1e-6)
+    b = coef["coef"].to_numpy()
+    lp = b[0] + new[PREDICTORS].to_numpy() @ b[1:]
+    np.testing.assert_allclose(stats.predict(fit, newdata=new, type="lp"), lp, rtol=1e-12)
+    np.testing.assert_allclose(stats.predict(fit), 1 / (1 + np.exp(-(b[0] + d[PREDICTORS].to_numpy() @ b[1:]))), rtol=1e-12)
+
+
+def _rms_reference(d, verb, B, seed):
+    """rms::lrm then rms::<verb>(method = "boot") after set.seed, called directly through the bridge."""
+    from srnomogram import stats
+
+    ref_fit = stats.call("lrm", FORMULA, data=d, x=True, y=True, _namespace="rms")
+    stats.call("set.seed", seed, _namespace="base")
+    res = stats.call(verb, ref_fit, method="boot", B=B, _namespace="rms")
+    cols = list(stats.call("colnames", res, _namespace="base"))
+    rows = stats.call("rownames", res, _namespace="base")
+    m = np.asarray(stats.call("unclass", res, _namespace="base"), dtype=float)
+    return pd.DataFrame(m, columns=cols, index=None if rows is None else list(np.atleast_1d(rows)))
+
+
+def test_bootstrap_calibration_equals_rms_calibrate_called_directly(tiny):
+    from srnomogram import stats
+
+    d, fit = tiny
+    cal = stats.calibrate_nomogram(fit, B=25, seed=3)
+    ref = _rms_reference(d, "calibrate", 25, 3)
+    tab = cal.frame()
+    np.testing.assert_allclose(tab["bias_corrected"], ref["calibrated.corrected"], rtol=1e-12)
+    np.testing.assert_allclose(tab["apparent"], ref["calibrated.orig"], rtol=1e-12)
+    assert cal.element("B") == 25
+
+
+def test_validate_nomogram_equals_rms_validate_and_its_apparent_auc_is_sklearns(tiny):
+    from sklearn.metrics import roc_auc_score
+
+    from srnomogram import stats
+
+    d, fit = tiny
+    v = stats.validate_nomogram(fit, B=25, seed=4)
+    ref = _rms_reference(d, "validate", 25, 4)
+    assert v["index"].tolist() == [*ref.index, "AUC"]
+    cols = ["index.orig", "training", "test", "optimism", "index.corrected", "n"]
+    np.testing.assert_allclose(v[cols].to_numpy()[:-1], ref[cols].to_numpy(), rtol=1e-12, atol=1e-15)
+    auc = v.set_index("index").loc["AUC"]
+    assert auc["index.orig"] == pytest.approx(roc_auc_score(d["label"], stats.predict(fit)), abs=1e-12)
+    assert auc["index.corrected"] == pytest.approx(auc["index.orig"] - auc["optimism"], abs=1e-12)
+    assert v.attrs["B"] == 25 and v.attrs["seed"] == 4
+    with pytest.raises(TypeError):
+        stats.validate_nomogram(fit, B=25)  # the seed is never implicit
+    with pytest.raises(InputError, match="'seed' parameter of validate_nomogram"):
+        stats.validate_nomogram(fit, B=25, seed=1.5)
+    for bad in (0, 2.5):
+        with pytest.raises(RBridgeError, match="whole number >= 1"):
+            stats.validate_nomogram(fit, B=bad, seed=1)
+
+
+def _hl_numpy(y, p, g):
+    """Hosmer–Lemeshow by hand: groups cut at R's (type-7) quantiles, right-closed, lowest included."""
+    from scipy.stats import chi2
+
+    q = np.quantile(p, np.linspace(0, 1, g + 1))
+    grp = np.maximum(np.searchsorted(q, p, side="left"), 1) - 1
+    stat = 0.0
+    for k in range(g):
+        o1, e1, n = y[grp == k].sum(), p[grp == k].sum(), (grp == k).sum()
+        stat += (o1 - e1) ** 2 / e1 + ((n - o1) - (n - e1)) ** 2 / (n - e1)
+    return stat, chi2.sf(stat, g - 2)
+
+
+def test_hosmer_lemeshow_equals_the_statistic_computed_by_hand(tiny):
+    from srnomogram import stats
+
+    d, fit = tiny
+    p = stats.predict(fit)
+    for g in (5, 10):
+        h = stats.hl_test(d["label"], p, g=g)
+        stat, pval = _hl_numpy(d["label"].to_numpy(), p, g)
+        assert h["statistic"] == pytest.approx(stat, rel=1e-10)
+        assert h["df"] == g - 2
+        assert h["p_value"] == pytest.approx(pval, rel=1e-8)
+
+
+def test_decision_curve_with_seeded_bootstrap_bands_equals_net_benefit_by_hand(tiny):
+    """NB = TP/n - FP/n * t/(1-t) (high risk: risk > t); the band: the type-1 2.5/97.5% quantiles of NB
+    over the resamples R draws after set.seed (sample.int, one per replicate, as rmda)."""
+    from srnomogram import stats
+
+    d, fit = tiny
+    y = d["label"].to_numpy()
+    risk = stats.predict(fit)
+    frame = pd.DataFrame({"label": y, "risk": risk})
+    t = np.round(np.arange(0.05, 0.95, 0.05), 10)
+    B, seed, n = 30, 21, len(y)
+    dc = stats.decision_curve("label ~ risk", frame, fitted_risk=True, thresholds=list(t),
+                              confidence_intervals=0.9, bootstraps=B, seed=seed)
+    model = dc[dc["model"] == "label ~ risk"]
+
+    def nb(yy, rr):
+        hi = rr[:, None] > t[None, :]
+        tp = (hi & (yy[:, None] == 1)).sum(0) / len(yy)
+        fp = (hi & (yy[:, None] == 0)).sum(0) / len(yy)
+        return tp - fp * t / (1 - t)
+
+    np.testing.assert_allclose(model["NB"], nb(y, risk), atol=1e-12)
+    stats.call("set.seed", seed, _namespace="base")
+    idx = [np.asarray(stats.call("sample.int", n, replace=True, _namespace="base"), dtype=int) - 1 for _ in range(B)]
+    reps = np.array([nb(y[i], risk[i]) for i in idx])
+    k = lambda p: int(np.ceil(B * p - 1e-9)) - 1  # noqa: E731 - type-1 quantile: the ceil(B p)-th order statistic
+    srt = np.sort(reps, axis=0)
+    np.testing.assert_allclose(model["NB_lower"], srt[k(0.05)], atol=1e-12)
+    np.testing.assert_allclose(model["NB_upper"], srt[k(0.95)], atol=1e-12)
+    allrow = dc[dc["model"] == "All"]
+    prev = y.mean()
+    np.testing.assert_allclose(allrow["NB"], prev - (1 - prev) * t / (1 - t), atol=1e-12)
+
+
+def test_roc_auc_and_delong_comparison_equal_the_python_delong(tiny):
+    from sklearn.metrics import roc_auc_score
+
+    from srnomogram import metrics, stats
+
+    d, fit = tiny
+    y = d["label"].to_numpy()
+    risk = stats.predict(fit)
+    clin = stats.predict(stats.fit_nomogram(data=d, formula="label ~ age + max_diameter_cm"))
+    r = stats.roc_auc(y, risk, conf_level=0.9)
+    auc, lo, hi = metrics.roc_auc_ci(y, risk, alpha=0.1)
+    assert r["auc"] == pytest.approx(roc_auc_score(y, risk), abs=1e-12)
+    assert (r["lower"], r["upper"]) == pytest.approx((lo, hi), abs=1e-10)
+    c = stats.compare_roc(y, risk, clin)
+    z, p = metrics.compare_auc_delong(y, risk, clin)
+    assert c["statistic"] == pytest.approx(z, rel=1e-9)
+    assert c["p_value"] == pytest.approx(p, rel=1e-9)
+
+
+def test_missing_values_in_object_and_nullable_columns_reach_r_as_na():
+    from srnomogram import stats
+
+    df = pd.DataFrame({
+        "group": pd.Series(["a", None, "b", np.nan, "a"], dtype=object),
+        "num_obj": pd.Series([1.5, None, 3.0, 4.0, np.nan], dtype=object),
+        "int_obj": pd.Series([1, 2, None, 4, 5], dtype=object),
+        "flag": pd.Series([True, None, False, True, True], dtype=object),
+        "nullable": pd.array([1, 2, pd.NA, 4, 5], dtype="Int64"),
+        "text": pd.array(["x", "y", pd.NA, "x", "z"], dtype="string"),
+    })
+    na = stats.call("is.na", df, _namespace="base")
+    np.testing.assert_array_equal(np.asarray(na, dtype=bool), df.isna().to_numpy())
+    kinds = stats.call("sapply", df, "typeof", _namespace="base")
+    assert kinds.to_dict() == {"group": "character", "num_obj": "double", "int_obj": "integer", "flag": "logical",
+                               "nullable": "integer", "text": "character"}
+    back = stats.call("identity", df, _namespace="base")
+    assert back["group"].tolist()[::2] == ["a", "b", "a"]
+    assert not back["group"].astype(str).isin(["nan", "None", "<NA>"]).iloc[[0, 2, 4]].any()
+
+
+def test_a_missing_clinical_value_in_an_object_column_is_dropped_not_a_category(tiny):
+    from srnomogram import stats
+
+    d, fit = tiny
+    holed = d.copy()
+    holed["max_diameter_cm"] = holed["max_diameter_cm"].astype(object)
+    holed.loc[3, "max_diameter_cm"] = None
+    with pytest.warns(stats.RWarning, match="1 observation with missing data removed"):
+        f = stats.fit_nomogram(data=holed, formula=FORMULA)
+    ref = stats.fit_nomogram(data=d.drop(index=3).reset_index(drop=True), formula=FORMULA)
+    np.testing.assert_allclose(f.summary()["coef"], ref.summary()["coef"], rtol=1e-12)

@@ -42,3 +42,12 @@ test_that("external_calibration rejects probabilities outside [0, 1]", {
   expect_error(external_calibration(c(0, 1, 0, 1), c(0.1, 1.2, 0.3, 0.4)), class = "srnomogram_error_input")
   expect_error(calibrate_nomogram(list(), B = 10), class = "srnomogram_error_input")
 })
+
+test_that("calibrate_nomogram has no hidden seed: internal mode asks for one, NULL uses the stream", {
+  fit <- fit_nomogram(golden_input("paper_train"), y ~ score + age + size)
+  expect_error(calibrate_nomogram(fit, B = 10), "must be given", class = "srnomogram_error_input")
+  expect_error(calibrate_nomogram(fit, B = 10, seed = "a"), class = "srnomogram_error_input")
+  set.seed(7)
+  a <- calibrate_nomogram(fit, B = 10, seed = NULL)
+  expect_identical(a$table, calibrate_nomogram(fit, B = 10, seed = 7)$table)
+})

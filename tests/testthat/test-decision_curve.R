@@ -158,3 +158,23 @@ test_that("the default engine equals rmda::decision_curve called through engine 
   expect_s3_class(plot(ref), "ggplot")
   expect_s3_class(summary(ref, thresholds = c(0.2, 0.5)), "data.frame")
 })
+
+test_that("seed = s gives rmda's curves under set.seed(s) and leaves the caller's stream alone", {
+  d <- golden_input("paper_train")
+  for (sp in c("glm3_boot", "glm2_casecontrol")) {
+    s <- dca_specs[[sp]]
+    e <- golden_dca[golden_dca$case == "paper_train" & golden_dca$spec == sp, ]
+    set.seed(42); before <- runif(1); set.seed(42)
+    args <- list(s$formula, d, fitted_risk = s$fitted_risk, confidence_intervals = s$ci,
+                 bootstraps = s$B, policy = s$policy, study_design = s$design, seed = 1000)
+    if (s$design == "case-control") args$population_prevalence <- 0.2
+    got <- do.call(decision_curve, args)
+    expect_identical(runif(1), before)
+    expect_identical(got$seed, 1000)
+    for (cn in c("NB", "NB_lower", "NB_upper", "sNB_lower", "sNB_upper")) {
+      expect_lt(max(c(0, abs(got$derived[[cn]] - e[[cn]])), na.rm = TRUE), 1e-10, label = paste(sp, cn))
+    }
+  }
+  expect_error(decision_curve(y ~ risk, d, fitted_risk = TRUE, bootstraps = 5, seed = "x"),
+               class = "srnomogram_error_input")
+})

@@ -73,3 +73,16 @@ test_that("plot draws the publication nomogram as a ggplot", {
   expect_s3_class(p, "ggplot")
   expect_setequal(unique(p$data$axis), c("Points", "score", "age", "size", "Total Points", "Risk of malignancy"))
 })
+
+test_that("summary of a fit gives Wald intervals at conf_level, equal to confint.default", {
+  d <- golden_input("paper_train")
+  fit <- fit_nomogram(d, y ~ score + age + size)
+  g <- glm(y ~ score + age + size, binomial, d)
+  for (level in c(0.95, 0.8)) {
+    s <- summary(fit, conf_level = level)
+    ci <- exp(confint.default(g, level = level))
+    expect_equal(s$lower, unname(ci[, 1]), tolerance = 1e-5)
+    expect_equal(s$upper, unname(ci[, 2]), tolerance = 1e-5)
+  }
+  expect_error(summary(fit, conf_level = 1), class = "srnomogram_error_input")
+})

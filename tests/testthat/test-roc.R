@@ -58,3 +58,12 @@ test_that("roc_plot draws train and test panels with AUC and CI labels", {
   expect_s3_class(plot(r), "ggplot")
   expect_s3_class(roc_plot(list(Train = list(A = r), Test = list(A = r))), "ggplot")
 })
+
+test_that("roc_auc's conf_level is pROC's DeLong conf.level and is checked", {
+  d <- golden_input("paper_test")
+  r <- roc_auc(d$y, d$score, conf_level = 0.9)
+  ref <- pROC::ci.auc(pROC::roc(d$y, d$score, levels = c(0, 1), direction = "<", quiet = TRUE),
+                      method = "delong", conf.level = 0.9)
+  expect_equal(c(r$lower, r$upper), c(ref[1], ref[3]), tolerance = 1e-12)
+  expect_error(roc_auc(d$y, d$score, conf_level = 0), class = "srnomogram_error_input")
+})

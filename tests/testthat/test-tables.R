@@ -107,3 +107,15 @@ test_that("logistic_table rejects a constant predictor and keeps collinear terms
   expect_equal(tab$multi_or[1], exp(ref[2, 1]), tolerance = 1e-10)
   expect_true(is.na(tab$multi_or[2]))
 })
+
+test_that("logistic_table's conf_level sets the Wald intervals (equal to confint.default), not the entry rule", {
+  d <- golden_input("paper_train")
+  tab90 <- logistic_table(d, "y", c("score", "age"), conf_level = 0.9)
+  tab95 <- logistic_table(d, "y", c("score", "age"))
+  ci <- exp(confint.default(glm(y ~ age, binomial, d), level = 0.9)["age", ])
+  expect_equal(c(tab90$uni_lower[2], tab90$uni_upper[2]), unname(ci), tolerance = 1e-8)
+  expect_equal(tab90$uni_or, tab95$uni_or)
+  expect_equal(tab90$multi_p, tab95$multi_p)
+  expect_true(all(tab90$uni_upper - tab90$uni_lower < tab95$uni_upper - tab95$uni_lower))
+  expect_error(logistic_table(d, "y", "age", conf_level = 95), "conf_level", class = "srnomogram_error_input")
+})

@@ -9,7 +9,8 @@ A study file has these sections (every key optional except ``cohort.manifest``; 
     sr:         enabled, params (passed to srnomogram.sr.SuperResolver), image_size
     radiomics:  enabled, params (a PyRadiomics parameter file), jobs, models
     deep:       enabled, archs, images, weights, epochs, batch_size, lr, device, params
-    nomogram:   best_model_rule, train_score, calibration_b, bootstrap_seed, hl_groups, dca_thresholds, alpha
+    nomogram:   best_model_rule, train_score, calibration_b, bootstrap_seed, hl_groups, dca_thresholds,
+                dca_bootstraps, alpha
     board:      pickle_models
     report:     formats, title
 
@@ -112,11 +113,22 @@ class NomogramSection:
         doc="training-set deep-learning score of a radiomics model: 5-fold out-of-fold (avoids the separation "
         "an overfitted score causes) or the fitted model's",
     )
-    calibration_b: int = _spec(1000, check=_POS, doc="bootstrap repetitions of the calibration curve")
+    calibration_b: int = _spec(
+        1000,
+        check=_POS,
+        doc="bootstrap repetitions of the calibration curve (rms::calibrate) and of the internal validation "
+        "(rms::validate, optimism-corrected indexes)",
+    )
     bootstrap_seed: int = _spec(None, check=_NONNEG, doc="seed of the bootstrap (default: study.seed)")
     hl_groups: int = _spec(10, check=(lambda v: v >= 3, ">= 3"), doc="Hosmer-Lemeshow groups")
     dca_thresholds: tuple = _spec((0.0, 0.99, 0.01), doc="decision-curve thresholds: from, to, by")
-    alpha: float = _spec(0.05, check=_PROB, doc="1 - confidence level")
+    dca_bootstraps: int = _spec(500, check=_NONNEG, doc="bootstrap replicates of the decision curves' bands (0: none)")
+    alpha: float = _spec(
+        0.05,
+        check=_PROB,
+        doc="1 - confidence level of every interval the study reports: Table 2 and ROC AUCs (DeLong), odds ratios "
+        "(Table S2, coefficients) and decision-curve bands",
+    )
 
 
 @dataclass(frozen=True)

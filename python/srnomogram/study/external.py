@@ -557,7 +557,7 @@ def _ext_statistics(ctx):
         part = pd.DataFrame({"label": y, "risk": s}).dropna().reset_index(drop=True)
         d = stats.decision_curve(DCA_CURVE, part, fitted_risk=True, thresholds=thresholds,
                                  confidence_intervals=conf if opts.get("dca_bootstraps", 500) else "none",
-                                 bootstraps=int(opts.get("dca_bootstraps", 500)))
+                                 bootstraps=int(opts.get("dca_bootstraps", 500)), seed=int(app["bootstrap_seed"]))
         dca.append(d.rename(columns={"model": "curve"}).assign(model=m))
         if opts.get("recalibrate"):
             r = stats.call("recalibrate_risk", y, s)

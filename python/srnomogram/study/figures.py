@@ -8,7 +8,7 @@ Figure 3: ROC curves of the 8 models (train, test).
 Figure 4: training loss of the CNNs.
 Figure 5: Grad-CAM of test lesions (from the deep stages' ``gradcam.npz``).
 Figure 6: the deep-learning nomogram (points scales).
-Figure 7: clinical model vs nomogram: ROC, calibration and decision curves, train and test.
+Figure 7: clinical model vs nomogram: ROC, calibration and decision curves (with bootstrap bands), train and test.
 """
 
 from __future__ import annotations
@@ -127,8 +127,14 @@ def figure6_nomogram(points: pd.DataFrame, labels: dict | None = None):
 
 
 def figure7_validation(predictions: pd.DataFrame, calibration: pd.DataFrame, dca: pd.DataFrame, roc: pd.DataFrame):
-    """Clinical model vs nomogram: ROC, calibration and decision curves (rows), train and test (columns)."""
+    """Clinical model vs nomogram: ROC, calibration and decision curves (rows), train and test (columns).
+
+    Where ``dca`` holds bootstrap bounds (``NB_lower``, ``NB_upper``), each model's decision curve is
+    drawn with its band, labelled with the table's ``conf_level`` when it has one.
+    """
     plt = _plt()
+    cl = dca["conf_level"].dropna() if "conf_level" in dca.columns else pd.Series(dtype=float)
+    level = f"{100 * float(cl.iloc[0]):g}" if len(cl) else None
     fig, axes = plt.subplots(3, 2, figsize=(10, 12))
     names = {"clinical": "Clinical model", "nomogram": "Nomogram"}
     for j, s in enumerate(("train", "test")):
@@ -159,7 +165,11 @@ def figure7_validation(predictions: pd.DataFrame, calibration: pd.DataFrame, dca
         curve = d["curve"].fillna("None").astype(str) if "curve" in d.columns else pd.Series("~", index=d.index)
         for m in names:
             c = d[(d["model"] == m) & curve.str.contains("~", regex=False)]
-            ax.plot(c[tcol], c["NB"], label=names[m])
+            (line,) = ax.plot(c[tcol], c["NB"], label=names[m])
+            if {"NB_lower", "NB_upper"} <= set(c.columns) and c["NB_lower"].notna().any():
+                # bootstrap percentile band of the net benefit (decision_curve's NB_lower/NB_upper)
+                ax.fill_between(c[tcol], c["NB_lower"], c["NB_upper"], color=line.get_color(), alpha=0.18, lw=0,
+                                label=f"{names[m]} ({level}% CI)" if level else f"{names[m]} (bootstrap band)")
         allrows = d[(curve == "All") & (d["model"] == "nomogram")]
         if len(allrows):
             ax.plot(allrows[tcol], allrows["NB"], c="grey", lw=1, label="Treat all")

@@ -39,6 +39,7 @@ PINNED = {
         "decision_curves",
         "calibration",
         "calibration_summary",
+        "internal_validation",
     ),
 }
 REPORT_TABLES = {
@@ -50,6 +51,7 @@ REPORT_TABLES = {
     "roc_comparison": ("nomogram", "roc_comparison"),
     "hosmer_lemeshow": ("nomogram", "hosmer_lemeshow"),
     "calibration_summary": ("nomogram", "calibration_summary"),
+    "internal_validation": ("nomogram", "internal_validation"),
     "decision_curves": ("nomogram", "decision_curves"),
 }
 

@@ -91,7 +91,7 @@ def methods_text(cfg, results) -> str:
             "test_auc_cnn": "the highest test-set AUC among the CNNs",
         }[best["rule"]]
         parts.append(
-            f"Models were compared by AUC with DeLong 95% confidence intervals, sensitivity, specificity and accuracy "
+            f"Models were compared by AUC with DeLong {_level(cfg)}% confidence intervals, sensitivity, specificity and accuracy "
             f"at the Youden threshold (Table 2). The model with {rule} ({best['label']}) provided the deep-learning score"
             + (
                 "; on the training set its 5-fold out-of-fold predictions were used, so that an overfitted training "
@@ -103,17 +103,37 @@ def methods_text(cfg, results) -> str:
     clin = ", ".join(cfg.cohort.clinical)
     parts.append(
         f"Clinical factors ({clin}) and the deep-learning score were tested by univariate and multivariate logistic "
-        f"regression (Table S2; odds ratios per unit of each factor and per {DEEP_SCORE_OR_UNIT:g} of the score). "
+        f"regression (Table S2; odds ratios with Wald {_level(cfg)}% confidence intervals per unit of each factor and "
+        f"per {DEEP_SCORE_OR_UNIT:g} of the score). "
         f"A clinical model ({clin}) and a deep-learning nomogram ({clin} and the deep-learning score) were fitted "
         f"on the training set with rms::lrm; their ROC curves were compared by DeLong's test; calibration was "
         f"assessed by {cfg.nomogram.calibration_b} bootstrap repetitions (rms::calibrate, seed {cfg.bootstrap_seed}) "
         f"on the training set and by external validation (calibration intercept and slope, smoothed curve) on the "
         f"test set, with the Hosmer–Lemeshow test ({cfg.nomogram.hl_groups} groups) on both; clinical "
         f"usefulness by decision curves (thresholds {cfg.nomogram.dca_thresholds[0]:g} to "
-        f"{cfg.nomogram.dca_thresholds[1]:g} by {cfg.nomogram.dca_thresholds[2]:g})."
+        f"{cfg.nomogram.dca_thresholds[1]:g} by {cfg.nomogram.dca_thresholds[2]:g}"
+        + (
+            f"; {_level(cfg)}% bootstrap percentile bands from {cfg.nomogram.dca_bootstraps} resamples of each set, "
+            f"seed {cfg.bootstrap_seed}, as rmda computes them)."
+            if cfg.nomogram.dca_bootstraps > 0
+            else "; no confidence bands)."
+        )
     )
-    parts.append(f"All random steps used seed {cfg.study.seed}.")
+    parts.append(
+        f"Both models were validated internally by Harrell's optimism-corrected bootstrap (rms::validate, "
+        f"B = {cfg.nomogram.calibration_b}, seed {cfg.bootstrap_seed}): each model was refitted on every bootstrap "
+        f"resample of the training set, the mean drop of its indexes from the resample to the original training set "
+        f"(the optimism) was subtracted from the apparent indexes, giving optimism-corrected AUC (Dxy/2 + 0.5), "
+        f"calibration slope and Brier score (table Internal validation). The refits take the deep-learning score "
+        f"as given, so they correct for fitting the nomogram, not for training the image model."
+    )
+    parts.append(f"All confidence intervals are {_level(cfg)}%. All random steps used seed {cfg.study.seed}.")
     return " ".join(parts)
+
+
+def _level(cfg) -> str:
+    """The study's confidence level in percent (``nomogram.alpha`` = 0.05 gives '95')."""
+    return f"{100 * (1 - cfg.nomogram.alpha):.10g}"
 
 
 def _versions():
@@ -137,13 +157,20 @@ def _versions():
 TABLE_TITLES = {
     "table1": "Table 1. Clinical characteristics",
     "table2": "Table 2. Diagnostic performance of the radiomics and deep-learning models",
-    "table_s2": "Table S2. Univariate and multivariate logistic regression",
-    "nomogram_coefficients": "Nomogram and clinical model coefficients",
-    "roc_auc": "AUC (DeLong 95% CI) of the clinical model and the nomogram",
+    "table_s2": "Table S2. Univariate and multivariate logistic regression (odds ratios, Wald {level}% CI)",
+    "nomogram_coefficients": "Nomogram and clinical model coefficients (odds ratios, Wald {level}% CI)",
+    "roc_auc": "AUC (DeLong {level}% CI) of the clinical model and the nomogram",
     "roc_comparison": "DeLong comparison: nomogram vs clinical model",
     "hosmer_lemeshow": "Hosmer–Lemeshow test",
     "calibration_summary": "Calibration: bootstrap (train) and external (test)",
+    "internal_validation": "Internal validation (bootstrap, B = {B}): apparent and optimism-corrected indexes "
+    "of the clinical model and the nomogram on the training set (rms::validate)",
 }
+
+
+def table_title(name: str, cfg) -> str:
+    """The report title of a table, with the study's confidence level and bootstrap B filled in."""
+    return TABLE_TITLES.get(name, name).format(level=_level(cfg), B=cfg.nomogram.calibration_b)
 REPORT_ONLY_CSV = {"decision_curves"}
 FIGURE_TITLES = {
     "figure3_roc_models": "Figure 3. ROC curves of the radiomics and deep-learning models",
@@ -166,7 +193,7 @@ def write_report(cfg, results, tables: dict, figures: dict, log, path, calculato
         if name in REPORT_ONLY_CSV:  # long tables: CSV only
             body.append(f'<p class="meta">{html.escape(name)}: tables/{name}.csv</p>')
             continue
-        body.append(f"<h3>{html.escape(TABLE_TITLES.get(name, name))}</h3>{_table_html(df)}"
+        body.append(f"<h3>{html.escape(table_title(name, cfg))}</h3>{_table_html(df)}"
                     f'<p class="meta">CSV: tables/{name}.csv</p>')
     body.append("<h2>Figures</h2>")
     for name, png in figures.items():

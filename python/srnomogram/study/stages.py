@@ -3,7 +3,8 @@
 split → sr → radiomics_or / radiomics_sr → radiomics_models → deep_<images>_<arch> (four CNNs) →
 table2 (the 8 models, best model → deep-learning score) → clinical (Table 1, univariate and
 multivariate logistic: Table S2) → nomogram (clinical model and deep-learning nomogram: ROC with
-DeLong comparison, bootstrap calibration, Hosmer–Lemeshow, decision curves on train and test) →
+DeLong comparison, bootstrap calibration, optimism-corrected internal validation, Hosmer–Lemeshow,
+decision curves with bootstrap bands on train and test) →
 figures → report.
 
 Each stage function receives a :class:`~srnomogram.study.cache.StageContext` and writes plain
@@ -332,7 +333,8 @@ def run_table2(ctx):
         raise ConfigError("The study has no models: enable radiomics and/or deep.")
     tr, te = scores[scores["split"] == "train"], scores[scores["split"] == "test"]
     rows = [
-        metrics.table2_rows(MODEL_LABELS[m], tr["label"].to_numpy(), tr[m].to_numpy(), te["label"].to_numpy(), te[m].to_numpy())
+        metrics.table2_rows(MODEL_LABELS[m], tr["label"].to_numpy(), tr[m].to_numpy(), te["label"].to_numpy(), te[m].to_numpy(),
+                            alpha=cfg.nomogram.alpha)
         for m in models
     ]
     table2 = pd.concat(rows, ignore_index=True)
@@ -379,7 +381,8 @@ def run_clinical(ctx):
     # the deep-learning score is a 0-1 probability: its odds ratio per unit would be for a jump from
     # certainly benign to certainly malignant, so Table S2 gives it per 0.1 (the `unit` column)
     s2 = stats.logistic_table(
-        train[["label", *factors, "deep_score"]], outcome="label", vars=[*factors, "deep_score"], per={"deep_score": DEEP_SCORE_OR_UNIT}
+        train[["label", *factors, "deep_score"]], outcome="label", vars=[*factors, "deep_score"],
+        per={"deep_score": DEEP_SCORE_OR_UNIT}, conf_level=1 - cfg.nomogram.alpha,
     )
     ctx.write_table("table_s2", s2)
 
@@ -390,10 +393,12 @@ def _formula(cfg, with_score):
 
 
 def run_nomogram(ctx):
-    """Clinical model and deep-learning nomogram: ROC (DeLong), calibration (B bootstraps), HL, DCA."""
+    """Clinical model and deep-learning nomogram: ROC (DeLong), calibration and internal validation (B
+    bootstraps), HL, DCA (with bootstrap bands); every interval at ``1 - nomogram.alpha``."""
     from .. import stats
 
     cfg = ctx.config
+    level = 1 - cfg.nomogram.alpha
     data = _analysis_frame(ctx)
     train, test = data[data["split"] == "train"].reset_index(drop=True), data[data["split"] == "test"].reset_index(drop=True)
     fits = {
@@ -408,7 +413,7 @@ def run_nomogram(ctx):
     ctx.write_table("predictions", preds)
     coef = []
     for name, fit in fits.items():
-        coef.append(fit.summary().assign(model=name))
+        coef.append(fit.summary(conf_level=level).assign(model=name))
     ctx.write_table("nomogram_coefficients", pd.concat(coef, ignore_index=True))
     ctx.write_table("nomogram_points", stats.nomogram_points(fits["nomogram"]))
     ctx.write_table("clinical_points", stats.nomogram_points(fits["clinical"]))
@@ -420,19 +425,25 @@ def run_nomogram(ctx):
     roc_rows, cmp_rows, hl_rows, dca = [], [], [], []
     lo, hi, by = cfg.nomogram.dca_thresholds
     thresholds = np.round(np.arange(lo, hi + by / 2, by), 10)
+    # bootstrap bands of net benefit (rmda's percentile intervals); every curve is drawn under the
+    # same seed, so the clinical model and the nomogram of a set share their resamples
+    dca_ci = (
+        {"confidence_intervals": level, "bootstraps": cfg.nomogram.dca_bootstraps, "seed": cfg.bootstrap_seed}
+        if cfg.nomogram.dca_bootstraps > 0
+        else {"confidence_intervals": "none"}
+    )
     for s in ("train", "test"):
         part = preds[preds["split"] == s]
         y = part["label"].to_numpy()
         for name in fits:
-            r = stats.roc_auc(y, part[f"risk_{name}"].to_numpy())
+            r = stats.roc_auc(y, part[f"risk_{name}"].to_numpy(), conf_level=level)
             roc_rows.append({"set": s, "model": name, "auc": r["auc"], "lower": r["lower"], "upper": r["upper"]})
             h = stats.hl_test(y, part[f"risk_{name}"].to_numpy(), g=cfg.nomogram.hl_groups)
             hl_rows.append({"set": s, "model": name, "statistic": h["statistic"], "df": h["df"], "p_value": h["p_value"]})
             d = stats.decision_curve(f"label ~ risk_{name}", part[["label", f"risk_{name}"]].reset_index(drop=True),
-                                     fitted_risk=True, thresholds=list(thresholds),
-                                     confidence_intervals="none")
+                                     fitted_risk=True, thresholds=list(thresholds), **dca_ci)
             d = d.rename(columns={"model": "curve"})  # rmda's curve name: the formula, "All" or "None"
-            dca.append(d.assign(set=s, model=name))
+            dca.append(d.assign(set=s, model=name, conf_level=level if cfg.nomogram.dca_bootstraps > 0 else np.nan))
         c = stats.compare_roc(y, part["risk_nomogram"].to_numpy(), part["risk_clinical"].to_numpy())
         cmp_rows.append({"set": s, "comparison": "nomogram vs clinical", **{k: v for k, v in c.items() if np.isscalar(v)}})
     ctx.write_table("roc_auc", pd.DataFrame(roc_rows))
@@ -455,6 +466,14 @@ def run_nomogram(ctx):
             cal_summary.append(row)
     ctx.write_table("calibration_summary", pd.DataFrame(cal_summary))
     ctx.write_table("calibration", pd.concat(cal, ignore_index=True))
+
+    # Harrell's optimism-corrected bootstrap (rms::validate) of both models on the training set
+    val = [
+        stats.validate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed).assign(model=name)
+        for name, fit in fits.items()
+    ]
+    val = pd.concat(val, ignore_index=True)
+    ctx.write_table("internal_validation", val[["model", *[c for c in val.columns if c != "model"]]])
 
 
 def _as_dict(r):
@@ -490,12 +509,16 @@ def build_stages(cfg) -> list[Stage]:
                 stages.append(Stage(name, make_deep_stage(images, arch), deps=(dep,), extra_key=_deep_key))
                 model_deps.append(name)
     stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",)))
-    stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",)))
-    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="3"))
+    stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key))
+    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="4"))
     from .external import application_stage  # what `srnomogram validate/predict` needs, frozen
 
     stages.append(application_stage(stages))
     return stages
+
+
+def _alpha_key(cfg, results):
+    return {"alpha": cfg.nomogram.alpha}  # Table S2's intervals
 
 
 def _seed_key(cfg, results):

@@ -106,3 +106,17 @@ def test_shipped_study_files_are_valid_and_the_packaged_demo_matches_inst():
     assert demo_config_text() == (repo / "inst" / "study" / "demo.yaml").read_text()
     breast = load_config(repo / "inst" / "study" / "breast-lesions-usg.yaml")
     assert breast.deep.epochs == 200 and breast.nomogram.calibration_b == 1000  # the paper's recipe
+
+
+def test_nomogram_interval_settings_default_and_are_validated():
+    cfg = config_from_dict({"cohort": {"manifest": "m.csv"}})
+    assert cfg.nomogram.dca_bootstraps == 500 and cfg.nomogram.alpha == 0.05
+    assert config_from_dict({"cohort": {"manifest": "m.csv"}, "nomogram": {"dca_bootstraps": 0}}).nomogram.dca_bootstraps == 0
+    for key, value, message in (
+        ("dca_bootstraps", -1, "nomogram.dca_bootstraps must be an int >= 0. Got -1 instead."),
+        ("dca_bootstraps", 2.5, "nomogram.dca_bootstraps must be an int >= 0. Got 2.5 instead."),
+        ("alpha", 1.0, "nomogram.alpha must be a number in (0, 1). Got 1.0 instead."),
+    ):
+        with pytest.raises(ConfigError) as info:
+            config_from_dict({"cohort": {"manifest": "m.csv"}, "nomogram": {key: value}})
+        assert message in str(info.value)

@@ -71,3 +71,19 @@ def test_calculator_page_in_headless_chromium_gives_r_risk(golden_dir, tmp_path)
 def test_table_html_escapes_and_formats():
     html = _table_html(pd.DataFrame({"model": ["<b>x</b>"], "auc": [0.91234]}))
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "0.912" in html
+
+
+def test_methods_and_titles_state_the_confidence_level_the_bootstrap_and_the_optimism_correction():
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.report import methods_text, table_title
+
+    cfg = config_from_dict({"cohort": {"manifest": "m.csv"},
+                            "nomogram": {"alpha": 0.1, "calibration_b": 200, "bootstrap_seed": 7, "dca_bootstraps": 300}})
+    text = methods_text(cfg, {})
+    assert "90% bootstrap percentile bands from 300 resamples" in text
+    assert "Harrell's optimism-corrected bootstrap (rms::validate, B = 200, seed 7)" in text
+    assert "Wald 90% confidence intervals" in text and "All confidence intervals are 90%." in text
+    assert table_title("internal_validation", cfg).startswith("Internal validation (bootstrap, B = 200)")
+    assert table_title("roc_auc", cfg) == "AUC (DeLong 90% CI) of the clinical model and the nomogram"
+    plain = config_from_dict({"cohort": {"manifest": "m.csv"}, "nomogram": {"dca_bootstraps": 0}})
+    assert "no confidence bands" in methods_text(plain, {}) and "All confidence intervals are 95%." in methods_text(plain, {})

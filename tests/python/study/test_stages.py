@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -67,10 +69,10 @@ def test_stage_graph_follows_the_settings():
     ]
 
 
-def _manifest(tmp_path, **extra):
+def _manifest(tmp_path, n=12, **extra):
     from srnomogram.data import demo_cohort
 
-    path = demo_cohort(tmp_path / "cohort", n=12, seed=1, n_volumes=0)
+    path = demo_cohort(tmp_path / "cohort", n=n, seed=1, n_volumes=0)
     df = pd.read_csv(path)
     for k, v in extra.items():
         df[k] = v
@@ -131,3 +133,118 @@ def test_finished_stages_are_pinned_with_provenance(tmp_path):
     from srnomogram.utils import file_sha256
 
     assert meta["input_hashes"]["inputs"]["manifest"] == file_sha256(m)
+
+
+# ------------------------------------------------------------------ the nomogram stage through R
+def _nomogram_inputs(tmp_path, alpha=0.1, dca_bootstraps=20):
+    """A split cohort (demo, 60 lesions) and a stand-in Table 2 stage holding a deep-learning score."""
+    from srnomogram.study.cache import StageResult
+
+    m = _manifest(tmp_path, n=60)
+    cfg = config_from_dict({
+        "cohort": {"manifest": str(m)},
+        "study": {"output": str(tmp_path / "o"), "seed": 3},
+        "nomogram": {"calibration_b": 20, "dca_bootstraps": dca_bootstraps, "alpha": alpha,
+                     "dca_thresholds": [0.05, 0.9, 0.05]},
+    })
+    split = Runner(cfg, build_stages(cfg)).run(until="split")["split"]
+    cohort = pd.read_csv(split.file("cohort.csv"), dtype={"case_id": str})
+    rng = np.random.default_rng(0)
+    score = np.clip(0.3 + 0.35 * cohort["label"] + rng.normal(0, 0.2, len(cohort)), 0, 1)
+    t2 = tmp_path / "table2"
+    t2.mkdir()
+    pd.DataFrame({"case_id": cohort["case_id"], "deep_score": score}).to_csv(t2 / "scores.csv", index=False)
+    return cfg, {"split": split, "table2": StageResult("table2", t2, "k", {})}
+
+
+def _ctx(cfg, inputs, folder, name):
+    from srnomogram.study.cache import Stage, StageContext
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return StageContext(config=cfg, inputs=inputs, dir=folder, stage=Stage(name, lambda c: None), key="k")
+
+
+def test_nomogram_stage_writes_internal_validation_dca_bands_and_intervals_at_alpha(tmp_path):
+    from srnomogram import metrics, stats
+    from srnomogram.study import figures
+    from srnomogram.study.stages import run_clinical, run_nomogram
+
+    cfg, inputs = _nomogram_inputs(tmp_path)
+    run_nomogram(_ctx(cfg, inputs, tmp_path / "nom", "nomogram"))
+    out = tmp_path / "nom"
+    preds = pd.read_csv(out / "predictions.csv")
+    train = preds[preds["split"] == "train"]
+    # internal validation: both models, every rms index plus AUC; apparent AUC = the training AUC
+    val = pd.read_csv(out / "internal_validation.csv")
+    assert set(val["model"]) == {"clinical", "nomogram"}
+    for model in ("clinical", "nomogram"):
+        v = val[val["model"] == model].set_index("index")
+        assert {"Dxy", "R2", "Intercept", "Slope", "Emax", "D", "U", "Q", "B", "AUC"} <= set(v.index)
+        assert v.loc["AUC", "index.orig"] == pytest.approx(roc_auc_score(train["label"], train[f"risk_{model}"]), abs=1e-10)
+        assert v.loc["AUC", "index.corrected"] == pytest.approx(v.loc["Dxy", "index.corrected"] / 2 + 0.5, abs=1e-12)
+        assert v.loc["AUC", "n"] <= 20
+    # alpha = 0.1: 90% DeLong intervals, equal to the Python DeLong at the same alpha
+    roc = pd.read_csv(out / "roc_auc.csv")
+    for s in ("train", "test"):
+        part = preds[preds["split"] == s]
+        row = roc[(roc["set"] == s) & (roc["model"] == "nomogram")].iloc[0]
+        _, lo, hi = metrics.roc_auc_ci(part["label"], part["risk_nomogram"], alpha=0.1)
+        assert (row["lower"], row["upper"]) == pytest.approx((lo, hi), abs=1e-10)
+    # decision curves carry 90% bootstrap bands, reproducible from R under the bootstrap seed
+    dca = pd.read_csv(out / "decision_curves.csv")
+    model_rows = dca[dca["curve"].fillna("None").str.contains("~", regex=False)]
+    assert model_rows["NB_lower"].notna().all() and (model_rows["NB_lower"] <= model_rows["NB"] + 1e-12).all()
+    assert (model_rows["conf_level"] == 0.9).all()
+    ref = stats.decision_curve("label ~ risk_nomogram", train[["label", "risk_nomogram"]].reset_index(drop=True),
+                               fitted_risk=True, thresholds=list(np.round(np.arange(0.05, 0.9 + 0.025, 0.05), 10)),
+                               confidence_intervals=0.9, bootstraps=20, seed=cfg.bootstrap_seed)
+    mine = model_rows[(model_rows["set"] == "train") & (model_rows["model"] == "nomogram")]
+    np.testing.assert_allclose(mine["NB_upper"], ref[ref["model"] == "label ~ risk_nomogram"]["NB_upper"], atol=1e-12)
+    # coefficients' Wald intervals at 90%
+    coef = pd.read_csv(out / "nomogram_coefficients.csv")
+    c = coef[(coef["model"] == "nomogram") & (coef["term"] == "deep_score")].iloc[0]
+    assert np.log(c["upper"]) - c["coef"] == pytest.approx(1.6448536269514722 * c["se"], rel=1e-6)
+    # Figure 7 draws the bands (one filled area per model and set)
+    fig = figures.figure7_validation(preds, pd.read_csv(out / "calibration.csv"), dca, roc)
+    assert all(len(fig.axes[4 + j].collections) == 2 for j in range(2))
+    assert "90% CI" in " ".join(t.get_text() for t in fig.axes[4].get_legend().get_texts())
+    # Table S2's odds-ratio intervals follow alpha too
+    run_clinical(_ctx(cfg, inputs, tmp_path / "clin", "clinical"))
+    s2 = pd.read_csv(tmp_path / "clin" / "table_s2.csv").set_index("variable")
+    cfg95 = dataclasses.replace(cfg, nomogram=dataclasses.replace(cfg.nomogram, alpha=0.05))
+    run_clinical(_ctx(cfg95, inputs, tmp_path / "clin95", "clinical"))
+    s95 = pd.read_csv(tmp_path / "clin95" / "table_s2.csv").set_index("variable")
+    width = lambda t: np.log(t.loc["age", "uni_upper"] / t.loc["age", "uni_lower"])  # noqa: E731
+    assert width(s2) / width(s95) == pytest.approx(1.6448536269514722 / 1.959963984540054, rel=1e-9)
+
+
+def test_dca_bootstraps_zero_gives_curves_without_bands(tmp_path):
+    from srnomogram.study.stages import run_nomogram
+
+    cfg, inputs = _nomogram_inputs(tmp_path, dca_bootstraps=0)
+    run_nomogram(_ctx(cfg, inputs, tmp_path / "nom", "nomogram"))
+    dca = pd.read_csv(tmp_path / "nom" / "decision_curves.csv")
+    assert dca["NB_lower"].isna().all() and dca["conf_level"].isna().all() and dca["NB"].notna().any()
+
+
+def test_table2_intervals_follow_nomogram_alpha(tmp_path):
+    from srnomogram import metrics
+    from srnomogram.study.cache import StageResult
+    from srnomogram.study.stages import run_table2
+
+    cfg, inputs = _nomogram_inputs(tmp_path, alpha=0.2)
+    cfg = dataclasses.replace(cfg, nomogram=dataclasses.replace(cfg.nomogram, best_model_rule="train_auc", train_score="fitted"))
+    cohort = pd.read_csv(inputs["split"].file("cohort.csv"), dtype={"case_id": str})
+    rng = np.random.default_rng(1)
+    fake = tmp_path / "models"
+    fake.mkdir()
+    scores = cohort[["case_id", "split", "label"]].assign(or_lr=cohort["label"] + rng.normal(0, 1.2, len(cohort)))
+    scores.to_csv(fake / "radiomics_scores.csv", index=False)
+    run_table2(_ctx(cfg, {"split": inputs["split"], "fake": StageResult("fake", fake, "k", {})}, tmp_path / "t2", "table2"))
+    t2 = pd.read_csv(tmp_path / "t2" / "table2.csv").set_index("set")
+    for s in ("train", "test"):
+        part = scores[scores["split"] == s]
+        _, lo, hi = metrics.roc_auc_ci(part["label"], part["or_lr"], alpha=0.2)
+        assert (t2.loc[s, "auc_lower"], t2.loc[s, "auc_upper"]) == pytest.approx((lo, hi), abs=1e-12)
+        _, lo95, _ = metrics.roc_auc_ci(part["label"], part["or_lr"], alpha=0.05)
+        assert lo > lo95  # the 80% interval is narrower than the 95% one
