@@ -135,7 +135,6 @@ def run_application(ctx):
     train = cohort[cohort["split"] == "train"]
     t2 = inputs["table2"].table("table2")
     cut = {r.model: float(r.threshold) for r in t2[t2["set"] == "train"].itertuples()}
-    by_label = {v: k for k, v in MODEL_LABELS.items()}
     models = {}
     if "radiomics_models" in inputs:
         for f in sorted((inputs["radiomics_models"].path / "model").glob("*.skops")):
@@ -154,9 +153,6 @@ def run_application(ctx):
         if m["label"] not in cut:
             raise InputError(f"Table 2 has no training row for {m['label']}; rerun the study's table2 stage.")
         m["threshold"] = cut[m["label"]]
-    unknown = set(cut) - set(by_label)
-    if unknown:
-        logger.debug("Table 2 rows without a saved model: %s", sorted(unknown))
     preds = inputs["nomogram"].table("predictions")
     ptrain = preds[preds["split"] == "train"]
     clinical = {}
@@ -485,7 +481,34 @@ def _ext_scores(ctx):
             scores[name] = p["risk"].to_numpy()
             scores[f"{name}_points"] = p["points"].to_numpy()
     ctx.write_table("scores", scores)
+    ctx.write_table("score_distribution", _score_distribution(study.summary, scores))
     ctx.write_json("scores_info", info)
+
+
+def _score_distribution(summary, scores) -> pd.DataFrame:
+    """Training against external score quantiles per model; ``shifted`` when the external median
+    leaves the training 5–95 % range (the model sees inputs unlike its training set)."""
+    train = {**summary.get("scores", {}), **summary.get("risks", {})}
+    rows = []
+    for m, t in train.items():
+        if m not in scores.columns or not t.get("n"):
+            continue
+        e = _describe(scores[m])
+        if not e.get("n"):
+            continue
+        rows.append({"model": m, "train_q05": t["q05"], "train_median": t["median"], "train_q95": t["q95"],
+                     "external_q05": e["q05"], "external_median": e["median"], "external_q95": e["q95"],
+                     "shifted": not (t["q05"] <= e["median"] <= t["q95"])})
+    out = pd.DataFrame(rows, columns=["model", "train_q05", "train_median", "train_q95", "external_q05",
+                                      "external_median", "external_q95", "shifted"])
+    for r in out[out["shifted"]].itertuples():
+        logger.warning("%s", _shift_message(r))
+    return out
+
+
+def _shift_message(r) -> str:
+    return (f"{_label(r.model)}: the external median score {r.external_median:.3g} lies outside the training 5-95% "
+            f"range {r.train_q05:.3g} to {r.train_q95:.3g}.")
 
 
 def _run_stages(run: _Run, with_stats: bool):
@@ -671,7 +694,14 @@ def _publish(run: _Run, runner, results) -> Path:
     for t in EXT_TABLES:
         if (st.path / f"{t}.csv").exists():
             tables[t] = st.table(t)
-    tables["warnings"] = results["ext_cohort"].table("warnings")
+    dist = results["ext_scores"].table("score_distribution")
+    shifted = dist[dist["shifted"].astype(bool)]
+    tables["warnings"] = pd.concat([results["ext_cohort"].table("warnings"), pd.DataFrame(
+        {"kind": "score", "column": shifted["model"], "n_outside": np.nan, "message": [_shift_message(r) for r in shifted.itertuples()],
+         "training_range": [f"{a:.3g} to {b:.3g}" for a, b in zip(shifted["train_q05"], shifted["train_q95"])],
+         "external_range": [f"{a:.3g} to {b:.3g}" for a, b in zip(shifted["external_q05"], shifted["external_q95"])]})],
+        ignore_index=True)
+    tables["score_distribution"] = dist
     tables["external_scores"] = results["ext_scores"].table("scores")
     for name, df in tables.items():
         write_csv_atomic(df, out / "tables" / f"{name}.csv")
@@ -790,7 +820,8 @@ def _report(run, tables, figs, info, log, path) -> Path:
     titles = {"external_auc": "Discrimination: AUC (95% CI)",
               "external_calibration": "Calibration: in-the-large, slope, rms::val.prob, Brier, Hosmer–Lemeshow",
               "external_classification": "Sensitivity, specificity, PPV, NPV at the frozen training cut-off",
-              "external_recalibration": "Logistic recalibration on the external cohort (apparent, reported separately)"}
+              "external_recalibration": "Logistic recalibration on the external cohort (apparent, reported separately)",
+              "score_distribution": "Score distributions: training against external (quantiles)"}
     body.append("<h2>Tables</h2>")
     for name, t in titles.items():
         if name in tables:

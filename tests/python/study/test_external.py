@@ -72,7 +72,10 @@ def test_validate_writes_report_tables_and_pins_for_every_model(validated):
     rec = pd.read_csv(out / "tables" / "external_recalibration.csv")
     assert rec["result"].str.contains("apparent").all()
     np.testing.assert_allclose(rec["slope"], 1, atol=1e-5)  # recalibrated risks are calibrated on this cohort
-    assert {"external_auc", "external_calibration", "external_decision_curves", "warnings"} <= set(list_pins(out / "board"))
+    assert {"external_auc", "external_calibration", "external_decision_curves", "warnings", "score_distribution"} <= set(list_pins(out / "board"))
+    dist = pd.read_csv(out / "tables" / "score_distribution.csv").set_index("model")
+    ext = pd.read_csv(out / "tables" / "external_scores.csv")
+    assert dist.loc["or_lr", "external_median"] == pytest.approx(ext["or_lr"].median(), rel=1e-12)
     pd.testing.assert_frame_equal(read_pin(out / "board", "external_auc"), auc)
 
 
