@@ -701,6 +701,7 @@ def _publish(run: _Run, runner, results) -> Path:
          "training_range": [f"{a:.3g} to {b:.3g}" for a, b in zip(shifted["train_q05"], shifted["train_q95"])],
          "external_range": [f"{a:.3g} to {b:.3g}" for a, b in zip(shifted["external_q05"], shifted["external_q95"])]})],
         ignore_index=True)
+    tables["warnings"]["n_outside"] = tables["warnings"]["n_outside"].astype("Int64")  # NaN for score rows
     tables["score_distribution"] = dist
     tables["external_scores"] = results["ext_scores"].table("scores")
     for name, df in tables.items():
