@@ -92,7 +92,11 @@ class StageResult:
 
 @dataclass
 class StageContext:
-    """What a stage function sees: the config, its upstream results, and its own output folder."""
+    """What a stage function sees: the config, its upstream results, and its own output folder.
+
+    ``extra["scratch"]`` is a folder outside the stage's temporary folder (``<root>/../cache/<stage>``)
+    for work that must survive a killed run, e.g. finished cross-fitting folds.
+    """
 
     config: object
     inputs: dict
@@ -224,7 +228,8 @@ class Runner:
         t0 = time.perf_counter()
         logger.info("Stage %s: running.", stage.name)
         try:
-            ctx = StageContext(self.config, {d: self.results[d] for d in stage.deps}, tmp, stage, key)
+            ctx = StageContext(self.config, {d: self.results[d] for d in stage.deps}, tmp, stage, key,
+                               extra={"scratch": self.root.parent / "cache" / stage.name})
             stage.fn(ctx)
             files = _hash_files(tmp)
             with atomic_path(tmp / DONE) as t:

@@ -73,6 +73,33 @@ def test_table_html_escapes_and_formats():
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "0.912" in html
 
 
+class _Result:
+    def __init__(self, best):
+        self._best = best
+
+    def json(self, name):
+        return {"best_model": self._best, "split_info": {"n": 100, "source": "manifest"}}[name]
+
+
+def test_methods_and_table2_note_say_when_the_test_set_chose_the_model():
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.report import TEST_SET_CHOSE, methods_text, table_notes
+
+    for rule, train_score in (("cv_auc", "cross_fitted"), ("test_auc", "fitted")):
+        cfg = config_from_dict({"cohort": {"manifest": "m.csv"}, "nomogram": {"best_model_rule": rule, "train_score": train_score},
+                                "validation": {"folds": 4}})
+        best = {"model": "or_mobilenet_v2", "label": "OR-MobileNetV2", "rule": rule, "train_score": train_score, "folds": 4}
+        results = {"split": _Result(best), "table2": _Result(best)}
+        text, note = methods_text(cfg, results), table_notes(cfg, results)["table2"]
+        assert "4 stratified folds" in text and "4-fold cross-validated (cv_auc" in note
+        if rule == "test_auc":
+            assert TEST_SET_CHOSE in text and TEST_SET_CHOSE in note and "optimistic" in note
+            assert "fitted (in-sample) scores entered the nomogram, as in the paper" in text
+        else:
+            assert "optimistic" not in text + note and "highest cross-validated training AUC" in text
+            assert "out-of-fold scores entered the nomogram" in text
+
+
 def test_methods_and_titles_state_the_confidence_level_the_bootstrap_and_the_optimism_correction():
     from srnomogram.study.config import config_from_dict
     from srnomogram.study.report import methods_text, table_title
