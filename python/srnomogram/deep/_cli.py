@@ -125,7 +125,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("predict", help="score a manifest with a saved model", description="Malignant probability of every lesion of MANIFEST from a checkpoint folder.")
-    p.add_argument("checkpoint", metavar="CHECKPOINT_DIR")
+    p.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="the --out folder of 'deep train' or its checkpoint/ subfolder")
     p.add_argument("manifest", metavar="MANIFEST")
     p.add_argument("-o", "--output", required=True, metavar="CSV")
     p.add_argument("--image-col", default=None, help="default: the column the model was trained on")
@@ -133,7 +133,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("gradcam", help="Grad-CAM overlays from a saved model", description="Grad-CAM of the last convolutional layer over each lesion's ROI, as PNGs.")
-    p.add_argument("checkpoint", metavar="CHECKPOINT_DIR")
+    p.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="the --out folder of 'deep train' or its checkpoint/ subfolder")
     p.add_argument("manifest", metavar="MANIFEST")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--image-col", default=None)

@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from .._checkpoint import verify_sha256, write_meta
 from ..errors import CheckpointError, InputError, param_error
-from ..utils import atomic_path, file_sha256, seed_everything
+from ..utils import atomic_path, seed_everything
 from . import networks
 from .data import BOUNDS, RoiSet, load_rois
 from .engine import evaluate, train_one_epoch
@@ -408,16 +409,15 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             "seed": int(self.seed),
             "loss_history": [float(v) for v in self.loss_history_],
             "epoch_of_iteration": [int(v) for v in self.epoch_of_iteration_],
-            "model_sha256": file_sha256(path / MODEL_FILE),
             "versions": {"srnomogram": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version()},
         }
-        with atomic_path(path / META_FILE) as tmp:
-            tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        write_meta(path / META_FILE, meta, path / MODEL_FILE)
         return path
 
     @classmethod
     def load(cls, path, device="auto") -> "DeepClassifier":
-        """Load a folder written by :meth:`save` (``torch.load(weights_only=True)``; nothing is unpickled).
+        """Load a folder written by :meth:`save`, or the ``--out`` folder of ``deep train`` (its
+        ``checkpoint/``), with ``torch.load(weights_only=True)``; nothing is unpickled.
 
         Raises
         ------
@@ -426,6 +426,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             or the architecture.
         """
         path = Path(path)
+        if not (path / META_FILE).is_file() and (path / "checkpoint" / META_FILE).is_file():
+            path = path / "checkpoint"  # the folder `srnomogram deep train --out` wrote
         meta_path, model_path = path / META_FILE, path / MODEL_FILE
         for p in (meta_path, model_path):
             if not p.is_file():
@@ -437,9 +439,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             params = dict(meta["params"])
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise CheckpointError(f"Checkpoint metadata {meta_path} is corrupted ({exc}). Re-save the model.") from None
-        digest = file_sha256(model_path)
-        if meta.get("model_sha256") and digest != meta["model_sha256"]:
-            raise CheckpointError(f"Checkpoint {model_path} is corrupted or was replaced: its SHA-256 does not match {meta_path.name}. Re-save the model.")
+        verify_sha256(model_path, meta, meta_path.name)
         sd = networks.load_state_dict_file(model_path, "Checkpoint")
         params["device"] = device
         try:

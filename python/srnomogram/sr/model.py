@@ -243,6 +243,7 @@ class SuperResolver(BaseEstimator):
         import torch
 
         from .. import __version__
+        from .._checkpoint import write_meta
         from ..utils import atomic_path
 
         self._check_fitted()
@@ -267,8 +268,7 @@ class SuperResolver(BaseEstimator):
             "l1_first": l1_first,
             "l1_last": l1_last,
         }
-        with atomic_path(path / "meta.json") as tmp:
-            tmp.write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+        write_meta(path / "meta.json", meta, path / "generator.pt", key="generator_sha256")
         return path
 
     @classmethod
@@ -276,6 +276,7 @@ class SuperResolver(BaseEstimator):
         """Load a model written by :meth:`save` (``torch.load(weights_only=True)``)."""
         import torch
 
+        from .._checkpoint import verify_sha256
         from .engine import resolve_device
         from .networks import Generator
 
@@ -289,6 +290,7 @@ class SuperResolver(BaseEstimator):
             raise CheckpointError(f"{meta_p} is not valid JSON ({exc}).") from None
         if meta.get("format") != FORMAT:
             raise CheckpointError(f"{meta_p} has format {meta.get('format')!r}, expected {FORMAT!r}; it belongs to another model.")
+        verify_sha256(gen_p, meta, meta_p.name, key="generator_sha256")
         params = dict(meta["params"])
         params["device"] = device
         model = cls(**params)

@@ -1,5 +1,6 @@
 """SuperResolver: short training, held-out quality, determinism, persistence, parameter checks."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -106,6 +107,7 @@ def test_save_and_load_round_trip_with_weights_only(fitted, heldout_images, tmp_
     fitted.save(tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "meta.json").read_text())
     assert meta["params"]["channels"] == TINY["channels"]
+    assert meta["generator_sha256"] == hashlib.sha256((tmp_path / "m" / "generator.pt").read_bytes()).hexdigest()
     state = torch.load(tmp_path / "m" / "generator.pt", weights_only=True)
     assert set(state) == set(fitted.generator_.state_dict())
     loaded = SuperResolver.load(tmp_path / "m", device="cpu")
@@ -118,6 +120,11 @@ def test_load_reports_missing_corrupt_and_foreign_checkpoints(fitted, tmp_path):
         SuperResolver.load(tmp_path)
     fitted.save(tmp_path / "m")
     (tmp_path / "m" / "generator.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupted or was replaced: its SHA-256 does not match meta.json"):
+        SuperResolver.load(tmp_path / "m")
+    old = json.loads((tmp_path / "m" / "meta.json").read_text())
+    old.pop("generator_sha256")  # a checkpoint written before hashes were recorded
+    (tmp_path / "m" / "meta.json").write_text(json.dumps(old))
     with pytest.raises(CheckpointError, match="cannot be loaded"):
         SuperResolver.load(tmp_path / "m")
     fitted.save(tmp_path / "w")
