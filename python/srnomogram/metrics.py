@@ -5,7 +5,9 @@
 * :func:`youden_threshold` — the Youden-optimal cut-off (``pROC::coords(x = "best")``),
 * :func:`threshold_metrics` — accuracy, sensitivity, specificity, PPV, NPV at a cut-off,
 * :func:`table2_rows` — the rows of Table 2 for one model: train and test, the test cohort
-  classified with the training cohort's Youden cut-off.
+  classified with the training cohort's Youden cut-off,
+* :func:`model_aucs` and :func:`choose_best` — the AUCs of every model (apparent training,
+  cross-validated training, test) and the rule that picks the model giving the deep-learning score.
 
 Conventions, shared with the R package (``R/roc.R``) so both sides give the same numbers:
 
@@ -29,7 +31,10 @@ import pandas as pd
 
 from .errors import InputError, param_error
 
-__all__ = ["roc_auc", "roc_auc_ci", "compare_auc_delong", "youden_threshold", "threshold_metrics", "table2_rows"]
+__all__ = [
+    "roc_auc", "roc_auc_ci", "compare_auc_delong", "youden_threshold", "threshold_metrics", "table2_rows",
+    "model_aucs", "choose_best", "BEST_MODEL_RULES",
+]
 
 
 def _check(y, score, func, score_name="score"):
@@ -210,22 +215,99 @@ def threshold_metrics(y, score, threshold) -> dict:
     }
 
 
-def table2_rows(name, y_train, s_train, y_test, s_test, alpha: float = 0.05) -> pd.DataFrame:
+def table2_rows(name, y_train, s_train, y_test, s_test, alpha: float = 0.05, s_train_cv=None) -> pd.DataFrame:
     """The paper's Table 2 rows for one model: AUC (DeLong CI) and threshold metrics, train and test.
 
     The threshold is the training cohort's Youden cut-off, applied unchanged to the test cohort.
+    ``s_train_cv`` (out-of-fold scores of the training lesions, :func:`srnomogram.validation.cross_fit`)
+    adds the cross-validated training AUC with its DeLong CI to the train row (``cv_auc``,
+    ``cv_auc_lower``, ``cv_auc_upper``; missing on the test row).
 
     Returns
     -------
     pandas.DataFrame
         Two rows (``set`` = train, test) with columns ``model``, ``set``, ``auc``, ``auc_lower``,
-        ``auc_upper``, ``accuracy``, ``sensitivity``, ``specificity``, ``ppv``, ``npv``,
-        ``threshold``, ``tp``, ``fp``, ``tn``, ``fn``, ``n``.
+        ``auc_upper``, [``cv_auc``, ``cv_auc_lower``, ``cv_auc_upper``,] ``accuracy``,
+        ``sensitivity``, ``specificity``, ``ppv``, ``npv``, ``threshold``, ``tp``, ``fp``, ``tn``,
+        ``fn``, ``n``.
     """
     threshold = youden_threshold(y_train, s_train)
+    cv = roc_auc_ci(y_train, s_train_cv, alpha=alpha) if s_train_cv is not None else None
     rows = []
     for split, y, s in (("train", y_train, s_train), ("test", y_test, s_test)):
         auc, lo, hi = roc_auc_ci(y, s, alpha=alpha)
         m = threshold_metrics(y, s, threshold)
-        rows.append({"model": str(name), "set": split, "auc": auc, "auc_lower": lo, "auc_upper": hi, **{k: m[k] for k in ("accuracy", "sensitivity", "specificity", "ppv", "npv", "threshold", "tp", "fp", "tn", "fn", "n")}})
+        row = {"model": str(name), "set": split, "auc": auc, "auc_lower": lo, "auc_upper": hi}
+        if cv is not None:
+            row.update(zip(("cv_auc", "cv_auc_lower", "cv_auc_upper"), cv if split == "train" else (np.nan,) * 3))
+        rows.append({**row, **{k: m[k] for k in ("accuracy", "sensitivity", "specificity", "ppv", "npv", "threshold", "tp", "fp", "tn", "fn", "n")}})
     return pd.DataFrame(rows)
+
+
+BEST_MODEL_RULES = ("cv_auc", "test_auc", "train_auc", "test_auc_cnn")
+_RULE_KEY = {"cv_auc": "cv_auc", "test_auc": "test_auc", "train_auc": "train_auc", "test_auc_cnn": "test_auc"}
+_RADIOMICS = ("_lr", "_svm")
+
+
+def model_aucs(scores: pd.DataFrame, models, oof: pd.DataFrame | None = None) -> pd.DataFrame:
+    """AUC of every model: apparent training, cross-validated training (when ``oof`` has it) and test.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        ``split`` (train/test), ``label`` and one score column per model (the models fitted on
+        the whole training set).
+    models : list of str
+        Score columns.
+    oof : DataFrame, optional
+        Same rows and columns, the training rows holding out-of-fold scores.
+
+    Returns
+    -------
+    DataFrame with columns ``model``, ``train_auc``, ``cv_auc`` (NaN without ``oof``), ``test_auc``.
+    """
+    tr, te = (scores["split"] == "train").to_numpy(), (scores["split"] == "test").to_numpy()
+    y = scores["label"].to_numpy()
+    rows = []
+    for m in models:
+        cv = np.nan
+        if oof is not None and m in oof.columns:
+            cv = roc_auc(y[tr], oof[m].to_numpy()[tr])
+        rows.append({"model": m, "train_auc": roc_auc(y[tr], scores[m].to_numpy()[tr]), "cv_auc": cv,
+                     "test_auc": roc_auc(y[te], scores[m].to_numpy()[te])})
+    return pd.DataFrame(rows, columns=["model", "train_auc", "cv_auc", "test_auc"])
+
+
+def choose_best(scores: pd.DataFrame, models, rule: str = "cv_auc", oof: pd.DataFrame | None = None) -> tuple[str, pd.DataFrame]:
+    """Pick the model whose score becomes the deep-learning score; return it and :func:`model_aucs`.
+
+    Rules:
+
+    * ``cv_auc`` (default): the highest cross-validated training AUC (out-of-fold scores in
+      ``oof``); the test set chooses nothing.
+    * ``test_auc``: the paper's rule, the highest test-set AUC among all models. The test set then
+      chose the model, so the test AUCs of that model and of the nomogram built on it are
+      optimistic.
+    * ``train_auc``: the highest apparent (in-sample) training AUC.
+    * ``test_auc_cnn``: the highest test AUC among the CNNs only (as ``test_auc``, optimistic).
+
+    Ties go to the higher apparent training AUC (under ``train_auc``: the higher test AUC), then
+    to the earlier model in Table 2's order.
+    """
+    from .errors import ConfigError
+
+    if rule not in BEST_MODEL_RULES:
+        raise ConfigError(f"nomogram.best_model_rule must be one of {', '.join(map(repr, BEST_MODEL_RULES))}. Got {rule!r} instead.")
+    table = model_aucs(scores, models, oof)
+    pool = table
+    if rule == "test_auc_cnn":
+        pool = table[~table["model"].str.endswith(_RADIOMICS)]
+        if pool.empty:
+            raise ConfigError("nomogram.best_model_rule 'test_auc_cnn' needs deep.enabled: true.")
+    key = _RULE_KEY[rule]
+    if key == "cv_auc" and pool["cv_auc"].isna().any():
+        missing = pool.loc[pool["cv_auc"].isna(), "model"].tolist()
+        raise ConfigError(f"nomogram.best_model_rule 'cv_auc' needs out-of-fold scores of every model; {missing[0]!r} has none.")
+    other = "test_auc" if key == "train_auc" else "train_auc"
+    order = pool.assign(_o=range(len(pool))).sort_values([key, other, "_o"], ascending=[False, False, True])
+    return str(order["model"].iloc[0]), table

@@ -12,6 +12,9 @@ def _common(p):
                    help="override a setting, e.g. --set deep.epochs=2 (repeatable; value read as YAML)")
     p.add_argument("--force", action="append", default=[], metavar="STAGE",
                    help="recompute a stage even when cached (repeatable; 'all' for every stage)")
+    p.add_argument("--repeats", type=int, default=None, metavar="N",
+                   help="also rerun the split-dependent stages for split seeds 0..N-1 (validation.repeats): "
+                        "tables/repeated_splits*.csv, a figure and a report section")
 
 
 def register(subparsers):
@@ -42,12 +45,17 @@ def _quiet_pins(args):
         logging.getLogger("pins").setLevel(logging.WARNING)
 
 
+def _with_repeats(args):
+    extra = [] if args.repeats is None else [f"validation.repeats={args.repeats}"]
+    return [*args.overrides, *extra]
+
+
 def _run(args):
     _quiet_pins(args)
     from .config import load_config
     from .pipeline import run_study
 
-    cfg = load_config(args.study, overrides=args.overrides, output=args.output)
+    cfg = load_config(args.study, overrides=_with_repeats(args), output=args.output)
     report = run_study(cfg, force=args.force)
     print(report)
     return 0
@@ -57,6 +65,6 @@ def _demo(args):
     _quiet_pins(args)
     from .demo import run_demo
 
-    report = run_demo(args.output, n=args.n_lesions, overrides=args.overrides, force=args.force)
+    report = run_demo(args.output, n=args.n_lesions, overrides=_with_repeats(args), force=args.force)
     print(report)
     return 0

@@ -28,7 +28,7 @@ from typing import Callable
 import pandas as pd
 
 from ..errors import ConfigError
-from ..utils import atomic_path, file_sha256, hash_bytes, write_csv_atomic
+from ..utils import atomic_path, file_sha256, fsync_path, hash_bytes, honour_umask, write_csv_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,11 @@ class StageResult:
 
 @dataclass
 class StageContext:
-    """What a stage function sees: the config, its upstream results, and its own output folder."""
+    """What a stage function sees: the config, its upstream results, and its own output folder.
+
+    ``extra["scratch"]`` is a folder outside the stage's temporary folder (``<root>/../cache/<stage>``)
+    for work that must survive a killed run, e.g. finished cross-fitting folds.
+    """
 
     config: object
     inputs: dict
@@ -221,10 +225,12 @@ class Runner:
         self.root.mkdir(parents=True, exist_ok=True)
         self._clean_leftovers(stage.name)
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{stage.name}.tmp-"))
+        honour_umask(tmp, directory=True)  # mkdtemp's 0700 would make every stage folder private
         t0 = time.perf_counter()
         logger.info("Stage %s: running.", stage.name)
         try:
-            ctx = StageContext(self.config, {d: self.results[d] for d in stage.deps}, tmp, stage, key)
+            ctx = StageContext(self.config, {d: self.results[d] for d in stage.deps}, tmp, stage, key,
+                               extra={"scratch": self.root.parent / "cache" / stage.name})
             stage.fn(ctx)
             files = _hash_files(tmp)
             with atomic_path(tmp / DONE) as t:
@@ -237,6 +243,7 @@ class Runner:
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.replace(tmp, final)
+            fsync_path(self.root, directory=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -11,6 +11,7 @@ A study file has these sections (every key optional except ``cohort.manifest``; 
     deep:       enabled, archs, images, weights, epochs, batch_size, lr, device, params
     nomogram:   best_model_rule, train_score, calibration_b, bootstrap_seed, hl_groups, dca_thresholds,
                 dca_bootstraps, alpha
+    validation: folds, repeats
     board:      pickle_models
     report:     formats, title
 
@@ -32,11 +33,12 @@ from pathlib import Path
 import yaml
 
 from ..errors import ConfigError
+from ..metrics import BEST_MODEL_RULES  # one list of rules, where the rules live
 from ..utils import hash_bytes
 
 __all__ = ["StudyConfig", "load_config", "config_from_dict", "parse_override", "BEST_MODEL_RULES"]
 
-BEST_MODEL_RULES = ("test_auc", "train_auc", "test_auc_cnn")
+TRAIN_SCORES = ("cross_fitted", "cross_validated", "fitted")  # cross_validated: the old name of cross_fitted
 MODEL_IMAGES = ("or", "sr")
 ARCHS = ("mobilenet_v2", "resnet101")
 
@@ -111,12 +113,18 @@ class DeepSection:
 
 @dataclass(frozen=True)
 class NomogramSection:
-    best_model_rule: str = _spec("test_auc", choices=BEST_MODEL_RULES, doc="how the deep-learning score is chosen")
+    best_model_rule: str = _spec(
+        "cv_auc",
+        choices=BEST_MODEL_RULES,
+        doc="which model gives the deep-learning score: cv_auc (highest cross-validated training AUC; the test set "
+        "chooses nothing), test_auc (the paper's rule: highest test AUC, which makes the chosen model's and the "
+        "nomogram's test AUCs optimistic), train_auc, test_auc_cnn",
+    )
     train_score: str = _spec(
-        "cross_validated",
-        choices=("cross_validated", "fitted"),
-        doc="training-set deep-learning score of a radiomics model: 5-fold out-of-fold (avoids the separation "
-        "an overfitted score causes) or the fitted model's",
+        "cross_fitted",
+        choices=TRAIN_SCORES,
+        doc="training-set deep-learning score: cross_fitted (out-of-fold, from a model that never saw the lesion; "
+        "'cross_validated' is accepted as the old name) or fitted (the paper's in-sample score)",
     )
     calibration_b: int = _spec(
         1000,
@@ -134,6 +142,12 @@ class NomogramSection:
         doc="1 - confidence level of every interval the study reports: Table 2 and ROC AUCs (DeLong), odds ratios "
         "(Table S2, coefficients) and decision-curve bands",
     )
+
+
+@dataclass(frozen=True)
+class ValidationSection:
+    folds: int = _spec(5, check=(lambda v: v >= 2, ">= 2"), doc="k of the stratified k-fold cross-fitting inside the training set")
+    repeats: int = _spec(0, check=_NONNEG, doc="repeated splits: rerun the split-dependent stages for split seeds 0 … N-1 (0: none)")
 
 
 @dataclass(frozen=True)
@@ -155,6 +169,7 @@ SECTIONS = {
     "radiomics": RadiomicsSection,
     "deep": DeepSection,
     "nomogram": NomogramSection,
+    "validation": ValidationSection,
     "board": BoardSection,
     "report": ReportSection,
 }
@@ -171,6 +186,7 @@ class StudyConfig:
     radiomics: RadiomicsSection
     deep: DeepSection
     nomogram: NomogramSection
+    validation: ValidationSection
     board: BoardSection
     report: ReportSection
     source: str = field(default=None, compare=False)
@@ -337,6 +353,8 @@ def config_from_dict(raw: dict, base_dir=".", source=None) -> StudyConfig:
             elif f.metadata["path"] and f.default:
                 kwargs[fname] = str((base / f.default).resolve())
         sections[name] = cls(**kwargs)
+    if sections["nomogram"].train_score == "cross_validated":
+        sections["nomogram"] = dataclasses.replace(sections["nomogram"], train_score="cross_fitted")
     if not sections["cohort"].manifest:
         raise ConfigError("cohort.manifest must be the path of a cohort manifest CSV. Got '' instead.")
     if sections["sr"].enabled is False:

@@ -181,6 +181,28 @@ def figure7_validation(predictions: pd.DataFrame, calibration: pd.DataFrame, dca
     return fig
 
 
+def figure_repeated_splits(rows: pd.DataFrame, labels: dict):
+    """Test AUC of every model, the clinical model and the nomogram across split seeds (one dot per
+    seed, ringed where the model was chosen; bar: the mean). ``rows`` is ``repeated_splits.csv``."""
+    plt = _plt()
+    per_seed = rows.drop_duplicates("seed")
+    series = [(labels.get(m, m), g["test_auc"].to_numpy(), g["chosen"].astype(bool).to_numpy()) for m, g in rows.groupby("model", sort=False)]
+    series += [("Clinical model", per_seed["clinical_test_auc"].to_numpy(), None), ("Nomogram", per_seed["nomogram_test_auc"].to_numpy(), None)]
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(series) + 1.5), 4.2))
+    rng = np.random.default_rng(0)
+    for i, (name, v, chosen) in enumerate(series):
+        x = i + rng.uniform(-0.15, 0.15, len(v))
+        ax.scatter(x, v, s=14, alpha=0.75, color="C0" if chosen is not None else "C3", zorder=2)
+        if chosen is not None and chosen.any():
+            ax.scatter(x[chosen], v[chosen], s=46, facecolors="none", edgecolors="k", lw=0.8, zorder=3)
+        ax.plot([i - 0.3, i + 0.3], [np.nanmean(v)] * 2, color="k", lw=1.6, zorder=4)
+    ax.axhline(0.5, ls=":", c="grey", lw=1)
+    ax.set_xticks(range(len(series)), [s[0] for s in series], rotation=35, ha="right")
+    ax.set(ylabel="Test AUC", title=f"Test AUC over {per_seed['seed'].nunique()} split seeds (ring: chosen model)")
+    fig.tight_layout()
+    return fig
+
+
 def save(fig, stem, formats=("png", "pdf")) -> list[Path]:
     """Write ``stem.png`` / ``stem.pdf`` (atomic) and close the figure."""
     from ..utils import atomic_path

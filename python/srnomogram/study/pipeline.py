@@ -26,7 +26,7 @@ PINNED = {
     "radiomics_or": ("radiomics_features_or",),
     "radiomics_sr": ("radiomics_features_sr",),
     "radiomics_models": ("radiomics_scores", "radiomics_selected"),
-    "table2": ("scores", "table2", "model_aucs"),
+    "table2": ("scores", "scores_oof", "table2", "model_aucs"),
     "clinical": ("table1", "table_s2"),
     "nomogram": (
         "predictions",
@@ -123,12 +123,30 @@ def run_study(cfg, force=(), progress=None) -> Path:
         tmp.write_text(json.dumps(runner.log, indent=1), encoding="utf-8")
     tables = export_tables(results, out / "tables")
     figures = make_figures(cfg, results, out / "figures")
+    repeats = None
+    if cfg.validation.repeats:
+        repeats = repeated_splits(cfg, out, force=force)
     from .report import write_calculator, write_report
 
     calc = write_calculator(cfg, results, out / "calculator.html")
-    report = write_report(cfg, results, tables, figures, runner.log, out / "report.html", calculator=calc)
+    report = write_report(cfg, results, tables, figures, runner.log, out / "report.html", calculator=calc, repeats=repeats)
     logger.info("Report: %s", report)
     return report
+
+
+def repeated_splits(cfg, out: Path, force=()) -> dict:
+    """Run the repeated splits (``validation.repeats`` seeds); write their tables and figure."""
+    from . import figures as F
+    from .repeats import run_repeats, summarise
+
+    rows = run_repeats(cfg, cfg.validation.repeats, force=force)
+    summary = summarise(rows)
+    write_csv_atomic(rows, out / "tables" / "repeated_splits.csv")
+    write_csv_atomic(summary, out / "tables" / "repeated_splits_summary.csv")
+    fmts = tuple(dict.fromkeys(("png", *cfg.report.formats)))
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    fig = F.save(F.figure_repeated_splits(rows, MODEL_LABELS), out / "figures" / "figure_repeated_splits", formats=fmts)[0]
+    return {"rows": rows, "summary": summary, "figure": fig}
 
 
 def export_tables(results, folder: Path) -> dict:

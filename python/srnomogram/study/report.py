@@ -23,7 +23,7 @@ body{font-family:Georgia,serif;max-width:1100px;margin:2em auto;padding:0 1em;co
 h1,h2,h3{font-family:Helvetica,Arial,sans-serif}h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;margin-top:2em}
 table{border-collapse:collapse;font-size:.82em;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
 th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}
-.meta{color:#666;font-size:.85em}code{background:#f6f6f6;padding:0 3px}
+.meta{color:#666;font-size:.85em}code{background:#f6f6f6;padding:0 3px}.note{font-size:.9em;max-width:60em}
 """
 
 
@@ -85,21 +85,30 @@ def methods_text(cfg, results) -> str:
         )
     if "table2" in results:
         best = results["table2"].json("best_model")
+        k = best.get("folds", cfg.validation.folds)
         rule = {
-            "test_auc": "the highest test-set AUC",
-            "train_auc": "the highest training-set AUC",
+            "cv_auc": "the highest cross-validated training AUC",
+            "test_auc": "the highest test-set AUC (the paper's rule)",
+            "train_auc": "the highest apparent training-set AUC",
             "test_auc_cnn": "the highest test-set AUC among the CNNs",
         }[best["rule"]]
         parts.append(
-            f"Models were compared by AUC with DeLong {_level(cfg)}% confidence intervals, sensitivity, specificity and accuracy "
-            f"at the Youden threshold (Table 2). The model with {rule} ({best['label']}) provided the deep-learning score"
+            f"Every model was also cross-fitted: the training lesions were divided into {k} stratified folds "
+            f"(seed {cfg.study.seed}, the same folds for every model), and each training lesion was scored by a model "
+            f"fitted on the other {k - 1} folds (out-of-fold scores); test scores came from the model fitted on the "
+            f"whole training set. Models were compared by AUC with DeLong {_level(cfg)}% confidence intervals (on the "
+            f"training set both apparent and cross-validated), sensitivity, specificity and accuracy at the training "
+            f"Youden threshold (Table 2). The model with {rule} ({best['label']}) provided the deep-learning score"
             + (
-                "; on the training set its 5-fold out-of-fold predictions were used, so that an overfitted training "
-                "score does not separate the outcome."
-                if cfg.nomogram.train_score == "cross_validated" and best["model"].endswith(("_lr", "_svm"))
-                else "."
+                f"; on the training set its out-of-fold scores entered the nomogram, so that the nomogram's "
+                f"coefficient is fitted to scores of lesions the model had not seen."
+                if best.get("train_score", cfg.nomogram.train_score) == "cross_fitted"
+                else "; on the training set its fitted (in-sample) scores entered the nomogram, as in the paper, "
+                "which lets an overfitted model's memorised scores inflate the nomogram's training performance."
             )
         )
+        if best["rule"] in TEST_SET_RULES:
+            parts.append(TEST_SET_CHOSE)
     clin = ", ".join(cfg.cohort.clinical)
     parts.append(
         f"Clinical factors ({clin}) and the deep-learning score were tested by univariate and multivariate logistic "
@@ -134,6 +143,27 @@ def methods_text(cfg, results) -> str:
 def _level(cfg) -> str:
     """The study's confidence level in percent (``nomogram.alpha`` = 0.05 gives '95')."""
     return f"{100 * (1 - cfg.nomogram.alpha):.10g}"
+
+
+TEST_SET_RULES = ("test_auc", "test_auc_cnn")
+TEST_SET_CHOSE = (
+    "The test set chose the model (nomogram.best_model_rule: test_auc, the paper's rule), so the test AUCs of "
+    "the chosen model and of the nomogram are optimistic: they are not held-out estimates."
+)
+
+
+def table_notes(cfg, results) -> dict:
+    """Notes printed under tables, saying how an estimate was obtained when that weakens it."""
+    notes = {}
+    if "table2" in results:
+        best = results["table2"].json("best_model")
+        note = (f"Training AUC: apparent (auc) and {best.get('folds', cfg.validation.folds)}-fold cross-validated "
+                f"(cv_auc, out-of-fold scores); test AUC: held out. The deep-learning score is {best['label']}'s, "
+                f"chosen by {best['rule']}.")
+        if best["rule"] in TEST_SET_RULES:
+            note += " " + TEST_SET_CHOSE
+        notes["table2"] = note
+    return notes
 
 
 def _versions():
@@ -181,25 +211,35 @@ FIGURE_TITLES = {
 }
 
 
-def write_report(cfg, results, tables: dict, figures: dict, log, path, calculator=None) -> Path:
-    """Write ``report.html``: settings, methods, tables, figures, versions; nothing external."""
+def write_report(cfg, results, tables: dict, figures: dict, log, path, calculator=None, repeats=None) -> Path:
+    """Write ``report.html``: settings, methods, tables, figures, versions; nothing external.
+
+    ``repeats`` (from :func:`srnomogram.study.repeats.run_repeats`) adds the repeated-splits section.
+    """
     title = cfg.report.title or f"srnomogram study: {cfg.study.name}"
     body = [f"<h1>{html.escape(title)}</h1>"]
     body.append(f'<p class="meta">Generated {_dt.datetime.now().strftime("%Y-%m-%d %H:%M")} · config hash '
                 f"<code>{cfg.config_hash[:12]}</code> · board <code>board/</code></p>")
     body.append("<h2>Methods</h2><p>" + html.escape(methods_text(cfg, results)) + "</p>")
     body.append("<h2>Tables</h2>")
+    notes = table_notes(cfg, results)
     for name, df in tables.items():
         if name in REPORT_ONLY_CSV:  # long tables: CSV only
-            body.append(f'<p class="meta">{html.escape(name)}: tables/{name}.csv</p>')
+            body.append(f'<p class="meta">{html.escape(name)}: tables/{html.escape(name)}.csv</p>')
             continue
-        body.append(f"<h3>{html.escape(table_title(name, cfg))}</h3>{_table_html(df)}"
-                    f'<p class="meta">CSV: tables/{name}.csv</p>')
+        note = f'<p class="note">{html.escape(notes[name])}</p>' if name in notes else ""
+        body.append(f"<h3>{html.escape(table_title(name, cfg))}</h3>{_table_html(df)}{note}"
+                    f'<p class="meta">CSV: tables/{html.escape(name)}.csv</p>')
     body.append("<h2>Figures</h2>")
     for name, png in figures.items():
         body.append(_img(png, FIGURE_TITLES.get(name, name)))
+    if repeats is not None:
+        from .repeats import repeats_html
+
+        body.append(repeats_html(cfg, repeats, _table_html, _img))
     if calculator is not None:
-        body.append(f'<h2>Nomogram calculator</h2><p>Open <a href="{Path(calculator).name}">{Path(calculator).name}</a> '
+        link = html.escape(Path(calculator).name)
+        body.append(f'<h2>Nomogram calculator</h2><p>Open <a href="{link}">{link}</a> '
                     "(works offline) to compute a lesion's points and risk.</p>")
     body.append("<h2>Run</h2>" + _table_html(pd.DataFrame(log)))
     versions = _versions()
@@ -238,6 +278,20 @@ def calculator_spec(points: pd.DataFrame, labels: dict | None = None) -> dict:
     return {"intercept": float(sc["coef:Intercept"]), "predictors": preds}
 
 
+def script_json(obj) -> str:
+    """JSON for a ``<script>`` element: ``<``, ``>``, ``&``, U+2028 and U+2029 as ``\\uXXXX`` escapes.
+
+    The parsed value is unchanged, but no user string (a label, a column name) can close the
+    script element (``</script>``), open a comment (``<!--``) or end a JavaScript line.
+    """
+    text = json.dumps(obj, ensure_ascii=False, allow_nan=False)
+    for ch in "<>&\u2028\u2029":
+        text = text.replace(ch, f"\\u{ord(ch):04x}")
+    return text
+
+
+# User strings (labels, variable names) reach the page only through textContent and setAttribute,
+# never innerHTML, so they show as text whatever they contain.
 CALC_JS = r"""
 const SPEC = __SPEC__;
 function interp(xs, ps, x){
@@ -269,8 +323,15 @@ window.addEventListener('DOMContentLoaded', () => {
   const form = document.getElementById('form');
   for (const p of SPEC.predictors){
     const row = document.createElement('tr');
-    row.innerHTML = '<td><label for="in_' + p.name + '">' + p.label + '</label></td>' +
-      '<td><input type="number" step="any" id="in_' + p.name + '"></td><td id="pts_' + p.name + '"></td>';
+    const label = document.createElement('label');
+    label.setAttribute('for', 'in_' + p.name);
+    label.textContent = p.label;
+    const input = document.createElement('input');
+    input.type = 'number'; input.step = 'any'; input.id = 'in_' + p.name;
+    const pts = document.createElement('td');
+    pts.id = 'pts_' + p.name;
+    const cell = child => { const td = document.createElement('td'); td.appendChild(child); return td; };
+    row.append(cell(label), cell(input), pts);
     form.appendChild(row);
   }
   fromHash();
@@ -298,7 +359,7 @@ def calculator_page(points: pd.DataFrame, path, title="Nomogram calculator", lab
     """
     spec = calculator_spec(points, labels)
     page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>{CSS} input{{width:8em}}</style><script>{CALC_JS.replace('__SPEC__', json.dumps(spec))}</script></head>
+<style>{CSS} input{{width:8em}}</style><script>{CALC_JS.replace('__SPEC__', script_json(spec))}</script></head>
 <body><h1>{html.escape(title)}</h1>
 <p>Risk of malignancy from the deep-learning nomogram fitted on the training set
 ({html.escape(' + '.join(p['name'] for p in spec['predictors']))}). For research use.</p>

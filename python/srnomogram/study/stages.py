@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 from ..utils import file_sha256, hash_bytes
+from ..metrics import choose_best  # noqa: F401  (re-exported: the rule lives in metrics)
 from .cache import Stage
 
 logger = logging.getLogger(__name__)
@@ -51,10 +52,16 @@ IMAGE_COL = {"or": "image", "sr": "image_sr"}
 # ------------------------------------------------------------------------------------ helpers
 def _manifest_inputs(cfg, results):
     """Hashes of the manifest and of every image and mask it names (the study's raw inputs)."""
-    from ..data.manifest import load_manifest, mask_paths, path_columns
+    from ..data.manifest import load_manifest
 
-    df = load_manifest(cfg.cohort.manifest)
-    files = {"manifest": file_sha256(cfg.cohort.manifest)}
+    return manifest_hashes(cfg.cohort.manifest, load_manifest(cfg.cohort.manifest))
+
+
+def manifest_hashes(path, df) -> dict:
+    """SHA-256 of a manifest file and one hash over every image and mask its table ``df`` names."""
+    from ..data.manifest import mask_paths, path_columns
+
+    files = {"manifest": file_sha256(path)}
     h = []
     for col in path_columns(df):
         for cell in df[col].dropna():
@@ -115,10 +122,26 @@ def run_split(ctx):
         if part["label"].nunique() < 2:
             raise InputError(f"The {s} set has only one class; a study needs benign and malignant lesions in both.")
     write_manifest(df, ctx.path("cohort.csv"))
+    ctx.write_table("folds", training_folds(df, cfg))
     ctx.write_table("excluded", excluded)
     counts = df.groupby(["split", "label"]).size().rename("n").reset_index()
     ctx.write_table("split_counts", counts)
     ctx.write_json("split_info", {"source": source, "n": len(df), "n_excluded": int(incomplete.sum())})
+
+
+def training_folds(cohort, cfg) -> pd.DataFrame:
+    """The cross-fitting folds of the training lesions (``case_id``, ``fold``), the same for every model."""
+    from ..validation import stratified_folds
+
+    train = cohort[cohort["split"] == "train"]
+    folds = stratified_folds(train["label"].to_numpy(), n_splits=cfg.validation.folds, seed=cfg.study.seed)
+    return pd.DataFrame({"case_id": train["case_id"].astype(str).to_numpy(), "fold": folds})
+
+
+def _folds_of(ctx, cohort, train):
+    """Fold of each training row of ``cohort`` (``train`` a boolean mask), from the split stage."""
+    f = ctx.inputs["split"].table("folds").set_index("case_id")["fold"]
+    return f.reindex(cohort.loc[train, "case_id"].astype(str)).to_numpy(dtype=np.int64)
 
 
 # ------------------------------------------------------------------------------------ super-resolution
@@ -180,52 +203,64 @@ def run_radiomics_sr(ctx):
 
 
 def run_radiomics_models(ctx):
-    """LR and SVM on OR and SR features (Mann–Whitney → z-score → |r| > 0.9 pruning), fitted on train."""
+    """LR and SVM on OR and SR features (Mann–Whitney → z-score → |r| > 0.9 pruning), fitted on train.
+
+    Writes the fitted models' scores (``radiomics_scores``) and the cross-fitted ones
+    (``radiomics_scores_oof``: training rows out-of-fold over the study's folds, test rows as fitted).
+    """
     from .. import radiomics
+    from ..validation import cross_fit
+
+    import time
 
     cfg = ctx.config
     cohort = load_cohort(ctx.inputs["split"])
     train = (cohort["split"] == "train").to_numpy()
+    folds = _folds_of(ctx, cohort, train)
     scores, oof, selected = {}, {}, []
+    timing = {"full_fit_s": 0.0, "cross_fit_s": 0.0, "folds": int(folds.max()) + 1}
     for images in ("or", "sr"):
         name = f"radiomics_{images}"
         if name not in ctx.inputs:
             continue
         feats = ctx.inputs[name].table(f"radiomics_features_{images}").set_index("case_id")
-        X = feats.loc[cohort["case_id"]].to_numpy(dtype=float)
+        X = pd.DataFrame(feats.loc[cohort["case_id"]].to_numpy(dtype=float), columns=feats.columns)
         y = cohort["label"].to_numpy()
         for kind in cfg.radiomics.models:
+            m = f"{images}_{kind}"
+            t0 = time.perf_counter()
             model = radiomics.make_model(kind=kind, random_state=cfg.study.seed)
-            model.fit(pd.DataFrame(X[train], columns=feats.columns), y[train])
-            scores[f"{images}_{kind}"] = model.predict_proba(pd.DataFrame(X, columns=feats.columns))[:, 1]
-            oof[f"{images}_{kind}"] = _out_of_fold(kind, cfg.study.seed, X, y, train, feats.columns, scores[f"{images}_{kind}"])
+            model.fit(X[train], y[train])
+            scores[m] = model.predict_proba(X)[:, 1]
+            t1 = time.perf_counter()
+            oof[m] = scores[m].copy()
+            oof[m][train] = cross_fit(radiomics.make_model(kind=kind, random_state=cfg.study.seed), X[train].reset_index(drop=True),
+                                      y[train], folds, label=m)
+            timing["full_fit_s"] += t1 - t0
+            timing["cross_fit_s"] += time.perf_counter() - t1
             kept = _selected_features(model, feats.columns)
-            selected += [{"model": f"{images}_{kind}", "feature": f} for f in kept]
+            selected += [{"model": m, "feature": f} for f in kept]
+            from ..radiomics.persist import save_model  # skops, hash-checked: what `validate` applies
+
+            save_model(model, ctx.path(f"model/{m}.skops"), feats.columns, model=m, seed=cfg.study.seed)
             if cfg.board.pickle_models:
                 from ..board import write_object
 
                 write_object(Path(cfg.study.output) / "board", f"model_{images}_{kind}", model,
                              metadata={"seed": cfg.study.seed, "config_hash": cfg.config_hash})
+    _write_timing(ctx, timing)
     ctx.write_table("radiomics_scores", _scores_frame(cohort, **scores))
     ctx.write_table("radiomics_scores_oof", _scores_frame(cohort, **oof))
     ctx.write_table("radiomics_selected", pd.DataFrame(selected, columns=["model", "feature"]))
 
 
-def _out_of_fold(kind, seed, X, y, train, columns, fitted):
-    """Training rows: 5-fold stratified out-of-fold scores of a fresh pipeline; test rows: the fitted model's."""
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+def _write_timing(ctx, timing):
+    """Wall times of cross-fitting vs the full-training-set fit, beside the stage (not in its hashed outputs)."""
+    import json
 
-    from .. import radiomics
-
-    out = np.asarray(fitted, dtype=float).copy()
-    n_min = int(np.bincount(y[train]).min())
-    folds = min(5, n_min)
-    if folds < 2:
-        return out
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    model = radiomics.make_model(kind=kind, random_state=seed)
-    out[train] = cross_val_predict(model, pd.DataFrame(X[train], columns=columns), y[train], cv=cv, method="predict_proba")[:, 1]
-    return out
+    folder = Path(ctx.extra.get("scratch", Path(ctx.config.study.output) / "cache" / ctx.stage.name))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "timing.json").write_text(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in timing.items()}), encoding="utf-8")
 
 
 def _selected_features(model, columns):
@@ -240,7 +275,12 @@ def _selected_features(model, columns):
 # ------------------------------------------------------------------------------------ deep learning
 def make_deep_stage(images, arch):
     def run(ctx):
+        import time
+
+        from ..deep.data import load_rois
         from ..deep.model import DeepClassifier
+        from ..deep.presets import precrop_size
+        from ..validation import FoldCache, cross_fit
 
         cfg = ctx.config
         src = ctx.inputs["sr" if images == "sr" else "split"]
@@ -258,10 +298,29 @@ def make_deep_stage(images, arch):
             **params,
         )
         col = IMAGE_COL[images]
-        clf.fit(cohort[cohort["split"] == "train"], image_col=col)
-        proba = clf.predict_proba(cohort, image_col=col)[:, 1]
+        model = f"{images}_{arch}"
+        train = (cohort["split"] == "train").to_numpy()
+        # every ROI read once; the k fold models and the full model train on subsets of this tensor
+        rois = load_rois(cohort, col, size=precrop_size(clf.image_size), margin=clf.margin, bounds=clf.roi_bounds, progress=clf.progress)
+        y = cohort["label"].to_numpy()
+        t0 = time.perf_counter()
+        oof = np.full(len(cohort), np.nan)
+        # always cross-fitted (Table 2's cross-validated AUC and the cv_auc rule need it); cached per fold
+        # outside the stage folder, so that a killed run resumes at the fold it was in
+        cache = FoldCache(ctx.extra.get("scratch", Path(cfg.study.output) / "cache" / ctx.stage.name), ctx.key)
+        tr_rois = rois.subset(train)
+        oof[train] = cross_fit(clf, tr_rois, y[train], _folds_of(ctx, cohort, train), ids=tr_rois.case_ids, cache=cache, label=model)
+        t1 = time.perf_counter()
+        clf.fit(rois.subset(train))
+        proba = clf.predict_proba(rois)[:, 1]
+        t2 = time.perf_counter()
+        oof[~train] = proba[~train]
         clf.save(ctx.path("model"))
-        ctx.write_table("deep_scores", _scores_frame(cohort, **{f"{images}_{arch}": proba}))
+        ctx.write_table("deep_scores", _scores_frame(cohort, **{model: proba}))
+        ctx.write_table("deep_scores_oof", _scores_frame(cohort, **{model: oof}))
+        _write_timing(ctx, {"cross_fit_s": t1 - t0, "full_fit_s": t2 - t1, "folds": int(cfg.validation.folds)})
+        cache.clear_other_keys()
+        logger.info("%s: cross-fitting %.1f s, full-training-set model %.1f s.", model, t1 - t0, t2 - t1)
         loss = np.asarray(clf.loss_history_, dtype=float)
         ctx.write_table("loss_history", pd.DataFrame({"iteration": np.arange(1, len(loss) + 1), "loss": loss}))
         try:  # Grad-CAM of a few test lesions (the paper's Figure 5)
@@ -279,72 +338,48 @@ def make_deep_stage(images, arch):
 
 
 # ------------------------------------------------------------------------------------ table 2
-def auc(y, s) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(y, s))
-
-
-def choose_best(scores: pd.DataFrame, models, rule: str) -> tuple[str, pd.DataFrame]:
-    """Pick the model whose score becomes the deep-learning score.
-
-    Rules: ``test_auc`` (the paper: highest test-set AUC among the 8 models), ``train_auc``,
-    ``test_auc_cnn`` (highest test AUC among the CNNs only). Ties go to the higher train AUC, then
-    to the earlier model in Table 2's order.
-    """
-    rows = []
-    for m in models:
-        tr, te = scores[scores["split"] == "train"], scores[scores["split"] == "test"]
-        rows.append({"model": m, "train_auc": auc(tr["label"], tr[m]), "test_auc": auc(te["label"], te[m])})
-    table = pd.DataFrame(rows)
-    pool = table
-    if rule == "test_auc_cnn":
-        pool = table[~table["model"].str.endswith(("_lr", "_svm"))]
-        if pool.empty:
-            raise ConfigError("nomogram.best_model_rule 'test_auc_cnn' needs deep.enabled: true.")
-    key = "train_auc" if rule == "train_auc" else "test_auc"
-    other = "test_auc" if key == "train_auc" else "train_auc"
-    order = pool.assign(_o=range(len(pool))).sort_values([key, other, "_o"], ascending=[False, False, True])
-    return str(order["model"].iloc[0]), table
-
-
 def run_table2(ctx):
-    """Table 2: AUC (95% CI, DeLong), sensitivity, specificity, ... of the 8 models; best model's score."""
+    """Table 2: AUC (95% CI, DeLong; apparent and cross-validated on train), sensitivity, ... of the models; best model's score."""
     from .. import metrics
 
     cfg = ctx.config
     cohort = load_cohort(ctx.inputs["split"])
     scores = cohort[["case_id", "split", "label"]].copy()
+    oof = scores.copy()
     for name, res in ctx.inputs.items():
         for t in ("radiomics_scores", "deep_scores"):
             if (res.path / f"{t}.csv").exists():
-                part = res.table(t).drop(columns=["split", "label"])
-                scores = scores.merge(part, on="case_id", how="left")
+                scores = scores.merge(res.table(t).drop(columns=["split", "label"]), on="case_id", how="left")
+            if (res.path / f"{t}_oof.csv").exists():
+                oof = oof.merge(res.table(f"{t}_oof").drop(columns=["split", "label"]), on="case_id", how="left")
     models = [m for m in MODEL_ORDER if m in scores.columns]
     if not models:
         raise ConfigError("The study has no models: enable radiomics and/or deep.")
-    tr, te = scores[scores["split"] == "train"], scores[scores["split"] == "test"]
+    tr, te = (scores["split"] == "train").to_numpy(), (scores["split"] == "test").to_numpy()
+    y = scores["label"].to_numpy()
     rows = [
-        metrics.table2_rows(MODEL_LABELS[m], tr["label"].to_numpy(), tr[m].to_numpy(), te["label"].to_numpy(), te[m].to_numpy(),
-                            alpha=cfg.nomogram.alpha)
+        metrics.table2_rows(MODEL_LABELS[m], y[tr], scores[m].to_numpy()[tr], y[te], scores[m].to_numpy()[te],
+                            alpha=cfg.nomogram.alpha, s_train_cv=oof[m].to_numpy()[tr] if m in oof.columns else None)
         for m in models
     ]
     table2 = pd.concat(rows, ignore_index=True)
-    best, aucs = choose_best(scores, models, cfg.nomogram.best_model_rule)
+    best, aucs = metrics.choose_best(scores, models, cfg.nomogram.best_model_rule, oof=oof)
     scores["deep_score"] = scores[best]
-    oof_file = "radiomics_scores_oof"
-    if cfg.nomogram.train_score == "cross_validated" and best.endswith(("_lr", "_svm")) and "radiomics_models" in ctx.inputs:
-        oof = ctx.inputs["radiomics_models"].table(oof_file).set_index("case_id")[best]
-        scores["deep_score"] = scores["case_id"].map(oof).to_numpy()
+    scores["deep_score_fitted"] = scores[best]
+    if cfg.nomogram.train_score == "cross_fitted":
+        # training rows: out-of-fold scores (a model that never saw the lesion); test rows: the full model's
+        scores["deep_score"] = oof[best].to_numpy()
     if scores.loc[scores["split"] == "train", "deep_score"].nunique() < 2:
         raise InputError(
             f"The best model ({MODEL_LABELS[best]}) gives one constant score on the training set, so it cannot "
             "enter the nomogram; train longer (deep.epochs) or enable radiomics."
         )
     ctx.write_table("scores", scores)
+    ctx.write_table("scores_oof", oof)
     ctx.write_table("table2", table2)
     ctx.write_table("model_aucs", aucs)
-    ctx.write_json("best_model", {"model": best, "label": MODEL_LABELS[best], "rule": cfg.nomogram.best_model_rule})
+    ctx.write_json("best_model", {"model": best, "label": MODEL_LABELS[best], "rule": cfg.nomogram.best_model_rule,
+                                  "train_score": cfg.nomogram.train_score, "folds": int(cfg.validation.folds)})
 
 
 # ------------------------------------------------------------------------------------ clinical + nomogram
@@ -409,6 +444,9 @@ def run_nomogram(ctx):
     ctx.write_table("nomogram_coefficients", pd.concat(coef, ignore_index=True))
     ctx.write_table("nomogram_points", stats.nomogram_points(fits["nomogram"]))
     ctx.write_table("clinical_points", stats.nomogram_points(fits["clinical"]))
+    from .external import save_nomogram_fits  # design JSON (Python/calculator) + saveRDS (R users)
+
+    save_nomogram_fits(ctx, fits, train)
 
     # ROC, DeLong comparison, HL on train and test
     roc_rows, cmp_rows, hl_rows, dca = [], [], [], []
@@ -478,7 +516,7 @@ def _as_dict(r):
 # ------------------------------------------------------------------------------------ the pipeline
 def build_stages(cfg) -> list[Stage]:
     """The stages a config asks for, in dependency order."""
-    stages = [Stage("split", run_split, sections=("cohort", "split"), inputs=_manifest_inputs)]
+    stages = [Stage("split", run_split, sections=("cohort", "split"), inputs=_manifest_inputs, extra_key=_split_key, version="2")]
     if cfg.sr.enabled:
         stages.append(Stage("sr", run_sr, deps=("split",), sections=("sr",), extra_key=_seed_key))
     model_deps = []
@@ -488,23 +526,31 @@ def build_stages(cfg) -> list[Stage]:
         if cfg.sr.enabled:
             stages.append(Stage("radiomics_sr", run_radiomics_sr, deps=("sr",), sections=("radiomics",)))
             rad_deps.append("radiomics_sr")
-        stages.append(Stage("radiomics_models", run_radiomics_models, deps=tuple(rad_deps), sections=("radiomics", "board"), extra_key=_seed_key, version="2"))
+        stages.append(Stage("radiomics_models", run_radiomics_models, deps=tuple(rad_deps), sections=("radiomics", "board"), extra_key=_seed_key, version="4"))
         model_deps.append("radiomics_models")
     if cfg.deep.enabled:
         for images in cfg.deep.images:
             for arch in cfg.deep.archs:
                 name = f"deep_{images}_{arch}"
-                dep = "sr" if images == "sr" else "split"
-                stages.append(Stage(name, make_deep_stage(images, arch), deps=(dep,), extra_key=_deep_key))
+                deps = ("split", "sr") if images == "sr" else ("split",)
+                stages.append(Stage(name, make_deep_stage(images, arch), deps=deps, extra_key=_deep_key, version="2"))
                 model_deps.append(name)
-    stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",)))
+    stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",), version="2"))
     stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key))
-    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="3"))
+    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="4"))
+    from .external import application_stage  # what `srnomogram validate/predict` needs, frozen
+
+    stages.append(application_stage(stages))
     return stages
 
 
 def _alpha_key(cfg, results):
     return {"alpha": cfg.nomogram.alpha}  # Table S2's intervals
+
+
+def _split_key(cfg, results):
+    # the split seed and the cross-fitting folds (stratified k-fold from the study seed)
+    return {"split_seed": cfg.split_seed, "folds": cfg.validation.folds, "fold_seed": cfg.study.seed}
 
 
 def _seed_key(cfg, results):

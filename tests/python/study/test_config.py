@@ -23,7 +23,10 @@ def test_defaults_follow_the_paper_and_paths_are_relative_to_the_file(tmp_path):
     assert cfg.cohort.manifest == str(tmp_path / "data" / "manifest.csv")
     assert cfg.study.output == str(tmp_path / "out")
     assert cfg.deep.epochs == 200 and cfg.deep.batch_size == 16 and cfg.deep.lr == 0.005
-    assert cfg.nomogram.calibration_b == 1000 and cfg.nomogram.best_model_rule == "test_auc"
+    assert cfg.nomogram.calibration_b == 1000
+    # validity first: the test set does not choose the model, training scores are cross-fitted over 5 folds
+    assert cfg.nomogram.best_model_rule == "cv_auc" and cfg.nomogram.train_score == "cross_fitted"
+    assert cfg.validation.folds == 5 and cfg.validation.repeats == 0
     assert cfg.cohort.clinical == ("age", "max_diameter_cm")
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.deep.epochs = 3
@@ -38,7 +41,10 @@ def test_defaults_follow_the_paper_and_paths_are_relative_to_the_file(tmp_path):
         ({"split": {"test_size": 1.5}}, "split.test_size must be a number in (0, 1). Got 1.5 instead."),
         ({"sr": {"enabled": "yes"}}, "sr.enabled must be true or false. Got 'yes' instead."),
         ({"deep": {"archs": ["vgg16"]}}, "deep.archs must be a list of 'mobilenet_v2', 'resnet101'. Got 'vgg16'"),
-        ({"nomogram": {"best_model_rule": "auc"}}, "nomogram.best_model_rule must be one of 'test_auc'"),
+        ({"nomogram": {"best_model_rule": "auc"}}, "nomogram.best_model_rule must be one of 'cv_auc', 'test_auc'"),
+        ({"nomogram": {"train_score": "oof"}}, "nomogram.train_score must be one of 'cross_fitted', 'cross_validated', 'fitted'"),
+        ({"validation": {"folds": 1}}, "validation.folds must be an int >= 2. Got 1 instead."),
+        ({"validation": {"repeats": -1}}, "validation.repeats must be an int >= 0. Got -1 instead."),
         ({"deep": {"epoch": 3}}, "Unknown key 'deep.epoch' in the study settings"),
         ({"deeep": {}}, "Unknown key 'deeep'"),
         ({"deep": 3}, "deep must be a mapping of settings. Got 3 instead."),
@@ -92,6 +98,13 @@ def test_invalid_yaml_and_missing_file(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_cross_validated_is_the_old_name_of_cross_fitted_and_the_paper_rules_stay_available():
+    cfg = config_from_dict({"cohort": {"manifest": "m.csv"}, "nomogram": {"train_score": "cross_validated"}})
+    assert cfg.nomogram.train_score == "cross_fitted"
+    paper = config_from_dict({"cohort": {"manifest": "m.csv"}, "nomogram": {"train_score": "fitted", "best_model_rule": "test_auc"}})
+    assert (paper.nomogram.train_score, paper.nomogram.best_model_rule) == ("fitted", "test_auc")
 
 
 def test_shipped_study_files_are_valid_and_the_packaged_demo_matches_inst():

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from srnomogram.board import write_pin
-from srnomogram.study.stages import choose_best
+from srnomogram.metrics import choose_best
 
 SCRIPTS = Path(__file__).resolve().parents[3] / "inst" / "scripts"
 

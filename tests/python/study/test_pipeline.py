@@ -17,6 +17,13 @@ def test_run_with_unknown_key_exits_2_naming_the_key(tmp_path, capsys):
     assert "Unknown key 'nomogram.bogus'" in capsys.readouterr().err
 
 
+def test_repeats_flag_sets_validation_repeats_and_is_checked(tmp_path, capsys):
+    p = tmp_path / "study.yaml"
+    p.write_text("cohort:\n  manifest: m.csv\n")
+    assert main(["run", str(p), "--repeats", "-1"]) == 2
+    assert "validation.repeats must be an int >= 0. Got -1 instead." in capsys.readouterr().err
+
+
 TINY = [
     "--set", "deep.archs=[mobilenet_v2]",
     "--set", "deep.epochs=1",

@@ -10,9 +10,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from srnomogram.errors import ConfigError, InputError
+from srnomogram.metrics import choose_best
 from srnomogram.study.cache import Runner
 from srnomogram.study.config import config_from_dict
-from srnomogram.study.stages import build_stages, choose_best
+from srnomogram.study.stages import build_stages
 
 
 def _scores(seed=0):
@@ -50,6 +51,23 @@ def test_cnn_rule_only_considers_cnns_and_train_rule_uses_train_auc():
         choose_best(s, ["or_lr"], "test_auc_cnn")
 
 
+def test_cv_rule_picks_the_highest_cross_validated_auc_whatever_the_test_set_says():
+    s = _scores()
+    oof = s.copy()
+    rng = np.random.default_rng(5)
+    tr = (s["split"] == "train").to_numpy()
+    # out-of-fold scores: sr_lr's (best on test) carry no signal, or_lr's keep theirs
+    oof.loc[tr, "sr_lr"] = rng.normal(size=tr.sum())
+    best, table = choose_best(s, ["or_lr", "sr_lr", "or_mobilenet_v2"], "cv_auc", oof=oof)
+    cv = {m: roc_auc_score(s.loc[tr, "label"], oof.loc[tr, m]) for m in ["or_lr", "sr_lr", "or_mobilenet_v2"]}
+    assert best == max(cv, key=cv.get) != "sr_lr"
+    assert choose_best(s, ["or_lr", "sr_lr", "or_mobilenet_v2"], "test_auc", oof=oof)[0] == "sr_lr"
+    for m, a in cv.items():
+        assert table.set_index("model").loc[m, "cv_auc"] == pytest.approx(a, abs=1e-12)
+    with pytest.raises(ConfigError, match="'cv_auc' needs out-of-fold scores"):
+        choose_best(s, ["or_lr"], "cv_auc")
+
+
 def test_ties_go_to_the_higher_train_auc():
     s = _scores()
     s["copy"] = s["sr_lr"]
@@ -61,11 +79,13 @@ def test_stage_graph_follows_the_settings():
     cfg = config_from_dict({"cohort": {"manifest": "m.csv"}})
     names = [s.name for s in build_stages(cfg)]
     assert names[:2] == ["split", "sr"]
+    deep_sr = next(st for st in build_stages(cfg) if st.name == "deep_sr_mobilenet_v2")
+    assert deep_sr.deps == ("split", "sr")  # the SR CNNs read the split's cross-fitting folds
     assert sum(n.startswith("deep_") for n in names) == 4
-    assert names[-3:] == ["table2", "clinical", "nomogram"]
+    assert names[-4:] == ["table2", "clinical", "nomogram", "application"]
     small = config_from_dict({"cohort": {"manifest": "m.csv"}, "sr": {"enabled": False}, "deep": {"archs": ["mobilenet_v2"]}})
     assert [s.name for s in build_stages(small)] == [
-        "split", "radiomics_or", "radiomics_models", "deep_or_mobilenet_v2", "table2", "clinical", "nomogram"
+        "split", "radiomics_or", "radiomics_models", "deep_or_mobilenet_v2", "table2", "clinical", "nomogram", "application"
     ]
 
 
@@ -133,6 +153,60 @@ def test_finished_stages_are_pinned_with_provenance(tmp_path):
     from srnomogram.utils import file_sha256
 
     assert meta["input_hashes"]["inputs"]["manifest"] == file_sha256(m)
+
+
+def _tiny_deep_study(tmp_path, demo_dir, **nomogram):
+    return config_from_dict({
+        "cohort": {"manifest": str(demo_dir / "manifest.csv")},
+        "study": {"output": str(tmp_path / "o")},
+        "sr": {"enabled": False},
+        "radiomics": {"enabled": False},
+        "deep": {"archs": ["mobilenet_v2"], "weights": "none", "epochs": 1, "batch_size": 8, "device": "cpu",
+                 "params": {"image_size": 32, "progress": False}},
+        "validation": {"folds": 2},
+        "nomogram": nomogram,
+    })
+
+
+def test_cnn_stage_cross_fits_over_the_split_folds_and_resumes_from_finished_folds(tmp_path, demo_dir, monkeypatch):
+    from srnomogram.deep import DeepClassifier
+    from srnomogram.metrics import roc_auc
+
+    cfg = _tiny_deep_study(tmp_path, demo_dir)
+    res = Runner(cfg, build_stages(cfg)).run(until="table2")
+    deep, t2 = res["deep_or_mobilenet_v2"], res["table2"]
+    full, oof = deep.table("deep_scores"), deep.table("deep_scores_oof")
+    tr = (full["split"] == "train").to_numpy()
+    folds = res["split"].table("folds")
+    assert sorted(folds["case_id"]) == sorted(full.loc[tr, "case_id"]) and set(folds["fold"]) == {0, 1}
+    np.testing.assert_array_equal(oof.loc[~tr, "or_mobilenet_v2"], full.loc[~tr, "or_mobilenet_v2"])  # test rows: the full model
+    assert not np.allclose(oof.loc[tr, "or_mobilenet_v2"], full.loc[tr, "or_mobilenet_v2"])
+    assert (deep.path / "model" / "model.pt").is_file()  # the full-training-set model, for external validation
+    scores = t2.table("scores").set_index("case_id")
+    np.testing.assert_array_equal(scores.loc[oof["case_id"], "deep_score"], oof["or_mobilenet_v2"])  # cross_fitted by default
+    row = t2.table("table2").query("set == 'train'").iloc[0]
+    assert row["cv_auc"] == pytest.approx(roc_auc(oof.loc[tr, "label"], oof.loc[tr, "or_mobilenet_v2"]), abs=1e-12)
+    assert t2.json("best_model")["rule"] == "cv_auc"
+
+    # a run killed after the folds: the stage reruns, only the full-training-set model is trained again
+    import shutil
+
+    shutil.rmtree(deep.path)
+    fits = []
+    real_fit = DeepClassifier.fit
+    monkeypatch.setattr(DeepClassifier, "fit", lambda self, *a, **k: (fits.append(1), real_fit(self, *a, **k))[1])
+    again = Runner(cfg, build_stages(cfg)).run(until="deep_or_mobilenet_v2")["deep_or_mobilenet_v2"]
+    assert len(fits) == 1
+    pd.testing.assert_frame_equal(again.table("deep_scores_oof"), oof)
+    pd.testing.assert_frame_equal(again.table("deep_scores"), full)
+
+
+def test_fitted_train_score_is_the_papers_in_sample_score(tmp_path, demo_dir):
+    cfg = _tiny_deep_study(tmp_path, demo_dir, train_score="fitted", best_model_rule="test_auc")
+    t2 = Runner(cfg, build_stages(cfg)).run(until="table2")["table2"]
+    s = t2.table("scores")
+    np.testing.assert_array_equal(s["deep_score"], s["or_mobilenet_v2"])
+    assert t2.json("best_model")["train_score"] == "fitted"
 
 
 # ------------------------------------------------------------------ the nomogram stage through R

@@ -1,0 +1,189 @@
+"""Repeated splits: the split-dependent stages rerun for split seeds 0 … N−1.
+
+One 8:2 split of a few hundred lesions gives a test AUC whose DeLong interval is about ±0.1 wide,
+and which model "wins" can change with the split. ``srnomogram run STUDY.yaml --repeats N`` (or
+``validation.repeats: N``) reruns, for each split seed k = 0 … N−1, the stratified hash split
+(``split.seed = k``; a manifest's own ``split`` column is ignored), super-resolution (trained on that
+seed's training images), the LR/SVM models, the CNNs (cross-fitted as in the main study), Table 2
+and the model choice, then fits the clinical model and the nomogram on that seed's training set and
+scores its test set.
+
+What is shared across seeds: only the radiomics features, which are a label-free per-lesion
+function of the image and mask (computed once, reused through the extraction's content-hash
+cache; SR features are recomputed, since the SR images change with the SR model). Model seeds
+(initialisation, fold assignment) stay ``study.seed``.
+
+Each seed is its own cached study under ``<output>/repeats/seed_<k>/`` (stages and a ``result.csv``),
+so a stopped run resumes at the seed (and, inside it, the stage and CNN fold) it was in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..utils import atomic_path, hash_bytes, write_csv_atomic
+from .cache import Runner
+from .stages import MODEL_LABELS, build_stages, load_cohort
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["run_repeats", "run_seed", "seed_config", "summarise", "RESULT_COLUMNS"]
+
+SPLIT_STAGES_END = "table2"  # the per-seed study stops here; the nomogram is fitted by seed_result
+RESULT_COLUMNS = [
+    "seed", "model", "label", "train_auc", "cv_auc", "test_auc", "chosen", "chosen_model",
+    "clinical_test_auc", "nomogram_test_auc", "clinical_corrected_auc", "nomogram_corrected_auc",
+]
+
+
+def seed_config(cfg, seed: int):
+    """The study's settings with split seed ``seed`` (hash split, the manifest's split ignored)."""
+    return dataclasses.replace(
+        cfg,
+        split=dataclasses.replace(cfg.split, seed=int(seed), use_manifest_split=False),
+        board=dataclasses.replace(cfg.board, pickle_models=False),
+        validation=dataclasses.replace(cfg.validation, repeats=0),
+    )
+
+
+def _corrected_auc(v) -> float:
+    """The optimism-corrected AUC of a ``validate_nomogram`` table (row ``AUC``, column ``index.corrected``)."""
+    df = pd.DataFrame(v)
+    if "index" in df.columns:
+        df = df.set_index("index")
+    return float(df.loc["AUC", "index.corrected"])
+
+
+def seed_result(cfg, results, seed: int) -> pd.DataFrame:
+    """One seed's rows of ``repeated_splits.csv``: every model's AUCs, the chosen model, clinical and nomogram test AUCs.
+
+    The optimism-corrected AUCs (``rms::validate``, B = ``nomogram.calibration_b``) come from
+    :func:`srnomogram.stats.validate_nomogram` when the R package has it; otherwise those columns are empty.
+    """
+    from .. import metrics, stats
+
+    t2 = results[SPLIT_STAGES_END]
+    aucs = t2.table("model_aucs")
+    best = t2.json("best_model")["model"]
+    cohort = load_cohort(results["split"])
+    factors = list(cfg.cohort.clinical)
+    data = cohort[["case_id", "split", "label", *factors]].merge(t2.table("scores")[["case_id", "deep_score"]], on="case_id", how="left")
+    train = data[data["split"] == "train"].reset_index(drop=True)
+    test = data[data["split"] == "test"].reset_index(drop=True)
+    out = {}
+    for name, rhs in (("clinical", factors), ("nomogram", [*factors, "deep_score"])):
+        fit = stats.fit_nomogram(data=train, formula="label ~ " + " + ".join(rhs))
+        out[f"{name}_test_auc"] = metrics.roc_auc(test["label"].to_numpy(), np.asarray(stats.predict(fit, newdata=test), dtype=float))
+        corrected = np.nan
+        if hasattr(stats, "validate_nomogram"):
+            corrected = _corrected_auc(stats.validate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed))
+        out[f"{name}_corrected_auc"] = corrected
+    rows = aucs.assign(seed=int(seed), label=aucs["model"].map(MODEL_LABELS), chosen=aucs["model"] == best, chosen_model=best, **out)
+    return rows[RESULT_COLUMNS]
+
+
+def _result_key(cfg, results) -> str:
+    from .. import stats
+
+    return hash_bytes(json.dumps({
+        "table2": results[SPLIT_STAGES_END].key,
+        "split": results["split"].key,
+        "nomogram": cfg.section_hash("cohort", "nomogram"),
+        "validate": hasattr(stats, "validate_nomogram"),
+        "version": "1",
+    }, sort_keys=True))
+
+
+def run_seed(cfg, k: int, n: int, force=()) -> pd.DataFrame:
+    """Run (or reuse) split seed ``k`` of ``n``; return its rows of ``repeated_splits.csv``.
+
+    Seeds are independent folders, so several processes (or machines sharing the output folder)
+    can run different seeds; :func:`run_repeats` then reuses the finished ones.
+    """
+    logger.info("Repeated splits: seed %d of %d (split seed %d).", k + 1, n, k)
+    cfg_k = seed_config(cfg, k)
+    stages = []
+    for s in build_stages(cfg_k):
+        stages.append(s)
+        if s.name == SPLIT_STAGES_END:
+            break
+    folder = Path(cfg.study.output) / "repeats" / f"seed_{k}"
+    runner = Runner(cfg_k, stages, force=[f for f in force if f in {s.name for s in stages} | {"all"}], root=folder / "stages")
+    results = runner.run()
+    key = _result_key(cfg_k, results)
+    res_csv, res_json = folder / "result.csv", folder / "result.json"
+    if res_csv.is_file() and res_json.is_file():
+        try:
+            if json.loads(res_json.read_text(encoding="utf-8")).get("key") == key:
+                logger.info("Repeated splits: seed %d of %d reused.", k + 1, n)
+                return pd.read_csv(res_csv)
+        except (ValueError, OSError):
+            pass
+    done = seed_result(cfg_k, results, k)
+    write_csv_atomic(done, res_csv)
+    with atomic_path(res_json) as tmp:
+        tmp.write_text(json.dumps({"key": key, "log": runner.log}, indent=1), encoding="utf-8")
+    return done
+
+
+def run_repeats(cfg, n: int, force=()) -> pd.DataFrame:
+    """Run (or resume) the study for split seeds 0 … n−1; return the rows of ``repeated_splits.csv``."""
+    return pd.concat([run_seed(cfg, k, int(n), force) for k in range(int(n))], ignore_index=True)
+
+
+def _describe(values) -> dict:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return {"n_seeds": 0, "mean": np.nan, "sd": np.nan, "p2_5": np.nan, "p50": np.nan, "p97_5": np.nan}
+    p = np.percentile(v, [2.5, 50, 97.5])
+    return {"n_seeds": int(v.size), "mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else np.nan,
+            "p2_5": float(p[0]), "p50": float(p[1]), "p97_5": float(p[2])}
+
+
+def summarise(rows: pd.DataFrame) -> pd.DataFrame:
+    """``repeated_splits_summary.csv``: per model (and the clinical model and nomogram), the test AUC's
+    mean, SD and 2.5/50/97.5 percentiles over seeds, the mean cross-validated training AUC, and how
+    often the model was chosen (``times_chosen`` of ``n_seeds``)."""
+    n_seeds = rows["seed"].nunique()
+    out = []
+    for model, g in rows.groupby("model", sort=False):
+        out.append({"model": model, "label": MODEL_LABELS.get(model, model), **{f"test_auc_{k}" if k != "n_seeds" else k: v for k, v in _describe(g["test_auc"]).items()},
+                    "cv_auc_mean": float(g["cv_auc"].mean()), "times_chosen": int(g["chosen"].astype(bool).sum()),
+                    "share_chosen": float(g["chosen"].astype(bool).sum() / n_seeds), "corrected_auc_mean": np.nan})
+    per_seed = rows.drop_duplicates("seed")
+    for name, label in (("clinical", "Clinical model"), ("nomogram", "Nomogram")):
+        d = _describe(per_seed[f"{name}_test_auc"])
+        out.append({"model": name, "label": label, **{f"test_auc_{k}" if k != "n_seeds" else k: v for k, v in d.items()},
+                    "cv_auc_mean": np.nan, "times_chosen": np.nan, "share_chosen": np.nan,
+                    "corrected_auc_mean": float(per_seed[f"{name}_corrected_auc"].mean()) if per_seed[f"{name}_corrected_auc"].notna().any() else np.nan})
+    return pd.DataFrame(out)
+
+
+def repeats_html(cfg, rep: dict, table_html, img) -> str:
+    """The report's "Repeated splits" section."""
+    n = int(rep["rows"]["seed"].nunique())
+    text = (
+        f"The split-dependent stages were rerun for {n} split seeds (0 to {n - 1}): a stratified 8:2 hash split "
+        f"(test_size {cfg.split.test_size}; the manifest's own split column is not used here), "
+        + ("super-resolution retrained on each seed's training images, " if cfg.sr.enabled else "")
+        + "every model refitted and cross-fitted on each seed's training set, the model chosen by "
+        f"{cfg.nomogram.best_model_rule}, and the clinical model and nomogram refitted. Shared across seeds: only the "
+        "radiomics features of each lesion (label-free, computed once). The test AUCs below are held-out "
+        "estimates per seed; their spread shows how much one split's estimate can vary."
+    )
+    if cfg.nomogram.best_model_rule in ("test_auc", "test_auc_cnn"):
+        text += " The test set chose the model in each seed, so the nomogram's test AUCs are optimistic."
+    parts = ["<h2>Repeated splits</h2>", f"<p>{html.escape(text)}</p>",
+             "<h3>Test AUC over split seeds</h3>", table_html(rep["summary"]),
+             '<p class="meta">CSV: tables/repeated_splits_summary.csv (summary), tables/repeated_splits.csv (model × seed)</p>']
+    if rep.get("figure"):
+        parts.append(img(rep["figure"], "Test AUC of every model across split seeds"))
+    return "".join(parts)

@@ -1,0 +1,70 @@
+"""Repeated splits: per-seed studies, their tables, resume, and what the report says."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srnomogram.study.config import config_from_dict
+
+from ..test_stats import _r_package_available
+
+pytestmark = pytest.mark.skipif(not _r_package_available(), reason="R package srnomogram not installed")
+
+
+def test_repeats_rerun_the_split_per_seed_share_features_and_resume(tmp_path, demo_dir, caplog):
+    from srnomogram.metrics import roc_auc
+    from srnomogram.study.repeats import RESULT_COLUMNS, run_repeats, summarise
+
+    manifest = pd.read_csv(demo_dir / "manifest.csv")
+    manifest["split"] = "train"  # a manifest split is ignored by the repeats
+    manifest.loc[::5, "split"] = "test"
+    for col in ("image", "mask"):
+        manifest[col] = [str(demo_dir / p) for p in manifest[col]]
+    manifest.to_csv(tmp_path / "m.csv", index=False)
+    cfg = config_from_dict({
+        "cohort": {"manifest": str(tmp_path / "m.csv")},
+        "study": {"output": str(tmp_path / "o")},
+        "sr": {"enabled": False}, "deep": {"enabled": False}, "radiomics": {"jobs": 1},
+        "validation": {"folds": 3, "repeats": 2}, "nomogram": {"calibration_b": 20},
+    })
+    with caplog.at_level(logging.INFO, logger="srnomogram.study.repeats"):
+        rows = run_repeats(cfg, 2)
+    assert "Repeated splits: seed 2 of 2" in caplog.text
+    assert list(rows.columns) == RESULT_COLUMNS and len(rows) == 4  # OR-LR, OR-SVM x 2 seeds
+    tests = {}
+    for k in (0, 1):
+        stages = tmp_path / "o" / "repeats" / f"seed_{k}" / "stages"
+        cohort = pd.read_csv(stages / "split" / "cohort.csv")
+        tests[k] = set(cohort.loc[cohort["split"] == "test", "case_id"])
+        scores = pd.read_csv(stages / "table2" / "scores.csv")
+        te = scores[scores["split"] == "test"]
+        got = rows[(rows["seed"] == k)].set_index("model")
+        for m in ("or_lr", "or_svm"):
+            assert got.loc[m, "test_auc"] == pytest.approx(roc_auc(te["label"], te[m]), abs=1e-12)
+        assert got["chosen"].sum() == 1 and got.loc[got["chosen"]].index[0] == got["chosen_model"].iloc[0]
+        assert 0 <= got["nomogram_test_auc"].iloc[0] <= 1
+    assert tests[0] != tests[1] and tests[0] != set(manifest.loc[manifest["split"] == "test", "case_id"])
+    # the radiomics features are computed once: one shared content-hash cache
+    assert not (tmp_path / "o" / "repeats" / "seed_0" / "cache" / "radiomics_or").exists()
+    summary = summarise(rows).set_index("model")
+    v = rows.loc[rows["model"] == "or_lr", "test_auc"].to_numpy()
+    assert summary.loc["or_lr", "test_auc_mean"] == pytest.approx(v.mean())
+    assert summary.loc["or_lr", "test_auc_sd"] == pytest.approx(v.std(ddof=1))
+    assert summary.loc["or_lr", "test_auc_p97_5"] == pytest.approx(np.percentile(v, 97.5))
+    assert summary.loc[["or_lr", "or_svm"], "times_chosen"].sum() == 2
+    assert summary.loc["nomogram", "n_seeds"] == 2
+    assert summary.loc["nomogram", "corrected_auc_mean"] == pytest.approx(rows.drop_duplicates("seed")["nomogram_corrected_auc"].mean())
+    from srnomogram.study import figures as F
+    from srnomogram.study.stages import MODEL_LABELS
+
+    png = F.save(F.figure_repeated_splits(rows, MODEL_LABELS), tmp_path / "fig", formats=("png",))[0]
+    assert png.stat().st_size > 1000
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="srnomogram.study.repeats"):
+        again = run_repeats(cfg, 2)
+    assert "seed 2 of 2 reused" in caplog.text
+    pd.testing.assert_frame_equal(again, rows)

@@ -1,0 +1,182 @@
+"""Folds and cross-fitting: equal to scikit-learn's, resumable per fold, and a null-label guard.
+
+The guard (Harrell, RMS §5.3): with labels permuted at random, a score that a model computed on
+lesions it was trained on looks informative, while the cross-fitted (out-of-fold) score must stay
+at AUC 0.5 within the AUC's null standard error (Hanley & McNeil 1982), which is what the
+nomogram then sees.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from srnomogram.errors import InputError
+from srnomogram.metrics import roc_auc
+from srnomogram.validation import FoldCache, cross_fit, null_auc_se, stratified_folds
+
+
+def _labels(n1=23, n0=37, seed=0):
+    return np.random.default_rng(seed).permutation(np.r_[np.ones(n1, int), np.zeros(n0, int)])
+
+
+def test_folds_are_sklearn_stratified_kfold_seeded_and_balanced():
+    y = _labels()
+    f = stratified_folds(y, n_splits=5, seed=3)
+    for k, (_, test) in enumerate(StratifiedKFold(5, shuffle=True, random_state=3).split(np.zeros(len(y)), y)):
+        assert np.array_equal(np.flatnonzero(f == k), np.sort(test))
+    for k in range(5):  # stratified: each fold holds 4-5 of the 23 malignant lesions
+        assert y[f == k].sum() in (4, 5)
+    assert np.array_equal(f, stratified_folds(y, 5, seed=3))
+    assert not np.array_equal(f, stratified_folds(y, 5, seed=4))
+
+
+def test_folds_shrink_to_the_smaller_class_and_refuse_a_single_lesion():
+    y = np.r_[np.ones(3, int), np.zeros(20, int)]
+    assert stratified_folds(y, 5, 0).max() == 2
+    with pytest.raises(InputError, match="at least 2 benign and 2 malignant"):
+        stratified_folds(np.r_[1, np.zeros(9, int)], 5, 0)
+    with pytest.raises(InputError, match="'n_splits' parameter of stratified_folds must be an int >= 2. Got 1"):
+        stratified_folds(y, 1, 0)
+
+
+def test_cross_fit_equals_sklearn_cross_val_predict_for_the_radiomics_pipeline():
+    from srnomogram.radiomics import make_model
+
+    rng = np.random.default_rng(1)
+    y = _labels(30, 40, 1)
+    X = pd.DataFrame(rng.normal(size=(70, 6)) + 0.8 * y[:, None] * (np.arange(6) < 2), columns=[f"f{i}" for i in range(6)])
+    folds = stratified_folds(y, 5, seed=0)
+    ours = cross_fit(make_model("lr", random_state=0), X, y, folds)
+    ref = cross_val_predict(make_model("lr", random_state=0), X, y, cv=StratifiedKFold(5, shuffle=True, random_state=0),
+                            method="predict_proba")[:, 1]
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
+
+
+class _Counting(ClassifierMixin, BaseEstimator):
+    """Scores by the mean of the training rows' X; records each fit and can be killed at the n-th."""
+
+    fits = []
+
+    def __init__(self, kill_at=None):
+        self.kill_at = kill_at
+
+    def fit(self, X, y):
+        if self.kill_at is not None and len(_Counting.fits) == self.kill_at:
+            raise KeyboardInterrupt  # the run is killed inside this fold
+        _Counting.fits.append(float(np.asarray(X)[:, 0].sum()))
+        self.m_ = float(np.asarray(X)[:, 0].mean()) / 100
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X):
+        p = self.m_ + np.asarray(X)[:, 0] / 1000
+        return np.c_[1 - p, p]
+
+
+def test_a_killed_cross_fit_resumes_at_the_fold_it_was_in(tmp_path):
+    y = np.r_[np.ones(6, int), np.zeros(9, int)]
+    X = np.arange(15.0)[:, None]
+    ids = [f"c{i}" for i in range(15)]
+    folds = stratified_folds(y, 3, seed=0)
+    cache = FoldCache(tmp_path / "folds", key="k1")
+    _Counting.fits = []
+    with pytest.raises(KeyboardInterrupt):
+        cross_fit(_Counting(kill_at=2), X, y, folds, ids=ids, cache=cache)
+    assert len(_Counting.fits) == 2 and len(list((tmp_path / "folds").glob("fold*.csv"))) == 2
+    _Counting.fits = []
+    resumed = cross_fit(_Counting(), X, y, folds, ids=ids, cache=cache)
+    assert _Counting.fits == [float(X[folds != 2, 0].sum())]  # only the fold it was in (the third)
+    _Counting.fits = []
+    straight = cross_fit(_Counting(), X, y, folds)
+    np.testing.assert_array_equal(resumed, straight)
+    # other settings (another key) never reuse these folds
+    _Counting.fits = []
+    cross_fit(_Counting(), X, y, folds, ids=ids, cache=FoldCache(tmp_path / "folds", key="k2"))
+    assert len(_Counting.fits) == 3
+
+
+def test_null_auc_se_is_the_mann_whitney_null_variance():
+    # Var(U) = n1 n0 (n1 + n0 + 1) / 12 under H0 (no ties), U / (n1 n0) = AUC: checked by permutation
+    rng = np.random.default_rng(0)
+    n1, n0 = 12, 20
+    s = rng.normal(size=n1 + n0)
+    y = np.r_[np.ones(n1, int), np.zeros(n0, int)]
+    aucs = np.array([roc_auc(rng.permutation(y), s) for _ in range(4000)])
+    assert null_auc_se(n1, n0) == pytest.approx(np.sqrt((n1 + n0 + 1) / (12 * n1 * n0)), rel=1e-15)
+    assert aucs.std() == pytest.approx(null_auc_se(n1, n0), rel=0.05)
+    assert aucs.mean() == pytest.approx(0.5, abs=0.01)
+
+
+PERMUTATIONS = [0, 1, 2, 3, 4]  # the guard must hold for any permutation, not one lucky seed
+
+
+@pytest.mark.parametrize("perm", PERMUTATIONS)
+def test_null_labels_cross_fitted_score_stays_at_chance_while_a_memorising_models_fitted_score_is_inflated(perm):
+    # 70 lesions, 60 features of noise, labels permuted: a nearly unpenalised logistic regression
+    # memorises the training set (the paper's in-sample score); its out-of-fold score cannot
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(100 + perm)
+    y = rng.permutation(np.r_[np.ones(28, int), np.zeros(42, int)])
+    X = rng.normal(size=(70, 60))
+    memoriser = LogisticRegression(C=1e4, max_iter=5000)
+    oof = cross_fit(memoriser, X, y, stratified_folds(y, 5, seed=perm))
+    fitted = memoriser.fit(X, y).predict_proba(X)[:, 1]
+    se = null_auc_se(28, 42)
+    assert abs(roc_auc(y, oof) - 0.5) < 3.5 * se
+    assert roc_auc(y, fitted) > 0.5 + 3.5 * se
+
+
+@pytest.fixture(scope="module")
+def null_rois(demo_dir):
+    """ROIs of the 40-lesion demo cohort at 32 px (labels to be permuted by each test)."""
+    from srnomogram.data import load_manifest
+    from srnomogram.deep.data import load_rois
+    from srnomogram.deep.presets import precrop_size
+
+    return load_rois(load_manifest(demo_dir / "manifest.csv"), "image", size=precrop_size(32))
+
+
+def test_null_labels_cross_fitted_cnn_score_stays_at_chance(null_rois, perm=0):
+    import torch
+
+    from srnomogram.deep import DeepClassifier
+
+    y = np.random.default_rng(perm).permutation(null_rois.labels.numpy())
+    clf = DeepClassifier(arch="mobilenet_v2", weights="none", epochs=2, batch_size=16, lr=0.01, image_size=32,
+                         seed=perm, deterministic=True, device="cpu", progress=False)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # tiny tensors: one thread, no oversubscription on a busy 2-core box
+        oof = cross_fit(clf, null_rois, y, stratified_folds(y, 3, seed=perm))
+    finally:
+        torch.set_num_threads(threads)
+    assert np.isfinite(oof).all() and oof.std() > 0
+    assert abs(roc_auc(y, oof) - 0.5) < 3.5 * null_auc_se(int(y.sum()), int((1 - y).sum()))
+
+
+def test_null_labels_nomogram_optimism_corrected_auc_stays_at_chance():
+    from srnomogram import stats
+
+    if not hasattr(stats, "validate_nomogram"):
+        pytest.skip("srnomogram.stats.validate_nomogram is not in this version")
+    from .test_stats import _r_package_available
+
+    if not _r_package_available():
+        pytest.skip("R package srnomogram not installed")
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(7)
+    n = 120
+    y = rng.permutation(np.r_[np.ones(48, int), np.zeros(72, int)])
+    X = rng.normal(size=(n, 60))
+    score = cross_fit(LogisticRegression(C=1e4, max_iter=5000), X, y, stratified_folds(y, 5, seed=7))
+    d = pd.DataFrame({"label": y, "age": rng.normal(50, 10, n), "max_diameter_cm": rng.lognormal(0.5, 0.3, n), "deep_score": score})
+    fit = stats.fit_nomogram(data=d, formula="label ~ age + max_diameter_cm + deep_score")
+    v = pd.DataFrame(stats.validate_nomogram(fit, B=100, seed=1))
+    v = v.set_index("index") if "index" in v.columns else v
+    assert abs(float(v.loc["AUC", "index.corrected"]) - 0.5) < 3.5 * null_auc_se(48, 72)
