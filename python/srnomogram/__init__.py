@@ -11,6 +11,7 @@ from importlib import metadata as _metadata
 
 from .errors import (  # noqa: F401
     CheckpointError,
+    ClusterError,
     ConfigError,
     InputError,
     ManifestError,
@@ -37,5 +38,6 @@ __all__ = [
     "ManifestError",
     "ConfigError",
     "CheckpointError",
+    "ClusterError",
     "RBridgeError",
 ]

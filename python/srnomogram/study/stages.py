@@ -184,7 +184,8 @@ def _run_radiomics(ctx, images):
     cohort = load_cohort(src)
     cache = Path(cfg.study.output) / "cache" / f"radiomics_{images}"
     feats = extract(
-        cohort, image_col=IMAGE_COL[images], jobs=cfg.radiomics.jobs, params=cfg.radiomics.params, cache_dir=cache
+        cohort, image_col=IMAGE_COL[images], jobs=cfg.radiomics.jobs, params=cfg.radiomics.params, cache_dir=cache,
+        scheduler=cfg.study.scheduler,
     )
     feats = feats.reindex(cohort["case_id"].astype(str))
     feats.index.name = "case_id"
