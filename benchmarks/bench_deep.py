@@ -1,23 +1,28 @@
-"""Images/s of srnomogram's deep training loop against a plain PyTorch reference loop.
+"""Images/s of srnomogram's deep training loop against a plain PyTorch reference loop, at equal precision.
 
 Both loops train the same torchvision network (random init), on the same ROI crops, with the same
 batch size, image size, optimiser (SGD 0.005, momentum 0.9) and augmentation (random crop +
-horizontal flip), for the same number of steps after the same warm-up, in alternating rounds (medians reported):
+horizontal flip), for the same number of steps after the same warm-up, in alternating rounds (medians
+reported). Each precision is compared with itself, so the ratios measure the loop, not the arithmetic:
 
 * **ours** (:func:`srnomogram.deep.engine.train_one_epoch`): every ROI preloaded once as one uint8
-  tensor on the device, crop/flip/normalise there, bf16 autocast + channels-last on CUDA (fp32 on
-  the CPU), losses kept on the device (no per-step host sync), optional ``torch.compile``;
-* **reference** (the named baseline): torchvision model in fp32, ROIs as PIL images,
+  tensor on the device, crop/flip/normalise there, losses kept on the device (no per-step host
+  sync), optional ``torch.compile``;
+* **reference** (the named baseline): torchvision model, ROIs as PIL images,
   ``torchvision.transforms`` (RandomCrop, RandomHorizontalFlip, ToTensor, Normalize) in a
   ``Dataset`` read through a ``DataLoader`` (shuffle, ``--workers`` workers, pinned memory on CUDA),
   batches copied to the device each step, ``loss.item()`` each step (as a plain loop logs it).
 
+``fp32`` runs both loops in float32 with the default memory layout; ``bf16`` runs both under bf16
+autocast with channels-last model and inputs (the CUDA defaults of ``DeepClassifier``). bf16's own gain
+(bf16 / fp32 images/s of the same loop) is printed separately.
+
 Usage::
 
-    python benchmarks/bench_deep.py                         # CPU: demo cohort, few steps
+    python benchmarks/bench_deep.py                          # CPU: demo cohort, both precisions
+    python benchmarks/bench_deep.py --precision fp32         # one precision only
     python benchmarks/bench_deep.py --device cuda --steps 100 --compile --full-recipe
     python benchmarks/bench_deep.py --manifest M.csv --image-col image_sr
-    python benchmarks/bench_deep.py --amp bf16              # the CPU in bf16 + channels-last (fast with AMX)
 
 ``--full-recipe`` also times the paper's whole recipe with our loop (200 epochs over 266 ROIs,
 batch 16; goal on an H100: <= 60 s for MobileNetV2).
@@ -72,15 +77,14 @@ def _timer(run, warmup, device, batch_size):
     return timed
 
 
-def bench_ours(rois, args, device, steps, warmup):
+def bench_ours(rois, args, device, amp):
+    """Our loop; ``amp`` is None (fp32) or ``torch.bfloat16`` (bf16 autocast + channels-last)."""
     from srnomogram.deep.engine import train_one_epoch
-    from srnomogram.deep.model import resolve_amp
     from srnomogram.deep.networks import build_model
     from srnomogram.deep.presets import TrainPreset
 
     torch.manual_seed(0)
-    amp = resolve_amp(args.amp, device)
-    cl = amp is not None  # channels-last goes with bf16 (the CUDA defaults; opt-in on the CPU)
+    cl = amp is not None  # channels-last goes with bf16 (the CUDA defaults)
     model = build_model(args.arch, "none").to(device)
     if cl:
         model = model.to(memory_format=torch.channels_last)
@@ -108,7 +112,7 @@ def bench_ours(rois, args, device, steps, warmup):
             done += take
         return float(torch.cat(out).float().mean())
 
-    return _timer(run, warmup, device, args.batch_size)
+    return _timer(run, args.warmup, device, args.batch_size)
 
 
 class _PilDataset(torch.utils.data.Dataset):
@@ -126,7 +130,10 @@ class _PilDataset(torch.utils.data.Dataset):
         return self.transform(self.images[i]), self.labels[i]
 
 
-def bench_reference(rois, args, device, steps, warmup):
+def bench_reference(rois, args, device, amp):
+    """The reference loop at the same precision as ``bench_ours(..., amp)``."""
+    import contextlib
+
     import torchvision
     from torchvision import transforms as T
 
@@ -138,7 +145,10 @@ def bench_reference(rois, args, device, steps, warmup):
         model.classifier[-1] = torch.nn.Linear(model.classifier[-1].in_features, 2)
     else:
         model.fc = torch.nn.Linear(model.fc.in_features, 2)
+    cl = amp is not None
     model = model.to(device).train()
+    if cl:
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9, weight_decay=1e-4)
     tf = T.Compose([T.RandomCrop(args.image_size), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     ds = _PilDataset(rois.images, rois.labels, tf)
@@ -149,7 +159,10 @@ def bench_reference(rois, args, device, steps, warmup):
         while done < n_steps:
             for x, y in dl:
                 x, y = x.to(device), y.to(device)
-                loss = F.cross_entropy(model(x), y)
+                if cl:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=amp) if cl else contextlib.nullcontext():
+                    loss = F.cross_entropy(model(x), y)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -159,7 +172,7 @@ def bench_reference(rois, args, device, steps, warmup):
                     break
         return tot / max(done, 1)
 
-    return _timer(run, warmup, device, args.batch_size)
+    return _timer(run, args.warmup, device, args.batch_size)
 
 
 def full_recipe(args, device):
@@ -172,7 +185,8 @@ def full_recipe(args, device):
     g = torch.Generator().manual_seed(0)
     n = 266
     rois = RoiSet(torch.randint(0, 256, (n, 1, p, p), dtype=torch.uint8, generator=g), torch.ones((n, 1, p, p), dtype=torch.uint8), torch.arange(n) % 2, [str(i) for i in range(n)], np.zeros((n, 4), np.int64), np.full(n, -1), {"image_col": "image"})
-    est = DeepClassifier(arch=args.arch, weights="none", epochs=args.full_epochs, batch_size=16, image_size=args.image_size, device=str(device), compile=args.compile, amp=args.amp, channels_last=resolve_amp(args.amp, device) is not None, progress=False)
+    bf16 = args.precision != "fp32" and resolve_amp("bf16", device) is not None
+    est = DeepClassifier(arch=args.arch, weights="none", epochs=args.full_epochs, batch_size=16, image_size=args.image_size, device=str(device), compile=args.compile, amp="bf16" if bf16 else "none", channels_last=bf16, progress=False)
     _sync(device)
     t = time.perf_counter()
     est.fit(rois)
@@ -195,15 +209,14 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=None, help="alternating timing rounds, medians reported (default 4 on CPU, 3 on CUDA)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     ap.add_argument("--compile", action="store_true", help="torch.compile our training step")
-    ap.add_argument("--amp", default="auto", choices=("auto", "bf16", "none"),
-                    help="our loop's autocast: auto = bf16 + channels-last on CUDA, fp32 on the CPU; bf16 forces it "
-                    "(a CPU with AMX runs bf16 convolutions natively)")
-    ap.add_argument("--fp32", action="store_const", dest="amp", const="none", help="same as --amp none")
+    ap.add_argument("--precision", default="both", choices=("fp32", "bf16", "both"),
+                    help="compare the loops in fp32, in bf16 (autocast + channels-last, both loops), or both (default); "
+                    "with both, --full-recipe uses bf16")
     ap.add_argument("--full-recipe", action="store_true", help="also time the paper's full recipe with our loop")
     ap.add_argument("--full-epochs", type=int, default=200)
     args = ap.parse_args(argv)
 
-    from srnomogram.deep.model import resolve_amp, resolve_device
+    from srnomogram.deep.model import resolve_device
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
@@ -217,25 +230,35 @@ def main(argv=None):
         torch.backends.cudnn.benchmark = True
         name = torch.cuda.get_device_name(device)
     else:
-        name = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+        name = f"{platform.processor() or platform.machine()} CPU ({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads"
     rois = _rois(args)
+    precisions = {"fp32": [None], "bf16": [torch.bfloat16], "both": [None, torch.bfloat16]}[args.precision]
     print(f"device: {name}; torch {torch.__version__}; {args.arch}, {len(rois)} ROIs, {args.image_size} px, batch {args.batch_size}, {args.steps} timed steps in {args.rounds} alternating rounds after {args.warmup} warm-up")
-    # Rounds alternate the two loops so that a shared machine's changing load hits both alike;
-    # the medians over rounds are reported.
-    run_ours = bench_ours(rois, args, device, args.steps, args.warmup)
-    run_ref = bench_reference(rois, args, device, args.steps, args.warmup)
+    # Rounds alternate every loop so that a shared machine's changing load hits all alike; the
+    # medians over rounds are reported.
+    loops = {}
+    for amp in precisions:
+        tag = "bf16" if amp is not None else "fp32"
+        loops[("ours", tag)] = bench_ours(rois, args, device, amp)
+        loops[("reference", tag)] = bench_reference(rois, args, device, amp)
     per = max(1, args.steps // args.rounds)
-    r_ours, r_ref = [], []
+    rounds = {k: [] for k in loops}
     for _ in range(args.rounds):
-        r_ours.append(run_ours(per))
-        r_ref.append(run_ref(per))
-    ours, l1 = float(np.median([r[0] for r in r_ours])), float(np.mean([r[1] for r in r_ours]))
-    ref, l2 = float(np.median([r[0] for r in r_ref])), float(np.mean([r[1] for r in r_ref]))
-    print("per-round images/s  ours: " + " ".join(f"{r[0]:.1f}" for r in r_ours) + "   reference: " + " ".join(f"{r[0]:.1f}" for r in r_ref))
-    mode = ("bf16 autocast, channels_last" if resolve_amp(args.amp, device) is not None else "fp32") + (", torch.compile" if args.compile else "")
-    print(f"ours      ({mode}, preloaded device tensor, on-device augmentation): {ours:8.1f} images/s  (mean loss {l1:.3f})")
-    print(f"reference (fp32, PIL + torchvision.transforms + DataLoader({args.workers} workers)):      {ref:8.1f} images/s  (mean loss {l2:.3f})")
-    print(f"ratio ours/reference: {ours / ref:.2f}x")
+        for k, run in loops.items():
+            rounds[k].append(run(per))
+    speed = {k: float(np.median([r[0] for r in v])) for k, v in rounds.items()}
+    loss = {k: float(np.mean([r[1] for r in v])) for k, v in rounds.items()}
+    compiled = ", torch.compile" if args.compile else ""
+    for (loop, tag), v in rounds.items():
+        what = "preloaded device tensor, on-device augmentation" + compiled if loop == "ours" else f"PIL + torchvision.transforms + DataLoader({args.workers} workers)"
+        layout = ", channels-last" if tag == "bf16" else ""
+        print(f"{loop:9s} {tag}{layout} ({what}): {speed[(loop, tag)]:8.1f} images/s  (rounds: {' '.join(f'{r[0]:.1f}' for r in v)}; mean loss {loss[(loop, tag)]:.3f})")
+    for tag in ("fp32", "bf16"):
+        if ("ours", tag) in speed:
+            print(f"loop ratio at {tag}, ours/reference: {speed[('ours', tag)] / speed[('reference', tag)]:.2f}x")
+    if len(precisions) == 2:
+        for loop in ("ours", "reference"):
+            print(f"bf16 gain of the {loop} loop, bf16/fp32: {speed[(loop, 'bf16')] / speed[(loop, 'fp32')]:.2f}x")
     if args.full_recipe:
         dt = full_recipe(args, device)
         print(f"full recipe ({args.full_epochs} epochs x 266 ROIs, batch 16, {args.arch}, {args.image_size} px) with our loop: {dt:.1f} s")

@@ -1,8 +1,9 @@
 """Benchmark: srnomogram.radiomics.extract against PyRadiomics 3.0.1 on the BrEaST lesions.
 
 Runs PyRadiomics' own ``RadiomicsFeatureExtractor().execute()`` (unmodified, all-pairs diameter
-search included) and ours on the same lesions with the same number of joblib workers, checks that
-every feature agrees (1e-6 relative, 1e-9 absolute), and prints both wall times and the ratio.
+search included) and ours on the same lesions with the same number of joblib workers and the same
+settings (PyRadiomics' defaults, diagnostics off on both sides: ``additionalInfo: false``), checks
+that every feature agrees (1e-6 relative, 1e-9 absolute), and prints both wall times and the ratio.
 
     .venv/bin/python benchmarks/bench_radiomics.py            # PyRadiomics on 24 lesions spread over sizes
     .venv/bin/python benchmarks/bench_radiomics.py --n 60     # ... on 60 lesions
@@ -39,10 +40,13 @@ def _reference_one(case_id, image, mask, spacing):
 
     from srnomogram.data.manifest import mask_paths
     from srnomogram.data.readers import read_case
-    from srnomogram.radiomics.extraction import extract_case
+    from srnomogram.radiomics.extraction import _reference_extractor, extract_case
 
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # as our workers do: fair comparison
+    # Same settings as ours: no diagnostics_* entries (image hashes, connected components), which
+    # srnomogram never computes; PyRadiomics computes them by default (additionalInfo: true).
+    _reference_extractor(None).settings["additionalInfo"] = False
     t0, c0 = time.perf_counter(), time.process_time()
     img, msk = read_case(image, mask_paths(mask), spacing, case_id)
     feats = extract_case(img, msk, reference=True)
@@ -199,7 +203,7 @@ def main(argv=None) -> int:
     if n_computed < len(sub):
         print(f"PyRadiomics 3.0.1, {label}: {len(sub) - n_computed} lesions read from --reference-store, {n_computed} computed in {t_ref:.1f} s (no full-run time; ratio not meaningful)")
     else:
-        print(f"PyRadiomics 3.0.1, {label}: {t_ref:.1f} s")
+        print(f"PyRadiomics 3.0.1 (diagnostics off, as ours), {label}: {t_ref:.1f} s")
     print(f"ours, same lesions:        {t_ours_sub:.1f} s")
     print(f"ratio PyRadiomics / ours:  {ratio:.1f}x")
     print(

@@ -11,6 +11,7 @@ from importlib import metadata as _metadata
 
 from .errors import (  # noqa: F401
     CheckpointError,
+    ClusterError,
     ConfigError,
     InputError,
     ManifestError,
@@ -23,12 +24,20 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.1.0"
 
+from ._lazy import lazy_exports
+
+# srnomogram.validate / srnomogram.predict: apply a finished study to another cohort (loaded on use)
+__getattr__, __dir__ = lazy_exports(__name__, {"validate": ".study.external", "predict": ".study.external"})
+
 __all__ = [
     "__version__",
+    "validate",
+    "predict",
     "SrnomogramError",
     "InputError",
     "ManifestError",
     "ConfigError",
     "CheckpointError",
+    "ClusterError",
     "RBridgeError",
 ]

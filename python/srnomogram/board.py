@@ -13,11 +13,13 @@ pins' own advice for a board shared by Python and R:
 Pickles
 -------
 Pickled objects (``joblib`` pins) run code when they are read, so they are written only when a caller
-asks for them (``write_object``) and read only with ``allow_pickle=True`` *and* from a board that the
-current user created: the board folder carries a marker file written by this module and both the
-folder and the pin's files must belong to the current user and be writable by no one else. A board
-received from someone else is therefore never unpickled, even with ``allow_pickle=True``; its CSV
-pins read as usual.
+asks for them (``write_object``; the study's ``board.pickle_models``, off by default) and read only
+with ``allow_pickle=True``, from a board with this module's marker file whose folder and pin files
+belong to the current user and are writable by no one else. That check only refuses boards other
+users can write to: a board you copied, downloaded or untarred belongs to you and passes it, so it
+does not make a pickle from someone else safe. Only unpickle a board you produced yourself. The
+study keeps its fitted models without pickle (skops files and state_dicts with SHA-256, see
+:mod:`srnomogram.radiomics.persist`); the pickle pins are a convenience for your own session.
 """
 
 from __future__ import annotations

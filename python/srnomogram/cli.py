@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "srnomogram.radiomics._cli",
     "srnomogram.deep._cli",
     "srnomogram.study._cli",
+    "srnomogram.study._external_cli",
 )
 
 

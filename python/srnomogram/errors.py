@@ -26,6 +26,10 @@ class CheckpointError(SrnomogramError):
     """A model checkpoint is missing, corrupted or belongs to another model."""
 
 
+class ClusterError(SrnomogramError, RuntimeError):
+    """A Dask cluster cannot be used: scheduler unreachable, no worker, or workers with other versions."""
+
+
 class RBridgeError(SrnomogramError, RuntimeError):
     """An R function called through rpy2 failed; the message carries R's own message."""
 

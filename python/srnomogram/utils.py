@@ -1,4 +1,4 @@
-"""Small shared helpers: seeding, atomic writes, content hashes. No heavy imports at module level."""
+"""Small shared helpers: seeding, atomic writes, safe file names, content hashes. No heavy imports at module level."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import random
+import re
 import tempfile
 from pathlib import Path
 
@@ -38,12 +39,58 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.backends.cudnn.deterministic = True
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux ``/proc``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: the classic set-and-restore
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path: str | os.PathLike, directory: bool = False) -> None:
+    """Give ``path`` the mode a plain ``open()``/``mkdir()`` would have (0666/0777 less the umask).
+
+    ``tempfile.mkstemp``/``mkdtemp`` create 0600/0700 for privacy while a file is being written; an
+    output renamed into place from them keeps that mode unless it is set back.
+    """
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
+def fsync_path(path: str | os.PathLike, directory: bool = False) -> None:
+    """Flush a file's (or a folder's entries') data to disk; a no-op where the OS cannot (folders on Windows)."""
+    if directory:
+        flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    else:  # Windows flushes only handles open for writing
+        flags = os.O_RDWR if os.name == "nt" else os.O_RDONLY
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if directory:
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:
+            raise
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
 
     Nothing is left half-written: if the block raises, the temporary file is removed and an
-    existing ``path`` is untouched.
+    existing ``path`` is untouched. The file gets the mode the umask gives a new file (not
+    ``mkstemp``'s 0600) and is fsync-ed before the rename, and the folder after it, so a crash or
+    power loss leaves the old file or the complete new one.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,12 +98,15 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     os.close(fd)
     tmp = Path(tmp)
     try:
+        honour_umask(tmp)
         yield tmp
+        fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+    fsync_path(path.parent, directory=True)
 
 
 def write_csv_atomic(df, path, **kwargs) -> Path:
@@ -84,3 +134,52 @@ def hash_bytes(*parts: bytes | str) -> str:
         h.update(len(b).to_bytes(8, "little"))
         h.update(b)
     return h.hexdigest()
+
+
+# Names that are a file name on every common file system as they are: a letter or digit first, then
+# letters, digits, "_", "-", "."; not ending in "."; not a Windows device name (CON, NUL, COM1, ...).
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
+
+
+def safe_name(case_id) -> str:
+    """A file-name component for ``case_id`` that stays inside its folder and never collides.
+
+    A plain id (``case001``, ``benign_12``, ``P-7.2``) is used as it is. Any other id (one with
+    ``/``, ``\\``, ``..``, NUL, spaces, non-ASCII letters, a leading ``.``, a trailing ``.``, a
+    Windows device name such as ``CON``, or over 100 characters) becomes its letters, digits, ``_``
+    and ``-`` (others replaced by ``_``, at most 60) followed by ``~`` and the first 16 hex digits of
+    the SHA-256 of the id's UTF-8 bytes. Plain ids cannot contain ``~``, so a mapped id never equals
+    a plain one, and two different mapped ids differ in their hash.
+
+    Ids that differ only in letter case (``A1``, ``a1``) stay different names; on a
+    case-insensitive file system (macOS, Windows) use :func:`safe_names`, which maps such ids too.
+
+    >>> safe_name("case001")
+    'case001'
+    >>> safe_name("../../etc/passwd")
+    '_etc_passwd~3754d6cb3a38e118'
+    """
+    s = str(case_id)
+    if _PLAIN_NAME.fullmatch(s) and not s.endswith(".") and s.split(".")[0].upper() not in _WINDOWS_DEVICES:
+        return s
+    return _hashed_name(s)
+
+
+def _hashed_name(s: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", s)[:60]
+    return f"{stem}~{hashlib.sha256(s.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
+
+
+def safe_names(case_ids) -> list[str]:
+    """:func:`safe_name` of every id, where ids whose names differ only in case are mapped too.
+
+    The names are then distinct on case-insensitive file systems as well: ``["A1", "a1"]`` gives two
+    hashed names rather than ``A1`` and ``a1``.
+    """
+    ids = [str(c) for c in case_ids]
+    names = [safe_name(c) for c in ids]
+    folded: dict[str, int] = {}
+    for n in names:
+        folded[n.casefold()] = folded.get(n.casefold(), 0) + 1
+    return [n if folded[n.casefold()] == 1 or "~" in n else _hashed_name(c) for c, n in zip(ids, names)]

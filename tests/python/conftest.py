@@ -36,3 +36,12 @@ def demo_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("demo")
     demo_cohort(path, n=40, seed=0)
     return path
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A ``dask.distributed.LocalCluster`` of 2 single-thread worker processes on the loopback interface."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0", processes=True) as cluster:
+        yield cluster

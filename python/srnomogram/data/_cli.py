@@ -30,7 +30,7 @@ def _split(args):
 def _demo(args):
     from .demo import demo_cohort
 
-    demo_cohort(args.out, n=args.n, seed=args.seed, n_volumes=args.volumes)
+    demo_cohort(args.out, n=args.n, seed=args.seed, n_volumes=args.volumes, lesion_sizes=args.lesion_sizes)
 
 
 def _validate(args):
@@ -80,6 +80,12 @@ def register(subparsers) -> None:
     p.add_argument("--n", type=int, default=120, help="number of 2D lesions (default 120)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--volumes", type=int, default=4, help="number of small 3D volumes (default 4)")
+    p.add_argument(
+        "--lesion-sizes",
+        choices=("paper", "breast"),
+        default="paper",
+        help="paper: small masks on 256x256 images (default); breast: mask areas spread like the BrEaST cohort's, on >= 512x512 images",
+    )
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("validate", help="read and check every image and mask of a manifest", description="Load a manifest, read every image and mask, check sizes, spacings and masks; print a summary.")

@@ -36,6 +36,16 @@ from .geometry import max_feret_diameter
 log = logging.getLogger(__name__)
 
 IMAGE_SHAPE = (256, 256)  # rows (depth), cols (lateral)
+#: Lesion size spreads: "paper" (Table 1's diameters on a 256 x 256 field) or "breast" (mask areas in
+#: pixels spread like the BrEaST cohort's, see :data:`BREAST_AREA_PX`).
+LESION_SIZES = ("paper", "breast")
+#: Mask areas (pixels) of the 252 BrEaST lesions (Pawłowska et al., Sci Data 2024): log-normal with
+#: log-mean 9.55 and log-sd 0.94 (median 15.6k; 5th-95th percentile 2.8k-69k; range 1.5k-144k) on
+#: images of about 500 x 500 pixels.
+BREAST_AREA_PX = dict(log_mean=9.55, log_sd=0.94, low=1500, high=144000)
+#: Smallest image side (pixels) with lesion_sizes="breast"; larger lesions get a larger field.
+BREAST_MIN_SIDE = 512
+_AREA_PER_DIAMETER2 = 0.54  # mask area / (nominal diameter in pixels)^2 of the drawn outlines, measured on 150 lesions
 VOLUME_SHAPE = (16, 64, 64)  # slices, rows, cols
 VOLUME_SPACING = (0.4, 0.4, 0.5)  # mm, ITK order (x, y, z)
 
@@ -218,7 +228,7 @@ def _save_nifti(arr: np.ndarray, path: Path) -> None:
         sitk.WriteImage(img, str(tmp), useCompression=True)
 
 
-def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes: int = 4) -> Path:
+def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes: int = 4, lesion_sizes: str = "paper") -> Path:
     """Synthesise a small breast-ultrasound cohort with images, masks and a manifest.
 
     Parameters
@@ -233,6 +243,13 @@ def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes:
         the same bytes.
     n_volumes : int
         Number of small 3D NIfTI volumes (64x64x16 voxels, spacing 0.4x0.4x0.5 mm).
+    lesion_sizes : {"paper", "breast"}
+        ``"paper"``: 256 x 256 images whose field of view grows with the lesion, so masks stay
+        small (a few thousand pixels). ``"breast"``: mask areas in pixels drawn like BrEaST's
+        (:data:`BREAST_AREA_PX`), on images of at least 512 x 512 pixels, larger for the largest
+        lesions, as in real cohorts where the extraction cost follows the mask area. The
+        diameters in mm, ages and labels are drawn as with ``"paper"``; the same seed gives the
+        same lesions' clinical values in both modes.
 
     Returns
     -------
@@ -253,6 +270,8 @@ def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes:
         raise param_error("seed", "demo_cohort", "an int >= 0", seed)
     if isinstance(n_volumes, bool) or not isinstance(n_volumes, (int, np.integer)) or n_volumes < 0:
         raise param_error("n_volumes", "demo_cohort", "an int >= 0", n_volumes)
+    if lesion_sizes not in LESION_SIZES:
+        raise param_error("lesion_sizes", "demo_cohort", f"one of {', '.join(map(repr, LESION_SIZES))}", lesion_sizes)
     from tqdm.auto import tqdm
 
     from .manifest import write_manifest
@@ -272,11 +291,20 @@ def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes:
     size_cm = np.clip(size_cm, 0.6, 3.6)
     # larger lesions are imaged with a larger field of view, as a sonographer would
     spacing = np.round(np.maximum(rng.uniform(0.16, 0.2, n), size_cm * 10.0 / (0.6 * IMAGE_SHAPE[0])), 4)
+    shapes = [IMAGE_SHAPE] * n
+    if lesion_sizes == "breast":  # drawn after the paper's draws, which stay as they were
+        b = BREAST_AREA_PX
+        area = np.clip(rng.lognormal(b["log_mean"], b["log_sd"], n), b["low"], b["high"])
+        diameter_px = np.sqrt(area / _AREA_PER_DIAMETER2)
+        spacing = np.round(size_cm * 10.0 / diameter_px, 4)
+        # the lesion spans at most 60% of the depth, as in the paper mode; 32-pixel steps
+        sides = np.maximum(BREAST_MIN_SIDE, 32 * np.ceil(diameter_px / 0.6 / 32)).astype(int)
+        shapes = [(int(v), int(v)) for v in sides]
 
     rows = []
     for i in tqdm(range(n), desc="demo cohort", unit="lesion", disable=None):
         crng = children[i]
-        mask, info = _lesion_mask(crng, IMAGE_SHAPE, spacing[i], labels[i], size_cm[i] * 10.0)
+        mask, info = _lesion_mask(crng, shapes[i], spacing[i], labels[i], size_cm[i] * 10.0)
         img = _bmode(crng, spacing[i], mask, labels[i], info)
         cid = f"demo{i + 1:03d}"
         _save_png(img, out / "images" / f"{cid}.png")

@@ -24,7 +24,7 @@ def _add_params(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower on GPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--amp", choices=("auto", "bf16", "none"), default="auto", help="autocast (auto: bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--amp", choices=("auto", "bf16", "none"), default="auto", help="autocast (auto: bf16 training on CUDA GPUs that support it, fp32 on the CPU and for every prediction; bf16: also on the CPU and for prediction)")
     p.add_argument("--compile", action="store_true", help="torch.compile the training step")
 
 
@@ -125,7 +125,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("predict", help="score a manifest with a saved model", description="Malignant probability of every lesion of MANIFEST from a checkpoint folder.")
-    p.add_argument("checkpoint", metavar="CHECKPOINT_DIR")
+    p.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="the --out folder of 'deep train' or its checkpoint/ subfolder")
     p.add_argument("manifest", metavar="MANIFEST")
     p.add_argument("-o", "--output", required=True, metavar="CSV")
     p.add_argument("--image-col", default=None, help="default: the column the model was trained on")
@@ -133,7 +133,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("gradcam", help="Grad-CAM overlays from a saved model", description="Grad-CAM of the last convolutional layer over each lesion's ROI, as PNGs.")
-    p.add_argument("checkpoint", metavar="CHECKPOINT_DIR")
+    p.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="the --out folder of 'deep train' or its checkpoint/ subfolder")
     p.add_argument("manifest", metavar="MANIFEST")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--image-col", default=None)

@@ -6,8 +6,9 @@ keeps the per-iteration losses as device tensors. Nothing in the loop calls ``.i
 copies to the host, so on a GPU the host only queues work; the caller reads the losses once
 per epoch (for the progress bar).
 
-On CUDA the forward/backward run under bf16 autocast with channels-last memory (the defaults
-of :class:`~srnomogram.deep.model.DeepClassifier`); on the CPU the same code runs in fp32.
+On CUDA the training forward/backward run under bf16 autocast with channels-last memory (the
+defaults of :class:`~srnomogram.deep.model.DeepClassifier`); on the CPU the same code runs in fp32.
+:func:`evaluate` runs in fp32 unless given a dtype (the model asks for bf16 only with ``amp="bf16"``).
 """
 
 from __future__ import annotations

@@ -104,23 +104,24 @@ def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.4, cmap: str = 
 def save_overlays(result: GradCamResult, out_dir, alpha: float = 0.4, contour: bool = True) -> list[Path]:
     """Write one PNG per lesion (``gradcam_<case_id>.png``): the ROI with its map (and the mask outline).
 
-    Returns the written paths. Files are written atomically.
+    The file name comes from :func:`srnomogram.utils.safe_names`: a plain id as it is, any other
+    (``../x``, ``a/b``, ``CON``) as a sanitised, hashed name, so every file stays in ``out_dir`` and
+    two lesions never share one. Returns the written paths. Files are written atomically.
     """
     from PIL import Image
     from scipy import ndimage
 
-    from ..utils import atomic_path
+    from ..utils import atomic_path, safe_names
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for cid, img, cam, msk in zip(result.case_ids, result.images, result.cams, result.masks):
+    for name, img, cam, msk in zip(safe_names(result.case_ids), result.images, result.cams, result.masks):
         rgb = overlay(img, cam, alpha)
         if contour and msk.any():
             edge = msk & ~ndimage.binary_erosion(msk, border_value=0)
             rgb[edge] = (255, 255, 255)
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(cid))
-        path = out_dir / f"gradcam_{safe}.png"
+        path = out_dir / f"gradcam_{name}.png"
         with atomic_path(path) as tmp:
             Image.fromarray(rgb).save(tmp, format="PNG")
         paths.append(path)

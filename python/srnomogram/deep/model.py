@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from .._checkpoint import verify_sha256, write_meta
 from ..errors import CheckpointError, InputError, param_error
-from ..utils import atomic_path, file_sha256, seed_everything
+from ..utils import atomic_path, seed_everything
 from . import networks
 from .data import BOUNDS, RoiSet, load_rois
 from .engine import evaluate, train_one_epoch
@@ -51,10 +52,16 @@ def resolve_device(device) -> torch.device:
     return dev
 
 
-def resolve_amp(amp, device: torch.device):
-    """Autocast dtype: ``"auto"`` → bf16 on CUDA (when supported), fp32 (None) on the CPU."""
+def resolve_amp(amp, device: torch.device, training: bool = True):
+    """Autocast dtype (None = fp32).
+
+    ``"auto"``: bf16 for training on a CUDA device that supports it (``torch.cuda.is_bf16_supported()``),
+    fp32 otherwise, and fp32 for inference on every device, so that scores (and the Table 2, nomogram
+    and Grad-CAM built on them) carry full precision and are the same on a GPU and a CPU. ``"bf16"``:
+    bf16 for both, on any device. ``"none"``: fp32.
+    """
     if amp == "auto":
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+        return torch.bfloat16 if training and device.type == "cuda" and torch.cuda.is_bf16_supported() else None
     if amp in ("bf16", "bfloat16"):
         return torch.bfloat16
     if amp in (None, "none", "fp32", False):
@@ -112,7 +119,9 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         GPU, identical numbers run to run on the same device).
     device : str, default "auto"
     amp : {"auto", "bf16", "none"}, default "auto"
-        bf16 autocast on CUDA, fp32 on the CPU.
+        ``"auto"``: bf16 autocast for training on CUDA (where the GPU supports bf16), fp32 on the
+        CPU, and fp32 for ``predict_proba`` everywhere, so scores do not depend on the device.
+        ``"bf16"``: bf16 for training and prediction, also on the CPU. ``"none"``: fp32.
     channels_last : "auto" or bool, default "auto"
         Channels-last memory format (on for CUDA).
     compile : bool, default False
@@ -218,9 +227,10 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             return X
         return load_rois(X, image_col, size=precrop_size(self.image_size), margin=self.margin, bounds=self.roi_bounds, progress=self.progress)
 
-    def _runtime(self):
+    def _runtime(self, training: bool = True):
+        """``(device, autocast dtype or None, channels_last)`` for training or for inference."""
         device = resolve_device(self.device)
-        amp_dtype = resolve_amp(self.amp, device)
+        amp_dtype = resolve_amp(self.amp, device, training)
         cl = device.type == "cuda" if self.channels_last == "auto" else bool(self.channels_last)
         return device, amp_dtype, cl
 
@@ -323,7 +333,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     def _eval_inputs(self, X, image_col):
         self._check_fitted()
         rois = self._rois(X, image_col or self.image_col_)
-        device, amp_dtype, cl = self._runtime()
+        device, amp_dtype, cl = self._runtime(training=False)
         self.model_.to(device)
         preset = EvalPreset(int(self.image_size), self.normalization_["mean"], self.normalization_["std"])
         return rois, device, amp_dtype, cl, preset
@@ -331,7 +341,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X, image_col=None):
         """Probabilities ``(n, 2)``: columns benign, malignant; column 1 is the deep-learning score.
 
-        ``image_col`` defaults to the column the model was fitted on.
+        ``image_col`` defaults to the column the model was fitted on. The network runs in fp32 unless
+        ``amp="bf16"`` (see the class docstring), as Grad-CAM does.
         """
         rois, device, amp_dtype, cl, preset = self._eval_inputs(X, image_col)
         p = evaluate(self.model_, rois.images.to(device), preset, int(self.eval_batch_size), amp_dtype=amp_dtype, channels_last=cl)
@@ -398,16 +409,15 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             "seed": int(self.seed),
             "loss_history": [float(v) for v in self.loss_history_],
             "epoch_of_iteration": [int(v) for v in self.epoch_of_iteration_],
-            "model_sha256": file_sha256(path / MODEL_FILE),
             "versions": {"srnomogram": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version()},
         }
-        with atomic_path(path / META_FILE) as tmp:
-            tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        write_meta(path / META_FILE, meta, path / MODEL_FILE)
         return path
 
     @classmethod
     def load(cls, path, device="auto") -> "DeepClassifier":
-        """Load a folder written by :meth:`save` (``torch.load(weights_only=True)``; nothing is unpickled).
+        """Load a folder written by :meth:`save`, or the ``--out`` folder of ``deep train`` (its
+        ``checkpoint/``), with ``torch.load(weights_only=True)``; nothing is unpickled.
 
         Raises
         ------
@@ -416,6 +426,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             or the architecture.
         """
         path = Path(path)
+        if not (path / META_FILE).is_file() and (path / "checkpoint" / META_FILE).is_file():
+            path = path / "checkpoint"  # the folder `srnomogram deep train --out` wrote
         meta_path, model_path = path / META_FILE, path / MODEL_FILE
         for p in (meta_path, model_path):
             if not p.is_file():
@@ -427,9 +439,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             params = dict(meta["params"])
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise CheckpointError(f"Checkpoint metadata {meta_path} is corrupted ({exc}). Re-save the model.") from None
-        digest = file_sha256(model_path)
-        if meta.get("model_sha256") and digest != meta["model_sha256"]:
-            raise CheckpointError(f"Checkpoint {model_path} is corrupted or was replaced: its SHA-256 does not match {meta_path.name}. Re-save the model.")
+        verify_sha256(model_path, meta, meta_path.name)
         sd = networks.load_state_dict_file(model_path, "Checkpoint")
         params["device"] = device
         try:

@@ -41,7 +41,7 @@ def write_table(df, path) -> Path:
 def _extract(args):
     from .extraction import extract
 
-    feats = extract(args.manifest, image_col=args.image_col, jobs=args.jobs, params=args.params, cache_dir=args.cache_dir, mask_col=args.mask_col)
+    feats = extract(args.manifest, image_col=args.image_col, jobs=args.jobs, params=args.params, cache_dir=args.cache_dir, mask_col=args.mask_col, scheduler=args.scheduler)
     out = write_table(feats, args.output)
     log.info("wrote %d features of %d lesions (%s) to %s", feats.shape[1], feats.shape[0], args.image_col, out)
     if args.board:
@@ -102,6 +102,13 @@ def register(subparsers) -> None:
     p.add_argument("--params", default=None, metavar="YAML", help="PyRadiomics parameter file (default: PyRadiomics' defaults)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--cache-dir", default=None, metavar="DIR", help="per-lesion result cache keyed by content hash")
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="extract on the dask.distributed cluster of this scheduler, e.g. tcp://HOST:8786 (default: $DASK_SCHEDULER_ADDRESS, else locally); "
+        "images, masks and the cache must be on a filesystem the workers share",
+    )
     p.add_argument("--board", default=None, metavar="DIR", help="also pin the table on this board (radiomics_features_or/_sr)")
     p.set_defaults(func=_extract)
 

@@ -222,8 +222,39 @@ def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return d0 * d0 + d1 * d1 + d2 * d2
 
 
+def _strictly_inside_extremes(pts: np.ndarray) -> np.ndarray:
+    """Boolean mask of the 2D integer points strictly inside the polygon of their 8 extreme points.
+
+    The extremes along x, y, x + y and x - y are hull vertices (or on the hull), so a point strictly
+    inside their convex polygon is strictly inside the hull and is not a hull vertex (Akl and
+    Toussaint's throw-away step). Exact: integer orientation tests.
+    """
+    x, y = pts[:, 0], pts[:, 1]
+    picks = []
+    for key in (x, y, x + y, x - y):
+        picks += [int(np.argmin(key)), int(np.argmax(key))]
+    ext = pts[np.unique(picks)]
+    if len(ext) < 3:
+        return np.zeros(len(pts), dtype=bool)
+    poly = ext[_monotone_chain(ext)]  # counter-clockwise, no collinear vertex
+    if len(poly) < 3:
+        return np.zeros(len(pts), dtype=bool)
+    inside = np.ones(len(pts), dtype=bool)
+    for a, b in zip(poly, np.roll(poly, -1, axis=0)):
+        inside &= (b[0] - a[0]) * (y - a[1]) - (b[1] - a[1]) * (x - a[0]) > 0
+    return inside
+
+
 def _hull2d(pts: np.ndarray) -> np.ndarray:
     """Indices of the vertices of the convex hull of 2D integer points (monotone chain, exact)."""
+    if len(pts) > 32:  # drop the points that cannot be vertices first (vectorised), then walk the rest
+        keep = np.flatnonzero(~_strictly_inside_extremes(pts))
+        return keep[_monotone_chain(pts[keep])]
+    return _monotone_chain(pts)
+
+
+def _monotone_chain(pts: np.ndarray) -> np.ndarray:
+    """Indices of the convex-hull vertices of 2D integer points, counter-clockwise from the lowest-x point."""
     n = len(pts)
     if n <= 3:
         return np.arange(n)
@@ -246,8 +277,7 @@ def _hull2d(pts: np.ndarray) -> np.ndarray:
 
     lower = half(range(n))
     upper = half(range(n - 1, -1, -1))
-    idx = np.unique(np.array(lower[:-1] + upper[:-1], dtype=np.intp))
-    return order[idx]
+    return order[np.array(lower[:-1] + upper[:-1], dtype=np.intp)]
 
 
 def _plane_groups(pts: np.ndarray, axis: int):
@@ -262,13 +292,12 @@ def _reduce_planes(pts: np.ndarray, axis: int) -> np.ndarray:
     keep = np.ones(len(pts), dtype=bool)
     order, bounds = _plane_groups(pts, axis)
     others = [a for a in range(3) if a != axis]
-    for g in range(len(bounds) - 1):
+    for g in np.flatnonzero(np.diff(bounds) > 16):  # smaller planes keep every point
         members = order[bounds[g]:bounds[g + 1]]
-        if len(members) > 16:
-            hull = _hull2d(pts[np.ix_(members, others)])
-            drop = np.ones(len(members), dtype=bool)
-            drop[hull] = False
-            keep[members[drop]] = False
+        hull = _hull2d(pts[np.ix_(members, others)])
+        drop = np.ones(len(members), dtype=bool)
+        drop[hull] = False
+        keep[members[drop]] = False
     return keep
 
 
@@ -338,6 +367,8 @@ def _shape_class():
     import SimpleITK as sitk
     from radiomics.shape import RadiomicsShape
 
+    names = RadiomicsShape.getFeatureNames()
+
     class FastRadiomicsShape(RadiomicsShape):
         """``radiomics.shape.RadiomicsShape`` with the mesh coefficients computed by this module.
 
@@ -345,13 +376,15 @@ def _shape_class():
         those three are the values ``cShape.calculate_coefficients`` would return.
         """
 
+        @classmethod
+        def getFeatureNames(cls):
+            return dict(names)  # PyRadiomics introspects the class on every __init__; once is enough
+
         def _initSegmentBasedCalculation(self):
             self.pixelSpacing = np.array(self.inputImage.GetSpacing()[::-1])
-            cpif = sitk.ConstantPadImageFilter()
-            cpif.SetPadLowerBound([1, 1, 1])
-            cpif.SetPadUpperBound([1, 1, 1])
-            self.inputMask = cpif.Execute(self.inputMask)
-            self.maskArray = sitk.GetArrayFromImage(self.inputMask) == self.label
+            # RadiomicsShape pads the mask image with one 0 voxel on every side (ConstantPadImageFilter)
+            # and takes its array; padding the array gives the same array without a second image
+            self.maskArray = np.pad(sitk.GetArrayViewFromImage(self.inputMask) == self.label, 1)
             self.labelledVoxelCoordinates = np.where(self.maskArray != 0)
 
             self.SurfaceArea, self.Volume = mesh_area_volume(self.maskArray, self.pixelSpacing)

@@ -45,15 +45,18 @@ def register(subparsers) -> None:
     _model_args(t)
     t.set_defaults(func=_train)
 
-    a = sub.add_parser("apply", help="write SR images beside the originals and add image_sr/mask_sr to the manifest")
+    a = sub.add_parser("apply", help="write SR images beside the originals and a manifest with image_sr/mask_sr (MANIFEST_sr.csv)")
     a.add_argument("manifest", type=Path)
     a.add_argument("--model", type=Path, required=True, help="checkpoint folder from 'sr train'")
-    a.add_argument("--out-dir", type=Path, default=None, help="folder for SR files (default: beside the originals)")
+    a.add_argument("--out-dir", type=Path, default=None, help="folder for SR files, named by case id (default: beside the originals)")
     a.add_argument("--column", default="image_sr")
     a.add_argument("--mask-column", default="mask_sr")
     a.add_argument("--no-resample-back", action="store_true", help="keep the 2x grid (2D: both axes; 3D: z)")
-    a.add_argument("--manifest-out", type=Path, default=None, help="write the updated manifest here (default: in place)")
-    a.add_argument("--overwrite", action="store_true", help="recompute SR files that already exist")
+    where = a.add_mutually_exclusive_group()
+    where.add_argument("--manifest-out", type=Path, default=None, help="write the new manifest here (default: MANIFEST_sr.csv beside MANIFEST)")
+    where.add_argument("--in-place", action="store_true", help="overwrite MANIFEST itself (atomically)")
+    a.add_argument("--overwrite", action="store_true",
+                   help="recompute every SR file (by default one is reused only when its .json sidecar shows the same model, settings and inputs)")
     a.add_argument("--device", default="auto")
     _amp_arg(a, None)
     a.set_defaults(func=_apply)
@@ -97,9 +100,13 @@ def _apply(args) -> int:
     model = SuperResolver.load(args.model, device=args.device)
     if args.amp is not None:
         model.set_params(amp=args.amp)
+    from .apply import default_manifest_out
+
     df = model.apply_manifest(args.manifest, out_dir=args.out_dir, column=args.column, mask_column=args.mask_column,
-                              resample_back=not args.no_resample_back, manifest_out=args.manifest_out, overwrite=args.overwrite)
-    log.info("wrote %d SR images; column %r in %s", len(df), args.column, args.manifest_out or args.manifest)
+                              resample_back=not args.no_resample_back, manifest_out=args.manifest_out, overwrite=args.overwrite,
+                              in_place=args.in_place)
+    dst = args.manifest if args.in_place else args.manifest_out or default_manifest_out(args.manifest, not args.no_resample_back)
+    log.info("wrote %d SR images; column %r in %s", len(df), args.column, dst)
     return 0
 
 

@@ -163,6 +163,9 @@ def resample_mask(mask, reference):
 # ---------------------------------------------------------------------------------------------
 
 
+SIDECAR_FORMAT = "srnomogram.sr-apply/1"
+
+
 def _split_name(path: Path) -> tuple[str, str]:
     name = path.name
     if name.lower().endswith(".nii.gz"):
@@ -170,12 +173,61 @@ def _split_name(path: Path) -> tuple[str, str]:
     return path.stem, path.suffix
 
 
-def sr_path(src: str | os.PathLike, out_dir, tag: str, is_2d: bool) -> Path:
-    """Where the SR version of ``src`` goes: ``<stem><tag>.png`` (2D) or ``<stem><tag>.nii.gz`` (3D)."""
+def sr_path(src: str | os.PathLike, out_dir, tag: str, is_2d: bool, name: str | None = None) -> Path:
+    """Where the SR version of ``src`` goes: ``<name or stem><tag>.png`` (2D) or ``.nii.gz`` (3D).
+
+    ``name`` must be a safe file-name component (:func:`srnomogram.utils.safe_name`); by default the
+    source file's own stem, which is one.
+    """
     src = Path(src)
-    stem, _ = _split_name(src)
+    stem = name if name is not None else _split_name(src)[0]
     folder = Path(out_dir) if out_dir is not None else src.parent
     return folder / f"{stem}{tag}{'.png' if is_2d else '.nii.gz'}"
+
+
+def sidecar_path(dst: Path) -> Path:
+    """The JSON beside an SR file that records which model, settings and inputs made it."""
+    return dst.with_name(dst.name + ".json")
+
+
+def generator_digest(G) -> str:
+    """SHA-256 of a generator's weights (names, dtypes, shapes and bytes, in state_dict order)."""
+    import torch
+
+    from ..utils import hash_bytes
+
+    parts = []
+    for k, v in G.state_dict().items():
+        t = v.detach().cpu().contiguous()
+        parts += [k, str(t.dtype), str(tuple(t.shape)), t.reshape(-1).view(torch.uint8).numpy().tobytes()]
+    return hash_bytes(*parts)
+
+
+def _input_digest(path) -> str:
+    """SHA-256 of an input image: a file's bytes, or a DICOM folder's files (names and bytes)."""
+    from ..utils import file_sha256, hash_bytes
+
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        return hash_bytes(*(x for p in files for x in (p.relative_to(path).as_posix(), file_sha256(p))))
+    return file_sha256(path)
+
+
+def _reusable(dst: Path, outputs: list[Path], key: str) -> bool:
+    """True when ``dst``'s sidecar has ``key`` and every output is present with its recorded hash."""
+    import json
+
+    from ..utils import file_sha256
+
+    try:
+        meta = json.loads(sidecar_path(dst).read_text(encoding="utf-8"))
+        if meta.get("format") != SIDECAR_FORMAT or meta.get("key") != key:
+            return False
+        recorded = meta["outputs"]
+        return len(recorded) == len(outputs) and all(o.is_file() and file_sha256(o) == recorded.get(o.name) for o in outputs)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def write_image(img, path: Path, is_2d: bool) -> None:
@@ -194,9 +246,16 @@ def write_image(img, path: Path, is_2d: bool) -> None:
             sitk.WriteImage(img, str(tmp), useCompression=True)
 
 
+def default_manifest_out(manifest_path, resample_back: bool = True) -> Path:
+    """``cohort.csv`` → ``cohort_sr.csv`` (``cohort_sr2x.csv`` at 2x), beside it: the input is never overwritten by default."""
+    manifest_path = Path(manifest_path)
+    return manifest_path.with_name(f"{manifest_path.stem}{'_sr' if resample_back else '_sr2x'}{manifest_path.suffix}")
+
+
 def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr", mask_column: str = "mask_sr",
-                   resample_back: bool = True, manifest_out=None, overwrite: bool = False, progress=None):
-    """Super-resolve every image of a manifest and add the ``image_sr`` / ``mask_sr`` columns.
+                   resample_back: bool = True, manifest_out=None, overwrite: bool = False, progress=None,
+                   in_place: bool = False):
+    """Super-resolve every image of a manifest and write a manifest with ``image_sr`` / ``mask_sr`` columns.
 
     Parameters
     ----------
@@ -205,7 +264,9 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
     manifest_path : path-like
         The cohort manifest (see :mod:`srnomogram.data.manifest`).
     out_dir : path-like, optional
-        Folder for the SR files; by default each goes beside its original.
+        Folder for the SR files, named by case id (``<case_id>_sr.png``; an id that is not a plain
+        file name is mapped by :func:`srnomogram.utils.safe_names`, so nothing is written outside
+        ``out_dir``). By default each goes beside its original as ``<image stem>_sr.png``.
     column, mask_column : str
         Names of the new path columns.
     resample_back : bool
@@ -213,78 +274,96 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
         are written at 2x (spacing halved: a ``spacing_sr`` column is added) and volumes at 2x z;
         masks are then resampled nearest-neighbour onto the SR grid.
     manifest_out : path-like, optional
-        Where the updated manifest goes (default: overwrite ``manifest_path``, atomically).
+        Where the new manifest goes; default :func:`default_manifest_out` (``<manifest>_sr.csv``).
     overwrite : bool
-        Recompute SR files that already exist. By default they are kept, so an interrupted run
-        resumes where it stopped (each file is written atomically, so an existing file is complete).
+        Recompute SR files even when they can be reused. By default an SR file is reused only when
+        its sidecar ``<file>.json`` shows that the same generator weights, settings (grid,
+        precision, package version) and input image and mask bytes made it, and the file still has
+        the hash recorded there; so an interrupted run resumes where it stopped, and a file made by
+        another model or from another image is recomputed.
+    in_place : bool
+        Overwrite ``manifest_path`` itself (atomically) instead of writing a new manifest.
 
     Returns
     -------
     pandas.DataFrame
         The updated manifest (absolute paths).
     """
+    import json
+
     import SimpleITK as sitk
     from tqdm.auto import tqdm
 
+    from .. import __version__
     from ..data.manifest import load_manifest, mask_paths, write_manifest
     from ..data.readers import is_2d_path, read_image, read_mask
+    from ..utils import atomic_path, file_sha256, hash_bytes, safe_name, safe_names
+    from .model import FORMAT
 
     manifest_path = Path(manifest_path)
+    if in_place and manifest_out is not None:
+        raise InputError("apply_manifest got both in_place=True and manifest_out; give one (--in-place or --manifest-out).")
+    dst_manifest = manifest_path if in_place else Path(manifest_out) if manifest_out is not None else default_manifest_out(manifest_path, resample_back)
     # SR columns of an interrupted run may name files not written yet; the readers check image/mask.
     df = load_manifest(manifest_path, check_files=False)
     tag = "_sr" if resample_back else "_sr2x"
     device, bf16 = model.device_, model._bf16()
+    settings = {"model_format": FORMAT, "srnomogram": __version__, "generator_sha256": generator_digest(model.generator_),
+                "resample_back": bool(resample_back), "precision": "bf16" if bf16 else "float32"}
+    names = safe_names(df["case_id"]) if out_dir is not None else [None] * len(df)
     img_out, mask_out, spacing_out = [], [], []
     claimed: dict[Path, str] = {}
     any_2d = False
-    for i, row in tqdm(list(df.iterrows()), desc="sr apply", disable=None if progress is None else not progress, leave=False):
+    for (i, row), name in tqdm(list(zip(df.iterrows(), names)), desc="sr apply", disable=None if progress is None else not progress, leave=False):
         src = row["image"]
         is_2d = is_2d_path(src)
         any_2d |= is_2d
         spacing = row["spacing"] if "spacing" in df.columns else None
-        dst = sr_path(src, out_dir, tag, is_2d)
-        if claimed.get(dst, src) != src:  # two different sources, one name in out_dir
-            dst = sr_path(src, out_dir, f"_{row['case_id']}{tag}", is_2d)
-        claimed[dst] = src
         where = f"{manifest_path}, row {i + 2} ({src})"
-        need = overwrite or not dst.exists()
-        img = None
-        if need:
+        dst = sr_path(src, out_dir, tag, is_2d, name)
+        if claimed.get(dst, src) != src:  # beside the originals: x.png and x.jpg in one folder
+            other = claimed[dst]
+            dst = sr_path(src, out_dir, f"_{safe_name(row['case_id'])}{tag}", is_2d)
+            if claimed.get(dst, src) != src:
+                raise InputError(f"{where}: its SR file name {dst.name} is taken by {other}. Pass an output folder (--out-dir), where SR files are named by case id.")
+        claimed[dst] = src
+        masks = [] if resample_back else list(np.atleast_1d(mask_paths(row["mask"])))
+        if out_dir is None:
+            mdsts = [sr_path(m, None, tag, is_2d) for m in masks]
+        else:
+            mdsts = [sr_path(m, out_dir, f"_mask{'' if len(masks) == 1 else j + 1}{tag}", is_2d, name) for j, m in enumerate(masks)]
+        spacing_key = None if spacing is None or (isinstance(spacing, float) and np.isnan(spacing)) else float(spacing)
+        key = hash_bytes(json.dumps({**settings, "spacing": spacing_key, "image": _input_digest(src),
+                                     "masks": [_input_digest(m) for m in masks]}, sort_keys=True))
+        if overwrite or not _reusable(dst, [dst, *mdsts], key):
             img = read_image(src, spacing)
             sr = super_resolve_image(model.generator_, img, device, resample_back=resample_back, where=where, bf16=bf16)
             write_image(sr, dst, is_2d)
-            log.debug("wrote %s", dst)
-        img_out.append(str(dst))
-        sp = spacing if spacing is not None and not (isinstance(spacing, float) and np.isnan(spacing)) else np.nan
-        spacing_out.append(sp / 2 if (is_2d and not resample_back and np.isfinite(sp)) else sp)
-        if resample_back:
-            mask_out.append(row["mask"])
-            continue
-        outs = []
-        for m in np.atleast_1d(mask_paths(row["mask"])):
-            mdst = sr_path(m, out_dir, f"_{row['case_id']}{tag}" if out_dir is not None else tag, is_2d)
-            if overwrite or not mdst.exists():
+            for m, mdst in zip(masks, mdsts):
                 if is_2d:
-                    if img is None:
-                        img = read_image(src, spacing)
                     ref = sitk.Image([2 * n for n in img.GetSize()], sitk.sitkUInt8)
                     ref.SetSpacing([s / 2 for s in img.GetSpacing()])
                     ref.SetOrigin(img.GetOrigin())
                     ref.SetDirection(img.GetDirection())
                 else:
-                    ref = sitk.ReadImage(str(dst))
-                mk = read_mask(m, spacing)
-                mr = resample_mask(mk, ref)
+                    ref = sr
+                mr = resample_mask(read_mask(m, spacing), ref)
                 if is_2d:
                     mr = sitk.GetImageFromArray(sitk.GetArrayFromImage(mr) * np.uint8(255))
                 write_image(mr, mdst, is_2d)
-            outs.append(str(mdst))
-        mask_out.append(";".join(outs))
+            record = {"format": SIDECAR_FORMAT, "key": key, **settings, "image": str(src), "masks": [str(m) for m in masks],
+                      "outputs": {o.name: file_sha256(o) for o in [dst, *mdsts]}}
+            with atomic_path(sidecar_path(dst)) as tmp:  # last: its presence means the outputs are complete
+                tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
+            log.debug("wrote %s", dst)
+        img_out.append(str(dst))
+        sp = spacing if spacing is not None and not (isinstance(spacing, float) and np.isnan(spacing)) else np.nan
+        spacing_out.append(sp / 2 if (is_2d and not resample_back and np.isfinite(sp)) else sp)
+        mask_out.append(row["mask"] if resample_back else ";".join(str(m) for m in mdsts))
     df[column] = img_out
     df[mask_column] = mask_out
     if not resample_back and any_2d and "spacing" in df.columns:
         df["spacing_sr"] = spacing_out
-    dst_manifest = Path(manifest_out) if manifest_out is not None else manifest_path
     write_manifest(df, dst_manifest)
     log.info("wrote %d SR images and column %r to %s", len(df), column, dst_manifest)
     return df

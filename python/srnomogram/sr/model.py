@@ -55,8 +55,8 @@ class SuperResolver(BaseEstimator):
     device : str
         ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda[:k]"``.
     amp : {"auto", "bf16", "none"}
-        bf16 autocast and channels-last tensors: ``"auto"`` on CUDA only (CPU runs stay float32
-        and bit-reproducible); ``"bf16"`` also on the CPU, where a processor with AMX runs the
+        bf16 autocast and channels-last tensors: ``"auto"`` on CUDA devices that support bf16 only
+        (CPU runs stay float32 and bit-reproducible); ``"bf16"`` also on the CPU, where a processor with AMX runs the
         generator about three times as fast (its fixed cubic path stays float32). Can be changed after
         fitting (``set_params(amp=...)``) to apply a model in another precision.
     progress : bool or None
@@ -220,13 +220,14 @@ class SuperResolver(BaseEstimator):
         return super_resolve_array(self.generator_, image, self.device_, resample_back=True, bf16=self._bf16())
 
     def apply_manifest(self, manifest_path, out_dir=None, column="image_sr", mask_column="mask_sr", resample_back=True,
-                       manifest_out=None, overwrite=False):
-        """Write SR images for a manifest and add ``image_sr``/``mask_sr``; see :func:`srnomogram.sr.apply.apply_manifest`."""
+                       manifest_out=None, overwrite=False, in_place=False):
+        """Write SR images and a manifest with ``image_sr``/``mask_sr``; see :func:`srnomogram.sr.apply.apply_manifest`."""
         from .apply import apply_manifest
 
         self._check_fitted()
         return apply_manifest(self, manifest_path, out_dir=out_dir, column=column, mask_column=mask_column,
-                              resample_back=resample_back, manifest_out=manifest_out, overwrite=overwrite, progress=self.progress)
+                              resample_back=resample_back, manifest_out=manifest_out, overwrite=overwrite, progress=self.progress,
+                              in_place=in_place)
 
     def quality(self, images, ids=None, seed=0):
         """PSNR/SSIM of SR vs nearest/linear/cubic on held-out images; see :func:`srnomogram.sr.quality.quality_table`."""
@@ -242,6 +243,7 @@ class SuperResolver(BaseEstimator):
         import torch
 
         from .. import __version__
+        from .._checkpoint import write_meta
         from ..utils import atomic_path
 
         self._check_fitted()
@@ -266,8 +268,7 @@ class SuperResolver(BaseEstimator):
             "l1_first": l1_first,
             "l1_last": l1_last,
         }
-        with atomic_path(path / "meta.json") as tmp:
-            tmp.write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+        write_meta(path / "meta.json", meta, path / "generator.pt", key="generator_sha256")
         return path
 
     @classmethod
@@ -275,6 +276,7 @@ class SuperResolver(BaseEstimator):
         """Load a model written by :meth:`save` (``torch.load(weights_only=True)``)."""
         import torch
 
+        from .._checkpoint import verify_sha256
         from .engine import resolve_device
         from .networks import Generator
 
@@ -288,6 +290,7 @@ class SuperResolver(BaseEstimator):
             raise CheckpointError(f"{meta_p} is not valid JSON ({exc}).") from None
         if meta.get("format") != FORMAT:
             raise CheckpointError(f"{meta_p} has format {meta.get('format')!r}, expected {FORMAT!r}; it belongs to another model.")
+        verify_sha256(gen_p, meta, meta_p.name, key="generator_sha256")
         params = dict(meta["params"])
         params["device"] = device
         model = cls(**params)

@@ -2,12 +2,13 @@
 
 * :func:`load_config` — a study YAML (+ ``--set`` overrides) into frozen dataclasses;
 * :func:`run_study` — run or resume the stages (content-hash cache) and write the report;
-* :func:`run_demo` — the same on the synthetic demo cohort (``srnomogram demo``).
+* :func:`run_demo` — the same on the synthetic demo cohort (``srnomogram demo``);
+* :func:`validate` / :func:`predict` — apply a finished study, frozen, to another cohort.
 """
 
 from .._lazy import lazy_exports
 
-__all__ = ["load_config", "run_study", "run_demo", "StudyConfig"]
+__all__ = ["load_config", "run_study", "run_demo", "StudyConfig", "validate", "predict"]
 
 
 __getattr__, __dir__ = lazy_exports(__name__, {
@@ -15,4 +16,6 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "StudyConfig": ".config",
     "run_study": ".pipeline",
     "run_demo": ".demo",
+    "validate": ".external",
+    "predict": ".external",
 })

@@ -28,7 +28,7 @@ from typing import Callable
 import pandas as pd
 
 from ..errors import ConfigError
-from ..utils import atomic_path, file_sha256, hash_bytes, write_csv_atomic
+from ..utils import atomic_path, file_sha256, fsync_path, hash_bytes, honour_umask, write_csv_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -225,6 +225,7 @@ class Runner:
         self.root.mkdir(parents=True, exist_ok=True)
         self._clean_leftovers(stage.name)
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{stage.name}.tmp-"))
+        honour_umask(tmp, directory=True)  # mkdtemp's 0700 would make every stage folder private
         t0 = time.perf_counter()
         logger.info("Stage %s: running.", stage.name)
         try:
@@ -242,6 +243,7 @@ class Runner:
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.replace(tmp, final)
+            fsync_path(self.root, directory=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -62,6 +62,11 @@ class StudySection:
     seed: int = _spec(0, check=_NONNEG, doc="seed for every random step (split, models, bootstrap)")
     output: str = _spec("study_output", path=True, doc="output folder: board, stages, report")
     deterministic: bool = _spec(True, doc="ask PyTorch for deterministic algorithms")
+    scheduler: str = _spec(
+        None,
+        doc="dask.distributed scheduler address (tcp://host:8786) that radiomics extraction runs on "
+        "(default: $DASK_SCHEDULER_ADDRESS, else locally); needs a filesystem shared with the workers",
+    )
 
 
 @dataclass(frozen=True)

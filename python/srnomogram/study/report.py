@@ -275,11 +275,11 @@ def write_report(cfg, results, tables: dict, figures: dict, log, path, calculato
         if warnings and name in WARNING_BEFORE:
             body.append(_warning_box(warnings))
         if name in REPORT_ONLY_CSV:  # long tables: CSV only
-            body.append(f'<p class="meta">{html.escape(name)}: tables/{name}.csv</p>')
+            body.append(f'<p class="meta">{html.escape(name)}: tables/{html.escape(name)}.csv</p>')
             continue
         note = f'<p class="note">{html.escape(notes[name])}</p>' if name in notes else ""
         body.append(f"<h3>{html.escape(table_title(name, cfg))}</h3>{_table_html(df)}{note}"
-                    f'<p class="meta">CSV: tables/{name}.csv</p>')
+                    f'<p class="meta">CSV: tables/{html.escape(name)}.csv</p>')
     body.append("<h2>Figures</h2>")
     for name, png in figures.items():
         body.append(_img(png, FIGURE_TITLES.get(name, name)))
@@ -288,7 +288,8 @@ def write_report(cfg, results, tables: dict, figures: dict, log, path, calculato
 
         body.append(repeats_html(cfg, repeats, _table_html, _img))
     if calculator is not None:
-        body.append(f'<h2>Nomogram calculator</h2><p>Open <a href="{Path(calculator).name}">{Path(calculator).name}</a> '
+        link = html.escape(Path(calculator).name)
+        body.append(f'<h2>Nomogram calculator</h2><p>Open <a href="{link}">{link}</a> '
                     "(works offline) to compute a lesion's points and risk.</p>")
     body.append("<h2>Run</h2>" + _table_html(pd.DataFrame(log)))
     versions = _versions()
@@ -327,6 +328,20 @@ def calculator_spec(points: pd.DataFrame, labels: dict | None = None) -> dict:
     return {"intercept": float(sc["coef:Intercept"]), "predictors": preds}
 
 
+def script_json(obj) -> str:
+    """JSON for a ``<script>`` element: ``<``, ``>``, ``&``, U+2028 and U+2029 as ``\\uXXXX`` escapes.
+
+    The parsed value is unchanged, but no user string (a label, a column name) can close the
+    script element (``</script>``), open a comment (``<!--``) or end a JavaScript line.
+    """
+    text = json.dumps(obj, ensure_ascii=False, allow_nan=False)
+    for ch in "<>&\u2028\u2029":
+        text = text.replace(ch, f"\\u{ord(ch):04x}")
+    return text
+
+
+# User strings (labels, variable names) reach the page only through textContent and setAttribute,
+# never innerHTML, so they show as text whatever they contain.
 CALC_JS = r"""
 const SPEC = __SPEC__;
 function interp(xs, ps, x){
@@ -358,8 +373,15 @@ window.addEventListener('DOMContentLoaded', () => {
   const form = document.getElementById('form');
   for (const p of SPEC.predictors){
     const row = document.createElement('tr');
-    row.innerHTML = '<td><label for="in_' + p.name + '">' + p.label + '</label></td>' +
-      '<td><input type="number" step="any" id="in_' + p.name + '"></td><td id="pts_' + p.name + '"></td>';
+    const label = document.createElement('label');
+    label.setAttribute('for', 'in_' + p.name);
+    label.textContent = p.label;
+    const input = document.createElement('input');
+    input.type = 'number'; input.step = 'any'; input.id = 'in_' + p.name;
+    const pts = document.createElement('td');
+    pts.id = 'pts_' + p.name;
+    const cell = child => { const td = document.createElement('td'); td.appendChild(child); return td; };
+    row.append(cell(label), cell(input), pts);
     form.appendChild(row);
   }
   fromHash();
@@ -387,7 +409,7 @@ def calculator_page(points: pd.DataFrame, path, title="Nomogram calculator", lab
     """
     spec = calculator_spec(points, labels)
     page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>{CSS} input{{width:8em}}</style><script>{CALC_JS.replace('__SPEC__', json.dumps(spec))}</script></head>
+<style>{CSS} input{{width:8em}}</style><script>{CALC_JS.replace('__SPEC__', script_json(spec))}</script></head>
 <body><h1>{html.escape(title)}</h1>
 <p>Risk of malignancy from the deep-learning nomogram fitted on the training set
 ({html.escape(' + '.join(p['name'] for p in spec['predictors']))}). For research use.</p>

@@ -52,10 +52,16 @@ IMAGE_COL = {"or": "image", "sr": "image_sr"}
 # ------------------------------------------------------------------------------------ helpers
 def _manifest_inputs(cfg, results):
     """Hashes of the manifest and of every image and mask it names (the study's raw inputs)."""
-    from ..data.manifest import load_manifest, mask_paths, path_columns
+    from ..data.manifest import load_manifest
 
-    df = load_manifest(cfg.cohort.manifest)
-    files = {"manifest": file_sha256(cfg.cohort.manifest)}
+    return manifest_hashes(cfg.cohort.manifest, load_manifest(cfg.cohort.manifest))
+
+
+def manifest_hashes(path, df) -> dict:
+    """SHA-256 of a manifest file and one hash over every image and mask its table ``df`` names."""
+    from ..data.manifest import mask_paths, path_columns
+
+    files = {"manifest": file_sha256(path)}
     h = []
     for col in path_columns(df):
         for cell in df[col].dropna():
@@ -178,7 +184,8 @@ def _run_radiomics(ctx, images):
     cohort = load_cohort(src)
     cache = Path(cfg.study.output) / "cache" / f"radiomics_{images}"
     feats = extract(
-        cohort, image_col=IMAGE_COL[images], jobs=cfg.radiomics.jobs, params=cfg.radiomics.params, cache_dir=cache
+        cohort, image_col=IMAGE_COL[images], jobs=cfg.radiomics.jobs, params=cfg.radiomics.params, cache_dir=cache,
+        scheduler=cfg.study.scheduler,
     )
     feats = feats.reindex(cohort["case_id"].astype(str))
     feats.index.name = "case_id"
@@ -233,6 +240,9 @@ def run_radiomics_models(ctx):
             timing["cross_fit_s"] += time.perf_counter() - t1
             kept = _selected_features(model, feats.columns)
             selected += [{"model": m, "feature": f} for f in kept]
+            from ..radiomics.persist import save_model  # skops, hash-checked: what `validate` applies
+
+            save_model(model, ctx.path(f"model/{m}.skops"), feats.columns, model=m, seed=cfg.study.seed)
             if cfg.board.pickle_models:
                 from ..board import write_object
 
@@ -490,6 +500,9 @@ def run_nomogram(ctx):
         logger.warning(negative_coefficient_message(_best_label(ctx), sign))
     ctx.write_table("nomogram_points", stats.nomogram_points(fits["nomogram"]))
     ctx.write_table("clinical_points", stats.nomogram_points(fits["clinical"]))
+    from .external import save_nomogram_fits  # design JSON (Python/calculator) + saveRDS (R users)
+
+    save_nomogram_fits(ctx, fits, train)
 
     # ROC, DeLong comparison, HL on train and test
     roc_rows, cmp_rows, hl_rows, dca = [], [], [], []
@@ -594,7 +607,7 @@ def build_stages(cfg) -> list[Stage]:
         if cfg.sr.enabled:
             stages.append(Stage("radiomics_sr", run_radiomics_sr, deps=("sr",), sections=("radiomics",)))
             rad_deps.append("radiomics_sr")
-        stages.append(Stage("radiomics_models", run_radiomics_models, deps=tuple(rad_deps), sections=("radiomics", "board"), extra_key=_seed_key, version="3"))
+        stages.append(Stage("radiomics_models", run_radiomics_models, deps=tuple(rad_deps), sections=("radiomics", "board"), extra_key=_seed_key, version="4"))
         model_deps.append("radiomics_models")
     if cfg.deep.enabled:
         for images in cfg.deep.images:
@@ -605,7 +618,10 @@ def build_stages(cfg) -> list[Stage]:
                 model_deps.append(name)
     stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",), version="3"))
     stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key))
-    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="4"))
+    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="5"))
+    from .external import application_stage  # what `srnomogram validate/predict` needs, frozen
+
+    stages.append(application_stage(stages))
     return stages
 
 

@@ -115,3 +115,21 @@ def test_demo_rejects_bad_parameters(tmp_path):
     with pytest.raises(InputError, match=r"'seed' parameter of demo_cohort"):
         demo_cohort(tmp_path, seed=-3)
     assert not any(tmp_path.iterdir())
+
+
+def test_breast_lesion_sizes_spread_mask_areas_like_breast_and_keep_the_clinical_draws(tmp_path):
+    import pandas as pd
+    from PIL import Image
+
+    from srnomogram.data.demo import BREAST_AREA_PX, BREAST_MIN_SIDE
+
+    paper = load_manifest(demo_cohort(tmp_path / "p", n=12, seed=0, n_volumes=0))
+    breast = load_manifest(demo_cohort(tmp_path / "b", n=12, seed=0, n_volumes=0, lesion_sizes="breast"))
+    pd.testing.assert_series_equal(paper["age"], breast["age"])
+    pd.testing.assert_series_equal(paper["label"], breast["label"])
+    assert all(min(Image.open(p).size) >= BREAST_MIN_SIDE for p in breast["image"])
+    log_area = np.log([np.count_nonzero(np.asarray(Image.open(p))) for p in breast["mask"]])
+    # BrEaST's log-area mean 9.55 (sd 0.94): 12 lesions put the mean within 0.8 (about 3 standard errors)
+    assert abs(log_area.mean() - BREAST_AREA_PX["log_mean"]) < 0.8
+    with pytest.raises(InputError, match=r"'lesion_sizes' parameter of demo_cohort must be one of 'paper', 'breast'\. Got 'huge' instead\."):
+        demo_cohort(tmp_path / "x", n=4, lesion_sizes="huge")

@@ -39,6 +39,9 @@ def test_deep_train_writes_every_output_and_predict_reproduces_the_scores(demo_s
     assert rc == 0
     pred = pd.read_csv(tmp_path / "pred.csv", dtype={"case_id": str})
     np.testing.assert_allclose(pred.deep_score.to_numpy(), scores.deep_score.to_numpy(), rtol=0, atol=1e-6)
+    # the --out folder of deep train itself is accepted too (its checkpoint/ is found)
+    assert main(["-q", "deep", "predict", str(out), str(manifest), "-o", str(tmp_path / "pred2.csv"), "--device", "cpu"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "pred2.csv"), pd.read_csv(tmp_path / "pred.csv"))
 
     rc = main(["-q", "deep", "gradcam", str(out / "checkpoint"), str(manifest), "--out", str(tmp_path / "gc"), "--split", "test", "--device", "cpu"])
     assert rc == 0 and len(list((tmp_path / "gc").glob("*.png"))) == (df.split == "test").sum()

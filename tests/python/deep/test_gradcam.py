@@ -64,7 +64,20 @@ def test_peak_in_mask_and_overlay_files(tmp_path):
     rgb = overlay(res.images[0], res.cams[0], alpha=0.0)
     assert rgb.shape == (8, 8, 3) and (rgb == 128).all()
     paths = save_overlays(res, tmp_path)
-    assert [p.name for p in paths] == ["gradcam_a_1.png", "gradcam_b.png"]
+    assert [p.name for p in paths] == ["gradcam_a_1~773232abe9343f0e.png", "gradcam_b.png"]
     from PIL import Image
 
     assert Image.open(paths[1]).size == (8, 8)
+
+
+def test_overlay_file_names_stay_in_the_folder_and_never_collide(tmp_path):
+    """Case ids are user data: "a/1" must not overwrite "a_1"'s overlay, nor "../x" leave the folder."""
+    ids = ["a/1", "a_1", "../../x", "x", "CON", "..", "A1", "a1"]
+    n = len(ids)
+    res = GradCamResult(ids, np.zeros((n, 8, 8), np.float32), np.full((n, 8, 8), 0.5, np.float32), np.zeros((n, 8, 8), bool), np.zeros(n), np.zeros(n, int))
+    out = tmp_path / "a" / "b"
+    paths = save_overlays(res, out)
+    assert len({p.name.casefold() for p in paths}) == n
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)
+    assert [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != out] == []
+    assert paths[1].name == "gradcam_a_1.png" and paths[3].name == "gradcam_x.png"  # plain ids keep their names

@@ -45,3 +45,20 @@ def test_fit_writes_table2_scores_and_models(tmp_path):
     # a manifest without split and no --split-seed: a one-line error, exit status 2
     man.drop(columns="split").to_csv(tmp_path / "nosplit.csv", index=False)
     assert main(["-q", "radiomics", "fit", str(tmp_path / "nosplit.csv"), "--features", str(tmp_path / "or.parquet"), "-o", str(out)]) == 2
+
+
+def test_extract_on_a_dask_scheduler_writes_the_local_features(demo_dir, dask_cluster, tmp_path, capsys):
+    import dask
+
+    from srnomogram.data.manifest import load_manifest
+
+    df = load_manifest(demo_dir / "manifest.csv").iloc[:3]
+    manifest = write_manifest(df, tmp_path / "manifest.csv")
+    assert main(["-q", "radiomics", "extract", str(manifest), "-o", str(tmp_path / "f.parquet"), "--scheduler", dask_cluster.scheduler_address]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "f.parquet"), extract(df, jobs=1, progress=False), check_exact=True)
+    capsys.readouterr()
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        assert main(["-q", "radiomics", "extract", str(manifest), "-o", str(tmp_path / "g.parquet"), "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert "Could not reach the Dask scheduler at tcp://127.0.0.1:1" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "g.parquet").exists()

@@ -210,3 +210,82 @@ def test_extract_rejects_bad_arguments(breast_sample):
         extract(breast_sample, image_col="image_sr")
     with pytest.raises(InputError, match="parameter file .* not found"):
         extract(breast_sample, params="/nonexistent/params.yaml")
+
+
+def test_dask_cluster_gives_the_local_features_and_fills_the_shared_cache(demo_dir, dask_cluster, tmp_path, monkeypatch, capsys):
+    from srnomogram import parallel
+    from srnomogram.data.manifest import load_manifest
+
+    df = load_manifest(demo_dir / "manifest.csv").iloc[:6]
+    monkeypatch.delenv(parallel.SCHEDULER_ENV, raising=False)
+    local = extract(df, jobs=1, progress=False)
+    assert not capsys.readouterr().err
+    # the scheduler address from the environment, as `dask worker` users set it
+    monkeypatch.setenv(parallel.SCHEDULER_ENV, dask_cluster.scheduler_address)
+    connected = []
+    real_connect = parallel.connect
+    monkeypatch.setattr(parallel, "connect", lambda address, **kw: connected.append(address) or real_connect(address, **kw))
+    cache = tmp_path / "cache"
+    remote = extract(df, cache_dir=cache, progress=True)
+    assert connected == [dask_cluster.scheduler_address]
+    pd.testing.assert_frame_equal(remote, local, check_exact=True)
+    assert "6/6" in capsys.readouterr().err  # the same progress bar as a local run
+    assert len(list(cache.rglob("*.json"))) == 6  # written by the workers
+    monkeypatch.setattr(extraction, "extract_case", lambda *a, **k: pytest.fail("extracted although the workers cached every lesion"))
+    pd.testing.assert_frame_equal(extract(df, cache_dir=cache, progress=False), local, check_exact=True)
+    assert connected == [dask_cluster.scheduler_address]  # every lesion read back: no cluster needed
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"binWidth": 5}, {"binWidth": 0.37}, {"binCount": 16}],
+    ids=["default", "width5", "width0.37", "count16"],
+)
+def test_shared_discretisation_equals_pyradiomics_binimage(settings):
+    from radiomics import imageoperations
+
+    rng = np.random.default_rng(7)
+    image = np.round(rng.normal(120, 50, (1, 40, 50)), 1)
+    mask = rng.random(image.shape) < 0.4
+    binned, gray = extraction.discretise(image, mask, settings)
+    ref = imageoperations.binImage(image, mask, **settings)[0]
+    np.testing.assert_array_equal(binned, ref)
+    assert binned.dtype == ref.dtype
+    np.testing.assert_array_equal(gray, np.unique(ref[mask]))
+    # a flat ROI (one bin), and NaN in the ROI (PyRadiomics' own code decides)
+    flat = np.full(image.shape, 75.0)
+    np.testing.assert_array_equal(extraction.discretise(flat, mask, settings)[0], imageoperations.binImage(flat, mask, **settings)[0])
+    holes = image.copy()
+    holes[mask.nonzero()[0][3], mask.nonzero()[1][3], mask.nonzero()[2][3]] = np.nan
+    if "binCount" in settings:  # numpy.histogram refuses NaN, in PyRadiomics' code and so in ours
+        with pytest.raises(ValueError, match="not finite"):
+            extraction.discretise(holes, mask, settings)
+    else:
+        np.testing.assert_array_equal(extraction.discretise(holes, mask, settings)[0], imageoperations.binImage(holes, mask, **settings)[0])
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_precropped_input_is_pyradiomics_input_of_the_cropped_lesion(dim):
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(dim)
+    shape = (30, 40) if dim == 2 else (6, 30, 40)
+    arr = rng.integers(0, 255, shape).astype(np.uint8)
+    m = np.zeros(shape, np.uint8)
+    m[..., 5:20, 8:31] = 1
+    image, mask = sitk.GetImageFromArray(arr), sitk.GetImageFromArray(m)
+    for im in (image, mask):
+        im.SetSpacing((0.07, 0.09) if dim == 2 else (0.07, 0.09, 0.5))
+        im.SetOrigin((3.0, -2.0) if dim == 2 else (3.0, -2.0, 1.0))
+        im.SetDirection((0.0, 1.0, 1.0, 0.0) if dim == 2 else (0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0))
+    # the reference: crop with SimpleITK (bounding box + 1 voxel), then pyradiomics_input
+    lo = [4, 7] if dim == 2 else [0, 4, 7]
+    hi = [21, 32] if dim == 2 else [6, 21, 32]
+    size = [h - l for l, h in zip(lo, hi)]
+    ref = [sitk.RegionOfInterest(im, size[::-1], lo[::-1]) for im in (image, mask)]
+    ref = pyradiomics_input(*ref)
+    ours = extraction._precropped_input(image, mask)
+    for a, b in zip(ours, ref):
+        assert a.GetPixelID() == b.GetPixelID() and a.GetSize() == b.GetSize()
+        assert a.GetSpacing() == b.GetSpacing() and a.GetOrigin() == b.GetOrigin() and a.GetDirection() == b.GetDirection()
+        np.testing.assert_array_equal(sitk.GetArrayViewFromImage(a), sitk.GetArrayViewFromImage(b))

@@ -60,3 +60,24 @@ def test_mask_filling_its_box_matches_cshape():
     """A lesion touching every side of its bounding box (the crop PyRadiomics makes)."""
     _check_equal(_padded(np.ones((1, 30, 17), dtype=bool)), (1.0, 0.1, 0.07))
     _check_equal(_padded(np.ones((3, 5, 4), dtype=bool)), (2.0, 0.5, 0.5))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_plane_hull_vertices_are_qhulls(seed):
+    """_hull2d (octagon throw-away, then monotone chain) gives the hull vertices Qhull finds."""
+    from scipy.spatial import ConvexHull
+
+    from srnomogram.radiomics.shape import _hull2d
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4, 400))
+    if seed % 3 == 0:  # a disc of lattice points: many on the boundary, many collinear
+        r = int(rng.integers(3, 40))
+        yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+        pts = np.c_[yy.ravel(), xx.ravel()][(yy ** 2 + xx ** 2).ravel() <= r * r]
+    else:
+        pts = rng.integers(-50, 50, size=(n, 2))
+        pts = np.unique(pts, axis=0)
+    ours = set(map(tuple, pts[_hull2d(pts)]))
+    ref = set(map(tuple, pts[ConvexHull(pts.astype(float)).vertices]))
+    assert ours == ref

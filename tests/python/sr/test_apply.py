@@ -1,5 +1,7 @@
 """Applying the SR model to files and manifests: grids, spacing, masks, resumability, bad volumes."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -39,12 +41,14 @@ def cohort_2d(tmp_path, heldout_images):
 
 
 def test_apply_manifest_2d_keeps_the_original_grid_and_mask(fitted, cohort_2d):
+    before = (cohort_2d / "manifest.csv").read_bytes()
     df = fitted.apply_manifest(cohort_2d / "manifest.csv")
     assert list(df["image_sr"].map(lambda p: p.rsplit("/", 1)[-1])) == ["c0_sr.png", "c1_sr.png"]
-    again = load_manifest(cohort_2d / "manifest.csv")  # written back, paths relative to the manifest
+    assert (cohort_2d / "manifest.csv").read_bytes() == before  # the input manifest is not overwritten
+    again = load_manifest(cohort_2d / "manifest_sr.csv")  # a new one beside it, paths relative to it
     assert again["image_sr"].tolist() == [str(cohort_2d / "c0_sr.png"), str(cohort_2d / "c1_sr.png")]
     assert again["mask_sr"].tolist() == again["mask"].tolist()
-    raw = pd.read_csv(cohort_2d / "manifest.csv")
+    raw = pd.read_csv(cohort_2d / "manifest_sr.csv")
     assert raw["image_sr"].tolist() == ["c0_sr.png", "c1_sr.png"]
     for k in range(2):
         orig = np.asarray(Image.open(cohort_2d / f"c{k}.png"))
@@ -68,6 +72,71 @@ def test_rerun_skips_finished_images_and_overwrite_recomputes(fitted, cohort_2d)
     fitted.apply_manifest(cohort_2d / "manifest.csv", overwrite=True)
     assert out.stat().st_mtime_ns != mtime
     assert not list(cohort_2d.glob(".*"))  # no temporary files left
+
+
+def test_in_place_overwrites_the_input_manifest_and_conflicts_with_manifest_out(fitted, cohort_2d):
+    fitted.apply_manifest(cohort_2d / "manifest.csv", in_place=True)
+    assert pd.read_csv(cohort_2d / "manifest.csv")["image_sr"].tolist() == ["c0_sr.png", "c1_sr.png"]
+    assert not (cohort_2d / "manifest_sr.csv").exists()
+    with pytest.raises(InputError, match="both in_place=True and manifest_out"):
+        fitted.apply_manifest(cohort_2d / "manifest.csv", in_place=True, manifest_out=cohort_2d / "x.csv")
+
+
+def test_an_sr_file_is_reused_only_when_the_same_model_settings_and_inputs_made_it(fitted, cohort_2d):
+    import copy
+    import json
+
+    import torch
+
+    fitted.apply_manifest(cohort_2d / "manifest.csv")
+    out, side = cohort_2d / "c0_sr.png", cohort_2d / "c0_sr.png.json"
+    meta = json.loads(side.read_text())
+    assert meta["precision"] == "float32" and meta["resample_back"] is True and set(meta["outputs"]) == {"c0_sr.png"}
+    stamp = lambda: (out.stat().st_mtime_ns, out.read_bytes())  # noqa: E731
+    first = stamp()
+    fitted.apply_manifest(cohort_2d / "manifest.csv")
+    assert stamp() == first  # same model, same settings, same image: reused
+    other = copy.deepcopy(fitted)
+    with torch.no_grad():
+        next(other.generator_.parameters()).add_(0.05)  # another model (other weights)
+    other.apply_manifest(cohort_2d / "manifest.csv")
+    assert out.stat().st_mtime_ns != first[0]
+    assert json.loads(side.read_text())["generator_sha256"] != meta["generator_sha256"]
+    fitted.apply_manifest(cohort_2d / "manifest.csv")
+    assert out.read_bytes() == first[1]  # back to the first model: its own result again, not the other's
+    again = out.stat().st_mtime_ns
+    fitted.apply_manifest(cohort_2d / "manifest.csv", resample_back=False)  # other settings: other files (_sr2x)
+    assert out.stat().st_mtime_ns == again
+    src = np.asarray(Image.open(cohort_2d / "c0.png"))
+    _png(cohort_2d / "c0.png", 255 - src)  # the input image changed
+    fitted.apply_manifest(cohort_2d / "manifest.csv")
+    assert out.stat().st_mtime_ns != again and out.read_bytes() != first[1]
+    out.write_bytes(first[1])  # an SR file replaced by hand no longer matches its sidecar: recomputed
+    fitted.apply_manifest(cohort_2d / "manifest.csv")
+    assert out.read_bytes() != first[1]
+
+
+def test_case_ids_with_path_parts_cannot_write_outside_the_output_folder(fitted, tmp_path, heldout_images):
+    """Two images share a stem, so the case id names their SR files (and masks at 2x always do)."""
+    src = tmp_path / "in"
+    rows = []
+    for k, cid in enumerate(["x/../../../escaped", "../../escaped2"]):
+        (src / f"d{k}").mkdir(parents=True)
+        m = np.zeros((60, 70), np.uint8)
+        m[20:40, 25:50] = 255
+        _png(src / f"d{k}" / "scan.png", heldout_images[k][:60, :70])
+        _png(src / f"d{k}" / "scan_mask.png", m)
+        rows.append(dict(case_id=cid, image=f"d{k}/scan.png", mask=f"d{k}/scan_mask.png", label=k, spacing=0.1))
+    pd.DataFrame(rows).to_csv(src / "manifest.csv", index=False)
+    before = {p for p in tmp_path.rglob("*")}
+    out = tmp_path / "a" / "b" / "out"
+    for resample_back in (True, False):
+        df = fitted.apply_manifest(src / "manifest.csv", out_dir=out, resample_back=resample_back, manifest_out=out / "m.csv")
+        written = [Path(p) for p in [*df["image_sr"], *df["mask_sr"]] if not Path(p).is_relative_to(src)]
+        assert len(set(written)) == len(written) == (2 if resample_back else 4)  # one file per lesion, no collision
+    new = {p for p in tmp_path.rglob("*") if p.is_file()} - before
+    assert new and all(p.resolve().is_relative_to(out.resolve()) for p in new), sorted(map(str, new))
+    assert all("~" in p.name for p in new if p.name != "m.csv")  # the ids were mapped to hashed names
 
 
 def test_apply_manifest_2d_at_2x_halves_spacing_and_maps_masks(fitted, cohort_2d, tmp_path):

@@ -22,7 +22,8 @@ def test_train_apply_and_quality_from_the_command_line(tmp_path, train_images, h
     assert rc == 0 and (tmp_path / "model" / "generator.pt").exists() and (tmp_path / "model" / "meta.json").exists()
     rc = main(["-q", "sr", "apply", str(tmp_path / "manifest.csv"), "--model", str(tmp_path / "model"), "--device", "cpu"])
     assert rc == 0
-    df = load_manifest(tmp_path / "manifest.csv")
+    assert "image_sr" not in pd.read_csv(tmp_path / "manifest.csv").columns  # a new manifest by default
+    df = load_manifest(tmp_path / "manifest_sr.csv")
     assert all(p.endswith("_sr.png") for p in df["image_sr"])
     # --amp bf16 applies the same model in bf16: the SR PNGs stay within one grey level
     fp32 = [np.asarray(Image.open(p), dtype=int) for p in df["image_sr"]]
@@ -31,6 +32,8 @@ def test_train_apply_and_quality_from_the_command_line(tmp_path, train_images, h
     assert rc == 0
     bf16 = [np.asarray(Image.open(p), dtype=int) for p in load_manifest(tmp_path / "m_bf16.csv")["image_sr"]]
     assert all(np.abs(a - b).max() <= 1 for a, b in zip(fp32, bf16))
+    rc = main(["-q", "sr", "apply", str(tmp_path / "manifest.csv"), "--model", str(tmp_path / "model"), "--device", "cpu", "--in-place"])
+    assert rc == 0 and load_manifest(tmp_path / "manifest.csv")["image_sr"].tolist() == df["image_sr"].tolist()
     rc = main(["-q", "sr", "quality", str(tmp_path / "manifest.csv"), "--model", str(tmp_path / "model"), "--device", "cpu",
                "--out", str(tmp_path / "q.csv"), "--figure", str(tmp_path / "q.png")])
     assert rc == 0

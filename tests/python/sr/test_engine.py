@@ -38,3 +38,21 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="no CUDA device is available"):
             resolve_device("cuda")
+
+
+@pytest.mark.parametrize("supported", [True, False])
+def test_auto_precision_is_bf16_only_on_a_cuda_device_that_supports_it(monkeypatch, supported):
+    """The CUDA choice, tested on the CPU by mocking the device capability."""
+    from srnomogram.sr import SuperResolver
+    from srnomogram.sr.engine import resolve_amp, use_bf16
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: supported)
+    cuda = resolve_device("cuda")
+    assert cuda.type == "cuda"
+    assert resolve_amp("auto", cuda) is supported and use_bf16(cuda) is supported
+    assert resolve_amp("bf16", cuda) is True and resolve_amp("none", cuda) is False  # asked for: as asked
+    assert resolve_amp("auto", torch.device("cpu")) is False
+    model = SuperResolver()
+    model.device_ = cuda
+    assert model._bf16() is supported

@@ -167,3 +167,17 @@ def test_killed_then_rerun_study_equals_an_uninterrupted_one(tmp_path):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
     done = json.loads((killed / "stages" / "total" / DONE).read_text())
     assert done["key"] == json.loads((straight / "stages" / "total" / DONE).read_text())["key"]
+
+
+def test_stage_folders_and_files_get_the_modes_the_umask_gives(tmp_path):
+    """Not mkdtemp's 0700 / mkstemp's 0600: a study shared with a group (umask 027) stays readable by it."""
+    import stat
+
+    old = os.umask(0o027)
+    try:
+        res = Runner(_cfg(tmp_path), _stages()).run()
+    finally:
+        os.umask(old)
+    folder = res["draw"].path
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o750
+    assert stat.S_IMODE((folder / "draws.csv").stat().st_mode) == stat.S_IMODE((folder / DONE).stat().st_mode) == 0o640

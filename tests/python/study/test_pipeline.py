@@ -95,3 +95,39 @@ def test_real_study_killed_then_rerun_gives_the_same_tables(tmp_path):
             pd.read_csv(killed / "tables" / f"{name}.csv"),
             check_exact=True,
         )
+
+
+def test_study_on_a_dask_cluster_gives_the_local_tables(demo_dir, dask_cluster, tmp_path, monkeypatch):
+    """Radiomics-only study (no SR, no CNN) run locally and with study.scheduler on a LocalCluster."""
+    import yaml
+
+    from srnomogram import parallel
+    from srnomogram.board import read_pin
+
+    monkeypatch.delenv(parallel.SCHEDULER_ENV, raising=False)
+    connected = []
+    real_connect = parallel.connect
+    monkeypatch.setattr(parallel, "connect", lambda address, **kw: connected.append(address) or real_connect(address, **kw))
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump({
+        "cohort": {"manifest": str(demo_dir / "manifest.csv")},
+        "sr": {"enabled": False},
+        "deep": {"enabled": False},
+        "radiomics": {"jobs": 1},
+        "nomogram": {"calibration_b": 20, "dca_bootstraps": 0, "hl_groups": 4},
+        "report": {"formats": ["png"]},
+    }))
+    assert main(["-q", "run", str(study), "-o", str(tmp_path / "local")]) == 0
+    assert connected == []
+    assert main(["-q", "run", str(study), "-o", str(tmp_path / "cluster"), "--set", f"study.scheduler={dask_cluster.scheduler_address}"]) == 0
+    assert connected == [dask_cluster.scheduler_address]
+    tables = sorted(p.name for p in (tmp_path / "local" / "tables").glob("*.csv"))
+    assert {"table1.csv", "table2.csv", "table_s2.csv", "roc_auc.csv", "hosmer_lemeshow.csv"} <= set(tables)
+    assert tables == sorted(p.name for p in (tmp_path / "cluster" / "tables").glob("*.csv"))
+    for name in tables:
+        pd.testing.assert_frame_equal(
+            pd.read_csv(tmp_path / "cluster" / "tables" / name), pd.read_csv(tmp_path / "local" / "tables" / name), check_exact=True, obj=name
+        )
+    pd.testing.assert_frame_equal(
+        read_pin(tmp_path / "cluster" / "board", "radiomics_features_or"), read_pin(tmp_path / "local" / "board", "radiomics_features_or"), check_exact=True
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import shutil
@@ -12,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from srnomogram.study.report import _table_html, calculator_page, calculator_spec
+from srnomogram.study.report import _table_html, calculator_page, calculator_spec, script_json, write_report
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
 
@@ -116,3 +118,61 @@ def test_methods_and_titles_state_the_confidence_level_the_bootstrap_and_the_opt
     assert table_title("roc_auc", cfg) == "AUC (DeLong 90% CI) of the clinical model and the nomogram"
     plain = config_from_dict({"cohort": {"manifest": "m.csv"}, "nomogram": {"dca_bootstraps": 0}})
     assert "no confidence bands" in methods_text(plain, {}) and "All confidence intervals are 95%." in methods_text(plain, {})
+
+
+# A label or column name in a shared study YAML is data: it must show as text and never run. The
+# handler marks the page in two ways a successful injection would show in the dumped DOM.
+HOSTILE = """</script><img src=x onerror="document.title='pwned';document.body.setAttribute('data-pwned','1')"><b>bold</b>"""
+
+
+def _points(names):
+    """A nomogram points table as R's nomogram_points_table() gives it: linear terms, 0-100 points."""
+    rows = [dict(axis="scaling", variable="coef:Intercept", value=-2.0, points=np.nan)]
+    for k, v in enumerate(names):
+        rows.append(dict(axis="scaling", variable=f"coef:{v}", value=0.1 * (k + 1), points=np.nan))
+        rows += [dict(axis="predictor", variable=v, value=x, points=x * 5.0) for x in (0.0, 10.0, 20.0)]
+    return pd.DataFrame(rows)
+
+
+def _not_injected(dom):
+    assert dom, "chromium returned no DOM"
+    assert "<title>pwned</title>" not in dom and not re.search(r"<body[^>]*data-pwned", dom)
+    assert "<img" not in dom and "<b>bold</b>" not in dom
+
+
+def test_script_json_escapes_what_could_end_a_script_or_a_line():
+    obj = {"label": "</script><!--&\u2028\u2029>"}
+    text = script_json(obj)
+    assert not set("<>&\u2028\u2029") & set(text)
+    assert json.loads(text) == obj
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (setup.sh installs Debian's chromium)")
+def test_calculator_shows_hostile_labels_and_column_names_as_text_and_runs_no_script(tmp_path):
+    col = "size\u2028" + HOSTILE  # a clinical column name
+    page = calculator_page(_points(["age", col]), tmp_path / "calculator.html", title="calc", labels={"age": "Age " + HOSTILE})
+    dom = _dump_dom(f"file://{page}#age=10")
+    _not_injected(dom)
+    assert "<title>calc</title>" in dom
+    assert f'<label for="in_age">{html.escape("Age " + HOSTILE, quote=False)}</label>' in dom  # shown literally
+    assert html.escape(col, quote=False) in dom
+    assert 'id="pts_age">50.0<' in dom  # the script ran with the spec intact: 10 years = 50 points
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (setup.sh installs Debian's chromium)")
+def test_report_shows_hostile_study_names_labels_and_columns_as_text_and_runs_no_script(tmp_path):
+    from srnomogram.study.config import config_from_dict
+
+    col = "size" + HOSTILE
+    cfg = config_from_dict({"study": {"name": "demo" + HOSTILE, "output": str(tmp_path)},
+                            "cohort": {"manifest": str(tmp_path / "m.csv"), "clinical": ["age", col], "clinical_labels": {"age": "Age" + HOSTILE}}},
+                           base_dir=tmp_path)
+    table = pd.DataFrame({"variable": [col, "age"], "label": ["x" + HOSTILE, "Age" + HOSTILE], "auc": [0.7, 0.8]})
+    table.columns = ["variable", "label" + HOSTILE, "auc"]
+    page = write_report(cfg, {}, {"table1": table, HOSTILE: table}, {}, [{"stage": HOSTILE, "seconds": 1.0}], tmp_path / "report.html",
+                        calculator=tmp_path / "calculator.html")
+    dom = _dump_dom(f"file://{page}")
+    _not_injected(dom)
+    shown = html.escape(HOSTILE, quote=False)
+    assert f"<title>srnomogram study: demo{shown}</title>" in dom and f"<h1>srnomogram study: demo{shown}</h1>" in dom
+    assert f"<td>{html.escape(col, quote=False)}</td>" in dom and f"<th>label{shown}</th>" in dom

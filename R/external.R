@@ -1,0 +1,178 @@
+#' External validation of predicted risks
+#'
+#' Every statistic of a model's external validation (TRIPOD type 4) from the
+#' outcomes of a new cohort and the risks a frozen model gave them:
+#' discrimination ([roc_auc()]: AUC with DeLong CI), calibration-in-the-large
+#' (the intercept of `glm(y ~ offset(qlogis(prob)))`) and calibration slope
+#' (`glm(y ~ qlogis(prob))`), both with Wald CIs, the statistics of
+#' `rms::val.prob()` (Dxy, C, R2, Brier, intercept, slope, Emax, E90, Eavg,
+#' Spiegelhalter z) and its smoothed calibration curve
+#' ([external_calibration()]), the Hosmer-Lemeshow test ([hl_test()]) and,
+#' when `threshold` is given, sensitivity, specificity, PPV and NPV at that
+#' frozen cut-off ([classification_metrics()]).
+#'
+#' With `cluster` (e.g. a patient id when a patient has several lesions), the
+#' CIs of the AUC, calibration-in-the-large and slope come from a percentile
+#' bootstrap over clusters (`B` resamples under `seed`) instead of DeLong and
+#' Wald, which assume independent rows.
+#'
+#' Risks of exactly 0 or 1 (a saturated CNN softmax) have no logit; for the
+#' calibration statistics they are moved to `eps` and `1 - eps` and counted in
+#' `n_clipped`. The AUC and the threshold metrics use the risks unchanged.
+#'
+#' @param y Binary outcome (0/1).
+#' @param prob Predicted risks in \[0, 1\].
+#' @param threshold Optional frozen cut-off (from the training cohort).
+#' @param g Hosmer-Lemeshow groups.
+#' @param cluster Optional cluster id per row (bootstrap CIs over clusters).
+#' @param B Bootstrap resamples when `cluster` is given.
+#' @param seed Seed of that bootstrap; the caller's random stream is left alone.
+#' @param conf_level Confidence level.
+#' @param eps Clipping of risks for the logit-based statistics.
+#' @return An object of class `srnomogram_external`: `summary` (a one-row
+#'   data frame of every number), `calibration` (the
+#'   [external_calibration()] object), `roc` (the [roc_auc()] object) and
+#'   `classification` (a one-row data frame, or `NULL`).
+#' @references Van Calster B et al. (2016). A calibration hierarchy for risk
+#'   models was defined. J Clin Epidemiol 74:167-176. Harrell FE, rms::val.prob.
+#' @examples
+#' set.seed(3)
+#' p <- runif(150)
+#' y <- rbinom(150, 1, plogis(0.3 + 1.4 * qlogis(p)))
+#' external_validation(y, p, threshold = 0.5)
+#' @export
+external_validation <- function(y, prob, threshold = NULL, g = 10, cluster = NULL, B = 1000,
+                                seed = 2024, conf_level = 0.95, eps = 1e-8) {
+  if (!is.null(cluster)) check_same_length(y, cluster, "y", "cluster")
+  keep <- !(is.na(y) | is.na(prob))
+  cc <- check_outcome_score(y, prob, "prob", probability = TRUE)
+  y <- cc$y
+  raw <- cc$score
+  if (!is.null(cluster)) cluster <- cluster[keep]
+  p <- pmin(pmax(raw, eps), 1 - eps)
+  roc <- roc_auc(y, raw, conf_level = conf_level)
+  # rms::val.prob fails on risks without spread (an untrained CNN); keep the other statistics then
+  note <- ""
+  cal <- tryCatch(external_calibration(y, p, g = g), error = function(e) {
+    note <<- paste("rms::val.prob failed:", conditionMessage(e))
+    degenerate_calibration(y, p, g)
+  })
+  lp <- stats::qlogis(p)
+  z <- stats::qnorm(1 - (1 - conf_level) / 2)
+  citl_fit <- stats::glm(y ~ 1 + offset(lp), family = stats::binomial())
+  slope_fit <- stats::glm(y ~ lp, family = stats::binomial())
+  wald <- function(fit, i) {
+    b <- unname(stats::coef(fit)[i])
+    if (is.na(b)) return(c(NA_real_, NA_real_, NA_real_))
+    se <- unname(sqrt(diag(stats::vcov(fit)))[i])
+    c(b, b - z * se, b + z * se)
+  }
+  citl <- wald(citl_fit, 1L)
+  slope <- wald(slope_fit, 2L)
+  auc <- c(roc$auc, roc$lower, roc$upper)
+  ci_method <- "DeLong (AUC), Wald (calibration)"
+  if (!is.null(cluster)) {
+    boot <- cluster_bootstrap(y, raw, lp, cluster, B, seed)
+    q <- c((1 - conf_level) / 2, 1 - (1 - conf_level) / 2)
+    auc[2:3] <- stats::quantile(boot[, "auc"], q, na.rm = TRUE, names = FALSE)
+    citl[2:3] <- stats::quantile(boot[, "citl"], q, na.rm = TRUE, names = FALSE)
+    slope[2:3] <- stats::quantile(boot[, "slope"], q, na.rm = TRUE, names = FALSE)
+    ci_method <- sprintf("percentile bootstrap over %d clusters (B = %d)", length(unique(cluster)), B)
+  }
+  vp <- cal$val_prob
+  cls <- if (is.null(threshold)) NULL else classification_metrics(y, raw, threshold = threshold)
+  out <- data.frame(
+    n = length(y), n_events = sum(y == 1),
+    auc = auc[1], auc_lower = auc[2], auc_upper = auc[3],
+    citl = citl[1], citl_lower = citl[2], citl_upper = citl[3],
+    slope = slope[1], slope_lower = slope[2], slope_upper = slope[3],
+    recalibration_intercept = unname(stats::coef(slope_fit)[1]),
+    brier = unname(vp["Brier"]), dxy = unname(vp["Dxy"]), c_index = unname(vp["C (ROC)"]),
+    r2 = unname(vp["R2"]), emax = unname(vp["Emax"]), e90 = unname(vp["E90"]),
+    eavg = unname(vp["Eavg"]), spiegelhalter_z = unname(vp["S:z"]), spiegelhalter_p = unname(vp["S:p"]),
+    hl_statistic = unname(cal$hl$statistic), hl_df = unname(cal$hl$parameter), hl_p = cal$hl$p.value,
+    n_clipped = sum(raw < eps | raw > 1 - eps), ci_method = ci_method, conf_level = conf_level,
+    note = note, stringsAsFactors = FALSE)
+  structure(list(summary = out, calibration = cal, roc = roc, classification = cls,
+                 recalibration = c(intercept = unname(stats::coef(slope_fit)[1]),
+                                   slope = unname(stats::coef(slope_fit)[2]))),
+            class = "srnomogram_external")
+}
+
+degenerate_calibration <- function(y, p, g) {
+  vp <- stats::setNames(rep(NA_real_, 5), c("Brier", "Dxy", "C (ROC)", "R2", "Emax"))
+  vp["Brier"] <- mean((p - y)^2)
+  hl <- tryCatch(hl_test(y, p, g = g), error = function(e) list(statistic = NA_real_, parameter = NA_real_, p.value = NA_real_))
+  o <- order(p)
+  structure(list(mode = "external", table = data.frame(predicted = p[o], observed = y[o], smoothed = NA_real_),
+                 n = length(y), intercept = NA_real_, slope = NA_real_, val_prob = vp, hl = hl,
+                 mae = NA_real_, q90 = NA_real_),
+            class = "srnomogram_calibration")
+}
+
+cluster_bootstrap <- function(y, score, lp, cluster, B, seed) {
+  ids <- unique(cluster)
+  rows <- split(seq_along(y), factor(cluster, levels = ids))
+  one <- function() {
+    i <- unlist(rows[sample.int(length(ids), replace = TRUE)], use.names = FALSE)
+    yy <- y[i]
+    n1 <- sum(yy == 1)
+    n0 <- length(yy) - n1
+    if (n1 == 0 || n0 == 0) return(c(auc = NA, citl = NA, slope = NA))
+    r <- rank(score[i])
+    auc <- (sum(r[yy == 1]) - n1 * (n1 + 1) / 2) / (n1 * n0)
+    l <- lp[i]
+    citl <- unname(stats::coef(suppressWarnings(stats::glm(yy ~ 1 + offset(l), family = stats::binomial())))[1])
+    slope <- unname(stats::coef(suppressWarnings(stats::glm(yy ~ l, family = stats::binomial())))[2])
+    c(auc = auc, citl = citl, slope = slope)
+  }
+  run <- function() t(vapply(seq_len(B), function(b) one(), numeric(3)))
+  if (is.null(seed)) run() else withr::with_seed(seed, run())
+}
+
+#' Logistic recalibration of predicted risks
+#'
+#' Refits the intercept and slope of a model on the logit of its risks,
+#' `glm(y ~ qlogis(prob))`, and returns the recalibrated risks
+#' `plogis(a + b * qlogis(prob))`. Measured on the cohort it was fitted on,
+#' the result is apparent; report it apart from the frozen model's figures.
+#'
+#' @inheritParams external_validation
+#' @return A list: `intercept`, `slope`, `prob` (recalibrated risks, same
+#'   order as the input; `NA` where `prob` or `y` was missing).
+#' @examples
+#' set.seed(4)
+#' p <- runif(100)
+#' y <- rbinom(100, 1, plogis(-0.5 + 0.7 * qlogis(p)))
+#' recalibrate_risk(y, p)[c("intercept", "slope")]
+#' @export
+recalibrate_risk <- function(y, prob, eps = 1e-8) {
+  cc <- check_outcome_score(y, prob, "prob", probability = TRUE)
+  lp <- stats::qlogis(pmin(pmax(cc$score, eps), 1 - eps))
+  yy <- cc$y
+  fit <- stats::glm(yy ~ lp, family = stats::binomial())
+  b <- unname(stats::coef(fit))
+  all_lp <- stats::qlogis(pmin(pmax(prob, eps), 1 - eps))
+  list(intercept = b[1], slope = b[2], prob = stats::plogis(b[1] + b[2] * all_lp))
+}
+
+#' @export
+print.srnomogram_external <- function(x, ...) {
+  s <- x$summary
+  cat(sprintf("External validation (n = %d, %d events)\n", s$n, s$n_events))
+  cat(sprintf("  AUC %.3f (%.3f-%.3f); calibration-in-the-large %.3f (%.3f-%.3f); slope %.3f (%.3f-%.3f)\n",
+              s$auc, s$auc_lower, s$auc_upper, s$citl, s$citl_lower, s$citl_upper,
+              s$slope, s$slope_lower, s$slope_upper))
+  cat(sprintf("  Brier %.4f; Hosmer-Lemeshow X2 = %.3f, df = %d, p = %.4g; CIs: %s\n",
+              s$brier, s$hl_statistic, s$hl_df, s$hl_p, s$ci_method))
+  invisible(x)
+}
+
+#' @export
+summary.srnomogram_external <- function(object, ...) object$summary
+
+#' @export
+as.data.frame.srnomogram_external <- function(x, ...) x$summary
+
+#' @export
+plot.srnomogram_external <- function(x, ...) calibration_plot(x$calibration, ...)

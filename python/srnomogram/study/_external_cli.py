@@ -1,0 +1,68 @@
+"""``srnomogram validate STUDY_DIR MANIFEST -o OUT`` and ``srnomogram predict STUDY_DIR MANIFEST -o scores.csv``."""
+
+from __future__ import annotations
+
+
+def register(subparsers):
+    v = subparsers.add_parser(
+        "validate",
+        help="external validation of a finished study on another labelled cohort",
+        description="Apply a finished study, frozen (its SR model, feature settings, fitted models, cut-offs and "
+        "nomogram), to a labelled manifest and report every model's external AUC (95%% CI), calibration "
+        "(in-the-large, slope, rms::val.prob, Hosmer-Lemeshow), decision curves and sensitivity/specificity/PPV/NPV "
+        "at the frozen training cut-off. Writes OUT/report.html, OUT/tables/*.csv, OUT/figures/ and OUT/board/. "
+        "Cached: rerun to resume.",
+    )
+    v.add_argument("study", metavar="STUDY_DIR", help="output folder of 'srnomogram run'")
+    v.add_argument("manifest", metavar="MANIFEST", help="labelled manifest of the external cohort")
+    v.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    v.add_argument("--recalibrate", action="store_true",
+                   help="add a logistic recalibration (intercept, slope) of every model, reported separately")
+    v.add_argument("--unit", choices=("patient", "lesion"), default="patient",
+                   help="with a patient_id column: one mean score per patient (default), or every lesion with "
+                        "CIs from a bootstrap over patients")
+    v.add_argument("--bootstraps", type=int, default=1000, help="patient-bootstrap resamples (--unit lesion; default 1000)")
+    v.add_argument("--dca-bootstraps", type=int, default=500, help="bootstrap resamples of the decision-curve CIs (default 500; 0: none)")
+    _common(v)
+    v.set_defaults(func=_validate)
+
+    p = subparsers.add_parser(
+        "predict",
+        help="score new lesions with a finished study (no labels needed)",
+        description="Apply a finished study, frozen, to a manifest without labels: every model's malignancy score, "
+        "the deep-learning score, and the clinical model's and nomogram's risk and points when the manifest has the "
+        "clinical columns. Writes one CSV row per lesion.",
+    )
+    p.add_argument("study", metavar="STUDY_DIR", help="output folder of 'srnomogram run'")
+    p.add_argument("manifest", metavar="MANIFEST", help="manifest of the lesions to score (label not needed)")
+    p.add_argument("-o", "--output", required=True, metavar="SCORES_CSV", help="output CSV")
+    p.add_argument("--work-dir", default=None, help="cache folder (default: <SCORES_CSV stem>_work beside it)")
+    _common(p)
+    p.set_defaults(func=_predict)
+
+
+def _common(p):
+    p.add_argument("--jobs", type=int, default=None, help="feature-extraction workers")
+    p.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda', ... for the SR model and CNNs")
+    p.add_argument("--force", action="append", default=[], metavar="STAGE", help="recompute an external stage ('all' for every one)")
+
+
+def _validate(args):
+    from ._cli import _quiet_pins
+    from .external import validate
+
+    _quiet_pins(args)
+    print(validate(args.study, args.manifest, args.output, recalibrate=args.recalibrate, unit=args.unit,
+                   bootstraps=args.bootstraps, dca_bootstraps=args.dca_bootstraps, jobs=args.jobs, device=args.device,
+                   force=args.force))
+    return 0
+
+
+def _predict(args):
+    from ._cli import _quiet_pins
+    from .external import predict
+
+    _quiet_pins(args)
+    print(predict(args.study, args.manifest, args.output, jobs=args.jobs, device=args.device, work_dir=args.work_dir,
+                  force=args.force))
+    return 0

@@ -1,0 +1,847 @@
+"""Apply a finished study, frozen, to another cohort: external validation and prospective scoring.
+
+At study time (:func:`save_nomogram_fits`, the ``application`` stage) every fitted piece is kept:
+radiomics pipelines as skops files, CNN and SR checkpoints with their SHA-256, the clinical model
+and the nomogram as coefficients and design (``nomogram_design.json``, so Python and the calculator
+need no R) and as rms fits (``*.rds``, for R users), and ``application.json`` with what is needed to
+apply the study the same way (the chosen model, the training Youden cut-offs exactly as Table 2
+computed them, SR, ROI and PyRadiomics settings) beside ``training_summary.json`` (ranges of the
+clinical factors, image spacing and size, score distributions) for out-of-range warnings.
+
+:func:`validate` (``srnomogram validate STUDY_DIR MANIFEST -o OUT``) reads a labelled manifest,
+applies the study's own SR model, extracts the same features, scores every model, and computes
+through the R package (:func:`srnomogram.stats.call`) the external statistics of each one:
+``external_validation`` (AUC with DeLong CI, calibration-in-the-large and slope with CIs,
+``rms::val.prob``, Brier, Hosmer–Lemeshow, the frozen-cut-off sensitivity, specificity, PPV, NPV)
+and ``decision_curve`` (with bootstrap CIs). :func:`predict` (``srnomogram predict``) scores an
+unlabelled manifest. Both run as cached, resumable stages (:class:`~srnomogram.study.cache.Runner`)
+under their output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import CheckpointError, InputError, ManifestError, param_error
+from ..utils import atomic_path, file_sha256, hash_bytes, write_csv_atomic
+from .cache import DONE, Runner, Stage
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["validate", "predict", "load_study", "FinishedStudy", "nomogram_predict"]
+
+APP_FORMAT = "srnomogram.application/1"
+EXTRA_LABELS = {"clinical": "Clinical model", "nomogram": "Nomogram"}
+SPACING_TOLERANCE = 0.25  # relative: warn when external spacing leaves the training range by more
+SIZE_TOLERANCE = 0.5  # relative, for image width/height
+STAT_OPTIONS = ("recalibrate", "unit", "bootstraps", "dca_bootstraps")  # what the statistics stage's cache key holds
+DCA_CURVE = "label ~ risk"  # the model's curve in the decision-curve tables (the others: "All", "None")
+
+
+# ================================================================================ at study time
+def save_nomogram_fits(ctx, fits: dict, train: pd.DataFrame) -> None:
+    """Write ``nomogram_design.json`` (coefficients, terms, points axes) and ``<name>.rds`` per fit.
+
+    The design is R's own ``nomogram_points_table`` reduced to what a prediction needs
+    (:func:`~srnomogram.study.report.calculator_spec`): the intercept, each term's coefficient and
+    its points axis. The models are linear in their terms (no splines or transforms), so
+    ``risk = plogis(intercept + sum(coef * x))`` equals ``predict(fit)``.
+    """
+    from .. import stats
+    from .report import calculator_spec
+
+    design = {}
+    for name, fit in fits.items():
+        points = stats.nomogram_points(fit)
+        spec = calculator_spec(points)
+        coef = fit.summary()
+        b = {str(t): float(c) for t, c in zip(coef["term"], coef["coef"])}
+        for p in spec["predictors"]:  # full precision (the points table holds 15 significant digits)
+            p["coef"] = b[p["name"]]
+        design[name] = {
+            "formula": str(stats.call("deparse1", fit.element("srn_formula"), _namespace="base")),
+            "terms": [p["name"] for p in spec["predictors"]],
+            "transforms": "none (every term enters linearly)",
+            "coefficients": b,
+            "intercept": b["Intercept"],
+            "predictors": spec["predictors"],
+            "n_train": int(len(train)),
+        }
+        stats.call("saveRDS", fit, file=str(ctx.path(f"{name}.rds")), _namespace="base")
+    ctx.write_json("nomogram_design", design)
+
+
+def application_stage(stages) -> Stage:
+    """The ``application`` stage, after every other stage of the study."""
+    return Stage("application", run_application, deps=tuple(s.name for s in stages),
+                 sections=("cohort", "sr", "radiomics", "deep", "nomogram"))
+
+
+def _image_geometry(cohort: pd.DataFrame, col: str = "image") -> pd.DataFrame:
+    """Per row: in-plane spacing (mm, mean of x and y) and width/height in pixels, from the headers."""
+    import SimpleITK as sitk
+
+    from ..data.readers import is_2d_path
+
+    rows = []
+    for r in cohort.itertuples():
+        path = getattr(r, col)
+        w = h = sp = np.nan
+        try:
+            if is_2d_path(path):
+                from PIL import Image
+
+                with Image.open(path) as im:
+                    w, h = im.size
+                s = getattr(r, "spacing", np.nan)
+                sp = float(s) if s is not None and str(s) not in ("", "nan") else np.nan
+            else:
+                reader = sitk.ImageFileReader()
+                reader.SetFileName(str(path))
+                reader.ReadImageInformation()
+                w, h = reader.GetSize()[:2]
+                sp = float(np.mean(reader.GetSpacing()[:2]))
+        except Exception as exc:  # noqa: BLE001 - geometry only feeds warnings
+            logger.debug("geometry of %s unreadable: %s", path, exc)
+        rows.append({"case_id": r.case_id, "spacing": sp, "width": w, "height": h})
+    return pd.DataFrame(rows)
+
+
+def _describe(values) -> dict:
+    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float)
+    if not len(v):
+        return {"n": 0}
+    q = np.quantile(v, [0.05, 0.25, 0.5, 0.75, 0.95])
+    return {"n": int(len(v)), "min": float(v.min()), "q05": float(q[0]), "q25": float(q[1]), "median": float(q[2]),
+            "q75": float(q[3]), "q95": float(q[4]), "max": float(v.max()), "mean": float(v.mean()),
+            "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+
+
+def run_application(ctx):
+    """Freeze what applying the study needs: models, cut-offs, settings, training summary."""
+    from .. import metrics
+    from .stages import MODEL_LABELS, load_cohort
+
+    cfg = ctx.config
+    inputs = ctx.inputs
+    cohort = load_cohort(inputs["split"])
+    train = cohort[cohort["split"] == "train"]
+    t2 = inputs["table2"].table("table2")
+    cut = {r.model: float(r.threshold) for r in t2[t2["set"] == "train"].itertuples()}
+    models = {}
+    if "radiomics_models" in inputs:
+        for f in sorted((inputs["radiomics_models"].path / "model").glob("*.skops")):
+            key = f.stem
+            models[key] = {"kind": "radiomics", "images": key.split("_")[0],
+                           "file": f"stages/radiomics_models/model/{f.name}"}
+    for name in inputs:
+        if name.startswith("deep_"):
+            key = name[5:]
+            meta = json.loads((inputs[name].path / "model" / "meta.json").read_text(encoding="utf-8"))
+            models[key] = {"kind": "deep", "images": key.split("_")[0], "file": f"stages/{name}/model",
+                           "image_size": meta["params"].get("image_size"), "margin": meta["params"].get("margin"),
+                           "roi_bounds": meta["params"].get("roi_bounds"), "roi": meta.get("roi", {})}
+    for key, m in models.items():
+        m["label"] = MODEL_LABELS.get(key, key)
+        if m["label"] not in cut:
+            raise InputError(f"Table 2 has no training row for {m['label']}; rerun the study's table2 stage.")
+        m["threshold"] = cut[m["label"]]
+    preds = inputs["nomogram"].table("predictions")
+    ptrain = preds[preds["split"] == "train"]
+    clinical = {}
+    for name in ("clinical", "nomogram"):
+        clinical[name] = {"label": EXTRA_LABELS[name], "file": f"stages/nomogram/{name}.rds",
+                          "threshold": float(metrics.youden_threshold(ptrain["label"].to_numpy(), ptrain[f"risk_{name}"].to_numpy()))}
+    best = inputs["table2"].json("best_model")
+    params_file = None
+    if cfg.radiomics.enabled and cfg.radiomics.params:
+        shutil.copyfile(cfg.radiomics.params, ctx.path("pyradiomics_params" + Path(cfg.radiomics.params).suffix))
+        params_file = "stages/application/pyradiomics_params" + Path(cfg.radiomics.params).suffix
+    app = {
+        "format": APP_FORMAT,
+        "study": cfg.study.name,
+        "config_hash": cfg.config_hash,
+        "models": models,
+        "clinical_models": clinical,
+        "clinical_factors": list(cfg.cohort.clinical),
+        "best_model": best,
+        "thresholds": "training Youden cut-off, as Table 2 computes it (metrics.table2_rows); for the clinical "
+                      "model and the nomogram, the Youden cut-off of their training risks",
+        "sr": {"enabled": cfg.sr.enabled, "params": dict(cfg.sr.params or {}), "model": "stages/sr/model" if cfg.sr.enabled else None},
+        "radiomics": {"enabled": cfg.radiomics.enabled, "params_file": params_file,
+                      "params_name": Path(cfg.radiomics.params).name if cfg.radiomics.params else None},
+        "design": "stages/nomogram/nomogram_design.json",
+        "hl_groups": cfg.nomogram.hl_groups,
+        "dca_thresholds": list(cfg.nomogram.dca_thresholds),
+        "alpha": cfg.nomogram.alpha,
+        "bootstrap_seed": cfg.bootstrap_seed,
+    }
+    ctx.write_json("application", app)
+    geo = _image_geometry(train)
+    scores = inputs["table2"].table("scores")
+    strain = scores[scores["split"] == "train"]
+    summary = {
+        "n_train": int(len(train)),
+        "clinical": {c: _describe(train[c]) for c in cfg.cohort.clinical},
+        "spacing": _describe(geo["spacing"]),
+        "width": _describe(geo["width"]),
+        "height": _describe(geo["height"]),
+        "scores": {m: _describe(strain[m]) for m in models if m in strain.columns},
+        "risks": {n: _describe(ptrain[f"risk_{n}"]) for n in clinical},
+    }
+    ctx.write_json("training_summary", summary)
+
+
+# ================================================================================ a finished study
+@dataclass
+class FinishedStudy:
+    """A study folder, checked: its settings, frozen application, training summary and design."""
+
+    path: Path
+    app: dict
+    summary: dict
+    design: dict
+    key: str
+
+    def file(self, rel) -> Path:
+        return self.path / rel
+
+    @property
+    def model_keys(self) -> list[str]:
+        return list(self.app["models"])
+
+
+RERUN = "recreate it with 'srnomogram run {dir}/resolved_config.yaml -o {dir}' (finished stages are reused)"
+
+
+def _missing(study_dir, what):
+    return InputError(f"Study folder {study_dir} lacks {what}; " + RERUN.format(dir=study_dir) + ".")
+
+
+def _check_stage(study_dir: Path, name: str) -> dict:
+    """A stage folder's ``done.json`` and the SHA-256 of every file it lists."""
+    done = study_dir / "stages" / name / DONE
+    if not done.is_file():
+        raise _missing(study_dir, f"the finished stage stages/{name}")
+    try:
+        files = json.loads(done.read_text(encoding="utf-8"))["files"]
+    except (ValueError, KeyError, TypeError):
+        raise _missing(study_dir, f"a readable stages/{name}/{DONE}") from None
+    for rel, sha in files.items():
+        p = study_dir / "stages" / name / rel
+        if not p.is_file():
+            raise _missing(study_dir, f"stages/{name}/{rel}")
+        if file_sha256(p) != sha:
+            raise CheckpointError(
+                f"{p} does not match the SHA-256 its stage recorded (corrupted or edited); "
+                + RERUN.format(dir=study_dir) + " after removing stages/" + name + "."
+            )
+    return files
+
+
+def load_study(study_dir) -> FinishedStudy:
+    """Check a finished study folder and read its frozen application; one-line error naming a missing piece."""
+    study_dir = Path(study_dir).resolve()
+    if not study_dir.is_dir():
+        raise InputError(f"Study folder {study_dir} not found; pass the output folder of 'srnomogram run'.")
+    if not (study_dir / "resolved_config.yaml").is_file():
+        raise InputError(f"{study_dir} is not a study folder (no resolved_config.yaml); pass the output folder of 'srnomogram run'.")
+    files = _check_stage(study_dir, "application")
+    app = json.loads((study_dir / "stages" / "application" / "application.json").read_text(encoding="utf-8"))
+    if app.get("format") != APP_FORMAT:
+        raise _missing(study_dir, f"an application.json of format {APP_FORMAT}")
+    stages = {"nomogram"} | {Path(m["file"]).parts[1] for m in app["models"].values()}
+    if app["sr"]["enabled"]:
+        stages.add("sr")
+    for s in sorted(stages):
+        _check_stage(study_dir, s)
+    summary = json.loads((study_dir / "stages" / "application" / "training_summary.json").read_text(encoding="utf-8"))
+    design = json.loads((study_dir / app["design"]).read_text(encoding="utf-8"))
+    key = hash_bytes(json.dumps(files, sort_keys=True))
+    return FinishedStudy(study_dir, app, summary, design, key)
+
+
+# ================================================================================ Python prediction
+def _interp(xs, ps, x):
+    """Linear interpolation with linear extrapolation past the ends, as the calculator's ``interp``."""
+    xs, ps, x = np.asarray(xs, float), np.asarray(ps, float), np.asarray(x, float)
+    if len(xs) == 1:
+        return np.full_like(x, ps[0])
+    i = np.clip(np.searchsorted(xs, x, side="left") - 1, 0, len(xs) - 2)
+    t = (x - xs[i]) / (xs[i + 1] - xs[i])
+    return ps[i] + t * (ps[i + 1] - ps[i])
+
+
+def nomogram_predict(design: dict, data: pd.DataFrame) -> pd.DataFrame:
+    """Risk and points of a saved clinical model or nomogram (``nomogram_design.json`` entry), no R.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``risk`` (``plogis(intercept + sum(coef * x))``), ``points`` (total points on the
+        nomogram's scale) and one ``points_<term>`` column per term; NaN where a value is missing.
+    """
+    lp = np.full(len(data), float(design["intercept"]))
+    out = pd.DataFrame(index=data.index)
+    total = np.zeros(len(data))
+    for p in design["predictors"]:
+        x = pd.to_numeric(data[p["name"]], errors="coerce").to_numpy(dtype=float)
+        lp = lp + p["coef"] * x
+        pts = _interp(p["x"], p["points"], x)
+        out[f"points_{p['name']}"] = pts
+        total = total + pts
+    out.insert(0, "points", total)
+    out.insert(0, "risk", 1.0 / (1.0 + np.exp(-lp)))
+    return out
+
+
+# ================================================================================ the external run
+@dataclass
+class _Run:
+    """What the external stages see as ``ctx.config``."""
+
+    study: FinishedStudy
+    manifest: Path
+    out: Path
+    need_label: bool
+    options: dict = field(default_factory=dict)
+
+
+def _read_manifest(path, need_label: bool) -> pd.DataFrame:
+    from ..data.manifest import validate_manifest
+
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"Manifest {path} not found.")
+    try:
+        raw = pd.read_csv(path, dtype={"case_id": str})
+    except Exception as exc:  # noqa: BLE001
+        raise ManifestError(f"{path} is not a readable CSV file ({type(exc).__name__}).") from None
+    if "image" not in raw.columns:
+        raise ManifestError(f"{path}: no 'image' column; a manifest needs case_id, image, mask (and label to validate). "
+                            f"Its columns are: {', '.join(map(str, raw.columns))}.")
+    has_label = "label" in raw.columns and raw["label"].notna().all()
+    if need_label and not has_label:
+        raise ManifestError(f"{path}: no 'label' column (or empty labels), so there is nothing to validate against; "
+                            "score unlabelled lesions with 'srnomogram predict STUDY_DIR MANIFEST -o scores.csv'.")
+    work = raw if has_label else raw.assign(label=0)
+    for c in [c for c in work.columns if c in ("image_sr", "mask_sr")]:  # the study makes its own SR images
+        work = work.drop(columns=c)
+    df = validate_manifest(work, path.parent, source=str(path))
+    if not has_label:
+        df = df.drop(columns="label")
+    df.attrs["manifest_path"] = str(path.resolve())
+    return df
+
+
+def _manifest_key(run: _Run, results):
+    from .stages import manifest_hashes
+
+    return manifest_hashes(run.manifest, _read_manifest(run.manifest, run.need_label))
+
+
+def _ext_cohort(ctx):
+    run = ctx.config
+    df = _read_manifest(run.manifest, run.need_label)
+    from ..data.manifest import write_manifest
+
+    factors = run.study.app["clinical_factors"]
+    missing = [c for c in factors if c not in df.columns]
+    for c in factors:
+        if c in df.columns:
+            df[c] = pd.to_numeric(df[c], errors="coerce")
+    write_manifest(df, ctx.path("cohort.csv"))
+    warns = _range_warnings(run.study.summary, df, factors)
+    ctx.write_table("warnings", warns)
+    ctx.write_json("cohort_info", {"n": int(len(df)), "missing_clinical": missing,
+                                   "has_label": "label" in df.columns, "has_patient_id": "patient_id" in df.columns})
+
+
+def _range_warnings(summary, df, factors) -> pd.DataFrame:
+    rows = []
+
+    def add(kind, column, n_out, train_range, ext_range, message):
+        rows.append({"kind": kind, "column": column, "n_outside": int(n_out), "training_range": train_range,
+                     "external_range": ext_range, "message": message})
+
+    for c in factors:
+        s = summary["clinical"].get(c, {})
+        if c not in df.columns or not s.get("n"):
+            continue
+        v = df[c].to_numpy(dtype=float)
+        out = (v < s["min"]) | (v > s["max"])
+        if out.any():
+            add("clinical", c, out.sum(), f"{s['min']:g} to {s['max']:g}", f"{np.nanmin(v):g} to {np.nanmax(v):g}",
+                f"{int(out.sum())} lesion(s) have {c} outside the training range {s['min']:g} to {s['max']:g}; "
+                "the nomogram extrapolates there.")
+    geo = _image_geometry(df)
+    for col, tol, what in (("spacing", SPACING_TOLERANCE, "pixel spacing (mm)"), ("width", SIZE_TOLERANCE, "image width (px)"),
+                           ("height", SIZE_TOLERANCE, "image height (px)")):
+        s = summary.get(col, {})
+        v = geo[col].to_numpy(dtype=float)
+        if not s.get("n") or not np.isfinite(v).any():
+            continue
+        lo, hi = s["min"] / (1 + tol), s["max"] * (1 + tol)
+        out = np.isfinite(v) & ((v < lo) | (v > hi))
+        if out.any():
+            add("image", col, out.sum(), f"{s['min']:g} to {s['max']:g}", f"{np.nanmin(v):g} to {np.nanmax(v):g}",
+                f"{int(out.sum())} image(s) have a {what} more than {tol:.0%} outside the training range "
+                f"{s['min']:g} to {s['max']:g}; features and CNN inputs may shift.")
+    for r in rows:
+        logger.warning("%s", r["message"])
+    return pd.DataFrame(rows, columns=["kind", "column", "n_outside", "training_range", "external_range", "message"])
+
+
+def _ext_sr(ctx):
+    from ..sr import SuperResolver
+
+    run = ctx.config
+    model = SuperResolver.load(run.study.file(run.study.app["sr"]["model"]), device=run.options.get("device", "auto"))
+    src = ctx.inputs["ext_cohort"].file("cohort.csv")
+    labelled = "label" in pd.read_csv(src, nrows=0).columns
+    if not labelled:  # apply_manifest reads a full manifest: give it a placeholder label, dropped below
+        tmp = ctx.path("_unlabelled_input.csv")
+        pd.read_csv(src, dtype={"case_id": str}).assign(label=0).to_csv(tmp, index=False)
+        src = tmp
+    model.apply_manifest(src, out_dir=ctx.path("images"), manifest_out=ctx.path("cohort.csv"))
+    if not labelled:
+        write_csv_atomic(pd.read_csv(ctx.path("cohort.csv"), dtype={"case_id": str}).drop(columns="label"), ctx.path("cohort.csv"))
+        Path(src).unlink()
+
+
+def _cohort_of(ctx) -> pd.DataFrame:
+    """The external cohort table of the last image stage (with ``image_sr`` after SR), paths absolute."""
+    from ..data.manifest import load_manifest, validate_manifest
+
+    path = (ctx.inputs.get("ext_sr") or ctx.inputs["ext_cohort"]).file("cohort.csv")
+    raw = pd.read_csv(path, dtype={"case_id": str})
+    if "label" in raw.columns:
+        return load_manifest(path)
+    return validate_manifest(raw.assign(label=0), Path(path).parent, source=str(path)).drop(columns="label")
+
+
+def _make_ext_radiomics(images):
+    def run_fn(ctx):
+        from ..radiomics import extract
+
+        run = ctx.config
+        cohort = _cohort_of(ctx)
+        pf = run.study.app["radiomics"]["params_file"]
+        col = "image" if images == "or" else "image_sr"
+        feats = extract(cohort, image_col=col, jobs=run.options.get("jobs"),
+                        params=str(run.study.file(pf)) if pf else None, cache_dir=run.out / "cache" / f"radiomics_{images}")
+        feats = feats.reindex(cohort["case_id"].astype(str))
+        feats.index.name = "case_id"
+        ctx.write_table("features", feats.reset_index())
+
+    run_fn.__name__ = f"ext_radiomics_{images}"
+    return run_fn
+
+
+def _ext_scores(ctx):
+    """Every model's malignancy score per lesion; clinical model and nomogram risk and points."""
+    from ..deep.model import DeepClassifier
+    from ..radiomics.persist import load_model
+
+    run = ctx.config
+    study = run.study
+    cohort = _cohort_of(ctx)
+    keep = [c for c in ("case_id", "patient_id", "label") if c in cohort.columns]
+    scores = cohort[keep].copy()
+    for key, m in study.app["models"].items():
+        if m["kind"] == "radiomics":
+            pipe, meta = load_model(study.file(m["file"]))
+            feats = ctx.inputs[f"ext_radiomics_{m['images']}"].table("features").set_index("case_id")
+            X = feats.loc[cohort["case_id"].astype(str), meta["features"]]
+            scores[key] = pipe.predict_proba(X)[:, 1]
+        else:
+            clf = DeepClassifier.load(study.file(m["file"]), device=run.options.get("device", "auto"))
+            scores[key] = clf.predict_proba(cohort, image_col=clf.image_col_)[:, 1]
+    factors = study.app["clinical_factors"]
+    missing = [c for c in factors if c not in cohort.columns]
+    best = study.app["best_model"]["model"]
+    scores["deep_score"] = scores[best].to_numpy()  # the chosen model's score: the nomogram's input
+    info = {"clinical_skipped": bool(missing), "missing_clinical": missing, "best_model": best}
+    if missing:
+        msg = (f"Clinical model and nomogram skipped: the manifest lacks clinical column(s) {', '.join(missing)}; "
+               "the image models are still scored.")
+        logger.warning("%s", msg)
+        info["message"] = msg
+    else:
+        data = cohort[factors].apply(pd.to_numeric, errors="coerce").assign(deep_score=scores[best].to_numpy())
+        for name in ("clinical", "nomogram"):
+            p = nomogram_predict(study.design[name], data)
+            scores[name] = p["risk"].to_numpy()
+            scores[f"{name}_points"] = p["points"].to_numpy()
+    ctx.write_table("scores", scores)
+    ctx.write_table("score_distribution", _score_distribution(study.summary, scores))
+    ctx.write_json("scores_info", info)
+
+
+def _score_distribution(summary, scores) -> pd.DataFrame:
+    """Training against external score quantiles per model; ``shifted`` when the external median
+    leaves the training 5–95 % range (the model sees inputs unlike its training set)."""
+    train = {**summary.get("scores", {}), **summary.get("risks", {})}
+    rows = []
+    for m, t in train.items():
+        if m not in scores.columns or not t.get("n"):
+            continue
+        e = _describe(scores[m])
+        if not e.get("n"):
+            continue
+        rows.append({"model": m, "train_q05": t["q05"], "train_median": t["median"], "train_q95": t["q95"],
+                     "external_q05": e["q05"], "external_median": e["median"], "external_q95": e["q95"],
+                     "shifted": not (t["q05"] <= e["median"] <= t["q95"])})
+    out = pd.DataFrame(rows, columns=["model", "train_q05", "train_median", "train_q95", "external_q05",
+                                      "external_median", "external_q95", "shifted"])
+    for r in out[out["shifted"]].itertuples():
+        logger.warning("%s", _shift_message(r))
+    return out
+
+
+def _shift_message(r) -> str:
+    return (f"{_label(r.model)}: the external median score {r.external_median:.3g} lies outside the training 5-95% "
+            f"range {r.train_q05:.3g} to {r.train_q95:.3g}.")
+
+
+def _run_stages(run: _Run, with_stats: bool):
+    app = run.study.app
+    stages = [Stage("ext_cohort", _ext_cohort, inputs=lambda cfg, res: _manifest_key(cfg, res),
+                    extra_key=lambda cfg, res: {"study": cfg.study.key, "need_label": cfg.need_label})]
+    if app["sr"]["enabled"]:
+        stages.append(Stage("ext_sr", _ext_sr, deps=("ext_cohort",), extra_key=lambda cfg, res: {"study": cfg.study.key}))
+    base = ("ext_cohort", "ext_sr") if app["sr"]["enabled"] else ("ext_cohort",)
+    images = sorted({m["images"] for m in app["models"].values() if m["kind"] == "radiomics"})
+    for im in images:
+        stages.append(Stage(f"ext_radiomics_{im}", _make_ext_radiomics(im), deps=base,
+                            extra_key=lambda cfg, res: {"study": cfg.study.key}))
+    stages.append(Stage("ext_scores", _ext_scores, deps=(*base, *[f"ext_radiomics_{im}" for im in images]),
+                        extra_key=lambda cfg, res: {"study": cfg.study.key}))
+    if with_stats:
+        stages.append(Stage("ext_statistics", _ext_statistics, deps=("ext_cohort", "ext_scores"),
+                            extra_key=lambda cfg, res: {"study": cfg.study.key, **{k: cfg.options.get(k) for k in STAT_OPTIONS}}))
+    runner = Runner(run, stages, force=run.options.get("force", ()), root=run.out / "stages")
+    return runner, runner.run()
+
+
+# -------------------------------------------------------------------------------- statistics
+def _units(scores: pd.DataFrame, unit: str) -> tuple[pd.DataFrame, np.ndarray | None, str]:
+    """Rows for the statistics: one per patient (mean score) or per lesion (with patient clusters)."""
+    if "patient_id" not in scores.columns:
+        return scores, None, "lesion"
+    pid = scores["patient_id"].astype(str)
+    if unit == "lesion":
+        return scores, pid.to_numpy(), "lesion (CIs by bootstrap over patients)"
+    num = scores.drop(columns=[c for c in ("case_id", "patient_id") if c in scores.columns])
+    agg = num.groupby(pid.to_numpy(), sort=False).mean()
+    mixed = scores.groupby(pid)["label"].nunique()
+    if (mixed > 1).any():
+        logger.warning("%d patient(s) have benign and malignant lesions; a patient counts as malignant when any lesion is.",
+                       int((mixed > 1).sum()))
+    agg["label"] = scores.groupby(pid, sort=False)["label"].max().reindex(agg.index).to_numpy()
+    agg.index.name = "patient_id"
+    return agg.reset_index(), None, "patient (mean score over the patient's lesions)"
+
+
+def _ext_statistics(ctx):
+    from .. import stats
+
+    run = ctx.config
+    study = run.study
+    opts = run.options
+    app = study.app
+    scores = ctx.inputs["ext_scores"].table("scores")
+    data, cluster, unit_text = _units(scores, opts.get("unit", "patient"))
+    y = data["label"].to_numpy(dtype=float)
+    models = [k for k in app["models"]] + [k for k in ("clinical", "nomogram") if k in data.columns]
+    threshold = {**{k: m["threshold"] for k, m in app["models"].items()},
+                 **{k: m["threshold"] for k, m in app["clinical_models"].items()}}
+    lo, hi, by = app["dca_thresholds"]
+    thresholds = [float(t) for t in np.round(np.arange(lo, hi + by / 2, by), 10)]
+    conf = 1 - float(app.get("alpha", 0.05))
+    summ, cls, curves, dca, recal = [], [], [], [], []
+    for m in models:
+        s = data[m].to_numpy(dtype=float)
+        kw = {"threshold": threshold[m], "g": int(app["hl_groups"]), "B": int(opts.get("bootstraps", 1000)),
+              "seed": int(app["bootstrap_seed"]), "conf_level": conf}
+        if cluster is not None:
+            kw["cluster"] = list(cluster)
+        ev = stats.call("external_validation", y, s, **kw)
+        summ.append(ev.element("summary").assign(model=m))
+        cls.append(ev.element("classification").assign(model=m))
+        curves.append(ev.element("calibration").element("table").assign(model=m))
+        part = pd.DataFrame({"label": y, "risk": s}).dropna().reset_index(drop=True)
+        d = stats.decision_curve(DCA_CURVE, part, fitted_risk=True, thresholds=thresholds,
+                                 confidence_intervals=conf if opts.get("dca_bootstraps", 500) else "none",
+                                 bootstraps=int(opts.get("dca_bootstraps", 500)), seed=int(app["bootstrap_seed"]))
+        dca.append(d.rename(columns={"model": "curve"}).assign(model=m))
+        if opts.get("recalibrate"):
+            r = stats.call("recalibrate_risk", y, s)
+            ev2 = stats.call("external_validation", y, np.asarray(r["prob"], dtype=float),
+                             **{k: v for k, v in kw.items() if k != "threshold"})
+            recal.append(ev2.element("summary").assign(model=m, result="logistic recalibration on the external cohort (apparent)",
+                                                       recal_intercept=float(r["intercept"]), recal_slope=float(r["slope"])))
+    summary = pd.concat(summ, ignore_index=True)
+    summary.insert(0, "model", summary.pop("model"))
+    summary.insert(1, "label", [_label(m) for m in summary["model"]])
+    summary["unit"] = unit_text
+    auc = summary[["model", "auc", "auc_lower", "auc_upper", "n", "n_events"]].rename(columns={"auc_lower": "lower", "auc_upper": "upper"})
+    ctx.write_table("external_auc", auc)
+    ctx.write_table("external_calibration", summary.drop(columns=["auc", "auc_lower", "auc_upper"]))
+    c = pd.concat(cls, ignore_index=True)
+    c.insert(0, "model", c.pop("model"))
+    c["threshold_source"] = "frozen training Youden cut-off"
+    ctx.write_table("external_classification", c)
+    ctx.write_table("external_calibration_curves", pd.concat(curves, ignore_index=True))
+    ctx.write_table("external_decision_curves", pd.concat(dca, ignore_index=True))
+    ctx.write_table("external_scores_used", data)
+    if recal:
+        r = pd.concat(recal, ignore_index=True)
+        r.insert(0, "model", r.pop("model"))
+        ctx.write_table("external_recalibration", r)
+    ctx.write_json("statistics_info", {"unit": unit_text, "models": models, "n_units": int(len(data))})
+
+
+def _label(m):
+    from .stages import MODEL_LABELS
+
+    return MODEL_LABELS.get(m, EXTRA_LABELS.get(m, m))
+
+
+# ================================================================================ public API
+def _prepare(study_dir, manifest, out, need_label, options):
+    study = load_study(study_dir)
+    manifest = Path(manifest).resolve()
+    _read_manifest(manifest, need_label)  # fail early, before any stage writes
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    return _Run(study, manifest, out, need_label, options)
+
+
+def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "patient", bootstraps: int = 1000,
+             dca_bootstraps: int = 500, jobs=None, device: str = "auto", force=()) -> Path:
+    """External validation of a finished study on a labelled manifest; returns ``OUT/report.html``.
+
+    Parameters
+    ----------
+    study_dir : path-like
+        The output folder of ``srnomogram run``.
+    manifest : path-like
+        Labelled manifest of the external cohort (``case_id``, ``image``, ``mask``, ``label``,
+        ``spacing``, the study's clinical columns; optional ``patient_id``).
+    out : path-like
+        Output folder: ``report.html``, ``tables/*.csv``, ``figures/*.png``, ``board/``, ``stages/``.
+    recalibrate : bool
+        Add a logistic recalibration (intercept, slope) of every model as a separate, labelled result.
+    unit : {"patient", "lesion"}
+        With a ``patient_id`` column: one mean score per patient, or every lesion with CIs from a
+        bootstrap over patients.
+    bootstraps, dca_bootstraps : int
+        Resamples of the patient bootstrap and of the decision-curve CIs.
+    force : iterable of str
+        External stages to recompute (``"all"``).
+    """
+    if unit not in ("patient", "lesion"):
+        raise param_error("unit", "validate", "'patient' or 'lesion'", unit)
+    for name, v in (("bootstraps", bootstraps), ("dca_bootstraps", dca_bootstraps)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < (1 if name == "bootstraps" else 0):
+            raise param_error(name, "validate", "an int >= 1" if name == "bootstraps" else "an int >= 0", v)
+    opts = {"recalibrate": bool(recalibrate), "unit": unit, "bootstraps": int(bootstraps),
+            "dca_bootstraps": int(dca_bootstraps), "jobs": jobs, "device": device}
+    run = _prepare(study_dir, manifest, out, True, opts)
+    run.options["force"] = tuple(force)
+    runner, results = _run_stages(run, with_stats=True)
+    return _publish(run, runner, results)
+
+
+def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_dir=None, force=()) -> Path:
+    """Score an (unlabelled) manifest with every model of a finished study; write ``output`` (CSV).
+
+    The CSV has one row per lesion: ``case_id`` (and ``patient_id``), one column per image model,
+    ``deep_score`` (the chosen model's), and, when the clinical columns exist, ``clinical`` and
+    ``nomogram`` (risks) with ``clinical_points`` and ``nomogram_points`` (total points). The
+    stages are cached in ``work_dir`` (default ``<output stem>_work`` beside it).
+    """
+    output = Path(output).resolve()
+    work = Path(work_dir) if work_dir else output.with_name(output.stem + "_work")
+    run = _prepare(study_dir, manifest, work, False, {"jobs": jobs, "device": device})
+    run.options["force"] = tuple(force)
+    _, results = _run_stages(run, with_stats=False)
+    scores = results["ext_scores"].table("scores")
+    write_csv_atomic(scores, output)
+    logger.info("Scores of %d lesions: %s", len(scores), output)
+    return output
+
+
+# -------------------------------------------------------------------------------- outputs
+EXT_TABLES = ("external_auc", "external_calibration", "external_classification", "external_calibration_curves",
+              "external_decision_curves", "external_recalibration", "external_scores_used")
+
+
+def _publish(run: _Run, runner, results) -> Path:
+    from ..board import write_pin
+
+    out = run.out
+    st = results["ext_statistics"]
+    tables = {}
+    for t in EXT_TABLES:
+        if (st.path / f"{t}.csv").exists():
+            tables[t] = st.table(t)
+    dist = results["ext_scores"].table("score_distribution")
+    shifted = dist[dist["shifted"].astype(bool)]
+    tables["warnings"] = pd.concat([results["ext_cohort"].table("warnings"), pd.DataFrame(
+        {"kind": "score", "column": shifted["model"], "n_outside": np.nan, "message": [_shift_message(r) for r in shifted.itertuples()],
+         "training_range": [f"{a:.3g} to {b:.3g}" for a, b in zip(shifted["train_q05"], shifted["train_q95"])],
+         "external_range": [f"{a:.3g} to {b:.3g}" for a, b in zip(shifted["external_q05"], shifted["external_q95"])]})],
+        ignore_index=True)
+    tables["warnings"]["n_outside"] = tables["warnings"]["n_outside"].astype("Int64")  # NaN for score rows
+    tables["score_distribution"] = dist
+    tables["external_scores"] = results["ext_scores"].table("scores")
+    for name, df in tables.items():
+        write_csv_atomic(df, out / "tables" / f"{name}.csv")
+    meta = {"study": str(run.study.path), "study_key": run.study.key, "manifest": str(run.manifest),
+            "manifest_sha256": file_sha256(run.manifest), "options": {k: v for k, v in run.options.items() if k != "force"},
+            "estimate": "external"}
+    for name, df in tables.items():
+        write_pin(out / "board", name, df, metadata=meta, title=name.replace("_", " "))
+    figs = _figures(tables, out / "figures")
+    info = {**results["ext_scores"].json("scores_info"), **st.json("statistics_info"),
+            **results["ext_cohort"].json("cohort_info")}
+    with atomic_path(out / "run_log.json") as tmp:
+        tmp.write_text(json.dumps(runner.log, indent=1), encoding="utf-8")
+    return _report(run, tables, figs, info, runner.log, out / "report.html")
+
+
+def _figures(tables, folder) -> dict:
+    from . import figures as F
+
+    plt = F._plt()
+    folder.mkdir(parents=True, exist_ok=True)
+    made = {}
+    data = tables["external_scores_used"]
+    auc = tables["external_auc"].set_index("model")
+    models = list(auc.index)
+    fig, ax = plt.subplots(figsize=(5.6, 5))
+    for m in models:
+        part = data[["label", m]].dropna()
+        fpr, tpr = F._roc_xy(part["label"], part[m])
+        ax.plot(fpr, tpr, lw=1.3, label=f"{_label(m)} (AUC {auc.loc[m, 'auc']:.3f})")
+    made["external_roc"] = _unit_square(F, fig, ax, folder / "external_roc", "External ROC", "1 - specificity", "Sensitivity", "lower right")
+    cur = tables["external_calibration_curves"]
+    fig, ax = plt.subplots(figsize=(5.6, 5))
+    for m in models:
+        part = cur[cur["model"] == m]
+        ax.plot(part["predicted"], part["smoothed"], lw=1.3, label=_label(m))
+    made["external_calibration"] = _unit_square(F, fig, ax, folder / "external_calibration", "External calibration (lowess)",
+                                                "Predicted risk", "Observed proportion", "upper left")
+    d = tables["external_decision_curves"]
+    fig, ax = plt.subplots(figsize=(6.4, 5))
+    ymax = 0.0
+    for m in models:
+        part = d[(d["model"] == m) & (d["curve"] == DCA_CURVE)].sort_values("thresholds")
+        line = ax.plot(part["thresholds"], part["NB"], lw=1.3, label=_label(m))[0]
+        # bands only for the two clinical models, or the figure is unreadable (all CIs are in the CSV)
+        if m in EXTRA_LABELS and "NB_lower" in part and part["NB_lower"].notna().any():
+            ax.fill_between(part["thresholds"], part["NB_lower"], part["NB_upper"], alpha=0.12, lw=0, color=line.get_color())
+        ymax = max(ymax, float(np.nanmax(part["NB"])) if len(part) else 0)
+    allc = d[(d["model"] == models[0]) & (d["curve"] == "All")]
+    ax.plot(allc["thresholds"], allc["NB"], c="grey", lw=1, label="Treat all")
+    ax.axhline(0, c="black", lw=1, label="Treat none")
+    ax.set(title="External decision curves", xlabel="Threshold probability", ylabel="Net benefit",
+           ylim=(-0.05, max(0.05, ymax * 1.1)))
+    ax.legend(fontsize=7, loc="upper right")
+    made["external_dca"] = F.save(fig, folder / "external_dca", formats=("png",))[0]
+    return made
+
+
+def _unit_square(F, fig, ax, path, title, xlabel, ylabel, loc):
+    """Finish a [0, 1]² panel with its diagonal and legend; save it as PNG; return the path."""
+    ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=1)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(fontsize=7, loc=loc)
+    return F.save(fig, path, formats=("png",))[0]
+
+
+def methods_text(run: _Run, info: dict) -> str:
+    app = run.study.app
+    n = info.get("n")
+    parts = [f"The finished study {app['study']!r} (config hash {app['config_hash'][:12]}) was applied unchanged to "
+             f"{n} lesions of {run.manifest.name} (external validation: no model, threshold or setting was refitted)."]
+    if app["sr"]["enabled"]:
+        parts.append("The study's own super-resolution generator was applied to every image.")
+    if app["radiomics"]["enabled"]:
+        parts.append("PyRadiomics features were extracted with "
+                     + (f"the study's parameter file {app['radiomics']['params_name']}" if app["radiomics"]["params_name"] else "the package's default parameters")
+                     + " and scored by the study's fitted pipelines (selection, z-score and pruning from the training set).")
+    deep = [m for m in app["models"].values() if m["kind"] == "deep"]
+    if deep:
+        parts.append(f"The study's CNNs scored ROI crops with their training settings (image size {deep[0]['image_size']} px, "
+                     f"margin {deep[0]['margin']}).")
+    if info.get("clinical_skipped"):
+        parts.append(info.get("message", ""))
+    else:
+        parts.append(f"The clinical model and the nomogram used the study's coefficients; the deep-learning score was "
+                     f"{_label(app['best_model']['model'])}'s.")
+    parts.append(
+        f"Statistics were computed per {info.get('unit')}: AUC with "
+        + ("bootstrap" if "bootstrap" in str(info.get("unit")) else "DeLong")
+        + f" {100 * (1 - app.get('alpha', 0.05)):g}% CI; calibration-in-the-large and calibration slope with "
+        + ("bootstrap" if "bootstrap" in str(info.get("unit")) else "Wald")
+        + " CIs, the smoothed calibration curve and rms::val.prob statistics, Brier score and the Hosmer–Lemeshow test "
+        f"({app['hl_groups']} groups); decision curves with {run.options.get('dca_bootstraps')} bootstrap resamples; "
+        "and sensitivity, specificity, PPV and NPV at each model's frozen training Youden cut-off."
+    )
+    if run.options.get("recalibrate"):
+        parts.append("A logistic recalibration (intercept and slope refitted on the external cohort) is reported "
+                     "separately; its figures are apparent on this cohort, not external.")
+    return " ".join(p for p in parts if p)
+
+
+def _report(run, tables, figs, info, log, path) -> Path:
+    import datetime as _dt
+    import html
+
+    from .report import CSS, _img, _table_html
+
+    title = f"External validation: {run.study.app['study']} on {run.manifest.name}"
+    body = [f"<h1>{html.escape(title)}</h1>",
+            f'<p class="meta">Generated {_dt.datetime.now().strftime("%Y-%m-%d %H:%M")} · study <code>{html.escape(str(run.study.path))}</code> · '
+            f"board <code>board/</code></p>",
+            "<h2>Methods</h2><p>" + html.escape(methods_text(run, info)) + "</p>"]
+    w = tables["warnings"]
+    body.append("<h2>Warnings</h2>" + ("<ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in w["message"]) + "</ul>"
+                                        if len(w) else "<p>No value outside the training ranges.</p>"))
+    titles = {"external_auc": "Discrimination: AUC (95% CI)",
+              "external_calibration": "Calibration: in-the-large, slope, rms::val.prob, Brier, Hosmer–Lemeshow",
+              "external_classification": "Sensitivity, specificity, PPV, NPV at the frozen training cut-off",
+              "external_recalibration": "Logistic recalibration on the external cohort (apparent, reported separately)",
+              "score_distribution": "Score distributions: training against external (quantiles)"}
+    body.append("<h2>Tables</h2>")
+    for name, t in titles.items():
+        if name in tables:
+            df = tables[name].copy()
+            if "model" in df.columns:
+                df.insert(0, "Model", [_label(m) for m in df.pop("model")])
+            body.append(f"<h3>{html.escape(t)}</h3>{_table_html(df.drop(columns=[c for c in ('label',) if c in df.columns]))}"
+                        f'<p class="meta">CSV: tables/{name}.csv</p>')
+    body.append('<p class="meta">Also: tables/external_calibration_curves.csv, tables/external_decision_curves.csv, '
+                "tables/external_scores.csv.</p>")
+    body.append("<h2>Figures</h2>")
+    for name, cap in (("external_roc", "External ROC curves of all models"), ("external_calibration", "External calibration curves"),
+                      ("external_dca", "External decision curves (bootstrap 95% bands of the clinical model and nomogram)")):
+        if name in figs:
+            body.append(_img(figs[name], cap))
+    body.append("<h2>Run</h2>" + _table_html(pd.DataFrame(log)))
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    logger.info("External validation report: %s", path)
+    return path

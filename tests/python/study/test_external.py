@@ -1,0 +1,309 @@
+"""`srnomogram validate` / `predict`: a finished study applied, frozen, to other cohorts.
+
+One tiny study (demo cohort of 48 lesions; tiny SR, LR + SVM, one MobileNetV2 epoch at 32 px) is
+trained once per module; every test reads it and writes into its own folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from srnomogram.cli import main
+from srnomogram.errors import CheckpointError, InputError, ManifestError
+
+# The study-based tests are slow: they train the small study once (about 1.5 min on 2 cores) and validate it
+# several times; the fast ones below it test the pieces on plain data.
+slow = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    from srnomogram.data import demo_cohort
+    from srnomogram.study import load_config, run_study
+
+    root = tmp_path_factory.mktemp("ext_study")
+    manifest = demo_cohort(root / "cohort", n=48, seed=0, n_volumes=0)
+    (root / "study.yaml").write_text(yaml.safe_dump({
+        "study": {"name": "tiny", "output": str(root / "out")},
+        "cohort": {"manifest": str(manifest)},
+        "sr": {"params": {"iterations": 4, "patch_size": 32, "batch_size": 4, "channels": 8, "blocks": 1, "device": "cpu"}},
+        "radiomics": {"jobs": 1},
+        "deep": {"archs": ["mobilenet_v2"], "images": ["or"], "weights": "none", "epochs": 1, "device": "cpu",
+                 "params": {"image_size": 32}},
+        "nomogram": {"calibration_b": 20, "best_model_rule": "train_auc"},
+        "report": {"formats": ["png"]},
+    }))
+    run_study(load_config(root / "study.yaml"))
+    return root / "out"
+
+
+@pytest.fixture(scope="module")
+def external_cohort(tmp_path_factory):
+    from srnomogram.data import demo_cohort
+
+    return demo_cohort(tmp_path_factory.mktemp("ext_cohort"), n=40, seed=7, n_volumes=0)
+
+
+@pytest.fixture(scope="module")
+def validated(study, external_cohort, tmp_path_factory):
+    from srnomogram import validate
+
+    out = tmp_path_factory.mktemp("validated")
+    report = validate(study, external_cohort, out, recalibrate=True, dca_bootstraps=20)
+    return out, report
+
+
+@slow
+def test_validate_writes_report_tables_and_pins_for_every_model(validated):
+    from srnomogram.board import list_pins, read_pin
+
+    out, report = validated
+    text = report.read_text()
+    assert "External validation" in text and "data:image/png;base64," in text and "http://" not in text
+    auc = pd.read_csv(out / "tables" / "external_auc.csv")
+    assert list(auc.columns) == ["model", "auc", "lower", "upper", "n", "n_events"]
+    assert set(auc["model"]) == {"or_lr", "or_svm", "sr_lr", "sr_svm", "or_mobilenet_v2", "clinical", "nomogram"}
+    assert (auc["n"] == 40).all() and (auc["lower"] <= auc["auc"]).all() and (auc["auc"] <= auc["upper"]).all()
+    rec = pd.read_csv(out / "tables" / "external_recalibration.csv")
+    assert rec["result"].str.contains("apparent").all()
+    np.testing.assert_allclose(rec["slope"], 1, atol=1e-5)  # recalibrated risks are calibrated on this cohort
+    assert {"external_auc", "external_calibration", "external_decision_curves", "warnings", "score_distribution"} <= set(list_pins(out / "board"))
+    dist = pd.read_csv(out / "tables" / "score_distribution.csv").set_index("model")
+    ext = pd.read_csv(out / "tables" / "external_scores.csv")
+    assert dist.loc["or_lr", "external_median"] == pytest.approx(ext["or_lr"].median(), rel=1e-12)
+    pd.testing.assert_frame_equal(read_pin(out / "board", "external_auc"), auc)
+
+
+@slow
+def test_external_numbers_equal_the_r_functions_proc_and_val_prob_on_the_same_scores(validated, study):
+    from srnomogram import stats
+
+    out, _ = validated
+    scores = pd.read_csv(out / "tables" / "external_scores_used.csv")
+    auc = pd.read_csv(out / "tables" / "external_auc.csv").set_index("model")
+    cal = pd.read_csv(out / "tables" / "external_calibration.csv").set_index("model")
+    cls = pd.read_csv(out / "tables" / "external_classification.csv").set_index("model")
+    dca = pd.read_csv(out / "tables" / "external_decision_curves.csv")
+    y = scores["label"].to_numpy(float)
+    for m in ("or_lr", "nomogram"):
+        s = scores[m].to_numpy(float)
+        r = stats.roc_auc(y, s)  # pROC DeLong
+        np.testing.assert_allclose(auc.loc[m, ["auc", "lower", "upper"]].to_numpy(float), [r["auc"], r["lower"], r["upper"]], rtol=1e-12)
+        vp = stats.call("val.prob", np.clip(s, 1e-8, 1 - 1e-8), y, pl=False, _namespace="rms")
+        assert cal.loc[m, "brier"] == pytest.approx(float(vp["Brier"]), rel=1e-12)
+        assert cal.loc[m, "slope"] == pytest.approx(float(vp["Slope"]), rel=1e-6)
+        assert cal.loc[m, "emax"] == pytest.approx(float(vp["Emax"]), rel=1e-10)
+        hl = stats.hl_test(y, s, g=10)
+        assert cal.loc[m, "hl_statistic"] == pytest.approx(hl["statistic"], rel=1e-12)
+        c = stats.classification_metrics(y, s, threshold=float(cls.loc[m, "threshold"]))
+        assert cls.loc[m, "sensitivity"] == pytest.approx(float(c["sensitivity"].iloc[0]), rel=1e-12)
+        d = stats.decision_curve("label ~ risk", pd.DataFrame({"label": y, "risk": s}), fitted_risk=True,
+                                 thresholds=[0.1, 0.3, 0.5], confidence_intervals="none")
+        mine = dca[(dca["model"] == m) & dca["thresholds"].round(6).isin([0.1, 0.3, 0.5])]
+        for curve in ("All", "label ~ risk"):
+            np.testing.assert_allclose(mine.loc[mine["curve"] == curve, "NB"].to_numpy(),
+                                       d.loc[d["model"] == curve, "NB"].to_numpy(), atol=1e-12)
+
+
+@slow
+def test_thresholds_are_the_frozen_training_cut_offs_of_table2(validated, study):
+    out, _ = validated
+    cls = pd.read_csv(out / "tables" / "external_classification.csv").set_index("model")
+    t2 = pd.read_csv(study / "tables" / "table2.csv")
+    train = t2[t2["set"] == "train"].set_index("model")["threshold"]
+    assert cls.loc["or_lr", "threshold"] == train["OR-LR"]
+    assert cls.loc["or_mobilenet_v2", "threshold"] == train["OR-MobileNetV2"]
+
+
+@slow
+def test_a_study_validated_on_its_own_test_rows_reproduces_its_test_numbers(study, tmp_path):
+    from srnomogram import validate
+
+    cohort = pd.read_csv(study / "stages" / "split" / "cohort.csv", dtype={"case_id": str})
+    test = cohort[cohort["split"] == "test"].drop(columns=["split"])
+    m = tmp_path / "own_test.csv"
+    test.to_csv(m, index=False)
+    validate(study, m, tmp_path / "out", dca_bootstraps=0)
+    auc = pd.read_csv(tmp_path / "out" / "tables" / "external_auc.csv").set_index("model")
+    cls = pd.read_csv(tmp_path / "out" / "tables" / "external_classification.csv").set_index("model")
+    t2 = pd.read_csv(study / "tables" / "table2.csv")
+    t2 = t2[t2["set"] == "test"].set_index("model")
+    labels = {"or_lr": "OR-LR", "or_svm": "OR-SVM", "sr_lr": "SR-LR", "sr_svm": "SR-SVM", "or_mobilenet_v2": "OR-MobileNetV2"}
+    for key, label in labels.items():
+        np.testing.assert_allclose(auc.loc[key, ["auc", "lower", "upper"]].to_numpy(float),
+                                   t2.loc[label, ["auc", "auc_lower", "auc_upper"]].to_numpy(float), rtol=1e-9, err_msg=key)
+        for k in ("sensitivity", "specificity", "tp", "fp"):
+            assert cls.loc[key, k] == pytest.approx(t2.loc[label, k], rel=1e-12), (key, k)
+    roc = pd.read_csv(study / "tables" / "roc_auc.csv")
+    roc = roc[roc["set"] == "test"].set_index("model")
+    for name in ("clinical", "nomogram"):
+        np.testing.assert_allclose(auc.loc[name, ["auc", "lower", "upper"]].to_numpy(float),
+                                   roc.loc[name, ["auc", "lower", "upper"]].to_numpy(float), rtol=1e-9)
+    # the nomogram's risks from the design JSON equal R's predict() of the rms fit
+    preds = pd.read_csv(study / "stages" / "nomogram" / "predictions.csv", dtype={"case_id": str}).set_index("case_id")
+    scores = pd.read_csv(tmp_path / "out" / "tables" / "external_scores.csv", dtype={"case_id": str}).set_index("case_id")
+    np.testing.assert_allclose(scores["nomogram"], preds.loc[scores.index, "risk_nomogram"], rtol=1e-10)
+    np.testing.assert_allclose(scores["clinical"], preds.loc[scores.index, "risk_clinical"], rtol=1e-10)
+
+
+@slow
+def test_without_clinical_columns_the_image_models_are_still_validated(study, external_cohort, tmp_path, caplog):
+    from srnomogram import validate
+
+    m = pd.read_csv(external_cohort).drop(columns=["age", "max_diameter_cm"])
+    p = external_cohort.parent / "no_clinical.csv"
+    m.to_csv(p, index=False)
+    report = validate(study, p, tmp_path / "out", dca_bootstraps=0)
+    auc = pd.read_csv(tmp_path / "out" / "tables" / "external_auc.csv")
+    assert set(auc["model"]) == {"or_lr", "or_svm", "sr_lr", "sr_svm", "or_mobilenet_v2"}
+    assert "lacks clinical column(s) age, max_diameter_cm" in caplog.text
+    assert "lacks clinical column(s) age, max_diameter_cm" in report.read_text()
+
+
+@slow
+def test_patient_id_gives_one_score_per_patient_or_lesions_with_patient_bootstrap(study, external_cohort, tmp_path):
+    from srnomogram import validate
+
+    m = pd.read_csv(external_cohort, dtype={"case_id": str})
+    m = m.sort_values("label", kind="stable").reset_index(drop=True)
+    m["patient_id"] = [f"p{i // 2}" for i in range(len(m))]  # pairs of same-label lesions (one odd pair at most)
+    p = external_cohort.parent / "patients.csv"
+    m.to_csv(p, index=False)
+    validate(study, p, tmp_path / "pt", dca_bootstraps=0)
+    pt = pd.read_csv(tmp_path / "pt" / "tables" / "external_scores_used.csv")
+    assert len(pt) == 20
+    first = m[m["patient_id"] == "p0"]["case_id"]
+    scores = pd.read_csv(tmp_path / "pt" / "tables" / "external_scores.csv", dtype={"case_id": str}).set_index("case_id")
+    assert pt.set_index("patient_id").loc["p0", "or_lr"] == pytest.approx(scores.loc[first, "or_lr"].mean(), rel=1e-12)
+    validate(study, p, tmp_path / "les", unit="lesion", bootstraps=50, dca_bootstraps=0)
+    cal = pd.read_csv(tmp_path / "les" / "tables" / "external_calibration.csv")
+    assert cal["ci_method"].str.contains("bootstrap over 20 clusters").all()
+    assert (cal["n"] == 40).all()
+
+
+@slow
+def test_predict_scores_unlabelled_lesions_with_risk_and_points(study, external_cohort, tmp_path):
+    m = pd.read_csv(external_cohort).drop(columns=["label"])
+    p = external_cohort.parent / "unlabelled.csv"
+    m.to_csv(p, index=False)
+    out = tmp_path / "scores.csv"
+    assert main(["-q", "predict", str(study), str(p), "-o", str(out)]) == 0
+    s = pd.read_csv(out)
+    assert len(s) == 40 and "label" not in s.columns
+    assert {"or_lr", "sr_svm", "or_mobilenet_v2", "deep_score", "nomogram", "nomogram_points", "clinical"} <= set(s.columns)
+    assert s["nomogram"].between(0, 1).all() and s["nomogram_points"].notna().all()
+
+
+@slow
+def test_bad_input_gets_one_line_and_nothing_half_written(study, external_cohort, tmp_path, capsys):
+    from srnomogram import validate
+
+    no_image = tmp_path / "no_image.csv"
+    pd.read_csv(external_cohort).drop(columns=["image"]).to_csv(no_image, index=False)
+    with pytest.raises(ManifestError, match="no 'image' column"):
+        validate(study, no_image, tmp_path / "a")
+    unlabelled = external_cohort.parent / "unlabelled2.csv"
+    pd.read_csv(external_cohort).drop(columns=["label"]).to_csv(unlabelled, index=False)
+    assert main(["validate", str(study), str(unlabelled), "-o", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "srnomogram predict" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "b" / "report.html").exists()
+    broken = tmp_path / "broken"
+    shutil.copytree(study, broken)
+    shutil.rmtree(broken / "stages" / "application")
+    with pytest.raises(InputError, match="lacks the finished stage stages/application.*srnomogram run"):
+        validate(broken, external_cohort, tmp_path / "c")
+
+
+@slow
+def test_a_tampered_skops_file_or_checkpoint_is_refused(study, external_cohort, tmp_path):
+    from srnomogram import validate
+    from srnomogram.radiomics.persist import load_model
+    from srnomogram.sr import SuperResolver
+
+    bad = tmp_path / "bad"
+    shutil.copytree(study, bad)
+    f = bad / "stages" / "radiomics_models" / "model" / "or_lr.skops"
+    f.write_bytes(f.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_model(f)
+    with pytest.raises(CheckpointError, match="or_lr.skops"):
+        validate(bad, external_cohort, tmp_path / "out")
+    g = bad / "stages" / "sr" / "model" / "generator.pt"
+    g.write_bytes(g.read_bytes() + b"\0")
+    with pytest.raises(CheckpointError, match="SHA-256 does not match meta.json"):
+        SuperResolver.load(g.parent)
+
+
+# ------------------------------------------------------------------------------------ fast tests
+def test_nomogram_predict_from_the_design_equals_r_predict_and_its_points_scale():
+    from srnomogram import stats
+    from srnomogram.study.external import nomogram_predict
+    from srnomogram.study.report import calculator_spec
+
+    rng = np.random.default_rng(3)
+    d = pd.DataFrame({"age": rng.normal(50, 10, 120).round(), "deep_score": rng.uniform(size=120)})
+    d["label"] = (rng.uniform(size=120) < 1 / (1 + np.exp(-(-6 + 0.08 * d["age"] + 3 * d["deep_score"])))).astype(int)
+    fit = stats.fit_nomogram(d.iloc[:80], "label ~ age + deep_score")
+    points = stats.nomogram_points(fit)
+    design = calculator_spec(points)
+    new = d.iloc[80:].copy()
+    new.iloc[0, 0] = 99.0  # beyond the axis: extrapolated linearly, like the calculator
+    got = nomogram_predict(design, new)
+    np.testing.assert_allclose(got["risk"], stats.predict(fit, newdata=new), rtol=1e-10)
+    # rms' own scale: risk = plogis(intercept + total points / points per unit of the linear predictor)
+    sc = points[points["axis"] == "scaling"].set_index("variable")["value"].astype(float)
+    back = 1 / (1 + np.exp(-(sc["intercept"] + got["points"] / sc["points_per_lp"])))
+    np.testing.assert_allclose(back, got["risk"], rtol=1e-8)
+
+
+def test_load_study_names_the_missing_piece_and_the_command_that_recreates_it(tmp_path):
+    from srnomogram.study.external import load_study
+
+    with pytest.raises(InputError, match="not a study folder"):
+        load_study(tmp_path)
+    (tmp_path / "resolved_config.yaml").write_text("study: {}\n")
+    with pytest.raises(InputError, match=r"lacks the finished stage stages/application; recreate it with 'srnomogram run"):
+        load_study(tmp_path)
+
+
+def test_manifest_without_image_column_or_labels_is_refused_in_one_line(tmp_path):
+    from srnomogram.study.external import _read_manifest
+
+    p = tmp_path / "m.csv"
+    pd.DataFrame({"case_id": ["a"], "mask": ["a_mask.png"], "label": [1]}).to_csv(p, index=False)
+    with pytest.raises(ManifestError, match=r"m.csv: no 'image' column") as e:
+        _read_manifest(p, need_label=True)
+    assert "\n" not in str(e.value)
+    pd.DataFrame({"case_id": ["a"], "image": ["a.png"], "mask": ["a_mask.png"]}).to_csv(p, index=False)
+    with pytest.raises(ManifestError, match=r"no 'label' column.*srnomogram predict STUDY_DIR MANIFEST"):
+        _read_manifest(p, need_label=True)
+
+
+def test_patient_unit_averages_scores_and_lesion_unit_keeps_rows_with_clusters():
+    from srnomogram.study.external import _units
+
+    s = pd.DataFrame({"case_id": list("abcd"), "patient_id": ["p1", "p1", "p2", "p3"], "label": [1, 1, 0, 0],
+                      "or_lr": [0.2, 0.6, 0.1, 0.3]})
+    rows, cluster, unit = _units(s, "patient")
+    assert cluster is None and unit.startswith("patient")
+    assert rows.set_index("patient_id")["or_lr"].to_dict() == pytest.approx({"p1": 0.4, "p2": 0.1, "p3": 0.3})
+    rows, cluster, unit = _units(s, "lesion")
+    assert len(rows) == 4 and list(cluster) == ["p1", "p1", "p2", "p3"] and "bootstrap" in unit
+    rows, cluster, _ = _units(s.drop(columns="patient_id"), "patient")
+    assert len(rows) == 4 and cluster is None
+
+
+def test_range_warnings_name_the_column_the_count_and_the_training_range(tmp_path):
+    from srnomogram.study.external import _range_warnings
+
+    summary = {"clinical": {"age": {"n": 10, "min": 30.0, "max": 70.0}}, "spacing": {"n": 0}, "width": {"n": 0}, "height": {"n": 0}}
+    df = pd.DataFrame({"case_id": ["a", "b", "c"], "image": [str(tmp_path / "x.png")] * 3, "age": [25.0, 50.0, 80.0]})
+    w = _range_warnings(summary, df, ["age"])
+    assert w.loc[0, "n_outside"] == 2 and w.loc[0, "column"] == "age"
+    assert "outside the training range 30 to 70" in w.loc[0, "message"]

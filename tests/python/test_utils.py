@@ -1,0 +1,94 @@
+"""Shared helpers: atomic writes honour the umask and fsync before the rename; safe, collision-free file names."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pandas as pd
+import pytest
+
+from srnomogram import utils
+from srnomogram.utils import atomic_path, safe_name, safe_names, write_csv_atomic
+
+
+@pytest.fixture()
+def umask():
+    """Set a umask for one test and restore the caller's afterwards."""
+    old = os.umask(0o022)
+    os.umask(old)
+    yield lambda m: os.umask(m)
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_atomic_writes_get_the_mode_the_umask_gives_a_new_file(tmp_path, umask, mask, mode):
+    umask(mask)
+    assert utils.current_umask() == mask
+    write_csv_atomic(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    with atomic_path(tmp_path / "sub" / "x.bin") as tmp:
+        tmp.write_bytes(b"x")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")  # what open() gives: the reference
+    for p in (tmp_path / "t.csv", tmp_path / "sub" / "x.bin"):
+        assert stat.S_IMODE(p.stat().st_mode) == mode == stat.S_IMODE(plain.stat().st_mode)
+
+
+def test_atomic_write_fsyncs_the_file_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}") if os.path.exists(f"/proc/self/fd/{fd}") else fd))
+        real_fsync(fd)
+
+    def replace(a, b):
+        events.append(("replace", str(a), str(b)))
+        real_replace(a, b)
+
+    monkeypatch.setattr(utils.os, "fsync", fsync)
+    monkeypatch.setattr(utils.os, "replace", replace)
+    dst = tmp_path / "out.txt"
+    with atomic_path(dst) as tmp:
+        tmp.write_text("complete")
+    kinds = [e[0] for e in events]
+    assert kinds == ["fsync", "replace", "fsync"]
+    _, src, target = events[1]
+    assert target == str(dst) and events[0][1] == src  # the temporary file itself was flushed before it took the name
+    assert events[2][1] == str(tmp_path)  # then the folder, so the rename itself is on disk
+    assert dst.read_text() == "complete"
+
+
+def test_a_failed_atomic_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    dst = tmp_path / "keep.txt"
+    dst.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(dst) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert dst.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+@pytest.mark.parametrize("cid", ["case001", "benign_12", "P-7.2", "Case.A"])
+def test_plain_case_ids_are_their_own_file_names(cid):
+    assert safe_name(cid) == cid
+
+
+@pytest.mark.parametrize(
+    "cid",
+    ["../../etc/passwd", "a/b", "a\\b", "..", ".", ".hidden", "x.", "a\x00b", "CON", "nul.txt", "com1", "LPT9.png",
+     " a", "é", "lésion 1", "", "a" * 101, "a:b", "~x"],
+)
+def test_unsafe_case_ids_map_to_a_hashed_name_inside_the_folder(tmp_path, cid):
+    name = safe_name(cid)
+    assert "~" in name and len(name) <= 77
+    assert set(name) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-~")
+    assert (tmp_path / name).resolve().parent == tmp_path.resolve()
+    (tmp_path / name).write_text("x")  # a valid file name here
+
+
+def test_safe_names_never_collide(tmp_path):
+    ids = ["a/b", "a_b", "a\\b", "a b", "a~b", "A1", "a1", "CON", "con", "..", "._", "x" * 200, "x" * 201]
+    names = safe_names(ids)
+    assert len({n.casefold() for n in names}) == len(ids)  # distinct even on a case-insensitive file system
+    assert names[1] == "a_b"  # a plain id keeps its name; "a/b" does not take it
+    assert safe_names(["A1", "b"]) == ["A1", "b"]  # case-mapping only when two ids fold together

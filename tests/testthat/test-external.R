@@ -1,0 +1,86 @@
+make_ext <- function(n = 160, seed = 11) {
+  set.seed(seed)
+  p <- runif(n, 0.02, 0.98)
+  y <- rbinom(n, 1, plogis(0.4 + 0.8 * qlogis(p)))
+  list(y = y, p = p)
+}
+
+test_that("external_validation equals rms::val.prob, pROC and glm on the same risks", {
+  d <- make_ext()
+  ev <- external_validation(d$y, d$p, threshold = 0.4, g = 10)
+  s <- ev$summary
+  vp <- rms::val.prob(d$p, d$y, pl = FALSE)
+  expect_equal(s$brier, unname(vp["Brier"]), tolerance = 1e-12)
+  expect_equal(s$c_index, unname(vp["C (ROC)"]), tolerance = 1e-12)
+  expect_equal(s$emax, unname(vp["Emax"]), tolerance = 1e-12)
+  expect_equal(s$spiegelhalter_z, unname(vp["S:z"]), tolerance = 1e-12)
+  expect_equal(s$slope, unname(vp["Slope"]), tolerance = 1e-6)
+  expect_equal(s$recalibration_intercept, unname(vp["Intercept"]), tolerance = 1e-6)
+  r <- pROC::roc(d$y, d$p, levels = c(0, 1), direction = "<", quiet = TRUE)
+  ci <- pROC::ci.auc(r, method = "delong")
+  expect_equal(c(s$auc, s$auc_lower, s$auc_upper), c(ci[2], ci[1], ci[3]), tolerance = 1e-12)
+  # calibration-in-the-large: intercept with the logit as offset; its Wald CI
+  lp <- qlogis(d$p)
+  f <- glm(d$y ~ 1 + offset(lp), family = binomial())
+  se <- sqrt(vcov(f)[1, 1])
+  expect_equal(c(s$citl, s$citl_lower, s$citl_upper),
+               unname(coef(f)[1] + c(0, -1, 1) * qnorm(0.975) * se), tolerance = 1e-10)
+  h <- hl_test(d$y, d$p, g = 10)
+  expect_equal(s$hl_statistic, unname(h$statistic), tolerance = 1e-12)
+  pos <- d$p >= 0.4
+  expect_equal(ev$classification$sensitivity, sum(pos & d$y == 1) / sum(d$y == 1))
+  expect_equal(ev$classification$specificity, sum(!pos & d$y == 0) / sum(d$y == 0))
+  expect_equal(s$n_events, sum(d$y))
+  expect_s3_class(ev, "srnomogram_external")
+  expect_output(print(ev), "External validation")
+})
+
+test_that("risks of exactly 0 or 1 are clipped for calibration only, and counted", {
+  d <- make_ext(seed = 2)
+  d$p[1:3] <- c(0, 1, 1)
+  ev <- external_validation(d$y, d$p)
+  expect_equal(ev$summary$n_clipped, 3)
+  expect_equal(ev$summary$auc, as.numeric(pROC::auc(pROC::roc(d$y, d$p, levels = c(0, 1), direction = "<", quiet = TRUE))))
+  expect_true(is.finite(ev$summary$slope))
+})
+
+test_that("cluster bootstrap CIs resample clusters and leave the caller's seed alone", {
+  d <- make_ext(n = 120, seed = 5)
+  cl <- rep(seq_len(60), each = 2)
+  set.seed(99)
+  before <- runif(1)
+  set.seed(99)
+  a <- external_validation(d$y, d$p, cluster = cl, B = 200, seed = 1)
+  after <- runif(1)
+  expect_equal(before, after)
+  b <- external_validation(d$y, d$p, cluster = cl, B = 200, seed = 1)
+  expect_identical(a$summary, b$summary)
+  expect_match(a$summary$ci_method, "60 clusters")
+  expect_lt(a$summary$auc_lower, a$summary$auc)
+  expect_gt(a$summary$auc_upper, a$summary$auc)
+  # the point estimates do not depend on the clustering
+  expect_equal(a$summary$auc, external_validation(d$y, d$p)$summary$auc)
+})
+
+test_that("recalibrate_risk refits intercept and slope on the logit", {
+  d <- make_ext(seed = 8)
+  r <- recalibrate_risk(d$y, d$p)
+  f <- glm(d$y ~ qlogis(d$p), family = binomial())
+  expect_equal(c(r$intercept, r$slope), unname(coef(f)), tolerance = 1e-10)
+  expect_equal(r$prob, unname(fitted(f)), tolerance = 1e-10)
+  ev <- external_validation(d$y, r$prob)
+  expect_equal(ev$summary$citl, 0, tolerance = 1e-6)
+  expect_equal(ev$summary$slope, 1, tolerance = 1e-6)
+})
+
+test_that("risks without spread keep AUC and Brier, and say why val.prob is missing", {
+  set.seed(9)
+  y <- rbinom(40, 1, 0.4)
+  p <- rep(0.3, 40)
+  ev <- external_validation(y, p, threshold = 0.2)
+  expect_equal(ev$summary$auc, 0.5)
+  expect_equal(ev$summary$brier, mean((p - y)^2))
+  expect_match(ev$summary$note, "val.prob failed")
+  expect_true(is.na(ev$summary$slope))
+  expect_equal(ev$classification$sensitivity, 1)
+})
