@@ -311,3 +311,40 @@ def choose_best(scores: pd.DataFrame, models, rule: str = "cv_auc", oof: pd.Data
     other = "test_auc" if key == "train_auc" else "train_auc"
     order = pool.assign(_o=range(len(pool))).sort_values([key, other, "_o"], ascending=[False, False, True])
     return str(order["model"].iloc[0]), table
+
+
+def score_check(model, y_train, s_train_cv, alpha: float = 0.05) -> dict:
+    """Does the chosen model's cross-validated training score discriminate? (the score check)
+
+    The deep-learning score enters the nomogram as a fixed covariate, so neither the nomogram's
+    apparent AUC nor Harrell's optimism correction (``rms::validate`` refits the nomogram, not the
+    image model) can tell a score with signal from one without. Its out-of-fold training AUC can:
+    under null labels out-of-fold scores are even anti-correlated with the labels (leaving a lesion
+    out shifts its fold-mates' label balance against it), and a nomogram will happily fit that with
+    a negative coefficient. The check flags ``no_signal`` when the DeLong interval of the
+    cross-validated AUC reaches 0.5 (lower bound ≤ 0.5).
+
+    Parameters
+    ----------
+    model : str
+        Name of the chosen model (reported, not used).
+    y_train : array-like of 0/1
+        Training labels.
+    s_train_cv : array-like of float or None
+        Out-of-fold training scores of the model; ``None`` when the study has none.
+    alpha : float
+        1 - confidence level of the interval (the study's ``nomogram.alpha``).
+
+    Returns
+    -------
+    dict
+        ``model``, ``cv_auc``, ``cv_auc_lower``, ``cv_auc_upper``, ``conf_level``, ``no_signal``
+        (``None``, with NaN AUCs, when there are no out-of-fold scores).
+    """
+    out = {"model": str(model), "cv_auc": np.nan, "cv_auc_lower": np.nan, "cv_auc_upper": np.nan,
+           "conf_level": 1 - alpha, "no_signal": None}
+    if s_train_cv is None or np.isnan(np.asarray(s_train_cv, dtype=float)).any():
+        return out
+    auc, lo, hi = roc_auc_ci(y_train, s_train_cv, alpha=alpha)
+    out.update(cv_auc=auc, cv_auc_lower=lo, cv_auc_upper=hi, no_signal=bool(lo <= 0.5))
+    return out

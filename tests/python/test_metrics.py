@@ -9,7 +9,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from srnomogram.errors import InputError
-from srnomogram.metrics import compare_auc_delong, roc_auc, roc_auc_ci, table2_rows, threshold_metrics, youden_threshold
+from srnomogram.metrics import (
+    compare_auc_delong, roc_auc, roc_auc_ci, score_check, table2_rows, threshold_metrics, youden_threshold,
+)
 
 CASES = ["paper_train", "paper_test", "small", "ties"]
 
@@ -158,3 +160,22 @@ def test_auc_ci_threshold_and_metrics_equal_r_package(r_side, seed):
     ours = threshold_metrics(y, s, th)
     for k in ("accuracy", "sensitivity", "specificity", "ppv", "npv"):
         assert ours[k] == pytest.approx(float(np.asarray(rm[k]).ravel()[0]), abs=1e-12), k
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_score_check_uses_the_proc_delong_interval_and_flags_a_lower_bound_at_or_below_one_half(golden, case):
+    exp, inputs = golden
+    d = inputs[case]
+    check = score_check("m", d["y"], d["risk"], alpha=0.05)
+    assert (check["cv_auc"], check["cv_auc_lower"], check["cv_auc_upper"]) == pytest.approx(
+        tuple(exp.loc[case, ["auc", "lower", "upper"]]), abs=1e-10)
+    assert check["no_signal"] is bool(exp.loc[case, "lower"] <= 0.5)
+    # the score reversed: AUC 1 - auc, interval mirrored, so a positive signal becomes no signal
+    flipped = score_check("m", d["y"], -d["risk"], alpha=0.05)
+    assert flipped["cv_auc_upper"] == pytest.approx(1 - check["cv_auc_lower"], abs=1e-10)
+    assert flipped["no_signal"] is True
+
+
+def test_score_check_without_out_of_fold_scores_says_it_could_not_check():
+    check = score_check("m", [0, 1, 0, 1], None)
+    assert check["no_signal"] is None and np.isnan(check["cv_auc"])

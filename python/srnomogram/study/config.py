@@ -10,7 +10,7 @@ A study file has these sections (every key optional except ``cohort.manifest``; 
     radiomics:  enabled, params (a PyRadiomics parameter file), jobs, models
     deep:       enabled, archs, images, weights, epochs, batch_size, lr, device, params
     nomogram:   best_model_rule, train_score, calibration_b, bootstrap_seed, hl_groups, dca_thresholds,
-                dca_bootstraps, alpha
+                dca_bootstraps, alpha, require_signal
     validation: folds, repeats
     board:      pickle_models
     report:     formats, title
@@ -141,6 +141,12 @@ class NomogramSection:
         check=_PROB,
         doc="1 - confidence level of every interval the study reports: Table 2 and ROC AUCs (DeLong), odds ratios "
         "(Table S2, coefficients) and decision-curve bands",
+    )
+    require_signal: bool = _spec(
+        False,
+        doc="score check: when the chosen model's cross-validated training AUC has a CI reaching 0.5 (no evidence "
+        "that the deep-learning score discriminates), false warns in the log and the report, true stops the study "
+        "at the table2 stage",
     )
 
 

@@ -26,7 +26,7 @@ PINNED = {
     "radiomics_or": ("radiomics_features_or",),
     "radiomics_sr": ("radiomics_features_sr",),
     "radiomics_models": ("radiomics_scores", "radiomics_selected"),
-    "table2": ("scores", "scores_oof", "table2", "model_aucs"),
+    "table2": ("scores", "scores_oof", "table2", "model_aucs", "score_check"),
     "clinical": ("table1", "table_s2"),
     "nomogram": (
         "predictions",
@@ -45,6 +45,7 @@ PINNED = {
 REPORT_TABLES = {
     "table1": ("clinical", "table1"),
     "table2": ("table2", "table2"),
+    "score_check": ("table2", "score_check"),
     "table_s2": ("clinical", "table_s2"),
     "nomogram_coefficients": ("nomogram", "nomogram_coefficients"),
     "roc_auc": ("nomogram", "roc_auc"),

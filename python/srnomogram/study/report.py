@@ -10,13 +10,16 @@ import base64
 import datetime as _dt
 import html
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..utils import atomic_path
-from .stages import DEEP_SCORE_OR_UNIT
+from .stages import DEEP_SCORE_OR_UNIT, negative_coefficient_message, no_signal_message
+
+logger = logging.getLogger(__name__)
 
 CSS = """
 body{font-family:Georgia,serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -24,6 +27,7 @@ h1,h2,h3{font-family:Helvetica,Arial,sans-serif}h1{font-size:1.6em}h2{border-bot
 table{border-collapse:collapse;font-size:.82em;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
 th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}
 .meta{color:#666;font-size:.85em}code{background:#f6f6f6;padding:0 3px}.note{font-size:.9em;max-width:60em}
+.warning{border:2px solid #b00020;background:#fdecee;color:#5a0010;padding:.6em 1em;margin:1em 0;max-width:60em}
 """
 
 
@@ -109,6 +113,13 @@ def methods_text(cfg, results) -> str:
         )
         if best["rule"] in TEST_SET_RULES:
             parts.append(TEST_SET_CHOSE)
+        parts.append(
+            f"Because the nomogram takes the deep-learning score as given, the score was checked for signal: it was "
+            f"flagged when the DeLong {_level(cfg)}% interval of the chosen model's cross-validated training AUC "
+            f"reached 0.5 (score check), or when its coefficient in the nomogram was negative"
+            + ("; a flag stops the study (nomogram.require_signal)." if cfg.nomogram.require_signal
+               else "; a flag is reported as a warning.")
+        )
     clin = ", ".join(cfg.cohort.clinical)
     parts.append(
         f"Clinical factors ({clin}) and the deep-learning score were tested by univariate and multivariate logistic "
@@ -166,6 +177,36 @@ def table_notes(cfg, results) -> dict:
     return notes
 
 
+def score_warnings(results) -> list[str]:
+    """The score check's findings, one plain line each: no cross-validated signal, negative coefficient.
+
+    Read from the table2 stage's ``best_model.json`` (``score_check``) and the nomogram stage's
+    ``score_coefficient.json``; empty when the deep-learning score passed both checks.
+    """
+    lines, label = [], "deep_score"
+    if "table2" in results:
+        best = results["table2"].json("best_model")
+        label = best.get("label", label)
+        check = best.get("score_check")
+        if check is not None and check.get("no_signal") is not False:
+            lines.append(no_signal_message(label, check))
+    nom = results.get("nomogram")
+    if nom is not None and (nom.path / "score_coefficient.json").exists():
+        coef = nom.json("score_coefficient")
+        if coef["negative"]:
+            lines.append(negative_coefficient_message(label, coef))
+    return lines
+
+
+def _warning_box(lines) -> str:
+    items = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+    return f'<div class="warning" role="alert"><strong>Warning: the deep-learning score.</strong>{items}</div>'
+
+
+# the warning box stands above these tables (Table 2 and the first of the nomogram's results)
+WARNING_BEFORE = ("table2", "nomogram_coefficients")
+
+
 def _versions():
     from ..board import provenance
 
@@ -187,6 +228,8 @@ def _versions():
 TABLE_TITLES = {
     "table1": "Table 1. Clinical characteristics",
     "table2": "Table 2. Diagnostic performance of the radiomics and deep-learning models",
+    "score_check": "Score check: cross-validated training AUC (DeLong {level}% CI) of the model behind the "
+    "deep-learning score (no_signal: the interval reaches 0.5)",
     "table_s2": "Table S2. Univariate and multivariate logistic regression (odds ratios, Wald {level}% CI)",
     "nomogram_coefficients": "Nomogram and clinical model coefficients (odds ratios, Wald {level}% CI)",
     "roc_auc": "AUC (DeLong {level}% CI) of the clinical model and the nomogram",
@@ -223,7 +266,14 @@ def write_report(cfg, results, tables: dict, figures: dict, log, path, calculato
     body.append("<h2>Methods</h2><p>" + html.escape(methods_text(cfg, results)) + "</p>")
     body.append("<h2>Tables</h2>")
     notes = table_notes(cfg, results)
+    warnings = score_warnings(results)
+    for line in warnings:
+        logger.warning(line)
+    if warnings and not any(n in tables for n in WARNING_BEFORE):
+        body.append(_warning_box(warnings))
     for name, df in tables.items():
+        if warnings and name in WARNING_BEFORE:
+            body.append(_warning_box(warnings))
         if name in REPORT_ONLY_CSV:  # long tables: CSV only
             body.append(f'<p class="meta">{html.escape(name)}: tables/{html.escape(name)}.csv</p>')
             continue

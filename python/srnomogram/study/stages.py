@@ -374,12 +374,63 @@ def run_table2(ctx):
             f"The best model ({MODEL_LABELS[best]}) gives one constant score on the training set, so it cannot "
             "enter the nomogram; train longer (deep.epochs) or enable radiomics."
         )
+    check = metrics.score_check(best, y[tr], oof[best].to_numpy()[tr] if best in oof.columns else None,
+                                alpha=cfg.nomogram.alpha)
+    if check["no_signal"] is not False:
+        _score_check_failed(cfg, best, check)
     ctx.write_table("scores", scores)
     ctx.write_table("scores_oof", oof)
     ctx.write_table("table2", table2)
     ctx.write_table("model_aucs", aucs)
+    ctx.write_table("score_check", pd.DataFrame([{"label": MODEL_LABELS[best], **check}]))
     ctx.write_json("best_model", {"model": best, "label": MODEL_LABELS[best], "rule": cfg.nomogram.best_model_rule,
-                                  "train_score": cfg.nomogram.train_score, "folds": int(cfg.validation.folds)})
+                                  "train_score": cfg.nomogram.train_score, "folds": int(cfg.validation.folds),
+                                  "score_check": check})
+
+
+def _ci_text(lo, hi, conf_level):
+    return f"{100 * conf_level:.10g}% CI {lo:.3f}-{hi:.3f}"
+
+
+def no_signal_message(label, check) -> str:
+    """One line saying that the deep-learning score's model shows no cross-validated discrimination."""
+    if check.get("no_signal") is None:
+        return (f"The deep-learning score ({label}) could not be checked: its model has no out-of-fold training "
+                "scores, so there is no cross-validated evidence that it discriminates; the nomogram's gain over "
+                "the clinical model should not be trusted.")
+    return (f"The deep-learning score ({label}) shows no cross-validated evidence of discrimination: its "
+            f"cross-validated training AUC is {check['cv_auc']:.3f} "
+            f"({_ci_text(check['cv_auc_lower'], check['cv_auc_upper'], check['conf_level'])}, lower bound <= 0.5); "
+            "the nomogram's gain over the clinical model should not be trusted.")
+
+
+def negative_coefficient_message(label, coef) -> str:
+    """One line saying that the nomogram uses the deep-learning score with the opposite sign."""
+    return (f"The deep-learning score ({label}) enters the nomogram with a negative coefficient "
+            f"({coef['coef']:.3f}; OR {coef['odds_ratio_per_unit']:.2f} per {coef['unit']:g}, "
+            f"{_ci_text(coef['lower_per_unit'], coef['upper_per_unit'], coef['conf_level'])}, "
+            f"p = {coef['p_value']:.2g}): the nomogram uses the score with the opposite sign (a higher score lowers "
+            "the risk), so the nomogram's gain over the clinical model should not be trusted.")
+
+
+def _score_check_failed(cfg, best, check):
+    """Warn (``nomogram.require_signal: false``) or stop the study (``true``) on a score without signal."""
+    label = MODEL_LABELS[best]
+    if not cfg.nomogram.require_signal:
+        logger.warning(no_signal_message(label, check))
+        return
+    if check["no_signal"] is None:
+        raise InputError(
+            f"nomogram.require_signal is true, but the chosen model {label} ({best}) has no out-of-fold training "
+            "scores to check its signal; use nomogram.best_model_rule: cv_auc with cross-fitted models, or set "
+            "nomogram.require_signal: false."
+        )
+    raise InputError(
+        f"nomogram.require_signal is true and the chosen model {label} ({best}) has cross-validated training AUC "
+        f"{check['cv_auc']:.3f} ({_ci_text(check['cv_auc_lower'], check['cv_auc_upper'], check['conf_level'])}, "
+        "lower bound <= 0.5): its score shows no evidence of discrimination; improve or add image models "
+        "(deep.epochs, deep.archs, radiomics), or set nomogram.require_signal: false to fit the nomogram with a warning."
+    )
 
 
 # ------------------------------------------------------------------------------------ clinical + nomogram
@@ -441,7 +492,12 @@ def run_nomogram(ctx):
     coef = []
     for name, fit in fits.items():
         coef.append(fit.summary(conf_level=level).assign(model=name))
-    ctx.write_table("nomogram_coefficients", pd.concat(coef, ignore_index=True))
+    coef = pd.concat(coef, ignore_index=True)
+    ctx.write_table("nomogram_coefficients", coef)
+    sign = score_coefficient(coef, level)
+    ctx.write_json("score_coefficient", sign)
+    if sign["negative"]:
+        logger.warning(negative_coefficient_message(_best_label(ctx), sign))
     ctx.write_table("nomogram_points", stats.nomogram_points(fits["nomogram"]))
     ctx.write_table("clinical_points", stats.nomogram_points(fits["clinical"]))
     from .external import save_nomogram_fits  # design JSON (Python/calculator) + saveRDS (R users)
@@ -503,6 +559,31 @@ def run_nomogram(ctx):
     ctx.write_table("internal_validation", val[["model", *[c for c in val.columns if c != "model"]]])
 
 
+def score_coefficient(coef: pd.DataFrame, conf_level: float) -> dict:
+    """The deep-learning score's coefficient in the nomogram (from ``nomogram_coefficients``) and its sign.
+
+    ``negative`` is true when the fitted coefficient is below 0: the nomogram then lowers the risk as
+    the score rises, which a score with real signal never asks for. Odds ratio and Wald interval are
+    given per :data:`DEEP_SCORE_OR_UNIT` of the score, as in Table S2.
+    """
+    row = coef[(coef["model"] == "nomogram") & (coef["term"] == "deep_score")]
+    if len(row) != 1:
+        raise InputError("nomogram_coefficients has no single 'deep_score' row of the model 'nomogram'; rerun the nomogram stage.")
+    r = row.iloc[0]
+    u = DEEP_SCORE_OR_UNIT
+    return {"coef": float(r["coef"]), "se": float(r["se"]), "p_value": float(r["p_value"]), "unit": u,
+            "odds_ratio_per_unit": float(np.exp(u * r["coef"])), "lower_per_unit": float(r["lower"]) ** u,
+            "upper_per_unit": float(r["upper"]) ** u, "conf_level": float(conf_level), "negative": bool(r["coef"] < 0)}
+
+
+def _best_label(ctx):
+    """Label of the model behind the deep-learning score (from Table 2's ``best_model.json``, when there)."""
+    t2 = ctx.inputs["table2"]
+    if (t2.path / "best_model.json").exists():
+        return t2.json("best_model")["label"]
+    return "deep_score"
+
+
 def _as_dict(r):
     if isinstance(r, dict):
         return {k: v for k, v in r.items() if np.isscalar(v)}
@@ -535,9 +616,9 @@ def build_stages(cfg) -> list[Stage]:
                 deps = ("split", "sr") if images == "sr" else ("split",)
                 stages.append(Stage(name, make_deep_stage(images, arch), deps=deps, extra_key=_deep_key, version="2"))
                 model_deps.append(name)
-    stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",), version="2"))
+    stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",), version="3"))
     stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key))
-    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="4"))
+    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="5"))
     from .external import application_stage  # what `srnomogram validate/predict` needs, frozen
 
     stages.append(application_stage(stages))

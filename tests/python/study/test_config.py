@@ -133,3 +133,10 @@ def test_nomogram_interval_settings_default_and_are_validated():
         with pytest.raises(ConfigError) as info:
             config_from_dict({"cohort": {"manifest": "m.csv"}, "nomogram": {key: value}})
         assert message in str(info.value)
+
+
+def test_require_signal_defaults_to_warn_only_and_must_be_a_bool():
+    assert config_from_dict({"cohort": {"manifest": "m.csv"}}).nomogram.require_signal is False
+    assert config_from_dict({"cohort": {"manifest": "m.csv"}, "nomogram": {"require_signal": True}}).nomogram.require_signal is True
+    with pytest.raises(ConfigError, match="nomogram.require_signal"):
+        config_from_dict({"cohort": {"manifest": "m.csv"}, "nomogram": {"require_signal": "sometimes"}})

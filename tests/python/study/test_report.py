@@ -94,6 +94,8 @@ def test_methods_and_table2_note_say_when_the_test_set_chose_the_model():
         results = {"split": _Result(best), "table2": _Result(best)}
         text, note = methods_text(cfg, results), table_notes(cfg, results)["table2"]
         assert "4 stratified folds" in text and "4-fold cross-validated (cv_auc" in note
+        assert "interval of the chosen model's cross-validated training AUC reached 0.5 (score check)" in text
+        assert "a flag is reported as a warning." in text
         if rule == "test_auc":
             assert TEST_SET_CHOSE in text and TEST_SET_CHOSE in note and "optimistic" in note
             assert "fitted (in-sample) scores entered the nomogram, as in the paper" in text

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import html
+import re
 
 import numpy as np
 import pandas as pd
@@ -278,6 +280,8 @@ def test_nomogram_stage_writes_internal_validation_dca_bands_and_intervals_at_al
     coef = pd.read_csv(out / "nomogram_coefficients.csv")
     c = coef[(coef["model"] == "nomogram") & (coef["term"] == "deep_score")].iloc[0]
     assert np.log(c["upper"]) - c["coef"] == pytest.approx(1.6448536269514722 * c["se"], rel=1e-6)
+    sign = pd.read_json(out / "score_coefficient.json", typ="series")
+    assert c["coef"] > 0 and not sign["negative"] and sign["coef"] == pytest.approx(c["coef"], abs=1e-12)
     # Figure 7 draws the bands (one filled area per model and set)
     fig = figures.figure7_validation(preds, pd.read_csv(out / "calibration.csv"), dca, roc)
     assert all(len(fig.axes[4 + j].collections) == 2 for j in range(2))
@@ -322,3 +326,111 @@ def test_table2_intervals_follow_nomogram_alpha(tmp_path):
         assert (t2.loc[s, "auc_lower"], t2.loc[s, "auc_upper"]) == pytest.approx((lo, hi), abs=1e-12)
         _, lo95, _ = metrics.roc_auc_ci(part["label"], part["or_lr"], alpha=0.05)
         assert lo > lo95  # the 80% interval is narrower than the 95% one
+
+
+# ------------------------------------------------------------------ the score check (issue 11 follow-up)
+def _table2_with_oof(tmp_path, oof_noise, seed=4, **nomogram):
+    """Run the table2 stage on one stand-in model (or_lr) whose out-of-fold training scores are
+    ``label + N(0, oof_noise)`` (``None``: pure noise, no signal); return the stage folder and inputs."""
+    from srnomogram.study.cache import StageResult
+    from srnomogram.study.stages import run_table2
+
+    cfg, inputs = _nomogram_inputs(tmp_path, alpha=0.05)
+    cfg = dataclasses.replace(cfg, nomogram=dataclasses.replace(cfg.nomogram, **nomogram))
+    cohort = pd.read_csv(inputs["split"].file("cohort.csv"), dtype={"case_id": str})
+    rng = np.random.default_rng(seed)
+    fake = tmp_path / "models"
+    fake.mkdir()
+    y = cohort["label"].to_numpy()
+    scores = cohort[["case_id", "split", "label"]].assign(or_lr=y + rng.normal(0, 0.5, len(y)))
+    oof = scores.copy()
+    tr = (cohort["split"] == "train").to_numpy()
+    oof.loc[tr, "or_lr"] = rng.normal(size=tr.sum()) if oof_noise is None else y[tr] + rng.normal(0, oof_noise, tr.sum())
+    scores.to_csv(fake / "radiomics_scores.csv", index=False)
+    oof.to_csv(fake / "radiomics_scores_oof.csv", index=False)
+    run_table2(_ctx(cfg, {"split": inputs["split"], "fake": StageResult("fake", fake, "k", {})}, tmp_path / "t2", "table2"))
+    return cfg, inputs, oof[tr], StageResult("table2", tmp_path / "t2", "k", {})
+
+
+def _report(cfg, results, tmp_path):
+    from srnomogram.study.pipeline import export_tables
+    from srnomogram.study.report import write_report
+
+    tables = export_tables(results, tmp_path / "tables")
+    return write_report(cfg, results, tables, {}, [], tmp_path / "report.html").read_text()
+
+
+def test_score_check_flags_a_chosen_score_whose_cv_auc_interval_reaches_one_half_and_the_report_warns(tmp_path, caplog):
+    from srnomogram import metrics
+
+    cfg, _, oof_tr, t2 = _table2_with_oof(tmp_path, None)
+    check = t2.json("best_model")["score_check"]
+    auc = roc_auc_score(oof_tr["label"], oof_tr["or_lr"])
+    _, lo, hi = metrics.roc_auc_ci(oof_tr["label"], oof_tr["or_lr"], alpha=0.05)
+    assert check["cv_auc"] == pytest.approx(auc, abs=1e-12) and lo <= 0.5 <= hi
+    assert (check["cv_auc_lower"], check["cv_auc_upper"]) == pytest.approx((lo, hi), abs=1e-12)
+    assert check["no_signal"] is True and check["conf_level"] == pytest.approx(0.95)
+    # the small table holds the same numbers, and Table 2's cv_auc is the same interval
+    row = t2.table("score_check").iloc[0]
+    assert row["label"] == "OR-LR" and row["cv_auc_lower"] == pytest.approx(lo, abs=1e-12) and bool(row["no_signal"])
+    train_row = t2.table("table2").query("set == 'train'").iloc[0]
+    assert train_row["cv_auc_lower"] == pytest.approx(lo, abs=1e-12)
+    with caplog.at_level("WARNING"):
+        page = _report(cfg, {"table2": t2}, tmp_path)
+    line = f"cross-validated training AUC is {auc:.3f} (95% CI {lo:.3f}-{hi:.3f}, lower bound <= 0.5)"
+    assert line in caplog.text and "should not be trusted" in caplog.text
+    box = page.index('class="warning"')
+    assert box < page.index("Table 2. Diagnostic performance") and html.escape(line) in page[box:page.index("</div>", box)]
+    assert "no cross-validated evidence of discrimination" in page
+
+
+def test_score_check_passes_a_score_with_clear_signal_and_the_report_has_no_warning(tmp_path, caplog):
+    cfg, _, oof_tr, t2 = _table2_with_oof(tmp_path, 0.3)
+    check = t2.json("best_model")["score_check"]
+    assert check["no_signal"] is False and check["cv_auc_lower"] > 0.5
+    assert check["cv_auc"] == pytest.approx(roc_auc_score(oof_tr["label"], oof_tr["or_lr"]), abs=1e-12)
+    with caplog.at_level("WARNING"):
+        page = _report(cfg, {"table2": t2}, tmp_path)
+    assert 'class="warning"' not in page and "should not be trusted" not in caplog.text
+    assert "Score check: cross-validated training AUC" in page
+
+
+def test_require_signal_stops_the_study_at_table2_with_one_line_naming_the_model_and_its_interval(tmp_path):
+    with pytest.raises(InputError) as err:
+        _table2_with_oof(tmp_path, None, require_signal=True)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "nomogram.require_signal is true and the chosen model OR-LR (or_lr) has cross-validated training AUC" in msg
+    assert re.search(r"AUC 0\.\d{3} \(95% CI 0\.\d{3}-0\.\d{3}, lower bound <= 0\.5\)", msg)
+    assert "set nomogram.require_signal: false" in msg
+    assert not (tmp_path / "t2" / "best_model.json").exists()  # nothing written for a stopped stage
+
+
+def test_require_signal_lets_a_score_with_signal_through(tmp_path):
+    _, _, _, t2 = _table2_with_oof(tmp_path, 0.3, require_signal=True)
+    assert t2.json("best_model")["score_check"]["no_signal"] is False
+
+
+def test_negative_score_coefficient_sets_the_nomogram_flag_and_the_report_warns(tmp_path, caplog):
+    from srnomogram.study.cache import StageResult
+    from srnomogram.study.stages import run_nomogram
+
+    cfg, inputs = _nomogram_inputs(tmp_path, dca_bootstraps=0)
+    cfg = dataclasses.replace(cfg, nomogram=dataclasses.replace(cfg.nomogram, calibration_b=10))
+    path = inputs["table2"].file("scores.csv")
+    s = pd.read_csv(path, dtype={"case_id": str})
+    s.assign(deep_score=1 - s["deep_score"]).to_csv(path, index=False)  # the score now falls with malignancy
+    with caplog.at_level("WARNING"):
+        run_nomogram(_ctx(cfg, inputs, tmp_path / "nom", "nomogram"))
+    nom = StageResult("nomogram", tmp_path / "nom", "k", {})
+    coef = nom.table("nomogram_coefficients").query("model == 'nomogram' and term == 'deep_score'").iloc[0]
+    flag = nom.json("score_coefficient")
+    assert flag["negative"] is True and flag["coef"] == pytest.approx(coef["coef"], abs=1e-12) and coef["coef"] < 0
+    assert flag["odds_ratio_per_unit"] == pytest.approx(coef["odds_ratio"] ** 0.1, rel=1e-12)
+    assert flag["lower_per_unit"] == pytest.approx(np.exp(0.1 * (coef["coef"] - 1.6448536269514722 * coef["se"])), rel=1e-6)
+    assert "enters the nomogram with a negative coefficient" in caplog.text
+    page = _report(cfg, {"nomogram": nom}, tmp_path)
+    box = page.index('class="warning"')
+    assert box < page.index("Nomogram and clinical model coefficients")
+    assert f"negative coefficient ({coef['coef']:.3f}; OR {flag['odds_ratio_per_unit']:.2f} per 0.1" in page
+    assert "uses the score with the opposite sign" in page
