@@ -88,13 +88,32 @@ local({
 """
 
 
+def _restore_ld_library_path(value):
+    """Undo R's start-up change to the process's LD_LIBRARY_PATH.
+
+    R's start-up script sets LD_LIBRARY_PATH (R's and the system's library folders) in the C environment
+    of the process that embeds it, meant for R's own child processes. Python's child processes inherit
+    it too (multiprocessing, loky and Dask workers, subprocess), and a Python that is not the system's
+    then loads the system's extension modules and fails (``undefined symbol`` in ``_ssl``, seen as Dask's
+    "Nanny failed to start worker process"). R itself has resolved its libraries by then.
+    """
+    if value is None:
+        os.environ.pop("LD_LIBRARY_PATH", None)
+        os.unsetenv("LD_LIBRARY_PATH")  # R set it behind os.environ's back
+    else:
+        os.environ["LD_LIBRARY_PATH"] = value
+
+
 @functools.lru_cache(maxsize=1)
 def _r():
     """Start R once: library paths, the srnomogram package, the call helper."""
+    ld_before = os.environ.get("LD_LIBRARY_PATH")
     try:
         import rpy2.robjects as ro
     except Exception as exc:  # ImportError, or R not found by rpy2
         raise RBridgeError(f"rpy2 cannot start R ({exc}). Install R and rpy2, or use the R package directly.") from None
+    finally:
+        _restore_ld_library_path(ld_before)
     paths = r_library_paths()
     if paths:
         ro.r[".libPaths"](ro.StrVector(paths + list(ro.r[".libPaths"]())))

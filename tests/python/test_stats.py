@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -307,3 +308,21 @@ def test_a_missing_clinical_value_in_an_object_column_is_dropped_not_a_category(
         f = stats.fit_nomogram(data=holed, formula=FORMULA)
     ref = stats.fit_nomogram(data=d.drop(index=3).reset_index(drop=True), formula=FORMULA)
     np.testing.assert_allclose(f.summary()["coef"], ref.summary()["coef"], rtol=1e-12)
+
+
+def test_child_processes_started_after_r_do_not_inherit_rs_library_path():
+    """R's start-up sets LD_LIBRARY_PATH in the C environment; worker processes started afterwards
+    (loky, Dask) must see the caller's value, and import Python's own extension modules."""
+    import sys
+
+    from srnomogram import stats
+
+    _, ns, _ = stats._r()
+    r_lib = str(Path(str(stats.call("R.home", "lib", _namespace="base"))))
+    parent = os.environ.get("LD_LIBRARY_PATH")
+    out = subprocess.run(
+        [sys.executable, "-c", "import os, ssl; print(os.environ.get('LD_LIBRARY_PATH'))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert out == str(parent)
+    assert r_lib not in (parent or "")
