@@ -66,11 +66,11 @@ def _train(args):
     if res["table2"] is not None:
         log.info("%s", res["table2"].to_string(index=False))
     elif "test" in set(sc["split"]):
-        from sklearn.metrics import roc_auc_score
+        from ..metrics import roc_auc
 
         te = sc[sc["split"] == "test"]
         if te["label"].nunique() == 2:
-            log.info("test AUC %.3f", roc_auc_score(te["label"], te["deep_score"]))
+            log.info("test AUC %.3f", roc_auc(te["label"].to_numpy(), te["deep_score"].to_numpy()))
     return 0
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -195,11 +194,3 @@ def make_figures(cfg, results, folder: Path) -> dict:
             F.figure7_validation(nom.table("predictions"), nom.table("calibration"), nom.table("decision_curves"), nom.table("roc_auc")),
         )
     return made
-
-
-def copy_tree_atomic(src: Path, dst: Path):  # pragma: no cover - small helper for scripts
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    shutil.rmtree(dst, ignore_errors=True)
-    tmp.rename(dst)

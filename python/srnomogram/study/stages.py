@@ -584,16 +584,6 @@ def _best_label(ctx):
     return "deep_score"
 
 
-def _as_dict(r):
-    if isinstance(r, dict):
-        return {k: v for k, v in r.items() if np.isscalar(v)}
-    if isinstance(r, pd.DataFrame):
-        return r.iloc[0].to_dict()
-    if isinstance(r, pd.Series):
-        return r.to_dict()
-    return {"auc": float(np.asarray(r).reshape(-1)[0])}
-
-
 # ------------------------------------------------------------------------------------ the pipeline
 def build_stages(cfg) -> list[Stage]:
     """The stages a config asks for, in dependency order."""
