@@ -7,9 +7,9 @@ import sys
 
 from srnomogram.board import read_pin
 from srnomogram.study.figures import figure3_roc, save
-from srnomogram.study.stages import MODEL_LABELS
+from srnomogram.names import labels
 
 board = sys.argv[1]
 stem = sys.argv[2] if len(sys.argv) > 2 else "figure3_roc_models"
-fig = figure3_roc(read_pin(board, "scores"), read_pin(board, "model_aucs"), MODEL_LABELS)
+fig = figure3_roc(read_pin(board, "scores"), read_pin(board, "model_aucs"), labels())
 print(*save(fig, stem), sep="\n")

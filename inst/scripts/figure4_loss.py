@@ -9,12 +9,12 @@ import pandas as pd
 
 from srnomogram.board import list_pins, read_pin
 from srnomogram.study.figures import figure4_loss, save
-from srnomogram.study.stages import MODEL_LABELS
+from srnomogram.names import label
 
 board = sys.argv[1]
 stem = sys.argv[2] if len(sys.argv) > 2 else "figure4_loss"
 names = [p for p in list_pins(board) if p.startswith("loss_history_")]
 if not names:
     sys.exit("no CNN loss histories on this board (deep learning disabled?)")
-parts = [read_pin(board, p).assign(model=MODEL_LABELS.get(p[len("loss_history_"):], p)) for p in names]
+parts = [read_pin(board, p).assign(model=label(p[len("loss_history_"):])) for p in names]
 print(*save(figure4_loss(pd.concat(parts, ignore_index=True)), stem), sep="\n")

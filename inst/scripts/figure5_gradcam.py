@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 from srnomogram.study.figures import figure5_gradcam, save
-from srnomogram.study.stages import MODEL_LABELS
+from srnomogram.names import label
 
 study = Path(sys.argv[1])
 stem = sys.argv[2] if len(sys.argv) > 2 else "figure5_gradcam"
-maps = {MODEL_LABELS.get(d.name[5:], d.name): d / "gradcam.npz" for d in sorted((study / "stages").glob("deep_*"))}
+maps = {label(d.name[5:]): d / "gradcam.npz" for d in sorted((study / "stages").glob("deep_*"))}
 fig = figure5_gradcam(maps)
 if fig is None:
     sys.exit("no Grad-CAM maps in this study (deep learning disabled?)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 
 from ..cli import command_group
@@ -10,42 +11,36 @@ log = logging.getLogger(__name__)
 
 
 def _add_params(p) -> None:
-    p.add_argument("--arch", choices=("mobilenet_v2", "resnet101"), default="mobilenet_v2", help="network (default mobilenet_v2)")
-    p.add_argument("--image-col", default="image", help="image column: image (OR) or image_sr (SR) (default image)")
-    p.add_argument("--weights", default="imagenet", help="'imagenet' (torchvision weights, from TORCH_HOME), 'none' or a state_dict path")
-    p.add_argument("--epochs", type=int, default=200, help="epochs (paper: 200)")
-    p.add_argument("--batch-size", type=int, default=16, help="batch size (paper: 16)")
-    p.add_argument("--lr", type=float, default=0.005, help="initial SGD learning rate, cosine-annealed (paper: 0.005)")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--image-size", type=int, default=224, help="network input side in px (paper: 224)")
-    p.add_argument("--margin", type=float, default=0.1, help="ROI margin per side, fraction of the lesion box (default 0.1)")
-    p.add_argument("--roi-bounds", choices=("clip", "pad", "error"), default="clip", help="when the ROI leaves the image (default clip)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower on GPU)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--amp", choices=("auto", "bf16", "none"), default="auto", help="autocast (auto: bf16 training on CUDA GPUs that support it, fp32 on the CPU and for every prediction; bf16: also on the CPU and for prediction)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    """The DeepClassifier parameters as options. No default is written here: an option not given is not
+    passed, so the estimator's own default applies (``DeepClassifier().get_params()``)."""
+    from .networks import network_names
+
+    def add(*flags, **kw):
+        p.add_argument(*flags, default=argparse.SUPPRESS, **kw)
+
+    add("--arch", choices=network_names(), help="registered network (default mobilenet_v2)")
+    add("--image-col", help="image column: image (OR) or image_sr (SR) (default image)")
+    add("--weights", help="'imagenet' (torchvision weights, from TORCH_HOME; the default), 'none' or a state_dict path")
+    add("--epochs", type=int, help="epochs (the default is the paper's 200)")
+    add("--batch-size", type=int, help="batch size (the default is the paper's 16)")
+    add("--lr", type=float, help="initial SGD learning rate, cosine-annealed (the default is the paper's 0.005)")
+    add("--momentum", type=float, help="SGD momentum (the default is the paper's 0.9)")
+    add("--weight-decay", type=float, help="SGD L2 penalty (not in the paper; torchvision references' value by default)")
+    add("--image-size", type=int, help="network input side in px (the default is the paper's 224)")
+    add("--margin", type=float, help="ROI margin per side, fraction of the lesion box")
+    add("--roi-bounds", choices=("clip", "pad", "error"), help="when the ROI leaves the image (default clip)")
+    add("--seed", type=int, help="seed of initialisation, shuffling and augmentation")
+    add("--deterministic", action="store_true", help="deterministic algorithms (slower on GPU)")
+    add("--device", help="auto (default), cpu, cuda, cuda:N")
+    add("--amp", choices=("auto", "bf16", "none"), help="autocast (auto: bf16 training on CUDA GPUs that support it, fp32 on the CPU and for every prediction; bf16: also on the CPU and for prediction)")
+    add("--compile", action="store_true", help="torch.compile the training step")
 
 
 def _params(args) -> dict:
-    return {
-        "arch": args.arch,
-        "weights": args.weights,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "momentum": args.momentum,
-        "weight_decay": args.weight_decay,
-        "image_size": args.image_size,
-        "margin": args.margin,
-        "roi_bounds": args.roi_bounds,
-        "seed": args.seed,
-        "deterministic": args.deterministic,
-        "device": args.device,
-        "amp": args.amp,
-        "compile": args.compile,
-    }
+    """The DeepClassifier parameters given on the command line (the others keep the estimator's defaults)."""
+    from .model import DeepClassifier
+
+    return {k: getattr(args, k) for k in DeepClassifier().get_params() if hasattr(args, k)}
 
 
 def _gradcam_arg(value: str):
@@ -55,7 +50,7 @@ def _gradcam_arg(value: str):
 def _train(args):
     from .run import train_and_score
 
-    res = train_and_score(args.manifest, args.out, image_col=args.image_col, name=args.name, board=args.board, gradcam=_gradcam_arg(args.gradcam), **_params(args))
+    res = train_and_score(args.manifest, args.out, name=args.name, board=args.board, gradcam=_gradcam_arg(args.gradcam), **_params(args))
     paths = res["paths"]
     for key, p in paths.items():
         if key == "gradcam":
@@ -82,9 +77,10 @@ def _predict(args):
     from .model import DeepClassifier
 
     est = DeepClassifier.load(args.checkpoint, device=args.device)
+    if args.image_col:
+        est.set_params(image_col=args.image_col)
     df = load_manifest(args.manifest)
-    col = args.image_col or est.image_col_
-    p = est.predict_proba(df, image_col=col)[:, 1]
+    p = est.predict_proba(df)[:, 1]
     out = pd.DataFrame({"case_id": df["case_id"], "split": df["split"] if "split" in df else None, "label": df["label"], "deep_score": p})
     write_csv_atomic(out, args.output)
     log.info("wrote %s (%d lesions)", args.output, len(out))
@@ -97,10 +93,12 @@ def _gradcam(args):
     from .model import DeepClassifier
 
     est = DeepClassifier.load(args.checkpoint, device=args.device)
+    if args.image_col:
+        est.set_params(image_col=args.image_col)
     df = load_manifest(args.manifest)
     if args.split:
         df = df[df["split"] == args.split]
-    res = est.gradcam(df, image_col=args.image_col, target=args.target)
+    res = est.gradcam(df, target=args.target)
     paths = save_overlays(res, args.out)
     log.info("wrote %d Grad-CAM PNGs to %s", len(paths), args.out)
     return 0
@@ -119,7 +117,7 @@ def register(subparsers) -> None:
     p.add_argument("manifest", metavar="MANIFEST", help="manifest CSV with a split column")
     _add_params(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--name", default=None, help="model name (default e.g. SRMobileNet_v2 / ORResNet101)")
+    p.add_argument("--name", default=None, help="model name in the outputs (default the paper's, e.g. SRMobileNet_v2 / ORResNet101)")
     p.add_argument("--board", default=None, metavar="DIR", help="pins board to write the scores to")
     p.add_argument("--gradcam", default="test", help="Grad-CAM for: test (default), all, none or the first N test lesions")
     p.set_defaults(func=_train)

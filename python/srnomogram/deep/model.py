@@ -19,18 +19,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .._checkpoint import verify_sha256, write_meta
 from ..errors import CheckpointError, InputError, param_error
 from ..utils import atomic_path, seed_everything
 from . import networks
-from .data import BOUNDS, RoiSet, load_rois
-from .engine import evaluate, train_one_epoch
-from .gradcam import GradCamResult, grad_cam
-from .presets import EvalPreset, TrainPreset, precrop_size
+
+# torch and the modules that need it load on first use, so that the estimator's signature (the one
+# place its defaults are written; read by the CLI and the study's config) is cheap to import.
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +38,8 @@ META_FILE = "meta.json"
 
 def resolve_device(device) -> torch.device:
     """``"auto"`` → CUDA when available, else CPU; otherwise ``torch.device(device)``."""
+    import torch
+
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -60,6 +59,8 @@ def resolve_amp(amp, device: torch.device, training: bool = True):
     and Grad-CAM built on them) carry full precision and are the same on a GPU and a CPU. ``"bf16"``:
     bf16 for both, on any device. ``"none"``: fp32.
     """
+    import torch
+
     if amp == "auto":
         return torch.bfloat16 if training and device.type == "cuda" and torch.cuda.is_bf16_supported() else None
     if amp in ("bf16", "bfloat16"):
@@ -75,6 +76,8 @@ def _deterministic_scope(on: bool):
     if not on:
         yield
         return
+    import torch
+
     prev = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(), torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
     try:
         yield
@@ -93,9 +96,14 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    arch : {"mobilenet_v2", "resnet101"}
+    arch : str, default "mobilenet_v2"
+        A registered network (:func:`srnomogram.deep.networks.network_names`; built in:
+        ``"mobilenet_v2"``, ``"resnet101"``).
     weights : "imagenet", "none" or path
         Initial weights (see :mod:`srnomogram.deep.networks`).
+    image_col : str, default "image"
+        Manifest column of the images: ``image`` (OR) or ``image_sr`` (SR). Read by ``fit``,
+        ``predict_proba`` and ``gradcam`` when they get a manifest; a :class:`RoiSet` carries its own.
     epochs : int, default 200
     batch_size : int, default 16
     lr : float, default 0.005
@@ -147,6 +155,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         self,
         arch="mobilenet_v2",
         weights="imagenet",
+        image_col="image",
         epochs=200,
         batch_size=16,
         lr=0.005,
@@ -167,6 +176,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     ):
         self.arch = arch
         self.weights = weights
+        self.image_col = image_col
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -190,6 +200,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         f = "DeepClassifier"
         networks.check_arch(self.arch, f)
         networks.check_weights_param(self.weights, f)
+        if not isinstance(self.image_col, str) or not self.image_col:
+            raise param_error("image_col", f, "a manifest column name such as 'image' or 'image_sr'", self.image_col)
 
         def pos_int(name, lo=1):
             v = getattr(self, name)
@@ -213,6 +225,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         num("weight_decay", 0)
         num("margin", 0)
         num("hflip_prob", 0, hi=1)
+        from .data import BOUNDS
+
         if self.roi_bounds not in BOUNDS:
             raise param_error("roi_bounds", f, f"one of {list(BOUNDS)}", self.roi_bounds)
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
@@ -220,12 +234,15 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         if self.channels_last not in ("auto", True, False):
             raise param_error("channels_last", f, "'auto', True or False", self.channels_last)
 
-    def _rois(self, X, image_col) -> RoiSet:
+    def _rois(self, X) -> RoiSet:
+        from .data import RoiSet, load_rois
+        from .presets import precrop_size
+
         if isinstance(X, RoiSet):
             if X.images.shape[-1] != precrop_size(self.image_size):
                 raise InputError(f"The RoiSet holds {X.images.shape[-1]} px crops; image_size={self.image_size} needs {precrop_size(self.image_size)} px.")
             return X
-        return load_rois(X, image_col, size=precrop_size(self.image_size), margin=self.margin, bounds=self.roi_bounds, progress=self.progress)
+        return load_rois(X, self.image_col, size=precrop_size(self.image_size), margin=self.margin, bounds=self.roi_bounds, progress=self.progress)
 
     def _runtime(self, training: bool = True):
         """``(device, autocast dtype or None, channels_last)`` for training or for inference."""
@@ -238,24 +255,29 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         return networks.normalization(self.arch)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y=None, image_col="image"):
+    def fit(self, X, y=None):
         """Fine-tune the network on the lesions of ``X``.
 
         Parameters
         ----------
         X : pandas.DataFrame or RoiSet
-            A manifest (rows = training lesions) or preloaded ROIs (:func:`~srnomogram.deep.data.load_rois`).
+            A manifest (rows = training lesions; images from column ``image_col``) or preloaded ROIs
+            (:func:`~srnomogram.deep.data.load_rois`).
         y : array-like of {0, 1}, optional
             Labels; default the manifest's ``label`` column.
-        image_col : str
-            Image column (``image`` for OR, ``image_sr`` for SR).
 
         Returns
         -------
         self
         """
+        import torch
+
         self._check_params()
-        rois = self._rois(X, image_col)
+        rois = self._rois(X)
+        held = rois.meta.get("image_col", self.image_col)
+        if held != self.image_col:
+            raise InputError(f"The RoiSet holds crops of column {held!r} but the 'image_col' parameter of DeepClassifier is {self.image_col!r}. "
+                             f"Build the estimator with image_col={held!r}.")
         labels = rois.labels if y is None else torch.as_tensor(np.asarray(y), dtype=torch.long)
         n = len(rois)
         if labels.shape[0] != n:
@@ -272,11 +294,16 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         device, amp_dtype, cl = self._runtime()
         with _deterministic_scope(bool(self.deterministic)):
             seed_everything(int(self.seed), bool(self.deterministic))
-            self._fit(rois, labels, image_col, X, device, amp_dtype, cl)
+            self._fit(rois, labels, device, amp_dtype, cl)
         return self
 
-    def _fit(self, rois, labels, image_col, X, device, amp_dtype, cl):
+    def _fit(self, rois, labels, device, amp_dtype, cl):
+        import torch
+        import torch.nn.functional as F
         from tqdm.auto import tqdm
+
+        from .engine import train_one_epoch
+        from .presets import TrainPreset
 
         n = len(rois)
         model = networks.build_model(self.arch, self.weights, num_classes=2).to(device)
@@ -299,7 +326,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
 
         losses = []
         start = time.perf_counter()
-        bar = tqdm(range(int(self.epochs)), desc=f"{self.arch} ({image_col if not isinstance(X, RoiSet) else X.meta.get('image_col', '')})", unit="epoch", disable=None if self.progress is None else not self.progress)
+        bar = tqdm(range(int(self.epochs)), desc=f"{self.arch} ({rois.meta.get('image_col', self.image_col)})", unit="epoch", disable=None if self.progress is None else not self.progress)
         for _ in bar:
             ep = train_one_epoch(model, optimizer, images, labels, int(self.batch_size), preset, gen, amp_dtype=amp_dtype, channels_last=cl, step_fn=step_fn)
             scheduler.step()
@@ -317,7 +344,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         self.loss_history_ = hist
         self.epoch_of_iteration_ = np.concatenate([np.full(len(e), i) for i, e in enumerate(losses)])
-        self.image_col_ = rois.meta.get("image_col", image_col)
+        self.image_col_ = rois.meta.get("image_col", self.image_col)
         self.normalization_ = norm
         self.roi_meta_ = dict(rois.meta)
         self.n_train_ = n
@@ -330,29 +357,35 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
 
             raise NotFittedError("This DeepClassifier is not fitted yet. Call 'fit' or DeepClassifier.load(dir) first.")
 
-    def _eval_inputs(self, X, image_col):
+    def _eval_inputs(self, X):
+        from .presets import EvalPreset
+
         self._check_fitted()
-        rois = self._rois(X, image_col or self.image_col_)
+        rois = self._rois(X)
         device, amp_dtype, cl = self._runtime(training=False)
         self.model_.to(device)
         preset = EvalPreset(int(self.image_size), self.normalization_["mean"], self.normalization_["std"])
         return rois, device, amp_dtype, cl, preset
 
-    def predict_proba(self, X, image_col=None):
+    def predict_proba(self, X):
         """Probabilities ``(n, 2)``: columns benign, malignant; column 1 is the deep-learning score.
 
-        ``image_col`` defaults to the column the model was fitted on. The network runs in fp32 unless
-        ``amp="bf16"`` (see the class docstring), as Grad-CAM does.
+        Images of a manifest come from column ``image_col`` (the one the model was fitted on unless
+        changed with ``set_params``). The network runs in fp32 unless ``amp="bf16"`` (see the class
+        docstring), as Grad-CAM does.
         """
-        rois, device, amp_dtype, cl, preset = self._eval_inputs(X, image_col)
+        from .engine import evaluate
+
+        rois, device, amp_dtype, cl, preset = self._eval_inputs(X)
         p = evaluate(self.model_, rois.images.to(device), preset, int(self.eval_batch_size), amp_dtype=amp_dtype, channels_last=cl)
         return p.cpu().numpy().astype(np.float64)
 
-    def predict(self, X, image_col=None):
-        return self.classes_[self.predict_proba(X, image_col).argmax(1)]
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(1)]
 
-    def gradcam(self, X, image_col=None, target=None, batch_size=16) -> GradCamResult:
-        """Grad-CAM of the last convolutional layer for every lesion of ``X`` (the paper's Figure 5).
+    def gradcam(self, X, target=None, batch_size=16) -> GradCamResult:
+        """Grad-CAM of the network's last convolutional block (its spec's ``gradcam_layer``) for every
+        lesion of ``X`` (the paper's Figure 5).
 
         Parameters
         ----------
@@ -364,7 +397,11 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         GradCamResult
             Maps on the network's input grid (``image_size`` square), with the ROI and mask.
         """
-        rois, device, _, cl, preset = self._eval_inputs(X, image_col)
+        import torch
+
+        from .gradcam import GradCamResult, grad_cam
+
+        rois, device, _, cl, preset = self._eval_inputs(X)
         layer = networks.last_conv_layer(self.model_, self.arch)
         cams, probs, tgts = [], [], []
         for s in range(0, len(rois), batch_size):
@@ -384,6 +421,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     def save(self, path) -> Path:
         """Write ``model.pt`` (state_dict) and ``meta.json`` (architecture, parameters, class order,
         normalisation, ROI settings, loss history, versions, seed, model hash) into folder ``path``."""
+        import torch
         import torchvision
 
         from .. import __version__
@@ -451,6 +489,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         est.model_ = model.to(resolve_device(device))
         est.classes_ = np.asarray(meta["classes"])
         est.image_col_ = meta["image_col"]
+        if "image_col" not in meta["params"]:  # checkpoints saved before image_col was a parameter
+            est.image_col = est.image_col_
         est.normalization_ = meta["normalization"]
         est.roi_meta_ = meta.get("roi", {})
         est.n_train_ = meta.get("n_train")

@@ -1,8 +1,23 @@
-"""Networks of the deep-learning arm: torchvision MobileNetV2 and ResNet101 with a 2-class head.
+"""Networks of the deep-learning arm: a registry of classifiers with a 2-class head.
 
 Yang & Ma fine-tuned ImageNet-pretrained MobileNetV2 and ResNet101 on original (OR) and
 super-resolved (SR) ROI crops; SRMobileNet_v2 was their best base model. This module only builds
 modules and loads weights: no data, no training loop (torchvision references' split).
+
+Registry
+--------
+Each architecture is one :class:`NetworkSpec` (builder, torchvision weights enum, the head to
+replace, Grad-CAM's target layer, display and paper labels), looked up by name as torchvision's
+``get_model``/``get_model_weights`` do. The study's ``deep.archs`` choices, the CLI's ``--arch``
+choices, the model ids (``sr_mobilenet_v2``) and labels (``SR-MobileNetV2``, the paper's
+``SRMobileNet_v2``; :mod:`srnomogram.names`) all come from it, so adding a network is one
+:func:`register_network` call::
+
+    register_network(NetworkSpec("efficientnet_b0", builder="efficientnet_b0",
+        weights="EfficientNet_B0_Weights", head="classifier.1", gradcam_layer="features.8",
+        label="EfficientNet-B0", paper_label="EfficientNet_b0"))
+
+Importing this module does not import torch; building a network does.
 
 Weights
 -------
@@ -19,32 +34,128 @@ Weights
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import Callable
 
 from ..errors import CheckpointError, param_error
 
-ARCHS = ("mobilenet_v2", "resnet101")
-_WEIGHT_ENUMS = {"mobilenet_v2": "MobileNet_V2_Weights", "resnet101": "ResNet101_Weights"}
 _IMAGENET_TAG = "IMAGENET1K_V1"
 #: ImageNet normalisation of torchvision's classification weights (``weights.transforms()``).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+@dataclass(frozen=True)
+class NetworkSpec:
+    """How to build, fine-tune and explain one architecture.
+
+    Parameters
+    ----------
+    name : str
+        Registry key and the architecture part of model ids (``mobilenet_v2`` → ``sr_mobilenet_v2``);
+        lower-case letters, digits and ``_``.
+    builder : str or callable
+        A torchvision model builder name (``torchvision.models.get_model_builder``) or a callable
+        ``builder(weights=None | weights enum member) -> nn.Module``.
+    head : str
+        Dotted path of the final ``nn.Linear`` (``"classifier.1"``, ``"fc"``); replaced by a
+        ``num_classes`` head of the same input width.
+    gradcam_layer : str
+        Dotted path of Grad-CAM's target layer, a module whose output is a (B, K, h, w) feature
+        map (``"features.18"``, ``"layer4"``).
+    label : str
+        Display name (``"MobileNetV2"``); model labels are ``OR-<label>`` / ``SR-<label>``.
+    paper_label : str
+        The paper's spelling (``"MobileNet_v2"``; models ``ORMobileNet_v2`` / ``SRMobileNet_v2``).
+    weights : str, optional
+        Name of the torchvision weights enum (``"MobileNet_V2_Weights"``); None: no pretrained
+        weights (only ``weights="none"`` or a state_dict file).
+    """
+
+    name: str
+    builder: str | Callable
+    head: str
+    gradcam_layer: str
+    label: str
+    paper_label: str
+    weights: str | None = None
+
+
+_REGISTRY: dict[str, NetworkSpec] = {}
+
+
+def register_network(spec: NetworkSpec, *, replace: bool = False) -> NetworkSpec:
+    """Add ``spec`` to the registry (``replace=True`` to overwrite an existing name). Returns ``spec``."""
+    if not isinstance(spec, NetworkSpec):
+        raise param_error("spec", "register_network", "a NetworkSpec", spec)
+    if not spec.name or not spec.name.replace("_", "").isalnum() or spec.name != spec.name.lower():
+        raise param_error("name", "NetworkSpec", "lower-case letters, digits and '_'", spec.name)
+    if spec.name in _REGISTRY and not replace:
+        raise param_error("name", "register_network", f"a name not yet registered ({list(_REGISTRY)}), or replace=True", spec.name)
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister_network(name: str) -> NetworkSpec:
+    """Remove a network from the registry (returns its spec)."""
+    return _REGISTRY.pop(get_network(name, "unregister_network").name)
+
+
+def network_names() -> tuple[str, ...]:
+    """Registered architectures, in registration order (the built-ins first)."""
+    return tuple(_REGISTRY)
+
+
+class RegisteredNetworks(Sequence):
+    """A live, read-only view of :func:`network_names` (for choices that must see later registrations)."""
+
+    def __getitem__(self, i):
+        return network_names()[i]
+
+    def __len__(self):
+        return len(_REGISTRY)
+
+    def __contains__(self, name):
+        return name in _REGISTRY
+
+    def __repr__(self):
+        return repr(network_names())
+
+
+#: Every registered architecture, now and after later :func:`register_network` calls.
+REGISTERED = RegisteredNetworks()
+
+
+def get_network(arch, func="build_model") -> NetworkSpec:
+    """The :class:`NetworkSpec` of ``arch``; an error naming the registered choices otherwise."""
+    if not isinstance(arch, str) or arch not in _REGISTRY:
+        raise param_error("arch", func, f"one of {list(_REGISTRY)}", arch)
+    return _REGISTRY[arch]
+
+
 def check_arch(arch, func="build_model") -> str:
-    if arch not in ARCHS:
-        raise param_error("arch", func, f"one of {list(ARCHS)}", arch)
-    return arch
+    return get_network(arch, func).name
+
+
+register_network(NetworkSpec("mobilenet_v2", builder="mobilenet_v2", weights="MobileNet_V2_Weights", head="classifier.1",
+                             gradcam_layer="features.18", label="MobileNetV2", paper_label="MobileNet_v2"))
+register_network(NetworkSpec("resnet101", builder="resnet101", weights="ResNet101_Weights", head="fc",
+                             gradcam_layer="layer4", label="ResNet101", paper_label="ResNet101"))
+
+#: The architectures built in (the paper's two); ``network_names()`` also lists registered ones.
+ARCHS = network_names()
 
 
 def weights_enum(arch: str, tag: str = _IMAGENET_TAG):
     """The torchvision weights enum member for ``arch`` (no download happens here)."""
     import torchvision.models as tvm
 
-    enum = getattr(tvm, _WEIGHT_ENUMS[check_arch(arch)])
+    spec = get_network(arch)
+    if spec.weights is None:
+        raise param_error("weights", "build_model", f"'none' or a state_dict path ({arch} has no pretrained weights)", tag)
+    enum = getattr(tvm, spec.weights)
     try:
         return enum[tag]
     except KeyError:
@@ -54,8 +165,11 @@ def weights_enum(arch: str, tag: str = _IMAGENET_TAG):
 def normalization(arch: str) -> dict:
     """Mean/std/resize/crop of the pretrained preprocessing, read from ``weights.transforms()``.
 
-    Read from the weights' metadata, so nothing is downloaded.
+    Read from the weights' metadata, so nothing is downloaded. A network without pretrained
+    weights gets ImageNet's mean/std and torchvision's 256 → 224 resize/crop.
     """
+    if get_network(arch).weights is None:
+        return {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "resize_size": 256, "crop_size": 224}
     t = weights_enum(arch).transforms()
     return {
         "mean": [float(v) for v in t.mean],
@@ -65,30 +179,47 @@ def normalization(arch: str) -> dict:
     }
 
 
-def classifier_layer(model: nn.Module, arch: str) -> nn.Linear:
-    return model.classifier[-1] if arch == "mobilenet_v2" else model.fc
+def classifier_layer(model, arch: str):
+    """The final ``nn.Linear`` (the spec's ``head``)."""
+    return model.get_submodule(get_network(arch).head)
 
 
-def last_conv_layer(model: nn.Module, arch: str) -> nn.Module:
-    """The last convolutional block, Grad-CAM's target layer.
+def last_conv_layer(model, arch: str):
+    """Grad-CAM's target layer (the spec's ``gradcam_layer``): the last convolutional block.
 
-    MobileNetV2: ``features[-1]`` (1×1 conv to 1280 channels + BN + ReLU6);
+    MobileNetV2: ``features.18`` (1×1 conv to 1280 channels + BN + ReLU6);
     ResNet101: ``layer4`` (output of the last bottleneck, after its ReLU).
     """
-    return model.features[-1] if arch == "mobilenet_v2" else model.layer4
+    return model.get_submodule(get_network(arch).gradcam_layer)
 
 
-def _replace_head(model: nn.Module, arch: str, num_classes: int) -> None:
-    old = classifier_layer(model, arch)
+def _replace_head(model, arch: str, num_classes: int) -> None:
+    from torch import nn
+
+    path = get_network(arch).head
+    old = model.get_submodule(path)
+    parent_path, _, attr = path.rpartition(".")
+    parent = model.get_submodule(parent_path) if parent_path else model
     new = nn.Linear(old.in_features, num_classes)
-    if arch == "mobilenet_v2":
-        model.classifier[-1] = new
+    if attr.isdigit():
+        parent[int(attr)] = new
     else:
-        model.fc = new
+        setattr(parent, attr, new)
+
+
+def _construct(arch: str, weights=None):
+    spec = get_network(arch)
+    if callable(spec.builder):
+        return spec.builder(weights=weights)
+    import torchvision.models as tvm
+
+    return tvm.get_model_builder(spec.builder)(weights=weights)
 
 
 def load_state_dict_file(path: str | os.PathLike, what: str = "weights") -> dict:
     """Read a state_dict safely (``weights_only=True``); one-line CheckpointError on any failure."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{what} file {path} not found. Pass weights='imagenet', weights='none' or the path of a saved state_dict.")
@@ -107,12 +238,13 @@ def load_state_dict_file(path: str | os.PathLike, what: str = "weights") -> dict
     return sd
 
 
-def build_model(arch: str = "mobilenet_v2", weights: str | os.PathLike | None = "imagenet", num_classes: int = 2) -> nn.Module:
-    """Build a torchvision classifier with a ``num_classes`` head.
+def build_model(arch: str = "mobilenet_v2", weights: str | os.PathLike | None = "imagenet", num_classes: int = 2):
+    """Build a registered classifier with a ``num_classes`` head.
 
     Parameters
     ----------
-    arch : {"mobilenet_v2", "resnet101"}
+    arch : str
+        A registered network (:func:`network_names`; built in: ``"mobilenet_v2"``, ``"resnet101"``).
     weights : "imagenet", "none", a torchvision weights tag (e.g. "IMAGENET1K_V2") or a path
         See the module docstring.
     num_classes : int
@@ -128,12 +260,11 @@ def build_model(arch: str = "mobilenet_v2", weights: str | os.PathLike | None = 
     CheckpointError
         If ImageNet weights cannot be downloaded, or a local file is missing/corrupted/mismatched.
     """
-    import torchvision.models as tvm
+    import torch
 
-    check_arch(arch)
-    ctor = getattr(tvm, arch)
+    spec = get_network(arch)
     if weights is None or (isinstance(weights, str) and weights.lower() == "none"):
-        model = ctor(weights=None)
+        model = _construct(arch, None)
         _replace_head(model, arch, num_classes)
         return model
     is_tag = isinstance(weights, str) and (weights.lower() == "imagenet" or weights.upper().startswith("IMAGENET1K"))
@@ -141,7 +272,7 @@ def build_model(arch: str = "mobilenet_v2", weights: str | os.PathLike | None = 
         tag = _IMAGENET_TAG if weights.lower() == "imagenet" else weights.upper()
         w = weights_enum(arch, tag)
         try:
-            model = ctor(weights=w)
+            model = _construct(arch, w)
         except Exception as exc:  # noqa: BLE001 - URLError, OSError, HTTP errors...
             hub = Path(torch.hub.get_dir()) / "checkpoints"
             raise CheckpointError(
@@ -151,9 +282,9 @@ def build_model(arch: str = "mobilenet_v2", weights: str | os.PathLike | None = 
         _replace_head(model, arch, num_classes)
         return model
     sd = load_state_dict_file(weights)
-    model = ctor(weights=None)
+    model = _construct(arch, None)
     head = classifier_layer(model, arch)
-    head_keys = [k for k in sd if k.startswith("classifier.1.") or k.startswith("fc.")]
+    head_keys = [k for k in sd if k.startswith(spec.head + ".")]
     head_out = sd[head_keys[0]].shape[0] if head_keys else None
     if head_out == num_classes:
         _replace_head(model, arch, num_classes)
@@ -166,12 +297,13 @@ def build_model(arch: str = "mobilenet_v2", weights: str | os.PathLike | None = 
     return model
 
 
-def _load(model: nn.Module, sd: dict, path, arch: str) -> None:
+def _load(model, sd: dict, path, arch: str) -> None:
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0][:200]
-        raise CheckpointError(f"Weights file {path} does not fit a torchvision {arch} ({first}). Check the 'arch' parameter.") from None
+        kind = "torchvision " if isinstance(get_network(arch).builder, str) else ""
+        raise CheckpointError(f"Weights file {path} does not fit a {kind}{arch} ({first}). Check the 'arch' parameter.") from None
 
 
 def check_weights_param(weights, func="DeepClassifier") -> None:
@@ -181,4 +313,5 @@ def check_weights_param(weights, func="DeepClassifier") -> None:
         raise param_error("weights", func, "'imagenet', 'none' or a path to a state_dict", weights)
 
 
-__all__ = ["ARCHS", "build_model", "normalization", "last_conv_layer", "classifier_layer", "load_state_dict_file"]
+__all__ = ["ARCHS", "NetworkSpec", "register_network", "unregister_network", "get_network", "network_names", "build_model",
+           "normalization", "last_conv_layer", "classifier_layer", "load_state_dict_file"]

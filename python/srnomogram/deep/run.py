@@ -11,8 +11,9 @@ What :func:`train_and_score` writes into ``out_dir``:
 ``checkpoint/``          ``model.pt`` (state_dict) + ``meta.json``
 ``config.json``          the resolved parameters
 
-and, when ``board`` is given, the scores as pin ``deep_scores_<model>`` (e.g.
-``deep_scores_sr_mobilenet_v2``) with the parameters in the pin's metadata.
+and, when ``board`` is given, the scores as pin ``deep_scores_<model id>`` (e.g.
+``deep_scores_sr_mobilenet_v2``; :func:`srnomogram.names.model_id`) with the parameters in the pin's
+metadata.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import names
 from ..errors import InputError, param_error
 from ..utils import atomic_path, write_csv_atomic
 from .gradcam import save_overlays
@@ -32,19 +34,14 @@ from .model import DeepClassifier
 
 log = logging.getLogger(__name__)
 
-_ARCH_NAMES = {"mobilenet_v2": "MobileNet_v2", "resnet101": "ResNet101"}
+def model_id(est: DeepClassifier) -> str:
+    """The model's id: ``sr_mobilenet_v2`` for ``arch="mobilenet_v2"`` on ``image_sr``."""
+    return names.model_id(names.images_of(est.image_col), est.arch)
 
 
-def model_name(arch: str, image_col: str) -> str:
-    """The paper's model name: ``SRMobileNet_v2`` for ``image_sr``, ``ORResNet101`` for ``image``, ..."""
-    prefix = "SR" if image_col.endswith("_sr") or image_col == "image_sr" else "OR"
-    return prefix + _ARCH_NAMES.get(arch, arch)
-
-
-def pin_name(name: str) -> str:
-    """``SRMobileNet_v2`` → ``deep_scores_sr_mobilenet_v2``."""
-    low = name[:2].lower() + "_" + name[2:].lower()
-    return "deep_scores_" + "".join(ch if ch.isalnum() else "_" for ch in low)
+def pin_name(est: DeepClassifier) -> str:
+    """``deep_scores_sr_mobilenet_v2``: the pin of the model's scores."""
+    return "deep_scores_" + model_id(est)
 
 
 def loss_table(est: DeepClassifier) -> pd.DataFrame:
@@ -89,7 +86,7 @@ def _table2(name, scores: pd.DataFrame):
     return table2_rows(name, tr["label"].to_numpy(), tr["deep_score"].to_numpy(), te["label"].to_numpy(), te["deep_score"].to_numpy())
 
 
-def train_and_score(manifest, out_dir, *, image_col="image", name=None, board=None, gradcam="test", **params) -> dict:
+def train_and_score(manifest, out_dir, *, name=None, board=None, gradcam="test", **params) -> dict:
     """Train a :class:`DeepClassifier` on the train split and write scores, loss, Grad-CAM and checkpoint.
 
     Parameters
@@ -97,16 +94,15 @@ def train_and_score(manifest, out_dir, *, image_col="image", name=None, board=No
     manifest : path-like or pandas.DataFrame
         A manifest with a ``split`` column (``srnomogram cohort split``).
     out_dir : path-like
-    image_col : str
-        ``image`` (OR) or ``image_sr`` (SR).
     name : str, optional
-        Model name; default :func:`model_name` (e.g. ``SRMobileNet_v2``).
+        Model name in the outputs; default the paper's label (``SRMobileNet_v2``;
+        :func:`srnomogram.names.label` with ``style="paper"``).
     board : path-like, optional
-        The study's pins board; the scores go there as ``deep_scores_<model>``.
+        The study's pins board; the scores go there as ``deep_scores_<model id>``.
     gradcam : {"test", "all", "none"} or int
         Lesions to draw Grad-CAM for: the test split, all, none, or the first N test lesions.
     **params
-        :class:`DeepClassifier` parameters.
+        :class:`DeepClassifier` parameters (``image_col="image_sr"`` for the SR model).
 
     Returns
     -------
@@ -122,10 +118,11 @@ def train_and_score(manifest, out_dir, *, image_col="image", name=None, board=No
         raise param_error("gradcam", "train_and_score", "'test', 'all', 'none' or an int >= 0", gradcam)
     est = DeepClassifier(**params)
     est._check_params()
-    name = name or model_name(est.arch, image_col)
+    image_col = est.image_col
+    name = name or names.label(model_id(est), style="paper")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rois = est._rois(df, image_col)
+    rois = est._rois(df)
     is_train = (df["split"] == "train").to_numpy()
     if not is_train.any():
         raise InputError("The manifest's split column has no 'train' row.")
@@ -156,6 +153,6 @@ def train_and_score(manifest, out_dir, *, image_col="image", name=None, board=No
     if board is not None:
         from ..board import write_pin
 
-        version = write_pin(board, pin_name(name), scores, metadata={"model": name, "image_col": image_col, **config["params"], "loss_final_epoch": float(loss[loss.epoch == loss.epoch.max()].loss.mean())}, title=f"{name} deep-learning scores")
-        paths["pin"] = f"{pin_name(name)}@{version}"
+        version = write_pin(board, pin_name(est), scores, metadata={"model": name, "image_col": image_col, **config["params"], "loss_final_epoch": float(loss[loss.epoch == loss.epoch.max()].loss.mean())}, title=f"{name} deep-learning scores")
+        paths["pin"] = f"{pin_name(est)}@{version}"
     return {"estimator": est, "scores": scores, "table2": table2, "paths": paths}

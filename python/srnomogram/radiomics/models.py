@@ -17,9 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import names
 from ..errors import InputError, param_error
 
-KINDS = ("lr", "svm")
+KINDS = tuple(names.RADIOMICS_METHODS)  # ("lr", "svm")
 
 
 def make_model(kind: str = "lr", random_state=0, alpha: float = 0.05, r_threshold: float = 0.9, C: float = 1.0, svm_kernel: str = "linear"):
@@ -157,18 +158,19 @@ def fit_or_sr_models(labels, split, features_or: pd.DataFrame, features_sr: pd.D
     if split.isna().any() or not split.isin(["train", "test"]).all():
         raise InputError("The 'split' parameter of fit_or_sr_models must give 'train' or 'test' for every labelled case.")
     train = (split == "train").to_numpy()
-    sets = {"OR": _finite_columns(_aligned(features_or, labels, "OR"), "OR", nonfinite)}
+    sets = {"or": _finite_columns(_aligned(features_or, labels, "OR"), "OR", nonfinite)}
     if features_sr is not None:
-        sets["SR"] = _finite_columns(_aligned(features_sr, labels, "SR"), "SR", nonfinite)
+        sets["sr"] = _finite_columns(_aligned(features_sr, labels, "SR"), "SR", nonfinite)
     models, scores, tables, reports = {}, pd.DataFrame({"label": labels, "split": split}), [], []
     y = labels.to_numpy()
-    for prefix, X in sets.items():
+    for images, X in sets.items():
         for kind in KINDS:
-            name = f"{prefix}_{kind.upper()}"
+            mid = names.model_id(images, kind)
+            name = names.label(mid, style="paper")  # OR_LR, ..., as the paper's Table 2
             model = make_model(kind, random_state=random_state, **model_kwargs).fit(X[train], y[train])
             s = model.predict_proba(X)[:, 1]
             models[name] = model
-            scores[f"{name.lower()}_score"] = s
+            scores[f"{mid}_score"] = s
             tables.append(table2_rows(name, y[train], s[train], y[~train], s[~train]))
             reports.append(model_report(model).assign(model=name))
     return {"models": models, "scores": scores, "table2": pd.concat(tables, ignore_index=True), "report": pd.concat(reports, ignore_index=True)}

@@ -85,8 +85,8 @@ def _train(args) -> int:
     df = _rows(load_manifest(args.manifest), args.split)
     model = SuperResolver(channels=args.channels, blocks=args.blocks, patch_size=args.patch_size, iterations=args.iterations,
                           batch_size=args.batch_size, lr=args.lr, adv_weight=args.adv_weight, noise_sigma=args.noise_sigma,
-                          degradation=args.degradation, seed=args.seed, device=args.device, amp=args.amp)
-    model.fit(df, image_col=args.image_col)
+                          degradation=args.degradation, seed=args.seed, device=args.device, amp=args.amp, image_col=args.image_col)
+    model.fit(df)
     model.save(args.out)
     l1 = [h["l1"] for h in model.history_]
     log.info("trained on %d images (%d planes) on %s; L1 %.4f -> %.4f; wrote %s", len(df), model.n_training_planes_,

@@ -61,6 +61,8 @@ class SuperResolver(BaseEstimator):
         fitting (``set_params(amp=...)``) to apply a model in another precision.
     progress : bool or None
         Progress bar; ``None`` shows it only on a terminal.
+    image_col : str
+        Manifest column :meth:`fit` reads the training images from (``"image"``, the original images).
 
     Attributes
     ----------
@@ -74,7 +76,7 @@ class SuperResolver(BaseEstimator):
 
     def __init__(self, scale=2, channels=32, blocks=8, patch_size=64, iterations=2000, batch_size=16, lr=2e-4,
                  l1_weight=1.0, adv_weight=1e-3, perceptual_weight=0.0, adv_start=0.25, noise_sigma=0.01,
-                 degradation="downsample", seed=0, device="auto", amp="auto", progress=None):
+                 degradation="downsample", seed=0, device="auto", amp="auto", progress=None, image_col="image"):
         self.scale = scale
         self.channels = channels
         self.blocks = blocks
@@ -92,6 +94,7 @@ class SuperResolver(BaseEstimator):
         self.device = device
         self.amp = amp
         self.progress = progress
+        self.image_col = image_col
 
     # -- validation -------------------------------------------------------------------------
 
@@ -129,7 +132,7 @@ class SuperResolver(BaseEstimator):
 
     # -- fitting ----------------------------------------------------------------------------
 
-    def fit(self, X, y=None, image_col: str = "image"):
+    def fit(self, X, y=None):
         """Train on the images of a manifest DataFrame (column ``image_col``); labels are not used.
 
         3D volumes are checked (:func:`~srnomogram.sr.apply.check_volume_geometry`) and learned from
@@ -141,6 +144,7 @@ class SuperResolver(BaseEstimator):
         from ..data.readers import read_image
         from .apply import check_volume_geometry
 
+        image_col = self.image_col
         if not hasattr(X, "columns") or image_col not in X.columns:
             raise param_error("image_col", "SuperResolver.fit", "a column of the manifest DataFrame", image_col)
         images = []

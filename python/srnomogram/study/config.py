@@ -32,6 +32,8 @@ from pathlib import Path
 
 import yaml
 
+from ..deep.model import DeepClassifier as _Deep  # no torch at import
+from ..deep.networks import ARCHS, REGISTERED as _NETWORKS  # the network registry
 from ..errors import ConfigError
 from ..metrics import BEST_MODEL_RULES  # one list of rules, where the rules live
 from ..utils import hash_bytes
@@ -40,7 +42,7 @@ __all__ = ["StudyConfig", "load_config", "config_from_dict", "parse_override", "
 
 TRAIN_SCORES = ("cross_fitted", "cross_validated", "fitted")  # cross_validated: the old name of cross_fitted
 MODEL_IMAGES = ("or", "sr")
-ARCHS = ("mobilenet_v2", "resnet101")
+_DEEP = _Deep().get_params()  # deep defaults: the estimator's signature is where they are written
 
 
 def _spec(default, *, check=None, choices=None, path=False, doc=""):
@@ -101,13 +103,13 @@ class RadiomicsSection:
 @dataclass(frozen=True)
 class DeepSection:
     enabled: bool = _spec(True)
-    archs: tuple = _spec(ARCHS, choices=ARCHS, doc="CNN architectures")
+    archs: tuple = _spec(ARCHS, choices=_NETWORKS, doc="CNN architectures (the paper's two by default; any registered network)")
     images: tuple = _spec(MODEL_IMAGES, choices=MODEL_IMAGES, doc="train each CNN on OR and/or SR images")
-    weights: str = _spec("imagenet", doc="'imagenet', 'none' or a weights file")
-    epochs: int = _spec(200, check=_POS)
-    batch_size: int = _spec(16, check=_POS)
-    lr: float = _spec(0.005, check=_POS)
-    device: str = _spec("auto", doc="'auto', 'cpu', 'cuda', ...")
+    weights: str = _spec(_DEEP["weights"], doc="'imagenet', 'none' or a weights file")
+    epochs: int = _spec(_DEEP["epochs"], check=_POS)
+    batch_size: int = _spec(_DEEP["batch_size"], check=_POS)
+    lr: float = _spec(_DEEP["lr"], check=_POS)
+    device: str = _spec(_DEEP["device"], doc="'auto', 'cpu', 'cuda', ...")
     params: typing.Mapping = _spec(None, doc="further keyword arguments of srnomogram.deep.DeepClassifier")
 
 

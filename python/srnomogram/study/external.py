@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CheckpointError, InputError, ManifestError, param_error
+from .. import names
 from ..utils import atomic_path, file_sha256, hash_bytes, write_csv_atomic
 from .cache import DONE, Runner, Stage
 
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["validate", "predict", "load_study", "FinishedStudy", "nomogram_predict"]
 
 APP_FORMAT = "srnomogram.application/1"
-EXTRA_LABELS = {"clinical": "Clinical model", "nomogram": "Nomogram"}
+EXTRA_LABELS = names.labels(("clinical", "nomogram"))
 SPACING_TOLERANCE = 0.25  # relative: warn when external spacing leaves the training range by more
 SIZE_TOLERANCE = 0.5  # relative, for image width/height
 STAT_OPTIONS = ("recalibrate", "unit", "bootstraps", "dca_bootstraps")  # what the statistics stage's cache key holds
@@ -127,7 +128,7 @@ def _describe(values) -> dict:
 def run_application(ctx):
     """Freeze what applying the study needs: models, cut-offs, settings, training summary."""
     from .. import metrics
-    from .stages import MODEL_LABELS, load_cohort
+    from .stages import load_cohort
 
     cfg = ctx.config
     inputs = ctx.inputs
@@ -149,7 +150,7 @@ def run_application(ctx):
                            "image_size": meta["params"].get("image_size"), "margin": meta["params"].get("margin"),
                            "roi_bounds": meta["params"].get("roi_bounds"), "roi": meta.get("roi", {})}
     for key, m in models.items():
-        m["label"] = MODEL_LABELS.get(key, key)
+        m["label"] = names.label(key)
         if m["label"] not in cut:
             raise InputError(f"Table 2 has no training row for {m['label']}; rerun the study's table2 stage.")
         m["threshold"] = cut[m["label"]]
@@ -463,7 +464,7 @@ def _ext_scores(ctx):
             scores[key] = pipe.predict_proba(X)[:, 1]
         else:
             clf = DeepClassifier.load(study.file(m["file"]), device=run.options.get("device", "auto"))
-            scores[key] = clf.predict_proba(cohort, image_col=clf.image_col_)[:, 1]
+            scores[key] = clf.predict_proba(cohort)[:, 1]
     factors = study.app["clinical_factors"]
     missing = [c for c in factors if c not in cohort.columns]
     best = study.app["best_model"]["model"]
@@ -610,9 +611,7 @@ def _ext_statistics(ctx):
 
 
 def _label(m):
-    from .stages import MODEL_LABELS
-
-    return MODEL_LABELS.get(m, EXTRA_LABELS.get(m, m))
+    return names.label(m)
 
 
 # ================================================================================ public API

@@ -14,7 +14,8 @@ import pandas as pd
 
 from ..utils import atomic_path, write_csv_atomic
 from .cache import Runner
-from .stages import MODEL_LABELS, build_stages
+from .. import names
+from .stages import build_stages
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def repeated_splits(cfg, out: Path, force=()) -> dict:
     write_csv_atomic(summary, out / "tables" / "repeated_splits_summary.csv")
     fmts = tuple(dict.fromkeys(("png", *cfg.report.formats)))
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    fig = F.save(F.figure_repeated_splits(rows, MODEL_LABELS), out / "figures" / "figure_repeated_splits", formats=fmts)[0]
+    fig = F.save(F.figure_repeated_splits(rows, names.labels()), out / "figures" / "figure_repeated_splits", formats=fmts)[0]
     return {"rows": rows, "summary": summary, "figure": fig}
 
 
@@ -175,15 +176,15 @@ def make_figures(cfg, results, folder: Path) -> dict:
 
     t2 = results.get("table2")
     if t2 is not None:
-        keep("figure3_roc_models", F.figure3_roc(t2.table("scores"), t2.table("model_aucs"), MODEL_LABELS))
+        keep("figure3_roc_models", F.figure3_roc(t2.table("scores"), t2.table("model_aucs"), names.labels()))
     deep = {n: r for n, r in results.items() if n.startswith("deep_")}
     if deep:
         loss = pd.concat(
-            [r.table("loss_history").assign(model=MODEL_LABELS.get(n[5:], n)) for n, r in deep.items()],
+            [r.table("loss_history").assign(model=names.label(n[5:])) for n, r in deep.items()],
             ignore_index=True,
         )
         keep("figure4_loss", F.figure4_loss(loss))
-        keep("figure5_gradcam", F.figure5_gradcam({MODEL_LABELS.get(n[5:], n): r.file("gradcam.npz") for n, r in deep.items()}))
+        keep("figure5_gradcam", F.figure5_gradcam({names.label(n[5:]): r.file("gradcam.npz") for n, r in deep.items()}))
     nom = results.get("nomogram")
     if nom is not None:
         labels = dict(cfg.cohort.clinical_labels or {})

@@ -30,7 +30,8 @@ import pandas as pd
 
 from ..utils import atomic_path, hash_bytes, write_csv_atomic
 from .cache import Runner
-from .stages import MODEL_LABELS, build_stages, load_cohort
+from .. import names
+from .stages import build_stages, load_cohort
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def seed_result(cfg, results, seed: int) -> pd.DataFrame:
         if hasattr(stats, "validate_nomogram"):
             corrected = _corrected_auc(stats.validate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed))
         out[f"{name}_corrected_auc"] = corrected
-    rows = aucs.assign(seed=int(seed), label=aucs["model"].map(MODEL_LABELS), chosen=aucs["model"] == best, chosen_model=best, **out)
+    rows = aucs.assign(seed=int(seed), label=aucs["model"].map(names.label), chosen=aucs["model"] == best, chosen_model=best, **out)
     return rows[RESULT_COLUMNS]
 
 
@@ -155,13 +156,13 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     n_seeds = rows["seed"].nunique()
     out = []
     for model, g in rows.groupby("model", sort=False):
-        out.append({"model": model, "label": MODEL_LABELS.get(model, model), **{f"test_auc_{k}" if k != "n_seeds" else k: v for k, v in _describe(g["test_auc"]).items()},
+        out.append({"model": model, "label": names.label(model), **{f"test_auc_{k}" if k != "n_seeds" else k: v for k, v in _describe(g["test_auc"]).items()},
                     "cv_auc_mean": float(g["cv_auc"].mean()), "times_chosen": int(g["chosen"].astype(bool).sum()),
                     "share_chosen": float(g["chosen"].astype(bool).sum() / n_seeds), "corrected_auc_mean": np.nan})
     per_seed = rows.drop_duplicates("seed")
-    for name, label in (("clinical", "Clinical model"), ("nomogram", "Nomogram")):
+    for name in ("clinical", "nomogram"):
         d = _describe(per_seed[f"{name}_test_auc"])
-        out.append({"model": name, "label": label, **{f"test_auc_{k}" if k != "n_seeds" else k: v for k, v in d.items()},
+        out.append({"model": name, "label": names.label(name), **{f"test_auc_{k}" if k != "n_seeds" else k: v for k, v in d.items()},
                     "cv_auc_mean": np.nan, "times_chosen": np.nan, "share_chosen": np.nan,
                     "corrected_auc_mean": float(per_seed[f"{name}_corrected_auc"].mean()) if per_seed[f"{name}_corrected_auc"].notna().any() else np.nan})
     return pd.DataFrame(out)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import names
 from ..utils import atomic_path
 from .stages import DEEP_SCORE_OR_UNIT, negative_coefficient_message, no_signal_message
 
@@ -80,7 +81,7 @@ def methods_text(cfg, results) -> str:
     if cfg.deep.enabled:
         extra = dict(cfg.deep.params or {})
         parts.append(
-            f"{' and '.join({'mobilenet_v2': 'MobileNetV2', 'resnet101': 'ResNet101'}[a] for a in cfg.deep.archs)} "
+            f"{' and '.join(names.arch_label(a) for a in cfg.deep.archs)} "
             f"were trained on {' and '.join(i.upper() for i in cfg.deep.images)} lesion ROIs "
             f"(weights: {cfg.deep.weights}; {cfg.deep.epochs} epochs, batch size {cfg.deep.batch_size}, "
             f"SGD learning rate {cfg.deep.lr}"

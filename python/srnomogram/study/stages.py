@@ -20,33 +20,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputError
+from .. import names
 from ..utils import file_sha256, hash_bytes
 from ..metrics import choose_best  # noqa: F401  (re-exported: the rule lives in metrics)
 from .cache import Stage
 
 logger = logging.getLogger(__name__)
 
-MODEL_ORDER = (
-    "or_lr",
-    "or_svm",
-    "sr_lr",
-    "sr_svm",
-    "or_mobilenet_v2",
-    "sr_mobilenet_v2",
-    "or_resnet101",
-    "sr_resnet101",
-)
-MODEL_LABELS = {
-    "or_lr": "OR-LR",
-    "or_svm": "OR-SVM",
-    "sr_lr": "SR-LR",
-    "sr_svm": "SR-SVM",
-    "or_mobilenet_v2": "OR-MobileNetV2",
-    "sr_mobilenet_v2": "SR-MobileNetV2",
-    "or_resnet101": "OR-ResNet101",
-    "sr_resnet101": "SR-ResNet101",
-}
-IMAGE_COL = {"or": "image", "sr": "image_sr"}
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -154,7 +134,7 @@ def run_sr(ctx):
     params = dict(cfg.sr.params or {})
     params.setdefault("seed", cfg.study.seed)
     params.setdefault("device", cfg.deep.device)
-    model = SuperResolver(**params).fit(cohort[cohort["split"] == "train"], image_col="image")
+    model = SuperResolver(**params).fit(cohort[cohort["split"] == "train"])
     model.save(ctx.path("model"))
     df = model.apply_manifest(
         ctx.inputs["split"].file("cohort.csv"),
@@ -184,7 +164,7 @@ def _run_radiomics(ctx, images):
     cohort = load_cohort(src)
     cache = Path(cfg.study.output) / "cache" / f"radiomics_{images}"
     feats = extract(
-        cohort, image_col=IMAGE_COL[images], jobs=cfg.radiomics.jobs, params=cfg.radiomics.params, cache_dir=cache,
+        cohort, image_col=names.image_col(images), jobs=cfg.radiomics.jobs, params=cfg.radiomics.params, cache_dir=cache,
         scheduler=cfg.study.scheduler,
     )
     feats = feats.reindex(cohort["case_id"].astype(str))
@@ -227,7 +207,7 @@ def run_radiomics_models(ctx):
         X = pd.DataFrame(feats.loc[cohort["case_id"]].to_numpy(dtype=float), columns=feats.columns)
         y = cohort["label"].to_numpy()
         for kind in cfg.radiomics.models:
-            m = f"{images}_{kind}"
+            m = names.model_id(images, kind)
             t0 = time.perf_counter()
             model = radiomics.make_model(kind=kind, random_state=cfg.study.seed)
             model.fit(X[train], y[train])
@@ -286,8 +266,10 @@ def make_deep_stage(images, arch):
         src = ctx.inputs["sr" if images == "sr" else "split"]
         cohort = load_cohort(src)
         params = dict(cfg.deep.params or {})
+        col = names.image_col(images)
         clf = DeepClassifier(
             arch=arch,
+            image_col=col,
             weights=cfg.deep.weights,
             epochs=cfg.deep.epochs,
             batch_size=cfg.deep.batch_size,
@@ -297,8 +279,7 @@ def make_deep_stage(images, arch):
             device=cfg.deep.device,
             **params,
         )
-        col = IMAGE_COL[images]
-        model = f"{images}_{arch}"
+        model = names.model_id(images, arch)
         train = (cohort["split"] == "train").to_numpy()
         # every ROI read once; the k fold models and the full model train on subsets of this tensor
         rois = load_rois(cohort, col, size=precrop_size(clf.image_size), margin=clf.margin, bounds=clf.roi_bounds, progress=clf.progress)
@@ -325,7 +306,7 @@ def make_deep_stage(images, arch):
         ctx.write_table("loss_history", pd.DataFrame({"iteration": np.arange(1, len(loss) + 1), "loss": loss}))
         try:  # Grad-CAM of a few test lesions (the paper's Figure 5)
             test = cohort[cohort["split"] == "test"].head(4)
-            cam = clf.gradcam(test, image_col=col)
+            cam = clf.gradcam(test)
             np.savez_compressed(
                 ctx.path("gradcam.npz"), case_id=np.asarray(cam.case_ids), cam=cam.cams, image=cam.images, mask=cam.masks
             )
@@ -352,13 +333,13 @@ def run_table2(ctx):
                 scores = scores.merge(res.table(t).drop(columns=["split", "label"]), on="case_id", how="left")
             if (res.path / f"{t}_oof.csv").exists():
                 oof = oof.merge(res.table(f"{t}_oof").drop(columns=["split", "label"]), on="case_id", how="left")
-    models = [m for m in MODEL_ORDER if m in scores.columns]
+    models = [m for m in names.model_ids() if m in scores.columns]
     if not models:
         raise ConfigError("The study has no models: enable radiomics and/or deep.")
     tr, te = (scores["split"] == "train").to_numpy(), (scores["split"] == "test").to_numpy()
     y = scores["label"].to_numpy()
     rows = [
-        metrics.table2_rows(MODEL_LABELS[m], y[tr], scores[m].to_numpy()[tr], y[te], scores[m].to_numpy()[te],
+        metrics.table2_rows(names.label(m), y[tr], scores[m].to_numpy()[tr], y[te], scores[m].to_numpy()[te],
                             alpha=cfg.nomogram.alpha, s_train_cv=oof[m].to_numpy()[tr] if m in oof.columns else None)
         for m in models
     ]
@@ -371,7 +352,7 @@ def run_table2(ctx):
         scores["deep_score"] = oof[best].to_numpy()
     if scores.loc[scores["split"] == "train", "deep_score"].nunique() < 2:
         raise InputError(
-            f"The best model ({MODEL_LABELS[best]}) gives one constant score on the training set, so it cannot "
+            f"The best model ({names.label(best)}) gives one constant score on the training set, so it cannot "
             "enter the nomogram; train longer (deep.epochs) or enable radiomics."
         )
     check = metrics.score_check(best, y[tr], oof[best].to_numpy()[tr] if best in oof.columns else None,
@@ -382,8 +363,8 @@ def run_table2(ctx):
     ctx.write_table("scores_oof", oof)
     ctx.write_table("table2", table2)
     ctx.write_table("model_aucs", aucs)
-    ctx.write_table("score_check", pd.DataFrame([{"label": MODEL_LABELS[best], **check}]))
-    ctx.write_json("best_model", {"model": best, "label": MODEL_LABELS[best], "rule": cfg.nomogram.best_model_rule,
+    ctx.write_table("score_check", pd.DataFrame([{"label": names.label(best), **check}]))
+    ctx.write_json("best_model", {"model": best, "label": names.label(best), "rule": cfg.nomogram.best_model_rule,
                                   "train_score": cfg.nomogram.train_score, "folds": int(cfg.validation.folds),
                                   "score_check": check})
 
@@ -415,7 +396,7 @@ def negative_coefficient_message(label, coef) -> str:
 
 def _score_check_failed(cfg, best, check):
     """Warn (``nomogram.require_signal: false``) or stop the study (``true``) on a score without signal."""
-    label = MODEL_LABELS[best]
+    label = names.label(best)
     if not cfg.nomogram.require_signal:
         logger.warning(no_signal_message(label, check))
         return
@@ -602,7 +583,7 @@ def build_stages(cfg) -> list[Stage]:
     if cfg.deep.enabled:
         for images in cfg.deep.images:
             for arch in cfg.deep.archs:
-                name = f"deep_{images}_{arch}"
+                name = f"deep_{names.model_id(images, arch)}"
                 deps = ("split", "sr") if images == "sr" else ("split",)
                 stages.append(Stage(name, make_deep_stage(images, arch), deps=deps, extra_key=_deep_key, version="2"))
                 model_deps.append(name)

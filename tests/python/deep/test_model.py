@@ -87,7 +87,7 @@ def test_on_cuda_training_uses_bf16_where_supported_and_scores_stay_fp32(monkeyp
 
 
 def test_predict_proba_runs_in_fp32_by_default_and_in_bf16_when_asked(fitted, demo120_split, monkeypatch):
-    import srnomogram.deep.model as M
+    import srnomogram.deep.engine as M  # predict_proba looks evaluate up there when it runs
 
     seen = []
     real = M.evaluate

@@ -59,9 +59,9 @@ def test_repeats_rerun_the_split_per_seed_share_features_and_resume(tmp_path, de
     assert summary.loc["nomogram", "n_seeds"] == 2
     assert summary.loc["nomogram", "corrected_auc_mean"] == pytest.approx(rows.drop_duplicates("seed")["nomogram_corrected_auc"].mean())
     from srnomogram.study import figures as F
-    from srnomogram.study.stages import MODEL_LABELS
+    from srnomogram.names import labels
 
-    png = F.save(F.figure_repeated_splits(rows, MODEL_LABELS), tmp_path / "fig", formats=("png",))[0]
+    png = F.save(F.figure_repeated_splits(rows, labels()), tmp_path / "fig", formats=("png",))[0]
     assert png.stat().st_size > 1000
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="srnomogram.study.repeats"):
