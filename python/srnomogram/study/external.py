@@ -140,13 +140,13 @@ def run_application(ctx):
     if "radiomics_models" in inputs:
         for f in sorted((inputs["radiomics_models"].path / "model").glob("*.skops")):
             key = f.stem
-            models[key] = {"kind": "radiomics", "images": key.split("_")[0],
+            models[key] = {"kind": "radiomics", "images": names.parse_model_id(key)[0],
                            "file": f"stages/radiomics_models/model/{f.name}"}
     for name in inputs:
         if name.startswith("deep_"):
             key = name[5:]
             meta = json.loads((inputs[name].path / "model" / "meta.json").read_text(encoding="utf-8"))
-            models[key] = {"kind": "deep", "images": key.split("_")[0], "file": f"stages/{name}/model",
+            models[key] = {"kind": "deep", "images": names.parse_model_id(key)[0], "file": f"stages/{name}/model",
                            "image_size": meta["params"].get("image_size"), "margin": meta["params"].get("margin"),
                            "roi_bounds": meta["params"].get("roi_bounds"), "roi": meta.get("roi", {})}
     for key, m in models.items():
