@@ -64,8 +64,9 @@ class StudySection:
     deterministic: bool = _spec(True, doc="ask PyTorch for deterministic algorithms")
     scheduler: str = _spec(
         None,
-        doc="dask.distributed scheduler address (tcp://host:8786) that radiomics extraction runs on "
-        "(default: $DASK_SCHEDULER_ADDRESS, else locally); needs a filesystem shared with the workers",
+        doc="dask.distributed scheduler address (tcp://host:8786) that radiomics extraction and the seeds of "
+        "repeated splits run on (default: $DASK_SCHEDULER_ADDRESS, else locally; 'local' ignores the variable); "
+        "needs a filesystem shared with the workers. Not part of any cache key or config hash",
     )
 
 
@@ -167,6 +168,10 @@ class ReportSection:
     formats: tuple = _spec(("png", "pdf"), choices=("png", "pdf"), doc="figure file formats")
 
 
+# study keys that say where results are written or computed, not what they are: left out of every hash,
+# so a cluster run and a local run share the stage cache
+WHERE_KEYS = ("output", "scheduler")
+
 SECTIONS = {
     "study": StudySection,
     "cohort": CohortSection,
@@ -220,13 +225,15 @@ class StudyConfig:
     def section_hash(self, *names) -> str:
         """Content hash of some sections (what a stage's cache key depends on)."""
         d = self.to_dict()
-        d["study"].pop("output")  # where results go does not change them
+        for where in WHERE_KEYS:  # where results go or are computed does not change them
+            d["study"].pop(where)
         return hash_bytes(json.dumps({n: d[n] for n in names}, sort_keys=True))
 
     @property
     def config_hash(self) -> str:
         d = self.to_dict()
-        d["study"].pop("output")  # where results go does not change them
+        for where in WHERE_KEYS:  # where results go or are computed does not change them
+            d["study"].pop(where)
         return hash_bytes(json.dumps(d, sort_keys=True))
 
     def write(self, path) -> Path:

@@ -131,3 +131,17 @@ def test_study_on_a_dask_cluster_gives_the_local_tables(demo_dir, dask_cluster, 
     pd.testing.assert_frame_equal(
         read_pin(tmp_path / "cluster" / "board", "radiomics_features_or"), read_pin(tmp_path / "local" / "board", "radiomics_features_or"), check_exact=True
     )
+    # the scheduler is in no cache key: a cluster run reuses every stage of a local run, and back
+    import json
+
+    connected.clear()
+    assert main(["-q", "run", str(study), "-o", str(tmp_path / "local"), "--scheduler", dask_cluster.scheduler_address]) == 0
+    assert main(["-q", "run", str(study), "-o", str(tmp_path / "cluster"), "--scheduler", "local"]) == 0
+    assert connected == []  # nothing left to extract
+    for out in ("local", "cluster"):
+        log = json.loads((tmp_path / out / "run_log.json").read_text())
+        assert len(log) >= 5 and all(s["reused"] for s in log), out
+    assert yaml.safe_load((tmp_path / "local" / "resolved_config.yaml").read_text())["study"]["scheduler"] == dask_cluster.scheduler_address
+    # nor in the config hash that the frozen application (and every pin) records
+    app = [(tmp_path / out / "stages" / "application" / "application.json").read_bytes() for out in ("local", "cluster")]
+    assert app[0] == app[1]
