@@ -163,7 +163,7 @@ def _pinned_raw(name):
     from srnomogram.study.demo import demo_config_text
 
     if name.endswith(".yaml"):
-        return yaml.safe_load((Path(__file__).resolve().parents[3] / "inst" / "study" / name).read_text())
+        return yaml.safe_load((Path(__file__).resolve().parents[3] / "inst" / "study" / name).read_text(encoding="utf-8"))
     if name == "srnomogram demo":  # what run_demo writes beside the demo cohort
         raw = yaml.safe_load(demo_config_text())
         raw["cohort"]["manifest"] = f"{_BASE}/demo/cohort/manifest.csv"
