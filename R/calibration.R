@@ -30,7 +30,7 @@
 #' set.seed(1)
 #' d <- data.frame(score = runif(150))
 #' d$y <- rbinom(150, 1, plogis(-3 + 6 * d$score))
-#' fit <- fit_nomogram(d[1:100, ], y ~ score)
+#' fit <- fit_nomogram(y ~ score, d[1:100, ])
 #' cal <- calibrate_nomogram(fit, B = 50, seed = 1)
 #' cal
 #' ext <- calibrate_nomogram(fit, newdata = d[101:150, ], g = 5)
@@ -64,8 +64,7 @@ validate_external <- function(fit, newdata, g) {
   vars <- all.vars(fit$srn_formula)
   cc <- stats::complete.cases(newdata[, vars, drop = FALSE])
   if (!all(cc)) {
-    cli::cli_warn("{sum(!cc)} observation{?s} with missing data removed.",
-                  class = c("srnomogram_warning_missing", "srnomogram_warning"))
+    warn_classed("{sum(!cc)} observation{?s} with missing data removed.", "missing")
   }
   newdata <- newdata[cc, , drop = FALSE]
   y <- check_binary(newdata[[yname]], arg = "outcome")

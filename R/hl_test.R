@@ -64,10 +64,9 @@ hl_test <- function(y, prob, g = 10, engine = c("srnomogram", "ResourceSelection
   n_groups <- length(unique(cutyhat))
   n_empty <- nlevels(cutyhat) - n_groups
   if (n_groups < g) {
-    cli::cli_warn(c("Only {n_groups} non-empty group{?s} can be formed from tied predictions, fewer than {.arg g} = {g}.",
+    warn_classed(c("Only {n_groups} non-empty group{?s} can be formed from tied predictions, fewer than {.arg g} = {g}.",
                     i = "The degrees of freedom are {n_groups} - 2 = {n_groups - 2}.",
-                    if (n_empty > 0) c(x = "{n_empty} group{?s} {?is/are} empty, so the statistic is NaN (as in ResourceSelection::hoslem.test); try a smaller {.arg g}.")),
-                  class = c("srnomogram_warning_groups", "srnomogram_warning"))
+                    if (n_empty > 0) c(x = "{n_empty} group{?s} {?is/are} empty, so the statistic is NaN (as in ResourceSelection::hoslem.test); try a smaller {.arg g}.")), "groups")
   }
   if (engine == "ResourceSelection") {
     ref <- ResourceSelection::hoslem.test(y, yhat, g = g)

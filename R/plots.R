@@ -310,7 +310,7 @@ plot.srnomogram_decision_curve <- function(x, ...) dca_plot(x, ...)
 #' set.seed(1)
 #' d <- data.frame(score = runif(120), age = round(rnorm(120, 50, 10)))
 #' d$y <- rbinom(120, 1, plogis(-6 + 5 * d$score + 0.08 * d$age))
-#' nomogram_plot(fit_nomogram(d, y ~ score + age))
+#' nomogram_plot(fit_nomogram(y ~ score + age, d))
 #' @export
 nomogram_plot <- function(fit, fun_at = c(0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99),
                           labels = NULL, ...) {
