@@ -51,7 +51,7 @@ renamed_argument <- function(dots, renamed, fname, missing_value = NULL, call = 
   unused <- nm[!nm %in% old]
   if (length(unused)) {
     shown <- ifelse(nzchar(unused), unused, "<unnamed>")
-    abort_input("Unused argument{?s} {.arg {shown}} in {.fn {fname}}.", call = call)
+    abort_input("{.fn {fname}} has no argument{?s} {.arg {shown}}.", call = call)
   }
   if (!length(dots)) return(missing_value)
   warn_classed(c("{.arg {nm[1]}} of {.fn {fname}} is deprecated: it is now {.arg {renamed[[nm[1]]]}}.",

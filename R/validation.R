@@ -76,9 +76,9 @@ rms_bootstrap <- function(verb, fit, B, seed) {
   list(value = value, note = trimws(paste(note[nzchar(trimws(note))], collapse = " ")))
 }
 
-abort_missing_seed <- function(fname, B, call = rlang::caller_env()) {
+abort_missing_seed <- function(fname, B, example_args = "fit", call = rlang::caller_env()) {
   abort_input(c("{.arg seed} must be given: a whole number, or {.code NULL} to use the current random number stream.",
-                   i = "e.g. {.code {fname}(fit, B = {B}, seed = 2024)}."), call = call)
+                   i = "e.g. {.code {fname}({example_args}, B = {B}, seed = 2024)}."), call = call)
 }
 
 check_bootstraps <- function(B, arg = rlang::caller_arg(B), call = rlang::caller_env()) {

@@ -178,3 +178,20 @@ test_that("seed = s gives rmda's curves under set.seed(s) and leaves the caller'
   expect_error(decision_curve(y ~ risk, d, fitted_risk = TRUE, bootstraps = 5, seed = "x"),
                class = "srnomogram_error_input")
 })
+
+test_that("the old name confidence_intervals gives the same curves with a deprecation warning", {
+  d <- golden_input("small")
+  new <- decision_curve(y ~ risk, d, fitted_risk = TRUE, conf_level = 0.9, bootstraps = 20, seed = 3)
+  expect_warning(old <- decision_curve(y ~ risk, d, fitted_risk = TRUE, confidence_intervals = 0.9,
+                                       bootstraps = 20, seed = 3),
+                 class = "srnomogram_warning_deprecated", regexp = "conf_level")
+  expect_identical(old$derived, new$derived)
+  expect_identical(new$conf_level, 0.9)
+  none <- decision_curve(y ~ risk, d, fitted_risk = TRUE, conf_level = NULL)
+  expect_identical(none$derived, decision_curve(y ~ risk, d, fitted_risk = TRUE, conf_level = "none")$derived)
+  expect_true(is.na(none$conf_level))
+  expect_error(decision_curve(y ~ risk, d, fitted_risk = TRUE, conf_levle = 0.9),
+               class = "srnomogram_error_input", regexp = "has no argument")
+  expect_error(decision_curve(y ~ risk, d, fitted_risk = TRUE, conf_level = 1.5),
+               class = "srnomogram_error_input", regexp = "conf_level")
+})

@@ -86,3 +86,12 @@ test_that("summary of a fit gives Wald intervals at conf_level, equal to confint
   }
   expect_error(summary(fit, conf_level = 1), class = "srnomogram_error_input")
 })
+
+test_that("the old order fit_nomogram(data, formula) fits the same model with a deprecation warning", {
+  d <- golden_input("small")
+  new <- fit_nomogram(y ~ score + age, d)
+  expect_warning(old <- fit_nomogram(d, y ~ score + age), class = "srnomogram_warning_deprecated",
+                 regexp = "formula first")
+  expect_identical(coef(old), coef(new))
+  expect_error(fit_nomogram(d, d), class = "srnomogram_error_input")
+})
