@@ -185,8 +185,27 @@ print.srnomogram_external <- function(x, ...) {
 #' @export
 summary.srnomogram_external <- function(object, ...) object$summary
 
+#' Tables of an external validation
+#'
+#' @param x A `srnomogram_external` from [external_validation()].
+#' @param ... Unused.
+#' @param what `"summary"` (one row of every number, as `summary()`),
+#'   `"calibration"` (the smoothed calibration curve: `predicted`, `observed`,
+#'   `smoothed`) or `"classification"` (the metrics at `threshold`; no rows
+#'   when no threshold was given).
+#' @return A data frame.
 #' @export
-as.data.frame.srnomogram_external <- function(x, ...) x$summary
+as.data.frame.srnomogram_external <- function(x, ..., what = c("summary", "calibration", "classification")) {
+  what <- rlang::arg_match(what)
+  switch(what,
+         summary = x$summary,
+         calibration = x$calibration$table,
+         classification = x$classification %||% data.frame(threshold = numeric(), accuracy = numeric(),
+                                                           sensitivity = numeric(), specificity = numeric(),
+                                                           ppv = numeric(), npv = numeric(), tp = integer(),
+                                                           fp = integer(), tn = integer(), fn = integer(),
+                                                           n = integer()))
+}
 
 #' @export
 plot.srnomogram_external <- function(x, ...) calibration_plot(x$calibration, ...)

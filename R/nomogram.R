@@ -92,6 +92,9 @@ print.srnomogram_nomogram <- function(x, ...) {
   invisible(x)
 }
 
+#' @export
+formula.srnomogram_nomogram <- function(x, ...) x$srn_formula
+
 #' Predicted risk from a nomogram fit
 #'
 #' @param object A `srnomogram_nomogram` from [fit_nomogram()].

@@ -26,7 +26,7 @@
 #'   (the `rms::validate` object), `B`, `seed`, `n_obs` (observations of the
 #'   fit) and `note` (rms's message about failed replicates, if any).
 #'   `as.data.frame()` gives `table`; `summary()` the apparent and corrected
-#'   AUC, calibration slope and Brier score in one row; `plot()` a ggplot of
+#'   AUC, calibration slope and Brier score, and `note`, in one row; `plot()` a ggplot of
 #'   apparent against corrected indexes.
 #' @references Harrell FE, Lee KL, Mark DB (1996). Multivariable prognostic
 #'   models: issues in developing models, evaluating assumptions and adequacy,
@@ -120,7 +120,8 @@ summary.srnomogram_validation <- function(object, ...) {
              auc_apparent = get("AUC", "index.orig"), auc_optimism = get("AUC", "optimism"),
              auc_corrected = get("AUC", "index.corrected"),
              slope_corrected = get("Slope", "index.corrected"),
-             brier_apparent = get("B", "index.orig"), brier_corrected = get("B", "index.corrected"))
+             brier_apparent = get("B", "index.orig"), brier_corrected = get("B", "index.corrected"),
+             note = object$note)
 }
 
 #' @export

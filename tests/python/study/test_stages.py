@@ -273,7 +273,7 @@ def test_nomogram_stage_writes_internal_validation_dca_bands_and_intervals_at_al
     assert (model_rows["conf_level"] == 0.9).all()
     ref = stats.decision_curve("label ~ risk_nomogram", train[["label", "risk_nomogram"]].reset_index(drop=True),
                                fitted_risk=True, thresholds=list(np.round(np.arange(0.05, 0.9 + 0.025, 0.05), 10)),
-                               confidence_intervals=0.9, bootstraps=20, seed=cfg.bootstrap_seed)
+                               conf_level=0.9, bootstraps=20, seed=cfg.bootstrap_seed)
     mine = model_rows[(model_rows["set"] == "train") & (model_rows["model"] == "nomogram")]
     np.testing.assert_allclose(mine["NB_upper"], ref[ref["model"] == "label ~ risk_nomogram"]["NB_upper"], atol=1e-12)
     # coefficients' Wald intervals at 90%
