@@ -218,13 +218,6 @@ def _as_frame(value, what, obj) -> pd.DataFrame:
     return value
 
 
-def _element(obj: RObject, name: str):
-    """One element of a classed R list, converted (for this module only; callers get pandas)."""
-    _r()
-    with _LOCK:
-        return _from_r(obj.r.rx2(name))
-
-
 def _converter():
     import rpy2.robjects as ro
     from rpy2.robjects import numpy2ri, pandas2ri
