@@ -212,11 +212,6 @@ class ReportSection:
     formats: _some_of(("png", "pdf")) = Field(("png", "pdf"), description="figure file formats")
 
 
-# study keys that say where results are written or computed, not what they are: left out of every hash,
-# so a cluster run and a local run share the stage cache
-WHERE_KEYS = ("output", "scheduler")
-
-
 @dataclass(frozen=True, config=_SECTION)
 class StudyConfig:
     """The resolved settings of one study (all sections, defaults filled in, paths absolute)."""
@@ -270,8 +265,10 @@ class StudyConfig:
     def section_hash(self, *names) -> str:
         """Content hash of some sections (what a stage's cache key depends on)."""
         d = self.to_dict()
-        for where in WHERE_KEYS:  # where results go or are computed does not change them
-            d["study"].pop(where)
+        d["study"].pop("output")  # where results go does not change them
+        # nor where they are computed: a cluster run and a local run share the stage cache (null, as the
+        # default, so that the hashes of earlier studies stay)
+        d["study"]["scheduler"] = None
         return hash_bytes(json.dumps({n: d[n] for n in names}, sort_keys=True))
 
     @property
