@@ -228,6 +228,7 @@ calibration_plot <- function(x, title = NULL, ...) {
       data.frame(model = factor(nm[i], levels = nm), predicted = as.vector(tapply(tab$predicted, grp, mean)),
                  observed = as.vector(tapply(tab$observed, grp, mean)))
     }))
+    pts <- pts[stats::complete.cases(pts), , drop = FALSE]  # a decile with no lesion (ties) has no point
     p <- p + by_model(ggplot2::aes(.data$predicted, .data$observed), ggplot2::geom_point, data = pts,
                       shape = 2, size = 1.8, show.legend = FALSE)
   }
