@@ -14,14 +14,8 @@
 # Usage:
 #   Rscript inst/scripts/figures_from_board.R STUDY_OUTPUT/board OUT_DIR
 
-suppressPackageStartupMessages({
-  if (requireNamespace("pkgload", quietly = TRUE) && file.exists("DESCRIPTION") &&
-      any(grepl("^Package: srnomogram", readLines("DESCRIPTION")))) {
-    pkgload::load_all(".", quiet = TRUE)
-  } else {
-    library(srnomogram)
-  }
-})
+script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE)[1]))
+source(file.path(script_dir, "load_package.R"))
 
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) != 2L) stop("usage: figures_from_board.R STUDY_OUTPUT/board OUT_DIR", call. = FALSE)
