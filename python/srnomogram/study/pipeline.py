@@ -57,7 +57,7 @@ REPORT_TABLES = {
 
 
 def _publisher(cfg, board_dir):
-    from ..board import write_pin
+    from ..board import write_file_pin, write_pin
 
     def publish(stage, result, reused):
         meta_base = {
@@ -78,6 +78,9 @@ def _publisher(cfg, board_dir):
         if stage.name.startswith("deep_"):
             write_pin(board_dir, f"scores_{stage.name[5:]}", result.table("deep_scores"), metadata=meta_base)
             write_pin(board_dir, f"loss_history_{stage.name[5:]}", result.table("loss_history"), metadata=meta_base)
+            if result.file("gradcam.npz").exists():  # Figure 5's maps, so that every figure can be redrawn from the board
+                write_file_pin(board_dir, f"gradcam_{stage.name[5:]}", result.file("gradcam.npz"), metadata=meta_base,
+                               title="Grad-CAM maps of test lesions (npz: case_id, image, cam, mask)")
             meta = json.loads(result.file("model/meta.json").read_text(encoding="utf-8")) if result.file("model/meta.json").exists() else {}
             write_pin(board_dir, f"model_{stage.name[5:]}", pd.DataFrame([_flat(meta)]), metadata=meta_base,
                       title="fitted-model metadata")
@@ -143,6 +146,10 @@ def repeated_splits(cfg, out: Path, force=()) -> dict:
     summary = summarise(rows)
     write_csv_atomic(rows, out / "tables" / "repeated_splits.csv")
     write_csv_atomic(summary, out / "tables" / "repeated_splits_summary.csv")
+    from ..board import write_pin
+
+    meta = {"seed": cfg.study.seed, "config_hash": cfg.config_hash, "config": cfg.to_dict()}
+    write_pin(out / "board", "repeated_splits", rows, metadata=meta, title="test AUCs over split seeds")
     fmts = tuple(dict.fromkeys(("png", *cfg.report.formats)))
     (out / "figures").mkdir(parents=True, exist_ok=True)
     fig = F.save(F.figure_repeated_splits(rows, MODEL_LABELS), out / "figures" / "figure_repeated_splits", formats=fmts)[0]

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from srnomogram.board import read_pin, write_pin
+from srnomogram.board import read_pin, write_file_pin, write_pin
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPTS = REPO / "inst" / "scripts"
@@ -75,12 +75,22 @@ def test_scripts_rebuild_every_figure_from_the_board(study, tmp_path, script):
     out, _ = study
     board = tmp_path / "board"
     shutil.copytree(out / "board", board)  # the board alone (no stages/ or tables/ beside it)
+    # the pins of a study with a CNN and repeated splits (figures 4, 5 and the repeated-splits figure)
     write_pin(board, "loss_history_or_mobilenet_v2", pd.DataFrame({"iteration": [1, 2, 3], "loss": [0.7, 0.6, 0.5]}))
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "gradcam.npz", case_id=np.array(["demo001", "demo002"]), image=rng.random((2, 16, 16)),
+             cam=rng.random((2, 16, 16)), mask=np.ones((2, 16, 16), dtype=bool))
+    write_file_pin(board, "gradcam_or_mobilenet_v2", tmp_path / "gradcam.npz")
+    write_pin(board, "repeated_splits", pd.DataFrame({
+        "seed": [0, 0, 1, 1], "model": ["or_lr", "or_svm"] * 2, "test_auc": [0.8, 0.7, 0.75, 0.85],
+        "chosen": [True, False, False, True], "clinical_test_auc": [0.7, 0.7, 0.72, 0.72],
+        "nomogram_test_auc": [0.85, 0.85, 0.8, 0.8]}))
     cmd = ["Rscript", str(SCRIPTS / script)] if script.endswith(".R") else [sys.executable, str(SCRIPTS / script)]
     res = subprocess.run([*cmd, str(board), str(tmp_path / "figs")], capture_output=True, text=True, timeout=300,
                          cwd=REPO, env={**os.environ, "MPLBACKEND": "Agg"})
     assert res.returncode == 0, res.stderr[-2000:]
-    names = [*R_FIGURES, *(("figure4_loss",) if script.endswith(".py") else ())]
+    matplotlib_figures = ("figure4_loss", "figure5_gradcam", "figure_repeated_splits")
+    names = [*R_FIGURES, *(matplotlib_figures if script.endswith(".py") else ())]
     listed = {Path(line).name for line in res.stdout.split()}
     for name in names:
         assert {f"{name}.png", f"{name}.pdf"} <= listed
