@@ -277,12 +277,15 @@ calibration_subtitle <- function(cals, nm, multi, bootstrap) {
 #'   data and policy; treat-all / treat-none are taken from the first).
 #' @param curve_names Legend labels (default: list names or model formulas).
 #' @param standardize Plot sNB instead of NB.
-#' @param confidence_intervals Draw the bands when computed.
+#' @param show_ci Draw the bootstrap bands when computed (called
+#'   `confidence_intervals` until 0.1.0, which now names a level elsewhere; the
+#'   old name still works, with a warning of class
+#'   `srnomogram_warning_deprecated`).
 #' @param cost_benefit_axis Add the cost:benefit axis on top.
 #' @param xlim Threshold range shown.
 #' @param ylim Net-benefit range (`NULL`: from -0.05 to a little above the
 #'   maximum).
-#' @param ... Unused.
+#' @param ... Unused (the deprecated `confidence_intervals` is read from here).
 #' @return A ggplot.
 #' @examples
 #' set.seed(1)
@@ -291,8 +294,12 @@ calibration_subtitle <- function(cals, nm, multi, bootstrap) {
 #' dc <- decision_curve(y ~ x, d, bootstraps = 20)
 #' dca_plot(dc)
 #' @export
-dca_plot <- function(x, curve_names = NULL, standardize = FALSE, confidence_intervals = TRUE,
+dca_plot <- function(x, curve_names = NULL, standardize = FALSE, show_ci = TRUE,
                      cost_benefit_axis = TRUE, xlim = c(0, 1), ylim = NULL, ...) {
+  dots <- list(...)
+  if ("confidence_intervals" %in% names(dots)) {
+    show_ci <- renamed_argument(dots["confidence_intervals"], c(confidence_intervals = "show_ci"), "dca_plot")
+  }
   curves <- if (inherits(x, "srnomogram_decision_curve")) list(x) else x
   if (!is.list(curves) || !length(curves) ||
       !all(vapply(curves, inherits, logical(1), "srnomogram_decision_curve"))) {
@@ -326,7 +333,8 @@ dca_plot <- function(x, curve_names = NULL, standardize = FALSE, confidence_inte
   }
   policy <- curves[[1]]$policy
   p <- ggplot2::ggplot(all_df, ggplot2::aes(.data$threshold, .data$value))
-  if (confidence_intervals && any(!is.na(models$lower))) {
+  bands <- show_ci && any(!is.na(models$lower))
+  if (bands) {
     p <- p + ggplot2::geom_ribbon(data = all_df[all_df$curve %in% nm & !is.na(all_df$lower), ],
                                   ggplot2::aes(ymin = .data$lower, ymax = .data$upper, fill = .data$curve),
                                   alpha = 0.15, colour = NA, show.legend = FALSE) +
@@ -338,9 +346,8 @@ dca_plot <- function(x, curve_names = NULL, standardize = FALSE, confidence_inte
     at <- at[at >= xlim[1] & at <= xlim[2]]
     ggplot2::sec_axis(~., breaks = at, labels = cost_benefit_label(at, policy), name = "Cost:Benefit Ratio")
   } else ggplot2::waiver()
-  bands <- confidence_intervals && any(!is.na(models$lower))
-  ci <- curves[[1]]$confidence_intervals
-  caption <- if (bands && is.numeric(ci)) {
+  ci <- curves[[1]]$conf_level
+  caption <- if (bands && is.numeric(ci) && !is.na(ci)) {
     b <- curves[[1]]$bootstraps
     sprintf("Bands: %g%% bootstrap percentile intervals%s", 100 * ci,
             if (is.numeric(b) && length(b) == 1L && !is.na(b) && b > 0) sprintf(" (%d resamples)", as.integer(b)) else "")
@@ -385,7 +392,7 @@ plot.srnomogram_decision_curve <- function(x, ...) dca_plot(x, ...)
 #' set.seed(1)
 #' d <- data.frame(score = runif(120), age = round(rnorm(120, 50, 10)))
 #' d$y <- rbinom(120, 1, plogis(-6 + 5 * d$score + 0.08 * d$age))
-#' fit <- fit_nomogram(data = d, formula = y ~ score + age)
+#' fit <- fit_nomogram(y ~ score + age, d)
 #' nomogram_plot(fit)
 #' nomogram_plot(nomogram_points_table(fit), labels = c(score = "Score", age = "Age (years)"))
 #' @export
@@ -620,7 +627,7 @@ decision_curve_from_table <- function(d, bootstraps = NA) {
   model_name <- unique(curve[!curve %in% c("All", "None")])
   if (length(model_name) != 1L) abort_input("A decision-curve table must hold one model's curve; got {.val {model_name}}.")
   level <- if ("conf_level" %in% names(d)) unique(stats::na.omit(d$conf_level)) else numeric()
-  structure(list(derived = d, confidence_intervals = if (length(level) == 1L) level else "none",
+  structure(list(derived = d, conf_level = if (length(level) == 1L) level else NA_real_,
                  bootstraps = if (length(level) == 1L) bootstraps else 0L, policy = "opt-in",
                  model_name = model_name),
             class = "srnomogram_decision_curve")

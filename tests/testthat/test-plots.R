@@ -15,7 +15,7 @@ test_that("save_figure writes a 300 dpi PNG and a PDF atomically", {
 
 test_that("every figure function returns a ggplot that renders", {
   d <- golden_input("paper_train")
-  fit <- fit_nomogram(data = d, formula = y ~ score + age + size)
+  fit <- fit_nomogram(y ~ score + age + size, d)
   set.seed(1000)
   dc <- decision_curve(y ~ score + age + size, d, bootstraps = 5)
   figs <- list(nomogram_plot(fit, labels = c(score = "Radiomics score")),
@@ -46,7 +46,7 @@ layer_of <- function(p, geom) {
 
 test_that("nomogram_plot draws the same axes from the fit and from its points table", {
   d <- golden_input("paper_train")
-  fit <- fit_nomogram(data = d, formula = y ~ score + age + size)
+  fit <- fit_nomogram(y ~ score + age + size, d)
   labels <- c(score = "Radiomics score", age = "Age (years)")
   from_fit <- nomogram_plot(fit, labels = labels)
   # the table as a CSV pin holds it: numbers written and read back
@@ -74,8 +74,8 @@ test_that("nomogram_plot draws the same axes from the fit and from its points ta
 test_that("calibration_plot overlays several models, each line the model's own table", {
   d <- golden_input("paper_train")
   te <- golden_input("paper_test")
-  fits <- list(Clinical = fit_nomogram(data = d, formula = y ~ age + size),
-               Nomogram = fit_nomogram(data = d, formula = y ~ score + age + size))
+  fits <- list(Clinical = fit_nomogram(y ~ age + size, d),
+               Nomogram = fit_nomogram(y ~ score + age + size, d))
   boot <- lapply(fits, calibrate_nomogram, B = 10, seed = 1)
   p <- calibration_plot(boot, title = "Training set")
   lines <- layer_of(p, "GeomLine")
@@ -103,9 +103,9 @@ test_that("roc_plot and dca_plot label the intervals with their level", {
   r <- roc_auc(d$y, d$risk, conf_level = 0.9)
   expect_equal(levels(p$data$label), sprintf("Risk (AUC %.3f, 90%% CI %.3f\u2013%.3f)", r$auc, r$lower, r$upper))
   set.seed(1000)
-  dc <- decision_curve(y ~ risk, d, fitted_risk = TRUE, bootstraps = 5, confidence_intervals = 0.9)
+  dc <- decision_curve(y ~ risk, d, fitted_risk = TRUE, bootstraps = 5, conf_level = 0.9)
   expect_equal(dca_plot(dc)$labels$caption, "Bands: 90% bootstrap percentile intervals (5 resamples)")
-  expect_null(dca_plot(dc, confidence_intervals = FALSE)$labels$caption)
+  expect_null(dca_plot(dc, show_ci = FALSE)$labels$caption)
   # rebuilt from its table as the study's board holds it (curve names; "None" read back as NA)
   tab <- as.data.frame(dc)
   tab$curve <- ifelse(tab$model == "None", NA, tab$model)
