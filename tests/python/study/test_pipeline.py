@@ -46,7 +46,7 @@ def test_demo_end_to_end_produces_report_tables_and_pins(tmp_path, capsys):
     assert "Table 2" in text and "data:image/png;base64," in text and "http://" not in text
     t2 = pd.read_csv(out / "tables" / "table2.csv")
     assert set(t2["model"]) == {"OR-LR", "OR-SVM", "SR-LR", "SR-SVM", "OR-MobileNetV2", "SR-MobileNetV2"}
-    assert {"scores", "table2", "manifest", "calibration", "decision_curves"} <= set(list_pins(out / "board"))
+    assert {"scores", "table2", "manifest", "calibration", "decision_curves", "gradcam_or_mobilenet_v2"} <= set(list_pins(out / "board"))
     pd.testing.assert_frame_equal(read_pin(out / "board", "table2"), t2)
     for fig in ("figure3_roc_models", "figure6_nomogram", "figure7_validation"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
@@ -131,3 +131,17 @@ def test_study_on_a_dask_cluster_gives_the_local_tables(demo_dir, dask_cluster, 
     pd.testing.assert_frame_equal(
         read_pin(tmp_path / "cluster" / "board", "radiomics_features_or"), read_pin(tmp_path / "local" / "board", "radiomics_features_or"), check_exact=True
     )
+    # the scheduler is in no cache key: a cluster run reuses every stage of a local run, and back
+    import json
+
+    connected.clear()
+    assert main(["-q", "run", str(study), "-o", str(tmp_path / "local"), "--scheduler", dask_cluster.scheduler_address]) == 0
+    assert main(["-q", "run", str(study), "-o", str(tmp_path / "cluster"), "--scheduler", "local"]) == 0
+    assert connected == []  # nothing left to extract
+    for out in ("local", "cluster"):
+        log = json.loads((tmp_path / out / "run_log.json").read_text())
+        assert len(log) >= 5 and all(s["reused"] for s in log), out
+    assert yaml.safe_load((tmp_path / "local" / "resolved_config.yaml").read_text())["study"]["scheduler"] == dask_cluster.scheduler_address
+    # nor in the config hash that the frozen application (and every pin) records
+    app = [(tmp_path / out / "stages" / "application" / "application.json").read_bytes() for out in ("local", "cluster")]
+    assert app[0] == app[1]
