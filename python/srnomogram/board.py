@@ -347,8 +347,8 @@ def pin_versions(board_dir, name) -> list[str]:
 
 
 def list_pins(board_dir) -> list[str]:
-    """Names of the pins on a board."""
-    return sorted(_board(board_dir).pin_list())
+    """Names of the pins on a board (not this module's marker file, which ``pin_list`` also lists)."""
+    return sorted(n for n in _board(board_dir).pin_list() if n != MARKER)
 
 
 # ----------------------------------------------------------------------------------- pickles
