@@ -476,13 +476,10 @@ def run_nomogram(ctx):
             ("test", stats.calibrate_nomogram(fit, newdata=test, g=cfg.nomogram.hl_groups)),
         ):
             cal.append(c.frame().assign(model=name, set=s))
-            row = {"model": name, "set": s, "mode": str(c.element("mode")), "n": c.element("n"), "mae": c.element("mae")}
-            if s == "train":
-                row["B"] = c.element("B")
-            else:
-                row.update(intercept=c.element("intercept"), slope=c.element("slope"))
-            cal_summary.append(row)
-    ctx.write_table("calibration_summary", pd.DataFrame(cal_summary))
+            # the R package's summary(): mode, n, mae, q90, and B (bootstrap) or intercept, slope, HL (external)
+            cal_summary.append(c.summary().assign(model=name, set=s))
+    cal_summary = pd.concat(cal_summary, ignore_index=True)
+    ctx.write_table("calibration_summary", cal_summary[["model", "set", *[c for c in cal_summary.columns if c not in ("model", "set")]]])
     ctx.write_table("calibration", pd.concat(cal, ignore_index=True))
 
     # Harrell's optimism-corrected bootstrap (rms::validate) of both models on the training set
@@ -546,7 +543,7 @@ def build_stages(cfg) -> list[Stage]:
     stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",), version="3",
                         pins=pins("scores", "scores_oof", "table2", "model_aucs", "score_check")))
     stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key, pins=pins("table1", "table_s2")))
-    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="5",
+    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="6",
                         pins=pins("predictions", "nomogram_coefficients", "nomogram_points", "clinical_points", "roc_auc", "roc_comparison",
                                   "hosmer_lemeshow", "decision_curves", "calibration", "calibration_summary", "internal_validation")))
     from .external import application_stage  # what `srnomogram validate/predict` needs, frozen
