@@ -7,8 +7,12 @@ DeLong comparison, bootstrap calibration, optimism-corrected internal validation
 decision curves with bootstrap bands on train and test) →
 figures → report.
 
-Each stage function receives a :class:`~srnomogram.study.cache.StageContext` and writes plain
-files (CSV tables, JSON, images, model weights) into its own folder; the runner caches them.
+Each stage function receives a :class:`~srnomogram.study.cache.StageContext`, reads its inputs,
+calls the API of its area (``data``, ``validation``, ``radiomics``, ``deep``, ``metrics``, ``stats``)
+and writes plain files (CSV tables, JSON, images, model weights) into its own folder; the runner
+caches them. Each :class:`~srnomogram.study.cache.Stage` declares the pins it writes (``pins=``);
+the study's publisher pins them. The area commands (``srnomogram deep train``, ``srnomogram
+radiomics fit``) call the same API functions and write the same pins.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputError
-from ..utils import file_sha256, hash_bytes
+from ..data.manifest import manifest_hashes  # noqa: F401  (study.external imports it from here)
 from ..metrics import choose_best  # noqa: F401  (re-exported: the rule lives in metrics)
 from .cache import Pin, Stage, pins
 
@@ -55,20 +59,6 @@ def _manifest_inputs(cfg, results):
     from ..data.manifest import load_manifest
 
     return manifest_hashes(cfg.cohort.manifest, load_manifest(cfg.cohort.manifest))
-
-
-def manifest_hashes(path, df) -> dict:
-    """SHA-256 of a manifest file and one hash over every image and mask its table ``df`` names."""
-    from ..data.manifest import mask_paths, path_columns
-
-    files = {"manifest": file_sha256(path)}
-    h = []
-    for col in path_columns(df):
-        for cell in df[col].dropna():
-            for p in np.atleast_1d(mask_paths(cell)) if col.startswith("mask") else [cell]:
-                h.append(file_sha256(p))
-    files["images_and_masks"] = hash_bytes(*h)
-    return files
 
 
 def load_cohort(result) -> pd.DataFrame:
