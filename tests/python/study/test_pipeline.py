@@ -199,3 +199,34 @@ def test_deep_cli_writes_the_study_pins_with_the_same_columns_and_scores(demo_di
     for key in ("arch", "seed", "params.image_size", "train_case_ids", "loss_history"):
         assert cli[key].iloc[0] == study[key].iloc[0], key
     assert np.isfinite(read_pin(board, "scores_or_mobilenet_v2")["score"]).all()
+
+
+def test_the_publisher_pins_what_each_stage_declares_and_nothing_else(tmp_path):
+    from srnomogram.board import list_pins, read_pin
+    from srnomogram.study.cache import Pin, Runner, Stage
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.pipeline import _publisher
+
+    def fn(ctx):
+        ctx.write_table("a", pd.DataFrame({"x": [1, 2]}))
+        ctx.write_table("b", pd.DataFrame({"y": [3.5]}))
+        ctx.write_table("not_declared", pd.DataFrame({"z": [0]}))
+
+    stage = Stage("toy", fn, pins=(Pin("a"), Pin("b_renamed", table="b"), Pin("never_written"),
+                                   Pin("built", read=lambda r: r.table("a").assign(x2=lambda d: 2 * d["x"]))))
+    cfg = config_from_dict({"cohort": {"manifest": "m.csv"}, "study": {"output": str(tmp_path)}})
+    Runner(cfg, [stage], on_done=_publisher(cfg, tmp_path / "board")).run()
+    assert list_pins(tmp_path / "board") == ["a", "b_renamed", "built"]
+    assert read_pin(tmp_path / "board", "built")["x2"].tolist() == [2, 4]
+
+
+def test_every_pin_of_a_full_study_is_declared_by_exactly_one_stage():
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.stages import build_stages
+
+    stages = build_stages(config_from_dict({"cohort": {"manifest": "m.csv"}}))
+    names = [p.name for s in stages for p in s.pins]
+    assert len(names) == len(set(names))
+    by_stage = {s.name: {p.name for p in s.pins} for s in stages}
+    assert by_stage["deep_sr_resnet101"] == {"scores_sr_resnet101", "loss_history_sr_resnet101", "model_sr_resnet101"}
+    assert by_stage["radiomics_models"] == {"radiomics_scores", "radiomics_selected", "scores_or_lr", "scores_or_svm", "scores_sr_lr", "scores_sr_svm"}
