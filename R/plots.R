@@ -218,12 +218,15 @@ calibration_plot <- function(x, title = NULL, ...) {
 #'   data and policy; treat-all / treat-none are taken from the first).
 #' @param curve_names Legend labels (default: list names or model formulas).
 #' @param standardize Plot sNB instead of NB.
-#' @param confidence_intervals Draw the bands when computed.
+#' @param show_ci Draw the bootstrap bands when computed (called
+#'   `confidence_intervals` until 0.1.0, which now names a level elsewhere; the
+#'   old name still works, with a warning of class
+#'   `srnomogram_warning_deprecated`).
 #' @param cost_benefit_axis Add the cost:benefit axis on top.
 #' @param xlim Threshold range shown.
 #' @param ylim Net-benefit range (`NULL`: from -0.05 to a little above the
 #'   maximum).
-#' @param ... Unused.
+#' @param ... Unused (the deprecated `confidence_intervals` is read from here).
 #' @return A ggplot.
 #' @examples
 #' set.seed(1)
@@ -232,8 +235,12 @@ calibration_plot <- function(x, title = NULL, ...) {
 #' dc <- decision_curve(y ~ x, d, bootstraps = 20)
 #' dca_plot(dc)
 #' @export
-dca_plot <- function(x, curve_names = NULL, standardize = FALSE, confidence_intervals = TRUE,
+dca_plot <- function(x, curve_names = NULL, standardize = FALSE, show_ci = TRUE,
                      cost_benefit_axis = TRUE, xlim = c(0, 1), ylim = NULL, ...) {
+  dots <- list(...)
+  if ("confidence_intervals" %in% names(dots)) {
+    show_ci <- renamed_argument(dots["confidence_intervals"], c(confidence_intervals = "show_ci"), "dca_plot")
+  }
   curves <- if (inherits(x, "srnomogram_decision_curve")) list(x) else x
   if (!is.list(curves) || !length(curves) ||
       !all(vapply(curves, inherits, logical(1), "srnomogram_decision_curve"))) {
@@ -267,7 +274,7 @@ dca_plot <- function(x, curve_names = NULL, standardize = FALSE, confidence_inte
   }
   policy <- curves[[1]]$policy
   p <- ggplot2::ggplot(all_df, ggplot2::aes(.data$threshold, .data$value))
-  if (confidence_intervals && any(!is.na(models$lower))) {
+  if (show_ci && any(!is.na(models$lower))) {
     p <- p + ggplot2::geom_ribbon(data = all_df[all_df$curve %in% nm & !is.na(all_df$lower), ],
                                   ggplot2::aes(ymin = .data$lower, ymax = .data$upper, fill = .data$curve),
                                   alpha = 0.15, colour = NA, show.legend = FALSE) +
@@ -310,7 +317,7 @@ plot.srnomogram_decision_curve <- function(x, ...) dca_plot(x, ...)
 #' set.seed(1)
 #' d <- data.frame(score = runif(120), age = round(rnorm(120, 50, 10)))
 #' d$y <- rbinom(120, 1, plogis(-6 + 5 * d$score + 0.08 * d$age))
-#' nomogram_plot(fit_nomogram(d, y ~ score + age))
+#' nomogram_plot(fit_nomogram(y ~ score + age, d))
 #' @export
 nomogram_plot <- function(fit, fun_at = c(0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99),
                           labels = NULL, ...) {

@@ -85,7 +85,7 @@ write_table(baseline_table(scores, "group", clinical, split = "split"), "table1_
 write_table(logistic_table(train, "label", c(score_cols, clinical)), "tableS2_logistic")
 
 # Nomogram on the training set
-fit <- fit_nomogram(train, stats::as.formula(paste("label ~", nom_rhs)))
+fit <- fit_nomogram(stats::as.formula(paste("label ~", nom_rhs)), train)
 train$nomogram <- predict(fit)
 test$nomogram <- predict(fit, test)
 write_table(nomogram_points_table(fit), "nomogram_points")

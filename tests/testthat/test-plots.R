@@ -15,7 +15,7 @@ test_that("save_figure writes a 300 dpi PNG and a PDF atomically", {
 
 test_that("every figure function returns a ggplot that renders", {
   d <- golden_input("paper_train")
-  fit <- fit_nomogram(d, y ~ score + age + size)
+  fit <- fit_nomogram(y ~ score + age + size, d)
   set.seed(1000)
   dc <- decision_curve(y ~ score + age + size, d, bootstraps = 5)
   figs <- list(nomogram_plot(fit, labels = c(score = "Radiomics score")),

@@ -264,8 +264,10 @@ def test_nomogram_stage_writes_internal_validation_dca_bands_and_intervals_at_al
     for s in ("train", "test"):
         part = preds[preds["split"] == s]
         row = roc[(roc["set"] == s) & (roc["model"] == "nomogram")].iloc[0]
-        _, lo, hi = metrics.roc_auc_ci(part["label"], part["risk_nomogram"], alpha=0.1)
-        assert (row["lower"], row["upper"]) == pytest.approx((lo, hi), abs=1e-10)
+        auc, lo, hi = metrics.roc_auc_ci(part["label"], part["risk_nomogram"], alpha=0.1)
+        assert (row["auc"], row["lower"], row["upper"]) == pytest.approx((auc, lo, hi), abs=1e-12)  # Table 2's AUC
+        r = stats.roc_auc(part["label"], part["risk_nomogram"], conf_level=0.9)  # and pROC's
+        assert (row["auc"], row["lower"], row["upper"]) == pytest.approx((r["auc"], r["lower"], r["upper"]), abs=1e-10)
     # decision curves carry 90% bootstrap bands, reproducible from R under the bootstrap seed
     dca = pd.read_csv(out / "decision_curves.csv")
     model_rows = dca[dca["curve"].fillna("None").str.contains("~", regex=False)]
@@ -273,7 +275,7 @@ def test_nomogram_stage_writes_internal_validation_dca_bands_and_intervals_at_al
     assert (model_rows["conf_level"] == 0.9).all()
     ref = stats.decision_curve("label ~ risk_nomogram", train[["label", "risk_nomogram"]].reset_index(drop=True),
                                fitted_risk=True, thresholds=list(np.round(np.arange(0.05, 0.9 + 0.025, 0.05), 10)),
-                               confidence_intervals=0.9, bootstraps=20, seed=cfg.bootstrap_seed)
+                               conf_level=0.9, bootstraps=20, seed=cfg.bootstrap_seed)
     mine = model_rows[(model_rows["set"] == "train") & (model_rows["model"] == "nomogram")]
     np.testing.assert_allclose(mine["NB_upper"], ref[ref["model"] == "label ~ risk_nomogram"]["NB_upper"], atol=1e-12)
     # coefficients' Wald intervals at 90%
