@@ -23,14 +23,8 @@
 #   clinical ones, nomogram=<first score>+age+max_diameter_cm,
 #   clinical=age,max_diameter_cm, B=1000, bootstraps=500, seed=2024
 
-suppressPackageStartupMessages({
-  if (requireNamespace("pkgload", quietly = TRUE) && file.exists("DESCRIPTION") &&
-      any(grepl("^Package: srnomogram", readLines("DESCRIPTION")))) {
-    pkgload::load_all(".", quiet = TRUE)
-  } else {
-    library(srnomogram)
-  }
-})
+script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE)[1]))
+source(file.path(script_dir, "load_package.R"))
 
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) < 2) stop("usage: figures_from_scores.R <scores.csv | board_dir | demo> <out_dir> [key=value ...]")

@@ -52,12 +52,16 @@ class Pin:
         ``read(result: StageResult) -> DataFrame``: builds the pinned table instead.
     title : str, optional
         The pin's title (default: its name with spaces).
+    file : str, optional
+        Pin this file of the stage (path relative to its folder) unchanged, as a ``file`` pin
+        (:func:`srnomogram.board.write_file_pin`), instead of a table; skipped when absent.
     """
 
     name: str
     table: str | None = None
     read: Callable | None = None
     title: str | None = None
+    file: str | None = None
 
     def frame(self, result) -> pd.DataFrame | None:
         """The table to pin from a stage's result (None when the stage did not write it)."""

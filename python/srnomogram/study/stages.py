@@ -259,7 +259,9 @@ def _deep_pins(images, arch) -> tuple:
             return result_pins(mid, result.table("deep_scores"), result.table("loss_history"), meta)[f"{kind}_{mid}"]
         return frame
 
-    return tuple(Pin(f"{kind}_{mid}", read=read(kind), title=f"{MODEL_LABELS.get(mid, mid)} {title}") for kind, title in PIN_TITLES.items())
+    return (*(Pin(f"{kind}_{mid}", read=read(kind), title=f"{MODEL_LABELS.get(mid, mid)} {title}") for kind, title in PIN_TITLES.items()),
+            # Figure 5's maps, so that every figure can be redrawn from the board
+            Pin(f"gradcam_{mid}", file="gradcam.npz", title="Grad-CAM maps of test lesions (npz: case_id, image, cam, mask)"))
 
 
 # ------------------------------------------------------------------------------------ table 2

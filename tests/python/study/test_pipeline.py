@@ -46,7 +46,7 @@ def test_demo_end_to_end_produces_report_tables_and_pins(tmp_path, capsys):
     assert "Table 2" in text and "data:image/png;base64," in text and "http://" not in text
     t2 = pd.read_csv(out / "tables" / "table2.csv")
     assert set(t2["model"]) == {"OR-LR", "OR-SVM", "SR-LR", "SR-SVM", "OR-MobileNetV2", "SR-MobileNetV2"}
-    assert {"scores", "table2", "manifest", "calibration", "decision_curves"} <= set(list_pins(out / "board"))
+    assert {"scores", "table2", "manifest", "calibration", "decision_curves", "gradcam_or_mobilenet_v2"} <= set(list_pins(out / "board"))
     pd.testing.assert_frame_equal(read_pin(out / "board", "table2"), t2)
     for fig in ("figure3_roc_models", "figure6_nomogram", "figure7_validation"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
@@ -131,6 +131,20 @@ def test_study_on_a_dask_cluster_gives_the_local_tables(demo_dir, dask_cluster, 
     pd.testing.assert_frame_equal(
         read_pin(tmp_path / "cluster" / "board", "radiomics_features_or"), read_pin(tmp_path / "local" / "board", "radiomics_features_or"), check_exact=True
     )
+    # the scheduler is in no cache key: a cluster run reuses every stage of a local run, and back
+    import json
+
+    connected.clear()
+    assert main(["-q", "run", str(study), "-o", str(tmp_path / "local"), "--scheduler", dask_cluster.scheduler_address]) == 0
+    assert main(["-q", "run", str(study), "-o", str(tmp_path / "cluster"), "--scheduler", "local"]) == 0
+    assert connected == []  # nothing left to extract
+    for out in ("local", "cluster"):
+        log = json.loads((tmp_path / out / "run_log.json").read_text())
+        assert len(log) >= 5 and all(s["reused"] for s in log), out
+    assert yaml.safe_load((tmp_path / "local" / "resolved_config.yaml").read_text())["study"]["scheduler"] == dask_cluster.scheduler_address
+    # nor in the config hash that the frozen application (and every pin) records
+    app = [(tmp_path / out / "stages" / "application" / "application.json").read_bytes() for out in ("local", "cluster")]
+    assert app[0] == app[1]
 
 
 # ------------------------------------------------------------------ one orchestration: the CLIs write the study's pins
@@ -211,13 +225,18 @@ def test_the_publisher_pins_what_each_stage_declares_and_nothing_else(tmp_path):
         ctx.write_table("a", pd.DataFrame({"x": [1, 2]}))
         ctx.write_table("b", pd.DataFrame({"y": [3.5]}))
         ctx.write_table("not_declared", pd.DataFrame({"z": [0]}))
+        ctx.path("blob.bin").write_bytes(b"\x00maps")
 
     stage = Stage("toy", fn, pins=(Pin("a"), Pin("b_renamed", table="b"), Pin("never_written"),
-                                   Pin("built", read=lambda r: r.table("a").assign(x2=lambda d: 2 * d["x"]))))
+                                   Pin("built", read=lambda r: r.table("a").assign(x2=lambda d: 2 * d["x"])),
+                                   Pin("blob", file="blob.bin"), Pin("no_blob", file="absent.bin")))
     cfg = config_from_dict({"cohort": {"manifest": "m.csv"}, "study": {"output": str(tmp_path)}})
     Runner(cfg, [stage], on_done=_publisher(cfg, tmp_path / "board")).run()
-    assert list_pins(tmp_path / "board") == ["a", "b_renamed", "built"]
+    assert list_pins(tmp_path / "board") == ["a", "b_renamed", "blob", "built"]
     assert read_pin(tmp_path / "board", "built")["x2"].tolist() == [2, 4]
+    from srnomogram.board import read_file_pin
+
+    assert read_file_pin(tmp_path / "board", "blob").read_bytes() == b"\x00maps"
 
 
 def test_every_pin_of_a_full_study_is_declared_by_exactly_one_stage():
@@ -228,5 +247,5 @@ def test_every_pin_of_a_full_study_is_declared_by_exactly_one_stage():
     names = [p.name for s in stages for p in s.pins]
     assert len(names) == len(set(names))
     by_stage = {s.name: {p.name for p in s.pins} for s in stages}
-    assert by_stage["deep_sr_resnet101"] == {"scores_sr_resnet101", "loss_history_sr_resnet101", "model_sr_resnet101"}
+    assert by_stage["deep_sr_resnet101"] == {"scores_sr_resnet101", "loss_history_sr_resnet101", "model_sr_resnet101", "gradcam_sr_resnet101"}
     assert by_stage["radiomics_models"] == {"radiomics_scores", "radiomics_selected", "scores_or_lr", "scores_or_svm", "scores_sr_lr", "scores_sr_svm"}
