@@ -638,6 +638,11 @@ def _ext_statistics(ctx):
         dca.append(d.rename(columns={"model": "curve"}).assign(model=m))
         if opts.get("recalibrate"):
             r = stats.recalibrate_risk(y, s)
+            if not np.isfinite(r.attrs["slope"]):
+                logger.warning("%s: its score has no spread on this cohort, so its logistic recalibration is not estimable.", m)
+                recal.append(pd.DataFrame({"model": [m], "result": ["logistic recalibration not estimable: the score has no spread on this cohort"],
+                                           "recal_intercept": [np.nan], "recal_slope": [np.nan]}))
+                continue
             ev2 = stats.external_validation(y, r.to_numpy(), **{k: v for k, v in kw.items() if k != "threshold"})
             recal.append(ev2.summary().assign(model=m, result="logistic recalibration on the external cohort (apparent)",
                                               recal_intercept=r.attrs["intercept"], recal_slope=r.attrs["slope"]))
