@@ -8,13 +8,13 @@
 * :func:`train` runs the iterations with a progress bar; :func:`upsample_rows` applies a generator
   in chunks.
 
-On CUDA the steps run under bf16 autocast with channels_last tensors; on CPU in float32, unless bf16
-is asked for (``amp="bf16"``: on a CPU with AMX, about three times as fast; see :func:`resolve_amp`).
+Under ``amp="auto"`` the steps run in bf16 autocast with channels_last tensors where bf16 is fast (a
+CUDA GPU with bf16, a CPU with AMX) and in float32 elsewhere; ``amp="bf16"`` asks for bf16 anywhere
+(see :func:`srnomogram._torch.resolve_amp`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from dataclasses import dataclass
@@ -23,45 +23,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError, param_error
+from .._torch import autocast as _autocast
+from .._torch import resolve_amp, resolve_device  # noqa: F401  (the SR API's names)
+from ..errors import InputError
 from .degradation import degrade_rows
 
 log = logging.getLogger(__name__)
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` picks CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"The 'device' parameter asks for {device!r} but no CUDA device is available. Use device='cpu' or 'auto'.")
-    return dev
-
-
-def resolve_amp(amp, device: torch.device, func: str = "SuperResolver") -> bool:
-    """Whether to run in bf16: ``"auto"`` → on a CUDA device that supports bf16 (compute capability
-    8.0+, ``torch.cuda.is_bf16_supported()``; CPU runs and older GPUs stay float32, the CPU's
-    bit-reproducible), ``"bf16"`` → on any device, ``"none"`` → never."""
-    if amp == "auto":
-        return device.type == "cuda" and torch.cuda.is_bf16_supported()
-    if amp == "bf16":
-        return True
-    if amp == "none":
-        return False
-    raise param_error("amp", func, "'auto', 'bf16' or 'none'", amp)
-
-
 def use_bf16(device: torch.device, bf16: bool | None = None) -> bool:
-    """``bf16`` as given, or by default the ``amp="auto"`` rule (bf16 on CUDA devices that support it)."""
-    return resolve_amp("auto", device) if bf16 is None else bool(bf16)
+    """``bf16`` as given, or by default the ``amp="auto"`` rule (:func:`srnomogram._torch.resolve_amp`)."""
+    return resolve_amp("auto", device) is not None if bf16 is None else bool(bf16)
 
 
 def autocast(device: torch.device, bf16: bool | None = None):
-    """bf16 autocast when ``bf16`` (default: on CUDA); otherwise a no-op (float32)."""
-    if use_bf16(device, bf16):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """bf16 autocast when ``bf16`` (default: where bf16 is fast, see :func:`srnomogram._torch.bf16_is_fast`); otherwise float32."""
+    return _autocast(device, torch.bfloat16 if use_bf16(device, bf16) else None)
 
 
 class PatchSampler:

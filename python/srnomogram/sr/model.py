@@ -55,10 +55,12 @@ class SuperResolver(BaseEstimator):
     device : str
         ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda[:k]"``.
     amp : {"auto", "bf16", "none"}
-        bf16 autocast and channels-last tensors: ``"auto"`` on CUDA devices that support bf16 only
-        (CPU runs stay float32 and bit-reproducible); ``"bf16"`` also on the CPU, where a processor with AMX runs the
-        generator about three times as fast (its fixed cubic path stays float32). Can be changed after
-        fitting (``set_params(amp=...)``) to apply a model in another precision.
+        bf16 autocast and channels-last tensors. ``"auto"``: where bf16 is faster than float32, as
+        the device reports it (a CUDA GPU with bf16; a CPU with AMX, see
+        :func:`srnomogram._torch.bf16_is_fast`); float32, bit-reproducible, elsewhere, e.g. on CPUs
+        without AMX, where bf16 measured slower. ``"bf16"``: on any device. ``"none"``: float32.
+        The fixed cubic path stays float32. Can be changed after fitting (``set_params(amp=...)``)
+        to apply a model in another precision.
     progress : bool or None
         Progress bar; ``None`` shows it only on a terminal.
 
@@ -157,9 +159,9 @@ class SuperResolver(BaseEstimator):
         """Train on a list of arrays: 2D images ``(H, W)`` or 3D volumes ``(z, y, x)`` (axial slices used)."""
         import torch
 
-        from ..utils import seed_everything
+        from .._torch import resolve_device, seed_everything
         from .apply import check_array, intensity_scaling
-        from .engine import LossWeights, PatchSampler, resolve_device, train
+        from .engine import LossWeights, PatchSampler, train
         from .networks import Generator, PatchDiscriminator
 
         self._validate_params("SuperResolver.fit")
@@ -175,7 +177,7 @@ class SuperResolver(BaseEstimator):
                 scales.append(sc)
         if len(dims) > 1:
             raise InputError("SuperResolver.fit got both 2D images and 3D volumes; train one model per kind.")
-        self.device_ = resolve_device(self.device)
+        self.device_ = resolve_device(self.device, "SuperResolver")
         seed_everything(self.seed)
         sampler = PatchSampler(planes, scales, self.patch_size, seed=self.seed)
         torch.manual_seed(self.seed)
@@ -192,9 +194,9 @@ class SuperResolver(BaseEstimator):
         return self
 
     def _bf16(self) -> bool:
-        from .engine import resolve_amp
+        from .._torch import resolve_amp
 
-        return resolve_amp(self.amp, self.device_)
+        return resolve_amp(self.amp, self.device_, "SuperResolver") is not None
 
     # -- inference --------------------------------------------------------------------------
 
@@ -277,7 +279,7 @@ class SuperResolver(BaseEstimator):
         import torch
 
         from .._checkpoint import verify_sha256
-        from .engine import resolve_device
+        from .._torch import resolve_device
         from .networks import Generator
 
         path = Path(path)
@@ -301,7 +303,7 @@ class SuperResolver(BaseEstimator):
         except (RuntimeError, KeyError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(f"{gen_p} cannot be loaded into the generator described by {meta_p} ({first}).") from None
-        model.device_ = resolve_device(device)
+        model.device_ = resolve_device(device, "SuperResolver.load")
         model.generator_ = G.to(model.device_).eval()
         model.ndim_ = meta.get("ndim", 2)
         model.n_training_planes_ = meta.get("n_training_planes")
