@@ -242,9 +242,9 @@ def evaluate(G, hr: np.ndarray, *, noise_sigma: float, mode: str = "downsample",
 def upsample_rows(G, stack: np.ndarray, device: torch.device, chunk_pixels: int = 1 << 21, bf16: bool | None = None) -> np.ndarray:
     """Apply ``G`` to a ``(N, h, W)`` float32 stack in [0, 1]; return ``(N, 2h, W)`` float32.
 
-    Planes go through in chunks of about ``chunk_pixels`` input pixels to bound memory. ``bf16``
-    (default: on CUDA) runs the network's convolutions in bf16 with channels-last tensors; its fixed
-    cubic path stays float32.
+    Planes go through in chunks of about ``chunk_pixels`` input pixels (at most twice that) to bound
+    memory. ``bf16`` (default: the ``amp="auto"`` rule) runs the network's convolutions in bf16 with
+    channels-last tensors; its fixed cubic path stays float32.
     """
     G.eval()
     bf16 = use_bf16(device, bf16)
@@ -254,13 +254,16 @@ def upsample_rows(G, stack: np.ndarray, device: torch.device, chunk_pixels: int 
     # loaded, which restores the default layout): the same numbers by construction.
     G.to(memory_format=torch.channels_last if bf16 else torch.contiguous_format)
     n, h, w = stack.shape
-    per = max(1, chunk_pixels // max(1, h * w))
+    # Chunks of near-equal size, none of a single plane when there are several: PyTorch convolves a
+    # lone small float32 plane with another kernel than a batch (see sr.apply.ONEDNN_MIN_VALUES),
+    # so a plane's result would otherwise depend on where the chunks happen to end.
+    bounds = np.linspace(0, n, max(1, n // max(2, chunk_pixels // max(1, h * w))) + 1).round().astype(int)
     out = np.empty((n, 2 * h, w), dtype=np.float32)
-    for s in range(0, n, per):
-        x = torch.from_numpy(np.ascontiguousarray(stack[s : s + per], dtype=np.float32)).unsqueeze(1).to(device)
+    for s, e in zip(bounds[:-1], bounds[1:]):
+        x = torch.from_numpy(np.ascontiguousarray(stack[s:e], dtype=np.float32)).unsqueeze(1).to(device)
         if bf16:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, bf16):
             y = G(x)
-        out[s : s + per] = y.float()[:, 0].cpu().numpy()
+        out[s:e] = y.float()[:, 0].cpu().numpy()
     return out

@@ -222,14 +222,19 @@ class SuperResolver(BaseEstimator):
         return super_resolve_array(self.generator_, image, self.device_, resample_back=True, bf16=self._bf16())
 
     def apply_manifest(self, manifest_path, out_dir=None, column="image_sr", mask_column="mask_sr", resample_back=True,
-                       manifest_out=None, overwrite=False, in_place=False):
-        """Write SR images and a manifest with ``image_sr``/``mask_sr``; see :func:`srnomogram.sr.apply.apply_manifest`."""
+                       manifest_out=None, overwrite=False, in_place=False, region="roi", roi_margin=0.1, scheduler=None, jobs=1):
+        """Write SR images and a manifest with ``image_sr``/``mask_sr``; see :func:`srnomogram.sr.apply.apply_manifest`.
+
+        ``region="roi"`` (default) runs the generator on each lesion's ROI only (bit-identical there
+        to whole-image SR); ``region="image"`` on whole images. ``scheduler`` (a Dask address) or
+        ``jobs`` spread the images over workers.
+        """
         from .apply import apply_manifest
 
         self._check_fitted()
         return apply_manifest(self, manifest_path, out_dir=out_dir, column=column, mask_column=mask_column,
                               resample_back=resample_back, manifest_out=manifest_out, overwrite=overwrite, progress=self.progress,
-                              in_place=in_place)
+                              in_place=in_place, region=region, roi_margin=roi_margin, scheduler=scheduler, jobs=jobs)
 
     def quality(self, images, ids=None, seed=0):
         """PSNR/SSIM of SR vs nearest/linear/cubic on held-out images; see :func:`srnomogram.sr.quality.quality_table`."""
