@@ -357,3 +357,51 @@ def test_apply_manifest_roi_writes_the_region_in_the_sidecar_and_matches_whole_i
     assert (a != b).any()  # elsewhere: cubic, not SR
     with pytest.raises(InputError, match=r"'region' parameter of apply_manifest must be 'roi' or 'image'\. Got 'lesion'"):
         fitted.apply_manifest(tmp_path / "m.csv", out_dir=tmp_path / "x", region="lesion")
+
+
+def test_the_study_runs_roi_sr_with_the_cnn_margin_unless_radiomics_reads_the_whole_image(tmp_path):
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.stages import sr_region
+
+    (tmp_path / "m.csv").write_text("case_id,image,mask,label\n")
+
+    def cfg(**sections):
+        return config_from_dict({"cohort": {"manifest": "m.csv"}, **sections}, base_dir=tmp_path)
+
+    assert sr_region(cfg()) == ("roi", 0.1)
+    assert sr_region(cfg(deep={"params": {"margin": 0.3}})) == ("roi", 0.3)
+    assert sr_region(cfg(sr={"region": "image"}))[0] == "image"
+    p = tmp_path / "params.yaml"
+    p.write_text("setting:\n  normalize: true\nimageType:\n  Original: {}\n")  # whole-image statistics
+    assert sr_region(cfg(radiomics={"params": str(p)}))[0] == "image"
+    p.write_text("setting:\n  binWidth: 10\nimageType:\n  Original: {}\n")
+    assert sr_region(cfg(radiomics={"params": str(p)}))[0] == "roi"
+    with pytest.raises(InputError, match="sr.region"):
+        cfg(sr={"region": "lesion"})
+
+
+def test_apply_manifest_on_a_dask_cluster_writes_the_same_files_and_sidecars(fitted, cohort_2d, dask_cluster, monkeypatch):
+    """Same SR PNGs (bytes), same sidecars, same manifest as a local run; the generator travels as bytes."""
+    import json
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    local = fitted.apply_manifest(cohort_2d / "manifest.csv", out_dir=cohort_2d / "local", manifest_out=cohort_2d / "local.csv")
+    remote = fitted.apply_manifest(cohort_2d / "manifest.csv", out_dir=cohort_2d / "dask_roi", manifest_out=cohort_2d / "dask_roi.csv",
+                                   scheduler=dask_cluster.scheduler_address)
+    assert [p.rsplit("/", 1)[-1] for p in remote["image_sr"]] == [p.rsplit("/", 1)[-1] for p in local["image_sr"]]
+    assert pd.read_csv(cohort_2d / "dask_roi.csv").equals(pd.read_csv(cohort_2d / "local.csv").assign(
+        image_sr=lambda d: d["image_sr"].str.replace("local/", "dask_roi/")))
+    for a, b in zip(local["image_sr"], (cohort_2d / "dask_roi" / Path(p).name for p in remote["image_sr"])):
+        assert Path(a).read_bytes() == b.read_bytes()
+        sa, sb = (json.loads(Path(str(x) + ".json").read_text()) for x in (a, b))
+        assert sa == sb  # key, settings, inputs, ROI box and output hashes
+
+
+@pytest.mark.slow
+def test_apply_manifest_with_local_worker_processes_matches_this_process(fitted, cohort_2d, monkeypatch):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    one = fitted.apply_manifest(cohort_2d / "manifest.csv", out_dir=cohort_2d / "one", manifest_out=cohort_2d / "one.csv", region="image", resample_back=False)
+    two = fitted.apply_manifest(cohort_2d / "manifest.csv", out_dir=cohort_2d / "two", manifest_out=cohort_2d / "two.csv", region="image", resample_back=False, jobs=2)
+    for col in ("image_sr", "mask_sr"):
+        for a, b in zip(one[col], two[col]):
+            assert Path(a).read_bytes() == Path(b).read_bytes()
