@@ -11,6 +11,7 @@ sidecars), the command the study runs.
 
     python benchmarks/bench_sr_apply.py                # 30 lesions, evenly spaced by case id
     python benchmarks/bench_sr_apply.py --n 30 --all   # ... then ROI-only sr apply on all 252
+    python benchmarks/bench_sr_apply.py --n 0 --all    # ROI-only sr apply on all 252 only
 
 Wall times on a shared machine include waiting; CPU (process) times do not.
 """
@@ -96,14 +97,20 @@ def main(argv=None):
             print(f"{r['case_id']:>10} {img.shape[0]:4d}x{img.shape[1]:<4d} box {frac:6.1%}  whole {tw:6.2f} s ({cw:6.2f} CPU)  "
                   f"ROI {tr:6.2f} s ({cr:6.2f} CPU)  {tw / tr:5.1f}x  identical in box: {same}")
         t = pd.DataFrame(rows)
-        print(f"\n{len(t)} lesions: whole-image {t.whole_s.sum():.1f} s wall ({t.whole_cpu_s.sum():.1f} s CPU), "
-              f"ROI-only {t.roi_s.sum():.1f} s wall ({t.roi_cpu_s.sum():.1f} s CPU); "
-              f"ratio whole / ROI {t.whole_s.sum() / t.roi_s.sum():.2f}x wall, {t.whole_cpu_s.sum() / t.roi_cpu_s.sum():.2f}x CPU; "
-              f"median per image {t.whole_s.median():.2f} s vs {t.roi_s.median():.2f} s; identical in every box: {bool(t.identical.all())}")
-        print(f"whole-image SR of all {len(df)} lesions, extrapolated from these: {t.whole_s.mean() * len(df) / 60:.1f} min wall")
+        if len(t):
+            _summary(t, len(df))
         if args.all:
             _, ta, ca = _timed(lambda: model.apply_manifest(manifest, out_dir=tmp / "sr", manifest_out=tmp / "m_sr.csv", region="roi"))
             print(f"ROI-only sr apply of all {len(df)} lesions (read, SR, write PNG + sidecar): {ta / 60:.1f} min wall ({ca / 60:.1f} min CPU)")
+
+
+def _summary(t, n_all):
+    print(f"\n{len(t)} lesions: whole-image {t.whole_s.sum():.1f} s wall ({t.whole_cpu_s.sum():.1f} s CPU), "
+          f"ROI-only {t.roi_s.sum():.1f} s wall ({t.roi_cpu_s.sum():.1f} s CPU); "
+          f"ratio whole / ROI {t.whole_s.sum() / t.roi_s.sum():.2f}x wall, {t.whole_cpu_s.sum() / t.roi_cpu_s.sum():.2f}x CPU; "
+          f"median per image {t.whole_s.median():.2f} s vs {t.roi_s.median():.2f} s; identical in every box: {bool(t.identical.all())}")
+    print(f"whole-image SR of all {n_all} lesions, extrapolated from these: {t.whole_s.mean() * n_all / 60:.1f} min wall, "
+          f"{t.whole_cpu_s.mean() * n_all / 60:.1f} min CPU")
 
 
 if __name__ == "__main__":

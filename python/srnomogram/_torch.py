@@ -4,11 +4,16 @@ One rule for both: ``amp="auto"`` runs bf16 only where bf16 is *faster* than flo
 at hand, which is decided from what the device reports, not assumed:
 
 * CUDA: a GPU with native bf16 (compute capability 8.0+, ``torch.cuda.is_bf16_supported()``);
-* CPU: a processor with AMX (Intel Sapphire Rapids and later: the ``amx_bf16`` and ``amx_tile``
-  flags of ``/proc/cpuinfo``), and oneDNN allowed to use it (``ONEDNN_MAX_CPU_ISA`` unset, ``ALL``
-  or an ``*_AMX*`` level). Without AMX, bf16 convolutions are emulated or run through AVX-512 BF16
-  dot products, which ``benchmarks/bench_sr.py`` measured slower than float32 on an AMD EPYC
-  with ``avx512_bf16`` and much slower on AVX2-only machines (numbers in README, "Super-resolution").
+* CPU: a processor with native bf16 arithmetic, AMX (``amx_bf16``, Intel Sapphire Rapids and
+  later) or AVX-512 BF16 (``avx512_bf16``, e.g. AMD Zen 4 EPYC, Intel Cooper Lake), as the flags
+  of ``/proc/cpuinfo`` report them, and oneDNN allowed to use it (``ONEDNN_MAX_CPU_ISA`` unset,
+  ``ALL``, or a ``*BF16*`` / ``*AMX*`` level).
+
+Measured with ``benchmarks/bench_sr.py --inference-only`` (2D SR of a 485x537 image by the default
+generator) on a 2-core AMD EPYC with ``avx512_bf16`` and no AMX: bf16 2.46x faster than float32
+(CPU time); the same CPU with oneDNN capped at plain AVX-512 (``ONEDNN_MAX_CPU_ISA=AVX512_CORE``,
+bf16 emulated, as on Skylake / Cascade Lake Xeons) 0.90x, and at AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2
+ATEN_CPU_CAPABILITY=avx2``) 0.21x: bf16 is slower there, so ``auto`` keeps float32.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ def resolve_device(device="auto", func: str = "srnomogram") -> torch.device:
     except (RuntimeError, TypeError):
         raise param_error("device", func, "'auto', 'cpu', 'cuda' or 'cuda:N'", device) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"The 'device' parameter of {func} is {device!r} but no CUDA device is available here. Use device='auto' or 'cpu'.")
+        raise InputError(f"The 'device' parameter of {func} is {device!r} but CUDA is not available here (no CUDA device found). Use device='auto' or 'cpu'.")
     return dev
 
 
@@ -58,16 +63,21 @@ def cpu_flags(path: str = CPUINFO) -> frozenset:
     return frozenset()
 
 
+#: CPU flags of native bf16 arithmetic that oneDNN's bf16 convolutions use.
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
 def cpu_has_fast_bf16(flags=None, environ=None) -> bool:
-    """True when this CPU has AMX bf16 tiles and oneDNN may use them (see the module notes)."""
+    """True when this CPU has native bf16 arithmetic (AMX or AVX-512 BF16) and oneDNN may use it (see the module notes)."""
     flags = cpu_flags() if flags is None else frozenset(flags)
     environ = os.environ if environ is None else environ
     isa = environ.get("ONEDNN_MAX_CPU_ISA", environ.get("DNNL_MAX_CPU_ISA", "ALL")).strip().upper()
-    return {"amx_bf16", "amx_tile"} <= flags and (isa in ("", "ALL", "DEFAULT") or "AMX" in isa)
+    allowed = isa in ("", "ALL", "DEFAULT") or "AMX" in isa or "BF16" in isa
+    return allowed and any(f in flags for f in BF16_FLAGS)
 
 
 def bf16_is_fast(device: torch.device) -> bool:
-    """Whether bf16 autocast is expected to beat float32 on ``device`` (CUDA with bf16; CPU with AMX)."""
+    """Whether bf16 autocast is expected to beat float32 on ``device`` (CUDA with bf16; a CPU with AMX or AVX-512 BF16)."""
     if device.type == "cuda":
         return bool(torch.cuda.is_bf16_supported())
     if device.type == "cpu":

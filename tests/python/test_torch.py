@@ -9,9 +9,11 @@ from srnomogram._torch import autocast, bf16_is_fast, cpu_flags, cpu_has_fast_bf
 from srnomogram.errors import InputError
 
 CPU = torch.device("cpu")
-#: flags lines of /proc/cpuinfo: a Sapphire Rapids Xeon (AMX), the AMD EPYC of the dev box (AVX-512 BF16, no AMX), an AVX2-only CPU
+#: flags of /proc/cpuinfo: a Sapphire Rapids Xeon (AMX), the AMD EPYC of the dev box (AVX-512 BF16, no AMX),
+#: a Cascade Lake Xeon (AVX-512 without BF16), an AVX2-only CPU
 XEON_AMX = "fpu sse2 avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8"
 EPYC = "fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni"
+SKYLAKE = "fpu sse2 avx2 avx512f avx512bw avx512_vnni"
 AVX2 = "fpu sse2 avx avx2 fma"
 
 
@@ -25,7 +27,7 @@ def test_auto_device_is_the_cpu_without_cuda_and_a_named_device_is_kept(monkeypa
 
 def test_device_errors_name_the_parameter_and_the_value(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(InputError, match=r"'device' parameter of SuperResolver is 'cuda' but no CUDA device is available"):
+    with pytest.raises(InputError, match=r"'device' parameter of SuperResolver is 'cuda' but CUDA is not available here"):
         resolve_device("cuda", "SuperResolver")
     with pytest.raises(InputError, match=r"'device' parameter of DeepClassifier.*Got 'gpu0' instead"):
         resolve_device("gpu0", "DeepClassifier")
@@ -34,13 +36,16 @@ def test_device_errors_name_the_parameter_and_the_value(monkeypatch):
 @pytest.mark.parametrize("flags, environ, fast", [
     (XEON_AMX, {}, True),
     (XEON_AMX, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}, True),
-    (XEON_AMX, {"ONEDNN_MAX_CPU_ISA": "AVX2"}, False),  # oneDNN told not to use AMX
-    (XEON_AMX, {"DNNL_MAX_CPU_ISA": "avx512_core_bf16"}, False),
-    (EPYC, {}, False),
+    (XEON_AMX, {"ONEDNN_MAX_CPU_ISA": "AVX2"}, False),  # oneDNN told not to use AMX nor AVX-512
+    (XEON_AMX, {"DNNL_MAX_CPU_ISA": "avx512_core_bf16"}, True),
+    (EPYC, {}, True),  # AVX-512 BF16: measured 2.5x faster than float32
+    (EPYC, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}, False),  # bf16 emulated: measured 0.9x
+    (EPYC, {"ONEDNN_MAX_CPU_ISA": "AVX2"}, False),  # measured 0.2x
+    (SKYLAKE, {}, False),
     (AVX2, {}, False),
     ("", {}, False),  # no /proc/cpuinfo (not Linux)
 ])
-def test_a_cpu_counts_as_fast_in_bf16_only_with_amx_that_onednn_may_use(flags, environ, fast):
+def test_a_cpu_counts_as_fast_in_bf16_only_with_native_bf16_that_onednn_may_use(flags, environ, fast):
     assert cpu_has_fast_bf16(flags.split(), environ) is fast
 
 
@@ -52,8 +57,8 @@ def test_cpu_flags_are_read_from_the_flags_line(tmp_path):
 
 
 @pytest.mark.parametrize("amx", [True, False])
-def test_auto_precision_on_the_cpu_is_bf16_exactly_where_the_cpu_has_amx(monkeypatch, amx):
-    monkeypatch.setattr(_torch, "cpu_flags", lambda *a: frozenset((XEON_AMX if amx else EPYC).split()))
+def test_auto_precision_on_the_cpu_is_bf16_exactly_where_the_cpu_has_native_bf16(monkeypatch, amx):
+    monkeypatch.setattr(_torch, "cpu_flags", lambda *a: frozenset((XEON_AMX if amx else SKYLAKE).split()))
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
     assert bf16_is_fast(CPU) is amx
