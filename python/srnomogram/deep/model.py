@@ -91,7 +91,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     device : str, default "auto"
     amp : {"auto", "bf16", "none"}, default "auto"
         ``"auto"``: bf16 autocast for training where bf16 is faster (a CUDA GPU with bf16, a CPU
-        with AMX: :func:`srnomogram._torch.bf16_is_fast`), fp32 elsewhere, and fp32 for
+        with AMX or AVX-512 BF16: :func:`srnomogram._torch.bf16_is_fast`), fp32 elsewhere, and fp32 for
         ``predict_proba`` everywhere, so scores do not depend on the device.
         ``"bf16"``: bf16 for training and prediction, also on the CPU. ``"none"``: fp32.
     channels_last : "auto" or bool, default "auto"

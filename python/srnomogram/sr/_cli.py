@@ -10,7 +10,7 @@ from ..cli import command_group
 log = logging.getLogger(__name__)
 
 
-_AMP_HELP = "bf16 autocast: auto = where bf16 is faster (CUDA with bf16, a CPU with AMX); bf16 = on any device; none = float32"
+_AMP_HELP = "bf16 autocast: auto = where bf16 is faster (CUDA with bf16, a CPU with AMX or AVX-512 BF16); bf16 = on any device; none = float32"
 
 
 def _amp_arg(p, default):

@@ -9,7 +9,7 @@
   in chunks.
 
 Under ``amp="auto"`` the steps run in bf16 autocast with channels_last tensors where bf16 is fast (a
-CUDA GPU with bf16, a CPU with AMX) and in float32 elsewhere; ``amp="bf16"`` asks for bf16 anywhere
+CUDA GPU with bf16, a CPU with AMX or AVX-512 BF16) and in float32 elsewhere; ``amp="bf16"`` asks for bf16 anywhere
 (see :func:`srnomogram._torch.resolve_amp`).
 """
 

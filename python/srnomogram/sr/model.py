@@ -56,9 +56,10 @@ class SuperResolver(BaseEstimator):
         ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda[:k]"``.
     amp : {"auto", "bf16", "none"}
         bf16 autocast and channels-last tensors. ``"auto"``: where bf16 is faster than float32, as
-        the device reports it (a CUDA GPU with bf16; a CPU with AMX, see
+        the device reports it (a CUDA GPU with bf16; a CPU with AMX or AVX-512 BF16, see
         :func:`srnomogram._torch.bf16_is_fast`); float32, bit-reproducible, elsewhere, e.g. on CPUs
-        without AMX, where bf16 measured slower. ``"bf16"``: on any device. ``"none"``: float32.
+        without native bf16 (AVX2, plain AVX-512), where bf16 measured slower. ``"bf16"``: on any
+        device. ``"none"``: float32.
         The fixed cubic path stays float32. Can be changed after fitting (``set_params(amp=...)``)
         to apply a model in another precision.
     progress : bool or None
