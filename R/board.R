@@ -31,22 +31,19 @@ read_board <- function(path, name, version = NULL) {
   if (is.null(version)) {
     version <- versions$version[nrow(versions)]
   } else if (!version %in% versions$version) {
-    cli::cli_abort(c("Pin {.val {name}} has no version {.val {version}}.",
-                     i = "Available: {.val {versions$version}}."),
-                   class = c("srnomogram_error_pin", "srnomogram_error"))
+    abort_pin(c("Pin {.val {name}} has no version {.val {version}}.",
+                     i = "Available: {.val {versions$version}}."))
   }
   vdir <- file.path(path, name, version)
   meta <- yaml::read_yaml(file.path(vdir, "data.txt"))
   type <- meta$type %||% ""
   files <- unlist(meta$file)
   if (length(files) != 1L) {
-    cli::cli_abort("Pin {.val {name}} holds {length(files)} files; {.fn read_board} reads single-file pins.",
-                   class = c("srnomogram_error_pin", "srnomogram_error"))
+    abort_pin("Pin {.val {name}} holds {length(files)} files; {.fn read_board} reads single-file pins.")
   }
   f <- file.path(vdir, files)
   if (!file.exists(f)) {
-    cli::cli_abort("Pin {.val {name}} version {.val {version}}: data file {.path {f}} is missing.",
-                   class = c("srnomogram_error_pin", "srnomogram_error"))
+    abort_pin("Pin {.val {name}} version {.val {version}}: data file {.path {f}} is missing.")
   }
   df <- switch(type,
     csv = utils::read.csv(f, stringsAsFactors = FALSE, check.names = FALSE),
@@ -57,16 +54,14 @@ read_board <- function(path, name, version = NULL) {
       # declared; it is looked up by name only when a parquet pin is read.
       arrow_pkg <- "arrow"
       if (!requireNamespace(arrow_pkg, quietly = TRUE)) {
-        cli::cli_abort(c("Pin {.val {name}} is of type {.val {type}}, which needs the {.pkg arrow} package.",
-                         i = "Write R-facing pins with {.code type = \"csv\"}."),
-                       class = c("srnomogram_error_pin", "srnomogram_error"))
+        abort_pin(c("Pin {.val {name}} is of type {.val {type}}, which needs the {.pkg arrow} package.",
+                         i = "Write R-facing pins with {.code type = \"csv\"}."))
       }
       reader <- getExportedValue(arrow_pkg, if (type == "parquet") "read_parquet" else "read_feather")
       as.data.frame(reader(f))
     },
-    cli::cli_abort(c("Pin {.val {name}} is of type {.val {type}}, which {.fn read_board} cannot read.",
-                     i = "Readable types: csv, json (and parquet/arrow with {.pkg arrow}); pickle-based types are never loaded."),
-                   class = c("srnomogram_error_pin", "srnomogram_error")))
+    abort_pin(c("Pin {.val {name}} is of type {.val {type}}, which {.fn read_board} cannot read.",
+                     i = "Readable types: csv, json (and parquet/arrow with {.pkg arrow}); pickle-based types are never loaded.")))
   meta$version <- version
   attr(df, "pin_meta") <- meta
   df
@@ -80,20 +75,17 @@ read_board <- function(path, name, version = NULL) {
 #' @export
 board_versions <- function(path, name) {
   if (!is.character(path) || length(path) != 1L || !dir.exists(path)) {
-    cli::cli_abort("{.arg path} must be an existing board folder, not {.path {path}}.",
-                   class = c("srnomogram_error_pin", "srnomogram_error"))
+    abort_pin("{.arg path} must be an existing board folder, not {.path {path}}.")
   }
   pdir <- file.path(path, name)
   if (!dir.exists(pdir)) {
-    cli::cli_abort(c("Board {.path {path}} has no pin {.val {name}}.",
-                     i = "Pins: {.val {list.dirs(path, full.names = FALSE, recursive = FALSE)}}."),
-                   class = c("srnomogram_error_pin", "srnomogram_error"))
+    abort_pin(c("Board {.path {path}} has no pin {.val {name}}.",
+                     i = "Pins: {.val {list.dirs(path, full.names = FALSE, recursive = FALSE)}}."))
   }
   vs <- list.dirs(pdir, full.names = FALSE, recursive = FALSE)
   vs <- vs[file.exists(file.path(pdir, vs, "data.txt"))]
   if (!length(vs)) {
-    cli::cli_abort("Pin {.val {name}} in {.path {path}} has no version with a {.file data.txt}.",
-                   class = c("srnomogram_error_pin", "srnomogram_error"))
+    abort_pin("Pin {.val {name}} in {.path {path}} has no version with a {.file data.txt}.")
   }
   metas <- lapply(file.path(pdir, vs, "data.txt"), yaml::read_yaml)
   created <- as.POSIXct(vapply(metas, function(m) as.character(m$created %||% NA), ""),

@@ -30,7 +30,7 @@
 #' set.seed(1)
 #' d <- data.frame(score = runif(150))
 #' d$y <- rbinom(150, 1, plogis(-3 + 6 * d$score))
-#' fit <- fit_nomogram(d[1:100, ], y ~ score)
+#' fit <- fit_nomogram(y ~ score, d[1:100, ])
 #' cal <- calibrate_nomogram(fit, B = 50, seed = 1)
 #' cal
 #' ext <- calibrate_nomogram(fit, newdata = d[101:150, ], g = 5)
@@ -61,13 +61,7 @@ validate_external <- function(fit, newdata, g) {
   newdata <- check_data_frame(newdata)
   yname <- all.vars(fit$srn_formula[[2]])
   check_columns(newdata, all.vars(fit$srn_formula), arg = "newdata")
-  vars <- all.vars(fit$srn_formula)
-  cc <- stats::complete.cases(newdata[, vars, drop = FALSE])
-  if (!all(cc)) {
-    cli::cli_warn("{sum(!cc)} observation{?s} with missing data removed.",
-                  class = c("srnomogram_warning_missing", "srnomogram_warning"))
-  }
-  newdata <- newdata[cc, , drop = FALSE]
+  newdata <- complete_rows(newdata, all.vars(fit$srn_formula))
   y <- check_binary(newdata[[yname]], arg = "outcome")
   p <- stats::predict(fit, newdata)
   external_calibration(y, p, g)
@@ -78,8 +72,10 @@ validate_external <- function(fit, newdata, g) {
 #' The external mode of [calibrate_nomogram()] for risks computed elsewhere.
 #'
 #' @param y Binary outcome (0/1).
-#' @param prob Predicted risks in \[0, 1\].
+#' @param score Predicted risks in \[0, 1\] (called `prob` until 0.1.0; that
+#'   name still works, with a warning of class `srnomogram_warning_deprecated`).
 #' @param g Hosmer-Lemeshow groups.
+#' @param ... Only the deprecated `prob`; any other argument is an error.
 #' @return A `srnomogram_calibration` in `"external"` mode.
 #' @examples
 #' set.seed(2)
@@ -87,8 +83,10 @@ validate_external <- function(fit, newdata, g) {
 #' y <- rbinom(80, 1, p)
 #' external_calibration(y, p, g = 5)
 #' @export
-external_calibration <- function(y, prob, g = 10) {
-  cc <- check_outcome_score(y, prob, "prob", probability = TRUE)
+external_calibration <- function(y, score, g = 10, ...) {
+  score <- renamed_argument(list(...), c(prob = "score"), "external_calibration",
+                            missing_value = if (!missing(score)) score)
+  cc <- check_outcome_score(y, score, "score", probability = TRUE)
   y <- cc$y
   p <- cc$score
   vp <- rms::val.prob(p, y, pl = FALSE)

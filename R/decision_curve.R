@@ -20,8 +20,11 @@
 #' resampled within itself, the classes in order of first
 #' appearance in `data`); when `fitted_risk = FALSE` the
 #' logistic model is refitted on every replicate. Each bound is the type-1
-#' quantile of the replicate values at \eqn{\alpha/2} and \eqn{1-\alpha/2},
-#' ignoring `NA`.
+#' quantile of the replicate values at \eqn{(1-c)/2} and \eqn{1-(1-c)/2}
+#' for `conf_level` \eqn{c}, ignoring `NA`.
+#'
+#' The function is three steps: the argument checks, the bootstrap indices
+#' (every random number, drawn first), and the derived table.
 #'
 #' @param formula `outcome ~ predictors` (a formula or its text). With
 #'   `fitted_risk = TRUE`, the right side is a single column of risks in \[0, 1\].
@@ -30,8 +33,10 @@
 #' @param fitted_risk `TRUE` when the right side already holds risks; `FALSE`
 #'   (default) fits `glm(formula, binomial)` and uses its fitted risks.
 #' @param thresholds High-risk thresholds in \[0, 1\].
-#' @param confidence_intervals Coverage of the bootstrap intervals (e.g. 0.95),
-#'   or `"none"`.
+#' @param conf_level Coverage of the bootstrap intervals (e.g. 0.95), or
+#'   `NULL` (or `"none"`, rmda's word) for no intervals. Called
+#'   `confidence_intervals` until 0.1.0; that name still works, with a warning
+#'   of class `srnomogram_warning_deprecated`.
 #' @param bootstraps Number of bootstrap replicates.
 #' @param policy `"opt-in"` (treat the high-risk) or `"opt-out"`.
 #' @param study_design `"cohort"` or `"case-control"`.
@@ -49,11 +54,14 @@
 #'   be installed: `install.packages("rmda")`; otherwise an error of class
 #'   `srnomogram_error_engine`). Both return the same object, so `print()`,
 #'   `plot()` and `summary()` work alike.
+#' @param ... Only the deprecated `confidence_intervals`; any other argument is
+#'   an error of class `srnomogram_error_input`.
 #' @return An object of class `srnomogram_decision_curve`: a list with
 #'   `derived` (a data frame with rmda's `derived.data` columns: `thresholds`,
 #'   `FPR`, `FNR`, `TPR`, `TNR`, `NB`, `sNB`, `rho`, `prob.high.risk`,
 #'   `prob.low.risk`, `DP`, `nonDP`, `model`, the `_lower`/`_upper` bounds, and
-#'   `cost.benefit.ratio`), `confidence_intervals`, `policy`, `study_design`,
+#'   `cost.benefit.ratio`), `conf_level` (`NA` without intervals),
+#'   `bootstraps`, `policy`, `study_design`, `population_prevalence`,
 #'   `seed`, `n`, `n_missing`, `model_name`, `call` and `engine`.
 #' @references Vickers AJ, Elkin EB (2006). Decision curve analysis: a novel
 #'   method for evaluating prediction models. Med Decis Making 26:565-574.
@@ -72,181 +80,188 @@
 #' @export
 decision_curve <- function(formula, data, fitted_risk = FALSE,
                            thresholds = seq(0, 1, by = 0.01),
-                           confidence_intervals = 0.95, bootstraps = 500,
+                           conf_level = 0.95, bootstraps = 500,
                            policy = c("opt-in", "opt-out"),
                            study_design = c("cohort", "case-control"),
                            population_prevalence, seed = NULL,
-                           engine = c("srnomogram", "rmda")) {
+                           engine = c("srnomogram", "rmda"), ...) {
   call <- match.call()
-  check_seed(seed)
+  conf_level <- renamed_argument(list(...), c(confidence_intervals = "conf_level"),
+                                 "decision_curve", missing_value = conf_level)
+  a <- dca_check_args(formula, data, fitted_risk, thresholds, conf_level, bootstraps, policy,
+                      study_design, population_prevalence, seed, engine)
   seeded <- function(expr) if (is.null(seed)) expr else withr::with_seed(seed, expr)
-  engine <- rlang::arg_match(engine)
-  if (engine == "rmda") check_engine_installed("rmda", "decision_curve")
-  policy <- rlang::arg_match(policy)
-  study_design <- rlang::arg_match(study_design)
-  opt_in <- policy == "opt-in"
-  formula <- as_two_sided_formula(formula)
-  data <- check_data_frame(data)
-  if (!is.logical(fitted_risk) || length(fitted_risk) != 1L || is.na(fitted_risk)) {
-    abort_input("{.arg fitted_risk} must be TRUE or FALSE.")
+  model_name <- Reduce(paste, deparse(a$formula))
+  derived <- if (a$engine == "rmda") {
+    seeded(rmda_derived(a$formula, a$data, a$outcome, fitted_risk, a$thresholds,
+                        if (a$with_ci) a$conf_level else "none",
+                        if (a$with_ci) a$bootstraps else 1L, a$policy, a$study_design, a$rho_fixed))
+  } else {
+    refit <- if (fitted_risk) NULL else dca_refit(a$formula, a$data, a$outcome, a$rho_fixed)
+    risk <- if (fitted_risk) a$risk else refit(seq_len(a$n))
+    boot_risk <- B_ind <- NULL
+    if (a$with_ci) {
+      # Every random number of the bootstrap is drawn here (the refits are deterministic).
+      B_ind <- seeded(dca_bootstrap_indices(a$outcome, a$bootstraps, a$study_design))
+      boot_risk <- if (fitted_risk) matrix(risk[B_ind], nrow = a$n) else apply(B_ind, 2L, refit)
+    }
+    dca_derived(a$outcome, stats::setNames(list(risk, rep(1, a$n), rep(0, a$n)), c(model_name, "All", "None")),
+                a$thresholds, B_ind, boot_risk, a$conf_level, a$rho_fixed, a$policy)
   }
-  check_numeric(thresholds)
+  structure(list(derived = derived,
+                 conf_level = if (a$with_ci) a$conf_level else NA_real_,
+                 bootstraps = if (a$with_ci) a$bootstraps else 0L,
+                 policy = a$policy, study_design = a$study_design,
+                 population_prevalence = a$rho_fixed, seed = seed,
+                 n = a$n, n_missing = a$n_missing, model_name = model_name, call = call,
+                 engine = a$engine),
+            class = "srnomogram_decision_curve")
+}
+
+# The checks of decision_curve(), once, at the boundary. Returns the checked
+# arguments: the formula, the complete rows of its columns (`data`, `n`,
+# `n_missing`), the 0/1 `outcome`, the given `risk` (fitted_risk = TRUE),
+# `with_ci`, `conf_level`, `bootstraps` (an integer) and `rho_fixed` (the
+# population prevalence of a case-control design, else NULL).
+dca_check_args <- function(formula, data, fitted_risk, thresholds, conf_level, bootstraps,
+                           policy, study_design, population_prevalence, seed, engine,
+                           call = rlang::caller_env()) {
+  check_seed(seed, call = call)
+  engine <- rlang::arg_match(engine, c("srnomogram", "rmda"), error_call = call)
+  if (engine == "rmda") check_engine_installed("rmda", "decision_curve", call = call)
+  policy <- rlang::arg_match(policy, c("opt-in", "opt-out"), error_call = call)
+  study_design <- rlang::arg_match(study_design, c("cohort", "case-control"), error_call = call)
+  formula <- as_two_sided_formula(formula, call = call)
+  data <- check_data_frame(data, call = call)
+  if (!is.logical(fitted_risk) || length(fitted_risk) != 1L || is.na(fitted_risk)) {
+    abort_input("{.arg fitted_risk} must be TRUE or FALSE.", call = call)
+  }
+  check_numeric(thresholds, call = call)
   if (anyNA(thresholds) || any(thresholds < 0 | thresholds > 1)) {
-    abort_input("{.arg thresholds} must lie in [0, 1].")
+    abort_input("{.arg thresholds} must lie in [0, 1].", call = call)
   }
   vars <- all.vars(formula)
-  check_columns(data, vars)
-  data <- data[, vars, drop = FALSE]
-  cc <- stats::complete.cases(data)
-  n_missing <- sum(!cc)
-  if (n_missing > 0) {
-    cli::cli_warn("{n_missing} observation{?s} with missing data removed.",
-                  class = c("srnomogram_warning_missing", "srnomogram_warning"))
-  }
-  data <- data[cc, , drop = FALSE]
-  outcome <- check_binary(data[[all.vars(formula[[2]])]], arg = "outcome")
-
+  check_columns(data, vars, call = call)
+  data <- complete_rows(data[, vars, drop = FALSE], vars, call = call)
+  n_missing <- attr(data, "n_missing")
+  attr(data, "n_missing") <- NULL
+  outcome <- check_binary(data[[all.vars(formula[[2]])]], arg = "outcome", call = call)
+  risk <- NULL
   if (fitted_risk) {
     if (length(all.vars(formula[[3]])) > 1L) {
-      abort_input("With {.code fitted_risk = TRUE}, the right side of {.arg formula} must be one column of risks.")
+      abort_input("With {.code fitted_risk = TRUE}, the right side of {.arg formula} must be one column of risks.",
+                  call = call)
     }
     risk <- stats::model.frame(formula, data)[[2L]]
-    check_probability(risk, arg = "fitted risk")
+    check_probability(risk, arg = "fitted risk", call = call)
   }
-
+  rho_fixed <- NULL
   if (study_design == "case-control") {
     if (missing(population_prevalence) || is.null(population_prevalence)) {
-      abort_input("{.arg population_prevalence} is required when {.code study_design = \"case-control\"}.")
+      abort_input("{.arg population_prevalence} is required when {.code study_design = \"case-control\"}.",
+                  call = call)
     }
     if (!is.numeric(population_prevalence) || length(population_prevalence) != 1L ||
         is.na(population_prevalence) || population_prevalence <= 0 || population_prevalence >= 1) {
-      abort_input("{.arg population_prevalence} must be a single number in (0, 1).")
+      abort_input("{.arg population_prevalence} must be a single number in (0, 1).", call = call)
     }
     rho_fixed <- population_prevalence
-  } else {
-    rho_fixed <- NULL
   }
-
-  with_ci <- is.numeric(confidence_intervals)
+  with_ci <- !is.null(conf_level) && !identical(conf_level, "none")
   if (with_ci) {
-    if (length(confidence_intervals) != 1L || confidence_intervals <= 0 || confidence_intervals >= 1) {
-      abort_input("{.arg confidence_intervals} must be a number in (0, 1) or {.val none}.")
+    if (!is.numeric(conf_level) || length(conf_level) != 1L || is.na(conf_level) ||
+        conf_level <= 0 || conf_level >= 1) {
+      abort_input("{.arg conf_level} must be a number in (0, 1), or {.code NULL} (or {.val none}) for no intervals.",
+                  call = call)
     }
     if (!is.numeric(bootstraps) || length(bootstraps) != 1L || bootstraps < 1) {
-      abort_input("{.arg bootstraps} must be a positive integer.")
+      abort_input("{.arg bootstraps} must be a positive integer.", call = call)
     }
-    alpha <- 1 - confidence_intervals
-  } else if (!identical(confidence_intervals, "none")) {
-    abort_input("{.arg confidence_intervals} must be a number in (0, 1) or {.val none}.")
+    bootstraps <- as.integer(bootstraps)
   }
+  list(formula = formula, data = data, n = nrow(data), n_missing = n_missing, outcome = outcome,
+       risk = risk, thresholds = thresholds, with_ci = with_ci,
+       conf_level = if (with_ci) conf_level else NULL, bootstraps = bootstraps, policy = policy,
+       study_design = study_design, rho_fixed = rho_fixed, engine = engine)
+}
 
-  model_name <- Reduce(paste, deparse(formula))
-  n <- nrow(data)
-
-  if (engine == "rmda") {
-    derived <- seeded(rmda_derived(formula, data, outcome, fitted_risk, thresholds,
-                                   if (with_ci) confidence_intervals else "none",
-                                   if (with_ci) as.integer(bootstraps) else 1L, policy, study_design,
-                                   rho_fixed))
-    return(structure(list(derived = derived,
-                          confidence_intervals = if (with_ci) confidence_intervals else "none",
-                          bootstraps = if (with_ci) as.integer(bootstraps) else 0L,
-                          policy = policy, study_design = study_design,
-                          population_prevalence = rho_fixed, seed = seed,
-                          n = n, n_missing = n_missing, model_name = model_name, call = call,
-                          engine = engine),
-                     class = "srnomogram_decision_curve"))
+# The model's risks on the rows `idx`, refitted there (fitted_risk = FALSE):
+# glm() on data[idx, ] equals glm.fit() on the design matrix's rows idx.
+dca_refit <- function(formula, data, outcome, rho_fixed) {
+  X <- stats::model.matrix(formula, data)
+  function(idx) {
+    fit <- suppressWarnings(stats::glm.fit(X[idx, , drop = FALSE], outcome[idx],
+                                           family = stats::binomial()))
+    if (is.null(rho_fixed)) return(fit$fitted.values)
+    # Case-control sampling distorts the intercept only: shift the linear
+    # predictor from the sample's odds of disease to the population's.
+    stats::plogis(fit$linear.predictors + stats::qlogis(rho_fixed) -
+                    stats::qlogis(mean(outcome[idx])))
   }
+}
 
-  # Design for refitting the model: glm() on data[x, ] equals glm.fit() on X[x, ].
-  if (!fitted_risk) {
-    X <- stats::model.matrix(formula, data)
-    fit_risk <- function(idx) {
-      fit <- suppressWarnings(stats::glm.fit(X[idx, , drop = FALSE], outcome[idx],
-                                             family = stats::binomial()))
-      if (is.null(rho_fixed)) return(fit$fitted.values)
-      # Case-control sampling distorts the intercept only: shift the linear
-      # predictor from the sample's odds of disease to the population's.
-      stats::plogis(fit$linear.predictors + stats::qlogis(rho_fixed) -
-                      stats::qlogis(mean(outcome[idx])))
-    }
-    risk <- fit_risk(seq_len(n))
-  }
-  risks <- list(risk, rep(1, n), rep(0, n))
-  names(risks) <- c(model_name, "All", "None")
-
-  if (with_ci) {
-    B <- as.integer(bootstraps)
-    draw <- function() {
-      B_ind <- matrix(NA_integer_, nrow = n, ncol = B)
-      if (study_design == "cohort") {
-        for (b in seq_len(B)) B_ind[, b] <- sample.int(n, replace = TRUE)
-      } else {
-        # Strata are resampled in order of first appearance of each class in
-        # the data, as rmda does.
-        strata <- lapply(unique(outcome), function(k) which(outcome == k))
-        for (b in seq_len(B)) {
-          B_ind[, b] <- unlist(lapply(strata, function(s) s[sample.int(length(s), replace = TRUE)]))
-        }
-      }
-      B_ind
-    }
-    # Every random number of the bootstrap is drawn here (the refits below are deterministic).
-    B_ind <- seeded(draw())
-    boot_risk <- if (!fitted_risk) {
-      apply(B_ind, 2L, fit_risk)
-    } else {
-      matrix(risk[B_ind], nrow = n)
+# The bootstrap row indices, an n x B matrix, drawn in rmda's order: cohort, one
+# sample.int(n, replace = TRUE) per replicate; case-control, each outcome class
+# resampled within itself, the classes in order of first appearance in the data.
+dca_bootstrap_indices <- function(outcome, B, study_design) {
+  n <- length(outcome)
+  B_ind <- matrix(NA_integer_, nrow = n, ncol = B)
+  if (study_design == "cohort") {
+    for (b in seq_len(B)) B_ind[, b] <- sample.int(n, replace = TRUE)
+  } else {
+    strata <- lapply(unique(outcome), function(k) which(outcome == k))
+    for (b in seq_len(B)) {
+      B_ind[, b] <- unlist(lapply(strata, function(s) s[sample.int(length(s), replace = TRUE)]))
     }
   }
+  B_ind
+}
 
+# rmda's derived.data: the measures of each curve (the model, "All", "None") at
+# every threshold, with the type-1 quantile bounds of the bootstrap replicates
+# (`B_ind`, the model's replicate risks `boot_risk`; NULL for no intervals).
+dca_derived <- function(outcome, risks, thresholds, B_ind, boot_risk, conf_level, rho_fixed, policy) {
+  opt_in <- policy == "opt-in"
   measures <- c("FPR", "FNR", "TPR", "TNR", "NB", "sNB", "rho", "prob.high.risk",
                 "prob.low.risk", "DP", "nonDP")
-  blocks <- vector("list", 3L)
-  for (i in 1:3) {
+  blocks <- lapply(seq_along(risks), function(i) {
     est <- dca_measures(outcome, risks[[i]], thresholds, rho_fixed, opt_in)
     block <- data.frame(thresholds = thresholds, est, model = names(risks)[i],
                         check.names = FALSE, stringsAsFactors = FALSE)
-    if (with_ci) {
-      # Replicates x thresholds arrays, one per measure.
-      rep_vals <- lapply(measures, function(m) matrix(NA_real_, nrow = length(thresholds), ncol = B))
-      names(rep_vals) <- measures
-      for (b in seq_len(B)) {
-        rb <- if (i == 1L) boot_risk[, b] else risks[[i]]
-        mb <- dca_measures(outcome[B_ind[, b]], rb, thresholds, rho_fixed, opt_in)
-        for (m in measures) rep_vals[[m]][, b] <- mb[[m]]
-      }
-      for (m in measures) {
-        q <- row_quantile_type1(rep_vals[[m]], c(alpha / 2, 1 - alpha / 2))
-        block[[paste0(m, "_lower")]] <- q[, 1]
-        block[[paste0(m, "_upper")]] <- q[, 2]
-      }
-    } else {
+    if (is.null(B_ind)) {
       for (m in measures) {
         block[[paste0(m, "_lower")]] <- NA_real_
         block[[paste0(m, "_upper")]] <- NA_real_
       }
+      return(block)
     }
-    blocks[[i]] <- block
-  }
+    B <- ncol(B_ind)
+    # Thresholds x replicates, one matrix per measure.
+    rep_vals <- lapply(measures, function(m) matrix(NA_real_, nrow = length(thresholds), ncol = B))
+    names(rep_vals) <- measures
+    for (b in seq_len(B)) {
+      rb <- if (i == 1L) boot_risk[, b] else risks[[i]]
+      mb <- dca_measures(outcome[B_ind[, b]], rb, thresholds, rho_fixed, opt_in)
+      for (m in measures) rep_vals[[m]][, b] <- mb[[m]]
+    }
+    tail_prob <- 1 - conf_level
+    for (m in measures) {
+      q <- row_quantile_type1(rep_vals[[m]], c(tail_prob / 2, 1 - tail_prob / 2))
+      block[[paste0(m, "_lower")]] <- q[, 1]
+      block[[paste0(m, "_upper")]] <- q[, 2]
+    }
+    block
+  })
   derived <- do.call(rbind, blocks)
   rownames(derived) <- NULL
   derived$cost.benefit.ratio <- cost_benefit_label(derived$thresholds, policy)
-
-  structure(list(derived = derived,
-                 confidence_intervals = if (with_ci) confidence_intervals else "none",
-                 bootstraps = if (with_ci) B else 0L,
-                 policy = policy, study_design = study_design,
-                 population_prevalence = rho_fixed, seed = seed,
-                 n = n, n_missing = n_missing, model_name = model_name, call = call,
-                 engine = engine),
-            class = "srnomogram_decision_curve")
+  derived
 }
 
 # rmda::decision_curve() on the data decision_curve() has already checked:
 # complete rows, and the outcome recoded to 0/1 (rmda needs a numeric outcome).
 rmda_derived <- function(formula, data, outcome, fitted_risk, thresholds,
-                         confidence_intervals, bootstraps, policy, study_design, rho_fixed) {
+                         conf_level, bootstraps, policy, study_design, rho_fixed) {
   data[[all.vars(formula[[2]])]] <- outcome
   # The default engine silences glm.fit()'s warnings in bootstrap refits (perfect
   # separation in a replicate); do the same here. Missing rows and the
@@ -255,11 +270,11 @@ rmda_derived <- function(formula, data, outcome, fitted_risk, thresholds,
   res <- suppressWarnings(suppressMessages(
     if (is.null(rho_fixed)) {
       rmda::decision_curve(formula, data = data, policy = policy, fitted.risk = fitted_risk,
-                           thresholds = thresholds, confidence.intervals = confidence_intervals,
+                           thresholds = thresholds, confidence.intervals = conf_level,
                            bootstraps = bootstraps, study.design = study_design)
     } else {
       rmda::decision_curve(formula, data = data, policy = policy, fitted.risk = fitted_risk,
-                           thresholds = thresholds, confidence.intervals = confidence_intervals,
+                           thresholds = thresholds, confidence.intervals = conf_level,
                            bootstraps = bootstraps, study.design = study_design,
                            population.prevalence = rho_fixed)
     }))
@@ -329,8 +344,8 @@ cost_benefit_label <- function(t, policy) {
 
 #' @export
 print.srnomogram_decision_curve <- function(x, ...) {
-  ci <- if (is.numeric(x$confidence_intervals)) {
-    sprintf("%g%% bootstrap CI (%d replicates)", 100 * x$confidence_intervals, x$bootstraps)
+  ci <- if (!is.na(x$conf_level)) {
+    sprintf("%g%% bootstrap CI (%d replicates)", 100 * x$conf_level, x$bootstraps)
   } else "no confidence intervals"
   cat("Decision curve:", x$model_name, "\n")
   cat(sprintf("  %s policy, %s design, n = %d%s, %s\n", x$policy, x$study_design, x$n,

@@ -3,8 +3,8 @@
 #' Every statistic of a model's external validation (TRIPOD type 4) from the
 #' outcomes of a new cohort and the risks a frozen model gave them:
 #' discrimination ([roc_auc()]: AUC with DeLong CI), calibration-in-the-large
-#' (the intercept of `glm(y ~ offset(qlogis(prob)))`) and calibration slope
-#' (`glm(y ~ qlogis(prob))`), both with Wald CIs, the statistics of
+#' (the intercept of `glm(y ~ offset(qlogis(score)))`) and calibration slope
+#' (`glm(y ~ qlogis(score))`), both with Wald CIs, the statistics of
 #' `rms::val.prob()` (Dxy, C, R2, Brier, intercept, slope, Emax, E90, Eavg,
 #' Spiegelhalter z) and its smoothed calibration curve
 #' ([external_calibration()]), the Hosmer-Lemeshow test ([hl_test()]) and,
@@ -21,14 +21,18 @@
 #' `n_clipped`. The AUC and the threshold metrics use the risks unchanged.
 #'
 #' @param y Binary outcome (0/1).
-#' @param prob Predicted risks in \[0, 1\].
+#' @param score Predicted risks in \[0, 1\] (called `prob` until 0.1.0; that
+#'   name still works, with a warning of class `srnomogram_warning_deprecated`).
 #' @param threshold Optional frozen cut-off (from the training cohort).
 #' @param g Hosmer-Lemeshow groups.
 #' @param cluster Optional cluster id per row (bootstrap CIs over clusters).
 #' @param B Bootstrap resamples when `cluster` is given.
-#' @param seed Seed of that bootstrap; the caller's random stream is left alone.
+#' @param seed Seed of that bootstrap (a whole number; the caller's random
+#'   stream is left alone), or `NULL` for the current random number stream.
+#'   Required when `cluster` is given; there is no default seed.
 #' @param conf_level Confidence level.
 #' @param eps Clipping of risks for the logit-based statistics.
+#' @param ... Only the deprecated `prob`; any other argument is an error.
 #' @return An object of class `srnomogram_external`: `summary` (a one-row
 #'   data frame of every number), `calibration` (the
 #'   [external_calibration()] object), `roc` (the [roc_auc()] object) and
@@ -41,11 +45,19 @@
 #' y <- rbinom(150, 1, plogis(0.3 + 1.4 * qlogis(p)))
 #' external_validation(y, p, threshold = 0.5)
 #' @export
-external_validation <- function(y, prob, threshold = NULL, g = 10, cluster = NULL, B = 1000,
-                                seed = 2024, conf_level = 0.95, eps = 1e-8) {
-  if (!is.null(cluster)) check_same_length(y, cluster, "y", "cluster")
-  keep <- !(is.na(y) | is.na(prob))
-  cc <- check_outcome_score(y, prob, "prob", probability = TRUE)
+external_validation <- function(y, score, threshold = NULL, g = 10, cluster = NULL, B = 1000,
+                                seed, conf_level = 0.95, eps = 1e-8, ...) {
+  score <- renamed_argument(list(...), c(prob = "score"), "external_validation",
+                            missing_value = if (!missing(score)) score)
+  check_conf_level(conf_level)
+  if (!is.null(cluster)) {
+    check_same_length(y, cluster, "y", "cluster")
+    B <- check_bootstraps(B)
+    if (missing(seed)) abort_missing_seed("external_validation", B, example_args = "y, score, cluster = id")
+    check_seed(seed)
+  }
+  keep <- !(is.na(y) | is.na(score))
+  cc <- check_outcome_score(y, score, "score", probability = TRUE)
   y <- cc$y
   raw <- cc$score
   if (!is.null(cluster)) cluster <- cluster[keep]
@@ -133,27 +145,29 @@ cluster_bootstrap <- function(y, score, lp, cluster, B, seed) {
 #' Logistic recalibration of predicted risks
 #'
 #' Refits the intercept and slope of a model on the logit of its risks,
-#' `glm(y ~ qlogis(prob))`, and returns the recalibrated risks
-#' `plogis(a + b * qlogis(prob))`. Measured on the cohort it was fitted on,
+#' `glm(y ~ qlogis(score))`, and returns the recalibrated risks
+#' `plogis(a + b * qlogis(score))`. Measured on the cohort it was fitted on,
 #' the result is apparent; report it apart from the frozen model's figures.
 #'
 #' @inheritParams external_validation
-#' @return A list: `intercept`, `slope`, `prob` (recalibrated risks, same
-#'   order as the input; `NA` where `prob` or `y` was missing).
+#' @return A list: `intercept`, `slope`, `score` (recalibrated risks, same
+#'   order as the input; `NA` where `score` or `y` was missing).
 #' @examples
 #' set.seed(4)
 #' p <- runif(100)
 #' y <- rbinom(100, 1, plogis(-0.5 + 0.7 * qlogis(p)))
 #' recalibrate_risk(y, p)[c("intercept", "slope")]
 #' @export
-recalibrate_risk <- function(y, prob, eps = 1e-8) {
-  cc <- check_outcome_score(y, prob, "prob", probability = TRUE)
+recalibrate_risk <- function(y, score, eps = 1e-8, ...) {
+  score <- renamed_argument(list(...), c(prob = "score"), "recalibrate_risk",
+                            missing_value = if (!missing(score)) score)
+  cc <- check_outcome_score(y, score, "score", probability = TRUE)
   lp <- stats::qlogis(pmin(pmax(cc$score, eps), 1 - eps))
   yy <- cc$y
   fit <- stats::glm(yy ~ lp, family = stats::binomial())
   b <- unname(stats::coef(fit))
-  all_lp <- stats::qlogis(pmin(pmax(prob, eps), 1 - eps))
-  list(intercept = b[1], slope = b[2], prob = stats::plogis(b[1] + b[2] * all_lp))
+  all_lp <- stats::qlogis(pmin(pmax(score, eps), 1 - eps))
+  list(intercept = b[1], slope = b[2], score = stats::plogis(b[1] + b[2] * all_lp))
 }
 
 #' @export
@@ -171,8 +185,27 @@ print.srnomogram_external <- function(x, ...) {
 #' @export
 summary.srnomogram_external <- function(object, ...) object$summary
 
+#' Tables of an external validation
+#'
+#' @param x A `srnomogram_external` from [external_validation()].
+#' @param ... Unused.
+#' @param what `"summary"` (one row of every number, as `summary()`),
+#'   `"calibration"` (the smoothed calibration curve: `predicted`, `observed`,
+#'   `smoothed`) or `"classification"` (the metrics at `threshold`; no rows
+#'   when no threshold was given).
+#' @return A data frame.
 #' @export
-as.data.frame.srnomogram_external <- function(x, ...) x$summary
+as.data.frame.srnomogram_external <- function(x, ..., what = c("summary", "calibration", "classification")) {
+  what <- rlang::arg_match(what)
+  switch(what,
+         summary = x$summary,
+         calibration = x$calibration$table,
+         classification = x$classification %||% data.frame(threshold = numeric(), accuracy = numeric(),
+                                                           sensitivity = numeric(), specificity = numeric(),
+                                                           ppv = numeric(), npv = numeric(), tp = integer(),
+                                                           fp = integer(), tn = integer(), fn = integer(),
+                                                           n = integer()))
+}
 
 #' @export
 plot.srnomogram_external <- function(x, ...) calibration_plot(x$calibration, ...)

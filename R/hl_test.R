@@ -10,8 +10,10 @@
 #' are the number of non-empty groups minus 2.
 #'
 #' @param y Binary outcome, 0/1 (numeric, logical or a two-level factor).
-#' @param prob Predicted probabilities in \[0, 1\] (values outside are an
-#'   error: the expected counts of outcome 0 would be negative).
+#' @param score Predicted probabilities in \[0, 1\] (values outside are an
+#'   error: the expected counts of outcome 0 would be negative). Called `prob`
+#'   until 0.1.0; that name still works, with a warning of class
+#'   `srnomogram_warning_deprecated`.
 #' @param g Number of groups (default 10).
 #' @param engine `"srnomogram"` (default) computes the test here; this
 #'   implementation is proven equal to `ResourceSelection::hoslem.test()` 0.3.6
@@ -20,7 +22,9 @@
 #'   same checked, complete data (it must be installed:
 #'   `install.packages("ResourceSelection")`; otherwise an error of class
 #'   `srnomogram_error_engine`). Both return the same `htest`.
-#' @return An object of class `htest` with `statistic` (X-squared),
+#' @param ... Only the deprecated `prob`; any other argument is an error.
+#' @return An object of class `c("srnomogram_htest", "htest")` (it prints as
+#'   [stats::chisq.test()] does; `as.data.frame()` gives one row) with `statistic` (X-squared),
 #'   `parameter` (df), `p.value`, `method`, `data.name`, and the
 #'   `observed` and `expected` tables (one row per group, columns for
 #'   outcome 0 and 1), `groups` (the number of non-empty groups) and `engine`.
@@ -37,13 +41,16 @@
 #' p <- fitted(glm(y ~ x, family = binomial))
 #' hl_test(y, p, g = 10)
 #' @export
-hl_test <- function(y, prob, g = 10, engine = c("srnomogram", "ResourceSelection")) {
-  DNAME <- paste(deparse1(substitute(y)), deparse1(substitute(prob)), sep = ", ")
+hl_test <- function(y, score, g = 10, engine = c("srnomogram", "ResourceSelection"), ...) {
+  score_expr <- if (missing(score)) match.call(expand.dots = FALSE)$...$prob else substitute(score)
+  DNAME <- paste(deparse1(substitute(y)), deparse1(score_expr), sep = ", ")
+  prob <- renamed_argument(list(...), c(prob = "score"), "hl_test", missing_value = if (!missing(score)) score)
+  if (is.null(prob)) abort_input("{.arg score} is missing: give the predicted probabilities.")
   engine <- rlang::arg_match(engine)
   if (engine == "ResourceSelection") check_engine_installed("ResourceSelection", "hl_test")
   y <- check_binary(y, arg = "y", allow_single_class = TRUE)
-  check_probability(prob, arg = "prob")
-  check_same_length(y, prob, "y", "prob")
+  check_probability(prob, arg = "score")
+  check_same_length(y, prob, "y", "score")
   if (!is.numeric(g) || length(g) != 1L || is.na(g) || g < 3 || g != round(g)) {
     abort_input("{.arg g} must be a single integer >= 3, not {.val {g}}.")
   }
@@ -55,7 +62,7 @@ hl_test <- function(y, prob, g = 10, engine = c("srnomogram", "ResourceSelection
   }
   qq <- unique(stats::quantile(yhat, probs = seq(0, 1, 1 / g)))
   if (length(qq) < 4L) {
-    abort_input("{.arg prob} has too few distinct values to form 3 groups.")
+    abort_input("{.arg score} has too few distinct values to form 3 groups.")
   }
   cutyhat <- cut(yhat, breaks = qq, include.lowest = TRUE)
   # Interpolated quantiles can fall between tied values and leave a group empty;
@@ -64,16 +71,16 @@ hl_test <- function(y, prob, g = 10, engine = c("srnomogram", "ResourceSelection
   n_groups <- length(unique(cutyhat))
   n_empty <- nlevels(cutyhat) - n_groups
   if (n_groups < g) {
-    cli::cli_warn(c("Only {n_groups} non-empty group{?s} can be formed from tied predictions, fewer than {.arg g} = {g}.",
+    warn_classed(c("Only {n_groups} non-empty group{?s} can be formed from tied predictions, fewer than {.arg g} = {g}.",
                     i = "The degrees of freedom are {n_groups} - 2 = {n_groups - 2}.",
-                    if (n_empty > 0) c(x = "{n_empty} group{?s} {?is/are} empty, so the statistic is NaN (as in ResourceSelection::hoslem.test); try a smaller {.arg g}.")),
-                  class = c("srnomogram_warning_groups", "srnomogram_warning"))
+                    if (n_empty > 0) c(x = "{n_empty} group{?s} {?is/are} empty, so the statistic is NaN (as in ResourceSelection::hoslem.test); try a smaller {.arg g}.")), "groups")
   }
   if (engine == "ResourceSelection") {
     ref <- ResourceSelection::hoslem.test(y, yhat, g = g)
     ref$data.name <- DNAME
     ref$groups <- n_groups
     ref$engine <- engine
+    class(ref) <- c("srnomogram_htest", "htest")
     return(ref)
   }
   observed <- stats::xtabs(cbind(y0 = 1 - y, y1 = y) ~ cutyhat)
@@ -88,5 +95,35 @@ hl_test <- function(y, prob, g = 10, engine = c("srnomogram", "ResourceSelection
                  method = "Hosmer and Lemeshow goodness of fit (GOF) test",
                  data.name = DNAME, observed = observed, expected = expected,
                  groups = n_groups, engine = engine),
-            class = "htest")
+            class = c("srnomogram_htest", "htest"))
+}
+
+#' One-row data frame of a test
+#'
+#' The numbers of an [hl_test()] or [compare_roc()] result as one row, for
+#' tables and for the Python bridge: `statistic`, `df` (the `parameter`, `NA`
+#' when the test has none), `p_value`, one column per `estimate` (its name in
+#' lower case, non-alphanumerics as `_`, e.g. `auc_of_score1`), `null_value`,
+#' `alternative` and `method`.
+#'
+#' @param x A `srnomogram_htest`.
+#' @param ... Unused.
+#' @return A one-row data frame.
+#' @examples
+#' set.seed(1)
+#' p <- runif(100)
+#' as.data.frame(hl_test(rbinom(100, 1, p), p))
+#' @export
+as.data.frame.srnomogram_htest <- function(x, ...) {
+  num <- function(v) if (is.null(v)) NA_real_ else unname(as.numeric(v))
+  out <- data.frame(statistic = num(x$statistic), df = num(x$parameter), p_value = num(x$p.value))
+  if (!is.null(x$estimate)) {
+    est <- as.list(unname(x$estimate))
+    names(est) <- gsub("[^a-z0-9]+", "_", tolower(names(x$estimate)))
+    out <- cbind(out, as.data.frame(est))
+  }
+  out$null_value <- num(x$null.value)
+  out$alternative <- x$alternative %||% NA_character_
+  out$method <- x$method
+  out
 }

@@ -3,46 +3,55 @@
 #' Fits `rms::lrm(formula, data, x = TRUE, y = TRUE)` with an [rms::datadist()]
 #' of `data` set only for the duration of the call (and of every later
 #' `nomogram`, `predict` and `summary` call on the fit): no global
-#' `options(datadist = )` is left behind.
+#' `options(datadist = )` is left behind. The arguments come in the order of
+#' `rms::lrm()` and [decision_curve()]: formula, then data.
 #'
+#' @param formula Model formula, e.g. `y ~ score + age + size` (or its text).
 #' @param data A data frame with the outcome (0/1) and the predictors.
 #'   Incomplete rows are dropped with a warning giving their count.
-#' @param formula Model formula, e.g. `y ~ score + age + size` (or its text).
 #' @return The `rms::lrm` fit with class `srnomogram_nomogram` prepended, so
 #'   every rms function still applies; the datadist is kept in `$datadist`.
+#'   `summary()` gives its odds ratios as a data frame, `predict()` its risks.
 #' @details Complete separation (a linear predictor that splits the classes
 #'   perfectly) is an error of class `srnomogram_error_separation`: the maximum
 #'   likelihood estimates do not exist.
+#'
+#'   Until version 0.1.0 the order was `fit_nomogram(data, formula)`. That
+#'   call (a data frame first, a formula second) still fits the same model,
+#'   with a warning of class `srnomogram_warning_deprecated`; it will become an
+#'   error.
 #' @references Harrell FE (2023). rms: Regression Modeling Strategies, 6.5-0.
 #' @examples
 #' set.seed(1)
 #' d <- data.frame(score = runif(120), age = round(rnorm(120, 50, 10)))
 #' d$y <- rbinom(120, 1, plogis(-6 + 5 * d$score + 0.08 * d$age))
-#' fit <- fit_nomogram(d, y ~ score + age)
+#' fit <- fit_nomogram(y ~ score + age, d)
 #' fit
 #' head(predict(fit, d))
 #' nomogram_points_table(fit)
 #' @export
-fit_nomogram <- function(data, formula) {
-  data <- check_data_frame(data)
+fit_nomogram <- function(formula, data) {
+  if (is.data.frame(formula) && !is.data.frame(data)) {
+    warn_classed(c("{.fn fit_nomogram} now takes the formula first, as {.fn rms::lrm} does.",
+                   i = "Call {.code fit_nomogram(formula, data)}; the order {.code (data, formula)} will become an error."),
+                 "deprecated")
+    swap <- formula
+    formula <- data
+    data <- swap
+  }
   formula <- as_two_sided_formula(formula)
+  data <- check_data_frame(data)
   vars <- all.vars(formula)
   check_columns(data, vars)
-  d <- data[, vars, drop = FALSE]
-  cc <- stats::complete.cases(d)
-  if (!all(cc)) {
-    cli::cli_warn("{sum(!cc)} observation{?s} with missing data removed.",
-                  class = c("srnomogram_warning_missing", "srnomogram_warning"))
-  }
-  d <- d[cc, , drop = FALSE]
+  d <- complete_rows(data[, vars, drop = FALSE], vars)
+  attr(d, "n_missing") <- NULL
   yname <- all.vars(formula[[2]])
   d[[yname]] <- check_binary(d[[yname]], arg = "outcome")
   check_separation(formula, d, yname)
   dd <- rms::datadist(d)
   fit <- with_datadist(dd, rms::lrm(formula, data = d, x = TRUE, y = TRUE))
   if (isTRUE(fit$fail)) {
-    cli::cli_abort("{.fn rms::lrm} failed to converge for {.code {deparse1(formula)}}.",
-                   class = c("srnomogram_error_fit", "srnomogram_error"))
+    abort_fit("{.fn rms::lrm} failed to converge for {.code {deparse1(formula)}}.")
   }
   fit$datadist <- dd
   fit$srn_formula <- formula
@@ -62,13 +71,11 @@ check_separation <- function(formula, d, yname) {
   fit <- suppressWarnings(stats::glm.fit(X, y, family = stats::binomial()))
   lp <- fit$linear.predictors
   if (min(lp[y == 1]) > max(lp[y == 0])) {
-    cli::cli_abort(c("Complete separation: the predictors of {.code {deparse1(formula)}} split the outcome perfectly.",
-                     i = "Maximum likelihood estimates do not exist; remove the separating predictor or use penalisation."),
-                   class = c("srnomogram_error_separation", "srnomogram_error"))
+    abort_separation(c("Complete separation: the predictors of {.code {deparse1(formula)}} split the outcome perfectly.",
+                     i = "Maximum likelihood estimates do not exist; remove the separating predictor or use penalisation."))
   }
   if (min(lp[y == 1]) >= max(lp[y == 0])) {
-    cli::cli_warn("Quasi-complete separation in {.code {deparse1(formula)}}: estimates may be unstable.",
-                  class = c("srnomogram_warning_separation", "srnomogram_warning"))
+    warn_classed("Quasi-complete separation in {.code {deparse1(formula)}}: estimates may be unstable.", "separation")
   }
   invisible(NULL)
 }
@@ -84,6 +91,9 @@ print.srnomogram_nomogram <- function(x, ...) {
   with_datadist(x$datadist, print(strip_class(x), ...))
   invisible(x)
 }
+
+#' @export
+formula.srnomogram_nomogram <- function(x, ...) x$srn_formula
 
 #' Predicted risk from a nomogram fit
 #'
@@ -144,8 +154,7 @@ nomogram_rms <- function(fit, fun_at = NULL, ...) {
 
 check_nomogram_fit <- function(fit, arg = rlang::caller_arg(fit), call = rlang::caller_env()) {
   if (!inherits(fit, "srnomogram_nomogram")) {
-    cli::cli_abort("{.arg {arg}} must come from {.fn fit_nomogram}, not {.cls {class(fit)}}.",
-                   class = c("srnomogram_error_input", "srnomogram_error"), call = call)
+    abort_input("{.arg {arg}} must come from {.fn fit_nomogram}, not {.cls {class(fit)}}.", call = call)
   }
 }
 
@@ -169,7 +178,7 @@ check_nomogram_fit <- function(fit, arg = rlang::caller_arg(fit), call = rlang::
 #' set.seed(1)
 #' d <- data.frame(score = runif(100), age = round(rnorm(100, 50, 10)))
 #' d$y <- rbinom(100, 1, plogis(-6 + 5 * d$score + 0.08 * d$age))
-#' tab <- nomogram_points_table(fit_nomogram(d, y ~ score + age))
+#' tab <- nomogram_points_table(fit_nomogram(y ~ score + age, d))
 #' sc <- attr(tab, "scaling")
 #' plogis(sc$intercept + 100 / sc$points_per_lp) # risk at 100 total points
 #' @export

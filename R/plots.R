@@ -35,15 +35,17 @@ srn_palette <- function(n) {
 #' @param path Output path without extension (an extension given is dropped).
 #' @param width,height Size in inches.
 #' @param dpi Resolution of the PNG.
-#' @return The two file paths, invisibly.
+#' @param formats File formats to write, among `"png"` and `"pdf"`.
+#' @return The file paths (in the order of `formats`), invisibly.
 #' @examples
 #' p <- ggplot2::ggplot(mtcars, ggplot2::aes(wt, mpg)) + ggplot2::geom_point()
 #' save_figure(p, file.path(tempdir(), "example"), width = 4, height = 3)
 #' @export
-save_figure <- function(plot, path, width = 7, height = 5, dpi = 300) {
+save_figure <- function(plot, path, width = 7, height = 5, dpi = 300, formats = c("png", "pdf")) {
+  formats <- unique(match.arg(formats, c("png", "pdf"), several.ok = TRUE))
   path <- sub("\\.(png|pdf)$", "", path, ignore.case = TRUE)
   dir.create(dirname(path), recursive = TRUE, showWarnings = FALSE)
-  out <- c(png = paste0(path, ".png"), pdf = paste0(path, ".pdf"))
+  out <- stats::setNames(paste0(path, ".", formats), formats)
   for (ext in names(out)) {
     tmp <- tempfile(pattern = ".fig-", tmpdir = dirname(path), fileext = paste0(".", ext))
     dev <- if (ext == "pdf") grDevices::cairo_pdf else "png"
@@ -68,10 +70,12 @@ save_figure <- function(plot, path, width = 7, height = 5, dpi = 300) {
 #'   optional `panel` naming a column (e.g. `"split"`).
 #' @param outcome,scores,panel Column names when `x` is a data frame; `scores`
 #'   may be named (names become legend labels).
+#' @param conf_level Level of the DeLong intervals computed when `x` is a data
+#'   frame ([roc_auc()] objects carry their own).
 #' @param ... Unused.
 #' @return A ggplot (one panel) or a patchwork of ggplots (several panels, which
 #'   is also of class `ggplot`); each panel's legend gives each model's AUC
-#'   with its DeLong 95% CI in that panel's data.
+#'   with its DeLong CI in that panel's data.
 #' @examples
 #' set.seed(1)
 #' d <- data.frame(y = rbinom(200, 1, 0.4), split = rep(c("Train", "Test"), 100))
@@ -79,15 +83,15 @@ save_figure <- function(plot, path, width = 7, height = 5, dpi = 300) {
 #' d$svm <- d$y + rnorm(200, sd = 1.5)
 #' roc_plot(d, outcome = "y", scores = c(LR = "lr", SVM = "svm"), panel = "split")
 #' @export
-roc_plot <- function(x, outcome = NULL, scores = NULL, panel = NULL, ...) {
-  panels <- roc_panels(x, outcome, scores, panel)
+roc_plot <- function(x, outcome = NULL, scores = NULL, panel = NULL, conf_level = 0.95, ...) {
+  panels <- roc_panels(x, outcome, scores, panel, conf_level)
   curves <- list()
   for (pi in seq_along(panels)) {
     pn <- names(panels)[pi]
     for (mi in seq_along(panels[[pi]])) {
       mn <- names(panels[[pi]])[mi]
       r <- panels[[pi]][[mi]]
-      label <- sprintf("%s (AUC %.3f, 95%% CI %.3f\u2013%.3f)", mn, r$auc, r$lower, r$upper)
+      label <- sprintf("%s (AUC %.3f, %g%% CI %.3f\u2013%.3f)", mn, r$auc, 100 * r$conf_level, r$lower, r$upper)
       cv <- r$curve[order(-r$curve$threshold), , drop = FALSE]
       curves[[length(curves) + 1L]] <- data.frame(
         panel = pn, model = mn, label = label,
@@ -121,7 +125,7 @@ roc_plot <- function(x, outcome = NULL, scores = NULL, panel = NULL, ...) {
   patchwork::wrap_plots(plots, nrow = 1)
 }
 
-roc_panels <- function(x, outcome, scores, panel) {
+roc_panels <- function(x, outcome, scores, panel, conf_level) {
   if (inherits(x, "srnomogram_roc")) return(list(list(Model = x)) |> stats::setNames(""))
   if (is.data.frame(x)) {
     if (is.null(outcome) || is.null(scores)) {
@@ -135,7 +139,7 @@ roc_panels <- function(x, outcome, scores, panel) {
       stats::setNames(lapply(lv, function(l) x[as.character(pv) == l, , drop = FALSE]), lv)
     }
     return(lapply(groups, function(g) {
-      stats::setNames(lapply(scores, function(s) roc_auc(g[[outcome]], g[[s]])), nm)
+      stats::setNames(lapply(scores, function(s) roc_auc(g[[outcome]], g[[s]], conf_level = conf_level)), nm)
     }))
   }
   if (is.list(x) && length(x) && all(vapply(x, inherits, logical(1), "srnomogram_roc"))) {
@@ -159,50 +163,105 @@ roc_panels <- function(x, outcome, scores, panel) {
 #' Bootstrap mode: apparent and bias-corrected curves of `rms::calibrate` with
 #' the ideal line and the mean absolute error. External mode: the lowess
 #' smooth of observed on predicted, grouped observed proportions (deciles of
-#' risk), a rug of predictions, and the intercept, slope and Hosmer-Lemeshow
-#' test in the subtitle.
+#' risk), and the intercept, slope and Hosmer-Lemeshow test in the subtitle.
+#' A rug marks the predictions. Several models (a named list) share one panel: one
+#' colour per model, one line type per curve.
 #'
-#' @param x A `srnomogram_calibration`.
+#' @param x A `srnomogram_calibration`, or a named list of them of the same
+#'   mode (e.g. `list("Clinical model" = cal1, Nomogram = cal2)`).
 #' @param title Optional title.
 #' @param ... Unused.
 #' @return A ggplot.
 #' @export
 calibration_plot <- function(x, title = NULL, ...) {
-  if (!inherits(x, "srnomogram_calibration")) {
-    abort_input("{.arg x} must come from {.fn calibrate_nomogram}, not {.cls {class(x)}}.")
+  cals <- if (inherits(x, "srnomogram_calibration")) list(x) else x
+  if (!is.list(cals) || !length(cals) || !all(vapply(cals, inherits, logical(1), "srnomogram_calibration"))) {
+    abort_input("{.arg x} must come from {.fn calibrate_nomogram}, or be a list of such results, not {.cls {class(x)}}.")
   }
-  base <- ggplot2::ggplot() +
+  modes <- vapply(cals, `[[`, "", "mode")
+  if (length(unique(modes)) != 1L) {
+    abort_input("Every calibration in {.arg x} must have the same mode; got {.val {unique(modes)}}.")
+  }
+  multi <- length(cals) > 1L
+  nm <- names(cals) %||% rep("", length(cals))
+  if (multi && (any(!nzchar(nm)) || anyDuplicated(nm))) abort_input("A list {.arg x} must have unique names (legend labels).")
+  nm <- if (multi) nm else "Model"
+  bootstrap <- modes[[1]] == "bootstrap"
+  curves <- if (bootstrap) c("Apparent", "Bias-corrected") else "Smoothed (lowess)"
+  long <- do.call(rbind, lapply(seq_along(cals), function(i) {
+    tab <- cals[[i]]$table
+    cols <- if (bootstrap) c("apparent", "bias_corrected") else "smoothed"
+    d <- do.call(rbind, lapply(seq_along(cols), function(j) {
+      data.frame(model = nm[i], curve = curves[j], predicted = tab$predicted, value = tab[[cols[j]]],
+                 stringsAsFactors = FALSE)
+    }))
+    d[order(d$curve, d$predicted), , drop = FALSE]
+  }))
+  long$model <- factor(long$model, levels = nm)
+  long$curve <- factor(long$curve, levels = c(curves, "Ideal"))
+  model_cols <- stats::setNames(srn_palette(length(nm)), nm)
+  lty <- stats::setNames(c(if (bootstrap) c("dotted", "solid") else "solid", "dashed"), c(curves, "Ideal"))
+  colour_by <- if (multi) "model" else "curve"
+  colours <- if (multi) c(model_cols, Ideal = "grey50") else
+    stats::setNames(c(if (bootstrap) c("#0072B2", "#D55E00") else "#D55E00", "grey50"), c(curves, "Ideal"))
+  rug <- do.call(rbind, lapply(seq_along(cals), function(i) {
+    p <- if (bootstrap) cals[[i]]$predicted else cals[[i]]$table$predicted
+    if (is.null(p) || !length(p)) return(NULL)
+    data.frame(model = factor(nm[i], levels = nm), predicted = p)
+  }))
+  sub <- calibration_subtitle(cals, nm, multi, bootstrap)
+  p <- ggplot2::ggplot() +
     ggplot2::geom_abline(ggplot2::aes(slope = 1, intercept = 0, linetype = "Ideal", colour = "Ideal"),
-                         key_glyph = "path") +
-    ggplot2::coord_equal(xlim = c(0, 1), ylim = c(0, 1)) +
-    ggplot2::labs(x = "Nomogram-predicted probability", y = "Actual probability", title = title) +
-    theme_srnomogram() + ggplot2::theme(legend.position = c(0.75, 0.18), legend.title = ggplot2::element_blank())
-  if (x$mode == "bootstrap") {
-    long <- rbind(data.frame(predicted = x$table$predicted, value = x$table$apparent, curve = "Apparent"),
-                  data.frame(predicted = x$table$predicted, value = x$table$bias_corrected, curve = "Bias-corrected"))
-    sub <- sprintf("B = %d bootstrap repetitions, n = %d\nMean absolute error = %.3f", x$B, x$n, x$mae)
-    base +
-      ggplot2::geom_rug(ggplot2::aes(x = x$predicted), sides = "t", alpha = 0.3, length = ggplot2::unit(0.02, "npc")) +
-      ggplot2::geom_line(data = long, ggplot2::aes(.data$predicted, .data$value, linetype = .data$curve,
-                                                   colour = .data$curve), linewidth = 0.7) +
-      ggplot2::scale_linetype_manual(values = c(Apparent = "dotted", `Bias-corrected` = "solid", Ideal = "dashed"), name = NULL) +
-      ggplot2::scale_colour_manual(values = c(Apparent = "#0072B2", `Bias-corrected` = "#D55E00", Ideal = "grey50"), name = NULL) +
-      ggplot2::labs(subtitle = sub)
-  } else {
-    tab <- x$table
-    grp <- cut(tab$predicted, unique(stats::quantile(tab$predicted, seq(0, 1, 0.1))), include.lowest = TRUE)
-    pts <- data.frame(predicted = tapply(tab$predicted, grp, mean), observed = tapply(tab$observed, grp, mean))
-    sub <- sprintf("Intercept %.3f, slope %.3f\nHosmer-Lemeshow \u03c7\u00b2 = %.2f, df = %d, P = %.3f",
-                   x$intercept, x$slope, x$hl$statistic, as.integer(x$hl$parameter), x$hl$p.value)
-    base +
-      ggplot2::geom_rug(data = tab, ggplot2::aes(x = .data$predicted), sides = "b", alpha = 0.3) +
-      ggplot2::geom_point(data = pts, ggplot2::aes(.data$predicted, .data$observed), shape = 2, size = 1.8) +
-      ggplot2::geom_line(data = tab, ggplot2::aes(.data$predicted, .data$smoothed, linetype = "Smoothed (lowess)",
-                                                  colour = "Smoothed (lowess)"), linewidth = 0.7) +
-      ggplot2::scale_linetype_manual(values = c(`Smoothed (lowess)` = "solid", Ideal = "dashed"), name = NULL) +
-      ggplot2::scale_colour_manual(values = c(`Smoothed (lowess)` = "#D55E00", Ideal = "grey50"), name = NULL) +
-      ggplot2::labs(subtitle = sub)
+                         key_glyph = "path")
+  # one colour per model when several share the panel; otherwise the rug and points are neutral
+  by_model <- function(aes, geom, ...) {
+    if (multi) geom(mapping = ggplot2::aes(!!!aes, colour = .data$model), ...) else geom(mapping = aes, colour = "grey20", ...)
   }
+  if (!is.null(rug)) {
+    p <- p + by_model(ggplot2::aes(x = .data$predicted), ggplot2::geom_rug, data = rug, sides = "b",
+                      alpha = 0.3, length = ggplot2::unit(0.02, "npc"), show.legend = FALSE, inherit.aes = FALSE)
+  }
+  if (!bootstrap) {
+    pts <- do.call(rbind, lapply(seq_along(cals), function(i) {
+      tab <- cals[[i]]$table
+      grp <- cut(tab$predicted, unique(stats::quantile(tab$predicted, seq(0, 1, 0.1))), include.lowest = TRUE)
+      data.frame(model = factor(nm[i], levels = nm), predicted = as.vector(tapply(tab$predicted, grp, mean)),
+                 observed = as.vector(tapply(tab$observed, grp, mean)))
+    }))
+    pts <- pts[stats::complete.cases(pts), , drop = FALSE]  # a decile with no lesion (ties) has no point
+    p <- p + by_model(ggplot2::aes(.data$predicted, .data$observed), ggplot2::geom_point, data = pts,
+                      shape = 2, size = 1.8, show.legend = FALSE)
+  }
+  p + ggplot2::geom_line(data = long, ggplot2::aes(.data$predicted, .data$value, linetype = .data$curve,
+                                                   colour = .data[[colour_by]],
+                                                   group = interaction(.data$model, .data$curve)),
+                         linewidth = 0.7, na.rm = TRUE) +
+    ggplot2::scale_linetype_manual(values = lty, breaks = names(lty), name = NULL) +
+    ggplot2::scale_colour_manual(values = colours, breaks = if (multi) nm else names(colours), name = NULL) +
+    ggplot2::coord_equal(xlim = c(0, 1), ylim = c(0, 1)) +
+    ggplot2::labs(x = "Predicted probability", y = "Actual probability", title = title, subtitle = sub) +
+    theme_srnomogram() +
+    ggplot2::theme(legend.position = c(0.02, 0.98), legend.justification = c(0, 1),
+                   legend.title = ggplot2::element_blank(), legend.text = ggplot2::element_text(size = 7),
+                   legend.key.height = ggplot2::unit(0.8, "lines"), legend.spacing.y = ggplot2::unit(0, "lines"),
+                   plot.subtitle = ggplot2::element_text(size = 7))
+}
+
+calibration_subtitle <- function(cals, nm, multi, bootstrap) {
+  if (bootstrap) {
+    mae <- vapply(cals, function(x) x$mae, numeric(1))
+    head <- sprintf("B = %d bootstrap repetitions, n = %d", cals[[1]]$B, cals[[1]]$n)
+    if (!multi) return(sprintf("%s\nMean absolute error = %.3f", head, mae))
+    return(sprintf("%s\nMean absolute error: %s", head, paste(sprintf("%s %.3f", nm, mae), collapse = ", ")))
+  }
+  lines <- vapply(seq_along(cals), function(i) {
+    x <- cals[[i]]
+    hl <- if (is.null(x$hl)) "" else
+      sprintf(if (multi) "; HL \u03c7\u00b2 = %.2f (df %d), P = %.3f" else "\nHosmer-Lemeshow \u03c7\u00b2 = %.2f, df = %d, P = %.3f",
+              x$hl$statistic, as.integer(x$hl$parameter), x$hl$p.value)
+    sprintf("%sIntercept %.3f, slope %.3f%s", if (multi) paste0(nm[i], ": ") else "", x$intercept, x$slope, hl)
+  }, "")
+  paste(c(if (multi) sprintf("n = %d", cals[[1]]$n), lines), collapse = "\n")
 }
 
 # --- Decision curves -------------------------------------------------------------
@@ -218,12 +277,15 @@ calibration_plot <- function(x, title = NULL, ...) {
 #'   data and policy; treat-all / treat-none are taken from the first).
 #' @param curve_names Legend labels (default: list names or model formulas).
 #' @param standardize Plot sNB instead of NB.
-#' @param confidence_intervals Draw the bands when computed.
+#' @param show_ci Draw the bootstrap bands when computed (called
+#'   `confidence_intervals` until 0.1.0, which now names a level elsewhere; the
+#'   old name still works, with a warning of class
+#'   `srnomogram_warning_deprecated`).
 #' @param cost_benefit_axis Add the cost:benefit axis on top.
 #' @param xlim Threshold range shown.
 #' @param ylim Net-benefit range (`NULL`: from -0.05 to a little above the
 #'   maximum).
-#' @param ... Unused.
+#' @param ... Unused (the deprecated `confidence_intervals` is read from here).
 #' @return A ggplot.
 #' @examples
 #' set.seed(1)
@@ -232,8 +294,12 @@ calibration_plot <- function(x, title = NULL, ...) {
 #' dc <- decision_curve(y ~ x, d, bootstraps = 20)
 #' dca_plot(dc)
 #' @export
-dca_plot <- function(x, curve_names = NULL, standardize = FALSE, confidence_intervals = TRUE,
+dca_plot <- function(x, curve_names = NULL, standardize = FALSE, show_ci = TRUE,
                      cost_benefit_axis = TRUE, xlim = c(0, 1), ylim = NULL, ...) {
+  dots <- list(...)
+  if ("confidence_intervals" %in% names(dots)) {
+    show_ci <- renamed_argument(dots["confidence_intervals"], c(confidence_intervals = "show_ci"), "dca_plot")
+  }
   curves <- if (inherits(x, "srnomogram_decision_curve")) list(x) else x
   if (!is.list(curves) || !length(curves) ||
       !all(vapply(curves, inherits, logical(1), "srnomogram_decision_curve"))) {
@@ -267,7 +333,8 @@ dca_plot <- function(x, curve_names = NULL, standardize = FALSE, confidence_inte
   }
   policy <- curves[[1]]$policy
   p <- ggplot2::ggplot(all_df, ggplot2::aes(.data$threshold, .data$value))
-  if (confidence_intervals && any(!is.na(models$lower))) {
+  bands <- show_ci && any(!is.na(models$lower))
+  if (bands) {
     p <- p + ggplot2::geom_ribbon(data = all_df[all_df$curve %in% nm & !is.na(all_df$lower), ],
                                   ggplot2::aes(ymin = .data$lower, ymax = .data$upper, fill = .data$curve),
                                   alpha = 0.15, colour = NA, show.legend = FALSE) +
@@ -279,13 +346,19 @@ dca_plot <- function(x, curve_names = NULL, standardize = FALSE, confidence_inte
     at <- at[at >= xlim[1] & at <= xlim[2]]
     ggplot2::sec_axis(~., breaks = at, labels = cost_benefit_label(at, policy), name = "Cost:Benefit Ratio")
   } else ggplot2::waiver()
+  ci <- curves[[1]]$conf_level
+  caption <- if (bands && is.numeric(ci) && !is.na(ci)) {
+    b <- curves[[1]]$bootstraps
+    sprintf("Bands: %g%% bootstrap percentile intervals%s", 100 * ci,
+            if (is.numeric(b) && length(b) == 1L && !is.na(b) && b > 0) sprintf(" (%d resamples)", as.integer(b)) else "")
+  }
   p + ggplot2::geom_line(ggplot2::aes(colour = .data$curve, linetype = .data$curve), linewidth = 0.7, na.rm = TRUE) +
     ggplot2::scale_colour_manual(values = cols, name = NULL) +
     ggplot2::scale_linetype_manual(values = lty, name = NULL) +
     ggplot2::scale_x_continuous(limits = xlim, sec.axis = sec) +
     ggplot2::coord_cartesian(ylim = ylim) +
     ggplot2::labs(x = sprintf("High Risk Threshold (%s)", policy),
-                  y = if (standardize) "Standardized Net Benefit" else "Net Benefit") +
+                  y = if (standardize) "Standardized Net Benefit" else "Net Benefit", caption = caption) +
     theme_srnomogram() + ggplot2::theme(legend.position = c(0.8, 0.85))
 }
 
@@ -299,9 +372,18 @@ plot.srnomogram_decision_curve <- function(x, ...) dca_plot(x, ...)
 #'
 #' Draws the rms nomogram of a [fit_nomogram()] fit as a ggplot: a Points axis
 #' (0-100), one axis per predictor, Total Points, and the predicted risk axis.
+#' It can also be drawn from the fit's points table ([nomogram_points_table()],
+#' the study board's pin `nomogram_points`), so a figure can be rebuilt from a
+#' board without the fitted model: the predictor and total-points axes are the
+#' table's, and the risk axis is placed at `fun_at` from the table's scaling
+#' rows, `total = (qlogis(risk) - intercept) * points_per_lp`, the mapping
+#' `rms::nomogram()` draws.
 #'
-#' @param fit A `srnomogram_nomogram`.
-#' @param fun_at Risks to mark on the risk axis.
+#' @param fit A `srnomogram_nomogram`, or its points table (a data frame with
+#'   columns `axis`, `variable`, `value`, `points`, including the `scaling`
+#'   rows).
+#' @param fun_at Risks to mark on the risk axis (those that fall within the
+#'   total-points axis are drawn).
 #' @param labels Optional named character vector of axis labels for
 #'   predictors (e.g. `c(score = "SR radiomics score")`).
 #' @param ... Unused.
@@ -310,12 +392,17 @@ plot.srnomogram_decision_curve <- function(x, ...) dca_plot(x, ...)
 #' set.seed(1)
 #' d <- data.frame(score = runif(120), age = round(rnorm(120, 50, 10)))
 #' d$y <- rbinom(120, 1, plogis(-6 + 5 * d$score + 0.08 * d$age))
-#' nomogram_plot(fit_nomogram(d, y ~ score + age))
+#' fit <- fit_nomogram(y ~ score + age, d)
+#' nomogram_plot(fit)
+#' nomogram_plot(nomogram_points_table(fit), labels = c(score = "Score", age = "Age (years)"))
 #' @export
 nomogram_plot <- function(fit, fun_at = c(0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99),
                           labels = NULL, ...) {
-  check_nomogram_fit(fit)
-  tab <- nomogram_points_table(fit, fun_at = fun_at)
+  tab <- if (is.data.frame(fit)) points_table_risk_axis(fit, fun_at) else {
+    check_nomogram_fit(fit)
+    nomogram_points_table(fit, fun_at = fun_at)
+  }
+  labels <- unlist(labels)
   preds <- unique(tab$variable[tab$axis == "predictor"])
   tot <- tab[tab$axis == "total_points", ]
   max_total <- max(tot$points)
@@ -348,4 +435,200 @@ nomogram_plot <- function(fit, fun_at = c(0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0
     ggplot2::theme(axis.line = ggplot2::element_blank(), axis.ticks = ggplot2::element_blank(),
                    axis.text.x = ggplot2::element_blank(), panel.grid.major = ggplot2::element_blank(),
                    axis.text.y = ggplot2::element_text(face = "bold", hjust = 0))
+}
+
+# A points table (from nomogram_points_table(), possibly read back from a CSV pin)
+# with its risk axis replaced by one at `fun_at`, from the table's scaling rows.
+points_table_risk_axis <- function(tab, fun_at) {
+  check_columns(tab, c("axis", "variable", "value", "points"), arg = "fit")
+  sc <- tab[tab$axis == "scaling", , drop = FALSE]
+  get <- function(v) {
+    x <- suppressWarnings(as.numeric(sc$value[sc$variable == v]))
+    if (length(x) != 1L || !is.finite(x)) {
+      abort_input("The points table {.arg fit} has no numeric {.val scaling} row {.val {v}}; pass the whole table of {.fn nomogram_points_table}.")
+    }
+    x
+  }
+  intercept <- get("intercept")
+  per_lp <- get("points_per_lp")
+  tot <- tab$points[tab$axis == "total_points"]
+  at <- fun_at[fun_at > 0 & fun_at < 1]
+  pts <- (stats::qlogis(at) - intercept) * per_lp
+  keep <- pts >= min(tot) & pts <= max(tot)
+  risk <- data.frame(axis = "risk", variable = "Risk", value = as.character(at[keep]), points = pts[keep],
+                     stringsAsFactors = FALSE)
+  tab$value <- as.character(tab$value)
+  rbind(tab[tab$axis != "risk", c("axis", "variable", "value", "points")], risk)
+}
+
+# --- The study's figures, from its board ---------------------------------------------
+
+study_figure_names <- c("figure3_roc_models", "figure6_nomogram", "figure7_validation")
+study_figure_pins <- list(
+  figure3_roc_models = c("scores", "model_aucs"),
+  figure6_nomogram = "nomogram_points",
+  figure7_validation = c("predictions", "calibration", "calibration_summary", "hosmer_lemeshow", "decision_curves")
+)
+study_figure_size <- list(figure3_roc_models = c(11, 5.6), figure6_nomogram = c(8, NA), figure7_validation = c(10, 14))
+
+#' The study's statistical figures, from its board
+#'
+#' Figures 3, 6 and 7 of Yang & Ma, drawn by [roc_plot()], [nomogram_plot()],
+#' [calibration_plot()] and [dca_plot()] from the pins that `srnomogram run`
+#' writes (read with [read_board()]), so they can be rebuilt, restyled or
+#' redrawn in R from the board alone:
+#'
+#' * `figure3_roc_models`: ROC curves of every radiomics and deep-learning
+#'   model, training and test panels (pin `scores`), each legend entry with the
+#'   AUC and its DeLong interval;
+#' * `figure6_nomogram`: the rms nomogram of the deep-learning nomogram (pin
+#'   `nomogram_points`);
+#' * `figure7_validation`: clinical model vs nomogram on the training and test
+#'   sets: ROC (pin `predictions`), calibration (pins `calibration`,
+#'   `calibration_summary`, `hosmer_lemeshow`: the bootstrap bias-corrected
+#'   curve on training, the lowess curve on test) and decision curves with
+#'   their bootstrap bands (pin `decision_curves`).
+#'
+#' The intervals' level and the number of decision-curve resamples come from
+#' the study settings kept in the pins' metadata (`nomogram.alpha`,
+#' `nomogram.dca_bootstraps`).
+#'
+#' @param board Folder of the study's board (`OUT/board`).
+#' @param name The figure.
+#' @param labels Optional named character vector (or list) of display names:
+#'   model pins' columns (`or_lr = "OR-LR"`), `clinical`, `nomogram`, and the
+#'   nomogram's predictors (`age = "Age (years)"`). By default the models take
+#'   Table 2's names, predictors the study's `cohort.clinical_labels`.
+#' @return `board_figure()`: a ggplot (a patchwork for several panels).
+#' @examples
+#' \dontrun{
+#' board_figure("study/board", "figure7_validation")
+#' board_figures("study/board", "figures")
+#' }
+#' @export
+board_figure <- function(board, name = study_figure_names, labels = NULL) {
+  name <- rlang::arg_match(name)
+  missing <- setdiff(study_figure_pins[[name]], board_pin_names(board))
+  if (length(missing)) {
+    abort_input("Board {.path {board}} has no pin{?s} {.val {missing}}, which {.val {name}} needs; run the study's stages first.")
+  }
+  pin <- function(n) read_board(board, n)
+  cfg <- attr(pin(study_figure_pins[[name]][1]), "pin_meta")$user$config
+  alpha <- as.numeric(cfg$nomogram$alpha %||% 0.05)
+  labels <- study_labels(board, cfg, labels)
+  switch(name,
+    figure3_roc_models = roc_models_figure(pin("scores"), pin("model_aucs")$model, labels, 1 - alpha),
+    figure6_nomogram = nomogram_plot(pin("nomogram_points"), labels = labels),
+    figure7_validation = validation_figure(pin("predictions"), pin("calibration"), pin("calibration_summary"),
+                                           pin("hosmer_lemeshow"), pin("decision_curves"), labels, 1 - alpha,
+                                           as.integer(cfg$nomogram$dca_bootstraps %||% NA)))
+}
+
+#' @rdname board_figure
+#' @param out_dir Folder the figures are written to, as `<name>.png` (300 dpi)
+#'   and `<name>.pdf` by [save_figure()].
+#' @param names Figures to draw; those whose pins are not on the board (e.g. a
+#'   study without the nomogram stage) are skipped.
+#' @param formats File formats.
+#' @return `board_figures()`: the paths of the first format, named by figure.
+#' @export
+board_figures <- function(board, out_dir, names = study_figure_names, labels = NULL, formats = c("png", "pdf")) {
+  names <- unique(vapply(names, function(n) rlang::arg_match(n, study_figure_names), ""))
+  have <- board_pin_names(board)
+  out <- character()
+  for (n in names) {
+    if (!all(study_figure_pins[[n]] %in% have)) next
+    p <- board_figure(board, n, labels)
+    size <- study_figure_size[[n]]
+    if (is.na(size[2])) size[2] <- 0.42 * (length(unique(p$data$axis)) + 1)  # the nomogram: one row per axis
+    out[[n]] <- save_figure(p, file.path(out_dir, n), width = size[1], height = size[2], formats = formats)[1]
+  }
+  out
+}
+
+board_pin_names <- function(board) {
+  if (!dir.exists(board)) abort_input("Board folder {.path {board}} does not exist.")
+  basename(list.dirs(board, recursive = FALSE))
+}
+
+# Display names: Table 2's model names (its rows follow model_aucs' models), the
+# study's clinical labels, then the caller's, which win.
+study_labels <- function(board, cfg, labels) {
+  out <- c(clinical = "Clinical model", nomogram = "Nomogram", deep_score = "Deep-learning score")
+  have <- board_pin_names(board)
+  if (all(c("table2", "model_aucs") %in% have)) {
+    ids <- read_board(board, "model_aucs")$model
+    shown <- unique(read_board(board, "table2")$model)
+    if (length(ids) == length(shown)) out <- c(out, stats::setNames(shown, ids))
+  }
+  out <- c(out, unlist(cfg$cohort$clinical_labels), unlist(labels))
+  out[!duplicated(names(out), fromLast = TRUE)]
+}
+
+roc_models_figure <- function(scores, models, labels, conf_level) {
+  check_columns(scores, c("label", "split", models), arg = "scores")
+  shown <- ifelse(models %in% names(labels), labels[models], models)
+  d <- scores[scores$split %in% c("train", "test"), , drop = FALSE]
+  d$split <- factor(c(train = "Training set", test = "Test set")[d$split], levels = c("Training set", "Test set"))
+  p <- roc_plot(d, outcome = "label", scores = stats::setNames(models, shown), panel = "split", conf_level = conf_level)
+  p & ggplot2::theme(legend.text = ggplot2::element_text(size = 6.5))
+}
+
+validation_figure <- function(predictions, calibration, calibration_summary, hosmer_lemeshow, decision_curves,
+                              labels, conf_level, dca_bootstraps) {
+  models <- c("clinical", "nomogram")
+  shown <- stats::setNames(unname(labels[models]), models)
+  sets <- c(train = "training set", test = "test set")
+  row_of <- function(d, m, s) d[d$model == m & d$set == s, , drop = FALSE]
+  panels <- list(roc = list(), cal = list(), dca = list())
+  for (s in names(sets)) {
+    part <- predictions[predictions$split == s, , drop = FALSE]
+    panels$roc[[s]] <- roc_plot(part, outcome = "label", scores = stats::setNames(paste0("risk_", models), shown),
+                                conf_level = conf_level) + ggplot2::labs(title = paste("ROC,", sets[[s]]))
+    cals <- lapply(models, function(m) {
+      calibration_from_table(row_of(calibration, m, s), row_of(calibration_summary, m, s),
+                             row_of(hosmer_lemeshow, m, s), part[[paste0("risk_", m)]])
+    })
+    panels$cal[[s]] <- calibration_plot(stats::setNames(cals, shown), title = paste("Calibration,", sets[[s]]))
+    dcs <- lapply(models, function(m) decision_curve_from_table(row_of(decision_curves, m, s), dca_bootstraps))
+    panels$dca[[s]] <- dca_plot(stats::setNames(dcs, shown), cost_benefit_axis = FALSE) +
+      ggplot2::labs(title = paste("Decision curves,", sets[[s]]), x = "Threshold probability")
+  }
+  patchwork::wrap_plots(c(panels$roc, panels$cal, panels$dca), ncol = 2, byrow = TRUE) +
+    patchwork::plot_annotation(tag_levels = "A")
+}
+
+# A srnomogram_calibration rebuilt from the study's tables (one model, one set),
+# so that calibration_plot() draws the board's numbers.
+calibration_from_table <- function(tab, info, hl, predicted) {
+  if (nrow(info) != 1L) abort_input("The calibration summary must have one row per model and set; got {nrow(info)}.")
+  if (info$mode == "bootstrap") {
+    return(structure(list(mode = "bootstrap", table = tab[, c("predicted", "apparent", "bias_corrected")],
+                          B = as.integer(info$B), n = as.integer(info$n), mae = info$mae, predicted = predicted),
+                     class = "srnomogram_calibration"))
+  }
+  test <- if (nrow(hl) == 1L) {
+    structure(list(statistic = c(`X-squared` = hl$statistic), parameter = c(df = hl$df), p.value = hl$p_value,
+                   method = "Hosmer-Lemeshow goodness-of-fit test"), class = "htest")
+  }
+  structure(list(mode = "external", table = tab[, c("predicted", "observed", "smoothed")], n = as.integer(info$n),
+                 mae = info$mae, intercept = info$intercept, slope = info$slope, hl = test),
+            class = "srnomogram_calibration")
+}
+
+# A srnomogram_decision_curve rebuilt from the study's decision_curves rows (one
+# model, one set: the model's curve, "All" and "None", whose name a CSV round
+# trip may turn into NA).
+decision_curve_from_table <- function(d, bootstraps = NA) {
+  curve <- d$curve
+  curve[is.na(curve) | !nzchar(curve)] <- "None"
+  d$model <- curve
+  d$curve <- NULL
+  model_name <- unique(curve[!curve %in% c("All", "None")])
+  if (length(model_name) != 1L) abort_input("A decision-curve table must hold one model's curve; got {.val {model_name}}.")
+  level <- if ("conf_level" %in% names(d)) unique(stats::na.omit(d$conf_level)) else numeric()
+  structure(list(derived = d, conf_level = if (length(level) == 1L) level else NA_real_,
+                 bootstraps = if (length(level) == 1L) bootstraps else 0L, policy = "opt-in",
+                 model_name = model_name),
+            class = "srnomogram_decision_curve")
 }

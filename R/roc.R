@@ -61,8 +61,9 @@ plot.srnomogram_roc <- function(x, ...) roc_plot(x, ...)
 #' @param y Binary outcome (0/1).
 #' @param score1,score2 Two scores of the same patients.
 #' @param direction Direction of both curves, as in [roc_auc()].
-#' @return An `htest` with `statistic` (Z), `p.value`, `estimate` (both AUCs),
-#'   `method` and `data.name`.
+#' @return A `c("srnomogram_htest", "htest")` with `statistic` (Z), `p.value`,
+#'   `estimate` (both AUCs), `method` and `data.name`; `as.data.frame()` gives
+#'   one row ([as.data.frame.srnomogram_htest()]).
 #' @examples
 #' set.seed(1)
 #' y <- rbinom(120, 1, 0.4)
@@ -85,7 +86,7 @@ compare_roc <- function(y, score1, score2, direction = c("<", ">", "auto")) {
               estimate = c(`AUC of score1` = as.numeric(r1$auc), `AUC of score2` = as.numeric(r2$auc)),
               null.value = c(`difference in AUC` = 0), alternative = "two.sided",
               method = "DeLong's test for two correlated ROC curves", data.name = dname)
-  class(out) <- "htest"
+  class(out) <- c("srnomogram_htest", "htest")
   out
 }
 

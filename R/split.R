@@ -10,7 +10,8 @@
 #'
 #' @param data A data frame with one row per lesion (a cohort manifest).
 #' @param test_size Fraction of each class assigned to the test set, in (0, 1).
-#' @param seed A whole number >= 0 mixed into the hash.
+#' @param seed A whole number >= 0 mixed into the hash (required: the split is
+#'   a choice of the study, so there is no default).
 #' @param id Name of the case id column.
 #' @param label Name of the label column (any values; each distinct value is a
 #'   stratum, usually 0 = benign and 1 = malignant).
@@ -22,14 +23,14 @@
 #' s <- stratified_split(d, seed = 0)
 #' table(s, d$label)
 #' @export
-stratified_split <- function(data, test_size = 0.2, seed = 0, id = "case_id", label = "label") {
+stratified_split <- function(data, test_size = 0.2, seed, id = "case_id", label = "label") {
   data <- check_data_frame(data)
   if (!is.numeric(test_size) || length(test_size) != 1L || is.na(test_size) ||
       test_size <= 0 || test_size >= 1) {
     abort_input("{.arg test_size} must be a single number in (0, 1), not {.val {test_size}}.")
   }
-  if (!is.numeric(seed) || length(seed) != 1L || is.na(seed) || seed < 0 ||
-      seed != round(seed) || seed > .Machine$integer.max) {
+  if (!missing(seed) && (!is.numeric(seed) || length(seed) != 1L || is.na(seed) || seed < 0 ||
+      seed != round(seed) || seed > .Machine$integer.max)) {
     abort_input("{.arg seed} must be a single whole number >= 0, not {.val {seed}}.")
   }
   check_columns(data, c(id, label))
@@ -43,6 +44,10 @@ stratified_split <- function(data, test_size = 0.2, seed = 0, id = "case_id", la
   if (anyNA(lab)) {
     abort_input(c("{.field {label}} is missing in row {which(is.na(lab))[1]}.",
                   i = "Fill in 0/1 or drop the row."))
+  }
+  if (missing(seed)) {
+    abort_input(c("{.arg seed} must be given: a whole number >= 0 (the same seed gives Python's split).",
+                  i = "e.g. {.code stratified_split(data, seed = 0)}."))
   }
   keys <- vapply(enc2utf8(paste0(sprintf("%d", as.integer(seed)), ":", ids)),
                  digest::digest, character(1), algo = "sha256", serialize = FALSE,

@@ -182,8 +182,7 @@ logistic_table <- function(data, outcome, vars, alpha = 0.05, per = NULL, conf_l
     cf <- stats::coef(fit)[-1]
     s <- summary(fit)$coefficients[match(names(cf), rownames(summary(fit)$coefficients)), , drop = FALSE]
     if (anyNA(cf)) {
-      cli::cli_warn("Term{?s} {.field {gsub('`', '', names(cf)[is.na(cf)])}} {?is/are} collinear with the others: no odds ratio.",
-                    class = c("srnomogram_warning_aliased", "srnomogram_warning"))
+      warn_classed("Term{?s} {.field {gsub('`', '', names(cf)[is.na(cf)])}} {?is/are} collinear with the others: no odds ratio.", "aliased")
     }
     data.frame(term = names(cf), or = exp(s[, 1]), lower = exp(s[, 1] - z * s[, 2]),
                upper = exp(s[, 1] + z * s[, 2]), p = s[, 4], stringsAsFactors = FALSE,
@@ -198,16 +197,14 @@ logistic_table <- function(data, outcome, vars, alpha = 0.05, per = NULL, conf_l
     d <- data[, c(outcome, v), drop = FALSE]
     cc <- stats::complete.cases(d)
     if (!all(cc)) {
-      cli::cli_warn("{sum(!cc)} observation{?s} with missing data removed for {.field {v}}.",
-                    class = c("srnomogram_warning_missing", "srnomogram_warning"))
+      warn_classed("{sum(!cc)} observation{?s} with missing data removed for {.field {v}}.", "missing")
     }
     f <- stats::reformulate(sprintf("`%s`", v), response = outcome)
     withCallingHandlers(
       stats::glm(f, family = stats::binomial(), data = d[cc, , drop = FALSE]),
       warning = function(w) {
         if (grepl("fitted probabilities numerically 0 or 1", conditionMessage(w))) {
-          cli::cli_warn("Separation in the logistic model of {.field {v}}: odds ratios are unreliable.",
-                        class = c("srnomogram_warning_separation", "srnomogram_warning"))
+          warn_classed("Separation in the logistic model of {.field {v}}: odds ratios are unreliable.", "separation")
           invokeRestart("muffleWarning")
         }
       })

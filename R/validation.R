@@ -26,7 +26,7 @@
 #'   (the `rms::validate` object), `B`, `seed`, `n_obs` (observations of the
 #'   fit) and `note` (rms's message about failed replicates, if any).
 #'   `as.data.frame()` gives `table`; `summary()` the apparent and corrected
-#'   AUC, calibration slope and Brier score in one row; `plot()` a ggplot of
+#'   AUC, calibration slope and Brier score, and `note`, in one row; `plot()` a ggplot of
 #'   apparent against corrected indexes.
 #' @references Harrell FE, Lee KL, Mark DB (1996). Multivariable prognostic
 #'   models: issues in developing models, evaluating assumptions and adequacy,
@@ -38,7 +38,7 @@
 #' set.seed(1)
 #' d <- data.frame(score = runif(120), age = round(rnorm(120, 50, 10)))
 #' d$y <- rbinom(120, 1, plogis(-6 + 5 * d$score + 0.08 * d$age))
-#' fit <- fit_nomogram(d, y ~ score + age)
+#' fit <- fit_nomogram(y ~ score + age, d)
 #' v <- validate_nomogram(fit, B = 50, seed = 1)
 #' v
 #' summary(v)
@@ -76,16 +76,14 @@ rms_bootstrap <- function(verb, fit, B, seed) {
   list(value = value, note = trimws(paste(note[nzchar(trimws(note))], collapse = " ")))
 }
 
-abort_missing_seed <- function(fname, B, call = rlang::caller_env()) {
-  cli::cli_abort(c("{.arg seed} must be given: a whole number, or {.code NULL} to use the current random number stream.",
-                   i = "e.g. {.code {fname}(fit, B = {B}, seed = 2024)}."),
-                 class = c("srnomogram_error_input", "srnomogram_error"), call = call)
+abort_missing_seed <- function(fname, B, example_args = "fit", call = rlang::caller_env()) {
+  abort_input(c("{.arg seed} must be given: a whole number, or {.code NULL} to use the current random number stream.",
+                   i = "e.g. {.code {fname}({example_args}, B = {B}, seed = 2024)}."), call = call)
 }
 
 check_bootstraps <- function(B, arg = rlang::caller_arg(B), call = rlang::caller_env()) {
   if (!is.numeric(B) || length(B) != 1L || is.na(B) || B < 1 || B != round(B)) {
-    cli::cli_abort("{.arg {arg}} must be a whole number >= 1, not {.val {format(B)}}.",
-                   class = c("srnomogram_error_input", "srnomogram_error"), call = call)
+    abort_input("{.arg {arg}} must be a whole number >= 1, not {.val {format(B)}}.", call = call)
   }
   as.integer(B)
 }
@@ -94,8 +92,7 @@ check_seed <- function(seed, arg = rlang::caller_arg(seed), call = rlang::caller
   if (is.null(seed)) return(invisible(NULL))
   if (!is.numeric(seed) || length(seed) != 1L || is.na(seed) || seed != round(seed) ||
       abs(seed) > .Machine$integer.max) {
-    cli::cli_abort("{.arg {arg}} must be a whole number or {.code NULL}, not {.val {format(seed)}}.",
-                   class = c("srnomogram_error_input", "srnomogram_error"), call = call)
+    abort_input("{.arg {arg}} must be a whole number or {.code NULL}, not {.val {format(seed)}}.", call = call)
   }
   invisible(seed)
 }
@@ -123,7 +120,8 @@ summary.srnomogram_validation <- function(object, ...) {
              auc_apparent = get("AUC", "index.orig"), auc_optimism = get("AUC", "optimism"),
              auc_corrected = get("AUC", "index.corrected"),
              slope_corrected = get("Slope", "index.corrected"),
-             brier_apparent = get("B", "index.orig"), brier_corrected = get("B", "index.corrected"))
+             brier_apparent = get("B", "index.orig"), brier_corrected = get("B", "index.corrected"),
+             note = object$note)
 }
 
 #' @export
@@ -143,7 +141,7 @@ as.data.frame.srnomogram_validation <- function(x, ...) x$table
 #' set.seed(1)
 #' d <- data.frame(score = runif(120), age = round(rnorm(120, 50, 10)))
 #' d$y <- rbinom(120, 1, plogis(-6 + 5 * d$score + 0.08 * d$age))
-#' plot(validate_nomogram(fit_nomogram(d, y ~ score + age), B = 30, seed = 1))
+#' plot(validate_nomogram(fit_nomogram(y ~ score + age, d), B = 30, seed = 1))
 #' @export
 plot.srnomogram_validation <- function(x, indexes = c("AUC", "R2", "Slope", "Intercept", "Emax", "B"), ...) {
   bad <- setdiff(indexes, x$table$index)

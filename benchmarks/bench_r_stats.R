@@ -29,7 +29,7 @@ time_it <- function(expr_fun) {
   stats::median(vapply(st, function(s) s[["elapsed"]], numeric(1)))
 }
 
-fit <- fit_nomogram(d, y ~ score + age + size)
+fit <- fit_nomogram(y ~ score + age + size, d)
 t_cal <- time_it(function() calibrate_nomogram(fit, B = 1000, seed = 1))
 t_dca <- time_it(function() { set.seed(1000); decision_curve(y ~ score + age + size, d, bootstraps = 500) })
 

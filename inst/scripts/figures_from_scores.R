@@ -17,14 +17,8 @@
 # Keys (defaults): scores=all numeric columns ending in _score, nomogram=<first score>+age+max_diameter_cm,
 #   clinical=age,max_diameter_cm, B=1000, bootstraps=500, seed=2024
 
-suppressPackageStartupMessages({
-  if (requireNamespace("pkgload", quietly = TRUE) && file.exists("DESCRIPTION") &&
-      any(grepl("^Package: srnomogram", readLines("DESCRIPTION")))) {
-    pkgload::load_all(".", quiet = TRUE)
-  } else {
-    library(srnomogram)
-  }
-})
+script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE)[1]))
+source(file.path(script_dir, "load_package.R"))
 
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) < 2) stop("usage: figures_from_scores.R <scores.csv | board_dir | demo> <out_dir> [key=value ...]")
@@ -73,7 +67,7 @@ write_table(baseline_table(scores, "group", clinical, split = "split"), "table1_
 write_table(logistic_table(train, "label", c(score_cols, clinical)), "tableS2_logistic")
 
 # Nomogram on the training set
-fit <- fit_nomogram(train, stats::as.formula(paste("label ~", nom_rhs)))
+fit <- fit_nomogram(stats::as.formula(paste("label ~", nom_rhs)), train)
 train$nomogram <- predict(fit)
 test$nomogram <- predict(fit, test)
 write_table(nomogram_points_table(fit), "nomogram_points")

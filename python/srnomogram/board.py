@@ -283,6 +283,44 @@ def read_pin(board_dir, name, version=None, allow_pickle=False):
     return df
 
 
+def write_file_pin(board_dir, name, path, metadata=None, title=None) -> str:
+    """Write a file (e.g. Grad-CAM maps as ``.npz``) as a new version of a ``file`` pin.
+
+    For data that is not a table: the file is copied unchanged, with provenance in the metadata
+    and its SHA-256 in ``content_sha256``. R's ``read_board`` does not read file pins.
+    """
+    _check_name(name, "write_file_pin")
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"The 'path' parameter of write_file_pin must be an existing file. Got {str(path)!r} instead.")
+    from .utils import file_sha256
+
+    meta = provenance()
+    meta.update(_plain(dict(metadata or {})))
+    meta["content_sha256"] = file_sha256(path)
+    board = _board(board_dir, create=True)
+    with _quiet():
+        m = board.pin_upload(str(path), name=name, title=title or name, metadata=meta)
+    return m.version.version
+
+
+def read_file_pin(board_dir, name, version=None) -> Path:
+    """The path of a ``file`` pin's file on the board (checked against its ``content_sha256``)."""
+    from .utils import file_sha256
+
+    _check_name(name, "read_file_pin")
+    board = _board(board_dir)
+    meta = _meta_or_raise(board, board_dir, name, version)
+    if meta.type != "file":
+        raise BoardError(f"Pin {name!r} on board {board_dir} has type {meta.type!r}; read_file_pin reads 'file' pins.")
+    files = [meta.file] if isinstance(meta.file, str) else list(meta.file)
+    path = Path(board_dir) / name / meta.version.version / files[0]
+    want = (meta.user or {}).get("content_sha256")
+    if want and file_sha256(path) != want:
+        raise BoardError(f"Pin {name!r} on board {board_dir}: {path.name} does not match its SHA-256; rewrite the pin.")
+    return path
+
+
 def pin_meta(board_dir, name, version=None) -> dict:
     """The user metadata of a pin (provenance, seed, parameters, hashes) plus its version."""
     _check_name(name, "pin_meta")

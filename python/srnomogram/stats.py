@@ -14,10 +14,23 @@ package ``srnomogram`` (folder ``R/`` of the repository). This module calls it:
 * an R error becomes :class:`~srnomogram.errors.RBridgeError` carrying R's message and condition
   classes; R warnings become Python :class:`RWarning` warnings.
 
-Data frames become R data frames; 0/1 outcomes and scores may be NumPy arrays or pandas Series.
-Results that are R data frames come back as pandas DataFrames; ``htest`` results (``hl_test``,
-``compare_roc``) as dicts; classed model objects (``fit_nomogram``) as :class:`RObject`, which can be
-passed back to other functions here and turned into tables with :meth:`RObject.frame`.
+One shape out. Data frames become R data frames; 0/1 outcomes and scores may be NumPy arrays or
+pandas Series. What comes back is pandas, built from R's own ``as.data.frame()`` and ``summary()``
+methods of the package's classes:
+
+* tables (decision curves, nomogram points, Table 1, Table S2, internal validation, threshold
+  metrics) are DataFrames;
+* scalar summaries are a :class:`pandas.Series` with documented labels: :func:`hl_test` and
+  :func:`compare_roc` (R's ``as.data.frame()`` of the test), :func:`roc_auc` (``summary()``);
+* fitted R objects that later calls need (:func:`fit_nomogram`, :func:`calibrate_nomogram`,
+  :func:`external_validation`) are an opaque :class:`RObject` handle: pass it back to the functions
+  here, or turn it into pandas with :meth:`RObject.frame` (``as.data.frame()``) and
+  :meth:`RObject.summary` (``summary()``); callers never reach into its R list.
+
+Formulas are never guessed from strings: functions that take one have a ``formula`` argument
+(a string or a :class:`Formula`), converted by name, and :func:`call` converts only
+:class:`Formula` values; every other string is an R character vector. :func:`predict` returns a
+NumPy array of risks, as scikit-learn's ``predict_proba`` does.
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ import pandas as pd
 from .errors import RBridgeError
 
 __all__ = [
+    "Formula",
     "RObject",
     "RWarning",
     "call",
@@ -47,7 +61,12 @@ __all__ = [
     "nomogram_points",
     "roc_auc",
     "compare_roc",
+    "roc_curve",
     "classification_metrics",
+    "external_validation",
+    "recalibrate_risk",
+    "model_formula",
+    "predict",
     "baseline_table",
     "logistic_table",
     "figure",
@@ -136,38 +155,67 @@ def _r():
     return ro, ns, helper
 
 
-class RObject:
-    """An R object returned by the package (e.g. a fitted nomogram), kept on the R side.
+class Formula:
+    """An R formula given as text, e.g. ``Formula("label ~ age + deep_score")``.
 
-    Pass it back to the functions of this module; turn it into a table with :meth:`frame`.
+    Only a :class:`Formula` becomes an R formula in :func:`call`; a plain string is always an R
+    character vector, whatever it contains.
+    """
+
+    def __init__(self, text: str):
+        if not isinstance(text, str) or "~" not in text:
+            from .errors import param_error
+
+            raise param_error("text", "Formula", "a string such as 'y ~ a + b'", text)
+        self.text = text
+
+    def __repr__(self):
+        return f"Formula({self.text!r})"
+
+    def __str__(self):
+        return self.text
+
+
+class RObject:
+    """An opaque handle to a classed R result kept on the R side (a nomogram fit, a calibration).
+
+    Pass it back to the functions of this module (``predict``, ``calibrate_nomogram``,
+    ``figure``, ...); turn it into pandas with :meth:`frame` (R's ``as.data.frame()``) and
+    :meth:`summary` (R's ``summary()``). ``repr`` is R's ``print``.
     """
 
     def __init__(self, robj):
-        self.r = robj
+        self._robj = robj
+
+    @property
+    def r(self):
+        """The underlying rpy2 object (for this module and for rpy2 users; not a pandas result)."""
+        return self._robj
 
     @property
     def classes(self) -> list[str]:
-        return list(self.r.rclass)
+        return list(self._robj.rclass)
 
-    def frame(self) -> pd.DataFrame:
-        """``as.data.frame()`` of the object, as pandas."""
-        return call("as.data.frame", self, _namespace="base")
+    def frame(self, **kwargs) -> pd.DataFrame:
+        """``as.data.frame()`` of the object (keyword arguments go to the R method), as pandas."""
+        return _as_frame(call("as.data.frame", self, _namespace="base", **kwargs), "as.data.frame", self)
 
-    def summary(self, **kwargs):
-        """``summary()`` of the object, converted (a DataFrame when R returns a data frame)."""
-        return call("summary", self, _namespace="base", **kwargs)
-
-    def element(self, name):
-        """One element of the underlying R list, converted."""
-        ro, _, _ = _r()
-        with _LOCK:
-            return _from_r(self.r.rx2(name))
+    def summary(self, **kwargs) -> pd.DataFrame:
+        """``summary()`` of the object (keyword arguments go to the R method), as a pandas DataFrame."""
+        return _as_frame(call("summary", self, _namespace="base", **kwargs), "summary", self)
 
     def __repr__(self):
         ro, _, _ = _r()
         with _LOCK:
-            text = "\n".join(ro.r("function(x) utils::capture.output(print(x))")(self.r))
+            text = "\n".join(ro.r("function(x) utils::capture.output(print(x))")(self._robj))
         return text
+
+
+def _as_frame(value, what, obj) -> pd.DataFrame:
+    if not isinstance(value, pd.DataFrame):
+        raise RBridgeError(f"{what}() of an R object of class {obj.classes} is not a data frame; "
+                           "the R package lacks that method for it.")
+    return value
 
 
 def _converter():
@@ -182,6 +230,8 @@ def _to_r(value):
 
     if isinstance(value, RObject):
         return value.r
+    if isinstance(value, Formula):
+        return ro.Formula(value.text)
     if isinstance(value, pd.Series):
         if value.dtype == object or (
             isinstance(value.dtype, pd.api.extensions.ExtensionDtype) and not isinstance(value.dtype, pd.CategoricalDtype)
@@ -194,8 +244,6 @@ def _to_r(value):
         return ro.FloatVector([float(v) for v in value])
     if isinstance(value, dict):
         return ro.ListVector({k: _to_r(v) for k, v in value.items()})
-    if isinstance(value, str) and "~" in value:
-        return ro.Formula(value)
     if isinstance(value, str):
         return ro.StrVector([value])
     if isinstance(value, (bool, np.bool_)):
@@ -268,26 +316,21 @@ def _from_r(obj):
     if "data.frame" in classes:
         with _converter().context():
             df = ro.conversion.get_conversion().rpy2py(obj)
+        if list(df.index) == [str(i) for i in range(1, len(df) + 1)]:
+            df = df.reset_index(drop=True)  # R's automatic row names 1..n: a plain RangeIndex
         return df
     if "htest" in classes:
+        # the package's tests (hl_test, compare_roc) have an as.data.frame() method: one row
+        if "srnomogram_htest" in classes:
+            with _converter().context():
+                row = ro.conversion.get_conversion().rpy2py(ro.r("as.data.frame")(obj))
+            return row.iloc[0].rename(None)
         out = {}
-        for name in obj.names:
-            if name == "data.name":  # R's deparse of the inputs; not useful in Python
-                continue
-            v = obj.rx2(name)
-            try:
-                arr = np.asarray(v)
-            except Exception:  # pragma: no cover - unusual element
-                continue
-            if arr.dtype.kind in "fiub" and arr.size == 1:
-                out[name.replace(".", "_")] = float(arr.reshape(-1)[0])
-            elif arr.dtype.kind in "fiub":
-                out[name.replace(".", "_")] = arr.astype(float)
-            elif arr.size == 1:
-                out[name.replace(".", "_")] = str(arr.reshape(-1)[0])
-        if "parameter" in out:
-            out["df"] = out["parameter"]
-        return out
+        for name in obj.names:  # another package's htest (through call): its scalars
+            v = np.asarray(obj.rx2(name))
+            if v.size == 1 and name != "data.name":
+                out[name.replace(".", "_")] = v.reshape(-1)[0].item() if v.dtype.kind in "fiub" else str(v.reshape(-1)[0])
+        return pd.Series(out, dtype=object)
     plain = {"numeric", "integer", "character", "logical", "matrix", "array"}
     if classes and set(classes) <= plain:
         arr = np.asarray(obj)
@@ -354,37 +397,86 @@ def has_function(fname: str) -> bool:
     return True
 
 
-def hl_test(y, prob, g: int = 10) -> dict:
+def _vector(x) -> np.ndarray:
+    return np.asarray(x, dtype=float)
+
+
+def _formula(formula, func: str) -> Formula:
+    """The ``formula`` argument of ``func``: a :class:`Formula` or its text."""
+    if isinstance(formula, Formula):
+        return formula
+    if isinstance(formula, str) and "~" in formula:
+        return Formula(formula)
+    from .errors import param_error
+
+    raise param_error("formula", func, "a two-sided formula such as 'label ~ age + deep_score' (a str or Formula)", formula)
+
+
+def _frame(value, func: str) -> pd.DataFrame:
+    """A table result: a DataFrame as it comes, or the ``as.data.frame()`` of a classed R result."""
+    if isinstance(value, RObject):
+        return value.frame()
+    if isinstance(value, pd.DataFrame):
+        return value
+    raise RBridgeError(f"{func}: the R package returned {type(value).__name__}, not a data frame; reinstall it from this source.")
+
+
+def hl_test(y, score, g: int = 10) -> pd.Series:
     """Hosmer–Lemeshow goodness-of-fit test (equal to ``ResourceSelection::hoslem.test``).
 
-    Returns a dict with ``statistic`` (X-squared), ``df``, ``p_value`` and ``method``.
+    Returns
+    -------
+    pandas.Series
+        R's ``as.data.frame()`` of the test: ``statistic`` (X-squared), ``df``, ``p_value``,
+        ``null_value`` (NaN), ``alternative`` and ``method``.
     """
-    return call("hl_test", np.asarray(y, dtype=float), np.asarray(prob, dtype=float), g=int(g))
+    return call("hl_test", _vector(y), _vector(score), g=int(g))
 
 
-def decision_curve(formula: str, data: pd.DataFrame, **kwargs) -> pd.DataFrame:  # noqa: D417
+def decision_curve(formula, data: pd.DataFrame, **kwargs) -> pd.DataFrame:  # noqa: D417
     """Decision curve (net benefit by threshold; equal to ``rmda::decision_curve``), as a tidy table.
 
+    ``formula`` (a str or :class:`Formula`) names the outcome and the risk column(s) of ``data``.
     Keyword arguments go to R's ``decision_curve`` (``fitted_risk``, ``thresholds``,
-    ``confidence_intervals``, ``bootstraps``, ``policy``, ``study_design``, ...).
+    ``conf_level`` (``None`` for no bands), ``bootstraps``, ``policy``, ``study_design``, ``seed``,
+    ...). Returns R's ``as.data.frame()``: rmda's ``derived.data`` columns.
     """
-    res = call("decision_curve", formula, data, **kwargs)
-    return res.frame() if isinstance(res, RObject) else res
+    return _frame(call("decision_curve", _formula(formula, "decision_curve"), data, **kwargs), "decision_curve")
 
 
-def fit_nomogram(data: pd.DataFrame, formula: str, **kwargs) -> RObject:
-    """Fit the logistic model behind a nomogram (``rms::lrm``); the result stays in R."""
-    return call("fit_nomogram", data=data, formula=formula, **kwargs)
+def fit_nomogram(formula, data: pd.DataFrame) -> RObject:
+    """Fit the logistic model behind a nomogram (``rms::lrm``); the fit stays in R, as a handle.
+
+    The arguments come in the order of R's ``fit_nomogram(formula, data)`` and ``rms::lrm``.
+    ``fit.summary()`` gives the odds ratios (``conf_level=``) as a DataFrame; :func:`predict` the
+    risks; :func:`nomogram_points` the axes.
+    """
+    if isinstance(formula, pd.DataFrame) and not isinstance(data, pd.DataFrame):
+        warnings.warn("fit_nomogram now takes the formula first, as rms::lrm does: call fit_nomogram(formula, data); "
+                      "the order (data, formula) will become an error.", FutureWarning, stacklevel=2)
+        formula, data = data, formula
+    return call("fit_nomogram", _formula(formula, "fit_nomogram"), data)
 
 
 def predict(fit: RObject, newdata: pd.DataFrame | None = None, type: str = "fitted") -> np.ndarray:
-    """Predicted risks (or linear predictors) of a fitted nomogram."""
+    """Predicted risks (``type="fitted"``) or linear predictors (``"lp"``) of a fitted nomogram."""
     return np.atleast_1d(np.asarray(call("predict", fit, newdata=newdata, type=type, _namespace="stats"), dtype=float))
 
 
+def model_formula(fit: RObject) -> str:
+    """The formula of a fitted nomogram, as R deparses it (``"label ~ age + deep_score"``)."""
+    return str(call("deparse1", call("formula", fit, _namespace="stats"), _namespace="base"))
+
+
 def calibrate_nomogram(fit: RObject, **kwargs) -> RObject:
-    """Calibration of a fitted nomogram: bootstrap (``rms::calibrate``; give ``B`` and ``seed``, an int
-    or ``None`` for R's current stream) or external (``newdata``, ``g``); ``.frame()`` is the curve."""
+    """Calibration of a fitted nomogram, as a handle: bootstrap (``rms::calibrate``; give ``B`` and
+    ``seed``, an int or ``None`` for R's current stream) or external (``newdata``, ``g``).
+
+    ``.frame()`` is the curve (``predicted``, ``apparent``, ``bias_corrected`` for bootstrap;
+    ``predicted``, ``observed``, ``smoothed`` for external); ``.summary()`` one row: ``mode``, ``n``,
+    ``mae``, ``q90`` and ``B`` (bootstrap) or ``intercept``, ``slope``, ``hl_statistic``,
+    ``hl_df``, ``hl_p`` (external).
+    """
     return call("calibrate_nomogram", fit, **kwargs)
 
 
@@ -406,7 +498,8 @@ def validate_nomogram(fit: RObject, B: int = 1000, *, seed) -> pd.DataFrame:
         One row per index (``Dxy``, ``R2``, ``Intercept``, ``Slope``, ``Emax``, ``D``, ``U``, ``Q``,
         ``B`` (Brier), ``g``, ``gp`` as rms reports them, and ``AUC`` = Dxy/2 + 1/2), columns
         ``index``, ``index.orig`` (apparent), ``training``, ``test``, ``optimism``,
-        ``index.corrected`` and ``n`` (successful bootstrap fits); ``attrs`` hold ``B`` and ``seed``.
+        ``index.corrected`` and ``n`` (successful bootstrap fits); ``attrs`` hold ``B``, ``seed``
+        and ``note`` (rms's message about failed replicates), from R's ``summary()``.
     """
     if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
         from .errors import param_error
@@ -414,49 +507,91 @@ def validate_nomogram(fit: RObject, B: int = 1000, *, seed) -> pd.DataFrame:
         raise param_error("seed", "validate_nomogram", "an int or None", seed)
     res = call("validate_nomogram", fit, B=B, seed=None if seed is None else int(seed))  # R checks B
     out = res.frame()
-    out.attrs.update(B=int(res.element("B")), seed=seed, note=str(res.element("note") or ""))
+    summ = res.summary().iloc[0]
+    out.attrs.update(B=int(summ["B"]), seed=seed, note=str(summ["note"]))
     return out
 
 
 def nomogram_points(fit: RObject, **kwargs) -> pd.DataFrame:
     """Axis values and points of each predictor of a fitted nomogram (``rms::nomogram``)."""
-    return call("nomogram_points_table", fit, **kwargs)
+    return _frame(call("nomogram_points_table", fit, **kwargs), "nomogram_points")
 
 
-def roc_auc(y, score, **kwargs) -> dict:
-    """AUC with DeLong confidence interval (``pROC``): dict ``auc``, ``lower``, ``upper``, ``curve``."""
-    res = call("roc_auc", np.asarray(y, dtype=float), np.asarray(score, dtype=float), **kwargs)
-    out = {k: float(res.element(k)) for k in ("auc", "lower", "upper")}
-    out["curve"] = res.element("curve")
+def roc_auc(y, score, **kwargs) -> pd.Series:
+    """AUC with DeLong confidence interval (``pROC``), R's ``summary()`` of ``roc_auc``.
+
+    The study's tables take their AUCs from :func:`srnomogram.metrics.roc_auc_ci`, proven equal to
+    this (tests/python/test_metrics.py); this is the pROC reference and the R users' function.
+
+    Returns
+    -------
+    pandas.Series
+        ``auc``, ``lower``, ``upper``, ``conf_level``, ``n_cases``, ``n_controls``.
+    """
+    return call("summary", call("roc_auc", _vector(y), _vector(score), **kwargs), _namespace="base").iloc[0].rename(None)
+
+
+def roc_curve(y, score, **kwargs) -> pd.DataFrame:
+    """The ROC curve of pROC: ``threshold``, ``sensitivity``, ``specificity`` (one row per threshold)."""
+    return _frame(call("roc_auc", _vector(y), _vector(score), **kwargs), "roc_curve")
+
+
+def compare_roc(y, score1, score2, **kwargs) -> pd.Series:
+    """DeLong test of two correlated ROC curves (``pROC::roc.test``).
+
+    Returns
+    -------
+    pandas.Series
+        R's ``as.data.frame()`` of the test: ``statistic`` (Z), ``df`` (NaN), ``p_value``,
+        ``auc_of_score1``, ``auc_of_score2``, ``null_value``, ``alternative``, ``method``.
+    """
+    return call("compare_roc", _vector(y), _vector(score1), _vector(score2), **kwargs)
+
+
+def classification_metrics(y, score, **kwargs) -> pd.DataFrame:
+    """Sensitivity, specificity, accuracy, PPV, NPV at a threshold (one row; R implementation)."""
+    return _frame(call("classification_metrics", _vector(y), _vector(score), **kwargs), "classification_metrics")
+
+
+def external_validation(y, score, **kwargs) -> RObject:
+    """External validation of frozen risks (R's ``external_validation``), as a handle.
+
+    Keyword arguments go to R (``threshold``, ``g``, ``cluster``, ``B``, ``seed`` (required with
+    ``cluster``), ``conf_level``, ``eps``). ``.summary()`` is one row of every number (AUC,
+    calibration-in-the-large, slope, Brier, Hosmer–Lemeshow, ...); ``.frame(what="calibration")``
+    the smoothed calibration curve; ``.frame(what="classification")`` the metrics at ``threshold``
+    (no rows without one).
+    """
+    return call("external_validation", _vector(y), _vector(score), **kwargs)
+
+
+def recalibrate_risk(y, score, **kwargs) -> pd.Series:
+    """Logistic recalibration ``plogis(a + b * qlogis(score))`` fitted on ``y`` (R's ``recalibrate_risk``).
+
+    Returns
+    -------
+    pandas.Series
+        The recalibrated risks, in the input's order (NaN where ``y`` or ``score`` was missing);
+        ``attrs`` hold the fitted ``intercept`` and ``slope``.
+    """
+    res = call("recalibrate_risk", _vector(y), _vector(score), **kwargs)
+    out = pd.Series(np.atleast_1d(np.asarray(res["score"], dtype=float)), name="score")
+    out.attrs.update(intercept=float(res["intercept"]), slope=float(res["slope"]))
     return out
-
-
-def compare_roc(y, score1, score2, **kwargs) -> dict:
-    """DeLong test of two correlated ROC curves (``pROC::roc.test``)."""
-    return call(
-        "compare_roc",
-        np.asarray(y, dtype=float),
-        np.asarray(score1, dtype=float),
-        np.asarray(score2, dtype=float),
-        **kwargs,
-    )
-
-
-def classification_metrics(y, score, **kwargs):
-    """Sensitivity, specificity, accuracy, PPV, NPV at a threshold (R implementation)."""
-    return call("classification_metrics", np.asarray(y, dtype=float), np.asarray(score, dtype=float), **kwargs)
 
 
 def baseline_table(data: pd.DataFrame, **kwargs) -> pd.DataFrame:
     """Table 1: clinical characteristics by group, with tests."""
-    res = call("baseline_table", data, **kwargs)
-    return res.frame() if isinstance(res, RObject) else res
+    return _frame(call("baseline_table", data, **kwargs), "baseline_table")
 
 
 def logistic_table(data: pd.DataFrame, **kwargs) -> pd.DataFrame:
-    """Univariate and multivariate logistic regression (OR, 95% CI, p) of the clinical factors."""
-    res = call("logistic_table", data, **kwargs)
-    return res.frame() if isinstance(res, RObject) else res
+    """Univariate and multivariate logistic regression (OR, CI at ``conf_level``, p) of the clinical factors.
+
+    ``alpha`` here is the univariate p-value below which a variable enters the multivariate model,
+    not a confidence level.
+    """
+    return _frame(call("logistic_table", data, **kwargs), "logistic_table")
 
 
 def figure(name: str, *args, **kwargs) -> RObject:
@@ -470,7 +605,7 @@ def save_plot(plot, path, width: float = 7.0, height: float = 5.0, dpi: int = 30
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _LOCK:
-        robj = plot.r if isinstance(plot, RObject) else plot
+        robj = _to_r(plot)
         saver = ro.r(
             """function(p, path, width, height, dpi) {
                  if (!inherits(p, "ggplot") && !inherits(p, "patchwork")) p <- graphics::plot(p)

@@ -95,3 +95,23 @@ def test_pickles_are_not_read_when_others_can_write_the_board(tmp_path):
             board.read_object(tmp_path, "lr_model", allow_pickle=True)
     finally:
         os.chmod(tmp_path, 0o755)
+
+
+def test_file_pin_returns_the_same_bytes_and_refuses_a_changed_file(tmp_path):
+    src = tmp_path / "maps.npz"
+    np.savez(src, case_id=np.array(["a", "b"]), cam=np.arange(6.0).reshape(2, 3))
+    board.write_file_pin(tmp_path / "b", "gradcam_or_lr", src, metadata={"seed": 3})
+    path = board.read_file_pin(tmp_path / "b", "gradcam_or_lr")
+    assert path.read_bytes() == src.read_bytes()
+    with np.load(path) as d:  # allow_pickle=False: plain arrays only
+        assert d["case_id"].tolist() == ["a", "b"]
+    meta = board.pin_meta(tmp_path / "b", "gradcam_or_lr")
+    assert meta["seed"] == 3 and meta["pin_type"] == "file"
+    board.write_pin(tmp_path / "b", "scores", pd.DataFrame({"a": [1]}))
+    with pytest.raises(board.BoardError, match="read_file_pin reads 'file' pins"):
+        board.read_file_pin(tmp_path / "b", "scores")
+    path.write_bytes(b"changed")
+    with pytest.raises(board.BoardError, match="does not match its SHA-256"):
+        board.read_file_pin(tmp_path / "b", "gradcam_or_lr")
+    with pytest.raises(InputError, match="must be an existing file"):
+        board.write_file_pin(tmp_path / "b", "gradcam_x", tmp_path / "missing.npz")

@@ -156,7 +156,6 @@ def test_auc_ci_threshold_and_metrics_equal_r_package(r_side, seed):
     r_th = float(r_side.call("youden_threshold", y.astype(float), s.astype(float)))
     assert th == pytest.approx(r_th, abs=1e-12)
     rm = r_side.classification_metrics(y, s, threshold=th)
-    rm = rm.frame() if hasattr(rm, "frame") else rm
     ours = threshold_metrics(y, s, th)
     for k in ("accuracy", "sensitivity", "specificity", "ppv", "npv"):
         assert ours[k] == pytest.approx(float(np.asarray(rm[k]).ravel()[0]), abs=1e-12), k

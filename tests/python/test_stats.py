@@ -122,7 +122,7 @@ def tiny():
     from srnomogram import stats
 
     d = _tiny_cohort()
-    fit = stats.fit_nomogram(data=d, formula=FORMULA)
+    fit = stats.fit_nomogram(FORMULA, d)
     return d, fit
 
 
@@ -152,7 +152,7 @@ def _rms_reference(d, verb, B, seed):
     """rms::lrm then rms::<verb>(method = "boot") after set.seed, called directly through the bridge."""
     from srnomogram import stats
 
-    ref_fit = stats.call("lrm", FORMULA, data=d, x=True, y=True, _namespace="rms")
+    ref_fit = stats.call("lrm", stats.Formula(FORMULA), data=d, x=True, y=True, _namespace="rms")
     stats.call("set.seed", seed, _namespace="base")
     res = stats.call(verb, ref_fit, method="boot", B=B, _namespace="rms")
     cols = list(stats.call("colnames", res, _namespace="base"))
@@ -170,7 +170,10 @@ def test_bootstrap_calibration_equals_rms_calibrate_called_directly(tiny):
     tab = cal.frame()
     np.testing.assert_allclose(tab["bias_corrected"], ref["calibrated.corrected"], rtol=1e-12)
     np.testing.assert_allclose(tab["apparent"], ref["calibrated.orig"], rtol=1e-12)
-    assert cal.element("B") == 25
+    summ = cal.summary()
+    assert summ.shape[0] == 1 and summ.loc[0, "B"] == 25 and summ.loc[0, "mode"] == "bootstrap"
+    p = np.asarray(stats.predict(fit))
+    assert summ.loc[0, "n"] == len(p)
 
 
 def test_validate_nomogram_equals_rms_validate_and_its_apparent_auc_is_sklearns(tiny):
@@ -235,7 +238,7 @@ def test_decision_curve_with_seeded_bootstrap_bands_equals_net_benefit_by_hand(t
     t = np.round(np.arange(0.05, 0.95, 0.05), 10)
     B, seed, n = 30, 21, len(y)
     dc = stats.decision_curve("label ~ risk", frame, fitted_risk=True, thresholds=list(t),
-                              confidence_intervals=0.9, bootstraps=B, seed=seed)
+                              conf_level=0.9, bootstraps=B, seed=seed)
     model = dc[dc["model"] == "label ~ risk"]
 
     def nb(yy, rr):
@@ -265,15 +268,23 @@ def test_roc_auc_and_delong_comparison_equal_the_python_delong(tiny):
     d, fit = tiny
     y = d["label"].to_numpy()
     risk = stats.predict(fit)
-    clin = stats.predict(stats.fit_nomogram(data=d, formula="label ~ age + max_diameter_cm"))
+    clin = stats.predict(stats.fit_nomogram("label ~ age + max_diameter_cm", d))
     r = stats.roc_auc(y, risk, conf_level=0.9)
     auc, lo, hi = metrics.roc_auc_ci(y, risk, alpha=0.1)
     assert r["auc"] == pytest.approx(roc_auc_score(y, risk), abs=1e-12)
     assert (r["lower"], r["upper"]) == pytest.approx((lo, hi), abs=1e-10)
+    assert isinstance(r, pd.Series) and r["conf_level"] == 0.9
+    assert (r["n_cases"], r["n_controls"]) == (y.sum(), len(y) - y.sum())
     c = stats.compare_roc(y, risk, clin)
     z, p = metrics.compare_auc_delong(y, risk, clin)
+    assert isinstance(c, pd.Series)
     assert c["statistic"] == pytest.approx(z, rel=1e-9)
     assert c["p_value"] == pytest.approx(p, rel=1e-9)
+    assert (c["auc_of_score1"], c["auc_of_score2"]) == pytest.approx((auc, metrics.roc_auc(y, clin)), abs=1e-12)
+    curve = stats.roc_curve(y, risk)
+    assert list(curve.columns) == ["threshold", "sensitivity", "specificity"]
+    fpr, tpr = 1 - curve["specificity"].to_numpy()[::-1], curve["sensitivity"].to_numpy()[::-1]
+    assert float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2)) == pytest.approx(auc, abs=1e-12)  # trapezoids
 
 
 def test_missing_values_in_object_and_nullable_columns_reach_r_as_na():
@@ -305,9 +316,60 @@ def test_a_missing_clinical_value_in_an_object_column_is_dropped_not_a_category(
     holed["max_diameter_cm"] = holed["max_diameter_cm"].astype(object)
     holed.loc[3, "max_diameter_cm"] = None
     with pytest.warns(stats.RWarning, match="1 observation with missing data removed"):
-        f = stats.fit_nomogram(data=holed, formula=FORMULA)
-    ref = stats.fit_nomogram(data=d.drop(index=3).reset_index(drop=True), formula=FORMULA)
+        f = stats.fit_nomogram(FORMULA, holed)
+    ref = stats.fit_nomogram(FORMULA, d.drop(index=3).reset_index(drop=True))
     np.testing.assert_allclose(f.summary()["coef"], ref.summary()["coef"], rtol=1e-12)
+
+
+def test_every_result_is_pandas_or_a_handle_and_formulas_are_never_guessed_from_strings(tiny):
+    """One bridge shape: tables are DataFrames, test summaries Series, fits handles with .frame()/.summary();
+    a string with "~" stays an R string unless it is a Formula or a ``formula`` argument."""
+    from srnomogram import stats
+
+    d, fit = tiny
+    assert isinstance(fit, stats.RObject) and not hasattr(fit, "element")
+    assert stats.model_formula(fit) == FORMULA
+    h = stats.hl_test(d["label"], stats.predict(fit))
+    assert isinstance(h, pd.Series) and h["method"].startswith("Hosmer and Lemeshow")
+    assert stats.call("identity", "label ~ age", _namespace="base") == "label ~ age"
+    assert stats.call("class", stats.Formula("label ~ age"), _namespace="base") == "formula"
+    with pytest.raises(InputError, match="'formula' parameter of fit_nomogram"):
+        stats.fit_nomogram("label", d)
+    with pytest.warns(FutureWarning, match="formula first"):
+        old = stats.fit_nomogram(d, FORMULA)
+    np.testing.assert_array_equal(old.summary()["coef"], fit.summary()["coef"])
+    ext = stats.calibrate_nomogram(fit, newdata=_tiny_cohort(n=60, seed=13), g=5)
+    row = ext.summary().iloc[0]
+    assert row["mode"] == "external" and row["hl_df"] == 3
+    new = _tiny_cohort(n=60, seed=13)
+    p_new = stats.predict(fit, newdata=new)
+    assert row["hl_statistic"] == pytest.approx(stats.hl_test(new["label"], p_new, g=5)["statistic"], rel=1e-12)
+
+
+def test_external_validation_and_recalibration_come_back_as_pandas():
+    from srnomogram import metrics, stats
+
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0.02, 0.98, 150)
+    y = rng.binomial(1, 1 / (1 + np.exp(-(0.3 + 1.4 * np.log(p / (1 - p))))))
+    ev = stats.external_validation(y, p, threshold=0.5, g=10)
+    summ = ev.summary()
+    assert summ.shape[0] == 1
+    auc, lo, hi = metrics.roc_auc_ci(y, p)
+    assert (summ.loc[0, "auc"], summ.loc[0, "auc_lower"], summ.loc[0, "auc_upper"]) == pytest.approx((auc, lo, hi), abs=1e-10)
+    cls = ev.frame(what="classification")
+    assert cls.loc[0, "threshold"] == 0.5 and cls.loc[0, "tp"] == int(((p >= 0.5) & (y == 1)).sum())
+    curve = ev.frame(what="calibration")
+    np.testing.assert_allclose(curve["predicted"], np.sort(p))
+    with pytest.raises(RBridgeError, match="seed. must be given"):
+        stats.external_validation(y, p, cluster=list(np.arange(150) // 2), B=20)
+    r = stats.recalibrate_risk(y, p)
+    lp = np.log(p / (1 - p))
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(lp[:, None], y)
+    assert (r.attrs["intercept"], r.attrs["slope"]) == pytest.approx((lr.intercept_[0], lr.coef_[0, 0]), abs=1e-5)
+    np.testing.assert_allclose(r, 1 / (1 + np.exp(-(r.attrs["intercept"] + r.attrs["slope"] * lp))), rtol=1e-12)
 
 
 def test_child_processes_started_after_r_do_not_inherit_rs_library_path():

@@ -1,6 +1,6 @@
 test_that("calibrate_nomogram equals rms::calibrate under the same seed and keeps the caller's RNG", {
   d <- golden_input("paper_train")
-  fit <- fit_nomogram(d, y ~ score + age + size)
+  fit <- fit_nomogram(y ~ score + age + size, d)
   set.seed(99); before <- runif(1); set.seed(99)
   cal <- calibrate_nomogram(fit, B = 40, seed = 5)
   expect_identical(runif(1), before)
@@ -23,7 +23,7 @@ test_that("calibrate_nomogram equals rms::calibrate under the same seed and keep
 })
 
 test_that("external validation gives val.prob intercept and slope and the HL test", {
-  fit <- fit_nomogram(golden_input("paper_train"), y ~ score + age + size)
+  fit <- fit_nomogram(y ~ score + age + size, golden_input("paper_train"))
   te <- golden_input("paper_test")
   ext <- calibrate_nomogram(fit, newdata = te)
   p <- predict(fit, te)
@@ -44,7 +44,7 @@ test_that("external_calibration rejects probabilities outside [0, 1]", {
 })
 
 test_that("calibrate_nomogram has no hidden seed: internal mode asks for one, NULL uses the stream", {
-  fit <- fit_nomogram(golden_input("paper_train"), y ~ score + age + size)
+  fit <- fit_nomogram(y ~ score + age + size, golden_input("paper_train"))
   expect_error(calibrate_nomogram(fit, B = 10), "must be given", class = "srnomogram_error_input")
   expect_error(calibrate_nomogram(fit, B = 10, seed = "a"), class = "srnomogram_error_input")
   set.seed(7)

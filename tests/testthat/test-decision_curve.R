@@ -14,10 +14,10 @@ dca_specs <- list(
 run_spec <- function(s, d) {
   set.seed(1000)
   if (s$design == "cohort") {
-    decision_curve(s$formula, d, fitted_risk = s$fitted_risk, confidence_intervals = s$ci,
+    decision_curve(s$formula, d, fitted_risk = s$fitted_risk, conf_level = s$ci,
                    bootstraps = s$B, policy = s$policy)
   } else {
-    decision_curve(s$formula, d, fitted_risk = s$fitted_risk, confidence_intervals = s$ci,
+    decision_curve(s$formula, d, fitted_risk = s$fitted_risk, conf_level = s$ci,
                    bootstraps = s$B, policy = s$policy, study_design = s$design,
                    population_prevalence = 0.2)
   }
@@ -51,7 +51,7 @@ test_that("decision_curve leaves the random stream as rmda does (draws B index v
 
 test_that("net benefit follows the formula at a threshold computed by hand", {
   d <- golden_input("paper_test")
-  dc <- decision_curve(y ~ risk, d, fitted_risk = TRUE, confidence_intervals = "none")
+  dc <- decision_curve(y ~ risk, d, fitted_risk = TRUE, conf_level = "none")
   row <- dc$derived[dc$derived$model == "y ~ risk" & abs(dc$derived$thresholds - 0.3) < 1e-12, ]
   rho <- mean(d$y)
   tpr <- mean(d$risk[d$y == 1] > 0.3); fpr <- mean(d$risk[d$y == 0] > 0.3)
@@ -73,7 +73,7 @@ test_that("summary tabulates net benefit at chosen thresholds and as.data.frame 
 test_that("decision_curve drops missing rows with a count and rejects bad input", {
   d <- golden_input("small")
   d$age[c(2, 5)] <- NA
-  expect_warning(dc <- decision_curve(y ~ age + size, d, confidence_intervals = "none"),
+  expect_warning(dc <- decision_curve(y ~ age + size, d, conf_level = "none"),
                  "2 observations with missing data removed", class = "srnomogram_warning_missing")
   expect_equal(dc$n, nrow(d) - 2)
   d <- golden_input("small")
@@ -103,7 +103,7 @@ test_that("plot returns a ggplot for one curve and for a list of curves", {
   d <- golden_input("paper_train")
   set.seed(1000)
   a <- decision_curve(y ~ score + age + size, d, bootstraps = 10)
-  b <- decision_curve(y ~ risk, d, fitted_risk = TRUE, confidence_intervals = "none")
+  b <- decision_curve(y ~ risk, d, fitted_risk = TRUE, conf_level = "none")
   p <- plot(a)
   expect_s3_class(p, "ggplot")
   p2 <- dca_plot(list(Nomogram = a, Risk = b), standardize = TRUE, cost_benefit_axis = FALSE)
@@ -129,10 +129,10 @@ test_that("the default engine equals rmda::decision_curve called through engine 
       own <- run_spec(s, d)
       set.seed(1000)
       ref <- if (s$design == "cohort") {
-        decision_curve(s$formula, d, fitted_risk = s$fitted_risk, confidence_intervals = s$ci,
+        decision_curve(s$formula, d, fitted_risk = s$fitted_risk, conf_level = s$ci,
                        bootstraps = s$B, policy = s$policy, engine = "rmda")
       } else {
-        decision_curve(s$formula, d, fitted_risk = s$fitted_risk, confidence_intervals = s$ci,
+        decision_curve(s$formula, d, fitted_risk = s$fitted_risk, conf_level = s$ci,
                        bootstraps = s$B, policy = s$policy, study_design = s$design,
                        population_prevalence = 0.2, engine = "rmda")
       }
@@ -165,7 +165,7 @@ test_that("seed = s gives rmda's curves under set.seed(s) and leaves the caller'
     s <- dca_specs[[sp]]
     e <- golden_dca[golden_dca$case == "paper_train" & golden_dca$spec == sp, ]
     set.seed(42); before <- runif(1); set.seed(42)
-    args <- list(s$formula, d, fitted_risk = s$fitted_risk, confidence_intervals = s$ci,
+    args <- list(s$formula, d, fitted_risk = s$fitted_risk, conf_level = s$ci,
                  bootstraps = s$B, policy = s$policy, study_design = s$design, seed = 1000)
     if (s$design == "case-control") args$population_prevalence <- 0.2
     got <- do.call(decision_curve, args)
@@ -177,4 +177,21 @@ test_that("seed = s gives rmda's curves under set.seed(s) and leaves the caller'
   }
   expect_error(decision_curve(y ~ risk, d, fitted_risk = TRUE, bootstraps = 5, seed = "x"),
                class = "srnomogram_error_input")
+})
+
+test_that("the old name confidence_intervals gives the same curves with a deprecation warning", {
+  d <- golden_input("small")
+  new <- decision_curve(y ~ risk, d, fitted_risk = TRUE, conf_level = 0.9, bootstraps = 20, seed = 3)
+  expect_warning(old <- decision_curve(y ~ risk, d, fitted_risk = TRUE, confidence_intervals = 0.9,
+                                       bootstraps = 20, seed = 3),
+                 class = "srnomogram_warning_deprecated", regexp = "conf_level")
+  expect_identical(old$derived, new$derived)
+  expect_identical(new$conf_level, 0.9)
+  none <- decision_curve(y ~ risk, d, fitted_risk = TRUE, conf_level = NULL)
+  expect_identical(none$derived, decision_curve(y ~ risk, d, fitted_risk = TRUE, conf_level = "none")$derived)
+  expect_true(is.na(none$conf_level))
+  expect_error(decision_curve(y ~ risk, d, fitted_risk = TRUE, conf_levle = 0.9),
+               class = "srnomogram_error_input", regexp = "has no argument")
+  expect_error(decision_curve(y ~ risk, d, fitted_risk = TRUE, conf_level = 1.5),
+               class = "srnomogram_error_input", regexp = "conf_level")
 })

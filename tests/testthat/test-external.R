@@ -67,8 +67,8 @@ test_that("recalibrate_risk refits intercept and slope on the logit", {
   r <- recalibrate_risk(d$y, d$p)
   f <- glm(d$y ~ qlogis(d$p), family = binomial())
   expect_equal(c(r$intercept, r$slope), unname(coef(f)), tolerance = 1e-10)
-  expect_equal(r$prob, unname(fitted(f)), tolerance = 1e-10)
-  ev <- external_validation(d$y, r$prob)
+  expect_equal(r$score, unname(fitted(f)), tolerance = 1e-10)
+  ev <- external_validation(d$y, r$score)
   expect_equal(ev$summary$citl, 0, tolerance = 1e-6)
   expect_equal(ev$summary$slope, 1, tolerance = 1e-6)
 })
@@ -83,4 +83,14 @@ test_that("risks without spread keep AUC and Brier, and say why val.prob is miss
   expect_match(ev$summary$note, "val.prob failed")
   expect_true(is.na(ev$summary$slope))
   expect_equal(ev$classification$sensitivity, 1)
+})
+
+test_that("the cluster bootstrap has no default seed, and prob is the deprecated name of score", {
+  d <- make_ext(n = 60, seed = 6)
+  expect_error(external_validation(d$y, d$p, cluster = rep(1:30, 2), B = 20),
+               class = "srnomogram_error_input", regexp = "seed. must be given")
+  expect_warning(old <- external_validation(d$y, prob = d$p), class = "srnomogram_warning_deprecated")
+  expect_identical(old$summary, external_validation(d$y, d$p)$summary)
+  expect_warning(r <- recalibrate_risk(d$y, prob = d$p), class = "srnomogram_warning_deprecated")
+  expect_identical(r, recalibrate_risk(d$y, d$p))
 })

@@ -86,3 +86,17 @@ test_that("the default engine equals ResourceSelection::hoslem.test called throu
   expect_output(print(hl_test(golden_input("small")$y, golden_input("small")$risk, g = 5,
                               engine = "ResourceSelection")), "Hosmer and Lemeshow")
 })
+
+test_that("hl_test's old argument name prob still works, with a deprecation warning, and one row comes back", {
+  d <- golden_input("small")
+  new <- hl_test(d$y, d$risk, g = 10)
+  expect_warning(old <- hl_test(d$y, prob = d$risk, g = 10), class = "srnomogram_warning_deprecated")
+  expect_identical(old$statistic, new$statistic)
+  expect_identical(old$data.name, "d$y, d$risk")
+  row <- as.data.frame(new)
+  expect_identical(nrow(row), 1L)
+  expect_identical(row$statistic, unname(new$statistic))
+  expect_identical(row$df, unname(as.numeric(new$parameter)))
+  expect_identical(row$p_value, new$p.value)
+  expect_s3_class(new, "htest")
+})

@@ -1,7 +1,7 @@
 test_that("nomogram points equal rms::nomogram golden values on every case", {
   ex <- utils::read.csv(test_path("fixtures", "expected_nomogram_points.csv"), stringsAsFactors = FALSE)
   for (case in golden_cases) {
-    fit <- fit_nomogram(golden_input(case), y ~ score + age + size)
+    fit <- fit_nomogram(y ~ score + age + size, golden_input(case))
     tab <- nomogram_points_table(fit, fun_at = NULL)
     got <- tab[tab$axis == "predictor", ]
     e <- ex[ex$case == case, ]
@@ -13,7 +13,7 @@ test_that("nomogram points equal rms::nomogram golden values on every case", {
 
 test_that("fit_nomogram leaves no global datadist behind and keeps its own", {
   old <- getOption("datadist")
-  fit <- fit_nomogram(golden_input("small"), y ~ score + age + size)
+  fit <- fit_nomogram(y ~ score + age + size, golden_input("small"))
   expect_identical(getOption("datadist"), old)
   expect_s3_class(fit, "lrm")
   expect_s3_class(fit$datadist, "datadist")
@@ -23,7 +23,7 @@ test_that("fit_nomogram leaves no global datadist behind and keeps its own", {
 
 test_that("fit_nomogram coefficients equal glm and predict gives fitted risks", {
   d <- golden_input("paper_train")
-  fit <- fit_nomogram(d, y ~ score + age + size)
+  fit <- fit_nomogram(y ~ score + age + size, d)
   g <- glm(y ~ score + age + size, binomial, d)
   expect_equal(unname(coef(fit)), unname(coef(g)), tolerance = 1e-6)
   nd <- golden_input("paper_test")
@@ -37,7 +37,7 @@ test_that("fit_nomogram coefficients equal glm and predict gives fitted risks", 
 
 test_that("total points map to risk through the reported scaling", {
   d <- golden_input("paper_train")
-  fit <- fit_nomogram(d, y ~ score + age + size)
+  fit <- fit_nomogram(y ~ score + age + size, d)
   tab <- nomogram_points_table(fit)
   sc <- attr(tab, "scaling")
   # points of one patient from the per-variable linear contributions
@@ -56,19 +56,19 @@ test_that("total points map to risk through the reported scaling", {
 test_that("fit_nomogram reports missing rows, bad outcomes and separation", {
   d <- golden_input("small")
   d$age[1] <- NA
-  expect_warning(fit_nomogram(d, y ~ score + age), class = "srnomogram_warning_missing")
+  expect_warning(fit_nomogram(y ~ score + age, d), class = "srnomogram_warning_missing")
   d <- golden_input("small")
   d$sep <- d$y * 10 + runif(nrow(d))
-  expect_error(fit_nomogram(d, y ~ sep), class = "srnomogram_error_separation")
+  expect_error(fit_nomogram(y ~ sep, d), class = "srnomogram_error_separation")
   d$y[1] <- 3
-  expect_error(fit_nomogram(d, y ~ score), class = "srnomogram_error_input")
+  expect_error(fit_nomogram(y ~ score, d), class = "srnomogram_error_input")
   d$y <- 0
-  expect_error(fit_nomogram(d, y ~ score), class = "srnomogram_error_input")
-  expect_error(fit_nomogram(golden_input("small"), y ~ nothere), class = "srnomogram_error_input")
+  expect_error(fit_nomogram(y ~ score, d), class = "srnomogram_error_input")
+  expect_error(fit_nomogram(y ~ nothere, golden_input("small")), class = "srnomogram_error_input")
 })
 
 test_that("plot draws the publication nomogram as a ggplot", {
-  fit <- fit_nomogram(golden_input("paper_train"), y ~ score + age + size)
+  fit <- fit_nomogram(y ~ score + age + size, golden_input("paper_train"))
   p <- plot(fit)
   expect_s3_class(p, "ggplot")
   expect_setequal(unique(p$data$axis), c("Points", "score", "age", "size", "Total Points", "Risk of malignancy"))
@@ -76,7 +76,7 @@ test_that("plot draws the publication nomogram as a ggplot", {
 
 test_that("summary of a fit gives Wald intervals at conf_level, equal to confint.default", {
   d <- golden_input("paper_train")
-  fit <- fit_nomogram(d, y ~ score + age + size)
+  fit <- fit_nomogram(y ~ score + age + size, d)
   g <- glm(y ~ score + age + size, binomial, d)
   for (level in c(0.95, 0.8)) {
     s <- summary(fit, conf_level = level)
@@ -85,4 +85,13 @@ test_that("summary of a fit gives Wald intervals at conf_level, equal to confint
     expect_equal(s$upper, unname(ci[, 2]), tolerance = 1e-5)
   }
   expect_error(summary(fit, conf_level = 1), class = "srnomogram_error_input")
+})
+
+test_that("the old order fit_nomogram(data, formula) fits the same model with a deprecation warning", {
+  d <- golden_input("small")
+  new <- fit_nomogram(y ~ score + age, d)
+  expect_warning(old <- fit_nomogram(d, y ~ score + age), class = "srnomogram_warning_deprecated",
+                 regexp = "formula first")
+  expect_identical(coef(old), coef(new))
+  expect_error(fit_nomogram(d, d), class = "srnomogram_error_input")
 })

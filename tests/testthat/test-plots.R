@@ -15,7 +15,7 @@ test_that("save_figure writes a 300 dpi PNG and a PDF atomically", {
 
 test_that("every figure function returns a ggplot that renders", {
   d <- golden_input("paper_train")
-  fit <- fit_nomogram(d, y ~ score + age + size)
+  fit <- fit_nomogram(y ~ score + age + size, d)
   set.seed(1000)
   dc <- decision_curve(y ~ score + age + size, d, bootstraps = 5)
   figs <- list(nomogram_plot(fit, labels = c(score = "Radiomics score")),
@@ -29,4 +29,90 @@ test_that("every figure function returns a ggplot that renders", {
   }
   expect_length(list.files(dir, pattern = "png$"), 5)
   expect_error(calibration_plot(1), class = "srnomogram_error_input")
+})
+
+test_that("save_figure writes only the formats asked for", {
+  dir <- withr::local_tempdir()
+  p <- ggplot2::ggplot(data.frame(x = 1:3, y = 1:3), ggplot2::aes(x, y)) + ggplot2::geom_point()
+  expect_equal(basename(save_figure(p, file.path(dir, "f"), 2, 2, formats = "png")), "f.png")
+  expect_equal(list.files(dir), "f.png")
+  expect_error(save_figure(p, file.path(dir, "g"), formats = "svg"))
+})
+
+layer_of <- function(p, geom) {
+  k <- which(vapply(p$layers, function(l) class(l$geom)[1], "") == geom)
+  do.call(rbind, lapply(k, function(j) ggplot2::layer_data(p, j)))
+}
+
+test_that("nomogram_plot draws the same axes from the fit and from its points table", {
+  d <- golden_input("paper_train")
+  fit <- fit_nomogram(y ~ score + age + size, d)
+  labels <- c(score = "Radiomics score", age = "Age (years)")
+  from_fit <- nomogram_plot(fit, labels = labels)
+  # the table as a CSV pin holds it: numbers written and read back
+  csv <- withr::local_tempfile(fileext = ".csv")
+  utils::write.csv(nomogram_points_table(fit), csv, row.names = FALSE)
+  from_table <- nomogram_plot(utils::read.csv(csv), labels = labels)
+  expect_equal(unique(from_table$data$axis), unique(from_fit$data$axis))
+  a <- from_fit$data
+  b <- from_table$data
+  risk <- "Risk of malignancy"
+  # predictor, Points and Total Points axes: identical (15 significant digits through the CSV)
+  expect_equal(b$x[b$axis != risk], a$x[a$axis != risk], tolerance = 1e-13)
+  expect_equal(b$label[b$axis != risk], a$label[a$axis != risk])
+  # risk axis: exact from the scaling rows; rms::nomogram interpolates on a grid (within 1e-3 points)
+  expect_equal(b$label[b$axis == risk], a$label[a$axis == risk])
+  expect_lt(max(abs(b$x[b$axis == risk] - a$x[a$axis == risk])), 1e-3)
+  sc <- attr(nomogram_points_table(fit), "scaling")
+  tot <- max(nomogram_points_table(fit)$points[nomogram_points_table(fit)$axis == "total_points"])
+  r <- as.numeric(b$label[b$axis == risk])
+  expect_equal(b$x[b$axis == risk], (stats::qlogis(r) - sc$intercept) * sc$points_per_lp * 100 / tot,
+               tolerance = 1e-12)
+  expect_error(nomogram_plot(utils::read.csv(csv)[1:5, ]), class = "srnomogram_error_input")
+})
+
+test_that("calibration_plot overlays several models, each line the model's own table", {
+  d <- golden_input("paper_train")
+  te <- golden_input("paper_test")
+  fits <- list(Clinical = fit_nomogram(y ~ age + size, d),
+               Nomogram = fit_nomogram(y ~ score + age + size, d))
+  boot <- lapply(fits, calibrate_nomogram, B = 10, seed = 1)
+  p <- calibration_plot(boot, title = "Training set")
+  lines <- layer_of(p, "GeomLine")
+  cols <- c(Clinical = "#0072B2", Nomogram = "#D55E00")
+  for (m in names(fits)) {
+    tab <- boot[[m]]$table[order(boot[[m]]$table$predicted), ]
+    got <- lines[lines$colour == cols[[m]] & lines$linetype == "solid", ]
+    expect_equal(got$x[order(got$x)], tab$predicted, tolerance = 1e-12)
+    expect_equal(got$y[order(got$x)], tab$bias_corrected, tolerance = 1e-12)
+    got <- lines[lines$colour == cols[[m]] & lines$linetype == "dotted", ]
+    expect_equal(got$y[order(got$x)], tab$apparent, tolerance = 1e-12)
+  }
+  expect_match(p$labels$subtitle, sprintf("Clinical %.3f, Nomogram %.3f", boot$Clinical$mae, boot$Nomogram$mae), fixed = TRUE)
+  ext <- lapply(fits, calibrate_nomogram, newdata = te)
+  p <- calibration_plot(ext)
+  expect_match(p$labels$subtitle, sprintf("Nomogram: Intercept %.3f, slope %.3f; HL", ext$Nomogram$intercept,
+                                          ext$Nomogram$slope), fixed = TRUE)
+  expect_error(calibration_plot(list(a = boot$Clinical, b = ext$Nomogram)), "same mode", class = "srnomogram_error_input")
+  expect_error(calibration_plot(unname(boot)), "unique names", class = "srnomogram_error_input")
+})
+
+test_that("roc_plot and dca_plot label the intervals with their level", {
+  d <- golden_input("paper_train")
+  p <- roc_plot(d, outcome = "y", scores = c(Risk = "risk"), conf_level = 0.9)
+  r <- roc_auc(d$y, d$risk, conf_level = 0.9)
+  expect_equal(levels(p$data$label), sprintf("Risk (AUC %.3f, 90%% CI %.3f\u2013%.3f)", r$auc, r$lower, r$upper))
+  set.seed(1000)
+  dc <- decision_curve(y ~ risk, d, fitted_risk = TRUE, bootstraps = 5, conf_level = 0.9)
+  expect_equal(dca_plot(dc)$labels$caption, "Bands: 90% bootstrap percentile intervals (5 resamples)")
+  expect_null(dca_plot(dc, show_ci = FALSE)$labels$caption)
+  # rebuilt from its table as the study's board holds it (curve names; "None" read back as NA)
+  tab <- as.data.frame(dc)
+  tab$curve <- ifelse(tab$model == "None", NA, tab$model)
+  tab$model <- "nomogram"
+  tab$conf_level <- 0.9
+  back <- decision_curve_from_table(tab, bootstraps = 5)
+  expect_equal(layer_of(dca_plot(back), "GeomLine"), layer_of(dca_plot(dc), "GeomLine"))
+  expect_equal(layer_of(dca_plot(back), "GeomRibbon"), layer_of(dca_plot(dc), "GeomRibbon"))
+  expect_equal(dca_plot(back)$labels$caption, dca_plot(dc)$labels$caption)
 })

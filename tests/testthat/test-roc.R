@@ -67,3 +67,14 @@ test_that("roc_auc's conf_level is pROC's DeLong conf.level and is checked", {
   expect_equal(c(r$lower, r$upper), c(ref[1], ref[3]), tolerance = 1e-12)
   expect_error(roc_auc(d$y, d$score, conf_level = 0), class = "srnomogram_error_input")
 })
+
+test_that("compare_roc gives one row with both AUCs as pROC computes them", {
+  d <- golden_input("small")
+  t <- compare_roc(d$y, d$risk, d$age)
+  row <- as.data.frame(t)
+  expect_identical(nrow(row), 1L)
+  expect_equal(row$auc_of_score1, as.numeric(pROC::auc(pROC::roc(d$y, d$risk, levels = c(0, 1), direction = "<", quiet = TRUE))),
+               tolerance = 1e-12)
+  expect_identical(row$p_value, t$p.value)
+  expect_true(is.na(row$df))
+})

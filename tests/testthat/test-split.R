@@ -28,9 +28,9 @@ test_that("stratified_split is deterministic and changes with the seed", {
 
 test_that("stratified_split rejects a split that leaves a class empty", {
   d <- data.frame(case_id = sprintf("id%d", 1:12), label = c(rep(0, 10), 1, 1))
-  expect_error(stratified_split(d, test_size = 0.2), class = "srnomogram_error_input",
+  expect_error(stratified_split(d, test_size = 0.2, seed = 0), class = "srnomogram_error_input",
                regexp = "empty in the test set")
-  expect_error(stratified_split(d, test_size = 0.96), class = "srnomogram_error_input",
+  expect_error(stratified_split(d, test_size = 0.96, seed = 0), class = "srnomogram_error_input",
                regexp = "empty in the train set")
 })
 
@@ -40,5 +40,6 @@ test_that("stratified_split validates its arguments", {
   d$case_id <- c("a", "b", "c", "d")
   expect_error(stratified_split(d, test_size = 1.5), class = "srnomogram_error_input", regexp = "test_size")
   expect_error(stratified_split(d, seed = -1), class = "srnomogram_error_input", regexp = "seed")
-  expect_error(stratified_split(d, id = "id"), class = "srnomogram_error_input", regexp = "lacks column")
+  expect_error(stratified_split(d, seed = 0, id = "id"), class = "srnomogram_error_input", regexp = "lacks column")
+  expect_error(stratified_split(d), class = "srnomogram_error_input", regexp = "seed. must be given")
 })

@@ -1,6 +1,6 @@
 test_that("validate_nomogram equals rms::validate under the same seed and keeps the caller's RNG", {
   d <- golden_input("paper_train")
-  fit <- fit_nomogram(d, y ~ score + age + size)
+  fit <- fit_nomogram(y ~ score + age + size, d)
   set.seed(99); before <- runif(1); set.seed(99)
   v <- validate_nomogram(fit, B = 40, seed = 5)
   expect_identical(runif(1), before)
@@ -22,7 +22,7 @@ test_that("validate_nomogram equals rms::validate under the same seed and keeps 
 
 test_that("the AUC row is Dxy/2 + 1/2 and its apparent value is roc_auc's AUC on the training data", {
   d <- golden_input("paper_train")
-  fit <- fit_nomogram(d, y ~ score + age + size)
+  fit <- fit_nomogram(y ~ score + age + size, d)
   v <- validate_nomogram(fit, B = 20, seed = 1)
   tab <- v$table
   dxy <- tab[tab$index == "Dxy", ]
@@ -42,7 +42,7 @@ test_that("the AUC row is Dxy/2 + 1/2 and its apparent value is roc_auc's AUC on
 })
 
 test_that("seed = NULL draws from the current stream, so set.seed() reproduces it", {
-  fit <- fit_nomogram(golden_input("small"), y ~ score + age)
+  fit <- fit_nomogram(y ~ score + age, golden_input("small"))
   set.seed(3)
   a <- validate_nomogram(fit, B = 15, seed = NULL)
   set.seed(3)
@@ -53,7 +53,7 @@ test_that("seed = NULL draws from the current stream, so set.seed() reproduces i
 })
 
 test_that("bad fit, B or seed give classed one-line errors", {
-  fit <- fit_nomogram(golden_input("small"), y ~ score + age)
+  fit <- fit_nomogram(y ~ score + age, golden_input("small"))
   expect_error(validate_nomogram(fit, B = 10), "must be given", class = "srnomogram_error_input")
   expect_error(validate_nomogram(fit, B = 0, seed = 1), "whole number >= 1", class = "srnomogram_error_input")
   expect_error(validate_nomogram(fit, B = 2.5, seed = 1), class = "srnomogram_error_input")
@@ -65,7 +65,7 @@ test_that("bad fit, B or seed give classed one-line errors", {
 })
 
 test_that("plot shows the apparent and the corrected value of each index as a ggplot", {
-  fit <- fit_nomogram(golden_input("paper_train"), y ~ score + age + size)
+  fit <- fit_nomogram(y ~ score + age + size, golden_input("paper_train"))
   v <- validate_nomogram(fit, B = 10, seed = 2)
   p <- plot(v, indexes = c("AUC", "Slope"))
   expect_s3_class(p, "ggplot")

@@ -1,12 +1,12 @@
-"""Study settings: one YAML file loaded into frozen dataclasses, with command-line overrides.
+"""Study settings: one YAML file loaded into frozen (pydantic) dataclasses, with command-line overrides.
 
 A study file has these sections (every key optional except ``cohort.manifest``; see
 ``inst/study/demo.yaml`` for a commented example)::
 
-    study:      name, seed, output, deterministic
+    study:      name, seed, output, deterministic, scheduler
     cohort:     manifest, clinical, clinical_labels, label_names
     split:      test_size, seed, use_manifest_split
-    sr:         enabled, params (passed to srnomogram.sr.SuperResolver), region (roi | image), image_size
+    sr:         enabled, params (passed to srnomogram.sr.SuperResolver), region (roi | image)
     radiomics:  enabled, params (a PyRadiomics parameter file), jobs, models
     deep:       enabled, archs, images, weights, epochs, batch_size, lr, device, params
     nomogram:   best_model_rule, train_score, calibration_b, bootstrap_seed, hl_groups, dca_thresholds,
@@ -16,21 +16,28 @@ A study file has these sections (every key optional except ``cohort.manifest``; 
     report:     formats, title
 
 Unknown keys and values of the wrong type raise :class:`~srnomogram.errors.ConfigError` naming the
-key's full path, e.g. ``deep.epochs must be an int > 0. Got 'ten' instead.``. Paths in the file are
-relative to the file's folder; paths given on the command line are relative to the working directory.
+key's full path, e.g. ``deep.epochs must be an int > 0. Got 'ten' instead.``: pydantic validates, and
+:func:`_config_error` words its first error from the field's JSON schema (so a new field is one line:
+its type, its default and its description). Paths in the file are relative to the file's folder; paths
+given on the command line are relative to the working directory.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import os
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal, Optional
 
 import yaml
+from pydantic import (AfterValidator, BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError,
+                      ValidationInfo, WithJsonSchema, field_validator)
+from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
 
 from ..errors import ConfigError
 from ..metrics import BEST_MODEL_RULES  # one list of rules, where the rules live
@@ -43,147 +50,173 @@ MODEL_IMAGES = ("or", "sr")
 ARCHS = ("mobilenet_v2", "resnet101")
 
 
-def _spec(default, *, check=None, choices=None, path=False, doc=""):
-    """A field with its validation rule. ``check`` is (predicate, words) for e.g. 'an int > 0'."""
-    meta = {"check": check, "choices": choices, "path": path, "doc": doc}
-    if isinstance(default, (list, dict)):
-        raise TypeError("use tuples / mappings via default_factory")
-    return field(default=default, metadata=meta)
+def _resolve_path(value: str, info: ValidationInfo) -> str:
+    """Absolute path; relative ones against the study file's folder (``context['base']``)."""
+    base = Path((info.context or {}).get("base", "."))
+    return str((base / os.path.expanduser(value)).resolve())
 
 
-_POS = (lambda v: v > 0, "> 0")
-_NONNEG = (lambda v: v >= 0, ">= 0")
-_PROB = (lambda v: 0 < v < 1, "in (0, 1)")
+def _as_list(value):
+    return [value] if isinstance(value, (str, int, float)) else value  # `models: lr` means [lr]
 
 
-@dataclass(frozen=True)
+# Field types. Strict: YAML's 'ten', 'yes' or 1.5 is an error, not coerced; an int is a number.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]  # accepts an int, stored as a float
+Bool = Annotated[bool, Strict()]
+Str = Annotated[str, Strict()]
+PositiveInt = Annotated[Int, Field(gt=0)]
+Count = Annotated[Int, Field(ge=0)]  # seeds, repeats, bootstrap replicates
+Fraction = Annotated[Float, Field(gt=0, lt=1)]
+Number = typing.Union[Int, Float]  # kept as written: an int stays an int
+PathStr = Annotated[Str, Field(min_length=1), AfterValidator(_resolve_path), WithJsonSchema({"type": "string", "format": "path"})]
+Names = Annotated[tuple[Str, ...], BeforeValidator(_as_list), Field(min_length=1)]
+Params = Optional[dict[Str, Any]]
+
+
+def _some_of(choices):
+    """A non-empty list of some of ``choices`` (a single value is a one-item list)."""
+    return Annotated[tuple[Literal[choices], ...], BeforeValidator(_as_list), Field(min_length=1)]
+
+
+def _words(text):
+    """How an error names what a field must be, where its type alone does not say it."""
+    return {"json_schema_extra": {"words": text}}
+
+
+_SECTION = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True, config=_SECTION)
 class StudySection:
-    name: str = _spec("study", doc="short name shown in the report")
-    seed: int = _spec(0, check=_NONNEG, doc="seed for every random step (split, models, bootstrap)")
-    output: str = _spec("study_output", path=True, doc="output folder: board, stages, report")
-    deterministic: bool = _spec(True, doc="ask PyTorch for deterministic algorithms")
-    scheduler: str = _spec(
+    name: Str = Field("study", description="short name shown in the report")
+    seed: Count = Field(0, description="seed for every random step (split, models, bootstrap)")
+    output: PathStr = Field("study_output", validate_default=True, description="output folder: board, stages, report")
+    deterministic: Bool = Field(True, description="ask PyTorch for deterministic algorithms")
+    scheduler: Optional[Str] = Field(
         None,
-        doc="dask.distributed scheduler address (tcp://host:8786) that radiomics extraction runs on "
+        description="dask.distributed scheduler address (tcp://host:8786) that radiomics extraction runs on "
         "(default: $DASK_SCHEDULER_ADDRESS, else locally); needs a filesystem shared with the workers",
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class CohortSection:
-    manifest: str = _spec("", path=True, doc="cohort manifest CSV (srnomogram.data.manifest)")
-    clinical: tuple = _spec(("age", "max_diameter_cm"), doc="clinical factor columns of the manifest")
-    clinical_labels: typing.Mapping = _spec(None, doc="display names of clinical columns")
-    label_names: tuple = _spec(("benign", "malignant"), doc="names of label 0 and 1")
+    manifest: PathStr = Field("", validate_default=True, description="cohort manifest CSV (srnomogram.data.manifest)",
+                              **_words("the path of a cohort manifest CSV"))
+    clinical: Names = Field(("age", "max_diameter_cm"), description="clinical factor columns of the manifest")
+    clinical_labels: Params = Field(None, description="display names of clinical columns")
+    label_names: Names = Field(("benign", "malignant"), description="names of label 0 and 1")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class SplitSection:
-    test_size: float = _spec(0.2, check=_PROB, doc="fraction of lesions in the test set")
-    seed: int = _spec(None, check=_NONNEG, doc="split seed (default: study.seed)")
-    use_manifest_split: bool = _spec(True, doc="keep the manifest's 'split' column when it has one")
+    test_size: Fraction = Field(0.2, description="fraction of lesions in the test set")
+    seed: Optional[Count] = Field(None, description="split seed (default: study.seed)")
+    use_manifest_split: Bool = Field(True, description="keep the manifest's 'split' column when it has one")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class SRSection:
-    enabled: bool = _spec(True, doc="train the super-resolution GAN and build SR models")
-    params: typing.Mapping = _spec(None, doc="keyword arguments of srnomogram.sr.SuperResolver")
-    region: str = _spec("roi", choices=("roi", "image"), doc="roi: SR of each lesion's box + the CNN margin only (identical there, "
-                        "faster; radiomics settings that read the whole image switch it to image); image: whole images")
+    enabled: Bool = Field(True, description="train the super-resolution GAN and build SR models")
+    params: Params = Field(None, description="keyword arguments of srnomogram.sr.SuperResolver")
+    region: Literal["roi", "image"] = Field(
+        "roi",
+        description="roi: SR of each lesion's box + the CNN margin only (identical there, faster; radiomics settings "
+        "that read the whole image switch it to image); image: whole images",
+    )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class RadiomicsSection:
-    enabled: bool = _spec(True)
-    params: str = _spec(None, path=True, doc="PyRadiomics parameter file (default: the package's)")
-    jobs: int = _spec(None, check=_POS, doc="worker processes for feature extraction")
-    models: tuple = _spec(("lr", "svm"), choices=("lr", "svm"), doc="classifiers on the features")
+    enabled: Bool = True
+    params: Optional[PathStr] = Field(None, description="PyRadiomics parameter file (default: the package's)")
+    jobs: Optional[PositiveInt] = Field(None, description="worker processes for feature extraction")
+    models: _some_of(("lr", "svm")) = Field(("lr", "svm"), description="classifiers on the features")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class DeepSection:
-    enabled: bool = _spec(True)
-    archs: tuple = _spec(ARCHS, choices=ARCHS, doc="CNN architectures")
-    images: tuple = _spec(MODEL_IMAGES, choices=MODEL_IMAGES, doc="train each CNN on OR and/or SR images")
-    weights: str = _spec("imagenet", doc="'imagenet', 'none' or a weights file")
-    epochs: int = _spec(200, check=_POS)
-    batch_size: int = _spec(16, check=_POS)
-    lr: float = _spec(0.005, check=_POS)
-    device: str = _spec("auto", doc="'auto', 'cpu', 'cuda', ...")
-    params: typing.Mapping = _spec(None, doc="further keyword arguments of srnomogram.deep.DeepClassifier")
+    enabled: Bool = True
+    archs: _some_of(ARCHS) = Field(ARCHS, description="CNN architectures")
+    images: _some_of(MODEL_IMAGES) = Field(MODEL_IMAGES, description="train each CNN on OR and/or SR images")
+    weights: Str = Field("imagenet", description="'imagenet', 'none' or a weights file")
+    epochs: PositiveInt = 200
+    batch_size: PositiveInt = 16
+    lr: Annotated[Float, Field(gt=0)] = 0.005
+    device: Str = Field("auto", description="'auto', 'cpu', 'cuda', ...")
+    params: Params = Field(None, description="further keyword arguments of srnomogram.deep.DeepClassifier")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class NomogramSection:
-    best_model_rule: str = _spec(
+    best_model_rule: Literal[BEST_MODEL_RULES] = Field(
         "cv_auc",
-        choices=BEST_MODEL_RULES,
-        doc="which model gives the deep-learning score: cv_auc (highest cross-validated training AUC; the test set "
-        "chooses nothing), test_auc (the paper's rule: highest test AUC, which makes the chosen model's and the "
-        "nomogram's test AUCs optimistic), train_auc, test_auc_cnn",
+        description="which model gives the deep-learning score: cv_auc (highest cross-validated training AUC; the "
+        "test set chooses nothing), test_auc (the paper's rule: highest test AUC, which makes the chosen model's and "
+        "the nomogram's test AUCs optimistic), train_auc, test_auc_cnn",
     )
-    train_score: str = _spec(
+    train_score: Literal[TRAIN_SCORES] = Field(
         "cross_fitted",
-        choices=TRAIN_SCORES,
-        doc="training-set deep-learning score: cross_fitted (out-of-fold, from a model that never saw the lesion; "
-        "'cross_validated' is accepted as the old name) or fitted (the paper's in-sample score)",
+        description="training-set deep-learning score: cross_fitted (out-of-fold, from a model that never saw the "
+        "lesion; 'cross_validated' is accepted as the old name) or fitted (the paper's in-sample score)",
     )
-    calibration_b: int = _spec(
+    calibration_b: PositiveInt = Field(
         1000,
-        check=_POS,
-        doc="bootstrap repetitions of the calibration curve (rms::calibrate) and of the internal validation "
+        description="bootstrap repetitions of the calibration curve (rms::calibrate) and of the internal validation "
         "(rms::validate, optimism-corrected indexes)",
     )
-    bootstrap_seed: int = _spec(None, check=_NONNEG, doc="seed of the bootstrap (default: study.seed)")
-    hl_groups: int = _spec(10, check=(lambda v: v >= 3, ">= 3"), doc="Hosmer-Lemeshow groups")
-    dca_thresholds: tuple = _spec((0.0, 0.99, 0.01), doc="decision-curve thresholds: from, to, by")
-    dca_bootstraps: int = _spec(500, check=_NONNEG, doc="bootstrap replicates of the decision curves' bands (0: none)")
-    alpha: float = _spec(
+    bootstrap_seed: Optional[Count] = Field(None, description="seed of the bootstrap (default: study.seed)")
+    hl_groups: Annotated[Int, Field(ge=3)] = Field(10, description="Hosmer-Lemeshow groups")
+    dca_thresholds: tuple[Number, Number, Number] = Field(
+        (0.0, 0.99, 0.01), description="decision-curve thresholds: from, to, by", **_words("a list [from, to, by] of numbers")
+    )
+    dca_bootstraps: Count = Field(500, description="bootstrap replicates of the decision curves' bands (0: none)")
+    alpha: Fraction = Field(
         0.05,
-        check=_PROB,
-        doc="1 - confidence level of every interval the study reports: Table 2 and ROC AUCs (DeLong), odds ratios "
-        "(Table S2, coefficients) and decision-curve bands",
+        description="1 - confidence level of every interval the study reports: Table 2 and ROC AUCs (DeLong), odds "
+        "ratios (Table S2, coefficients) and decision-curve bands",
     )
-    require_signal: bool = _spec(
+    require_signal: Bool = Field(
         False,
-        doc="score check: when the chosen model's cross-validated training AUC has a CI reaching 0.5 (no evidence "
-        "that the deep-learning score discriminates), false warns in the log and the report, true stops the study "
-        "at the table2 stage",
+        description="score check: when the chosen model's cross-validated training AUC has a CI reaching 0.5 (no "
+        "evidence that the deep-learning score discriminates), false warns in the log and the report, true stops the "
+        "study at the table2 stage",
     )
 
+    @field_validator("train_score")
+    @classmethod
+    def _old_name(cls, value):
+        return "cross_fitted" if value == "cross_validated" else value
 
-@dataclass(frozen=True)
+    @field_validator("dca_thresholds")
+    @classmethod
+    def _thresholds_in_order(cls, value):
+        lo, hi, by = value
+        if not (0 <= lo < hi < 1 and by > 0):
+            raise PydanticCustomError("config", "{words}", {"words": "[from, to, by] with 0 <= from < to < 1 and by > 0"})
+        return value
+
+
+@dataclass(frozen=True, config=_SECTION)
 class ValidationSection:
-    folds: int = _spec(5, check=(lambda v: v >= 2, ">= 2"), doc="k of the stratified k-fold cross-fitting inside the training set")
-    repeats: int = _spec(0, check=_NONNEG, doc="repeated splits: rerun the split-dependent stages for split seeds 0 … N-1 (0: none)")
+    folds: Annotated[Int, Field(ge=2)] = Field(5, description="k of the stratified k-fold cross-fitting inside the training set")
+    repeats: Count = Field(
+        0, description="repeated splits: rerun the split-dependent stages for split seeds 0 … N-1 (0: none)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class BoardSection:
-    pickle_models: bool = _spec(False, doc="also pin fitted scikit-learn models as joblib pickles")
+    pickle_models: Bool = Field(False, description="also pin fitted scikit-learn models as joblib pickles")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class ReportSection:
-    title: str = _spec(None, doc="report title (default from study.name)")
-    formats: tuple = _spec(("png", "pdf"), choices=("png", "pdf"), doc="figure file formats")
+    title: Optional[Str] = Field(None, description="report title (default from study.name)")
+    formats: _some_of(("png", "pdf")) = Field(("png", "pdf"), description="figure file formats")
 
 
-SECTIONS = {
-    "study": StudySection,
-    "cohort": CohortSection,
-    "split": SplitSection,
-    "sr": SRSection,
-    "radiomics": RadiomicsSection,
-    "deep": DeepSection,
-    "nomogram": NomogramSection,
-    "validation": ValidationSection,
-    "board": BoardSection,
-    "report": ReportSection,
-}
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class StudyConfig:
     """The resolved settings of one study (all sections, defaults filled in, paths absolute)."""
 
@@ -197,7 +230,21 @@ class StudyConfig:
     validation: ValidationSection
     board: BoardSection
     report: ReportSection
-    source: str = field(default=None, compare=False)
+    source: Optional[Str] = dataclasses.field(default=None, compare=False)
+
+    @field_validator("deep")
+    @classmethod
+    def _no_sr_images_without_sr(cls, deep, info: ValidationInfo):
+        sr = info.data.get("sr")  # validated before deep (field order); absent when sr itself was invalid
+        if sr is None or sr.enabled or "sr" not in deep.images:
+            return deep
+        images = tuple(i for i in deep.images if i != "sr")
+        if not images and not deep.enabled:
+            return deep  # no CNN is trained: nothing to drop
+        if not images:
+            raise PydanticCustomError("config", "{words}", {"words": "a list with 'or' when sr.enabled is false (SR images need SR)",
+                                                            "key": "deep.images", "got": list(deep.images)})
+        return dataclasses.replace(deep, images=images)
 
     @property
     def output(self) -> Path:
@@ -227,19 +274,21 @@ class StudyConfig:
 
     @property
     def config_hash(self) -> str:
-        d = self.to_dict()
-        d["study"].pop("output")  # where results go does not change them
-        return hash_bytes(json.dumps(d, sort_keys=True))
+        """Content hash of all sections but ``study.output``."""
+        return self.section_hash(*SECTIONS)
 
     def write(self, path) -> Path:
         from ..utils import atomic_path
 
         with atomic_path(path) as tmp:
-            tmp.write_text(
-                "# Resolved study settings (defaults filled in, paths absolute) written by srnomogram.\n"
-                + yaml.safe_dump(self.to_dict(), sort_keys=False)
-            , encoding="utf-8")
+            text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+            tmp.write_text("# Resolved study settings (defaults filled in, paths absolute) written by srnomogram.\n"
+                           + text, encoding="utf-8")
         return Path(path)
+
+
+SECTIONS = {name: f.annotation for name, f in StudyConfig.__pydantic_fields__.items() if name != "source"}
+_VALIDATOR = TypeAdapter(StudyConfig)
 
 
 def _to_plain(v):
@@ -250,73 +299,43 @@ def _to_plain(v):
     return v
 
 
-# ---------------------------------------------------------------------------------------- validation
-_WORDS = {int: "an int", float: "a number", bool: "true or false", str: "a string", tuple: "a list"}
+# ------------------------------------------------------------------------- pydantic's errors, our words
+@functools.cache
+def _schema(section: str) -> dict:
+    return TypeAdapter(SECTIONS[section]).json_schema()["properties"]
 
 
-def _fail(key, allowed, got):
-    return ConfigError(f"{key} must be {allowed}. Got {got!r} instead.")
+def _field_schema(section, key) -> dict:
+    prop = _schema(section)[key]
+    inner = next((s for s in prop.get("anyOf", ()) if s.get("type") != "null"), prop)  # X of an Optional[X]
+    return {**inner, **({"words": prop["words"]} if "words" in prop else {})}
 
 
-def _coerce(key, f, value, base: Path):
-    kind = f.type if not isinstance(f.type, str) else eval(f.type, vars(typing), globals())  # noqa: S307
-    check, choices = f.metadata["check"], f.metadata["choices"]
-    if value is None:
-        if f.default is None:
-            return None
-        raise _fail(key, _describe(kind, check, choices), value)
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise _fail(key, "true or false", value)
-    elif kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _fail(key, _describe(kind, check, choices), value)
-    elif kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _fail(key, _describe(kind, check, choices), value)
-        value = float(value)
-    elif kind is str:
-        if not isinstance(value, str) or (f.metadata["path"] and not value):
-            raise _fail(key, _describe(kind, check, choices), value)
-        if f.metadata["path"] and not (f.name == "output" and value == ""):
-            value = str((base / os.path.expanduser(value)).resolve())
-    elif kind is tuple:
-        if isinstance(value, (str, int, float)):
-            value = [value]
-        if not isinstance(value, (list, tuple)):
-            raise _fail(key, _describe(kind, check, choices), value)
-        if choices is not None:
-            bad = [v for v in value if v not in choices]
-            if bad:
-                raise _fail(key, f"a list of {', '.join(map(repr, choices))}", bad[0])
-        if f.name == "dca_thresholds":
-            if len(value) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-                raise _fail(key, "a list [from, to, by] of numbers", value)
-            lo, hi, by = value
-            if not (0 <= lo < hi < 1 and by > 0):
-                raise _fail(key, "[from, to, by] with 0 <= from < to < 1 and by > 0", value)
-        elif not all(isinstance(v, str) for v in value):
-            raise _fail(key, "a list of strings", value)
-        value = tuple(value)
-        if not value:
-            raise _fail(key, "a non-empty list", [])
-        return value
-    elif kind is typing.Mapping:
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise _fail(key, "a mapping of names to values", value)
-        return dict(value)
-    if choices is not None and value not in choices:
-        raise _fail(key, f"one of {', '.join(map(repr, choices))}", value)
-    if check is not None and not check[0](value):
-        raise _fail(key, _describe(kind, check, choices), value)
-    return value
+def _is_path(section, key) -> bool:
+    return key in _schema(section) and _field_schema(section, key).get("format") == "path"
 
 
-def _describe(kind, check, choices):
-    if choices is not None:
-        return f"one of {', '.join(map(repr, choices))}"
-    words = _WORDS.get(kind, "a value")
-    return f"{words} {check[1]}" if check else words
+def _describe(prop: dict) -> str:
+    """What a value must be, in words, from a field's JSON schema: 'an int > 0', "one of 'lr', 'svm'"."""
+    if "words" in prop:
+        return prop["words"]
+    if "enum" in prop:
+        return "one of " + ", ".join(map(repr, prop["enum"]))
+    kind = prop.get("type")
+    if kind == "array":
+        items = prop["items"]
+        return "a list of " + (", ".join(map(repr, items["enum"])) if "enum" in items else f"{items['type']}s")
+    if kind == "object":
+        return "a mapping of names to values"
+    if prop.get("format") == "path":
+        return "a path"
+    words = {"integer": "an int", "number": "a number", "boolean": "true or false", "string": "a string"}[kind]
+    if "exclusiveMinimum" in prop and "exclusiveMaximum" in prop:
+        return f"{words} in ({prop['exclusiveMinimum']}, {prop['exclusiveMaximum']})"
+    for bound, op in (("exclusiveMinimum", ">"), ("minimum", ">=")):
+        if bound in prop:
+            return f"{words} {op} {prop[bound]}"
+    return words
 
 
 def _unknown(key_path, key, allowed):
@@ -325,6 +344,28 @@ def _unknown(key_path, key, allowed):
     return ConfigError(
         f"Unknown key '{key_path}{key}' in the study settings; allowed: {', '.join(allowed)}.{hint}"
     )
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    """The first of pydantic's errors as one line naming the key, the value and what it must be."""
+    err = exc.errors(include_url=False)[0]
+    section, *rest = err["loc"]
+    if err["type"] == "unexpected_keyword_argument":
+        if not rest:
+            return _unknown("", section, list(SECTIONS))
+        return _unknown(f"{section}.", rest[0], list(_schema(section)))
+    ctx, got = err.get("ctx") or {}, err["input"]
+    if err["type"] == "config":  # raised by a validator above, in its own words
+        words = ctx["words"]
+    elif not rest:
+        words = "a mapping of settings"
+    elif err["type"] == "too_short" and isinstance(got, (list, tuple)):
+        words = "a non-empty list"
+    else:
+        words = _describe(_field_schema(section, rest[0]))
+    key = ctx.get("key", ".".join([section, *rest[:1]]))
+    got = ctx.get("got", list(got) if isinstance(got, tuple) else got)
+    return ConfigError(f"{key} must be {words}. Got {got!r} instead.")
 
 
 def config_from_dict(raw: dict, base_dir=".", source=None) -> StudyConfig:
@@ -337,39 +378,17 @@ def config_from_dict(raw: dict, base_dir=".", source=None) -> StudyConfig:
     base_dir : path-like
         Folder that relative paths are resolved against (the YAML file's folder).
     """
-    base = Path(base_dir)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"The study settings must be a mapping of sections. Got {type(raw).__name__} instead.")
-    for key in raw:
-        if key not in SECTIONS:
-            raise _unknown("", key, list(SECTIONS))
-    sections = {}
-    for name, cls in SECTIONS.items():
-        given = raw.get(name) or {}
-        if not isinstance(given, dict):
-            raise ConfigError(f"{name} must be a mapping of settings. Got {given!r} instead.")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        for key in given:
-            if key not in fields:
-                raise _unknown(f"{name}.", key, list(fields))
-        kwargs = {}
-        for fname, f in fields.items():
-            if fname in given:
-                kwargs[fname] = _coerce(f"{name}.{fname}", f, given[fname], base)
-            elif f.metadata["path"] and f.default:
-                kwargs[fname] = str((base / f.default).resolve())
-        sections[name] = cls(**kwargs)
-    if sections["nomogram"].train_score == "cross_validated":
-        sections["nomogram"] = dataclasses.replace(sections["nomogram"], train_score="cross_fitted")
-    if not sections["cohort"].manifest:
-        raise ConfigError("cohort.manifest must be the path of a cohort manifest CSV. Got '' instead.")
-    if sections["sr"].enabled is False:
-        for sec, images in (("deep", sections["deep"].images),):
-            if "sr" in images:
-                sections[sec] = dataclasses.replace(sections[sec], images=tuple(i for i in images if i != "sr"))
-    return StudyConfig(**sections, source=str(source) if source else None)
+    if "source" in raw:  # not a section: the file the settings came from
+        raise _unknown("", "source", list(SECTIONS))
+    raw = {**raw, **{name: {} for name in SECTIONS if raw.get(name) is None}, "source": str(source) if source else None}
+    try:
+        return _VALIDATOR.validate_python(raw, context={"base": Path(base_dir)})
+    except ValidationError as exc:
+        raise _config_error(exc) from None
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
@@ -415,14 +434,12 @@ def load_config(path, overrides=(), output=None) -> StudyConfig:
         (sec, key), value = parse_override(text)
         if sec not in SECTIONS:
             raise _unknown("", sec, list(SECTIONS))
-        section = raw.setdefault(sec, {})
+        section = raw[sec] = {} if raw.get(sec) is None else raw[sec]  # `deep:` with nothing under it is {}
         if not isinstance(section, dict):
             raise ConfigError(f"{sec} must be a mapping of settings. Got {section!r} instead.")
-        fields = {f.name: f for f in dataclasses.fields(SECTIONS[sec])}
-        if key in fields and fields[key].metadata["path"] and isinstance(value, str) and value:
+        if _is_path(sec, key) and isinstance(value, str) and value:
             value = str((Path.cwd() / os.path.expanduser(value)).resolve())  # command line: relative to the cwd
         section[key] = value  # unknown keys and bad values are caught by the validation below
-    if output is not None:
-        raw.setdefault("study", {})["output"] = str(Path(output).resolve())
-    cfg = config_from_dict(raw, base_dir=path.parent.resolve(), source=path.resolve())
-    return cfg
+    if output is not None and isinstance(raw.get("study") or {}, dict):  # else the validation names study
+        raw["study"] = {**(raw.get("study") or {}), "output": str(Path(output).resolve())}
+    return config_from_dict(raw, base_dir=path.parent.resolve(), source=path.resolve())

@@ -10,7 +10,7 @@ clinical factors, image spacing and size, score distributions) for out-of-range 
 
 :func:`validate` (``srnomogram validate STUDY_DIR MANIFEST -o OUT``) reads a labelled manifest,
 applies the study's own SR model, extracts the same features, scores every model, and computes
-through the R package (:func:`srnomogram.stats.call`) the external statistics of each one:
+through the R package (:func:`srnomogram.stats.external_validation`) the external statistics of each one:
 ``external_validation`` (AUC with DeLong CI, calibration-in-the-large and slope with CIs,
 ``rms::val.prob``, Brier, Hosmer–Lemeshow, the frozen-cut-off sensitivity, specificity, PPV, NPV)
 and ``decision_curve`` (with bootstrap CIs). :func:`predict` (``srnomogram predict``) scores an
@@ -66,7 +66,7 @@ def save_nomogram_fits(ctx, fits: dict, train: pd.DataFrame) -> None:
         for p in spec["predictors"]:  # full precision (the points table holds 15 significant digits)
             p["coef"] = b[p["name"]]
         design[name] = {
-            "formula": str(stats.call("deparse1", fit.element("srn_formula"), _namespace="base")),
+            "formula": stats.model_formula(fit),
             "terms": [p["name"] for p in spec["predictors"]],
             "transforms": "none (every term enters linearly)",
             "coefficients": b,
@@ -573,21 +573,20 @@ def _ext_statistics(ctx):
               "seed": int(app["bootstrap_seed"]), "conf_level": conf}
         if cluster is not None:
             kw["cluster"] = list(cluster)
-        ev = stats.call("external_validation", y, s, **kw)
-        summ.append(ev.element("summary").assign(model=m))
-        cls.append(ev.element("classification").assign(model=m))
-        curves.append(ev.element("calibration").element("table").assign(model=m))
+        ev = stats.external_validation(y, s, **kw)
+        summ.append(ev.summary().assign(model=m))
+        cls.append(ev.frame(what="classification").assign(model=m))
+        curves.append(ev.frame(what="calibration").assign(model=m))
         part = pd.DataFrame({"label": y, "risk": s}).dropna().reset_index(drop=True)
         d = stats.decision_curve(DCA_CURVE, part, fitted_risk=True, thresholds=thresholds,
-                                 confidence_intervals=conf if opts.get("dca_bootstraps", 500) else "none",
+                                 conf_level=conf if opts.get("dca_bootstraps", 500) else None,
                                  bootstraps=int(opts.get("dca_bootstraps", 500)), seed=int(app["bootstrap_seed"]))
         dca.append(d.rename(columns={"model": "curve"}).assign(model=m))
         if opts.get("recalibrate"):
-            r = stats.call("recalibrate_risk", y, s)
-            ev2 = stats.call("external_validation", y, np.asarray(r["prob"], dtype=float),
-                             **{k: v for k, v in kw.items() if k != "threshold"})
-            recal.append(ev2.element("summary").assign(model=m, result="logistic recalibration on the external cohort (apparent)",
-                                                       recal_intercept=float(r["intercept"]), recal_slope=float(r["slope"])))
+            r = stats.recalibrate_risk(y, s)
+            ev2 = stats.external_validation(y, r.to_numpy(), **{k: v for k, v in kw.items() if k != "threshold"})
+            recal.append(ev2.summary().assign(model=m, result="logistic recalibration on the external cohort (apparent)",
+                                              recal_intercept=r.attrs["intercept"], recal_slope=r.attrs["slope"]))
     summary = pd.concat(summ, ignore_index=True)
     summary.insert(0, "model", summary.pop("model"))
     summary.insert(1, "label", [_label(m) for m in summary["model"]])

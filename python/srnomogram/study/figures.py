@@ -1,13 +1,15 @@
-"""Publication figures from the board's tables (matplotlib; the R package draws the same in ggplot2).
+"""Publication figures of a study.
 
-Each function takes the tables as the board holds them (``read_pin`` output) and returns a
-matplotlib Figure; :func:`save` writes it as PNG and/or PDF. ``inst/scripts/figure*.py`` call
-these on a finished study's board.
+Figures 3, 6 and 7, the statistics, are drawn in R, as the paper drew them: the R package's ggplot2
+functions (``roc_plot``, ``nomogram_plot`` of the rms nomogram, ``calibration_plot``, ``dca_plot``)
+through ``board_figures()``, from the study's board (:func:`r_figures`). matplotlib draws the image
+and training panels: Figure 4 (CNN loss), Figure 5 (Grad-CAM) and the repeated-splits figure.
+``inst/scripts/figures_from_board.py`` and ``figures_from_board.R`` rebuild them from a board.
 
-Figure 3: ROC curves of the 8 models (train, test).
+Figure 3: ROC curves of the radiomics and deep-learning models (train, test).
 Figure 4: training loss of the CNNs.
 Figure 5: Grad-CAM of test lesions (from the deep stages' ``gradcam.npz``).
-Figure 6: the deep-learning nomogram (points scales).
+Figure 6: the deep-learning nomogram (rms points scales).
 Figure 7: clinical model vs nomogram: ROC, calibration and decision curves (with bootstrap bands), train and test.
 """
 
@@ -35,22 +37,29 @@ def _roc_xy(y, s):
     return fpr, tpr
 
 
-def figure3_roc(scores: pd.DataFrame, aucs: pd.DataFrame, labels: dict):
-    """ROC curves of every model, train and test panels; legend with AUC."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
-    models = [m for m in labels if m in scores.columns]
-    for ax, s in zip(axes, ("train", "test")):
-        part = scores[scores["split"] == s]
-        for m in models:
-            fpr, tpr = _roc_xy(part["label"], part[m])
-            a = aucs.loc[aucs["model"] == m, f"{s}_auc"]
-            ax.plot(fpr, tpr, lw=1.4, label=f"{labels[m]} (AUC {float(a.iloc[0]):.3f})")
-        ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=1)
-        ax.set(title=f"{s.capitalize()} set", xlabel="1 - specificity", ylabel="Sensitivity", xlim=(0, 1), ylim=(0, 1.01))
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    return fig
+R_FIGURES = ("figure3_roc_models", "figure6_nomogram", "figure7_validation")
+
+
+def r_figures(board, folder, labels: dict | None = None, formats=("png", "pdf"), names=R_FIGURES) -> dict:
+    """Figures 3, 6 and 7 drawn in R (ggplot2) from a study's board; returns ``{name: path}``.
+
+    Calls the R package's ``board_figures()`` through :mod:`srnomogram.stats`: it reads the pins
+    (``scores``, ``model_aucs``, ``nomogram_points``, ``predictions``, ``calibration``,
+    ``calibration_summary``, ``hosmer_lemeshow``, ``decision_curves``) and writes
+    ``folder/<name>.<format>`` (PNG at 300 dpi, PDF) atomically. A figure whose pins are not on the
+    board is skipped, and so is one not in ``names``. ``labels`` maps model columns and predictors
+    to display names (``{"or_lr": "OR-LR", "age": "Age (years)"}``); the path returned is the
+    first format's.
+    """
+    from .. import stats
+
+    if not names:
+        return {}
+    paths = stats.call("board_figures", str(board), str(folder), labels={str(k): str(v) for k, v in (labels or {}).items()},
+                       formats=list(formats), names=list(names))
+    if isinstance(paths, pd.Series):
+        return {str(k): Path(v) for k, v in paths.items()}
+    return {}
 
 
 def figure4_loss(loss: pd.DataFrame):
@@ -82,101 +91,6 @@ def figure5_gradcam(npz_files: dict):
             ax.imshow(d["image"][c], cmap="gray")
             ax.imshow(d["cam"][c], cmap="jet", alpha=0.4, vmin=0, vmax=1)
             ax.set_title(f"{name}\n{d['case_id'][c]}", fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def figure6_nomogram(points: pd.DataFrame, labels: dict | None = None):
-    """The nomogram drawn from its points table (R's ``nomogram_points_table``)."""
-    plt = _plt()
-    labels = labels or {}
-    axes_rows = points[points["axis"].isin(["predictor", "total_points", "risk"])]
-    groups = list(dict.fromkeys(axes_rows["variable"]))
-    fig, ax = plt.subplots(figsize=(8, 0.8 * (len(groups) + 1) + 0.6))
-    ax.set_xlim(-0.28, 1.02)
-    y = len(groups)
-    ax.text(-0.27, y, "Points", va="center", fontsize=9)
-    ax.plot([0, 1], [y, y], c="k", lw=1)
-    for t in np.linspace(0, 100, 11):
-        ax.plot([t / 100] * 2, [y, y + 0.12], c="k", lw=0.8)
-        ax.text(t / 100, y + 0.2, f"{t:g}", ha="center", fontsize=7)
-    tot = axes_rows[axes_rows["axis"] == "total_points"]
-    tot_max = float(tot["points"].max()) if len(tot) else 100.0
-    for i, g in enumerate(groups):
-        yy = len(groups) - 1 - i
-        part = axes_rows[axes_rows["variable"] == g]
-        kind = part["axis"].iloc[0]
-        pts = part["points"].to_numpy(dtype=float)
-        x = pts / 100.0 if kind == "predictor" else pts / tot_max
-        ax.plot([x.min(), x.max()], [yy, yy], c="k", lw=1)
-        last = -np.inf
-        for xi, v in zip(x, part["value"]):
-            ax.plot([xi, xi], [yy, yy + 0.12], c="k", lw=0.8)
-            try:
-                txt = f"{float(v):g}"
-            except ValueError:
-                txt = str(v)
-            if abs(xi - last) >= 0.035:  # skip labels that would overlap on a short axis
-                ax.text(xi, yy + 0.2, txt, ha="center", fontsize=7)
-                last = xi
-        ax.text(-0.27, yy, labels.get(g, g), va="center", fontsize=9)
-    ax.set_ylim(-0.6, len(groups) + 0.6)
-    ax.axis("off")
-    fig.tight_layout()
-    return fig
-
-
-def figure7_validation(predictions: pd.DataFrame, calibration: pd.DataFrame, dca: pd.DataFrame, roc: pd.DataFrame):
-    """Clinical model vs nomogram: ROC, calibration and decision curves (rows), train and test (columns).
-
-    Where ``dca`` holds bootstrap bounds (``NB_lower``, ``NB_upper``), each model's decision curve is
-    drawn with its band, labelled with the table's ``conf_level`` when it has one.
-    """
-    plt = _plt()
-    cl = dca["conf_level"].dropna() if "conf_level" in dca.columns else pd.Series(dtype=float)
-    level = f"{100 * float(cl.iloc[0]):g}" if len(cl) else None
-    fig, axes = plt.subplots(3, 2, figsize=(10, 12))
-    names = {"clinical": "Clinical model", "nomogram": "Nomogram"}
-    for j, s in enumerate(("train", "test")):
-        part = predictions[predictions["split"] == s]
-        ax = axes[0, j]
-        for m in names:
-            fpr, tpr = _roc_xy(part["label"], part[f"risk_{m}"])
-            a = roc[(roc["set"] == s) & (roc["model"] == m)]["auc"]
-            ax.plot(fpr, tpr, label=f"{names[m]} (AUC {float(a.iloc[0]):.3f})")
-        ax.plot([0, 1], [0, 1], ls=":", c="grey")
-        ax.set(title=f"ROC, {s} set", xlabel="1 - specificity", ylabel="Sensitivity")
-        ax.legend(fontsize=8, loc="lower right")
-        ax = axes[1, j]
-        cal = calibration[calibration["set"] == s]
-        for m in names:
-            c = cal[cal["model"] == m]
-            xcol = "predicted" if "predicted" in c.columns else c.columns[0]
-            for col, ls in (("bias_corrected", "-"), ("apparent", "--"), ("smoothed", "-")):
-                if col in c.columns and c[col].notna().any():
-                    ax.plot(c[xcol], c[col], ls=ls, label=f"{names[m]} ({col.replace('_', '-')})")
-        ax.plot([0, 1], [0, 1], ls=":", c="grey", label="Ideal")
-        ax.set(title=f"Calibration, {s} set", xlabel="Predicted probability", ylabel="Observed probability", xlim=(0, 1), ylim=(0, 1))
-        ax.legend(fontsize=7)
-        ax = axes[2, j]
-        d = dca[dca["set"] == s]
-        tcol = "thresholds" if "thresholds" in d.columns else "threshold"
-        # rmda's curve names: the model's formula, "All" and "None" (which CSV readers turn into NA)
-        curve = d["curve"].fillna("None").astype(str) if "curve" in d.columns else pd.Series("~", index=d.index)
-        for m in names:
-            c = d[(d["model"] == m) & curve.str.contains("~", regex=False)]
-            (line,) = ax.plot(c[tcol], c["NB"], label=names[m])
-            if {"NB_lower", "NB_upper"} <= set(c.columns) and c["NB_lower"].notna().any():
-                # bootstrap percentile band of the net benefit (decision_curve's NB_lower/NB_upper)
-                ax.fill_between(c[tcol], c["NB_lower"], c["NB_upper"], color=line.get_color(), alpha=0.18, lw=0,
-                                label=f"{names[m]} ({level}% CI)" if level else f"{names[m]} (bootstrap band)")
-        allrows = d[(curve == "All") & (d["model"] == "nomogram")]
-        if len(allrows):
-            ax.plot(allrows[tcol], allrows["NB"], c="grey", lw=1, label="Treat all")
-        ax.axhline(0, c="k", lw=1, label="Treat none")
-        prev = part["label"].mean()
-        ax.set(title=f"Decision curve, {s} set", xlabel="Threshold probability", ylabel="Net benefit", ylim=(-0.05, max(0.1, prev + 0.05)))
-        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

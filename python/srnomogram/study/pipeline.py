@@ -57,7 +57,7 @@ REPORT_TABLES = {
 
 
 def _publisher(cfg, board_dir):
-    from ..board import write_pin
+    from ..board import write_file_pin, write_pin
 
     def publish(stage, result, reused):
         meta_base = {
@@ -78,6 +78,9 @@ def _publisher(cfg, board_dir):
         if stage.name.startswith("deep_"):
             write_pin(board_dir, f"scores_{stage.name[5:]}", result.table("deep_scores"), metadata=meta_base)
             write_pin(board_dir, f"loss_history_{stage.name[5:]}", result.table("loss_history"), metadata=meta_base)
+            if result.file("gradcam.npz").exists():  # Figure 5's maps, so that every figure can be redrawn from the board
+                write_file_pin(board_dir, f"gradcam_{stage.name[5:]}", result.file("gradcam.npz"), metadata=meta_base,
+                               title="Grad-CAM maps of test lesions (npz: case_id, image, cam, mask)")
             meta = json.loads(result.file("model/meta.json").read_text(encoding="utf-8")) if result.file("model/meta.json").exists() else {}
             write_pin(board_dir, f"model_{stage.name[5:]}", pd.DataFrame([_flat(meta)]), metadata=meta_base,
                       title="fitted-model metadata")
@@ -122,7 +125,7 @@ def run_study(cfg, force=(), progress=None) -> Path:
     with atomic_path(out / "run_log.json") as tmp:
         tmp.write_text(json.dumps(runner.log, indent=1), encoding="utf-8")
     tables = export_tables(results, out / "tables")
-    figures = make_figures(cfg, results, out / "figures")
+    figures = make_figures(cfg, results, out / "figures", board_dir)
     repeats = None
     if cfg.validation.repeats:
         repeats = repeated_splits(cfg, out, force=force)
@@ -143,6 +146,10 @@ def repeated_splits(cfg, out: Path, force=()) -> dict:
     summary = summarise(rows)
     write_csv_atomic(rows, out / "tables" / "repeated_splits.csv")
     write_csv_atomic(summary, out / "tables" / "repeated_splits_summary.csv")
+    from ..board import write_pin
+
+    meta = {"seed": cfg.study.seed, "config_hash": cfg.config_hash, "config": cfg.to_dict()}
+    write_pin(out / "board", "repeated_splits", rows, metadata=meta, title="test AUCs over split seeds")
     fmts = tuple(dict.fromkeys(("png", *cfg.report.formats)))
     (out / "figures").mkdir(parents=True, exist_ok=True)
     fig = F.save(F.figure_repeated_splits(rows, MODEL_LABELS), out / "figures" / "figure_repeated_splits", formats=fmts)[0]
@@ -160,12 +167,16 @@ def export_tables(results, folder: Path) -> dict:
     return out
 
 
-def make_figures(cfg, results, folder: Path) -> dict:
-    """Figures 3–7 as PNG/PDF; returns {name: png path}."""
+def make_figures(cfg, results, folder: Path, board_dir: Path) -> dict:
+    """Figures 3–7 as PNG/PDF; returns {name: png path}. Figures 3, 6 and 7 are drawn in R from the board."""
     from . import figures as F
 
     folder.mkdir(parents=True, exist_ok=True)
     fmts = tuple(dict.fromkeys(("png", *cfg.report.formats)))
+    labels = {**MODEL_LABELS, **dict(cfg.cohort.clinical_labels or {})}
+    # the board may hold pins of stages this run does not have (an earlier run's): draw only this run's
+    wanted = [n for n, stage in zip(F.R_FIGURES, ("table2", "nomogram", "nomogram")) if stage in results]
+    drawn_in_r = F.r_figures(board_dir, folder, labels, fmts, names=wanted)
     made = {}
 
     def keep(name, fig):
@@ -173,9 +184,8 @@ def make_figures(cfg, results, folder: Path) -> dict:
             paths = F.save(fig, folder / name, formats=fmts)
             made[name] = paths[0]
 
-    t2 = results.get("table2")
-    if t2 is not None:
-        keep("figure3_roc_models", F.figure3_roc(t2.table("scores"), t2.table("model_aucs"), MODEL_LABELS))
+    if "figure3_roc_models" in drawn_in_r:
+        made["figure3_roc_models"] = drawn_in_r["figure3_roc_models"]
     deep = {n: r for n, r in results.items() if n.startswith("deep_")}
     if deep:
         loss = pd.concat(
@@ -184,13 +194,5 @@ def make_figures(cfg, results, folder: Path) -> dict:
         )
         keep("figure4_loss", F.figure4_loss(loss))
         keep("figure5_gradcam", F.figure5_gradcam({MODEL_LABELS.get(n[5:], n): r.file("gradcam.npz") for n, r in deep.items()}))
-    nom = results.get("nomogram")
-    if nom is not None:
-        labels = dict(cfg.cohort.clinical_labels or {})
-        labels.setdefault("deep_score", "Deep-learning score")
-        keep("figure6_nomogram", F.figure6_nomogram(nom.table("nomogram_points"), labels))
-        keep(
-            "figure7_validation",
-            F.figure7_validation(nom.table("predictions"), nom.table("calibration"), nom.table("decision_curves"), nom.table("roc_auc")),
-        )
+    made.update({n: drawn_in_r[n] for n in ("figure6_nomogram", "figure7_validation") if n in drawn_in_r})
     return made

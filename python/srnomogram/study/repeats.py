@@ -79,7 +79,7 @@ def seed_result(cfg, results, seed: int) -> pd.DataFrame:
     test = data[data["split"] == "test"].reset_index(drop=True)
     out = {}
     for name, rhs in (("clinical", factors), ("nomogram", [*factors, "deep_score"])):
-        fit = stats.fit_nomogram(data=train, formula="label ~ " + " + ".join(rhs))
+        fit = stats.fit_nomogram("label ~ " + " + ".join(rhs), train)
         out[f"{name}_test_auc"] = metrics.roc_auc(test["label"].to_numpy(), np.asarray(stats.predict(fit, newdata=test), dtype=float))
         corrected = np.nan
         if hasattr(stats, "validate_nomogram"):

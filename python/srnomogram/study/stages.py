@@ -499,15 +499,15 @@ def _formula(cfg, with_score):
 def run_nomogram(ctx):
     """Clinical model and deep-learning nomogram: ROC (DeLong), calibration and internal validation (B
     bootstraps), HL, DCA (with bootstrap bands); every interval at ``1 - nomogram.alpha``."""
-    from .. import stats
+    from .. import metrics, stats
 
     cfg = ctx.config
     level = 1 - cfg.nomogram.alpha
     data = _analysis_frame(ctx)
     train, test = data[data["split"] == "train"].reset_index(drop=True), data[data["split"] == "test"].reset_index(drop=True)
     fits = {
-        "clinical": stats.fit_nomogram(data=train, formula=_formula(cfg, False)),
-        "nomogram": stats.fit_nomogram(data=train, formula=_formula(cfg, True)),
+        "clinical": stats.fit_nomogram(_formula(cfg, False), train),
+        "nomogram": stats.fit_nomogram(_formula(cfg, True), train),
     }
     preds = data[["case_id", "split", "label"]].copy()
     for name, fit in fits.items():
@@ -537,16 +537,17 @@ def run_nomogram(ctx):
     # bootstrap bands of net benefit (rmda's percentile intervals); every curve is drawn under the
     # same seed, so the clinical model and the nomogram of a set share their resamples
     dca_ci = (
-        {"confidence_intervals": level, "bootstraps": cfg.nomogram.dca_bootstraps, "seed": cfg.bootstrap_seed}
+        {"conf_level": level, "bootstraps": cfg.nomogram.dca_bootstraps, "seed": cfg.bootstrap_seed}
         if cfg.nomogram.dca_bootstraps > 0
-        else {"confidence_intervals": "none"}
+        else {"conf_level": None}
     )
     for s in ("train", "test"):
         part = preds[preds["split"] == s]
         y = part["label"].to_numpy()
         for name in fits:
-            r = stats.roc_auc(y, part[f"risk_{name}"].to_numpy(), conf_level=level)
-            roc_rows.append({"set": s, "model": name, "auc": r["auc"], "lower": r["lower"], "upper": r["upper"]})
+            # the one AUC of the package (Table 2's), DeLong, proven equal to pROC in test_metrics
+            auc, lower, upper = metrics.roc_auc_ci(y, part[f"risk_{name}"].to_numpy(), alpha=1 - level)
+            roc_rows.append({"set": s, "model": name, "auc": auc, "lower": lower, "upper": upper})
             h = stats.hl_test(y, part[f"risk_{name}"].to_numpy(), g=cfg.nomogram.hl_groups)
             hl_rows.append({"set": s, "model": name, "statistic": h["statistic"], "df": h["df"], "p_value": h["p_value"]})
             d = stats.decision_curve(f"label ~ risk_{name}", part[["label", f"risk_{name}"]].reset_index(drop=True),
@@ -554,7 +555,7 @@ def run_nomogram(ctx):
             d = d.rename(columns={"model": "curve"})  # rmda's curve name: the formula, "All" or "None"
             dca.append(d.assign(set=s, model=name, conf_level=level if cfg.nomogram.dca_bootstraps > 0 else np.nan))
         c = stats.compare_roc(y, part["risk_nomogram"].to_numpy(), part["risk_clinical"].to_numpy())
-        cmp_rows.append({"set": s, "comparison": "nomogram vs clinical", **{k: v for k, v in c.items() if np.isscalar(v)}})
+        cmp_rows.append({"set": s, "comparison": "nomogram vs clinical", **c.drop(["df", "auc_of_score1", "auc_of_score2"]).to_dict()})
     ctx.write_table("roc_auc", pd.DataFrame(roc_rows))
     ctx.write_table("roc_comparison", pd.DataFrame(cmp_rows))
     ctx.write_table("hosmer_lemeshow", pd.DataFrame(hl_rows))
@@ -567,13 +568,9 @@ def run_nomogram(ctx):
             ("test", stats.calibrate_nomogram(fit, newdata=test, g=cfg.nomogram.hl_groups)),
         ):
             cal.append(c.frame().assign(model=name, set=s))
-            row = {"model": name, "set": s, "mode": str(c.element("mode")), "n": c.element("n"), "mae": c.element("mae")}
-            if s == "train":
-                row["B"] = c.element("B")
-            else:
-                row.update(intercept=c.element("intercept"), slope=c.element("slope"))
-            cal_summary.append(row)
-    ctx.write_table("calibration_summary", pd.DataFrame(cal_summary))
+            cal_summary.append(c.summary().assign(model=name, set=s))
+    cal_summary = pd.concat(cal_summary, ignore_index=True)
+    ctx.write_table("calibration_summary", cal_summary[["model", "set", *[k for k in cal_summary.columns if k not in ("model", "set")]]])
     ctx.write_table("calibration", pd.concat(cal, ignore_index=True))
 
     # Harrell's optimism-corrected bootstrap (rms::validate) of both models on the training set

@@ -64,7 +64,10 @@ def test_the_gpu_settings_bf16_and_channels_last_run_on_the_cpu_and_agree_with_f
     fp32 = DeepClassifier(**kw, amp="none", channels_last=False).fit(tr)
     fast = DeepClassifier(**kw, amp="bf16", channels_last=True).fit(tr)
     assert fast._runtime()[1:] == (torch.bfloat16, True)
-    assert fast.loss_history_[0] == pytest.approx(fp32.loss_history_[0], rel=0.01)  # measured 0.3 %
+    # First-batch loss, bf16 against fp32, measured on an AMD EPYC (AVX-512, no AMX): -0.17 % (2 threads)
+    # and -1.38 % (1 thread) on the AVX-512 kernels, -0.36 % and -0.61 % on the AVX2 ones; oneDNN picks
+    # another bf16 kernel per thread count, so the bound covers all four with room.
+    assert fast.loss_history_[0] == pytest.approx(fp32.loss_history_[0], rel=0.03)
     assert np.all(np.isfinite(fast.loss_history_))
     p32 = fp32.predict_proba(tr)
     fp32.set_params(amp="bf16", channels_last=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+import pydantic
 import pytest
 import yaml
 
@@ -140,3 +142,105 @@ def test_require_signal_defaults_to_warn_only_and_must_be_a_bool():
     assert config_from_dict({"cohort": {"manifest": "m.csv"}, "nomogram": {"require_signal": True}}).nomogram.require_signal is True
     with pytest.raises(ConfigError, match="nomogram.require_signal"):
         config_from_dict({"cohort": {"manifest": "m.csv"}, "nomogram": {"require_signal": "sometimes"}})
+
+
+# Hashes of the resolved settings computed by the hand-written validation this module had before pydantic
+# (commit c3efde4). The stage cache keys are section hashes, so a change here reruns every finished study:
+# adding a setting changes them on purpose (update the pins then, and say so); rewriting the validation must not.
+_BASE = "/srnomogram-study"  # not a real folder: paths resolve to the same strings on every machine
+_PINNED = {  # changed once on purpose: sr.region (ROI-only SR) added
+    "demo.yaml": "38ee6612d91758b4",
+    "breast-lesions-usg.yaml": "b58d40caf2c27063",
+    "srnomogram demo": "36a058bf78f7349b",
+    "minimal": "4c60c127d392275b",
+    "aliases and coercions": "7fd8eacd35236ba7",
+}
+
+
+def _pinned_raw(name):
+    from pathlib import Path
+
+    from srnomogram.study.demo import demo_config_text
+
+    if name.endswith(".yaml"):
+        return yaml.safe_load((Path(__file__).resolve().parents[3] / "inst" / "study" / name).read_text(encoding="utf-8"))
+    if name == "srnomogram demo":  # what run_demo writes beside the demo cohort
+        raw = yaml.safe_load(demo_config_text())
+        raw["cohort"]["manifest"] = f"{_BASE}/demo/cohort/manifest.csv"
+        raw["study"]["output"] = f"{_BASE}/demo"
+        return raw
+    if name == "minimal":
+        return {"cohort": {"manifest": "m.csv"}}
+    return {  # the old name of cross_fitted, ints kept as written in dca_thresholds, an int lr, a bare arch
+        "cohort": {"manifest": "m.csv"}, "sr": {"enabled": False}, "split": {"test_size": 0.25, "seed": 3},
+        "nomogram": {"train_score": "cross_validated", "dca_thresholds": [0, 0.5, 0.1]},
+        "deep": {"lr": 1, "archs": "resnet101"},
+    }
+
+
+@pytest.mark.parametrize("name", list(_PINNED))
+def test_config_hash_of_the_shipped_study_files_is_unchanged(name):
+    cfg = config_from_dict(_pinned_raw(name), base_dir=_BASE)
+    assert cfg.config_hash[:16] == _PINNED[name]
+
+
+def test_stage_cache_section_hashes_of_the_demo_are_unchanged():
+    cfg = config_from_dict(_pinned_raw("demo.yaml"), base_dir=_BASE)
+    got = {",".join(s): cfg.section_hash(*s)[:16] for s in (
+        ("cohort", "split"), ("sr",), ("radiomics",), ("radiomics", "board"), ("nomogram",), ("cohort",), ("cohort", "nomogram"))}
+    assert got == {
+        "cohort,split": "550a8cb3a2f6374f", "sr": "73646aa980d8f9ce", "radiomics": "925d0df92d4151a5",
+        "radiomics,board": "58357f40da17cdb7", "nomogram": "b4ae1cdcf5cfe1cb", "cohort": "76d2e077e662a127",
+        "cohort,nomogram": "050e8460dd6e688b",
+    }
+    variant = config_from_dict(_pinned_raw("aliases and coercions"), base_dir=_BASE)
+    assert variant.nomogram.dca_thresholds == (0, 0.5, 0.1) and isinstance(variant.nomogram.dca_thresholds[0], int)
+    assert variant.deep.lr == 1.0 and isinstance(variant.deep.lr, float) and variant.deep.archs == ("resnet101",)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"nomogram": {"dca_thresholds": [0.5, 0.2, 0.1]}},
+         "nomogram.dca_thresholds must be [from, to, by] with 0 <= from < to < 1 and by > 0. Got [0.5, 0.2, 0.1] instead."),
+        ({"nomogram": {"dca_thresholds": [0, 1]}}, "nomogram.dca_thresholds must be a list [from, to, by] of numbers. Got [0, 1] instead."),
+        ({"nomogram": {"dca_thresholds": [0, True, 0.1]}}, "nomogram.dca_thresholds must be a list [from, to, by] of numbers. Got True instead."),
+        ({"cohort": {"manifest": "m.csv", "clinical": []}}, "cohort.clinical must be a non-empty list. Got [] instead."),
+        ({"cohort": {"manifest": "m.csv", "clinical": ["age", 3]}}, "cohort.clinical must be a list of strings. Got 3 instead."),
+        ({"cohort": {"manifest": "m.csv", "clinical_labels": {3: "x"}}}, "cohort.clinical_labels must be a mapping of names to values. Got 3 instead."),
+        ({"study": {"output": ""}}, "study.output must be a path. Got '' instead."),
+        ({"radiomics": {"jobs": 0}}, "radiomics.jobs must be an int > 0. Got 0 instead."),
+        ({"split": {"seed": 1.5}}, "split.seed must be an int >= 0. Got 1.5 instead."),
+        ({"nomogram": {"hl_groups": 2}}, "nomogram.hl_groups must be an int >= 3. Got 2 instead."),
+        ({"report": {"formats": ["png", "svg"]}}, "report.formats must be a list of 'png', 'pdf'. Got 'svg' instead."),
+        ({"deep": {"epochs": None}}, "deep.epochs must be an int > 0. Got None instead."),
+        ({"deep": []}, "deep must be a mapping of settings. Got [] instead."),
+        ({"source": "x.yaml"}, "Unknown key 'source' in the study settings; allowed: study, cohort, split, sr, radiomics, "
+                               "deep, nomogram, validation, board, report."),
+        ({"sr": {"enabled": False}, "deep": {"images": ["sr"]}},
+         "deep.images must be a list with 'or' when sr.enabled is false (SR images need SR). Got ['sr'] instead."),
+    ],
+)
+def test_every_kind_of_bad_value_is_one_line_naming_key_value_and_rule(raw, message):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"cohort": {"manifest": "m.csv"}, **raw})
+    assert str(info.value) == message
+
+
+def test_paths_in_the_file_are_relative_to_it_and_on_the_command_line_to_the_cwd(tmp_path, monkeypatch):
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    p = _write(tmp_path, {"cohort": {"manifest": "m.csv"}, "radiomics": {"params": "~/params.yaml"}, "deep": None})
+    cfg = load_config(p, overrides=["cohort.manifest=cohort/m.csv", "deep.epochs=3"])
+    assert cfg.cohort.manifest == str(tmp_path / "cwd" / "cohort" / "m.csv")
+    assert cfg.radiomics.params == str((Path.home() / "params.yaml").resolve())
+    assert cfg.output == tmp_path / "study_output" and cfg.deep.epochs == 3  # the default output, beside the file
+    assert config_from_dict({"cohort": {"manifest": "m.csv"}}).cohort.manifest == str(tmp_path / "cwd" / "m.csv")
+
+
+def test_sections_stay_frozen_dataclasses_that_replace_revalidates():
+    cfg = config_from_dict({"cohort": {"manifest": "m.csv"}, "sr": {"enabled": False}, "deep": {"enabled": False, "images": "sr"}})
+    assert cfg.deep.images == ("sr",)  # no CNN is trained, so nothing to drop or to complain about
+    assert dataclasses.replace(cfg.split, seed=4).seed == 4
+    with pytest.raises(pydantic.ValidationError, match="greater than or equal to 0"):
+        dataclasses.replace(cfg.split, seed=-1)  # code that builds settings gets pydantic's own error

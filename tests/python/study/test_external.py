@@ -103,7 +103,7 @@ def test_external_numbers_equal_the_r_functions_proc_and_val_prob_on_the_same_sc
         c = stats.classification_metrics(y, s, threshold=float(cls.loc[m, "threshold"]))
         assert cls.loc[m, "sensitivity"] == pytest.approx(float(c["sensitivity"].iloc[0]), rel=1e-12)
         d = stats.decision_curve("label ~ risk", pd.DataFrame({"label": y, "risk": s}), fitted_risk=True,
-                                 thresholds=[0.1, 0.3, 0.5], confidence_intervals="none")
+                                 thresholds=[0.1, 0.3, 0.5], conf_level=None)
         mine = dca[(dca["model"] == m) & dca["thresholds"].round(6).isin([0.1, 0.3, 0.5])]
         for curve in ("All", "label ~ risk"):
             np.testing.assert_allclose(mine.loc[mine["curve"] == curve, "NB"].to_numpy(),
@@ -249,7 +249,7 @@ def test_nomogram_predict_from_the_design_equals_r_predict_and_its_points_scale(
     rng = np.random.default_rng(3)
     d = pd.DataFrame({"age": rng.normal(50, 10, 120).round(), "deep_score": rng.uniform(size=120)})
     d["label"] = (rng.uniform(size=120) < 1 / (1 + np.exp(-(-6 + 0.08 * d["age"] + 3 * d["deep_score"])))).astype(int)
-    fit = stats.fit_nomogram(d.iloc[:80], "label ~ age + deep_score")
+    fit = stats.fit_nomogram("label ~ age + deep_score", d.iloc[:80])
     points = stats.nomogram_points(fit)
     design = calculator_spec(points)
     new = d.iloc[80:].copy()

@@ -46,7 +46,7 @@ def test_demo_end_to_end_produces_report_tables_and_pins(tmp_path, capsys):
     assert "Table 2" in text and "data:image/png;base64," in text and "http://" not in text
     t2 = pd.read_csv(out / "tables" / "table2.csv")
     assert set(t2["model"]) == {"OR-LR", "OR-SVM", "SR-LR", "SR-SVM", "OR-MobileNetV2", "SR-MobileNetV2"}
-    assert {"scores", "table2", "manifest", "calibration", "decision_curves"} <= set(list_pins(out / "board"))
+    assert {"scores", "table2", "manifest", "calibration", "decision_curves", "gradcam_or_mobilenet_v2"} <= set(list_pins(out / "board"))
     pd.testing.assert_frame_equal(read_pin(out / "board", "table2"), t2)
     for fig in ("figure3_roc_models", "figure6_nomogram", "figure7_validation"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000

@@ -68,3 +68,9 @@ def test_repeats_rerun_the_split_per_seed_share_features_and_resume(tmp_path, de
         again = run_repeats(cfg, 2)
     assert "seed 2 of 2 reused" in caplog.text
     pd.testing.assert_frame_equal(again, rows)
+    # the study's repeated-splits step pins the rows, so the figure can be redrawn from the board
+    from srnomogram.board import read_pin
+    from srnomogram.study.pipeline import repeated_splits
+
+    repeated_splits(cfg, tmp_path / "o")
+    pd.testing.assert_frame_equal(read_pin(tmp_path / "o" / "board", "repeated_splits"), rows, check_dtype=False)
