@@ -6,7 +6,7 @@ SR replaces); the ratio printed is SR time / cubic time. Training is timed for L
 adversarial iterations (generator + discriminator updates) of the default model
 (32 channels x 8 blocks, 64x64 patches, batch 16), and 2D SR (both axes, back onto the input grid,
 as ``sr apply``) of a 485x537 image, the size of a BrEaST scan. Three settings: CPU float32 (the
-CPU default), CPU bf16 + channels-last (``amp="bf16"``; fast on a CPU with AMX; its ratio to
+CPU default where bf16 is not native), CPU bf16 + channels-last (``amp="bf16"``; the ``auto`` choice on a CPU with AMX or AVX-512 BF16; its ratio to
 float32 is printed) and, when present, CUDA (bf16 autocast, channels_last, the CUDA default).
 
     python benchmarks/bench_sr.py [--iters 5] [--channels 32 --blocks 8]
