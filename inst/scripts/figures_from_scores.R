@@ -5,6 +5,11 @@
 # holding one row per lesion with
 #   case_id, label (0 benign / 1 malignant), split ("train"/"test"),
 #   one column per model score (probabilities), and the clinical predictors.
+# The board's score pins: `scores` (the study's Table 2 models by model id, e.g. or_lr,
+# sr_mobilenet_v2, and deep_score), `radiomics_scores` (or_lr, or_svm, sr_lr, sr_svm) and
+# `scores_<model_id>` (one model's `score`), written alike by `srnomogram run` and by
+# `srnomogram radiomics fit` / `deep train --board`. Clinical predictors a pin lacks are taken from
+# the board's `manifest` pin.
 # Output (in out_dir): ROC, calibration (bootstrap and test), DCA and nomogram figures as
 # PNG (300 dpi) and PDF; Table 1 (baseline), Table S2 (logistic), ROC/threshold metrics,
 # Hosmer-Lemeshow tests, the internal validation (rms::validate), decision-curve net benefits
@@ -14,7 +19,8 @@
 #   Rscript inst/scripts/figures_from_scores.R demo OUT_DIR
 #   Rscript inst/scripts/figures_from_scores.R scores.csv OUT_DIR [key=value ...]
 #   Rscript inst/scripts/figures_from_scores.R BOARD_DIR OUT_DIR pin=scores [key=value ...]
-# Keys (defaults): scores=all numeric columns ending in _score, nomogram=<first score>+age+max_diameter_cm,
+# Keys (defaults): scores=deep_score (when there), then every other numeric column but label and the
+#   clinical ones, nomogram=<first score>+age+max_diameter_cm,
 #   clinical=age,max_diameter_cm, B=1000, bootstraps=500, seed=2024
 
 script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE)[1]))
@@ -35,22 +41,28 @@ if (src == "demo") {
   label <- rbinom(n, 1, 0.45)
   age <- round(rnorm(n, 47 + 8 * label, 12))
   max_diameter_cm <- round(pmax(0.3, rnorm(n, 1.6 + 0.5 * label, 0.8)), 2)
-  sr_lr_score <- plogis(-1.2 + 2.6 * label + rnorm(n, 0, 1.1))
-  or_lr_score <- plogis(-0.9 + 1.9 * label + rnorm(n, 0, 1.2))
+  sr_lr <- plogis(-1.2 + 2.6 * label + rnorm(n, 0, 1.1))
+  or_lr <- plogis(-0.9 + 1.9 * label + rnorm(n, 0, 1.2))
   deep_score <- plogis(-1 + 2.2 * label + rnorm(n, 0, 1.2))
   scores <- data.frame(case_id = sprintf("case%03d", seq_len(n)), label, age, max_diameter_cm,
-                       sr_lr_score, or_lr_score, deep_score)
+                       deep_score, sr_lr, or_lr)
   scores$split <- stratified_split(scores, test_size = 0.2, seed = 0)
 } else if (dir.exists(src)) {
   scores <- read_board(src, get_opt("pin", "scores"))
+  need <- setdiff(strsplit(get_opt("clinical", "age,max_diameter_cm"), ",")[[1]], names(scores))
+  if (length(need) && "manifest" %in% list.files(src)) {
+    cohort <- read_board(src, "manifest")
+    scores <- merge(scores, cohort[, c("case_id", intersect(need, names(cohort))), drop = FALSE], by = "case_id", sort = FALSE)
+  }
 } else {
   scores <- utils::read.csv(src, stringsAsFactors = FALSE)
 }
 dir.create(out, recursive = TRUE, showWarnings = FALSE)
 
-score_cols <- if ("scores" %in% names(opt)) strsplit(opt[["scores"]], ",")[[1]] else
-  grep("_score$", names(scores), value = TRUE)
 clinical <- strsplit(get_opt("clinical", "age,max_diameter_cm"), ",")[[1]]
+numeric_cols <- names(scores)[vapply(scores, is.numeric, logical(1))]
+score_cols <- if ("scores" %in% names(opt)) strsplit(opt[["scores"]], ",")[[1]] else
+  c(intersect("deep_score", numeric_cols), setdiff(numeric_cols, c("label", clinical, "deep_score", "deep_score_fitted")))
 nom_rhs <- get_opt("nomogram", paste(c(score_cols[1], clinical), collapse = " + "))
 B <- as.integer(get_opt("B", "1000"))
 nboot <- as.integer(get_opt("bootstraps", "500"))

@@ -50,6 +50,9 @@ __all__ = [
     "pin_versions",
     "list_pins",
     "provenance",
+    "SCORE_COLUMNS",
+    "scores_pin_name",
+    "model_scores",
 ]
 
 MARKER = "_srnomogram_board.json"
@@ -246,6 +249,43 @@ def write_pin(board_dir, name, df, metadata=None, title=None, description=None) 
     return m.version.version
 
 
+SCORE_COLUMNS = ("case_id", "split", "label", "score")
+
+
+def scores_pin_name(model_id: str) -> str:
+    """Pin of one model's per-lesion scores: ``scores_<model_id>``, e.g. ``scores_sr_mobilenet_v2``.
+
+    The study (``srnomogram run``) and the area commands (``srnomogram deep train --board``,
+    ``srnomogram radiomics fit --board``) write the same pin, in the schema of :func:`model_scores`.
+    """
+    name = f"scores_{model_id}"
+    _check_name(name, "scores_pin_name")
+    return name
+
+
+def model_scores(scores: pd.DataFrame, model_id: str) -> pd.DataFrame:
+    """One model's scores in the ``scores_<model_id>`` pin schema.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        ``case_id``, ``split``, ``label`` and a column named ``model_id`` (malignant probability),
+        as the study's stages and :func:`~srnomogram.radiomics.fit_or_sr_models` write them.
+    model_id : str
+        e.g. ``or_lr``, ``sr_mobilenet_v2``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`SCORE_COLUMNS`: ``case_id`` (str), ``split``, ``label`` (int), ``score`` (float).
+    """
+    missing = [c for c in ("case_id", "split", "label", model_id) if c not in scores.columns]
+    if missing:
+        raise InputError(f"The scores table has no column {missing[0]!r}; it needs case_id, split, label and {model_id!r}.")
+    out = scores[["case_id", "split", "label", model_id]].rename(columns={model_id: "score"}).reset_index(drop=True)
+    return out.astype({"case_id": str, "label": int, "score": float})
+
+
 def read_pin(board_dir, name, version=None, allow_pickle=False):
     """Read a pin: a DataFrame for CSV pins (index restored), an object for pickles when allowed.
 
@@ -345,8 +385,8 @@ def pin_versions(board_dir, name) -> list[str]:
 
 
 def list_pins(board_dir) -> list[str]:
-    """Names of the pins on a board."""
-    return sorted(_board(board_dir).pin_list())
+    """Names of the pins on a board (not this module's marker file, which ``pin_list`` also lists)."""
+    return sorted(n for n in _board(board_dir).pin_list() if n != MARKER)
 
 
 # ----------------------------------------------------------------------------------- pickles

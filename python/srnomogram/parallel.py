@@ -10,7 +10,9 @@ as they finish, so the caller's progress bar advances the same way wherever the 
 
 The scheduler address comes from the caller (``--scheduler`` on the command line,
 ``study.scheduler`` in a study file) or else from the ``DASK_SCHEDULER_ADDRESS`` environment
-variable, the variable Dask itself reads. Every task computes the same function on the same
+variable, the variable Dask itself reads; ``"local"`` runs locally whatever the environment says
+(what a task already running on a cluster worker passes on, so that it never waits on the cluster
+it occupies). Every task computes the same function on the same
 inputs wherever it runs, so a cluster gives the same numbers as a local run, provided its
 workers run the same versions of srnomogram and of the libraries that compute the numbers:
 this is checked on every worker before any task is sent.
@@ -28,18 +30,25 @@ from .errors import ClusterError, param_error
 
 #: Environment variable naming the scheduler when the caller gives none (Dask reads the same one).
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+#: The address that means "run locally", whatever ``$DASK_SCHEDULER_ADDRESS`` says.
+LOCAL = "local"
 #: Packages whose versions must match between this process and every worker.
 CHECKED_PACKAGES = ("srnomogram", "pyradiomics", "numpy", "scipy", "SimpleITK")
 
 
 def resolve_scheduler(scheduler: str | None = None) -> str | None:
-    """The Dask scheduler address to use: ``scheduler``, else ``$DASK_SCHEDULER_ADDRESS``, else None (local)."""
+    """The Dask scheduler address to use: ``scheduler``, else ``$DASK_SCHEDULER_ADDRESS``, else None (local).
+
+    ``"local"`` (:data:`LOCAL`) gives None without reading the environment.
+    """
+    if isinstance(scheduler, str) and scheduler.strip().lower() == LOCAL:
+        return None
     if scheduler is None:
         scheduler = os.environ.get(SCHEDULER_ENV) or None
         if scheduler is None:
             return None
     if not isinstance(scheduler, str) or not scheduler.strip():
-        raise param_error("scheduler", "imap_unordered", "a Dask scheduler address such as 'tcp://host:8786', or None", scheduler)
+        raise param_error("scheduler", "imap_unordered", "a Dask scheduler address such as 'tcp://host:8786', 'local' or None", scheduler)
     return scheduler.strip()
 
 
@@ -134,7 +143,7 @@ def imap_unordered(func: Callable, tasks: Iterable[tuple], jobs: int | None = No
         Local worker processes: None every core, 1 this process. Not used on a cluster.
     scheduler : str or None
         Dask scheduler address (``tcp://host:8786``); None reads ``$DASK_SCHEDULER_ADDRESS`` and
-        runs locally when it is unset. See the module notes.
+        runs locally when it is unset; ``"local"`` runs locally. See the module notes.
     packages : sequence of str
         Distributions whose versions every worker must share with this process (add ``"torch"``
         for a task that runs a network).
@@ -161,6 +170,19 @@ def imap_unordered(func: Callable, tasks: Iterable[tuple], jobs: int | None = No
     client = connect(address, packages=packages)
     try:
         with parallel_config(backend="dask", client=client):
-            yield from Parallel(return_as="generator_unordered")(delayed(func)(*t) for t in tasks)
+            yield from Parallel(return_as="generator_unordered")(delayed(_on_worker)(func, *t) for t in tasks)
     finally:
         client.close()
+
+
+def _on_worker(func, *args):
+    """``func(*args)`` on a cluster worker, with joblib's local backend inside.
+
+    joblib's Dask backend makes every joblib loop inside a task send its own tasks to the same
+    cluster; a task that occupies a worker thread and waits for them can wait forever (a repeated
+    split's seed runs whole studies). Inside a task, work stays on that worker.
+    """
+    from joblib import parallel_config
+
+    with parallel_config(backend="loky"):
+        return func(*args)

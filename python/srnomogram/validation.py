@@ -28,7 +28,7 @@ import pandas as pd
 
 from .errors import InputError, param_error
 
-__all__ = ["stratified_folds", "cross_fit", "FoldCache", "null_auc_se"]
+__all__ = ["stratified_folds", "training_folds", "folds_of", "cross_fit", "FoldCache", "null_auc_se"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,42 @@ def stratified_folds(y, n_splits: int = 5, seed: int = 0) -> np.ndarray:
     for f, (_, test) in enumerate(cv.split(np.zeros(len(y)), y)):
         out[test] = f
     return out
+
+
+def training_folds(cohort: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Cross-fitting folds of a cohort's training lesions, the same for every model of a study.
+
+    Parameters
+    ----------
+    cohort : pandas.DataFrame
+        ``case_id``, ``label`` and ``split`` (``"train"``/``"test"``) per lesion.
+    n_splits, seed : int
+        As :func:`stratified_folds`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``case_id`` (str) and ``fold`` (0 … k−1), one row per training lesion, in cohort order.
+    """
+    train = cohort[cohort["split"] == "train"]
+    folds = stratified_folds(train["label"].to_numpy(), n_splits=n_splits, seed=seed)
+    return pd.DataFrame({"case_id": train["case_id"].astype(str).to_numpy(), "fold": folds})
+
+
+def folds_of(folds: pd.DataFrame, case_ids) -> np.ndarray:
+    """Fold number of each of ``case_ids`` from a :func:`training_folds` table.
+
+    Raises
+    ------
+    InputError
+        A case id the table does not hold (a lesion that is not in the training set).
+    """
+    f = folds.assign(case_id=folds["case_id"].astype(str)).set_index("case_id")["fold"]
+    ids = pd.Index([str(i) for i in case_ids])
+    missing = ids.difference(f.index)
+    if len(missing):
+        raise InputError(f"The folds table has no fold for case {missing[0]!r}; folds are made for the training lesions only.")
+    return f.reindex(ids).to_numpy(dtype=np.int64)
 
 
 class FoldCache:

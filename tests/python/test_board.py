@@ -27,6 +27,16 @@ def test_write_then_read_returns_the_same_table_with_string_ids(tmp_path):
     pd.testing.assert_frame_equal(back, df)
     assert back.index.tolist() == ["001", "002", "010"]  # leading zeros survive
     assert board.pin_versions(tmp_path, "radiomics_features") == [version]
+    assert board.list_pins(tmp_path) == ["radiomics_features"]  # not the board's marker file
+
+
+def test_model_scores_is_the_one_pin_schema_of_a_models_scores():
+    wide = pd.DataFrame({"case_id": ["001", "002"], "split": ["train", "test"], "label": [0, 1], "or_lr": [0.25, 0.5], "sr_lr": [0.0, 1.0]})
+    one = board.model_scores(wide, "sr_lr")
+    assert list(one.columns) == list(board.SCORE_COLUMNS) and one["score"].tolist() == [0.0, 1.0]
+    assert board.scores_pin_name("sr_lr") == "scores_sr_lr"
+    with pytest.raises(InputError, match="no column 'or_svm'"):
+        board.model_scores(wide, "or_svm")
 
 
 def test_pin_metadata_carries_provenance_and_caller_fields(tmp_path):

@@ -17,6 +17,8 @@ def test_scheduler_comes_from_the_argument_then_the_environment(monkeypatch):
     monkeypatch.setenv(parallel.SCHEDULER_ENV, "tcp://10.0.0.1:8786")
     assert parallel.resolve_scheduler(None) == "tcp://10.0.0.1:8786"
     assert parallel.resolve_scheduler(" tcp://h:1 ") == "tcp://h:1"
+    assert parallel.resolve_scheduler("local") is None  # 'local' ignores the variable
+    assert parallel.resolve_scheduler(" LOCAL ") is None
     monkeypatch.setenv(parallel.SCHEDULER_ENV, "")
     assert parallel.resolve_scheduler(None) is None
     with pytest.raises(InputError, match="'scheduler' parameter of imap_unordered must be a Dask scheduler address"):

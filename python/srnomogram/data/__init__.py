@@ -12,6 +12,7 @@ __all__ = [
     "read_image",
     "read_mask",
     "check_cohort",
+    "check_clinical",
     "demo_cohort",
     "import_breast_lesions_usg",
     "import_folder",
@@ -28,6 +29,7 @@ _LAZY = {
     "import_breast_lesions_usg": ".importers",
     "import_folder": ".importers",
     "check_cohort": ".check",
+    "check_clinical": ".check",
     "max_feret_diameter": ".geometry",
 }
 

@@ -53,3 +53,57 @@ def check_cohort(manifest: str | os.PathLike | pd.DataFrame, image_col: str = "i
         dims.add(image.GetDimension())
     by_split = df["split"].value_counts().to_dict() if "split" in df.columns else {}
     return dict(n=len(df), by_label={int(k): int(v) for k, v in df["label"].value_counts().sort_index().items()}, by_split={str(k): int(v) for k, v in by_split.items()}, dims=dims)
+
+
+def check_clinical(df: pd.DataFrame, columns, source="manifest", setting: str = "cohort.clinical") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check the clinical-factor columns of a manifest; keep the lesions with every factor known.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The manifest (one row per lesion, header = row 1 of ``source``).
+    columns : sequence of str
+        The clinical factors (e.g. ``age``, ``max_diameter_cm``).
+    source : str or path-like
+        The manifest's file, named in errors.
+    setting : str
+        The setting that names ``columns``, named in errors.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        The lesions with every factor known (factors as floats, index reset) and the excluded ones
+        (``case_id``, ``label``, ``reason``).
+
+    Raises
+    ------
+    ConfigError
+        A column the manifest lacks.
+    InputError
+        A cell that is neither empty nor a number (names the row and column).
+    """
+    import numpy as np
+
+    from ..errors import ConfigError
+
+    columns = list(columns)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ConfigError(
+            f"{setting} names column {missing[0]!r}, which the manifest {source} lacks; "
+            f"its columns are: {', '.join(df.columns)}."
+        )
+    df = df.copy()
+    for c in columns:
+        values = pd.to_numeric(df[c], errors="coerce")
+        bad = df[c].notna() & values.isna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                f"{source}, row {i + 2}, column {c!r}: {df[c].iloc[i]!r} is not a number; "
+                "clinical factors must be numeric (leave the cell empty when unknown)."
+            )
+        df[c] = values
+    incomplete = df[columns].isna().any(axis=1)
+    excluded = df.loc[incomplete, ["case_id", "label"]].assign(reason="missing clinical value")
+    return df.loc[~incomplete].reset_index(drop=True), excluded

@@ -171,3 +171,24 @@ def write_manifest(df: pd.DataFrame, path: str | os.PathLike) -> Path:
             return ";".join(parts)
         out[col] = out[col].map(rel)
     return write_csv_atomic(out, path)
+
+
+def manifest_hashes(path: str | os.PathLike, df: pd.DataFrame) -> dict:
+    """SHA-256 of a manifest file and one hash over every image and mask its table ``df`` names.
+
+    Returns
+    -------
+    dict
+        ``manifest`` (the file's SHA-256) and ``images_and_masks`` (one hash over the files' hashes,
+        column by column, in row order): a study's raw inputs, in its stage keys.
+    """
+    from ..utils import file_sha256, hash_bytes
+
+    files = {"manifest": file_sha256(path)}
+    h = []
+    for col in path_columns(df):
+        for cell in df[col].dropna():
+            for p in np.atleast_1d(mask_paths(cell)) if col.startswith("mask") else [cell]:
+                h.append(file_sha256(p))
+    files["images_and_masks"] = hash_bytes(*h)
+    return files

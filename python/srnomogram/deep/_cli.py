@@ -55,7 +55,7 @@ def _gradcam_arg(value: str):
 def _train(args):
     from .run import train_and_score
 
-    res = train_and_score(args.manifest, args.out, image_col=args.image_col, name=args.name, board=args.board, gradcam=_gradcam_arg(args.gradcam), **_params(args))
+    res = train_and_score(args.manifest, args.out, image_col=args.image_col, name=args.name, board=args.board, gradcam=_gradcam_arg(args.gradcam), folds=args.folds, **_params(args))
     paths = res["paths"]
     for key, p in paths.items():
         if key == "gradcam":
@@ -120,7 +120,8 @@ def register(subparsers) -> None:
     _add_params(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--name", default=None, help="model name (default e.g. SRMobileNet_v2 / ORResNet101)")
-    p.add_argument("--board", default=None, metavar="DIR", help="pins board to write the scores to")
+    p.add_argument("--board", default=None, metavar="DIR", help="pins board to write the scores to (scores_<model_id>, loss_history_<model_id>, model_<model_id>: the study's pins)")
+    p.add_argument("--folds", type=int, default=None, metavar="K", help="cross-fit over K stratified folds of the training lesions first (seeded with --seed): scores.csv gets deep_score_oof")
     p.add_argument("--gradcam", default="test", help="Grad-CAM for: test (default), all, none or the first N test lesions")
     p.set_defaults(func=_train)
 

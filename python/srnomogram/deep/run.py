@@ -11,8 +11,13 @@ What :func:`train_and_score` writes into ``out_dir``:
 ``checkpoint/``          ``model.pt`` (state_dict) + ``meta.json``
 ``config.json``          the resolved parameters
 
-and, when ``board`` is given, the scores as pin ``deep_scores_<model>`` (e.g.
-``deep_scores_sr_mobilenet_v2``) with the parameters in the pin's metadata.
+and, when ``board`` is given, the pins the study's ``deep_<images>_<arch>`` stage writes, under the
+same names and schemas (:func:`result_pins`): ``scores_<model_id>`` (``case_id``, ``split``,
+``label``, ``score``; e.g. ``scores_sr_mobilenet_v2``), ``loss_history_<model_id>`` and
+``model_<model_id>``, with the parameters in the pins' metadata.
+
+:func:`fit_and_score` is the one training routine: the study's CNN stages and ``srnomogram deep
+train`` both call it (cross-fitting over given folds, then the full-training-set model).
 """
 
 from __future__ import annotations
@@ -41,10 +46,96 @@ def model_name(arch: str, image_col: str) -> str:
     return prefix + _ARCH_NAMES.get(arch, arch)
 
 
-def pin_name(name: str) -> str:
-    """``SRMobileNet_v2`` → ``deep_scores_sr_mobilenet_v2``."""
-    low = name[:2].lower() + "_" + name[2:].lower()
-    return "deep_scores_" + "".join(ch if ch.isalnum() else "_" for ch in low)
+def model_id(arch: str, image_col: str) -> str:
+    """The study's model id: ``sr_mobilenet_v2`` for ``image_sr``, ``or_resnet101`` for ``image``, ..."""
+    return ("sr" if image_col.endswith("_sr") else "or") + "_" + arch
+
+
+def meta_table(meta: dict) -> pd.DataFrame:
+    """A checkpoint's ``meta.json`` as one flat row (nested keys joined by dots; lists as JSON): the ``model_<model_id>`` pin."""
+
+    def flat(d, prefix=""):
+        out = {}
+        for k, v in (d or {}).items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}."))
+            elif isinstance(v, (list, tuple)):
+                out[f"{prefix}{k}"] = json.dumps(v)
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    return pd.DataFrame([flat(meta)])
+
+
+def result_pins(mid: str, scores: pd.DataFrame, loss: pd.DataFrame, meta: dict) -> dict:
+    """The pins of one trained CNN, by name: ``scores_<mid>``, ``loss_history_<mid>``, ``model_<mid>``.
+
+    Parameters
+    ----------
+    mid : str
+        Model id (:func:`model_id`).
+    scores : pandas.DataFrame
+        ``case_id``, ``split``, ``label`` and a column ``mid`` (the full-training-set model's scores).
+    loss : pandas.DataFrame
+        :func:`loss_table`.
+    meta : dict
+        The checkpoint's ``meta.json``.
+    """
+    from ..board import model_scores, scores_pin_name
+
+    return {scores_pin_name(mid): model_scores(scores, mid), f"loss_history_{mid}": loss, f"model_{mid}": meta_table(meta)}
+
+
+def fit_and_score(est: DeepClassifier, cohort: pd.DataFrame, image_col: str, *, folds: pd.DataFrame | None = None, cache=None, label: str = "") -> dict:
+    """Cross-fit (with ``folds``), then fit ``est`` on the training split and score every lesion.
+
+    Parameters
+    ----------
+    est : DeepClassifier
+        Unfitted; fitted in place on the lesions with ``split == "train"``.
+    cohort : pandas.DataFrame
+        A manifest with ``split``.
+    image_col : str
+        ``image`` (OR) or ``image_sr`` (SR).
+    folds : pandas.DataFrame, optional
+        Cross-fitting folds of the training lesions (:func:`~srnomogram.validation.training_folds`).
+    cache : srnomogram.validation.FoldCache, optional
+        Finished folds, so that a killed run resumes at the fold it was in.
+    label : str
+        Name in the log.
+
+    Returns
+    -------
+    dict
+        ``estimator``, ``rois`` (:class:`~srnomogram.deep.data.RoiSet` of every lesion), ``score``
+        (the full-training-set model's malignant probability per lesion), ``score_oof`` (training
+        rows out-of-fold, test rows as ``score``; None without ``folds``) and ``timing``
+        (``cross_fit_s``, ``full_fit_s``).
+    """
+    import time
+
+    from ..validation import cross_fit, folds_of
+
+    # every ROI read once; the k fold models and the full model train on subsets of this tensor
+    rois = est._rois(cohort, image_col)
+    train = (cohort["split"] == "train").to_numpy()
+    if not train.any():
+        raise InputError("The manifest's split column has no 'train' row.")
+    y = cohort["label"].to_numpy()
+    t0 = time.perf_counter()
+    oof = None
+    if folds is not None:
+        oof = np.full(len(cohort), np.nan)
+        tr = rois.subset(train)
+        oof[train] = cross_fit(est, tr, y[train], folds_of(folds, tr.case_ids), ids=tr.case_ids, cache=cache, label=label)
+    t1 = time.perf_counter()
+    est.fit(rois.subset(train))
+    proba = est.predict_proba(rois)[:, 1]
+    t2 = time.perf_counter()
+    if oof is not None:
+        oof[~train] = proba[~train]
+    return {"estimator": est, "rois": rois, "score": proba, "score_oof": oof, "timing": {"cross_fit_s": t1 - t0, "full_fit_s": t2 - t1}}
 
 
 def loss_table(est: DeepClassifier) -> pd.DataFrame:
@@ -89,7 +180,10 @@ def _table2(name, scores: pd.DataFrame):
     return table2_rows(name, tr["label"].to_numpy(), tr["deep_score"].to_numpy(), te["label"].to_numpy(), te["deep_score"].to_numpy())
 
 
-def train_and_score(manifest, out_dir, *, image_col="image", name=None, board=None, gradcam="test", **params) -> dict:
+PIN_TITLES = {"scores": "deep-learning scores", "loss_history": "training loss", "model": "fitted-model metadata"}
+
+
+def train_and_score(manifest, out_dir, *, image_col="image", name=None, board=None, gradcam="test", folds=None, **params) -> dict:
     """Train a :class:`DeepClassifier` on the train split and write scores, loss, Grad-CAM and checkpoint.
 
     Parameters
@@ -102,9 +196,14 @@ def train_and_score(manifest, out_dir, *, image_col="image", name=None, board=No
     name : str, optional
         Model name; default :func:`model_name` (e.g. ``SRMobileNet_v2``).
     board : path-like, optional
-        The study's pins board; the scores go there as ``deep_scores_<model>``.
+        A pins board; the scores, loss and model metadata go there as the study writes them
+        (:func:`result_pins`).
     gradcam : {"test", "all", "none"} or int
         Lesions to draw Grad-CAM for: the test split, all, none, or the first N test lesions.
+    folds : int or pandas.DataFrame, optional
+        Cross-fit first: k stratified folds of the training lesions (seeded with ``seed``) or a
+        :func:`~srnomogram.validation.training_folds` table; ``scores.csv`` then has a
+        ``deep_score_oof`` column (training rows out-of-fold).
     **params
         :class:`DeepClassifier` parameters.
 
@@ -125,14 +224,17 @@ def train_and_score(manifest, out_dir, *, image_col="image", name=None, board=No
     name = name or model_name(est.arch, image_col)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rois = est._rois(df, image_col)
+    if isinstance(folds, (int, np.integer)) and not isinstance(folds, bool):
+        from ..validation import training_folds
+
+        folds = training_folds(df, n_splits=int(folds), seed=int(est.seed))
     is_train = (df["split"] == "train").to_numpy()
-    if not is_train.any():
-        raise InputError("The manifest's split column has no 'train' row.")
     log.info("%s: training on %d lesions (%s)", name, int(is_train.sum()), image_col)
-    est.fit(rois.subset(is_train))
-    proba = est.predict_proba(rois)[:, 1]
+    fitted = fit_and_score(est, df, image_col, folds=folds, label=name)
+    rois, proba = fitted["rois"], fitted["score"]
     scores = pd.DataFrame({"case_id": rois.case_ids, "split": df["split"].to_numpy(), "label": df["label"].to_numpy(), "deep_score": proba, "model": name})
+    if fitted["score_oof"] is not None:
+        scores["deep_score_oof"] = fitted["score_oof"]
     paths = {"scores": write_csv_atomic(scores, out / "scores.csv")}
     loss = loss_table(est)
     paths["loss"] = write_csv_atomic(loss, out / "loss.csv")
@@ -156,6 +258,12 @@ def train_and_score(manifest, out_dir, *, image_col="image", name=None, board=No
     if board is not None:
         from ..board import write_pin
 
-        version = write_pin(board, pin_name(name), scores, metadata={"model": name, "image_col": image_col, **config["params"], "loss_final_epoch": float(loss[loss.epoch == loss.epoch.max()].loss.mean())}, title=f"{name} deep-learning scores")
-        paths["pin"] = f"{pin_name(name)}@{version}"
+        mid = model_id(est.arch, image_col)
+        meta = json.loads((out / "checkpoint" / "meta.json").read_text(encoding="utf-8"))
+        wide = scores[["case_id", "split", "label"]].assign(**{mid: proba})
+        pin_meta = {"model": name, "image_col": image_col, **config["params"], "loss_final_epoch": float(loss[loss.epoch == loss.epoch.max()].loss.mean())}
+        paths["pins"] = {
+            pin: f"{pin}@{write_pin(board, pin, frame, metadata=pin_meta, title=f'{name} {PIN_TITLES[pin[: -len(mid) - 1]]}')}"
+            for pin, frame in result_pins(mid, wide, loss, meta).items()
+        }
     return {"estimator": est, "scores": scores, "table2": table2, "paths": paths}

@@ -70,20 +70,27 @@ def _fit(args):
         split = df["split"]
     else:
         raise InputError(f"{args.manifest} has no 'split' column. Add one with 'srnomogram cohort split', or pass --split-seed.")
-    res = fit_or_sr_models(df["label"], split, _read_table(args.features), _read_table(args.sr_features) if args.sr_features else None, random_state=args.seed)
+    folds = None
+    if args.folds:
+        from ..validation import training_folds
+
+        folds = training_folds(df.reset_index().assign(split=split.to_numpy()), n_splits=args.folds, seed=args.seed)
+    res = fit_or_sr_models(df["label"], split, _read_table(args.features), _read_table(args.sr_features) if args.sr_features else None, random_state=args.seed, folds=folds)
     out = Path(args.output)
     write_csv_atomic(res["table2"], out / "radiomics_table2.csv")
-    write_csv_atomic(res["scores"], out / "radiomics_scores.csv", index=True)
-    write_csv_atomic(res["report"], out / "radiomics_models.csv")
+    write_csv_atomic(res["scores"], out / "radiomics_scores.csv")
+    if res["scores_oof"] is not None:
+        write_csv_atomic(res["scores_oof"], out / "radiomics_scores_oof.csv")
+    write_csv_atomic(res["report"], out / "radiomics_selected.csv")
     for name, model in res["models"].items():
-        joblib.dump(model, out / f"{name.lower()}.joblib")
+        joblib.dump(model, out / f"{name}.joblib")
     t = res["table2"]
     for _, r in t[t["set"] == "test"].iterrows():
         log.info("%s test AUC %.3f (95%% CI %.3f-%.3f)", r["model"], r["auc"], r["auc_lower"], r["auc_upper"])
     log.info("wrote Table 2 rows, scores, selected features and fitted models to %s", out)
     if args.board:
-        write_board(args.board, res, metadata={"seed": args.seed, "manifest": str(args.manifest)})
-        log.info("pinned radiomics_scores, radiomics_table2, radiomics_models on %s", args.board)
+        pins = write_board(args.board, res, metadata={"seed": args.seed, "manifest": str(args.manifest)})
+        log.info("pinned %s on %s", ", ".join(pins), args.board)
 
 
 def register(subparsers) -> None:
@@ -120,9 +127,10 @@ def register(subparsers) -> None:
     p.add_argument("manifest", metavar="MANIFEST", help="manifest with label (and split) columns")
     p.add_argument("--features", required=True, metavar="FILE", help="OR features (parquet/CSV from 'radiomics extract')")
     p.add_argument("--sr-features", default=None, metavar="FILE", help="SR features (optional)")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for radiomics_table2.csv, radiomics_scores.csv, radiomics_models.csv and the fitted models")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for radiomics_table2.csv, radiomics_scores.csv, radiomics_selected.csv and the fitted models")
     p.add_argument("--seed", type=int, default=0, help="model seed (default 0)")
     p.add_argument("--split-seed", type=int, default=None, help="make a stratified split with this seed instead of the manifest's split column")
     p.add_argument("--test-size", type=float, default=0.2, help="test fraction with --split-seed (default 0.2)")
-    p.add_argument("--board", default=None, metavar="DIR", help="also pin scores, Table 2 rows and models on this board")
+    p.add_argument("--folds", type=int, default=None, metavar="K", help="also cross-fit over K stratified folds of the training lesions (seeded with --seed): radiomics_scores_oof.csv")
+    p.add_argument("--board", default=None, metavar="DIR", help="also pin radiomics_scores, radiomics_selected and scores_<model_id> on this board (the study's pins)")
     p.set_defaults(func=_fit)

@@ -8,8 +8,10 @@
     LogisticRegression | SVC(kernel="linear") with Platt-scaled probabilities
 
 :func:`fit_or_sr_models` fits OR_LR, OR_SVM (original-image features) and SR_LR, SR_SVM
-(super-resolved) on a train/test split and returns scores, Table 2 rows and a report of the
-selected features and coefficients; :func:`write_board` pins them for the R side.
+(super-resolved) on a train/test split, cross-fits them over given folds, and returns scores, Table 2
+rows and a report of the selected features and coefficients; :func:`write_board` pins them for the R
+side. The study's ``radiomics_models`` stage and ``srnomogram radiomics fit`` both call it and write
+the same pins.
 """
 
 from __future__ import annotations
@@ -120,8 +122,12 @@ def _finite_columns(X: pd.DataFrame, name: str, nonfinite: str) -> pd.DataFrame:
     return X.drop(columns=cols)
 
 
-def fit_or_sr_models(labels, split, features_or: pd.DataFrame, features_sr: pd.DataFrame | None = None, random_state: int = 0, nonfinite: str = "drop", **model_kwargs) -> dict:
-    """Fit OR_LR, OR_SVM (and SR_LR, SR_SVM) on the training lesions; score every lesion.
+def fit_or_sr_models(labels, split, features_or: pd.DataFrame, features_sr: pd.DataFrame | None = None, random_state: int = 0, nonfinite: str = "drop",
+                     kinds=KINDS, folds: pd.DataFrame | None = None, **model_kwargs) -> dict:
+    """Fit OR_LR, OR_SVM (and SR_LR, SR_SVM) on the training lesions; score every lesion; cross-fit.
+
+    The one implementation behind the study's ``radiomics_models`` stage and ``srnomogram
+    radiomics fit``, so both write the same scores.
 
     Parameters
     ----------
@@ -137,49 +143,84 @@ def fit_or_sr_models(labels, split, features_or: pd.DataFrame, features_sr: pd.D
     nonfinite : {"drop", "raise"}
         Features with a NaN/inf value for any lesion (PyRadiomics returns NaN for some texture
         features of degenerate ROIs) are left out with a warning, or raise ``InputError``.
+    kinds : sequence of {"lr", "svm"}
+        The classifiers to fit on each feature set.
+    folds : pandas.DataFrame, optional
+        Cross-fitting folds of the training lesions (``case_id``, ``fold``:
+        :func:`~srnomogram.validation.training_folds`). When given, ``scores_oof`` holds each
+        training lesion's score from the model fitted without its fold.
     **model_kwargs
         Passed to :func:`make_model`.
 
     Returns
     -------
     dict
-        ``models`` (name -> fitted Pipeline), ``scores`` (DataFrame indexed by case_id:
-        ``label``, ``split`` and one ``<name>_score`` column per model, lower-case names),
-        ``table2`` (:func:`~srnomogram.metrics.table2_rows` of every model) and ``report``
-        (:func:`model_report` of every model, with a ``model`` column).
+        ``models`` (model id, e.g. ``or_lr`` -> fitted Pipeline), ``features`` (model id -> the
+        feature columns it was fitted on), ``scores`` (DataFrame: ``case_id``, ``split``,
+        ``label`` and one column per model id: the ``radiomics_scores`` pin), ``scores_oof``
+        (the same with out-of-fold training rows and the fitted model's test rows; None without
+        ``folds``), ``table2`` (:func:`~srnomogram.metrics.table2_rows` of every model, named
+        ``OR_LR``, ...), ``report`` (:func:`model_report` of every model with a ``model`` id
+        column first: the ``radiomics_selected`` pin) and ``timing`` (seconds of the full fits and
+        of cross-fitting).
     """
+    import time
+
     from ..metrics import table2_rows
+    from ..validation import cross_fit, folds_of
 
     if nonfinite not in ("drop", "raise"):
         raise param_error("nonfinite", "fit_or_sr_models", "'drop' or 'raise'", nonfinite)
     labels = pd.Series(labels).astype(int)
-    split = pd.Series(split).astype(str).reindex(labels.index)
+    labels.index = labels.index.astype(str)
+    split = pd.Series(split).astype(str)
+    split.index = split.index.astype(str)
+    split = split.reindex(labels.index)
     if split.isna().any() or not split.isin(["train", "test"]).all():
         raise InputError("The 'split' parameter of fit_or_sr_models must give 'train' or 'test' for every labelled case.")
     train = (split == "train").to_numpy()
-    sets = {"OR": _finite_columns(_aligned(features_or, labels, "OR"), "OR", nonfinite)}
+    fold = None if folds is None else folds_of(folds, labels.index[train])
+    sets = {"or": features_or}
     if features_sr is not None:
-        sets["SR"] = _finite_columns(_aligned(features_sr, labels, "SR"), "SR", nonfinite)
-    models, scores, tables, reports = {}, pd.DataFrame({"label": labels, "split": split}), [], []
+        sets["sr"] = features_sr
+    for key, X in sets.items():
+        X = X.copy()
+        X.index = X.index.astype(str)
+        sets[key] = _finite_columns(_aligned(X, labels, key.upper()), key.upper(), nonfinite).astype(float)
+    base = pd.DataFrame({"case_id": labels.index.to_numpy(), "split": split.to_numpy(), "label": labels.to_numpy()})
+    models, features, scores, oof, tables, reports = {}, {}, base.copy(), base.copy(), [], []
+    timing = {"full_fit_s": 0.0, "cross_fit_s": 0.0, "folds": None if fold is None else int(fold.max()) + 1}
     y = labels.to_numpy()
-    for prefix, X in sets.items():
-        for kind in KINDS:
-            name = f"{prefix}_{kind.upper()}"
+    for images, X in sets.items():
+        for kind in kinds:
+            m = f"{images}_{kind}"
+            t0 = time.perf_counter()
             model = make_model(kind, random_state=random_state, **model_kwargs).fit(X[train], y[train])
             s = model.predict_proba(X)[:, 1]
-            models[name] = model
-            scores[f"{name.lower()}_score"] = s
+            t1 = time.perf_counter()
+            models[m], features[m], scores[m] = model, [str(c) for c in X.columns], s
+            if fold is not None:
+                oof[m] = s.copy()
+                oof.loc[train, m] = cross_fit(make_model(kind, random_state=random_state, **model_kwargs), X[train].reset_index(drop=True), y[train], fold, label=m)
+            timing["full_fit_s"] += t1 - t0
+            timing["cross_fit_s"] += time.perf_counter() - t1
+            name = m.upper()
             tables.append(table2_rows(name, y[train], s[train], y[~train], s[~train]))
-            reports.append(model_report(model).assign(model=name))
-    return {"models": models, "scores": scores, "table2": pd.concat(tables, ignore_index=True), "report": pd.concat(reports, ignore_index=True)}
+            report = model_report(model)
+            report.insert(0, "model", m)
+            reports.append(report)
+    return {"models": models, "features": features, "scores": scores, "scores_oof": oof if fold is not None else None,
+            "table2": pd.concat(tables, ignore_index=True), "report": pd.concat(reports, ignore_index=True), "timing": timing}
 
 
 def write_board(board_dir, result: dict | None = None, features: dict | None = None, metadata: dict | None = None) -> dict:
-    """Pin radiomics outputs on the study's board (CSV, for the R side).
+    """Pin radiomics outputs on a board, under the names and schemas the study uses.
 
     Pins written: ``radiomics_features_or`` / ``radiomics_features_sr`` (from ``features``,
-    keys ``"or"``/``"sr"``), and from a :func:`fit_or_sr_models` result ``radiomics_scores``,
-    ``radiomics_table2`` and ``radiomics_models`` (selected features and coefficients).
+    keys ``"or"``/``"sr"``; ``case_id`` a column), and from a :func:`fit_or_sr_models` result
+    ``radiomics_scores`` (``case_id``, ``split``, ``label``, one column per model id),
+    ``radiomics_selected`` (:func:`model_report` rows with a ``model`` column) and one
+    ``scores_<model_id>`` per model (:func:`srnomogram.board.model_scores`).
 
     Returns
     -------
@@ -192,9 +233,32 @@ def write_board(board_dir, result: dict | None = None, features: dict | None = N
     versions = {}
     for key, df in (features or {}).items():
         name = f"radiomics_features_{key.lower()}"
-        versions[name] = write_pin(board_dir, name, df, metadata={**meta, "n_features": int(df.shape[1])}, title=f"PyRadiomics features ({key.upper()} images)")
+        versions[name] = write_pin(board_dir, name, feature_table(df), metadata={**meta, "n_features": int(df.shape[1])}, title=FEATURES_TITLE.format(key.upper()))
     if result is not None:
-        versions["radiomics_scores"] = write_pin(board_dir, "radiomics_scores", result["scores"], metadata=meta, title="Radiomics model scores (predict_proba) per lesion")
-        versions["radiomics_table2"] = write_pin(board_dir, "radiomics_table2", result["table2"], metadata=meta, title="Table 2 rows of the radiomics models")
-        versions["radiomics_models"] = write_pin(board_dir, "radiomics_models", result["report"], metadata=meta, title="Selected features and coefficients")
+        for name, df in result_pins(result).items():
+            versions[name] = write_pin(board_dir, name, df, metadata=meta, title=PIN_TITLES.get(name, name.replace("_", " ")))
     return versions
+
+
+FEATURES_TITLE = "PyRadiomics features ({} images)"
+PIN_TITLES = {"radiomics_scores": "Radiomics model scores (predict_proba) per lesion",
+              "radiomics_selected": "Selected features, Mann-Whitney p and coefficients of the radiomics models"}
+
+
+def feature_table(features: pd.DataFrame) -> pd.DataFrame:
+    """A feature table in the ``radiomics_features_<images>`` pin schema: ``case_id`` column, then the features."""
+    if "case_id" in features.columns:
+        return features.reset_index(drop=True)
+    out = features.rename_axis("case_id").reset_index()
+    return out.astype({"case_id": str})
+
+
+def result_pins(result: dict) -> dict:
+    """The pins of a :func:`fit_or_sr_models` result: name -> DataFrame (``radiomics_scores``,
+    ``radiomics_selected``, ``scores_<model_id>``)."""
+    from ..board import model_scores, scores_pin_name
+
+    pins = {"radiomics_scores": result["scores"], "radiomics_selected": result["report"]}
+    for m in result["models"]:
+        pins[scores_pin_name(m)] = model_scores(result["scores"], m)
+    return pins

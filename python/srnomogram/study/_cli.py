@@ -15,6 +15,10 @@ def _common(p):
     p.add_argument("--repeats", type=int, default=None, metavar="N",
                    help="also rerun the split-dependent stages for split seeds 0..N-1 (validation.repeats): "
                         "tables/repeated_splits*.csv, a figure and a report section")
+    p.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="run radiomics extraction and the repeated splits' seeds on the dask.distributed cluster of this "
+                        "scheduler, e.g. tcp://HOST:8786 (study.scheduler; default $DASK_SCHEDULER_ADDRESS, else locally; "
+                        "'local' ignores the variable). Needs the study's files on a filesystem shared with the workers")
 
 
 def register(subparsers):
@@ -46,8 +50,12 @@ def _quiet_pins(args):
         logging.getLogger("pins").setLevel(logging.WARNING)
 
 
-def _with_repeats(args):
+def _cli_overrides(args):
+    import json
+
     extra = [] if args.repeats is None else [f"validation.repeats={args.repeats}"]
+    if args.scheduler is not None:  # JSON-quoted: read as a YAML string whatever the address holds
+        extra.append(f"study.scheduler={json.dumps(args.scheduler)}")
     return [*args.overrides, *extra]
 
 
@@ -56,7 +64,7 @@ def _run(args):
     from .config import load_config
     from .pipeline import run_study
 
-    cfg = load_config(args.study, overrides=_with_repeats(args), output=args.output)
+    cfg = load_config(args.study, overrides=_cli_overrides(args), output=args.output)
     report = run_study(cfg, force=args.force)
     print(report)
     return 0
@@ -66,6 +74,6 @@ def _demo(args):
     _quiet_pins(args)
     from .demo import run_demo
 
-    report = run_demo(args.output, n=args.n_lesions, overrides=_with_repeats(args), force=args.force)
+    report = run_demo(args.output, n=args.n_lesions, overrides=_cli_overrides(args), force=args.force)
     print(report)
     return 0

@@ -44,6 +44,10 @@ def register(subparsers):
 def _common(p):
     p.add_argument("--jobs", type=int, default=None, help="feature-extraction workers")
     p.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda', ... for the SR model and CNNs")
+    p.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="extract features and score the CNNs on the dask.distributed cluster of this scheduler, e.g. "
+                        "tcp://HOST:8786 (default $DASK_SCHEDULER_ADDRESS, else locally; 'local' ignores the variable). "
+                        "Needs the study, the images and the output on a filesystem shared with the workers")
     p.add_argument("--force", action="append", default=[], metavar="STAGE", help="recompute an external stage ('all' for every one)")
 
 
@@ -54,7 +58,7 @@ def _validate(args):
     _quiet_pins(args)
     print(validate(args.study, args.manifest, args.output, recalibrate=args.recalibrate, unit=args.unit,
                    bootstraps=args.bootstraps, dca_bootstraps=args.dca_bootstraps, jobs=args.jobs, device=args.device,
-                   force=args.force))
+                   force=args.force, scheduler=args.scheduler))
     return 0
 
 
@@ -64,5 +68,5 @@ def _predict(args):
 
     _quiet_pins(args)
     print(predict(args.study, args.manifest, args.output, jobs=args.jobs, device=args.device, work_dir=args.work_dir,
-                  force=args.force))
+                  force=args.force, scheduler=args.scheduler))
     return 0

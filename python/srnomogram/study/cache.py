@@ -32,9 +32,48 @@ from ..utils import atomic_path, file_sha256, fsync_path, hash_bytes, honour_uma
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Stage", "StageResult", "StageContext", "Runner", "DONE"]
+__all__ = ["Pin", "Stage", "StageResult", "StageContext", "Runner", "DONE"]
 
 DONE = "done.json"
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A pin a stage writes to the study's board when it finishes (or is reused).
+
+    Parameters
+    ----------
+    name : str
+        The pin's name (snake_case noun).
+    table : str, optional
+        The stage's table (``<table>.csv``) pinned; default ``name``. The pin is skipped when the
+        stage did not write it (e.g. ``sr_quality``).
+    read : callable, optional
+        ``read(result: StageResult) -> DataFrame``: builds the pinned table instead.
+    title : str, optional
+        The pin's title (default: its name with spaces).
+    file : str, optional
+        Pin this file of the stage (path relative to its folder) unchanged, as a ``file`` pin
+        (:func:`srnomogram.board.write_file_pin`), instead of a table; skipped when absent.
+    """
+
+    name: str
+    table: str | None = None
+    read: Callable | None = None
+    title: str | None = None
+    file: str | None = None
+
+    def frame(self, result) -> pd.DataFrame | None:
+        """The table to pin from a stage's result (None when the stage did not write it)."""
+        if self.read is not None:
+            return self.read(result)
+        table = self.table or self.name
+        return result.table(table) if (result.path / f"{table}.csv").exists() else None
+
+
+def pins(*names) -> tuple:
+    """Pins of stage tables of the same names: ``pins("table1", "table_s2")``."""
+    return tuple(Pin(n) for n in names)
 
 
 @dataclass(frozen=True)
@@ -56,6 +95,10 @@ class Stage:
         and every image), computed on each run.
     version : str
         Bump when the stage's code changes its results.
+    extra_key : callable, optional
+        ``extra_key(config, results) -> dict`` of further settings its results depend on.
+    pins : tuple of Pin
+        The pins it writes (the study's publisher reads them; not part of the stage key).
     """
 
     name: str
@@ -65,6 +108,7 @@ class Stage:
     inputs: Callable | None = None
     version: str = "1"
     extra_key: Callable | None = None
+    pins: tuple = ()
 
 
 class StageResult:

@@ -95,8 +95,9 @@ class StudySection:
     deterministic: Bool = Field(True, description="ask PyTorch for deterministic algorithms")
     scheduler: Optional[Str] = Field(
         None,
-        description="dask.distributed scheduler address (tcp://host:8786) that radiomics extraction runs on "
-        "(default: $DASK_SCHEDULER_ADDRESS, else locally); needs a filesystem shared with the workers",
+        description="dask.distributed scheduler address (tcp://host:8786) that radiomics extraction and the seeds of "
+        "repeated splits run on (default: $DASK_SCHEDULER_ADDRESS, else locally; 'local' ignores the variable); "
+        "needs a filesystem shared with the workers. Not part of any cache key or config hash",
     )
 
 
@@ -270,11 +271,14 @@ class StudyConfig:
         """Content hash of some sections (what a stage's cache key depends on)."""
         d = self.to_dict()
         d["study"].pop("output")  # where results go does not change them
+        # nor where they are computed: a cluster run and a local run share the stage cache (null, as the
+        # default, so that the hashes of earlier studies stay)
+        d["study"]["scheduler"] = None
         return hash_bytes(json.dumps({n: d[n] for n in names}, sort_keys=True))
 
     @property
     def config_hash(self) -> str:
-        """Content hash of all sections but ``study.output``."""
+        """Content hash of all sections but ``study.output`` and ``study.scheduler``."""
         return self.section_hash(*SECTIONS)
 
     def write(self, path) -> Path:

@@ -16,6 +16,12 @@ through the R package (:func:`srnomogram.stats.external_validation`) the externa
 and ``decision_curve`` (with bootstrap CIs). :func:`predict` (``srnomogram predict``) scores an
 unlabelled manifest. Both run as cached, resumable stages (:class:`~srnomogram.study.cache.Runner`)
 under their output folder.
+
+With a Dask scheduler (``scheduler=``, ``--scheduler`` or ``$DASK_SCHEDULER_ADDRESS``) the per-lesion
+work runs on the cluster's workers (:mod:`srnomogram.parallel`): feature extraction one lesion per
+task, CNN scoring one inference batch per task (the local batches, so each lesion is scored in the
+same batch as locally), and SR apply where :func:`srnomogram.sr.apply.apply_manifest` takes a
+scheduler. The scheduler is in no cache key: a cluster run reuses a local run's stages and back.
 """
 
 from __future__ import annotations
@@ -410,10 +416,26 @@ def _ext_sr(ctx):
         tmp = ctx.path("_unlabelled_input.csv")
         pd.read_csv(src, dtype={"case_id": str}).assign(label=0).to_csv(tmp, index=False)
         src = tmp
-    model.apply_manifest(src, out_dir=ctx.path("images"), manifest_out=ctx.path("cohort.csv"))
+    _apply_sr(model, src, run.options.get("scheduler"), out_dir=ctx.path("images"), manifest_out=ctx.path("cohort.csv"))
     if not labelled:
         write_csv_atomic(pd.read_csv(ctx.path("cohort.csv"), dtype={"case_id": str}).drop(columns="label"), ctx.path("cohort.csv"))
         Path(src).unlink()
+
+
+def _apply_sr(model, manifest, scheduler, **kw):
+    """``model.apply_manifest(manifest, **kw)``, on the cluster of ``scheduler`` where apply_manifest takes one."""
+    import inspect
+
+    from ..parallel import resolve_scheduler
+    from ..sr import apply as sr_apply
+
+    address = resolve_scheduler(scheduler)
+    if address is not None and "scheduler" in inspect.signature(sr_apply.apply_manifest).parameters:
+        model._check_fitted()
+        return sr_apply.apply_manifest(model, manifest, progress=model.progress, scheduler=address, **kw)
+    if address is not None:
+        logger.info("SR images are made in this process: this version's apply_manifest takes no scheduler.")
+    return model.apply_manifest(manifest, **kw)
 
 
 def _cohort_of(ctx) -> pd.DataFrame:
@@ -435,7 +457,7 @@ def _make_ext_radiomics(images):
         cohort = _cohort_of(ctx)
         pf = run.study.app["radiomics"]["params_file"]
         col = "image" if images == "or" else "image_sr"
-        feats = extract(cohort, image_col=col, jobs=run.options.get("jobs"),
+        feats = extract(cohort, image_col=col, jobs=run.options.get("jobs"), scheduler=run.options.get("scheduler"),
                         params=str(run.study.file(pf)) if pf else None, cache_dir=run.out / "cache" / f"radiomics_{images}")
         feats = feats.reindex(cohort["case_id"].astype(str))
         feats.index.name = "case_id"
@@ -447,7 +469,6 @@ def _make_ext_radiomics(images):
 
 def _ext_scores(ctx):
     """Every model's malignancy score per lesion; clinical model and nomogram risk and points."""
-    from ..deep.model import DeepClassifier
     from ..radiomics.persist import load_model
 
     run = ctx.config
@@ -462,8 +483,7 @@ def _ext_scores(ctx):
             X = feats.loc[cohort["case_id"].astype(str), meta["features"]]
             scores[key] = pipe.predict_proba(X)[:, 1]
         else:
-            clf = DeepClassifier.load(study.file(m["file"]), device=run.options.get("device", "auto"))
-            scores[key] = clf.predict_proba(cohort, image_col=clf.image_col_)[:, 1]
+            scores[key] = _deep_scores(study.file(m["file"]), cohort, run.options.get("device", "auto"), run.options.get("scheduler"))
     factors = study.app["clinical_factors"]
     missing = [c for c in factors if c not in cohort.columns]
     best = study.app["best_model"]["model"]
@@ -483,6 +503,40 @@ def _ext_scores(ctx):
     ctx.write_table("scores", scores)
     ctx.write_table("score_distribution", _score_distribution(study.summary, scores))
     ctx.write_json("scores_info", info)
+
+
+def _deep_batch(model_dir, device, rows: pd.DataFrame, start: int) -> tuple:
+    """The malignancy scores of ``rows`` (one inference batch) by the CNN saved in ``model_dir``."""
+    from ..deep.model import DeepClassifier
+
+    clf = DeepClassifier.load(model_dir, device=device)
+    clf.progress = False
+    return start, clf.predict_proba(rows, image_col=clf.image_col_)[:, 1]
+
+
+def _deep_scores(model_dir, cohort: pd.DataFrame, device, scheduler) -> np.ndarray:
+    """A CNN's scores of every lesion: here, or one inference batch per task on a Dask cluster.
+
+    The cluster's tasks are the local run's batches (``eval_batch_size`` lesions from the first), so
+    every lesion meets the network beside the same lesions as locally.
+    """
+    from tqdm.auto import tqdm
+
+    from ..deep.model import DeepClassifier
+    from ..parallel import CHECKED_PACKAGES, imap_unordered, resolve_scheduler
+
+    clf = DeepClassifier.load(model_dir, device=device)
+    address = resolve_scheduler(scheduler)
+    if address is None or not len(cohort):
+        return clf.predict_proba(cohort, image_col=clf.image_col_)[:, 1]
+    step = int(clf.eval_batch_size)
+    tasks = [(str(model_dir), device, cohort.iloc[s : s + step], s) for s in range(0, len(cohort), step)]
+    out = np.full(len(cohort), np.nan)
+    with tqdm(total=len(cohort), desc=f"CNN scores ({Path(model_dir).parent.name})", unit="lesion", disable=None) as bar:
+        for start, p in imap_unordered(_deep_batch, tasks, scheduler=address, packages=(*CHECKED_PACKAGES, "torch", "torchvision")):
+            out[start : start + len(p)] = p
+            bar.update(len(p))
+    return out
 
 
 def _score_distribution(summary, scores) -> pd.DataFrame:
@@ -625,7 +679,7 @@ def _prepare(study_dir, manifest, out, need_label, options):
 
 
 def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "patient", bootstraps: int = 1000,
-             dca_bootstraps: int = 500, jobs=None, device: str = "auto", force=()) -> Path:
+             dca_bootstraps: int = 500, jobs=None, device: str = "auto", force=(), scheduler=None) -> Path:
     """External validation of a finished study on a labelled manifest; returns ``OUT/report.html``.
 
     Parameters
@@ -646,6 +700,10 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "p
         Resamples of the patient bootstrap and of the decision-curve CIs.
     force : iterable of str
         External stages to recompute (``"all"``).
+    scheduler : str or None
+        Dask scheduler address (``tcp://host:8786``) for the per-lesion work (see the module notes);
+        None reads ``$DASK_SCHEDULER_ADDRESS``, ``"local"`` runs here. The study, the manifest's
+        images and ``out`` must be on a filesystem the workers share, at the same paths.
     """
     if unit not in ("patient", "lesion"):
         raise param_error("unit", "validate", "'patient' or 'lesion'", unit)
@@ -653,24 +711,25 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "p
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < (1 if name == "bootstraps" else 0):
             raise param_error(name, "validate", "an int >= 1" if name == "bootstraps" else "an int >= 0", v)
     opts = {"recalibrate": bool(recalibrate), "unit": unit, "bootstraps": int(bootstraps),
-            "dca_bootstraps": int(dca_bootstraps), "jobs": jobs, "device": device}
+            "dca_bootstraps": int(dca_bootstraps), "jobs": jobs, "device": device, "scheduler": scheduler}
     run = _prepare(study_dir, manifest, out, True, opts)
     run.options["force"] = tuple(force)
     runner, results = _run_stages(run, with_stats=True)
     return _publish(run, runner, results)
 
 
-def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_dir=None, force=()) -> Path:
+def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_dir=None, force=(), scheduler=None) -> Path:
     """Score an (unlabelled) manifest with every model of a finished study; write ``output`` (CSV).
 
     The CSV has one row per lesion: ``case_id`` (and ``patient_id``), one column per image model,
     ``deep_score`` (the chosen model's), and, when the clinical columns exist, ``clinical`` and
     ``nomogram`` (risks) with ``clinical_points`` and ``nomogram_points`` (total points). The
-    stages are cached in ``work_dir`` (default ``<output stem>_work`` beside it).
+    stages are cached in ``work_dir`` (default ``<output stem>_work`` beside it). ``scheduler``: as
+    in :func:`validate`.
     """
     output = Path(output).resolve()
     work = Path(work_dir) if work_dir else output.with_name(output.stem + "_work")
-    run = _prepare(study_dir, manifest, work, False, {"jobs": jobs, "device": device})
+    run = _prepare(study_dir, manifest, work, False, {"jobs": jobs, "device": device, "scheduler": scheduler})
     run.options["force"] = tuple(force)
     _, results = _run_stages(run, with_stats=False)
     scores = results["ext_scores"].table("scores")

@@ -18,29 +18,6 @@ from .stages import MODEL_LABELS, build_stages
 
 logger = logging.getLogger(__name__)
 
-# Tables that become pins, by stage (pin name = table name; all snake_case nouns).
-PINNED = {
-    "split": ("split_counts", "excluded"),
-    "sr": ("sr_history", "sr_quality"),
-    "radiomics_or": ("radiomics_features_or",),
-    "radiomics_sr": ("radiomics_features_sr",),
-    "radiomics_models": ("radiomics_scores", "radiomics_selected"),
-    "table2": ("scores", "scores_oof", "table2", "model_aucs", "score_check"),
-    "clinical": ("table1", "table_s2"),
-    "nomogram": (
-        "predictions",
-        "nomogram_coefficients",
-        "nomogram_points",
-        "clinical_points",
-        "roc_auc",
-        "roc_comparison",
-        "hosmer_lemeshow",
-        "decision_curves",
-        "calibration",
-        "calibration_summary",
-        "internal_validation",
-    ),
-}
 REPORT_TABLES = {
     "table1": ("clinical", "table1"),
     "table2": ("table2", "table2"),
@@ -57,6 +34,7 @@ REPORT_TABLES = {
 
 
 def _publisher(cfg, board_dir):
+    """Pin what each finished (or reused) stage declares in ``Stage.pins``, with the study's provenance."""
     from ..board import write_file_pin, write_pin
 
     def publish(stage, result, reused):
@@ -69,35 +47,17 @@ def _publisher(cfg, board_dir):
             "input_hashes": result.inputs,
             "output_hashes": {k: v for k, v in result.files.items() if k.endswith(".csv") and "/" not in k},
         }
-        if stage.name == "split":
-            cohort = pd.read_csv(result.file("cohort.csv"), dtype={"case_id": str})
-            write_pin(board_dir, "manifest", cohort, metadata=meta_base, title="Cohort manifest with train/test split")
-        for table in PINNED.get(stage.name, ()):
-            if (result.path / f"{table}.csv").exists():
-                write_pin(board_dir, table, result.table(table), metadata=meta_base, title=table.replace("_", " "))
-        if stage.name.startswith("deep_"):
-            write_pin(board_dir, f"scores_{stage.name[5:]}", result.table("deep_scores"), metadata=meta_base)
-            write_pin(board_dir, f"loss_history_{stage.name[5:]}", result.table("loss_history"), metadata=meta_base)
-            if result.file("gradcam.npz").exists():  # Figure 5's maps, so that every figure can be redrawn from the board
-                write_file_pin(board_dir, f"gradcam_{stage.name[5:]}", result.file("gradcam.npz"), metadata=meta_base,
-                               title="Grad-CAM maps of test lesions (npz: case_id, image, cam, mask)")
-            meta = json.loads(result.file("model/meta.json").read_text(encoding="utf-8")) if result.file("model/meta.json").exists() else {}
-            write_pin(board_dir, f"model_{stage.name[5:]}", pd.DataFrame([_flat(meta)]), metadata=meta_base,
-                      title="fitted-model metadata")
+        for pin in stage.pins:
+            title = pin.title or pin.name.replace("_", " ")
+            if pin.file is not None:
+                if result.file(pin.file).is_file():
+                    write_file_pin(board_dir, pin.name, result.file(pin.file), metadata=meta_base, title=title)
+                continue
+            df = pin.frame(result)
+            if df is not None:
+                write_pin(board_dir, pin.name, df, metadata=meta_base, title=title)
 
     return publish
-
-
-def _flat(d, prefix=""):
-    out = {}
-    for k, v in (d or {}).items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        elif isinstance(v, (list, tuple)):
-            out[f"{prefix}{k}"] = json.dumps(v)
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def run_study(cfg, force=(), progress=None) -> Path:

@@ -15,6 +15,12 @@ cache; SR features are recomputed, since the SR images change with the SR model)
 
 Each seed is its own cached study under ``<output>/repeats/seed_<k>/`` (stages and a ``result.csv``),
 so a stopped run resumes at the seed (and, inside it, the stage and CNN fold) it was in.
+
+With a Dask scheduler (``study.scheduler``, ``--scheduler`` or ``$DASK_SCHEDULER_ADDRESS``) the seeds
+are independent tasks on the cluster's workers (:func:`srnomogram.parallel.imap_unordered`), each the
+same :func:`run_seed` into the same folder, so the cache, the resume and the numbers are those of a
+local run; inside a seed everything runs on its worker (a CNN on that worker's one device). The
+output folder must be on a filesystem the workers share, at the same path.
 """
 
 from __future__ import annotations
@@ -133,9 +139,35 @@ def run_seed(cfg, k: int, n: int, force=()) -> pd.DataFrame:
     return done
 
 
+def _seed_task(cfg, k: int, n: int, force) -> tuple:
+    return k, run_seed(cfg, k, n, force)
+
+
+#: What a worker must share with this process for a seed to give the local numbers.
+SEED_PACKAGES = ("scikit-learn", "pandas", "torch", "rpy2")
+
+
 def run_repeats(cfg, n: int, force=()) -> pd.DataFrame:
-    """Run (or resume) the study for split seeds 0 … n−1; return the rows of ``repeated_splits.csv``."""
-    return pd.concat([run_seed(cfg, k, int(n), force) for k in range(int(n))], ignore_index=True)
+    """Run (or resume) the study for split seeds 0 … n−1; return the rows of ``repeated_splits.csv``.
+
+    Locally the seeds run one after the other; with a Dask scheduler (``cfg.study.scheduler``, else
+    ``$DASK_SCHEDULER_ADDRESS``) each seed is one task on the cluster, logged as it finishes.
+    """
+    from ..parallel import CHECKED_PACKAGES, LOCAL, imap_unordered, resolve_scheduler
+
+    n = int(n)
+    address = resolve_scheduler(cfg.study.scheduler)
+    if address is None:
+        return pd.concat([run_seed(cfg, k, n, force) for k in range(n)], ignore_index=True)
+    # a seed's own extraction stays on its worker: a task waiting on the cluster it occupies may wait forever
+    on_worker = dataclasses.replace(cfg, study=dataclasses.replace(cfg.study, scheduler=LOCAL))
+    logger.info("Repeated splits: %d seeds sent to the Dask cluster at %s.", n, address)
+    done = {}
+    tasks = [(on_worker, k, n, tuple(force)) for k in range(n)]
+    for k, rows in imap_unordered(_seed_task, tasks, scheduler=address, packages=(*CHECKED_PACKAGES, *SEED_PACKAGES)):
+        done[k] = rows
+        logger.info("Repeated splits: seed %d of %d finished (%d of %d done).", k + 1, n, len(done), n)
+    return pd.concat([done[k] for k in range(n)], ignore_index=True)
 
 
 def _describe(values) -> dict:

@@ -7,8 +7,12 @@ DeLong comparison, bootstrap calibration, optimism-corrected internal validation
 decision curves with bootstrap bands on train and test) →
 figures → report.
 
-Each stage function receives a :class:`~srnomogram.study.cache.StageContext` and writes plain
-files (CSV tables, JSON, images, model weights) into its own folder; the runner caches them.
+Each stage function receives a :class:`~srnomogram.study.cache.StageContext`, reads its inputs,
+calls the API of its area (``data``, ``validation``, ``radiomics``, ``deep``, ``metrics``, ``stats``)
+and writes plain files (CSV tables, JSON, images, model weights) into its own folder; the runner
+caches them. Each :class:`~srnomogram.study.cache.Stage` declares the pins it writes (``pins=``);
+the study's publisher pins them. The area commands (``srnomogram deep train``, ``srnomogram
+radiomics fit``) call the same API functions and write the same pins.
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputError
-from ..utils import file_sha256, hash_bytes
+from ..data.manifest import manifest_hashes  # noqa: F401  (study.external imports it from here)
 from ..metrics import choose_best  # noqa: F401  (re-exported: the rule lives in metrics)
-from .cache import Stage
+from .cache import Pin, Stage, pins
 
 logger = logging.getLogger(__name__)
 
@@ -57,20 +61,6 @@ def _manifest_inputs(cfg, results):
     return manifest_hashes(cfg.cohort.manifest, load_manifest(cfg.cohort.manifest))
 
 
-def manifest_hashes(path, df) -> dict:
-    """SHA-256 of a manifest file and one hash over every image and mask its table ``df`` names."""
-    from ..data.manifest import mask_paths, path_columns
-
-    files = {"manifest": file_sha256(path)}
-    h = []
-    for col in path_columns(df):
-        for cell in df[col].dropna():
-            for p in np.atleast_1d(mask_paths(cell)) if col.startswith("mask") else [cell]:
-                h.append(file_sha256(p))
-    files["images_and_masks"] = hash_bytes(*h)
-    return files
-
-
 def load_cohort(result) -> pd.DataFrame:
     """The cohort table a stage wrote (manifest with split), paths absolute."""
     from ..data.manifest import load_manifest
@@ -88,30 +78,12 @@ def _scores_frame(cohort, **cols):
 # ------------------------------------------------------------------------------------ split
 def run_split(ctx):
     """Validate the cohort, check the clinical columns, assign train/test (8:2 stratified)."""
-    from ..data import stratified_split
+    from ..data import check_clinical, stratified_split
     from ..data.manifest import load_manifest, write_manifest
+    from ..validation import training_folds
 
     cfg = ctx.config
-    df = load_manifest(cfg.cohort.manifest)
-    missing = [c for c in cfg.cohort.clinical if c not in df.columns]
-    if missing:
-        raise ConfigError(
-            f"cohort.clinical names column {missing[0]!r}, which the manifest {cfg.cohort.manifest} lacks; "
-            f"its columns are: {', '.join(df.columns)}."
-        )
-    for c in cfg.cohort.clinical:
-        values = pd.to_numeric(df[c], errors="coerce")
-        bad = df[c].notna() & values.isna()
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"{cfg.cohort.manifest}, row {i + 2}, column {c!r}: {df[c].iloc[i]!r} is not a number; "
-                "clinical factors must be numeric (leave the cell empty when unknown)."
-            )
-        df[c] = values
-    incomplete = df[list(cfg.cohort.clinical)].isna().any(axis=1)
-    excluded = df.loc[incomplete, ["case_id", "label"]].assign(reason="missing clinical value")
-    df = df.loc[~incomplete].reset_index(drop=True)
+    df, excluded = check_clinical(load_manifest(cfg.cohort.manifest), cfg.cohort.clinical, source=cfg.cohort.manifest)
     if "split" in df.columns and cfg.split.use_manifest_split and df["split"].notna().all():
         source = "manifest"
     else:
@@ -122,26 +94,11 @@ def run_split(ctx):
         if part["label"].nunique() < 2:
             raise InputError(f"The {s} set has only one class; a study needs benign and malignant lesions in both.")
     write_manifest(df, ctx.path("cohort.csv"))
-    ctx.write_table("folds", training_folds(df, cfg))
+    ctx.write_table("folds", training_folds(df, n_splits=cfg.validation.folds, seed=cfg.study.seed))
     ctx.write_table("excluded", excluded)
     counts = df.groupby(["split", "label"]).size().rename("n").reset_index()
     ctx.write_table("split_counts", counts)
-    ctx.write_json("split_info", {"source": source, "n": len(df), "n_excluded": int(incomplete.sum())})
-
-
-def training_folds(cohort, cfg) -> pd.DataFrame:
-    """The cross-fitting folds of the training lesions (``case_id``, ``fold``), the same for every model."""
-    from ..validation import stratified_folds
-
-    train = cohort[cohort["split"] == "train"]
-    folds = stratified_folds(train["label"].to_numpy(), n_splits=cfg.validation.folds, seed=cfg.study.seed)
-    return pd.DataFrame({"case_id": train["case_id"].astype(str).to_numpy(), "fold": folds})
-
-
-def _folds_of(ctx, cohort, train):
-    """Fold of each training row of ``cohort`` (``train`` a boolean mask), from the split stage."""
-    f = ctx.inputs["split"].table("folds").set_index("case_id")["fold"]
-    return f.reindex(cohort.loc[train, "case_id"].astype(str)).to_numpy(dtype=np.int64)
+    ctx.write_json("split_info", {"source": source, "n": len(df), "n_excluded": len(excluded)})
 
 
 # ------------------------------------------------------------------------------------ super-resolution
@@ -232,52 +189,39 @@ def run_radiomics_models(ctx):
     """LR and SVM on OR and SR features (Mann–Whitney → z-score → |r| > 0.9 pruning), fitted on train.
 
     Writes the fitted models' scores (``radiomics_scores``) and the cross-fitted ones
-    (``radiomics_scores_oof``: training rows out-of-fold over the study's folds, test rows as fitted).
+    (``radiomics_scores_oof``: training rows out-of-fold over the study's folds, test rows as fitted),
+    both from :func:`srnomogram.radiomics.fit_or_sr_models`, which ``srnomogram radiomics fit`` calls too.
     """
-    from .. import radiomics
-    from ..validation import cross_fit
-
-    import time
+    from ..radiomics import fit_or_sr_models
+    from ..radiomics.persist import save_model  # skops, hash-checked: what `validate` applies
 
     cfg = ctx.config
-    cohort = load_cohort(ctx.inputs["split"])
-    train = (cohort["split"] == "train").to_numpy()
-    folds = _folds_of(ctx, cohort, train)
-    scores, oof, selected = {}, {}, []
-    timing = {"full_fit_s": 0.0, "cross_fit_s": 0.0, "folds": int(folds.max()) + 1}
-    for images in ("or", "sr"):
-        name = f"radiomics_{images}"
-        if name not in ctx.inputs:
-            continue
-        feats = ctx.inputs[name].table(f"radiomics_features_{images}").set_index("case_id")
-        X = pd.DataFrame(feats.loc[cohort["case_id"]].to_numpy(dtype=float), columns=feats.columns)
-        y = cohort["label"].to_numpy()
-        for kind in cfg.radiomics.models:
-            m = f"{images}_{kind}"
-            t0 = time.perf_counter()
-            model = radiomics.make_model(kind=kind, random_state=cfg.study.seed)
-            model.fit(X[train], y[train])
-            scores[m] = model.predict_proba(X)[:, 1]
-            t1 = time.perf_counter()
-            oof[m] = scores[m].copy()
-            oof[m][train] = cross_fit(radiomics.make_model(kind=kind, random_state=cfg.study.seed), X[train].reset_index(drop=True),
-                                      y[train], folds, label=m)
-            timing["full_fit_s"] += t1 - t0
-            timing["cross_fit_s"] += time.perf_counter() - t1
-            kept = _selected_features(model, feats.columns)
-            selected += [{"model": m, "feature": f} for f in kept]
-            from ..radiomics.persist import save_model  # skops, hash-checked: what `validate` applies
+    cohort = load_cohort(ctx.inputs["split"]).set_index("case_id")
+    feats = {im: ctx.inputs[f"radiomics_{im}"].table(f"radiomics_features_{im}").set_index("case_id")
+             for im in ("or", "sr") if f"radiomics_{im}" in ctx.inputs}
+    res = fit_or_sr_models(cohort["label"], cohort["split"], feats["or"], feats.get("sr"), random_state=cfg.study.seed,
+                           kinds=cfg.radiomics.models, folds=ctx.inputs["split"].table("folds"))
+    for m, model in res["models"].items():
+        save_model(model, ctx.path(f"model/{m}.skops"), res["features"][m], model=m, seed=cfg.study.seed)
+        if cfg.board.pickle_models:
+            from ..board import write_object
 
-            save_model(model, ctx.path(f"model/{m}.skops"), feats.columns, model=m, seed=cfg.study.seed)
-            if cfg.board.pickle_models:
-                from ..board import write_object
+            write_object(Path(cfg.study.output) / "board", f"model_{m}", model,
+                         metadata={"seed": cfg.study.seed, "config_hash": cfg.config_hash})
+    _write_timing(ctx, res["timing"])
+    ctx.write_table("radiomics_scores", res["scores"])
+    ctx.write_table("radiomics_scores_oof", res["scores_oof"])
+    ctx.write_table("radiomics_selected", res["report"])
 
-                write_object(Path(cfg.study.output) / "board", f"model_{images}_{kind}", model,
-                             metadata={"seed": cfg.study.seed, "config_hash": cfg.config_hash})
-    _write_timing(ctx, timing)
-    ctx.write_table("radiomics_scores", _scores_frame(cohort, **scores))
-    ctx.write_table("radiomics_scores_oof", _scores_frame(cohort, **oof))
-    ctx.write_table("radiomics_selected", pd.DataFrame(selected, columns=["model", "feature"]))
+
+def _radiomics_pins(cfg) -> tuple:
+    """``radiomics_scores``, ``radiomics_selected`` and ``scores_<model_id>``: what ``srnomogram radiomics fit --board`` writes."""
+    from ..board import model_scores, scores_pin_name
+    from ..radiomics.models import PIN_TITLES
+
+    ids = [f"{im}_{k}" for im in ("or", "sr") if im == "or" or cfg.sr.enabled for k in cfg.radiomics.models]
+    return (*(Pin(n, title=PIN_TITLES[n]) for n in ("radiomics_scores", "radiomics_selected")),
+            *(Pin(scores_pin_name(m), read=lambda r, m=m: model_scores(r.table("radiomics_scores"), m)) for m in ids))
 
 
 def _write_timing(ctx, timing):
@@ -289,66 +233,30 @@ def _write_timing(ctx, timing):
     (folder / "timing.json").write_text(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in timing.items()}), encoding="utf-8")
 
 
-def _selected_features(model, columns):
-    """Names of the features a fitted pipeline kept, when its steps expose them."""
-    try:
-        names = model[:-1].get_feature_names_out(list(columns))
-        return [str(n) for n in names]
-    except Exception:
-        return []
-
-
 # ------------------------------------------------------------------------------------ deep learning
 def make_deep_stage(images, arch):
     def run(ctx):
-        import time
-
-        from ..deep.data import load_rois
         from ..deep.model import DeepClassifier
-        from ..deep.presets import precrop_size
-        from ..validation import FoldCache, cross_fit
+        from ..deep.run import fit_and_score, loss_table
+        from ..validation import FoldCache
 
         cfg = ctx.config
-        src = ctx.inputs["sr" if images == "sr" else "split"]
-        cohort = load_cohort(src)
-        params = dict(cfg.deep.params or {})
-        clf = DeepClassifier(
-            arch=arch,
-            weights=cfg.deep.weights,
-            epochs=cfg.deep.epochs,
-            batch_size=cfg.deep.batch_size,
-            lr=cfg.deep.lr,
-            seed=cfg.study.seed,
-            deterministic=cfg.study.deterministic,
-            device=cfg.deep.device,
-            **params,
-        )
-        col = IMAGE_COL[images]
-        model = f"{images}_{arch}"
-        train = (cohort["split"] == "train").to_numpy()
-        # every ROI read once; the k fold models and the full model train on subsets of this tensor
-        rois = load_rois(cohort, col, size=precrop_size(clf.image_size), margin=clf.margin, bounds=clf.roi_bounds, progress=clf.progress)
-        y = cohort["label"].to_numpy()
-        t0 = time.perf_counter()
-        oof = np.full(len(cohort), np.nan)
+        cohort = load_cohort(ctx.inputs["sr" if images == "sr" else "split"])
+        clf = DeepClassifier(arch=arch, weights=cfg.deep.weights, epochs=cfg.deep.epochs, batch_size=cfg.deep.batch_size,
+                             lr=cfg.deep.lr, seed=cfg.study.seed, deterministic=cfg.study.deterministic, device=cfg.deep.device,
+                             **dict(cfg.deep.params or {}))
+        col, model = IMAGE_COL[images], f"{images}_{arch}"
         # always cross-fitted (Table 2's cross-validated AUC and the cv_auc rule need it); cached per fold
         # outside the stage folder, so that a killed run resumes at the fold it was in
         cache = FoldCache(ctx.extra.get("scratch", Path(cfg.study.output) / "cache" / ctx.stage.name), ctx.key)
-        tr_rois = rois.subset(train)
-        oof[train] = cross_fit(clf, tr_rois, y[train], _folds_of(ctx, cohort, train), ids=tr_rois.case_ids, cache=cache, label=model)
-        t1 = time.perf_counter()
-        clf.fit(rois.subset(train))
-        proba = clf.predict_proba(rois)[:, 1]
-        t2 = time.perf_counter()
-        oof[~train] = proba[~train]
+        res = fit_and_score(clf, cohort, col, folds=ctx.inputs["split"].table("folds"), cache=cache, label=model)
         clf.save(ctx.path("model"))
-        ctx.write_table("deep_scores", _scores_frame(cohort, **{model: proba}))
-        ctx.write_table("deep_scores_oof", _scores_frame(cohort, **{model: oof}))
-        _write_timing(ctx, {"cross_fit_s": t1 - t0, "full_fit_s": t2 - t1, "folds": int(cfg.validation.folds)})
+        ctx.write_table("deep_scores", _scores_frame(cohort, **{model: res["score"]}))
+        ctx.write_table("deep_scores_oof", _scores_frame(cohort, **{model: res["score_oof"]}))
+        _write_timing(ctx, {**res["timing"], "folds": int(cfg.validation.folds)})
         cache.clear_other_keys()
-        logger.info("%s: cross-fitting %.1f s, full-training-set model %.1f s.", model, t1 - t0, t2 - t1)
-        loss = np.asarray(clf.loss_history_, dtype=float)
-        ctx.write_table("loss_history", pd.DataFrame({"iteration": np.arange(1, len(loss) + 1), "loss": loss}))
+        logger.info("%s: cross-fitting %.1f s, full-training-set model %.1f s.", model, res["timing"]["cross_fit_s"], res["timing"]["full_fit_s"])
+        ctx.write_table("loss_history", loss_table(clf))
         try:  # Grad-CAM of a few test lesions (the paper's Figure 5)
             test = cohort[cohort["split"] == "test"].head(4)
             cam = clf.gradcam(test, image_col=col)
@@ -361,6 +269,25 @@ def make_deep_stage(images, arch):
     run.__name__ = f"run_deep_{images}_{arch}"
     run.__doc__ = f"{arch} trained on {images.upper()} images (transfer learning, ROI crops)."
     return run
+
+
+def _deep_pins(images, arch) -> tuple:
+    """``scores_<id>``, ``loss_history_<id>``, ``model_<id>``: what ``srnomogram deep train --board`` writes (:func:`srnomogram.deep.run.result_pins`)."""
+    import json
+
+    from ..deep.run import PIN_TITLES, result_pins
+
+    mid = f"{images}_{arch}"
+
+    def read(kind):
+        def frame(result):
+            meta = json.loads(result.file("model/meta.json").read_text(encoding="utf-8")) if result.file("model/meta.json").exists() else {}
+            return result_pins(mid, result.table("deep_scores"), result.table("loss_history"), meta)[f"{kind}_{mid}"]
+        return frame
+
+    return (*(Pin(f"{kind}_{mid}", read=read(kind), title=f"{MODEL_LABELS.get(mid, mid)} {title}") for kind, title in PIN_TITLES.items()),
+            # Figure 5's maps, so that every figure can be redrawn from the board
+            Pin(f"gradcam_{mid}", file="gradcam.npz", title="Grad-CAM maps of test lesions (npz: case_id, image, cam, mask)"))
 
 
 # ------------------------------------------------------------------------------------ table 2
@@ -609,33 +536,42 @@ def _best_label(ctx):
 
 # ------------------------------------------------------------------------------------ the pipeline
 def build_stages(cfg) -> list[Stage]:
-    """The stages a config asks for, in dependency order."""
-    stages = [Stage("split", run_split, sections=("cohort", "split"), inputs=_manifest_inputs, extra_key=_split_key, version="2")]
+    """The stages a config asks for, in dependency order, each with the pins it writes."""
+    stages = [Stage("split", run_split, sections=("cohort", "split"), inputs=_manifest_inputs, extra_key=_split_key, version="2",
+                    pins=(Pin("manifest", read=_cohort_pin, title="Cohort manifest with train/test split"), *pins("split_counts", "excluded")))]
     if cfg.sr.enabled:
-        stages.append(Stage("sr", run_sr, deps=("split",), sections=("sr",), extra_key=_sr_key))
+        stages.append(Stage("sr", run_sr, deps=("split",), sections=("sr",), extra_key=_sr_key, pins=pins("sr_history", "sr_quality")))
     model_deps = []
     if cfg.radiomics.enabled:
-        stages.append(Stage("radiomics_or", run_radiomics_or, deps=("split",), sections=("radiomics",)))
+        stages.append(Stage("radiomics_or", run_radiomics_or, deps=("split",), sections=("radiomics",), pins=pins("radiomics_features_or")))
         rad_deps = ["split", "radiomics_or"]
         if cfg.sr.enabled:
-            stages.append(Stage("radiomics_sr", run_radiomics_sr, deps=("sr",), sections=("radiomics",)))
+            stages.append(Stage("radiomics_sr", run_radiomics_sr, deps=("sr",), sections=("radiomics",), pins=pins("radiomics_features_sr")))
             rad_deps.append("radiomics_sr")
-        stages.append(Stage("radiomics_models", run_radiomics_models, deps=tuple(rad_deps), sections=("radiomics", "board"), extra_key=_seed_key, version="4"))
+        stages.append(Stage("radiomics_models", run_radiomics_models, deps=tuple(rad_deps), sections=("radiomics", "board"),
+                            extra_key=_seed_key, version="5", pins=_radiomics_pins(cfg)))
         model_deps.append("radiomics_models")
     if cfg.deep.enabled:
         for images in cfg.deep.images:
             for arch in cfg.deep.archs:
                 name = f"deep_{images}_{arch}"
                 deps = ("split", "sr") if images == "sr" else ("split",)
-                stages.append(Stage(name, make_deep_stage(images, arch), deps=deps, extra_key=_deep_key, version="2"))
+                stages.append(Stage(name, make_deep_stage(images, arch), deps=deps, extra_key=_deep_key, version="3", pins=_deep_pins(images, arch)))
                 model_deps.append(name)
-    stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",), version="3"))
-    stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key))
-    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="5"))
+    stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",), version="3",
+                        pins=pins("scores", "scores_oof", "table2", "model_aucs", "score_check")))
+    stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key, pins=pins("table1", "table_s2")))
+    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="6",
+                        pins=pins("predictions", "nomogram_coefficients", "nomogram_points", "clinical_points", "roc_auc", "roc_comparison",
+                                  "hosmer_lemeshow", "decision_curves", "calibration", "calibration_summary", "internal_validation")))
     from .external import application_stage  # what `srnomogram validate/predict` needs, frozen
 
     stages.append(application_stage(stages))
     return stages
+
+
+def _cohort_pin(result) -> pd.DataFrame:
+    return pd.read_csv(result.file("cohort.csv"), dtype={"case_id": str})
 
 
 def _alpha_key(cfg, results):

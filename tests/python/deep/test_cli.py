@@ -32,8 +32,10 @@ def test_deep_train_writes_every_output_and_predict_reproduces_the_scores(demo_s
     assert cfg["name"] == "ORMobileNet_v2" and cfg["params"]["epochs"] == 1
     from srnomogram.board import read_pin
 
-    pin = read_pin(board, "deep_scores_or_mobilenet_v2")
-    np.testing.assert_allclose(pin.deep_score.to_numpy(), scores.deep_score.to_numpy(), rtol=0, atol=1e-12)
+    pin = read_pin(board, "scores_or_mobilenet_v2")
+    assert list(pin.columns) == ["case_id", "split", "label", "score"]
+    np.testing.assert_allclose(pin.score.to_numpy(), scores.deep_score.to_numpy(), rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(read_pin(board, "loss_history_or_mobilenet_v2"), loss)
 
     rc = main(["-q", "deep", "predict", str(out / "checkpoint"), str(manifest), "-o", str(tmp_path / "pred.csv"), "--device", "cpu"])
     assert rc == 0

@@ -69,20 +69,44 @@ def test_fit_or_sr_models_scores_table2_and_board(tmp_path):
     X_sr.iloc[5, 7] = np.nan  # a NaN feature is dropped with a warning
     with pytest.warns(UserWarning, match="SR: 1 feature"):
         res = fit_or_sr_models(y, split, X, X_sr)
-    assert set(res["models"]) == {"OR_LR", "OR_SVM", "SR_LR", "SR_SVM"}
-    assert list(res["scores"].columns) == ["label", "split", "or_lr_score", "or_svm_score", "sr_lr_score", "sr_svm_score"]
+    assert set(res["models"]) == {"or_lr", "or_svm", "sr_lr", "sr_svm"}
+    scores = res["scores"]
+    assert list(scores.columns) == ["case_id", "split", "label", "or_lr", "or_svm", "sr_lr", "sr_svm"]
+    assert scores["case_id"].tolist() == list(y.index) and res["scores_oof"] is None
     t2 = res["table2"]
     assert len(t2) == 8
     row = t2[(t2.model == "OR_LR") & (t2.set == "test")].iloc[0]
     test = (split == "test").to_numpy()
-    assert row["auc"] == pytest.approx(roc_auc(y[test], res["scores"]["or_lr_score"][test]))
-    assert "original_glcm_F7" not in set(res["report"].query("model == 'SR_LR'")["feature"])
+    assert row["auc"] == pytest.approx(roc_auc(y[test], scores["or_lr"][test]))
+    assert "original_glcm_F7" not in set(res["report"].query("model == 'sr_lr'")["feature"])
+    assert "original_glcm_F7" not in res["features"]["sr_lr"] and len(res["features"]["or_lr"]) == X.shape[1]
     with pytest.raises(InputError, match="NaN/inf for case 'case005'"):
         fit_or_sr_models(y, split, X, X_sr, nonfinite="raise")
     versions = write_board(tmp_path / "board", res, features={"or": X}, metadata={"seed": 0})
-    assert set(versions) == {"radiomics_features_or", "radiomics_scores", "radiomics_table2", "radiomics_models"}
-    back = read_pin(tmp_path / "board", "radiomics_table2")
-    np.testing.assert_allclose(back["auc"], t2["auc"], rtol=1e-12)
+    assert set(versions) == {"radiomics_features_or", "radiomics_scores", "radiomics_selected",
+                             "scores_or_lr", "scores_or_svm", "scores_sr_lr", "scores_sr_svm"}
+    pd.testing.assert_frame_equal(read_pin(tmp_path / "board", "radiomics_scores"), scores)
+    one = read_pin(tmp_path / "board", "scores_sr_svm")
+    assert list(one.columns) == ["case_id", "split", "label", "score"]
+    np.testing.assert_array_equal(one["score"], scores["sr_svm"])
+    assert read_pin(tmp_path / "board", "radiomics_features_or")["case_id"].tolist() == list(X.index)
+
+
+def test_cross_fitted_scores_equal_sklearns_cross_val_predict_over_the_same_folds():
+    from sklearn.model_selection import PredefinedSplit, cross_val_predict
+
+    from srnomogram.validation import training_folds
+
+    X, y = _features(4)
+    split = pd.Series(np.where(np.arange(len(y)) % 4 == 0, "test", "train"), index=y.index)
+    cohort = pd.DataFrame({"case_id": y.index, "split": split.to_numpy(), "label": y.to_numpy()})
+    folds = training_folds(cohort, n_splits=3, seed=1)
+    res = fit_or_sr_models(y, split, X, random_state=2, kinds=("lr",), folds=folds)
+    tr = (split == "train").to_numpy()
+    ref = cross_val_predict(make_model("lr", random_state=2), X[tr], y[tr], cv=PredefinedSplit(folds["fold"].to_numpy()), method="predict_proba")[:, 1]
+    np.testing.assert_allclose(res["scores_oof"].loc[tr, "or_lr"], ref, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(res["scores_oof"].loc[~tr, "or_lr"], res["scores"].loc[~tr, "or_lr"])  # test rows: the full model
+    assert res["timing"]["folds"] == 3
 
 
 def test_bad_arguments():

@@ -244,3 +244,14 @@ def test_sections_stay_frozen_dataclasses_that_replace_revalidates():
     assert dataclasses.replace(cfg.split, seed=4).seed == 4
     with pytest.raises(pydantic.ValidationError, match="greater than or equal to 0"):
         dataclasses.replace(cfg.split, seed=-1)  # code that builds settings gets pydantic's own error
+
+
+def test_scheduler_is_in_no_hash_so_cluster_and_local_runs_share_the_cache():
+    raw = _pinned_raw("demo.yaml")
+    local = config_from_dict(raw, base_dir=_BASE)
+    cluster = config_from_dict({**raw, "study": {**raw["study"], "scheduler": "tcp://10.0.0.1:8786"}}, base_dir=_BASE)
+    assert cluster.study.scheduler == "tcp://10.0.0.1:8786" and cluster.to_dict()["study"]["scheduler"] == "tcp://10.0.0.1:8786"
+    assert cluster.config_hash == local.config_hash == config_from_dict(raw, base_dir=_BASE).config_hash
+    assert cluster.section_hash("study", "cohort") == local.section_hash("study", "cohort")
+    reseeded = config_from_dict({**raw, "study": {**raw["study"], "seed": 1}}, base_dir=_BASE)
+    assert reseeded.config_hash != local.config_hash  # the rest of the section still counts

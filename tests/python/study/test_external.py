@@ -307,3 +307,73 @@ def test_range_warnings_name_the_column_the_count_and_the_training_range(tmp_pat
     w = _range_warnings(summary, df, ["age"])
     assert w.loc[0, "n_outside"] == 2 and w.loc[0, "column"] == "age"
     assert "outside the training range 30 to 70" in w.loc[0, "message"]
+
+
+def _record_connections(monkeypatch):
+    from srnomogram import parallel
+
+    monkeypatch.delenv(parallel.SCHEDULER_ENV, raising=False)
+    connected = []
+    real_connect = parallel.connect
+    monkeypatch.setattr(parallel, "connect", lambda address, **kw: connected.append(address) or real_connect(address, **kw))
+    return connected
+
+
+def test_cnn_scores_on_a_dask_cluster_equal_the_local_ones(demo_dir, dask_cluster, tmp_path, monkeypatch):
+    """One inference batch (8 lesions, as locally) per task on a 2-worker LocalCluster: the local scores exactly."""
+    from srnomogram.data.manifest import load_manifest
+    from srnomogram.deep.model import DeepClassifier
+    from srnomogram.study.external import _deep_scores
+
+    cohort = load_manifest(demo_dir / "manifest.csv")
+    clf = DeepClassifier(arch="mobilenet_v2", weights="none", device="cpu", image_size=32, epochs=2, batch_size=4,
+                         eval_batch_size=8, progress=False).fit(cohort, cohort["label"])
+    clf.save(tmp_path / "model")
+    connected = _record_connections(monkeypatch)
+    local = _deep_scores(tmp_path / "model", cohort, "cpu", None)
+    assert connected == []
+    on_cluster = _deep_scores(tmp_path / "model", cohort, "cpu", dask_cluster.scheduler_address)
+    assert connected == [dask_cluster.scheduler_address]
+    assert len(local) == 40 and len(np.unique(local)) == 40  # lesion-specific scores, not a constant
+    np.testing.assert_array_equal(on_cluster, local)
+    np.testing.assert_array_equal(local, clf.predict_proba(cohort)[:, 1])
+
+
+@slow
+def test_predict_on_a_dask_cluster_gives_the_local_scores_and_shares_the_cache(demo_dir, dask_cluster, tmp_path, monkeypatch):
+    """Features (one lesion per task) and CNN scores (one batch of 8 per task) on a 2-worker LocalCluster."""
+    import json
+
+    from srnomogram.study import load_config, run_study
+
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump({
+        "study": {"output": str(tmp_path / "study")},
+        "cohort": {"manifest": str(demo_dir / "manifest.csv")},
+        "sr": {"enabled": False},
+        "radiomics": {"jobs": 1, "models": ["lr"]},
+        "deep": {"archs": ["mobilenet_v2"], "images": ["or"], "weights": "none", "epochs": 2, "batch_size": 4, "device": "cpu",
+                 "params": {"image_size": 32, "eval_batch_size": 8}},  # 2 epochs of batches of 4: lesion-specific scores
+        "validation": {"folds": 2},
+        "nomogram": {"calibration_b": 10, "dca_bootstraps": 0, "hl_groups": 4},
+        "report": {"formats": ["png"]},
+    }))
+    run_study(load_config(tmp_path / "study.yaml"))
+    connected = _record_connections(monkeypatch)
+    manifest = str(demo_dir / "manifest.csv")
+    assert main(["-q", "predict", str(tmp_path / "study"), manifest, "-o", str(tmp_path / "local.csv")]) == 0
+    assert connected == []
+    assert main(["-q", "predict", str(tmp_path / "study"), manifest, "-o", str(tmp_path / "cluster.csv"),
+                 "--scheduler", dask_cluster.scheduler_address]) == 0
+    # one connection for the features, one for the CNN's 5 batches of 40 lesions
+    assert connected == [dask_cluster.scheduler_address] * 2
+    local, cluster = pd.read_csv(tmp_path / "local.csv"), pd.read_csv(tmp_path / "cluster.csv")
+    assert len(local) == 40 and {"or_lr", "or_mobilenet_v2", "nomogram"} <= set(local.columns)
+    assert local["or_mobilenet_v2"].nunique() > 20  # real, lesion-specific scores
+    pd.testing.assert_frame_equal(cluster, local, check_exact=True)
+    # the scheduler is in no cache key: a cluster rerun over the local work folder reuses every stage
+    connected.clear()
+    assert main(["-q", "predict", str(tmp_path / "study"), manifest, "-o", str(tmp_path / "local.csv"),
+                 "--scheduler", dask_cluster.scheduler_address]) == 0
+    assert connected == []
+    done = json.loads((tmp_path / "local_work" / "stages" / "ext_scores" / "done.json").read_text())
+    assert done["key"] == json.loads((tmp_path / "cluster_work" / "stages" / "ext_scores" / "done.json").read_text())["key"]

@@ -131,3 +131,121 @@ def test_study_on_a_dask_cluster_gives_the_local_tables(demo_dir, dask_cluster, 
     pd.testing.assert_frame_equal(
         read_pin(tmp_path / "cluster" / "board", "radiomics_features_or"), read_pin(tmp_path / "local" / "board", "radiomics_features_or"), check_exact=True
     )
+    # the scheduler is in no cache key: a cluster run reuses every stage of a local run, and back
+    import json
+
+    connected.clear()
+    assert main(["-q", "run", str(study), "-o", str(tmp_path / "local"), "--scheduler", dask_cluster.scheduler_address]) == 0
+    assert main(["-q", "run", str(study), "-o", str(tmp_path / "cluster"), "--scheduler", "local"]) == 0
+    assert connected == []  # nothing left to extract
+    for out in ("local", "cluster"):
+        log = json.loads((tmp_path / out / "run_log.json").read_text())
+        assert len(log) >= 5 and all(s["reused"] for s in log), out
+    assert yaml.safe_load((tmp_path / "local" / "resolved_config.yaml").read_text())["study"]["scheduler"] == dask_cluster.scheduler_address
+    # nor in the config hash that the frozen application (and every pin) records
+    app = [(tmp_path / out / "stages" / "application" / "application.json").read_bytes() for out in ("local", "cluster")]
+    assert app[0] == app[1]
+
+
+# ------------------------------------------------------------------ one orchestration: the CLIs write the study's pins
+def _study_board(tmp_path, demo_dir, until, **sections):
+    """Run a study on the demo cohort up to ``until`` with the publisher; return its board and split stage."""
+    from srnomogram.study.cache import Runner
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.pipeline import _publisher
+    from srnomogram.study.stages import build_stages
+
+    out = tmp_path / "study"
+    cfg = config_from_dict({"cohort": {"manifest": str(demo_dir / "manifest.csv")}, "study": {"output": str(out), "seed": 3},
+                            "sr": {"enabled": False}, "validation": {"folds": 2}, **sections})
+    res = Runner(cfg, build_stages(cfg), on_done=_publisher(cfg, out / "board")).run(until=until)
+    return out / "board", res["split"]
+
+
+def _assert_same_pins(cli_board, study_board, names, exact=True):
+    from srnomogram.board import list_pins, read_pin
+
+    assert set(names) <= set(list_pins(cli_board)) and set(names) <= set(list_pins(study_board))
+    for name in names:
+        cli, study = read_pin(cli_board, name), read_pin(study_board, name)
+        assert list(cli.columns) == list(study.columns), name
+        if exact:
+            pd.testing.assert_frame_equal(cli, study, check_exact=False, rtol=0, atol=1e-12, obj=name)
+
+
+def test_radiomics_cli_writes_the_study_pins_with_the_same_columns_and_values(demo_dir, tmp_path):
+    from srnomogram.board import list_pins
+
+    study_board, split = _study_board(tmp_path, demo_dir, "radiomics_models", deep={"enabled": False}, radiomics={"jobs": 1})
+    cohort, board = split.file("cohort.csv"), tmp_path / "cli_board"
+    assert main(["-q", "radiomics", "extract", str(cohort), "-o", str(tmp_path / "or.csv"), "-j", "1", "--board", str(board)]) == 0
+    assert main(["-q", "radiomics", "fit", str(cohort), "--features", str(tmp_path / "or.csv"), "-o", str(tmp_path / "fit"),
+                 "--seed", "3", "--board", str(board)]) == 0
+    names = ["radiomics_features_or", "radiomics_scores", "radiomics_selected", "scores_or_lr", "scores_or_svm"]
+    assert sorted(list_pins(board)) == sorted(names)
+    _assert_same_pins(board, study_board, names)
+    # the CLI's cross-fitting over the study's folds gives the study's out-of-fold scores
+    folds = split.table("folds")
+    from srnomogram.radiomics import fit_or_sr_models
+    from srnomogram.radiomics._cli import _read_table
+
+    c = pd.read_csv(cohort, dtype={"case_id": str}).set_index("case_id")
+    res = fit_or_sr_models(c["label"], c["split"], _read_table(tmp_path / "or.csv"), random_state=3, folds=folds)
+    stage_oof = pd.read_csv(study_board.parent / "stages" / "radiomics_models" / "radiomics_scores_oof.csv", dtype={"case_id": str})
+    pd.testing.assert_frame_equal(res["scores_oof"], stage_oof, check_exact=False, rtol=0, atol=1e-12)
+
+
+def test_deep_cli_writes_the_study_pins_with_the_same_columns_and_scores(demo_dir, tmp_path):
+    import numpy as np
+
+    from srnomogram.board import read_pin
+
+    params = {"image_size": 32, "progress": False}
+    study_board, split = _study_board(tmp_path, demo_dir, "deep_or_mobilenet_v2", radiomics={"enabled": False},
+                                      deep={"archs": ["mobilenet_v2"], "weights": "none", "epochs": 1, "batch_size": 8, "device": "cpu", "params": params})
+    board = tmp_path / "cli_board"
+    assert main(["-q", "deep", "train", str(split.file("cohort.csv")), "--arch", "mobilenet_v2", "--weights", "none", "--epochs", "1",
+                 "--batch-size", "8", "--image-size", "32", "--seed", "3", "--deterministic", "--device", "cpu", "--gradcam", "none",
+                 "--out", str(tmp_path / "deep"), "--board", str(board)]) == 0
+    _assert_same_pins(board, study_board, ["scores_or_mobilenet_v2", "loss_history_or_mobilenet_v2"])
+    _assert_same_pins(board, study_board, ["model_or_mobilenet_v2"], exact=False)
+    cli, study = read_pin(board, "model_or_mobilenet_v2"), read_pin(study_board, "model_or_mobilenet_v2")
+    for key in ("arch", "seed", "params.image_size", "train_case_ids", "loss_history"):
+        assert cli[key].iloc[0] == study[key].iloc[0], key
+    assert np.isfinite(read_pin(board, "scores_or_mobilenet_v2")["score"]).all()
+
+
+def test_the_publisher_pins_what_each_stage_declares_and_nothing_else(tmp_path):
+    from srnomogram.board import list_pins, read_pin
+    from srnomogram.study.cache import Pin, Runner, Stage
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.pipeline import _publisher
+
+    def fn(ctx):
+        ctx.write_table("a", pd.DataFrame({"x": [1, 2]}))
+        ctx.write_table("b", pd.DataFrame({"y": [3.5]}))
+        ctx.write_table("not_declared", pd.DataFrame({"z": [0]}))
+        ctx.path("blob.bin").write_bytes(b"\x00maps")
+
+    stage = Stage("toy", fn, pins=(Pin("a"), Pin("b_renamed", table="b"), Pin("never_written"),
+                                   Pin("built", read=lambda r: r.table("a").assign(x2=lambda d: 2 * d["x"])),
+                                   Pin("blob", file="blob.bin"), Pin("no_blob", file="absent.bin")))
+    cfg = config_from_dict({"cohort": {"manifest": "m.csv"}, "study": {"output": str(tmp_path)}})
+    Runner(cfg, [stage], on_done=_publisher(cfg, tmp_path / "board")).run()
+    assert list_pins(tmp_path / "board") == ["a", "b_renamed", "blob", "built"]
+    assert read_pin(tmp_path / "board", "built")["x2"].tolist() == [2, 4]
+    from srnomogram.board import read_file_pin
+
+    assert read_file_pin(tmp_path / "board", "blob").read_bytes() == b"\x00maps"
+
+
+def test_every_pin_of_a_full_study_is_declared_by_exactly_one_stage():
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.stages import build_stages
+
+    stages = build_stages(config_from_dict({"cohort": {"manifest": "m.csv"}}))
+    names = [p.name for s in stages for p in s.pins]
+    assert len(names) == len(set(names))
+    by_stage = {s.name: {p.name for p in s.pins} for s in stages}
+    assert by_stage["deep_sr_resnet101"] == {"scores_sr_resnet101", "loss_history_sr_resnet101", "model_sr_resnet101", "gradcam_sr_resnet101"}
+    assert by_stage["radiomics_models"] == {"radiomics_scores", "radiomics_selected", "scores_or_lr", "scores_or_svm", "scores_sr_lr", "scores_sr_svm"}

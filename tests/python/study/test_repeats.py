@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -74,3 +75,32 @@ def test_repeats_rerun_the_split_per_seed_share_features_and_resume(tmp_path, de
 
     repeated_splits(cfg, tmp_path / "o")
     pd.testing.assert_frame_equal(read_pin(tmp_path / "o" / "board", "repeated_splits"), rows, check_dtype=False)
+
+
+def test_repeated_splits_on_a_dask_cluster_equal_the_local_ones_and_share_their_cache(tmp_path, demo_dir, dask_cluster, caplog, monkeypatch):
+    """Each seed one task on a 2-worker LocalCluster: the local rows exactly; a rerun reuses every seed."""
+    from srnomogram import parallel
+    from srnomogram.study.repeats import run_repeats
+
+    monkeypatch.delenv(parallel.SCHEDULER_ENV, raising=False)
+    raw = {
+        "cohort": {"manifest": str(demo_dir / "manifest.csv")},
+        "sr": {"enabled": False}, "deep": {"enabled": False}, "radiomics": {"jobs": 1, "models": ["lr"]},
+        "validation": {"folds": 3, "repeats": 2}, "nomogram": {"calibration_b": 10},
+    }
+    local = run_repeats(config_from_dict({**raw, "study": {"output": str(tmp_path / "local")}}), 2)
+    cfg = config_from_dict({**raw, "study": {"output": str(tmp_path / "cluster"), "scheduler": dask_cluster.scheduler_address}})
+    with caplog.at_level(logging.INFO, logger="srnomogram.study.repeats"):
+        on_cluster = run_repeats(cfg, 2)
+    assert "2 seeds sent to the Dask cluster" in caplog.text and "(2 of 2 done)" in caplog.text
+    assert sorted(local["seed"].unique()) == [0, 1] and local["test_auc"].notna().all()
+    pd.testing.assert_frame_equal(on_cluster, local, check_exact=True)
+    # the seeds ran in the workers, not here, into the same folders as a local run
+    for k in (0, 1):
+        assert (tmp_path / "cluster" / "repeats" / f"seed_{k}" / "result.csv").is_file()
+    # a cluster rerun over the local folder reuses every seed's stages and result
+    done = sorted((tmp_path / "local" / "repeats").rglob("done.json")) + sorted((tmp_path / "local" / "repeats").rglob("result.json"))
+    before = {p: p.stat().st_mtime_ns for p in done}
+    again = run_repeats(dataclasses.replace(cfg, study=dataclasses.replace(cfg.study, output=str(tmp_path / "local"))), 2)
+    pd.testing.assert_frame_equal(again, local, check_exact=True)
+    assert len(before) >= 8 and {p: p.stat().st_mtime_ns for p in done} == before
