@@ -380,7 +380,7 @@ def test_the_study_runs_roi_sr_with_the_cnn_margin_unless_radiomics_reads_the_wh
         cfg(sr={"region": "lesion"})
 
 
-def test_apply_manifest_on_a_dask_cluster_writes_the_same_files_and_sidecars(fitted, cohort_2d, dask_cluster, monkeypatch):
+def test_apply_manifest_on_a_dask_cluster_writes_the_same_files_and_sidecars(fitted, cohort_2d, dask_cluster, torch_threads_of_workers, monkeypatch):
     """Same SR PNGs (bytes), same sidecars, same manifest as a local run; the generator travels as bytes."""
     import json
 

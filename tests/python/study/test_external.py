@@ -322,7 +322,7 @@ def _record_connections(monkeypatch):
     return connected
 
 
-def test_cnn_scores_on_a_dask_cluster_equal_the_local_ones(demo_dir, dask_cluster, tmp_path, monkeypatch):
+def test_cnn_scores_on_a_dask_cluster_equal_the_local_ones(demo_dir, dask_cluster, torch_threads_of_workers, tmp_path, monkeypatch):
     """One inference batch (8 lesions, as locally) per task on a 2-worker LocalCluster: the local scores exactly."""
     from srnomogram.data.manifest import load_manifest
     from srnomogram.deep.model import DeepClassifier
@@ -343,7 +343,7 @@ def test_cnn_scores_on_a_dask_cluster_equal_the_local_ones(demo_dir, dask_cluste
 
 
 @slow
-def test_predict_on_a_dask_cluster_gives_the_local_scores_and_shares_the_cache(demo_dir, dask_cluster, tmp_path, monkeypatch):
+def test_predict_on_a_dask_cluster_gives_the_local_scores_and_shares_the_cache(demo_dir, dask_cluster, torch_threads_of_workers, tmp_path, monkeypatch):
     """Features (one lesion per task) and CNN scores (one batch of 8 per task) on a 2-worker LocalCluster."""
     import json
 
