@@ -151,7 +151,9 @@ cluster_bootstrap <- function(y, score, lp, cluster, B, seed) {
 #'
 #' @inheritParams external_validation
 #' @return A list: `intercept`, `slope`, `score` (recalibrated risks, same
-#'   order as the input; `NA` where `score` or `y` was missing).
+#'   order as the input; `NA` where `score` or `y` was missing). When the score's
+#'   logit has no spread (SD at most 1e-6) or the fit does not converge, all three
+#'   are `NA`, with a warning of class `srnomogram_warning_no_spread`.
 #' @examples
 #' set.seed(4)
 #' p <- runif(100)
@@ -164,7 +166,15 @@ recalibrate_risk <- function(y, score, eps = 1e-8, ...) {
   cc <- check_outcome_score(y, score, "score", probability = TRUE)
   lp <- stats::qlogis(pmin(pmax(cc$score, eps), 1 - eps))
   yy <- cc$y
-  fit <- stats::glm(yy ~ lp, family = stats::binomial())
+  # A score with (almost) no spread on this cohort, e.g. a CNN that collapsed to one
+  # output, has no estimable slope: glm() would return a huge, meaningless one.
+  spread <- if (length(lp) > 1) stats::sd(lp) else 0
+  fit <- if (spread > 1e-6) stats::glm(yy ~ lp, family = stats::binomial())
+  if (is.null(fit) || !fit$converged || !all(is.finite(stats::coef(fit)))) {
+    warn_classed(c("The score has no usable spread on this cohort (SD of its logit {signif(spread, 3)}); its logistic recalibration is not estimable.",
+                   i = "The intercept, slope and recalibrated risks are NA."), "no_spread")
+    return(list(intercept = NA_real_, slope = NA_real_, score = rep(NA_real_, length(score))))
+  }
   b <- unname(stats::coef(fit))
   all_lp <- stats::qlogis(pmin(pmax(score, eps), 1 - eps))
   list(intercept = b[1], slope = b[2], score = stats::plogis(b[1] + b[2] * all_lp))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import random
 import re
 import tempfile
 from pathlib import Path
@@ -14,29 +13,10 @@ import numpy as np
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seed Python, NumPy and (if imported/installed) PyTorch in one call.
+    """Seed Python, NumPy and PyTorch in one call; see :func:`srnomogram._torch.seed_everything`."""
+    from ._torch import seed_everything as _seed
 
-    Parameters
-    ----------
-    seed : int
-        The seed.
-    deterministic : bool
-        Also ask PyTorch for deterministic algorithms (slower on a GPU; same numbers every run).
-    """
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency, but keep seeding usable without it
-        return
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
+    _seed(seed, deterministic)
 
 
 def current_umask() -> int:

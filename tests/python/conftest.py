@@ -45,3 +45,23 @@ def dask_cluster():
 
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0", processes=True) as cluster:
         yield cluster
+
+
+@pytest.fixture
+def torch_threads_of_workers(dask_cluster):
+    """Run this process's torch with the workers' thread count (Dask starts them with OMP_NUM_THREADS=1).
+
+    A float32 convolution sums in another order with another thread count on some kernel paths (measured:
+    PyTorch's AVX2 kernels with 2 threads here against 1 on the workers put CNN scores 1e-6 apart), so
+    the cluster-equals-local tests compare like with like; the README says what a real cluster gives.
+    """
+    import torch
+    from distributed import Client
+
+    with Client(dask_cluster.scheduler_address) as client:
+        counts = set(client.run(torch.get_num_threads).values())
+    assert len(counts) == 1, counts
+    before = torch.get_num_threads()
+    torch.set_num_threads(counts.pop())
+    yield
+    torch.set_num_threads(before)

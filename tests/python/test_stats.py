@@ -370,6 +370,9 @@ def test_external_validation_and_recalibration_come_back_as_pandas():
     lr = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(lp[:, None], y)
     assert (r.attrs["intercept"], r.attrs["slope"]) == pytest.approx((lr.intercept_[0], lr.coef_[0, 0]), abs=1e-5)
     np.testing.assert_allclose(r, 1 / (1 + np.exp(-(r.attrs["intercept"] + r.attrs["slope"] * lp))), rtol=1e-12)
+    # a score collapsed to one value (spread 1e-8) has no slope: NaN, not glm's huge number
+    flat = stats.recalibrate_risk(y, 0.4434667 + rng.uniform(0, 1e-8, 150))
+    assert np.isnan(flat.attrs["slope"]) and np.isnan(flat.attrs["intercept"]) and flat.isna().all()
 
 
 def test_child_processes_started_after_r_do_not_inherit_rs_library_path():

@@ -73,6 +73,19 @@ test_that("recalibrate_risk refits intercept and slope on the logit", {
   expect_equal(ev$summary$slope, 1, tolerance = 1e-6)
 })
 
+test_that("recalibrate_risk says a score without spread cannot be recalibrated", {
+  set.seed(10)
+  y <- rbinom(40, 1, 0.4)
+  p <- 0.4434667 + runif(40) * 1e-8  # a CNN collapsed to one output
+  expect_warning(r <- recalibrate_risk(y, p), class = "srnomogram_warning_no_spread")
+  expect_true(is.na(r$intercept) && is.na(r$slope))
+  expect_equal(r$score, rep(NA_real_, 40))
+  # a small but real spread is still recalibrated, as glm() does it
+  q <- 0.4 + (seq_len(40) - 20) * 1e-4
+  f <- glm(y ~ qlogis(q), family = binomial())
+  expect_equal(recalibrate_risk(y, q)$slope, unname(coef(f))[2], tolerance = 1e-10)
+})
+
 test_that("risks without spread keep AUC and Brier, and say why val.prob is missing", {
   set.seed(9)
   y <- rbinom(40, 1, 0.4)

@@ -13,19 +13,11 @@ defaults of :class:`~srnomogram.deep.model.DeepClassifier`); on the CPU the same
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn.functional as F
 
+from .._torch import autocast
 from ..errors import InputError
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    """``torch.autocast`` for ``dtype`` on ``device``, or a no-op context when ``dtype`` is None."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def batch_slices(n: int, batch_size: int) -> list[tuple[int, int]]:

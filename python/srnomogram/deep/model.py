@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .._checkpoint import verify_sha256, write_meta
 from ..errors import CheckpointError, InputError, param_error
-from ..utils import atomic_path, seed_everything
+from ..utils import atomic_path
 from . import networks
 
 # torch and the modules that need it load on first use, so that the estimator's signature (the one
@@ -34,40 +34,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "srnomogram.deep/1"
 MODEL_FILE = "model.pt"
 META_FILE = "meta.json"
-
-
-def resolve_device(device) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; otherwise ``torch.device(device)``."""
-    import torch
-
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise param_error("device", "DeepClassifier", "'auto', 'cpu', 'cuda' or 'cuda:N'", device) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"The 'device' parameter of DeepClassifier is {device!r} but CUDA is not available here. Use device='auto' or 'cpu'.")
-    return dev
-
-
-def resolve_amp(amp, device: torch.device, training: bool = True):
-    """Autocast dtype (None = fp32).
-
-    ``"auto"``: bf16 for training on a CUDA device that supports it (``torch.cuda.is_bf16_supported()``),
-    fp32 otherwise, and fp32 for inference on every device, so that scores (and the Table 2, nomogram
-    and Grad-CAM built on them) carry full precision and are the same on a GPU and a CPU. ``"bf16"``:
-    bf16 for both, on any device. ``"none"``: fp32.
-    """
-    import torch
-
-    if amp == "auto":
-        return torch.bfloat16 if training and device.type == "cuda" and torch.cuda.is_bf16_supported() else None
-    if amp in ("bf16", "bfloat16"):
-        return torch.bfloat16
-    if amp in (None, "none", "fp32", False):
-        return None
-    raise param_error("amp", "DeepClassifier", "'auto', 'bf16' or 'none'", amp)
 
 
 @contextlib.contextmanager
@@ -127,8 +93,9 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         GPU, identical numbers run to run on the same device).
     device : str, default "auto"
     amp : {"auto", "bf16", "none"}, default "auto"
-        ``"auto"``: bf16 autocast for training on CUDA (where the GPU supports bf16), fp32 on the
-        CPU, and fp32 for ``predict_proba`` everywhere, so scores do not depend on the device.
+        ``"auto"``: bf16 autocast for training where bf16 is faster (a CUDA GPU with bf16, a CPU
+        with AMX or AVX-512 BF16: :func:`srnomogram._torch.bf16_is_fast`), fp32 elsewhere, and fp32 for
+        ``predict_proba`` everywhere, so scores do not depend on the device.
         ``"bf16"``: bf16 for training and prediction, also on the CPU. ``"none"``: fp32.
     channels_last : "auto" or bool, default "auto"
         Channels-last memory format (on for CUDA).
@@ -246,8 +213,12 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
 
     def _runtime(self, training: bool = True):
         """``(device, autocast dtype or None, channels_last)`` for training or for inference."""
-        device = resolve_device(self.device)
-        amp_dtype = resolve_amp(self.amp, device, training)
+        from .._torch import resolve_amp, resolve_device
+
+        device = resolve_device(self.device, "DeepClassifier")
+        # "auto" scores in fp32 on every device, so that scores (and the Table 2, nomogram and
+        # Grad-CAM built on them) carry full precision and agree between a GPU and a CPU.
+        amp_dtype = resolve_amp(self.amp, device, "DeepClassifier", auto_bf16=training)
         cl = device.type == "cuda" if self.channels_last == "auto" else bool(self.channels_last)
         return device, amp_dtype, cl
 
@@ -293,6 +264,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
 
         device, amp_dtype, cl = self._runtime()
         with _deterministic_scope(bool(self.deterministic)):
+            from .._torch import seed_everything
+
             seed_everything(int(self.seed), bool(self.deterministic))
             self._fit(rois, labels, device, amp_dtype, cl)
         return self
@@ -486,7 +459,9 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             raise CheckpointError(f"Checkpoint metadata {meta_path} has parameters this version does not know ({exc}).") from None
         model = networks.build_model(est.arch, "none", num_classes=len(meta["classes"]))
         networks._load(model, sd, model_path, est.arch)
-        est.model_ = model.to(resolve_device(device))
+        from .._torch import resolve_device
+
+        est.model_ = model.to(resolve_device(device, "DeepClassifier.load"))
         est.classes_ = np.asarray(meta["classes"])
         est.image_col_ = meta["image_col"]
         if "image_col" not in meta["params"]:  # checkpoints saved before image_col was a parameter

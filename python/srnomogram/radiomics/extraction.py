@@ -228,6 +228,13 @@ def _can_precrop(ex) -> bool:
     )
 
 
+def reads_only_lesion_box(params=None) -> bool:
+    """True when an extraction with ``params`` reads nothing of the image beyond the mask's bounding
+    box plus one voxel (original image type only, no normalisation, no resampling); ROI-only
+    super-resolution (:func:`srnomogram.sr.apply.apply_manifest`) is then exact for it."""
+    return _can_precrop(_extractor(_params_spec(params)))
+
+
 def _precropped_input(image, mask):
     """``pyradiomics_input`` of image and mask cropped to the mask's bounding box plus one voxel.
 

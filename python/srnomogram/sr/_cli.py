@@ -10,7 +10,7 @@ from ..cli import command_group
 log = logging.getLogger(__name__)
 
 
-_AMP_HELP = "bf16 autocast: auto = on CUDA only; bf16 also on the CPU (about 3x faster with AMX); none = float32"
+_AMP_HELP = "bf16 autocast: auto = where bf16 is faster (CUDA with bf16, a CPU with AMX or AVX-512 BF16); bf16 = on any device; none = float32"
 
 
 def _amp_arg(p, default):
@@ -57,6 +57,12 @@ def register(subparsers) -> None:
     where.add_argument("--in-place", action="store_true", help="overwrite MANIFEST itself (atomically)")
     a.add_argument("--overwrite", action="store_true",
                    help="recompute every SR file (by default one is reused only when its .json sidecar shows the same model, settings and inputs)")
+    a.add_argument("--region", choices=("roi", "image"), default="roi",
+                   help="roi (default): run the generator on each lesion's box plus --roi-margin only (identical there to whole-image SR; "
+                        "cubic elsewhere); image: on whole images (figures, radiomics with normalize or filters)")
+    a.add_argument("--roi-margin", type=float, default=0.1, help="with --region roi: margin per side as a fraction of the lesion box (the CNN's margin; default 0.1)")
+    a.add_argument("--scheduler", default=None, help="Dask scheduler address to run on (default: $DASK_SCHEDULER_ADDRESS, else locally)")
+    a.add_argument("--jobs", type=int, default=1, help="local worker processes without a scheduler (default 1: this process, torch uses every core)")
     a.add_argument("--device", default="auto")
     _amp_arg(a, None)
     a.set_defaults(func=_apply)
@@ -104,7 +110,8 @@ def _apply(args) -> int:
 
     df = model.apply_manifest(args.manifest, out_dir=args.out_dir, column=args.column, mask_column=args.mask_column,
                               resample_back=not args.no_resample_back, manifest_out=args.manifest_out, overwrite=args.overwrite,
-                              in_place=args.in_place)
+                              in_place=args.in_place, region=args.region, roi_margin=args.roi_margin, scheduler=args.scheduler,
+                              jobs=args.jobs)
     dst = args.manifest if args.in_place else args.manifest_out or default_manifest_out(args.manifest, not args.no_resample_back)
     log.info("wrote %d SR images; column %r in %s", len(df), args.column, dst)
     return 0

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, param_error
 from .degradation import antialias_downsample_axis
 
 log = logging.getLogger(__name__)
@@ -77,22 +77,99 @@ def upsample_axis01(G, x01: np.ndarray, axis: int, device, bf16: bool | None = N
     return np.moveaxis(y, 0, axis)
 
 
-def super_resolve_array(G, arr: np.ndarray, device, resample_back: bool = False, bf16: bool | None = None) -> np.ndarray:
-    """SR of a raw array in its own intensity units (float32).
+#: PyTorch convolves one float32 image of at most this many input values with its own im2col +
+#: GEMM kernel and larger ones with oneDNN (``ConvParams::use_mkldnn`` in
+#: aten/src/ATen/native/Convolution.cpp); the two sum in different orders and differ in the last
+#: bit. An ROI window is grown past this size so that it runs the kernel a whole image runs.
+ONEDNN_MIN_VALUES = 20480
 
-    2D: both axes doubled; 3D ``(z, y, x)``: z doubled. With ``resample_back`` the result is
-    anti-aliased back to ``arr``'s shape.
+
+def roi_halo(G) -> int:
+    """Pixels of context an ROI window needs on each side so that SR inside it equals whole-image SR.
+
+    2D SR runs the generator along rows, then along columns, then (when resampling back) a Gaussian
+    of radius 3 high-resolution pixels (2 original pixels) per axis; each pass reaches
+    :func:`~srnomogram.sr.networks.receptive_radius` pixels along and across. The halo is their sum,
+    also an upper bound for 3D (z) SR.
     """
-    arr = check_array(arr)
-    off, sc = intensity_scaling(arr)
-    x = (arr.astype(np.float32) - off) * sc
-    axes = (0, 1) if arr.ndim == 2 else (0,)
+    from .networks import receptive_radius
+
+    along, across = receptive_radius(G)
+    return along + across + 2
+
+
+def read_box(mask: np.ndarray, margin: float = 0.1) -> tuple[slice, ...]:
+    """The part of an image that the readers of SR images read around a lesion: the mask's bounding
+    box grown on each side by ``ceil(margin * extent)`` and at least 1 pixel per axis, clipped to the image.
+
+    The CNN crop (:func:`srnomogram.deep.data.roi_box`) grows the box by ``round(margin * extent)``
+    and the PyRadiomics extraction reads the box plus 1 voxel, so both lie inside it.
+    """
+    mask = np.asarray(mask) != 0
+    if not mask.any():
+        raise InputError("the mask is empty; ROI-only super-resolution needs at least one lesion pixel (or use region='image').")
+    out = []
+    for ax, n in enumerate(mask.shape):
+        idx = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != ax)))
+        lo, hi = int(idx[0]), int(idx[-1]) + 1
+        grow = max(1, int(np.ceil(margin * (hi - lo))))
+        out.append(slice(max(lo - grow, 0), min(hi + grow, n)))
+    return tuple(out)
+
+
+def sr_window(box: tuple[slice, ...], halo: int, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """``box`` grown by ``halo`` on each side and clipped to ``shape``; a 2D window is then grown
+    further (8 pixels a side at a time, clipped) until it holds more than :data:`ONEDNN_MIN_VALUES`
+    pixels or is the whole image. (3D SR batches several planes, which oneDNN always takes.)"""
+    lo = [max(b.start - halo, 0) for b in box]
+    hi = [min(b.stop + halo, n) for b, n in zip(box, shape)]
+    while len(shape) == 2 and (hi[0] - lo[0]) * (hi[1] - lo[1]) <= ONEDNN_MIN_VALUES and (lo != [0, 0] or hi != list(shape)):
+        lo = [max(a - 8, 0) for a in lo]
+        hi = [min(b + 8, n) for b, n in zip(hi, shape)]
+    return tuple(slice(a, b) for a, b in zip(lo, hi))
+
+
+def _sr01(G, x: np.ndarray, axes, device, resample_back: bool, bf16) -> np.ndarray:
     for ax in axes:
         x = upsample_axis01(G, x, ax, device, bf16)
     if resample_back:
         for ax in axes:
             x = antialias_downsample_axis(x, ax)
-    return x / sc + off
+    return x
+
+
+def super_resolve_array(G, arr: np.ndarray, device, resample_back: bool = False, bf16: bool | None = None,
+                        boxes=None) -> np.ndarray:
+    """SR of a raw array in its own intensity units (float32).
+
+    2D: both axes doubled; 3D ``(z, y, x)``: z doubled. With ``resample_back`` the result is
+    anti-aliased back to ``arr``'s shape.
+
+    ``boxes`` (a list of tuples of slices, e.g. from :func:`read_box`) restricts the generator to
+    those parts of the image: each box is super-resolved in a window with :func:`roi_halo` pixels of
+    context, so inside the boxes the result equals whole-image SR (tested: bit for bit in float32),
+    and every other pixel gets the generator's fixed cubic path alone
+    (:class:`~srnomogram.sr.networks.CubicUpsampler`, resampled back the same way). The intensity
+    scaling always comes from the whole image.
+    """
+    from .networks import CubicUpsampler
+
+    arr = check_array(arr)
+    off, sc = intensity_scaling(arr)
+    x = (arr.astype(np.float32) - off) * sc
+    axes = (0, 1) if arr.ndim == 2 else (0,)
+    if boxes is None:
+        return _sr01(G, x, axes, device, resample_back, bf16) / sc + off
+    y = _sr01(CubicUpsampler(), x, axes, device, resample_back, False)
+    halo = roi_halo(G)
+    f = [1 if resample_back or ax not in axes else 2 for ax in range(arr.ndim)]  # output pixels per input pixel
+    for box in boxes:
+        win = sr_window(box, halo, arr.shape)
+        part = _sr01(G, x[win], axes, device, resample_back, bf16)
+        dst = tuple(slice(k * b.start, k * b.stop) for k, b in zip(f, box))
+        src = tuple(slice(k * (b.start - w.start), k * (b.stop - w.start)) for k, b, w in zip(f, box, win))
+        y[dst] = part[src]
+    return y / sc + off
 
 
 def to_dtype_of(x: np.ndarray, like: np.dtype) -> np.ndarray:
@@ -124,11 +201,12 @@ def check_volume_geometry(img, where: str = "volume", rtol: float = 0.1) -> None
         raise InputError(f"{where} has z spacing {sz:g} mm finer than its in-plane spacing {min(sx, sy):g} mm; z-SR makes no sense when z is already the finest axis. Resample the volume so that z is the coarse axis.")
 
 
-def super_resolve_image(G, img, device, resample_back: bool = True, where: str = "image", bf16: bool | None = None):
+def super_resolve_image(G, img, device, resample_back: bool = True, where: str = "image", bf16: bool | None = None, boxes=None):
     """SR of a SimpleITK image (2D: both axes; 3D: z), returning a SimpleITK image.
 
     Without ``resample_back`` the doubled axes have half the spacing and the same origin (LR
-    sample ``i`` is HR sample ``2 i``); with it, the result is on ``img``'s grid.
+    sample ``i`` is HR sample ``2 i``); with it, the result is on ``img``'s grid. ``boxes``: SR only
+    there (array index order; see :func:`super_resolve_array`).
     """
     import SimpleITK as sitk
 
@@ -136,7 +214,7 @@ def super_resolve_image(G, img, device, resample_back: bool = True, where: str =
         check_volume_geometry(img, where)
     arr = sitk.GetArrayFromImage(img)
     arr = check_array(arr, where)
-    y = super_resolve_array(G, arr, device, resample_back=resample_back, bf16=bf16)
+    y = super_resolve_array(G, arr, device, resample_back=resample_back, bf16=bf16, boxes=boxes)
     y = to_dtype_of(y, arr.dtype)
     out = sitk.GetImageFromArray(y)
     out.SetOrigin(img.GetOrigin())
@@ -252,9 +330,93 @@ def default_manifest_out(manifest_path, resample_back: bool = True) -> Path:
     return manifest_path.with_name(f"{manifest_path.stem}{'_sr' if resample_back else '_sr2x'}{manifest_path.suffix}")
 
 
+REGIONS = ("roi", "image")
+
+
+def _generator_spec(G) -> tuple:
+    """``(class name, channels, blocks, state bytes, digest)``: a generator as plain, picklable data for a worker."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in G.state_dict().items()}, buf)
+    return (G.head.out_channels, len(G.body) - 1, buf.getvalue(), generator_digest(G))
+
+
+_WORKER_GENERATORS: dict = {}
+
+
+def _worker_generator(spec, device):
+    """The generator of ``spec`` on ``device``, built once per worker process (``torch.load(weights_only=True)``)."""
+    import io
+
+    import torch
+
+    from .networks import Generator
+
+    channels, blocks, state, digest = spec
+    key = (digest, str(device))
+    if key not in _WORKER_GENERATORS:
+        G = Generator(channels, blocks)
+        G.load_state_dict(torch.load(io.BytesIO(state), map_location="cpu", weights_only=True))
+        _WORKER_GENERATORS.clear()  # one model at a time
+        _WORKER_GENERATORS[key] = G.to(device).eval()
+    return _WORKER_GENERATORS[key]
+
+
+def _apply_one(gen, device, bf16, src, spacing, masks, dst, mdsts, is_2d, resample_back, region, roi_margin, record, where):
+    """Super-resolve one manifest row and write its SR image, SR masks and sidecar (last); return ``(dst, box)``.
+
+    Module-level and fed plain data, so that local worker processes and Dask workers can run it.
+    """
+    import json
+
+    import SimpleITK as sitk
+
+    from ..data.readers import read_image, read_mask, read_masks_union
+    from ..utils import atomic_path, file_sha256
+
+    G = _worker_generator(gen, device) if isinstance(gen, tuple) else gen
+    img = read_image(src, spacing)
+    box = None
+    if region == "roi":
+        union = sitk.GetArrayFromImage(read_masks_union(masks, spacing))
+        if union.shape != sitk.GetArrayViewFromImage(img).shape:
+            raise InputError(f"{where}: the mask has shape {union.shape} but the image has {sitk.GetArrayViewFromImage(img).shape}; ROI-only SR needs masks on the image's grid.")
+        try:
+            box = read_box(union, roi_margin)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
+    sr = super_resolve_image(G, img, device, resample_back=resample_back, where=where, bf16=bf16, boxes=None if box is None else [box])
+    write_image(sr, dst, is_2d)
+    for m, mdst in zip(masks if not resample_back else [], mdsts):
+        if is_2d:
+            ref = sitk.Image([2 * n for n in img.GetSize()], sitk.sitkUInt8)
+            ref.SetSpacing([s / 2 for s in img.GetSpacing()])
+            ref.SetOrigin(img.GetOrigin())
+            ref.SetDirection(img.GetDirection())
+        else:
+            ref = sr
+        mr = resample_mask(read_mask(m, spacing), ref)
+        if is_2d:
+            mr = sitk.GetImageFromArray(sitk.GetArrayFromImage(mr) * np.uint8(255))
+        write_image(mr, mdst, is_2d)
+    record = dict(record)
+    if box is not None:
+        # where the generator ran: array index order (z,) y, x, end exclusive, on the input grid
+        record["roi_box"] = [[b.start, b.stop] for b in box]
+    record["outputs"] = {o.name: file_sha256(o) for o in [dst, *mdsts]}
+    with atomic_path(sidecar_path(dst)) as tmp:  # last: its presence means the outputs are complete
+        tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    log.debug("wrote %s", dst)
+    return str(dst), record.get("roi_box")
+
+
 def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr", mask_column: str = "mask_sr",
                    resample_back: bool = True, manifest_out=None, overwrite: bool = False, progress=None,
-                   in_place: bool = False):
+                   in_place: bool = False, region: str = "roi", roi_margin: float = 0.1, scheduler: str | None = None,
+                   jobs: int | None = 1):
     """Super-resolve every image of a manifest and write a manifest with ``image_sr`` / ``mask_sr`` columns.
 
     Parameters
@@ -278,11 +440,31 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
     overwrite : bool
         Recompute SR files even when they can be reused. By default an SR file is reused only when
         its sidecar ``<file>.json`` shows that the same generator weights, settings (grid,
-        precision, package version) and input image and mask bytes made it, and the file still has
-        the hash recorded there; so an interrupted run resumes where it stopped, and a file made by
-        another model or from another image is recomputed.
+        precision, region, package version) and input image and mask bytes made it, and the file
+        still has the hash recorded there; so an interrupted run resumes where it stopped, and a
+        file made by another model or from another image is recomputed.
     in_place : bool
         Overwrite ``manifest_path`` itself (atomically) instead of writing a new manifest.
+    region : {"roi", "image"}
+        ``"roi"`` (default): run the generator only on each lesion's ROI: the bounding box of its
+        masks grown by ``roi_margin`` (:func:`read_box`: what the CNN crop and the radiomics
+        extraction read), with :func:`roi_halo` pixels of context. Inside that box the result equals
+        whole-image SR bit for bit in float32; outside it the image gets the generator's fixed cubic
+        path (cubic up-sampling, resampled back like SR). The sidecar records ``"region": "roi"`` and
+        the box. Several times faster on images much larger than their lesion. ``"image"``: the
+        generator runs on the whole image (for figures, or readers that look beyond the lesion,
+        e.g. PyRadiomics with ``normalize`` or image filters).
+    roi_margin : float
+        With ``region="roi"``: the margin, as a fraction of the lesion box's extent per side (the
+        CNN's ``margin``; at least 1 pixel, what radiomics reads).
+    scheduler : str, optional
+        Dask scheduler address (``tcp://host:8786``): the images are super-resolved on that
+        cluster's workers (:func:`srnomogram.parallel.imap_unordered`; the files land at the same
+        paths, so the cluster needs the same filesystem). None reads ``$DASK_SCHEDULER_ADDRESS`` and
+        runs locally when it is unset.
+    jobs : int or None
+        Local worker processes when no scheduler is used (1, the default: this process, whose torch
+        already uses every core; None: one per core).
 
     Returns
     -------
@@ -291,15 +473,19 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
     """
     import json
 
-    import SimpleITK as sitk
     from tqdm.auto import tqdm
 
     from .. import __version__
     from ..data.manifest import load_manifest, mask_paths, write_manifest
-    from ..data.readers import is_2d_path, read_image, read_mask
-    from ..utils import atomic_path, file_sha256, hash_bytes, safe_name, safe_names
+    from ..data.readers import is_2d_path
+    from ..parallel import CHECKED_PACKAGES, imap_unordered, resolve_scheduler
+    from ..utils import hash_bytes, safe_name, safe_names
     from .model import FORMAT
 
+    if region not in REGIONS:
+        raise param_error("region", "apply_manifest", "'roi' or 'image'", region)
+    if isinstance(roi_margin, bool) or not isinstance(roi_margin, (int, float, np.integer, np.floating)) or not np.isfinite(roi_margin) or roi_margin < 0:
+        raise param_error("roi_margin", "apply_manifest", "a float >= 0 (fraction of the lesion box per side)", roi_margin)
     manifest_path = Path(manifest_path)
     if in_place and manifest_out is not None:
         raise InputError("apply_manifest got both in_place=True and manifest_out; give one (--in-place or --manifest-out).")
@@ -309,12 +495,15 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
     tag = "_sr" if resample_back else "_sr2x"
     device, bf16 = model.device_, model._bf16()
     settings = {"model_format": FORMAT, "srnomogram": __version__, "generator_sha256": generator_digest(model.generator_),
-                "resample_back": bool(resample_back), "precision": "bf16" if bf16 else "float32"}
+                "resample_back": bool(resample_back), "precision": "bf16" if bf16 else "float32", "region": region}
+    if region == "roi":
+        settings["roi_margin"] = float(roi_margin)
     names = safe_names(df["case_id"]) if out_dir is not None else [None] * len(df)
     img_out, mask_out, spacing_out = [], [], []
     claimed: dict[Path, str] = {}
     any_2d = False
-    for (i, row), name in tqdm(list(zip(df.iterrows(), names)), desc="sr apply", disable=None if progress is None else not progress, leave=False):
+    todo = []
+    for (i, row), name in zip(df.iterrows(), names):
         src = row["image"]
         is_2d = is_2d_path(src)
         any_2d |= is_2d
@@ -327,43 +516,42 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
             if claimed.get(dst, src) != src:
                 raise InputError(f"{where}: its SR file name {dst.name} is taken by {other}. Pass an output folder (--out-dir), where SR files are named by case id.")
         claimed[dst] = src
-        masks = [] if resample_back else list(np.atleast_1d(mask_paths(row["mask"])))
+        masks = list(np.atleast_1d(mask_paths(row["mask"])))
+        mapped = [] if resample_back else masks
         if out_dir is None:
-            mdsts = [sr_path(m, None, tag, is_2d) for m in masks]
+            mdsts = [sr_path(m, None, tag, is_2d) for m in mapped]
         else:
-            mdsts = [sr_path(m, out_dir, f"_mask{'' if len(masks) == 1 else j + 1}{tag}", is_2d, name) for j, m in enumerate(masks)]
+            mdsts = [sr_path(m, out_dir, f"_mask{'' if len(mapped) == 1 else j + 1}{tag}", is_2d, name) for j, m in enumerate(mapped)]
         spacing_key = None if spacing is None or (isinstance(spacing, float) and np.isnan(spacing)) else float(spacing)
+        read = masks if (region == "roi" or not resample_back) else []
         key = hash_bytes(json.dumps({**settings, "spacing": spacing_key, "image": _input_digest(src),
-                                     "masks": [_input_digest(m) for m in masks]}, sort_keys=True))
+                                     "masks": [_input_digest(m) for m in read]}, sort_keys=True))
         if overwrite or not _reusable(dst, [dst, *mdsts], key):
-            img = read_image(src, spacing)
-            sr = super_resolve_image(model.generator_, img, device, resample_back=resample_back, where=where, bf16=bf16)
-            write_image(sr, dst, is_2d)
-            for m, mdst in zip(masks, mdsts):
-                if is_2d:
-                    ref = sitk.Image([2 * n for n in img.GetSize()], sitk.sitkUInt8)
-                    ref.SetSpacing([s / 2 for s in img.GetSpacing()])
-                    ref.SetOrigin(img.GetOrigin())
-                    ref.SetDirection(img.GetDirection())
-                else:
-                    ref = sr
-                mr = resample_mask(read_mask(m, spacing), ref)
-                if is_2d:
-                    mr = sitk.GetImageFromArray(sitk.GetArrayFromImage(mr) * np.uint8(255))
-                write_image(mr, mdst, is_2d)
-            record = {"format": SIDECAR_FORMAT, "key": key, **settings, "image": str(src), "masks": [str(m) for m in masks],
-                      "outputs": {o.name: file_sha256(o) for o in [dst, *mdsts]}}
-            with atomic_path(sidecar_path(dst)) as tmp:  # last: its presence means the outputs are complete
-                tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
-            log.debug("wrote %s", dst)
+            record = {"format": SIDECAR_FORMAT, "key": key, **settings, "image": str(src), "masks": [str(m) for m in read]}
+            todo.append((device, bf16, str(src), spacing_key, [str(m) for m in masks], dst, mdsts, is_2d, bool(resample_back),
+                         region, float(roi_margin), record, where))
         img_out.append(str(dst))
         sp = spacing if spacing is not None and not (isinstance(spacing, float) and np.isnan(spacing)) else np.nan
         spacing_out.append(sp / 2 if (is_2d and not resample_back and np.isfinite(sp)) else sp)
         mask_out.append(row["mask"] if resample_back else ";".join(str(m) for m in mdsts))
+    if todo:
+        remote = resolve_scheduler(scheduler) is not None or (jobs != 1 and len(todo) > 1)
+        if remote:  # plain data for the workers: the generator as bytes, the device as a string
+            gen = _generator_spec(model.generator_)
+            tasks = [(gen, str(t[0]), *t[1:]) for t in todo]
+        else:
+            tasks = [(model.generator_, *t) for t in todo]
+        bar = tqdm(total=len(df), initial=len(df) - len(todo), desc="sr apply", disable=None if progress is None else not progress, leave=False)
+        try:
+            for _ in imap_unordered(_apply_one, tasks, jobs=jobs, scheduler=scheduler, packages=(*CHECKED_PACKAGES, "torch")):
+                bar.update()
+        finally:
+            bar.close()
     df[column] = img_out
     df[mask_column] = mask_out
     if not resample_back and any_2d and "spacing" in df.columns:
         df["spacing_sr"] = spacing_out
     write_manifest(df, dst_manifest)
-    log.info("wrote %d SR images and column %r to %s", len(df), column, dst_manifest)
+    log.info("wrote %d SR images (%s, %d computed, %d reused) and column %r to %s", len(df),
+             "ROI-only SR" if region == "roi" else "whole-image SR", len(todo), len(df) - len(todo), column, dst_manifest)
     return df

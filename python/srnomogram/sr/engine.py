@@ -8,13 +8,13 @@
 * :func:`train` runs the iterations with a progress bar; :func:`upsample_rows` applies a generator
   in chunks.
 
-On CUDA the steps run under bf16 autocast with channels_last tensors; on CPU in float32, unless bf16
-is asked for (``amp="bf16"``: on a CPU with AMX, about three times as fast; see :func:`resolve_amp`).
+Under ``amp="auto"`` the steps run in bf16 autocast with channels_last tensors where bf16 is fast (a
+CUDA GPU with bf16, a CPU with AMX or AVX-512 BF16) and in float32 elsewhere; ``amp="bf16"`` asks for bf16 anywhere
+(see :func:`srnomogram._torch.resolve_amp`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from dataclasses import dataclass
@@ -23,45 +23,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError, param_error
+from .._torch import autocast as _autocast
+from .._torch import resolve_amp, resolve_device  # noqa: F401  (the SR API's names)
+from ..errors import InputError
 from .degradation import degrade_rows
 
 log = logging.getLogger(__name__)
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` picks CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"The 'device' parameter asks for {device!r} but no CUDA device is available. Use device='cpu' or 'auto'.")
-    return dev
-
-
-def resolve_amp(amp, device: torch.device, func: str = "SuperResolver") -> bool:
-    """Whether to run in bf16: ``"auto"`` → on a CUDA device that supports bf16 (compute capability
-    8.0+, ``torch.cuda.is_bf16_supported()``; CPU runs and older GPUs stay float32, the CPU's
-    bit-reproducible), ``"bf16"`` → on any device, ``"none"`` → never."""
-    if amp == "auto":
-        return device.type == "cuda" and torch.cuda.is_bf16_supported()
-    if amp == "bf16":
-        return True
-    if amp == "none":
-        return False
-    raise param_error("amp", func, "'auto', 'bf16' or 'none'", amp)
-
-
 def use_bf16(device: torch.device, bf16: bool | None = None) -> bool:
-    """``bf16`` as given, or by default the ``amp="auto"`` rule (bf16 on CUDA devices that support it)."""
-    return resolve_amp("auto", device) if bf16 is None else bool(bf16)
+    """``bf16`` as given, or by default the ``amp="auto"`` rule (:func:`srnomogram._torch.resolve_amp`)."""
+    return resolve_amp("auto", device) is not None if bf16 is None else bool(bf16)
 
 
 def autocast(device: torch.device, bf16: bool | None = None):
-    """bf16 autocast when ``bf16`` (default: on CUDA); otherwise a no-op (float32)."""
-    if use_bf16(device, bf16):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """bf16 autocast when ``bf16`` (default: where bf16 is fast, see :func:`srnomogram._torch.bf16_is_fast`); otherwise float32."""
+    return _autocast(device, torch.bfloat16 if use_bf16(device, bf16) else None)
 
 
 class PatchSampler:
@@ -265,9 +242,9 @@ def evaluate(G, hr: np.ndarray, *, noise_sigma: float, mode: str = "downsample",
 def upsample_rows(G, stack: np.ndarray, device: torch.device, chunk_pixels: int = 1 << 21, bf16: bool | None = None) -> np.ndarray:
     """Apply ``G`` to a ``(N, h, W)`` float32 stack in [0, 1]; return ``(N, 2h, W)`` float32.
 
-    Planes go through in chunks of about ``chunk_pixels`` input pixels to bound memory. ``bf16``
-    (default: on CUDA) runs the network's convolutions in bf16 with channels-last tensors; its fixed
-    cubic path stays float32.
+    Planes go through in chunks of about ``chunk_pixels`` input pixels (at most twice that) to bound
+    memory. ``bf16`` (default: the ``amp="auto"`` rule) runs the network's convolutions in bf16 with
+    channels-last tensors; its fixed cubic path stays float32.
     """
     G.eval()
     bf16 = use_bf16(device, bf16)
@@ -277,13 +254,16 @@ def upsample_rows(G, stack: np.ndarray, device: torch.device, chunk_pixels: int 
     # loaded, which restores the default layout): the same numbers by construction.
     G.to(memory_format=torch.channels_last if bf16 else torch.contiguous_format)
     n, h, w = stack.shape
-    per = max(1, chunk_pixels // max(1, h * w))
+    # Chunks of near-equal size, none of a single plane when there are several: PyTorch convolves a
+    # lone small float32 plane with another kernel than a batch (see sr.apply.ONEDNN_MIN_VALUES),
+    # so a plane's result would otherwise depend on where the chunks happen to end.
+    bounds = np.linspace(0, n, max(1, n // max(2, chunk_pixels // max(1, h * w))) + 1).round().astype(int)
     out = np.empty((n, 2 * h, w), dtype=np.float32)
-    for s in range(0, n, per):
-        x = torch.from_numpy(np.ascontiguousarray(stack[s : s + per], dtype=np.float32)).unsqueeze(1).to(device)
+    for s, e in zip(bounds[:-1], bounds[1:]):
+        x = torch.from_numpy(np.ascontiguousarray(stack[s:e], dtype=np.float32)).unsqueeze(1).to(device)
         if bf16:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, bf16):
             y = G(x)
-        out[s : s + per] = y.float()[:, 0].cpu().numpy()
+        out[s:e] = y.float()[:, 0].cpu().numpy()
     return out

@@ -55,10 +55,13 @@ class SuperResolver(BaseEstimator):
     device : str
         ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda[:k]"``.
     amp : {"auto", "bf16", "none"}
-        bf16 autocast and channels-last tensors: ``"auto"`` on CUDA devices that support bf16 only
-        (CPU runs stay float32 and bit-reproducible); ``"bf16"`` also on the CPU, where a processor with AMX runs the
-        generator about three times as fast (its fixed cubic path stays float32). Can be changed after
-        fitting (``set_params(amp=...)``) to apply a model in another precision.
+        bf16 autocast and channels-last tensors. ``"auto"``: where bf16 is faster than float32, as
+        the device reports it (a CUDA GPU with bf16; a CPU with AMX or AVX-512 BF16, see
+        :func:`srnomogram._torch.bf16_is_fast`); float32, bit-reproducible, elsewhere, e.g. on CPUs
+        without native bf16 (AVX2, plain AVX-512), where bf16 measured slower. ``"bf16"``: on any
+        device. ``"none"``: float32.
+        The fixed cubic path stays float32. Can be changed after fitting (``set_params(amp=...)``)
+        to apply a model in another precision.
     progress : bool or None
         Progress bar; ``None`` shows it only on a terminal.
     image_col : str
@@ -161,9 +164,9 @@ class SuperResolver(BaseEstimator):
         """Train on a list of arrays: 2D images ``(H, W)`` or 3D volumes ``(z, y, x)`` (axial slices used)."""
         import torch
 
-        from ..utils import seed_everything
+        from .._torch import resolve_device, seed_everything
         from .apply import check_array, intensity_scaling
-        from .engine import LossWeights, PatchSampler, resolve_device, train
+        from .engine import LossWeights, PatchSampler, train
         from .networks import Generator, PatchDiscriminator
 
         self._validate_params("SuperResolver.fit")
@@ -179,7 +182,7 @@ class SuperResolver(BaseEstimator):
                 scales.append(sc)
         if len(dims) > 1:
             raise InputError("SuperResolver.fit got both 2D images and 3D volumes; train one model per kind.")
-        self.device_ = resolve_device(self.device)
+        self.device_ = resolve_device(self.device, "SuperResolver")
         seed_everything(self.seed)
         sampler = PatchSampler(planes, scales, self.patch_size, seed=self.seed)
         torch.manual_seed(self.seed)
@@ -196,9 +199,9 @@ class SuperResolver(BaseEstimator):
         return self
 
     def _bf16(self) -> bool:
-        from .engine import resolve_amp
+        from .._torch import resolve_amp
 
-        return resolve_amp(self.amp, self.device_)
+        return resolve_amp(self.amp, self.device_, "SuperResolver") is not None
 
     # -- inference --------------------------------------------------------------------------
 
@@ -224,14 +227,19 @@ class SuperResolver(BaseEstimator):
         return super_resolve_array(self.generator_, image, self.device_, resample_back=True, bf16=self._bf16())
 
     def apply_manifest(self, manifest_path, out_dir=None, column="image_sr", mask_column="mask_sr", resample_back=True,
-                       manifest_out=None, overwrite=False, in_place=False):
-        """Write SR images and a manifest with ``image_sr``/``mask_sr``; see :func:`srnomogram.sr.apply.apply_manifest`."""
+                       manifest_out=None, overwrite=False, in_place=False, region="roi", roi_margin=0.1, scheduler=None, jobs=1):
+        """Write SR images and a manifest with ``image_sr``/``mask_sr``; see :func:`srnomogram.sr.apply.apply_manifest`.
+
+        ``region="roi"`` (default) runs the generator on each lesion's ROI only (bit-identical there
+        to whole-image SR); ``region="image"`` on whole images. ``scheduler`` (a Dask address) or
+        ``jobs`` spread the images over workers.
+        """
         from .apply import apply_manifest
 
         self._check_fitted()
         return apply_manifest(self, manifest_path, out_dir=out_dir, column=column, mask_column=mask_column,
                               resample_back=resample_back, manifest_out=manifest_out, overwrite=overwrite, progress=self.progress,
-                              in_place=in_place)
+                              in_place=in_place, region=region, roi_margin=roi_margin, scheduler=scheduler, jobs=jobs)
 
     def quality(self, images, ids=None, seed=0):
         """PSNR/SSIM of SR vs nearest/linear/cubic on held-out images; see :func:`srnomogram.sr.quality.quality_table`."""
@@ -281,7 +289,7 @@ class SuperResolver(BaseEstimator):
         import torch
 
         from .._checkpoint import verify_sha256
-        from .engine import resolve_device
+        from .._torch import resolve_device
         from .networks import Generator
 
         path = Path(path)
@@ -305,7 +313,7 @@ class SuperResolver(BaseEstimator):
         except (RuntimeError, KeyError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(f"{gen_p} cannot be loaded into the generator described by {meta_p} ({first}).") from None
-        model.device_ = resolve_device(device)
+        model.device_ = resolve_device(device, "SuperResolver.load")
         model.generator_ = G.to(model.device_).eval()
         model.ndim_ = meta.get("ndim", 2)
         model.n_training_planes_ = meta.get("n_training_planes")

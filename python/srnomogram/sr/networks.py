@@ -83,6 +83,40 @@ class Generator(nn.Module):
         return base + self.tail(self.up(f))
 
 
+class CubicUpsampler(nn.Module):
+    """The generator's fixed path alone: Keys cubic up-sampling by 2 along rows (what an untrained
+    :class:`Generator`, whose last convolution is zero, returns). Fills the pixels that ROI-only
+    super-resolution leaves out (:func:`srnomogram.sr.apply.super_resolve_array`)."""
+
+    scale = 2
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return cubic_upsample_rows(lr.float())
+
+
+def receptive_radius(G: nn.Module) -> tuple[int, int]:
+    """How far an output of ``G`` reaches into its input: ``(along, across)`` input pixels on each side.
+
+    ``along`` counts input rows (the up-sampled axis), ``across`` input columns. Derived from the
+    convolution stack in forward order (every convolution of :class:`Generator` lies on one path;
+    the residual skips reach less far): a k x k convolution with dilation d adds ``d (k - 1) / 2``
+    pixels of its own input; after the sub-pixel shuffle those pixels are high-resolution rows, half
+    an input row each. The fixed cubic path reads rows ``i - 1 .. i + 2`` (radius 2).
+    ``tests/python/sr/test_networks.py`` checks it against impulse responses.
+    """
+    before, after, shuffled = [0, 0], [0, 0], False
+    for m in G.modules():
+        if isinstance(m, AxialPixelShuffle):
+            shuffled = True
+        elif isinstance(m, nn.Conv2d):
+            acc = after if shuffled else before
+            for ax in (0, 1):
+                acc[ax] += m.dilation[ax] * (m.kernel_size[ax] - 1) // 2
+    scale = getattr(G, "scale", 2)
+    along = before[0] + -(-after[0] // scale)
+    return max(along, 2), before[1] + after[1]
+
+
 class PatchDiscriminator(nn.Module):
     """PatchGAN: strided 4x4 convolutions with LeakyReLU; one real/fake logit per receptive-field patch.
 

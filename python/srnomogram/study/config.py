@@ -6,7 +6,7 @@ A study file has these sections (every key optional except ``cohort.manifest``; 
     study:      name, seed, output, deterministic, scheduler
     cohort:     manifest, clinical, clinical_labels, label_names
     split:      test_size, seed, use_manifest_split
-    sr:         enabled, params (passed to srnomogram.sr.SuperResolver)
+    sr:         enabled, params (passed to srnomogram.sr.SuperResolver), region (roi | image)
     radiomics:  enabled, params (a PyRadiomics parameter file), jobs, models
     deep:       enabled, archs, images, weights, epochs, batch_size, lr, device, params
     nomogram:   best_model_rule, train_score, calibration_b, bootstrap_seed, hl_groups, dca_thresholds,
@@ -134,6 +134,11 @@ class SplitSection:
 class SRSection:
     enabled: Bool = Field(True, description="train the super-resolution GAN and build SR models")
     params: Params = Field(None, description="keyword arguments of srnomogram.sr.SuperResolver")
+    region: Literal["roi", "image"] = Field(
+        "roi",
+        description="roi: SR of each lesion's box + the CNN margin only (identical there, faster; radiomics settings "
+        "that read the whole image switch it to image); image: whole images",
+    )
 
 
 @dataclass(frozen=True, config=_SECTION)

@@ -20,8 +20,7 @@ under their output folder.
 With a Dask scheduler (``scheduler=``, ``--scheduler`` or ``$DASK_SCHEDULER_ADDRESS``) the per-lesion
 work runs on the cluster's workers (:mod:`srnomogram.parallel`): feature extraction one lesion per
 task, CNN scoring one inference batch per task (the local batches, so each lesion is scored in the
-same batch as locally), and SR apply where :func:`srnomogram.sr.apply.apply_manifest` takes a
-scheduler. The scheduler is in no cache key: a cluster run reuses a local run's stages and back.
+same batch as locally), and SR apply one lesion per task. The scheduler is in no cache key: a cluster run reuses a local run's stages and back.
 """
 
 from __future__ import annotations
@@ -134,7 +133,7 @@ def _describe(values) -> dict:
 def run_application(ctx):
     """Freeze what applying the study needs: models, cut-offs, settings, training summary."""
     from .. import metrics
-    from .stages import load_cohort
+    from .stages import load_cohort, sr_region
 
     cfg = ctx.config
     inputs = ctx.inputs
@@ -181,7 +180,8 @@ def run_application(ctx):
         "best_model": best,
         "thresholds": "training Youden cut-off, as Table 2 computes it (metrics.table2_rows); for the clinical "
                       "model and the nomogram, the Youden cut-off of their training risks",
-        "sr": {"enabled": cfg.sr.enabled, "params": dict(cfg.sr.params or {}), "model": "stages/sr/model" if cfg.sr.enabled else None},
+        "sr": {"enabled": cfg.sr.enabled, "params": dict(cfg.sr.params or {}), "model": "stages/sr/model" if cfg.sr.enabled else None,
+               **dict(zip(("region", "roi_margin"), sr_region(cfg)))},
         "radiomics": {"enabled": cfg.radiomics.enabled, "params_file": params_file,
                       "params_name": Path(cfg.radiomics.params).name if cfg.radiomics.params else None},
         "design": "stages/nomogram/nomogram_design.json",
@@ -417,26 +417,13 @@ def _ext_sr(ctx):
         tmp = ctx.path("_unlabelled_input.csv")
         pd.read_csv(src, dtype={"case_id": str}).assign(label=0).to_csv(tmp, index=False)
         src = tmp
-    _apply_sr(model, src, run.options.get("scheduler"), out_dir=ctx.path("images"), manifest_out=ctx.path("cohort.csv"))
+    # As the study made its SR images; a study recorded before ROI-only SR made them from whole images.
+    region = run.study.app["sr"].get("region", "image")
+    model.apply_manifest(src, out_dir=ctx.path("images"), manifest_out=ctx.path("cohort.csv"), scheduler=run.options.get("scheduler"),
+                         region=region, roi_margin=run.study.app["sr"].get("roi_margin", 0.1))
     if not labelled:
         write_csv_atomic(pd.read_csv(ctx.path("cohort.csv"), dtype={"case_id": str}).drop(columns="label"), ctx.path("cohort.csv"))
         Path(src).unlink()
-
-
-def _apply_sr(model, manifest, scheduler, **kw):
-    """``model.apply_manifest(manifest, **kw)``, on the cluster of ``scheduler`` where apply_manifest takes one."""
-    import inspect
-
-    from ..parallel import resolve_scheduler
-    from ..sr import apply as sr_apply
-
-    address = resolve_scheduler(scheduler)
-    if address is not None and "scheduler" in inspect.signature(sr_apply.apply_manifest).parameters:
-        model._check_fitted()
-        return sr_apply.apply_manifest(model, manifest, progress=model.progress, scheduler=address, **kw)
-    if address is not None:
-        logger.info("SR images are made in this process: this version's apply_manifest takes no scheduler.")
-    return model.apply_manifest(manifest, **kw)
 
 
 def _cohort_of(ctx) -> pd.DataFrame:
@@ -639,6 +626,11 @@ def _ext_statistics(ctx):
         dca.append(d.rename(columns={"model": "curve"}).assign(model=m))
         if opts.get("recalibrate"):
             r = stats.recalibrate_risk(y, s)
+            if not np.isfinite(r.attrs["slope"]):
+                logger.warning("%s: its score has no spread on this cohort, so its logistic recalibration is not estimable.", m)
+                recal.append(pd.DataFrame({"model": [m], "result": ["logistic recalibration not estimable: the score has no spread on this cohort"],
+                                           "recal_intercept": [np.nan], "recal_slope": [np.nan]}))
+                continue
             ev2 = stats.external_validation(y, r.to_numpy(), **{k: v for k, v in kw.items() if k != "threshold"})
             recal.append(ev2.summary().assign(model=m, result="logistic recalibration on the external cohort (apparent)",
                                               recal_intercept=r.attrs["intercept"], recal_slope=r.attrs["slope"]))

@@ -82,6 +82,26 @@ def run_split(ctx):
 
 
 # ------------------------------------------------------------------------------------ super-resolution
+def sr_region(cfg) -> tuple[str, float]:
+    """``(region, roi_margin)`` of the SR stage: ``sr.region``, with the CNNs' ROI margin; "image"
+    when the radiomics parameters read beyond the lesion box, where ROI-only SR would change features."""
+    from ..deep.model import DeepClassifier
+
+    margin = float(dict(cfg.deep.params or {}).get("margin", DeepClassifier().margin))
+    region = getattr(cfg.sr, "region", "roi")
+    if region == "roi" and cfg.radiomics.enabled:
+        from ..radiomics.extraction import reads_only_lesion_box
+
+        if not reads_only_lesion_box(cfg.radiomics.params):
+            region = "image"
+    return region, margin
+
+
+def _sr_key(cfg, results):
+    region, margin = sr_region(cfg)
+    return {**_seed_key(cfg, results), "region": region, "roi_margin": margin if region == "roi" else None}
+
+
 def run_sr(ctx):
     """Train the SR GAN on the training images and super-resolve every image (``image_sr``)."""
     from ..sr import SuperResolver
@@ -93,10 +113,16 @@ def run_sr(ctx):
     params.setdefault("device", cfg.deep.device)
     model = SuperResolver(**params).fit(cohort[cohort["split"] == "train"])
     model.save(ctx.path("model"))
+    region, margin = sr_region(cfg)
+    if region != getattr(cfg.sr, "region", "roi"):
+        logger.warning("SR on whole images: the radiomics parameters read beyond the lesion box (normalisation, filters or resampling)")
     df = model.apply_manifest(
         ctx.inputs["split"].file("cohort.csv"),
         out_dir=ctx.path("images"),
         manifest_out=ctx.path("cohort.csv"),
+        region=region,
+        roi_margin=margin,
+        scheduler=getattr(cfg.study, "scheduler", None),
     )
     hist = pd.DataFrame(model.history_)
     ctx.write_table("sr_history", hist.assign(iteration=np.arange(1, len(hist) + 1)))
@@ -494,7 +520,7 @@ def build_stages(cfg) -> list[Stage]:
     stages = [Stage("split", run_split, sections=("cohort", "split"), inputs=_manifest_inputs, extra_key=_split_key, version="2",
                     pins=(Pin("manifest", read=_cohort_pin, title="Cohort manifest with train/test split"), *pins("split_counts", "excluded")))]
     if cfg.sr.enabled:
-        stages.append(Stage("sr", run_sr, deps=("split",), sections=("sr",), extra_key=_seed_key, pins=pins("sr_history", "sr_quality")))
+        stages.append(Stage("sr", run_sr, deps=("split",), sections=("sr",), extra_key=_sr_key, pins=pins("sr_history", "sr_quality")))
     model_deps = []
     if cfg.radiomics.enabled:
         stages.append(Stage("radiomics_or", run_radiomics_or, deps=("split",), sections=("radiomics",), pins=pins("radiomics_features_or")))

@@ -80,6 +80,7 @@ def test_on_cuda_training_uses_bf16_where_supported_and_scores_stay_fp32(monkeyp
     training and only on a GPU with bf16; predict_proba (and so every score) in fp32 unless asked."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: supported)
+    monkeypatch.setattr("srnomogram._torch.cpu_has_fast_bf16", lambda *a, **k: False)  # a CPU without AMX
     est = DeepClassifier(device="cuda")
     device, amp, cl = est._runtime(training=True)
     assert device.type == "cuda" and amp == (torch.bfloat16 if supported else None) and cl is True

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-TINY = dict(channels=8, blocks=2, patch_size=32, iterations=120, batch_size=8, lr=1e-3, noise_sigma=0.05, seed=0, device="cpu", progress=False)
+TINY = dict(channels=8, blocks=2, patch_size=32, iterations=120, batch_size=8, lr=1e-3, noise_sigma=0.05, seed=0, device="cpu", amp="none", progress=False)
 
 
 def synthetic_image(seed: int, shape=(96, 96)) -> np.ndarray:

@@ -208,3 +208,200 @@ def test_fit_from_manifest_rejects_bad_volumes(tmp_path):
     df = pd.DataFrame([dict(case_id="v", image=str(tmp_path / "v.nii.gz"), mask=str(tmp_path / "m.nii.gz"), label=0)])
     with pytest.raises(InputError, match=r"row 0 .*v.nii.gz.*z is already the finest axis"):
         SuperResolver(patch_size=32).fit(df)
+
+
+# ---------------------------------------------------------------------------------- ROI-only SR
+def _random_generator(blocks, channels=8, seed=0):
+    """A generator with a non-zero last layer (an untrained one is pure cubic interpolation, which reaches only 2 rows)."""
+    import torch
+
+    from srnomogram.sr.networks import Generator
+
+    torch.manual_seed(seed)
+    G = Generator(channels=channels, blocks=blocks).eval()
+    torch.nn.init.normal_(G.tail.weight, std=0.3)
+    return G
+
+
+LESIONS = {  # lesion box (rows, cols) in a 200 x 240 image: inside, on each border, on a corner, almost the whole image
+    "inside": (slice(80, 110), slice(100, 150)),
+    "top-left corner": (slice(0, 25), slice(0, 30)),
+    "bottom-right corner": (slice(170, 200), slice(200, 240)),
+    "left border": (slice(60, 90), slice(0, 12)),
+    "whole": (slice(3, 197), slice(2, 238)),
+    "small": (slice(120, 124), slice(40, 43)),
+}
+
+
+@pytest.mark.parametrize("blocks", [0, 2, 8])
+@pytest.mark.parametrize("resample_back", [True, False])
+def test_roi_sr_equals_whole_image_sr_bit_for_bit_inside_what_the_readers_read(blocks, resample_back):
+    """Float32 ROI-only SR is identical to whole-image SR in the lesion box grown by the CNN margin,
+    for generators of several receptive fields and lesions touching the borders; outside the window it is cubic."""
+    from srnomogram.deep.data import roi_box
+    from srnomogram.sr.apply import read_box, super_resolve_array
+    from srnomogram.sr.networks import CubicUpsampler
+
+    G = _random_generator(blocks)
+    img = (np.random.default_rng(blocks).random((200, 240)) * 255).astype(np.uint8)
+    whole = super_resolve_array(G, img, "cpu", resample_back=resample_back, bf16=False)
+    cubic = super_resolve_array(CubicUpsampler(), img, "cpu", resample_back=resample_back, bf16=False)
+    k = 1 if resample_back else 2
+    for name, (rs, cs) in LESIONS.items():
+        mask = np.zeros(img.shape, bool)
+        mask[rs, cs] = True
+        box = read_box(mask, 0.1)
+        roi = super_resolve_array(G, img, "cpu", resample_back=resample_back, bf16=False, boxes=[box])
+        r0, c0, r1, c1 = roi_box(mask, 0.1)  # what the CNN crops, and it contains radiomics' box + 1 pixel
+        assert box[0].start <= max(r0, 0) and box[1].start <= max(c0, 0) and box[0].stop >= min(r1, 200) and box[1].stop >= min(c1, 240)
+        inner = (slice(k * box[0].start, k * box[0].stop), slice(k * box[1].start, k * box[1].stop))
+        np.testing.assert_array_equal(roi[inner], whole[inner], err_msg=f"{name}, {blocks} blocks")
+        outside = np.ones(roi.shape, bool)
+        outside[inner] = False
+        far = outside & (np.abs(whole - cubic) > 1e-3)  # where the generator changes the image
+        if name != "whole":
+            assert far.any() and np.array_equal(roi[far & ~_grown(inner, roi.shape, k * 64)], cubic[far & ~_grown(inner, roi.shape, k * 64)])
+
+
+def _grown(inner, shape, by):
+    out = np.zeros(shape, bool)
+    out[tuple(slice(max(s.start - by, 0), s.stop + by) for s in inner)] = True
+    return out
+
+
+def test_roi_sr_is_not_exact_without_the_halo_nor_on_a_small_window():
+    """The two ingredients of exactness are needed: context of roi_halo pixels, and a window large
+    enough for PyTorch to run the oneDNN kernel a whole image runs (the im2col kernel that smaller
+    inputs get sums in another order)."""
+    import torch
+
+    import srnomogram.sr.apply as A
+
+    G = _random_generator(2)
+    img = (np.random.default_rng(0).random((200, 240)) * 255).astype(np.uint8)
+    whole = A.super_resolve_array(G, img, "cpu", resample_back=True, bf16=False)
+    off, sc = A.intensity_scaling(img)
+    x = (img.astype(np.float32) - off) * sc  # as super_resolve_array scales it
+    halo = A.roi_halo(G)
+
+    def sr_in(box, pad):
+        win = tuple(slice(b.start - pad, b.stop + pad) for b in box)
+        with torch.no_grad():
+            return A._sr01(G, x[win], (0, 1), "cpu", True, False)[pad:-pad, pad:-pad] / sc + off, win
+
+    big = (slice(40, 170), slice(50, 200))
+    exact, win = sr_in(big, halo)
+    assert (win[0].stop - win[0].start) * (win[1].stop - win[1].start) > A.ONEDNN_MIN_VALUES
+    np.testing.assert_array_equal(exact, whole[big])
+    short, win = sr_in(big, halo // 2)  # large enough for oneDNN, too little context
+    assert np.abs(short - whole[big]).max() > 0.01
+    small = (slice(80, 110), slice(100, 150))
+    close, win = sr_in(small, halo)  # enough context, but fewer pixels than oneDNN takes
+    assert (win[0].stop - win[0].start) * (win[1].stop - win[1].start) <= A.ONEDNN_MIN_VALUES
+    d = np.abs(close - whole[small]).max()
+    assert 0 < d < 1e-3  # last-bit differences only, which rounding to uint8 can still flip
+
+
+@pytest.mark.parametrize("blocks", [0, 3])
+def test_roi_sr_of_a_volume_equals_whole_volume_sr_inside_the_box(blocks):
+    from srnomogram.sr.apply import read_box, super_resolve_array
+
+    G = _random_generator(blocks)
+    vol = (np.random.default_rng(3).random((12, 70, 64)) * 1000).astype(np.int16)
+    mask = np.zeros(vol.shape, bool)
+    mask[0:3, 30:45, 50:64] = True  # on the first slice and the last column
+    box = read_box(mask, 0.1)
+    for resample_back in (True, False):
+        whole = super_resolve_array(G, vol, "cpu", resample_back=resample_back, bf16=False)
+        roi = super_resolve_array(G, vol, "cpu", resample_back=resample_back, bf16=False, boxes=[box])
+        k = 1 if resample_back else 2
+        inner = (slice(k * box[0].start, k * box[0].stop), box[1], box[2])
+        np.testing.assert_array_equal(roi[inner], whole[inner])
+
+
+def test_roi_sr_in_bf16_equals_whole_image_sr_in_bf16():
+    """bf16 convolutions always run in oneDNN, whatever the window size: identical too (measured on
+    AVX-512 and with ONEDNN_MAX_CPU_ISA=AVX2; not checked on AMX)."""
+    from srnomogram.sr.apply import read_box, super_resolve_array
+
+    G = _random_generator(2)
+    img = (np.random.default_rng(5).random((200, 240)) * 255).astype(np.uint8)
+    mask = np.zeros(img.shape, bool)
+    mask[80:110, 100:150] = True
+    box = read_box(mask, 0.1)
+    whole = super_resolve_array(G, img, "cpu", resample_back=True, bf16=True)
+    roi = super_resolve_array(G, img, "cpu", resample_back=True, bf16=True, boxes=[box])
+    np.testing.assert_array_equal(roi[box], whole[box])
+    assert np.abs(whole[box] - super_resolve_array(G, img, "cpu", resample_back=True, bf16=False)[box]).max() > 0.1  # it did run in bf16
+
+
+def test_apply_manifest_roi_writes_the_region_in_the_sidecar_and_matches_whole_image_files(tmp_path, fitted):
+    import json
+
+    from srnomogram.deep.data import roi_box
+
+    img = (np.random.default_rng(9).random((180, 200)) * 255).astype(np.uint8)
+    m = np.zeros(img.shape, np.uint8)
+    m[0:30, 150:200] = 255  # touches the top and right borders
+    _png(tmp_path / "a.png", img)
+    _png(tmp_path / "a_mask.png", m)
+    pd.DataFrame([dict(case_id="a", image="a.png", mask="a_mask.png", label=1, spacing=0.1)]).to_csv(tmp_path / "m.csv", index=False)
+    roi = fitted.apply_manifest(tmp_path / "m.csv", out_dir=tmp_path / "roi")
+    whole = fitted.apply_manifest(tmp_path / "m.csv", out_dir=tmp_path / "whole", region="image")
+    meta = json.loads((tmp_path / "roi" / "a_sr.png.json").read_text())
+    assert meta["region"] == "roi" and meta["roi_margin"] == 0.1 and meta["roi_box"] == [[0, 33], [145, 200]]
+    assert json.loads((tmp_path / "whole" / "a_sr.png.json").read_text())["region"] == "image"
+    a, b = (np.asarray(Image.open(p)) for p in (roi["image_sr"][0], whole["image_sr"][0]))
+    r0, c0, r1, c1 = roi_box(m > 0, 0.1)
+    np.testing.assert_array_equal(a[r0:r1, c0:c1], b[r0:r1, c0:c1])
+    assert (a != b).any()  # elsewhere: cubic, not SR
+    with pytest.raises(InputError, match=r"'region' parameter of apply_manifest must be 'roi' or 'image'\. Got 'lesion'"):
+        fitted.apply_manifest(tmp_path / "m.csv", out_dir=tmp_path / "x", region="lesion")
+
+
+def test_the_study_runs_roi_sr_with_the_cnn_margin_unless_radiomics_reads_the_whole_image(tmp_path):
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.stages import sr_region
+
+    (tmp_path / "m.csv").write_text("case_id,image,mask,label\n")
+
+    def cfg(**sections):
+        return config_from_dict({"cohort": {"manifest": "m.csv"}, **sections}, base_dir=tmp_path)
+
+    assert sr_region(cfg()) == ("roi", 0.1)
+    assert sr_region(cfg(deep={"params": {"margin": 0.3}})) == ("roi", 0.3)
+    assert sr_region(cfg(sr={"region": "image"}))[0] == "image"
+    p = tmp_path / "params.yaml"
+    p.write_text("setting:\n  normalize: true\nimageType:\n  Original: {}\n")  # whole-image statistics
+    assert sr_region(cfg(radiomics={"params": str(p)}))[0] == "image"
+    p.write_text("setting:\n  binWidth: 10\nimageType:\n  Original: {}\n")
+    assert sr_region(cfg(radiomics={"params": str(p)}))[0] == "roi"
+    with pytest.raises(InputError, match="sr.region"):
+        cfg(sr={"region": "lesion"})
+
+
+def test_apply_manifest_on_a_dask_cluster_writes_the_same_files_and_sidecars(fitted, cohort_2d, dask_cluster, torch_threads_of_workers, monkeypatch):
+    """Same SR PNGs (bytes), same sidecars, same manifest as a local run; the generator travels as bytes."""
+    import json
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    local = fitted.apply_manifest(cohort_2d / "manifest.csv", out_dir=cohort_2d / "local", manifest_out=cohort_2d / "local.csv")
+    remote = fitted.apply_manifest(cohort_2d / "manifest.csv", out_dir=cohort_2d / "dask_roi", manifest_out=cohort_2d / "dask_roi.csv",
+                                   scheduler=dask_cluster.scheduler_address)
+    assert [p.rsplit("/", 1)[-1] for p in remote["image_sr"]] == [p.rsplit("/", 1)[-1] for p in local["image_sr"]]
+    assert pd.read_csv(cohort_2d / "dask_roi.csv").equals(pd.read_csv(cohort_2d / "local.csv").assign(
+        image_sr=lambda d: d["image_sr"].str.replace("local/", "dask_roi/")))
+    for a, b in zip(local["image_sr"], (cohort_2d / "dask_roi" / Path(p).name for p in remote["image_sr"])):
+        assert Path(a).read_bytes() == b.read_bytes()
+        sa, sb = (json.loads(Path(str(x) + ".json").read_text()) for x in (a, b))
+        assert sa == sb  # key, settings, inputs, ROI box and output hashes
+
+
+@pytest.mark.slow
+def test_apply_manifest_with_local_worker_processes_matches_this_process(fitted, cohort_2d, monkeypatch):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    one = fitted.apply_manifest(cohort_2d / "manifest.csv", out_dir=cohort_2d / "one", manifest_out=cohort_2d / "one.csv", region="image", resample_back=False)
+    two = fitted.apply_manifest(cohort_2d / "manifest.csv", out_dir=cohort_2d / "two", manifest_out=cohort_2d / "two.csv", region="image", resample_back=False, jobs=2)
+    for col in ("image_sr", "mask_sr"):
+        for a, b in zip(one[col], two[col]):
+            assert Path(a).read_bytes() == Path(b).read_bytes()

@@ -32,6 +32,13 @@ def test_train_apply_and_quality_from_the_command_line(tmp_path, train_images, h
     assert rc == 0
     bf16 = [np.asarray(Image.open(p), dtype=int) for p in load_manifest(tmp_path / "m_bf16.csv")["image_sr"]]
     assert all(np.abs(a - b).max() <= 1 for a, b in zip(fp32, bf16))
+    import json
+
+    assert {json.loads(open(p + ".json").read())["region"] for p in df["image_sr"]} == {"roi"}  # the default
+    rc = main(["-q", "sr", "apply", str(tmp_path / "manifest.csv"), "--model", str(tmp_path / "model"), "--device", "cpu",
+               "--region", "image", "--out-dir", str(tmp_path / "whole"), "--manifest-out", str(tmp_path / "m_whole.csv")])
+    assert rc == 0
+    assert {json.loads(open(p + ".json").read())["region"] for p in load_manifest(tmp_path / "m_whole.csv")["image_sr"]} == {"image"}
     rc = main(["-q", "sr", "apply", str(tmp_path / "manifest.csv"), "--model", str(tmp_path / "model"), "--device", "cpu", "--in-place"])
     assert rc == 0 and load_manifest(tmp_path / "manifest.csv")["image_sr"].tolist() == df["image_sr"].tolist()
     rc = main(["-q", "sr", "quality", str(tmp_path / "manifest.csv"), "--model", str(tmp_path / "model"), "--device", "cpu",

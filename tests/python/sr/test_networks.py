@@ -44,3 +44,25 @@ def test_patch_discriminator_gives_a_map_of_logits():
 def test_generator_only_implements_scale_2():
     with pytest.raises(InputError, match="'scale' parameter of Generator"):
         Generator(scale=3)
+
+
+@pytest.mark.parametrize("blocks", [0, 1, 3])
+def test_receptive_radius_is_the_reach_of_an_impulse(blocks):
+    """An input pixel changes output rows 2i, 2i+1 of LR rows i within ``along`` of it and columns within ``across``: no further, and that far."""
+    from srnomogram.sr.networks import receptive_radius
+
+    torch.manual_seed(blocks)
+    G = Generator(channels=8, blocks=blocks).eval()
+    torch.nn.init.normal_(G.tail.weight, std=0.3)  # a trained, non-zero last layer
+    along, across = receptive_radius(G)
+    assert (along, across) == (2 * blocks + 4, 2 * blocks + 4)
+    x = torch.rand(1, 1, 61, 61, dtype=torch.float64)
+    G = G.double()
+    with torch.no_grad():
+        base = G(x)
+        x2 = x.clone()
+        x2[0, 0, 30, 30] += 1.0
+        diff = (G(x2) - base)[0, 0].abs() > 0
+    rows, cols = np.nonzero(diff.numpy())
+    assert np.abs(rows // 2 - 30).max() == along
+    assert np.abs(cols - 30).max() == across

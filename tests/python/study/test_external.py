@@ -1,7 +1,10 @@
 """`srnomogram validate` / `predict`: a finished study applied, frozen, to other cohorts.
 
-One tiny study (demo cohort of 48 lesions; tiny SR, LR + SVM, one MobileNetV2 epoch at 32 px) is
-trained once per module; every test reads it and writes into its own folder.
+One tiny study (demo cohort of 48 lesions; tiny SR, LR + SVM, one MobileNetV2, 3 epochs at 32 px) is
+trained once per module; every test reads it and writes into its own folder. With one epoch (and
+batches of 16) the CNN gave every lesion 0.4434667 to 7 digits: the 1e-8 differences between thread
+counts then reordered the scores (AUC 0.54 against 0.375 with OMP_NUM_THREADS=1) and made the
+recalibration slope meaningless. Three epochs in batches of 8 spread the scores by about 1e-3.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def study(tmp_path_factory):
         "cohort": {"manifest": str(manifest)},
         "sr": {"params": {"iterations": 4, "patch_size": 32, "batch_size": 4, "channels": 8, "blocks": 1, "device": "cpu"}},
         "radiomics": {"jobs": 1},
-        "deep": {"archs": ["mobilenet_v2"], "images": ["or"], "weights": "none", "epochs": 1, "device": "cpu",
+        "deep": {"archs": ["mobilenet_v2"], "images": ["or"], "weights": "none", "epochs": 3, "batch_size": 8, "lr": 0.01, "device": "cpu",
                  "params": {"image_size": 32}},
         "nomogram": {"calibration_b": 20, "best_model_rule": "train_auc"},
         "report": {"formats": ["png"]},
@@ -319,7 +322,7 @@ def _record_connections(monkeypatch):
     return connected
 
 
-def test_cnn_scores_on_a_dask_cluster_equal_the_local_ones(demo_dir, dask_cluster, tmp_path, monkeypatch):
+def test_cnn_scores_on_a_dask_cluster_equal_the_local_ones(demo_dir, dask_cluster, torch_threads_of_workers, tmp_path, monkeypatch):
     """One inference batch (8 lesions, as locally) per task on a 2-worker LocalCluster: the local scores exactly."""
     from srnomogram.data.manifest import load_manifest
     from srnomogram.deep.model import DeepClassifier
@@ -340,7 +343,7 @@ def test_cnn_scores_on_a_dask_cluster_equal_the_local_ones(demo_dir, dask_cluste
 
 
 @slow
-def test_predict_on_a_dask_cluster_gives_the_local_scores_and_shares_the_cache(demo_dir, dask_cluster, tmp_path, monkeypatch):
+def test_predict_on_a_dask_cluster_gives_the_local_scores_and_shares_the_cache(demo_dir, dask_cluster, torch_threads_of_workers, tmp_path, monkeypatch):
     """Features (one lesion per task) and CNN scores (one batch of 8 per task) on a 2-worker LocalCluster."""
     import json
 
