@@ -91,6 +91,19 @@ def _spacing_2d(spacing, path: Path) -> tuple[float, float]:
     return sp
 
 
+def _read_file(path, what: str, spacing):
+    """``(SimpleITK image, is_2d)``: a 2D raster (``what`` "Mask" binarised) with its spacing, or a volume as stored."""
+    import SimpleITK as sitk
+
+    path = Path(path)
+    _check_exists(path, what)
+    if not is_2d_path(path):
+        return _read_volume(path, what), False
+    img = sitk.GetImageFromArray(_read_pil_array(path, what, as_mask=what == "Mask"))
+    img.SetSpacing(_spacing_2d(spacing, path))
+    return img, True
+
+
 def read_image(path: str | os.PathLike, spacing=None):
     """Read an image as a SimpleITK image.
 
@@ -108,14 +121,9 @@ def read_image(path: str | os.PathLike, spacing=None):
     """
     import SimpleITK as sitk
 
-    path = Path(path)
-    _check_exists(path, "Image")
-    if is_2d_path(path):
-        arr = _read_pil_array(path, "Image", as_mask=False)
-        img = sitk.GetImageFromArray(arr)
-        img.SetSpacing(_spacing_2d(spacing, path))
+    img, is_2d = _read_file(path, "Image", spacing)
+    if is_2d:
         return img
-    img = _read_volume(path, "Image")
     if img.GetNumberOfComponentsPerPixel() > 1:
         img = sitk.VectorIndexSelectionCast(img, 0)
     return img
@@ -125,14 +133,9 @@ def read_mask(path: str | os.PathLike, spacing=None):
     """Read a mask as a SimpleITK uint8 image with 1 where the file is non-zero."""
     import SimpleITK as sitk
 
-    path = Path(path)
-    _check_exists(path, "Mask")
-    if is_2d_path(path):
-        arr = _read_pil_array(path, "Mask", as_mask=True)
-        m = sitk.GetImageFromArray(arr)
-        m.SetSpacing(_spacing_2d(spacing, path))
+    m, is_2d = _read_file(path, "Mask", spacing)
+    if is_2d:
         return m
-    m = _read_volume(path, "Mask")
     arr = sitk.GetArrayFromImage(m)
     if arr.ndim == m.GetDimension() + 1:  # vector pixels
         arr = np.any(arr != 0, axis=-1)
