@@ -35,7 +35,7 @@ def register(subparsers):
         help="the whole study on the built-in demo cohort (CPU, reduced epochs)",
         description="Write the synthetic demo cohort (120 lesions, 256 x 256 B-mode-like images with masks) and run "
         "the whole study on it with the settings of demo.yaml (SR, radiomics, the four CNNs at 12 epochs and 64 px, "
-        "nomogram with B = 1000, each CNN cross-fitted with 3 folds): about 5 min on two idle CPU cores. Ends by "
+        "nomogram with B = 1000, each CNN cross-fitted with 3 folds): about 4 min on two idle CPU cores. Ends by "
         "printing the report's path.",
     )
     d.add_argument("-o", "--output", default="demo_study", help="output folder (default ./demo_study)")
