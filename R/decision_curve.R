@@ -142,9 +142,9 @@ dca_check_args <- function(formula, data, fitted_risk, thresholds, conf_level, b
   }
   vars <- all.vars(formula)
   check_columns(data, vars, call = call)
+  n_all <- nrow(data)
   data <- complete_rows(data[, vars, drop = FALSE], vars, call = call)
-  n_missing <- attr(data, "n_missing")
-  attr(data, "n_missing") <- NULL
+  n_missing <- n_all - nrow(data)
   outcome <- check_binary(data[[all.vars(formula[[2]])]], arg = "outcome", call = call)
   risk <- NULL
   if (fitted_risk) {

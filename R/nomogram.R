@@ -44,7 +44,6 @@ fit_nomogram <- function(formula, data) {
   vars <- all.vars(formula)
   check_columns(data, vars)
   d <- complete_rows(data[, vars, drop = FALSE], vars)
-  attr(d, "n_missing") <- NULL
   yname <- all.vars(formula[[2]])
   d[[yname]] <- check_binary(d[[yname]], arg = "outcome")
   check_separation(formula, d, yname)

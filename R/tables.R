@@ -194,14 +194,10 @@ logistic_table <- function(data, outcome, vars, alpha = 0.05, per = NULL, conf_l
                   i = "Remove {.field {constant}} from {.arg vars}."))
   }
   fit_glm <- function(v) {
-    d <- data[, c(outcome, v), drop = FALSE]
-    cc <- stats::complete.cases(d)
-    if (!all(cc)) {
-      warn_classed("{sum(!cc)} observation{?s} with missing data removed for {.field {v}}.", "missing")
-    }
+    d <- complete_rows(data[, c(outcome, v), drop = FALSE], c(outcome, v), what = v)
     f <- stats::reformulate(sprintf("`%s`", v), response = outcome)
     withCallingHandlers(
-      stats::glm(f, family = stats::binomial(), data = d[cc, , drop = FALSE]),
+      stats::glm(f, family = stats::binomial(), data = d),
       warning = function(w) {
         if (grepl("fitted probabilities numerically 0 or 1", conditionMessage(w))) {
           warn_classed("Separation in the logistic model of {.field {v}}: odds ratios are unreliable.", "separation")

@@ -61,16 +61,14 @@ renamed_argument <- function(dots, renamed, fname, missing_value = NULL, call = 
 }
 
 # Drop the incomplete rows of `data` (columns `vars`), warning with their count
-# (as rmda does). Returns the complete rows, attribute "n_missing" their count.
+# (as rmda does). Returns the complete rows.
 complete_rows <- function(data, vars, what = NULL, call = rlang::caller_env()) {
   cc <- stats::complete.cases(data[, vars, drop = FALSE])
   if (!all(cc)) {
     warn_classed(paste0("{sum(!cc)} observation{?s} with missing data removed", if (!is.null(what)) " for {.field {what}}", "."),
                  "missing", call = call)
   }
-  out <- data[cc, , drop = FALSE]
-  attr(out, "n_missing") <- sum(!cc)
-  out
+  data[cc, , drop = FALSE]
 }
 
 # Coerce a 0/1 outcome (numeric, logical, or a two-level factor) to integer 0/1.
