@@ -14,10 +14,11 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from srnomogram.cli import main
 from srnomogram.errors import CheckpointError, InputError, ManifestError
+
+from .conftest import run_small_study
 
 # The study-based tests are slow: they train the small study once (about 1.5 min on 2 cores) and validate it
 # several times; the fast ones below it test the pieces on plain data.
@@ -26,22 +27,16 @@ slow = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    from srnomogram.data import demo_cohort
-    from srnomogram.study import load_config, run_study
-
     root = tmp_path_factory.mktemp("ext_study")
-    manifest = demo_cohort(root / "cohort", n=48, seed=0, n_volumes=0)
-    (root / "study.yaml").write_text(yaml.safe_dump({
-        "study": {"name": "tiny", "output": str(root / "out")},
-        "cohort": {"manifest": str(manifest)},
+    run_small_study(root, {
+        "study": {"name": "tiny"},
         "sr": {"params": {"iterations": 4, "patch_size": 32, "batch_size": 4, "channels": 8, "blocks": 1, "device": "cpu"}},
         "radiomics": {"jobs": 1},
         "deep": {"archs": ["mobilenet_v2"], "images": ["or"], "weights": "none", "epochs": 3, "batch_size": 8, "lr": 0.01, "device": "cpu",
                  "params": {"image_size": 32}},
         "nomogram": {"calibration_b": 20, "best_model_rule": "train_auc"},
         "report": {"formats": ["png"]},
-    }))
-    run_study(load_config(root / "study.yaml"))
+    }, n=48)
     return root / "out"
 
 
@@ -347,11 +342,7 @@ def test_predict_on_a_dask_cluster_gives_the_local_scores_and_shares_the_cache(d
     """Features (one lesion per task) and CNN scores (one batch of 8 per task) on a 2-worker LocalCluster."""
     import json
 
-    from srnomogram.study import load_config, run_study
-
-    (tmp_path / "study.yaml").write_text(yaml.safe_dump({
-        "study": {"output": str(tmp_path / "study")},
-        "cohort": {"manifest": str(demo_dir / "manifest.csv")},
+    run_small_study(tmp_path, {
         "sr": {"enabled": False},
         "radiomics": {"jobs": 1, "models": ["lr"]},
         "deep": {"archs": ["mobilenet_v2"], "images": ["or"], "weights": "none", "epochs": 2, "batch_size": 4, "device": "cpu",
@@ -359,8 +350,7 @@ def test_predict_on_a_dask_cluster_gives_the_local_scores_and_shares_the_cache(d
         "validation": {"folds": 2},
         "nomogram": {"calibration_b": 10, "dca_bootstraps": 0, "hl_groups": 4},
         "report": {"formats": ["png"]},
-    }))
-    run_study(load_config(tmp_path / "study.yaml"))
+    }, manifest=demo_dir / "manifest.csv", output="study")
     connected = _record_connections(monkeypatch)
     manifest = str(demo_dir / "manifest.csv")
     assert main(["-q", "predict", str(tmp_path / "study"), manifest, "-o", str(tmp_path / "local.csv")]) == 0

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from srnomogram.board import read_pin, write_file_pin, write_pin
+
+from .conftest import run_small_study
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPTS = REPO / "inst" / "scripts"
@@ -29,21 +30,16 @@ BLUE, VERMILION = "#0072B2", "#D55E00"
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    from srnomogram.data import demo_cohort
-    from srnomogram.study import load_config, run_study
-
     root = tmp_path_factory.mktemp("fig_study")
-    manifest = demo_cohort(root / "cohort", n=60, seed=0, n_volumes=0)
-    (root / "study.yaml").write_text(yaml.safe_dump({
-        "study": {"name": "tiny", "output": str(root / "out")},
-        "cohort": {"manifest": str(manifest), "clinical_labels": {"age": "Age (years)"}},
+    report = run_small_study(root, {
+        "study": {"name": "tiny"},
+        "cohort": {"clinical_labels": {"age": "Age (years)"}},
         "sr": {"enabled": False},
         "radiomics": {"jobs": 1},
         "deep": {"enabled": False},
         "validation": {"folds": 3},
         "nomogram": {"calibration_b": 20, "dca_bootstraps": 20, "alpha": 0.1},
-    }))
-    report = run_study(load_config(root / "study.yaml"))
+    }, n=60)
     return root / "out", report
 
 

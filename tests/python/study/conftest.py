@@ -1,0 +1,25 @@
+"""Helpers shared by the study tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+
+def run_small_study(root: Path, sections: dict, n: int | None = None, manifest=None, output: str = "out"):
+    """Write ``sections`` as ``root/study.yaml`` and run it; returns ``run_study``'s report path.
+
+    The cohort is ``manifest``, or else a demo cohort of ``n`` 2D lesions (seed 0) written under
+    ``root/cohort``; the output folder is ``root/output``.
+    """
+    from srnomogram.data import demo_cohort
+    from srnomogram.study import load_config, run_study
+
+    if manifest is None:
+        manifest = demo_cohort(root / "cohort", n=n, seed=0, n_volumes=0)
+    study = sections.get("study", {})
+    cohort = sections.get("cohort", {})
+    cfg = {**sections, "study": {**study, "output": str(root / output)}, "cohort": {**cohort, "manifest": str(manifest)}}
+    (root / "study.yaml").write_text(yaml.safe_dump(cfg))
+    return run_study(load_config(root / "study.yaml"))
