@@ -349,7 +349,7 @@ def _read_manifest(path, need_label: bool) -> pd.DataFrame:
 
 
 def _manifest_key(run: _Run, results):
-    from .stages import manifest_hashes
+    from ..data.manifest import manifest_hashes
 
     return manifest_hashes(run.manifest, _read_manifest(run.manifest, run.need_label))
 

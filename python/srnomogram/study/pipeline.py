@@ -74,7 +74,7 @@ def run_study(cfg, force=(), progress=None) -> Path:
     Outputs under ``cfg.study.output``: ``resolved_config.yaml``, ``board/`` (pins), ``stages/``
     (the cache), ``tables/*.csv``, ``figures/*.png|pdf``, ``report.html``, ``calculator.html``.
     """
-    from ..utils import seed_everything
+    from .._torch import seed_everything
 
     out = Path(cfg.study.output)
     out.mkdir(parents=True, exist_ok=True)

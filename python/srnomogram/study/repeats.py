@@ -37,6 +37,7 @@ import pandas as pd
 from ..utils import atomic_path, hash_bytes, write_csv_atomic
 from .cache import Runner
 from .. import names
+from ..metrics import TEST_SET_RULES
 from .stages import build_stages, load_cohort
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def seed_result(cfg, results, seed: int) -> pd.DataFrame:
     """One seed's rows of ``repeated_splits.csv``: every model's AUCs, the chosen model, clinical and nomogram test AUCs.
 
     The optimism-corrected AUCs (``rms::validate``, B = ``nomogram.calibration_b``) come from
-    :func:`srnomogram.stats.validate_nomogram` when the R package has it; otherwise those columns are empty.
+    :func:`srnomogram.stats.validate_nomogram`.
     """
     from .. import metrics, stats
 
@@ -88,22 +89,17 @@ def seed_result(cfg, results, seed: int) -> pd.DataFrame:
     for name, rhs in (("clinical", factors), ("nomogram", [*factors, "deep_score"])):
         fit = stats.fit_nomogram("label ~ " + " + ".join(rhs), train)
         out[f"{name}_test_auc"] = metrics.roc_auc(test["label"].to_numpy(), np.asarray(stats.predict(fit, newdata=test), dtype=float))
-        corrected = np.nan
-        if hasattr(stats, "validate_nomogram"):
-            corrected = _corrected_auc(stats.validate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed))
-        out[f"{name}_corrected_auc"] = corrected
+        out[f"{name}_corrected_auc"] = _corrected_auc(stats.validate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed))
     rows = aucs.assign(seed=int(seed), label=aucs["model"].map(names.label), chosen=aucs["model"] == best, chosen_model=best, **out)
     return rows[RESULT_COLUMNS]
 
 
 def _result_key(cfg, results) -> str:
-    from .. import stats
-
     return hash_bytes(json.dumps({
         "table2": results[SPLIT_STAGES_END].key,
         "split": results["split"].key,
         "nomogram": cfg.section_hash("cohort", "nomogram"),
-        "validate": hasattr(stats, "validate_nomogram"),
+        "validate": True,  # kept so that results cached before stay valid
         "version": "1",
     }, sort_keys=True))
 
@@ -212,7 +208,7 @@ def repeats_html(cfg, rep: dict, table_html, img) -> str:
         "radiomics features of each lesion (label-free, computed once). The test AUCs below are held-out "
         "estimates per seed; their spread shows how much one split's estimate can vary."
     )
-    if cfg.nomogram.best_model_rule in ("test_auc", "test_auc_cnn"):
+    if cfg.nomogram.best_model_rule in TEST_SET_RULES:
         text += " The test set chose the model in each seed, so the nomogram's test AUCs are optimistic."
     parts = ["<h2>Repeated splits</h2>", f"<p>{html.escape(text)}</p>",
              "<h3>Test AUC over split seeds</h3>", table_html(rep["summary"]),

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import names
+from ..metrics import TEST_SET_RULES
 from ..utils import atomic_path
 from .stages import DEEP_SCORE_OR_UNIT, negative_coefficient_message, no_signal_message
 
@@ -184,7 +185,6 @@ def _level(cfg) -> str:
     return f"{100 * (1 - cfg.nomogram.alpha):.10g}"
 
 
-TEST_SET_RULES = ("test_auc", "test_auc_cnn")
 TEST_SET_CHOSE = (
     "The test set chose the model (nomogram.best_model_rule: test_auc, the paper's rule), so the test AUCs of "
     "the chosen model and of the nomogram are optimistic: they are not held-out estimates."

@@ -25,8 +25,6 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 from .. import names
-from ..data.manifest import manifest_hashes  # noqa: F401  (study.external imports it from here)
-from ..metrics import choose_best  # noqa: F401  (re-exported: the rule lives in metrics)
 from .cache import Pin, Stage, pins
 
 logger = logging.getLogger(__name__)
@@ -36,7 +34,7 @@ logger = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------ helpers
 def _manifest_inputs(cfg, results):
     """Hashes of the manifest and of every image and mask it names (the study's raw inputs)."""
-    from ..data.manifest import load_manifest
+    from ..data.manifest import load_manifest, manifest_hashes
 
     return manifest_hashes(cfg.cohort.manifest, load_manifest(cfg.cohort.manifest))
 
@@ -208,7 +206,7 @@ def _write_timing(ctx, timing):
     """Wall times of cross-fitting vs the full-training-set fit, beside the stage (not in its hashed outputs)."""
     import json
 
-    folder = Path(ctx.extra.get("scratch", Path(ctx.config.study.output) / "cache" / ctx.stage.name))
+    folder = Path(ctx.extra["scratch"])
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "timing.json").write_text(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in timing.items()}), encoding="utf-8")
 
@@ -228,7 +226,7 @@ def make_deep_stage(images, arch):
         col, model = clf.image_col, names.model_id(images, arch)
         # always cross-fitted (Table 2's cross-validated AUC and the cv_auc rule need it); cached per fold
         # outside the stage folder, so that a killed run resumes at the fold it was in
-        cache = FoldCache(ctx.extra.get("scratch", Path(cfg.study.output) / "cache" / ctx.stage.name), ctx.key)
+        cache = FoldCache(ctx.extra["scratch"], ctx.key)
         res = fit_and_score(clf, cohort, col, folds=ctx.inputs["split"].table("folds"), cache=cache, label=model)
         clf.save(ctx.path("model"))
         ctx.write_table("deep_scores", _scores_frame(cohort, **{model: res["score"]}))
@@ -258,12 +256,19 @@ def _deep_pins(images, arch) -> tuple:
     from ..deep.run import PIN_TITLES, result_pins
 
     mid = names.model_id(images, arch)
+    built = {}  # the three pins are built together, once per stage result
+
+    def frames(result):
+        key = (str(result.path), result.key)
+        if key not in built:
+            meta_file = result.file("model/meta.json")
+            meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
+            built.clear()
+            built[key] = result_pins(mid, result.table("deep_scores"), result.table("loss_history"), meta)
+        return built[key]
 
     def read(kind):
-        def frame(result):
-            meta = json.loads(result.file("model/meta.json").read_text(encoding="utf-8")) if result.file("model/meta.json").exists() else {}
-            return result_pins(mid, result.table("deep_scores"), result.table("loss_history"), meta)[f"{kind}_{mid}"]
-        return frame
+        return lambda result: frames(result)[f"{kind}_{mid}"]
 
     return (*(Pin(f"{kind}_{mid}", read=read(kind), title=f"{names.label(mid)} {title}") for kind, title in PIN_TITLES.items()),
             # Figure 5's maps, so that every figure can be redrawn from the board
