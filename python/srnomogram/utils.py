@@ -9,15 +9,6 @@ import re
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-
-def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seed Python, NumPy and PyTorch in one call; see :func:`srnomogram._torch.seed_everything`."""
-    from ._torch import seed_everything as _seed
-
-    _seed(seed, deterministic)
-
 
 def current_umask() -> int:
     """The process's umask, read without changing it where the OS allows (Linux ``/proc``)."""

@@ -87,7 +87,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     hflip_prob : float, default 0.5
         Probability of the random horizontal flip; random crop is always on in training.
     seed : int, default 0
-        Seeds initialisation, shuffling and augmentation (:func:`srnomogram.utils.seed_everything`).
+        Seeds initialisation, shuffling and augmentation (:func:`srnomogram._torch.seed_everything`).
     deterministic : bool, default False
         Use PyTorch's deterministic algorithms during ``fit`` (restored afterwards; slower on a
         GPU, identical numbers run to run on the same device).

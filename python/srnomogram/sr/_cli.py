@@ -106,14 +106,10 @@ def _apply(args) -> int:
     model = SuperResolver.load(args.model, device=args.device)
     if args.amp is not None:
         model.set_params(amp=args.amp)
-    from .apply import default_manifest_out
-
-    df = model.apply_manifest(args.manifest, out_dir=args.out_dir, column=args.column, mask_column=args.mask_column,
+    model.apply_manifest(args.manifest, out_dir=args.out_dir, column=args.column, mask_column=args.mask_column,
                               resample_back=not args.no_resample_back, manifest_out=args.manifest_out, overwrite=args.overwrite,
                               in_place=args.in_place, region=args.region, roi_margin=args.roi_margin, scheduler=args.scheduler,
                               jobs=args.jobs)
-    dst = args.manifest if args.in_place else args.manifest_out or default_manifest_out(args.manifest, not args.no_resample_back)
-    log.info("wrote %d SR images; column %r in %s", len(df), args.column, dst)
     return 0
 
 

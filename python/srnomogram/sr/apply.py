@@ -333,15 +333,16 @@ def default_manifest_out(manifest_path, resample_back: bool = True) -> Path:
 REGIONS = ("roi", "image")
 
 
-def _generator_spec(G) -> tuple:
-    """``(class name, channels, blocks, state bytes, digest)``: a generator as plain, picklable data for a worker."""
+def _generator_spec(G, digest: str) -> tuple:
+    """``(channels, blocks, state bytes, digest)``: a generator as plain, picklable data for a worker
+    (``digest``: its :func:`generator_digest`, computed once by the caller)."""
     import io
 
     import torch
 
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in G.state_dict().items()}, buf)
-    return (G.head.out_channels, len(G.body) - 1, buf.getvalue(), generator_digest(G))
+    return (G.head.out_channels, len(G.body) - 1, buf.getvalue(), digest)
 
 
 _WORKER_GENERATORS: dict = {}
@@ -537,7 +538,7 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
     if todo:
         remote = resolve_scheduler(scheduler) is not None or (jobs != 1 and len(todo) > 1)
         if remote:  # plain data for the workers: the generator as bytes, the device as a string
-            gen = _generator_spec(model.generator_)
+            gen = _generator_spec(model.generator_, settings["generator_sha256"])
             tasks = [(gen, str(t[0]), *t[1:]) for t in todo]
         else:
             tasks = [(model.generator_, *t) for t in todo]

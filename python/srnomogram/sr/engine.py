@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .._torch import autocast as _autocast
-from .._torch import resolve_amp, resolve_device  # noqa: F401  (the SR API's names)
+from .._torch import resolve_amp
 from ..errors import InputError
 from .degradation import degrade_rows
 
