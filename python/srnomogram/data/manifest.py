@@ -8,6 +8,8 @@ mask : path of the lesion mask (same rules); several masks may be joined with ``
 label : 1 malignant / 0 benign (``malignant``/``benign`` accepted)
 spacing : mm per pixel for 2D rasters (3D volumes take it from the header; may be empty)
 split : optional, ``train`` or ``test``
+patient_id : optional; lesions (or views) of one patient share it. The patient is then the unit of
+    the split, the cross-fitting folds and every bootstrap; without it each lesion is its own patient.
 anything else : clinical columns (``age``, ``max_diameter_cm``, ...)
 
 Other image columns (``image_sr``, ...) hold paths too; every column whose name starts with
@@ -33,6 +35,21 @@ SPLITS = ("train", "test")
 def _show(value) -> str:
     """repr of a cell value without NumPy's type wrapper (``-0.1``, not ``np.float64(-0.1)``)."""
     return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def patient_ids(df: pd.DataFrame) -> pd.Series:
+    """The patient of each row, as str: ``patient_id`` where the manifest has it, else ``case_id``.
+
+    The one place that decides what a patient is: the split, the folds, the bootstraps and the
+    flow counts all call it, so that one patient's lesions never straddle train/test or folds.
+    """
+    ids = df["case_id"].astype(str)
+    if "patient_id" not in df.columns:
+        return ids.rename("patient_id")
+    pid = df["patient_id"]
+    missing = pid.isna() | (pid.astype(str).str.strip() == "")
+    # a row without a patient is its own patient, under a name no real patient_id can take
+    return pid.astype(str).str.strip().where(~missing, "\x00case:" + ids).rename("patient_id")
 
 
 def path_columns(df: pd.DataFrame) -> list[str]:
