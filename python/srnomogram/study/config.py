@@ -134,6 +134,12 @@ class SplitSection:
 class SRSection:
     enabled: Bool = Field(True, description="train the super-resolution GAN and build SR models")
     params: Params = Field(None, description="keyword arguments of srnomogram.sr.SuperResolver")
+    fit_on: Literal["train", "all"] = Field(
+        "train",
+        description="images the SR GAN learns from: train (the training images only) or all (every image of the "
+        "cohort, test included; labels are never used, and the model is trained once and shared by the seeds of "
+        "repeated splits)",
+    )
     region: Literal["roi", "image"] = Field(
         "roi",
         description="roi: SR of each lesion's box + the CNN margin only (identical there, faster; radiomics settings "

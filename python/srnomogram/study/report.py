@@ -65,7 +65,9 @@ def methods_text(cfg, results) -> str:
         p = dict(cfg.sr.params or {})
         parts.append(
             "A self-supervised super-resolution GAN (SMORE-style degradation-and-restore) was trained on the "
-            "training images only"
+            + ("training images only" if cfg.sr.fit_on == "train" else
+               "images of the whole cohort, test images included, once for all split seeds (sr.fit_on: all; it learns "
+               "from the images alone, never from labels)")
             + (f" ({', '.join(f'{k}={v}' for k, v in sorted(p.items()))})" if p else "")
             + " and applied to every image, giving super-resolved (SR) images beside the originals (OR)."
         )

@@ -148,12 +148,12 @@ def test_require_signal_defaults_to_warn_only_and_must_be_a_bool():
 # (commit c3efde4). The stage cache keys are section hashes, so a change here reruns every finished study:
 # adding a setting changes them on purpose (update the pins then, and say so); rewriting the validation must not.
 _BASE = "/srnomogram-study"  # not a real folder: paths resolve to the same strings on every machine
-_PINNED = {  # changed once on purpose: sr.region (ROI-only SR) added
-    "demo.yaml": "38ee6612d91758b4",
-    "breast-lesions-usg.yaml": "b58d40caf2c27063",
-    "srnomogram demo": "36a058bf78f7349b",
-    "minimal": "4c60c127d392275b",
-    "aliases and coercions": "7fd8eacd35236ba7",
+_PINNED = {  # changed on purpose: sr.region (ROI-only SR) added; sr.fit_on added
+    "demo.yaml": "ed945ad7a5b8f51c",
+    "breast-lesions-usg.yaml": "bfdcc5545c7c1c1b",
+    "srnomogram demo": "1bb7484cb4a209bf",
+    "minimal": "ad05ba8f1ca84bcf",
+    "aliases and coercions": "4cd0e606f0d8735d",
 }
 
 
@@ -189,7 +189,7 @@ def test_stage_cache_section_hashes_of_the_demo_are_unchanged():
     got = {",".join(s): cfg.section_hash(*s)[:16] for s in (
         ("cohort", "split"), ("sr",), ("radiomics",), ("radiomics", "board"), ("nomogram",), ("cohort",), ("cohort", "nomogram"))}
     assert got == {
-        "cohort,split": "550a8cb3a2f6374f", "sr": "73646aa980d8f9ce", "radiomics": "925d0df92d4151a5",
+        "cohort,split": "550a8cb3a2f6374f", "sr": "0f2f339b1279eedd", "radiomics": "925d0df92d4151a5",
         "radiomics,board": "58357f40da17cdb7", "nomogram": "b4ae1cdcf5cfe1cb", "cohort": "76d2e077e662a127",
         "cohort,nomogram": "050e8460dd6e688b",
     }
