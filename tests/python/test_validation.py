@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
 
 from srnomogram.errors import InputError
 from srnomogram.metrics import roc_auc
-from srnomogram.validation import FoldCache, cross_fit, null_auc_se, stratified_folds
+from srnomogram.validation import FoldCache, cross_fit, null_auc_se, stratified_folds, training_folds
 
 
 def _labels(n1=23, n0=37, seed=0):
@@ -32,6 +32,39 @@ def test_folds_are_sklearn_stratified_kfold_seeded_and_balanced():
         assert y[f == k].sum() in (4, 5)
     assert np.array_equal(f, stratified_folds(y, 5, seed=3))
     assert not np.array_equal(f, stratified_folds(y, 5, seed=4))
+
+
+def _patient_cohort(n_patients=70, seed=0):
+    rng = np.random.default_rng(seed)
+    n_les = rng.integers(1, 4, n_patients)
+    pid = np.repeat([f"P{p:03d}" for p in range(n_patients)], n_les)
+    mal = np.repeat(rng.random(n_patients) < 0.4, n_les)
+    lab = (mal & (rng.random(len(pid)) < 0.7)).astype(int)
+    return pd.DataFrame(dict(case_id=[f"L{i:03d}" for i in range(len(pid))], patient_id=pid, label=lab,
+                             split=np.where(rng.random(len(pid)) < 0.8, "train", "test")))
+
+
+def test_training_folds_group_a_patients_lesions_in_one_fold_as_stratified_group_kfold():
+    df = _patient_cohort()
+    folds = training_folds(df, n_splits=5, seed=7)
+    train = df[df["split"] == "train"].reset_index(drop=True)
+    assert folds["case_id"].tolist() == train["case_id"].tolist()
+    assert (train.assign(fold=folds["fold"]).groupby("patient_id")["fold"].nunique() == 1).all()
+    cv = StratifiedGroupKFold(5, shuffle=True, random_state=7)
+    for k, (_, test) in enumerate(cv.split(np.zeros(len(train)), train["label"], train["patient_id"])):
+        assert np.array_equal(np.flatnonzero(folds["fold"].to_numpy() == k), np.sort(test))
+    # without the column: the lesion folds of StratifiedKFold, as before patients
+    plain = training_folds(df.drop(columns="patient_id"), n_splits=5, seed=7)
+    assert np.array_equal(plain["fold"].to_numpy(), stratified_folds(train["label"].to_numpy(), 5, seed=7))
+    assert (train.assign(fold=plain["fold"]).groupby("patient_id")["fold"].nunique() > 1).any()
+
+
+def test_group_folds_count_classes_in_patients():
+    y = np.r_[1, 1, 1, 1, np.zeros(10, int)]  # 4 malignant lesions, but of 2 patients
+    groups = ["a", "a", "b", "b", *[f"c{i}" for i in range(10)]]
+    assert stratified_folds(y, 5, 0, groups=groups).max() == 1
+    with pytest.raises(InputError, match="at least 2 benign and 2 malignant training patients"):
+        stratified_folds(y, 5, 0, groups=["a"] * 4 + [f"c{i}" for i in range(10)])
 
 
 def test_folds_shrink_to_the_smaller_class_and_refuse_a_single_lesion():
