@@ -84,7 +84,10 @@ stratified_split <- function(data, test_size = 0.2, seed, id = "case_id", label 
   name <- name_row[first]
   lone <- lone_row[first]
   unit_lab <- if (by_patient) {
-    unname(vapply(split(lab, factor(group, levels = units)), max, lab[1]))
+    # a patient's label is the largest of their lesions' (factor labels by their level order)
+    codes <- if (is.factor(lab)) as.integer(lab) else lab
+    top <- unname(vapply(split(codes, factor(group, levels = units)), max, codes[1]))
+    if (is.factor(lab)) factor(levels(lab)[top], levels = levels(lab)) else top
   } else lab
   unit_word <- if (by_patient) "patient" else "case"
   keys <- vapply(enc2utf8(paste0(sprintf("%d", as.integer(seed)), ":", name)),

@@ -68,3 +68,12 @@ test_that("stratified_split keeps a patient's lesions together, stratified by th
   expect_identical(stratified_split(d, seed = 5, patient = NULL),
                    stratified_split(d[, c("case_id", "label")], seed = 5))
 })
+
+test_that("a patient split takes factor labels by their level order", {
+  d <- data.frame(case_id = sprintf("c%02d", 1:20), patient_id = sprintf("p%02d", (0:19) %/% 2),
+                  label = factor(rep(c("benign", "malignant"), 10), levels = c("benign", "malignant")))
+  s <- stratified_split(d, seed = 2)
+  num <- stratified_split(transform(d, label = as.integer(label)), seed = 2)
+  expect_identical(s, num)  # every patient malignant here: one class of 10 patients, 2 to test
+  expect_identical(sum(s == "test"), 4L)
+})

@@ -158,10 +158,12 @@ def methods_text(cfg, results) -> str:
 def unit_text(info: dict) -> str:
     """Which unit the split, the folds and the bootstraps resampled, from the split stage's ``split_info``."""
     if info.get("unit") == "patient":
-        return ("The patient was the unit of resampling: all lesions of a patient went to the same side of the "
-                "train/test split and to the same cross-fitting fold (stratified by the patient's label, malignant "
-                "if any lesion was), and every bootstrap (rms::calibrate, rms::validate, the decision-curve bands) "
-                "drew patients, each with all their lesions.")
+        both = int(info.get("n_patients_both_sides") or 0)
+        side = (f"the manifest's own split put {both} patient(s) on both sides of train/test; all lesions of a patient "
+                if both else "all lesions of a patient went to the same side of the train/test split and ")
+        return ("The patient was the unit of resampling: " + side + "went to the same cross-fitting fold "
+                "(stratified by the patient's label, malignant if any lesion was), and every bootstrap "
+                "(rms::calibrate, rms::validate, the decision-curve bands) drew patients, each with all their lesions.")
     if info.get("unit") == "lesion":
         return ("The manifest gave no patient_id, so each lesion was taken as its own patient: the split, the "
                 "cross-fitting folds and the bootstraps resampled lesions.")

@@ -86,7 +86,8 @@ def run_split(ctx):
     counts = df.assign(patient=pid).groupby(["split", "label"]).agg(n=("case_id", "size"), patients=("patient", "nunique")).reset_index()
     ctx.write_table("split_counts", counts)
     ctx.write_json("split_info", {"source": source, "n": len(df), "n_patients": int(pid.nunique()),
-                                  "unit": "patient" if "patient_id" in df.columns else "lesion", "n_excluded": len(excluded)})
+                                  "unit": "patient" if "patient_id" in df.columns else "lesion",
+                                  "n_patients_both_sides": len(straddle), "n_excluded": len(excluded)})
 
 
 # ------------------------------------------------------------------------------------ super-resolution

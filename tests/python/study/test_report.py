@@ -193,5 +193,8 @@ def test_methods_say_which_unit_was_resampled_and_count_patients_and_lesions():
     text = methods_text(cfg, {"split": Split({"n": 12, "n_patients": 7, "unit": "patient", "source": "s"})})
     assert "The cohort comprised 12 lesions of 7 patients;" in text
     assert "The patient was the unit of resampling" in text and "each lesion was taken as its own patient" not in text
+    assert "all lesions of a patient went to the same side of the train/test split" in text
+    text = methods_text(cfg, {"split": Split({"n": 12, "n_patients": 7, "unit": "patient", "n_patients_both_sides": 2, "source": "manifest"})})
+    assert "the manifest's own split put 2 patient(s) on both sides of train/test" in text
     text = methods_text(cfg, {"split": Split({"n": 12, "n_patients": 12, "unit": "lesion", "source": "s"})})
     assert "each lesion was taken as its own patient" in text and "The patient was the unit" not in text
