@@ -14,6 +14,11 @@
 #'   `NULL` to draw from the current random number stream (set it with
 #'   [set.seed()] for reproducible numbers). There is no default: internal mode
 #'   requires it; external mode ignores it.
+#' @param cluster Optional patient of each observation of `fit` (internal
+#'   mode): the bootstrap resamples patients, each with all their rows (`rms`'s
+#'   cluster bootstrap, `predab.resample(cluster = )`). `NULL` (default)
+#'   resamples rows; one distinct value per row gives the same numbers as
+#'   `NULL` under the same seed. See [validate_nomogram()].
 #' @param newdata Optional external cohort (data frame with the outcome and
 #'   the predictors).
 #' @param g Groups for the Hosmer-Lemeshow test (external mode).
@@ -36,12 +41,13 @@
 #' ext <- calibrate_nomogram(fit, newdata = d[101:150, ], g = 5)
 #' ext$hl
 #' @export
-calibrate_nomogram <- function(fit, B = 1000, seed, newdata = NULL, g = 10) {
+calibrate_nomogram <- function(fit, B = 1000, seed, newdata = NULL, g = 10, cluster = NULL) {
   check_nomogram_fit(fit)
   if (!is.null(newdata)) return(validate_external(fit, newdata, g))
   B <- check_bootstraps(B)
   if (missing(seed)) abort_missing_seed("calibrate_nomogram", B)
-  boot <- rms_bootstrap(rms::calibrate, fit, B, seed)
+  cluster <- check_cluster(cluster, length(fit$y))
+  boot <- rms_bootstrap(rms::calibrate, fit, B, seed, cluster)
   cal <- boot$value
   note <- boot$note
   p <- attr(cal, "predicted")
@@ -51,7 +57,7 @@ calibrate_nomogram <- function(fit, B = 1000, seed, newdata = NULL, g = 10) {
                     apparent = unname(cal[, "calibrated.orig"]),
                     bias_corrected = unname(cal[, "calibrated.corrected"]))
   structure(list(mode = "bootstrap", table = tab, calibrate = cal, B = as.integer(B), seed = seed,
-                 n = length(p), mae = mean(err, na.rm = TRUE),
+                 n = length(p), n_clusters = if (is.null(cluster)) length(fit$y) else max(cluster), mae = mean(err, na.rm = TRUE),
                  q90 = unname(stats::quantile(err, 0.9, na.rm = TRUE)), predicted = p,
                  note = note),
             class = "srnomogram_calibration")
@@ -106,7 +112,8 @@ external_calibration <- function(y, score, g = 10, ...) {
 #' @export
 print.srnomogram_calibration <- function(x, ...) {
   if (x$mode == "bootstrap") {
-    cat(sprintf("Bootstrap calibration (rms::calibrate, B = %d, n = %d)\n", x$B, x$n))
+    cat(sprintf("Bootstrap calibration (rms::calibrate, B = %d, n = %d%s)\n", x$B, x$n,
+                if (!is.null(x$n_clusters) && x$n_clusters != x$n) sprintf(", %d patients resampled", x$n_clusters) else ""))
     if (nzchar(x$note)) cat(" ", x$note, "\n")
   } else {
     cat(sprintf("External calibration (n = %d)\n", x$n))

@@ -18,10 +18,20 @@
 #' Bootstrap: all index vectors are drawn first (cohort: one
 #' `sample.int(n, replace = TRUE)` per replicate; case-control: each outcome class
 #' resampled within itself, the classes in order of first
-#' appearance in `data`); when `fitted_risk = FALSE` the
+#' appearance in `data`; with `cluster`, patients instead of rows, see below);
+#' when `fitted_risk = FALSE` the
 #' logistic model is refitted on every replicate. Each bound is the type-1
 #' quantile of the replicate values at \eqn{(1-c)/2} and \eqn{1-(1-c)/2}
 #' for `conf_level` \eqn{c}, ignoring `NA`.
+#'
+#' With `cluster` (the patient of each row) the bootstrap resamples patients:
+#' cohort, one `sample.int(n_patients, replace = TRUE)` per replicate, each
+#' drawn patient bringing all their rows; case-control, the patients of each
+#' class (a patient's class being their largest outcome: a case if any row
+#' is) resampled within the class, the classes in order of first appearance.
+#' A replicate then holds as many patients as the data, and about as many
+#' rows. Patients are numbered in order of first appearance, so one patient
+#' per row gives the row bootstrap, and rmda's numbers, exactly.
 #'
 #' The function is three steps: the argument checks, the bootstrap indices
 #' (every random number, drawn first), and the derived table.
@@ -42,6 +52,10 @@
 #' @param study_design `"cohort"` or `"case-control"`.
 #' @param population_prevalence Outcome prevalence in the population, required
 #'   for a case-control design.
+#' @param cluster Optional patient id of each row of `data` (a vector as long
+#'   as `nrow(data)`, no `NA`): the bootstrap intervals then resample patients,
+#'   as they must when a patient has several lesions. `NULL` (default):
+#'   rows, as rmda. Only with `engine = "srnomogram"`.
 #' @param seed Random seed of the bootstrap (a whole number): the curves are
 #'   then computed under `withr::with_seed(seed, ...)`, equal to rmda after
 #'   `set.seed(seed)`, and the caller's random number stream is left as it was.
@@ -62,7 +76,8 @@
 #'   `prob.low.risk`, `DP`, `nonDP`, `model`, the `_lower`/`_upper` bounds, and
 #'   `cost.benefit.ratio`), `conf_level` (`NA` without intervals),
 #'   `bootstraps`, `policy`, `study_design`, `population_prevalence`,
-#'   `seed`, `n`, `n_missing`, `model_name`, `call` and `engine`.
+#'   `seed`, `n`, `n_missing`, `n_clusters` (patients resampled; `n` without
+#'   `cluster`), `model_name`, `call` and `engine`.
 #' @references Vickers AJ, Elkin EB (2006). Decision curve analysis: a novel
 #'   method for evaluating prediction models. Med Decis Making 26:565-574.
 #'   Kerr KF, Brown MD, Zhu K, Janes H (2016). Assessing the clinical impact of
@@ -84,12 +99,12 @@ decision_curve <- function(formula, data, fitted_risk = FALSE,
                            policy = c("opt-in", "opt-out"),
                            study_design = c("cohort", "case-control"),
                            population_prevalence, seed = NULL,
-                           engine = c("srnomogram", "rmda"), ...) {
+                           engine = c("srnomogram", "rmda"), cluster = NULL, ...) {
   call <- match.call()
   conf_level <- renamed_argument(list(...), c(confidence_intervals = "conf_level"),
                                  "decision_curve", missing_value = conf_level)
   a <- dca_check_args(formula, data, fitted_risk, thresholds, conf_level, bootstraps, policy,
-                      study_design, population_prevalence, seed, engine)
+                      study_design, population_prevalence, seed, engine, cluster)
   seeded <- function(expr) if (is.null(seed)) expr else withr::with_seed(seed, expr)
   model_name <- Reduce(paste, deparse(a$formula))
   derived <- if (a$engine == "rmda") {
@@ -102,8 +117,8 @@ decision_curve <- function(formula, data, fitted_risk = FALSE,
     boot_risk <- B_ind <- NULL
     if (a$with_ci) {
       # Every random number of the bootstrap is drawn here (the refits are deterministic).
-      B_ind <- seeded(dca_bootstrap_indices(a$outcome, a$bootstraps, a$study_design))
-      boot_risk <- if (fitted_risk) matrix(risk[B_ind], nrow = a$n) else apply(B_ind, 2L, refit)
+      B_ind <- seeded(dca_bootstrap_indices(a$outcome, a$bootstraps, a$study_design, a$cluster))
+      boot_risk <- if (fitted_risk) lapply(B_ind, function(i) risk[i]) else lapply(B_ind, refit)
     }
     dca_derived(a$outcome, stats::setNames(list(risk, rep(1, a$n), rep(0, a$n)), c(model_name, "All", "None")),
                 a$thresholds, B_ind, boot_risk, a$conf_level, a$rho_fixed, a$policy)
@@ -113,7 +128,9 @@ decision_curve <- function(formula, data, fitted_risk = FALSE,
                  bootstraps = if (a$with_ci) a$bootstraps else 0L,
                  policy = a$policy, study_design = a$study_design,
                  population_prevalence = a$rho_fixed, seed = seed,
-                 n = a$n, n_missing = a$n_missing, model_name = model_name, call = call,
+                 n = a$n, n_missing = a$n_missing,
+                 n_clusters = if (is.null(a$cluster)) a$n else max(a$cluster),
+                 model_name = model_name, call = call,
                  engine = a$engine),
             class = "srnomogram_decision_curve")
 }
@@ -121,11 +138,12 @@ decision_curve <- function(formula, data, fitted_risk = FALSE,
 # The checks of decision_curve(), once, at the boundary. Returns the checked
 # arguments: the formula, the complete rows of its columns (`data`, `n`,
 # `n_missing`), the 0/1 `outcome`, the given `risk` (fitted_risk = TRUE),
-# `with_ci`, `conf_level`, `bootstraps` (an integer) and `rho_fixed` (the
-# population prevalence of a case-control design, else NULL).
+# `with_ci`, `conf_level`, `bootstraps` (an integer), `rho_fixed` (the
+# population prevalence of a case-control design, else NULL) and `cluster`
+# (integer patient codes of the complete rows in order of first appearance, or NULL).
 dca_check_args <- function(formula, data, fitted_risk, thresholds, conf_level, bootstraps,
                            policy, study_design, population_prevalence, seed, engine,
-                           call = rlang::caller_env()) {
+                           cluster = NULL, call = rlang::caller_env()) {
   check_seed(seed, call = call)
   engine <- rlang::arg_match(engine, c("srnomogram", "rmda"), error_call = call)
   if (engine == "rmda") check_engine_installed("rmda", "decision_curve", call = call)
@@ -143,6 +161,23 @@ dca_check_args <- function(formula, data, fitted_risk, thresholds, conf_level, b
   vars <- all.vars(formula)
   check_columns(data, vars, call = call)
   n_all <- nrow(data)
+  if (!is.null(cluster)) {
+    if (engine == "rmda") {
+      abort_input(c("{.arg cluster} needs {.code engine = \"srnomogram\"}: rmda resamples rows only.",
+                    i = "Drop {.arg engine} or {.arg cluster}."), call = call)
+    }
+    if (is.factor(cluster)) cluster <- as.character(cluster)
+    if (!is.atomic(cluster) || length(cluster) != n_all) {
+      abort_input("{.arg cluster} must give one patient per row of {.arg data} ({n_all}), not {length(cluster)} value{?s}.",
+                  call = call)
+    }
+    if (anyNA(cluster)) {
+      abort_input(c("{.arg cluster} is missing in row {which(is.na(cluster))[1]}.",
+                    i = "Give every row a patient id (a lesion of its own patient: its case id)."), call = call)
+    }
+    cluster <- cluster[stats::complete.cases(data[, vars, drop = FALSE])]
+    cluster <- match(cluster, unique(cluster))
+  }
   data <- complete_rows(data[, vars, drop = FALSE], vars, call = call)
   n_missing <- n_all - nrow(data)
   outcome <- check_binary(data[[all.vars(formula[[2]])]], arg = "outcome", call = call)
@@ -182,7 +217,7 @@ dca_check_args <- function(formula, data, fitted_risk, thresholds, conf_level, b
   list(formula = formula, data = data, n = nrow(data), n_missing = n_missing, outcome = outcome,
        risk = risk, thresholds = thresholds, with_ci = with_ci,
        conf_level = if (with_ci) conf_level else NULL, bootstraps = bootstraps, policy = policy,
-       study_design = study_design, rho_fixed = rho_fixed, engine = engine)
+       study_design = study_design, rho_fixed = rho_fixed, engine = engine, cluster = cluster)
 }
 
 # The model's risks on the rows `idx`, refitted there (fitted_risk = FALSE):
@@ -200,26 +235,34 @@ dca_refit <- function(formula, data, outcome, rho_fixed) {
   }
 }
 
-# The bootstrap row indices, an n x B matrix, drawn in rmda's order: cohort, one
-# sample.int(n, replace = TRUE) per replicate; case-control, each outcome class
-# resampled within itself, the classes in order of first appearance in the data.
-dca_bootstrap_indices <- function(outcome, B, study_design) {
-  n <- length(outcome)
-  B_ind <- matrix(NA_integer_, nrow = n, ncol = B)
-  if (study_design == "cohort") {
-    for (b in seq_len(B)) B_ind[, b] <- sample.int(n, replace = TRUE)
+# The bootstrap row indices, a list of B integer vectors, drawn in rmda's order:
+# cohort, one sample.int(n, replace = TRUE) per replicate; case-control, each
+# outcome class resampled within itself, the classes in order of first
+# appearance in the data. With `cluster` (integer codes 1..K in order of first
+# appearance) the same draws are made over patients, each drawn patient giving
+# all their rows; a patient's class is their largest outcome. One patient per
+# row draws exactly the row indices of `cluster = NULL`.
+dca_bootstrap_indices <- function(outcome, B, study_design, cluster = NULL) {
+  if (is.null(cluster)) cluster <- seq_along(outcome)
+  rows <- split(seq_along(outcome), factor(cluster, levels = seq_len(max(cluster))))
+  k <- length(rows)
+  draw <- if (study_design == "cohort") {
+    function() sample.int(k, replace = TRUE)
   } else {
-    strata <- lapply(unique(outcome), function(k) which(outcome == k))
-    for (b in seq_len(B)) {
-      B_ind[, b] <- unlist(lapply(strata, function(s) s[sample.int(length(s), replace = TRUE)]))
-    }
+    unit_outcome <- vapply(rows, function(r) max(outcome[r]), numeric(1))
+    strata <- lapply(unique(unit_outcome), function(v) which(unit_outcome == v))
+    function() unlist(lapply(strata, function(s) s[sample.int(length(s), replace = TRUE)]))
   }
-  B_ind
+  lapply(seq_len(B), function(b) {
+    units <- draw()
+    unlist(rows[units], use.names = FALSE)
+  })
 }
 
 # rmda's derived.data: the measures of each curve (the model, "All", "None") at
 # every threshold, with the type-1 quantile bounds of the bootstrap replicates
-# (`B_ind`, the model's replicate risks `boot_risk`; NULL for no intervals).
+# (`B_ind`, a list of replicate row indices, and the model's replicate risks
+# `boot_risk`, a list alike; NULL for no intervals).
 dca_derived <- function(outcome, risks, thresholds, B_ind, boot_risk, conf_level, rho_fixed, policy) {
   opt_in <- policy == "opt-in"
   measures <- c("FPR", "FNR", "TPR", "TNR", "NB", "sNB", "rho", "prob.high.risk",
@@ -235,13 +278,13 @@ dca_derived <- function(outcome, risks, thresholds, B_ind, boot_risk, conf_level
       }
       return(block)
     }
-    B <- ncol(B_ind)
+    B <- length(B_ind)
     # Thresholds x replicates, one matrix per measure.
     rep_vals <- lapply(measures, function(m) matrix(NA_real_, nrow = length(thresholds), ncol = B))
     names(rep_vals) <- measures
     for (b in seq_len(B)) {
-      rb <- if (i == 1L) boot_risk[, b] else risks[[i]]
-      mb <- dca_measures(outcome[B_ind[, b]], rb, thresholds, rho_fixed, opt_in)
+      rb <- if (i == 1L) boot_risk[[b]] else risks[[i]][B_ind[[b]]]
+      mb <- dca_measures(outcome[B_ind[[b]]], rb, thresholds, rho_fixed, opt_in)
       for (m in measures) rep_vals[[m]][, b] <- mb[[m]]
     }
     tail_prob <- 1 - conf_level

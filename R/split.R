@@ -8,6 +8,16 @@
 #' form the test set. This is the rule of `srnomogram.data.stratified_split()`
 #' in the Python package; the Python test suite checks that both agree.
 #'
+#' When `data` has a patient column (`patient`, by default `patient_id`), the
+#' unit is the patient: a patient's label is the largest of their lesions'
+#' labels (malignant if any lesion is), the patients of each class are ranked
+#' by the digest of `"<seed>:<patient_id>"` and the first
+#' `floor(test_size * n_patients + 0.5)` go to the test set with all their
+#' lesions, so no patient is on both sides. A lesion with a missing (or blank)
+#' patient id is its own patient, ranked by its case id (after a real patient
+#' of the same name, should one exist). Without the column the split is the
+#' lesion split above, unchanged.
+#'
 #' @param data A data frame with one row per lesion (a cohort manifest).
 #' @param test_size Fraction of each class assigned to the test set, in (0, 1).
 #' @param seed A whole number >= 0 mixed into the hash (required: the split is
@@ -15,6 +25,8 @@
 #' @param id Name of the case id column.
 #' @param label Name of the label column (any values; each distinct value is a
 #'   stratum, usually 0 = benign and 1 = malignant).
+#' @param patient Name of the patient id column, used when `data` has it;
+#'   `NULL` splits lesions even then.
 #' @return A character vector of `"train"`/`"test"`, one per row of `data`.
 #' @references Yang & Ma split their cohort 8:2 into training and test sets,
 #'   stratified by pathology.
@@ -22,8 +34,13 @@
 #' d <- data.frame(case_id = sprintf("c%02d", 1:20), label = rep(0:1, 10))
 #' s <- stratified_split(d, seed = 0)
 #' table(s, d$label)
+#' # two lesions of patient p01 stay together
+#' d$patient_id <- c("p01", "p01", sprintf("p%02d", 2:19))
+#' s <- stratified_split(d, seed = 0)
+#' s[1:2]
 #' @export
-stratified_split <- function(data, test_size = 0.2, seed, id = "case_id", label = "label") {
+stratified_split <- function(data, test_size = 0.2, seed, id = "case_id", label = "label",
+                             patient = "patient_id") {
   data <- check_data_frame(data)
   if (!is.numeric(test_size) || length(test_size) != 1L || is.na(test_size) ||
       test_size <= 0 || test_size >= 1) {
@@ -49,21 +66,45 @@ stratified_split <- function(data, test_size = 0.2, seed, id = "case_id", label 
     abort_input(c("{.arg seed} must be given: a whole number >= 0 (the same seed gives Python's split).",
                   i = "e.g. {.code stratified_split(data, seed = 0)}."))
   }
-  keys <- vapply(enc2utf8(paste0(sprintf("%d", as.integer(seed)), ":", ids)),
+  # the unit of the split: the patient when the column is there, else the lesion; `name` is what
+  # a unit is hashed under and `lone` marks a lesion without a patient id (ranked after a
+  # patient of the same name)
+  by_patient <- !is.null(patient) && patient %in% names(data)
+  if (by_patient) {
+    pid <- trimws(as.character(data[[patient]]))
+    lone_row <- is.na(pid) | pid == ""
+    group <- ifelse(lone_row, paste0("\001case:", ids), paste0("p:", pid))
+    name_row <- ifelse(lone_row, ids, pid)
+  } else {
+    lone_row <- rep(FALSE, length(ids))
+    group <- name_row <- ids
+  }
+  first <- !duplicated(group)
+  units <- group[first]
+  name <- name_row[first]
+  lone <- lone_row[first]
+  unit_lab <- if (by_patient) {
+    # a patient's label is the largest of their lesions' (factor labels by their level order)
+    codes <- if (is.factor(lab)) as.integer(lab) else lab
+    top <- unname(vapply(split(codes, factor(group, levels = units)), max, codes[1]))
+    if (is.factor(lab)) factor(levels(lab)[top], levels = levels(lab)) else top
+  } else lab
+  unit_word <- if (by_patient) "patient" else "case"
+  keys <- vapply(enc2utf8(paste0(sprintf("%d", as.integer(seed)), ":", name)),
                  digest::digest, character(1), algo = "sha256", serialize = FALSE,
                  USE.NAMES = FALSE)
-  out <- rep("train", nrow(data))
-  for (cl in sort(unique(lab))) {
-    idx <- which(lab == cl)
+  test_units <- character(0)
+  for (cl in sort(unique(unit_lab))) {
+    idx <- which(unit_lab == cl)
     n <- length(idx)
     k <- floor(test_size * n + 0.5)
     if (k < 1 || k > n - 1) {
       side <- if (k < 1) "test" else "train"
-      abort_input(c("The split leaves class {.val {cl}} empty in the {side} set ({n} case{?s}, {.arg test_size} = {test_size}).",
+      abort_input(c("The split leaves class {.val {cl}} empty in the {side} set ({n} {unit_word}{?s}, {.arg test_size} = {test_size}).",
                     i = "Add cases of that class or change {.arg test_size}."))
     }
-    ord <- idx[order(keys[idx], ids[idx], method = "radix")]
-    out[ord[seq_len(k)]] <- "test"
+    ord <- idx[order(keys[idx], name[idx], lone[idx], method = "radix")]
+    test_units <- c(test_units, units[ord[seq_len(k)]])
   }
-  out
+  ifelse(group %in% test_units, "test", "train")
 }

@@ -20,11 +20,18 @@
 #' @param seed Random seed of the bootstrap (a whole number), or `NULL` to draw
 #'   from the current random number stream (set it with [set.seed()] for
 #'   reproducible numbers). There is no default: say which.
+#' @param cluster Optional patient of each row the fit used (one value per
+#'   observation of `fit`, any type, no `NA`): the bootstrap then resamples
+#'   patients, each drawn patient bringing all their rows (`rms`'s cluster
+#'   bootstrap, `predab.resample(cluster = )`). `NULL` (default) resamples
+#'   rows. With one distinct value per row the numbers equal those of
+#'   `cluster = NULL` under the same seed.
 #' @return An object of class `srnomogram_validation`: a list with `table` (a
 #'   data frame, one row per index: `index`, `index.orig`, `training`, `test`,
 #'   `optimism`, `index.corrected`, `n`, the successful replicates), `validate`
 #'   (the `rms::validate` object), `B`, `seed`, `n_obs` (observations of the
-#'   fit) and `note` (rms's message about failed replicates, if any).
+#'   fit), `n_clusters` (patients resampled; `n_obs` without `cluster`) and
+#'   `note` (rms's message about failed replicates, if any).
 #'   `as.data.frame()` gives `table`; `summary()` the apparent and corrected
 #'   AUC, calibration slope and Brier score, and `note`, in one row; `plot()` a ggplot of
 #'   apparent against corrected indexes.
@@ -44,11 +51,12 @@
 #' summary(v)
 #' as.data.frame(v)
 #' @export
-validate_nomogram <- function(fit, B = 1000, seed) {
+validate_nomogram <- function(fit, B = 1000, seed, cluster = NULL) {
   check_nomogram_fit(fit)
   B <- check_bootstraps(B)
   if (missing(seed)) abort_missing_seed("validate_nomogram", B)
-  boot <- rms_bootstrap(rms::validate, fit, B, seed)
+  cluster <- check_cluster(cluster, length(fit$y))
+  boot <- rms_bootstrap(rms::validate, fit, B, seed, cluster)
   v <- boot$value
   m <- unclass(v)
   tab <- data.frame(index = rownames(m), m[, c("index.orig", "training", "test", "optimism",
@@ -62,18 +70,43 @@ validate_nomogram <- function(fit, B = 1000, seed) {
   tab <- rbind(tab, auc)
   rownames(tab) <- NULL
   structure(list(table = tab, validate = v, B = B, seed = seed, n_obs = length(fit$y),
+                 n_clusters = if (is.null(cluster)) length(fit$y) else max(cluster),
                  note = boot$note),
             class = "srnomogram_validation")
 }
 
 # rms::calibrate / rms::validate (method = "boot") of a fit with its datadist, under `seed` (the
-# caller's stream untouched) or, for NULL, from the current stream. rms reports failed bootstrap fits
-# with cat(): that text is returned as `note`.
-rms_bootstrap <- function(verb, fit, B, seed) {
+# caller's stream untouched) or, for NULL, from the current stream; with `cluster` (integer codes
+# from check_cluster()) rms's cluster bootstrap. rms reports failed bootstrap fits with cat(): that
+# text is returned as `note`.
+rms_bootstrap <- function(verb, fit, B, seed, cluster = NULL) {
   check_seed(seed, arg = "seed", call = rlang::caller_env())
-  run <- function() with_datadist(fit$datadist, verb(strip_class(fit), method = "boot", B = B))
+  # predab.resample() tests missing(cluster): the argument must be absent, not NULL, to resample rows
+  run <- if (is.null(cluster)) {
+    function() with_datadist(fit$datadist, verb(strip_class(fit), method = "boot", B = B))
+  } else {
+    function() with_datadist(fit$datadist, verb(strip_class(fit), method = "boot", B = B, cluster = cluster))
+  }
   note <- utils::capture.output(value <- if (is.null(seed)) run() else withr::with_seed(seed, run()))
   list(value = value, note = trimws(paste(note[nzchar(trimws(note))], collapse = " ")))
+}
+
+# The patients of a cluster bootstrap as integer codes in order of first appearance. rms draws
+# sample(n_clusters) and takes split(1:n, cluster)[draw]; split() orders clusters by their sorted
+# levels, so codes in row order make one-row-per-cluster draws the row draws of cluster = NULL.
+check_cluster <- function(cluster, n, arg = rlang::caller_arg(cluster), call = rlang::caller_env()) {
+  if (is.null(cluster)) return(NULL)
+  if (is.factor(cluster)) cluster <- as.character(cluster)
+  if (!is.atomic(cluster) || length(cluster) != n) {
+    abort_input(c("{.arg {arg}} must give one patient per observation of the fit ({n}), not {length(cluster)} value{?s}.",
+                  i = "Pass the patient ids of the rows the model was fitted on (rows with missing predictors are dropped)."),
+                call = call)
+  }
+  if (anyNA(cluster)) {
+    abort_input(c("{.arg {arg}} is missing for observation {which(is.na(cluster))[1]}.",
+                  i = "Give every row a patient id (a lesion of its own patient: its case id)."), call = call)
+  }
+  match(cluster, unique(cluster))
 }
 
 abort_missing_seed <- function(fname, B, example_args = "fit", call = rlang::caller_env()) {
@@ -99,8 +132,9 @@ check_seed <- function(seed, arg = rlang::caller_arg(seed), call = rlang::caller
 
 #' @export
 print.srnomogram_validation <- function(x, digits = 4, ...) {
-  cat(sprintf("Internal validation (rms::validate, bootstrap B = %d, %s, n = %d)\n", x$B,
-              if (is.null(x$seed)) "current RNG stream" else paste("seed", x$seed), x$n_obs))
+  cat(sprintf("Internal validation (rms::validate, bootstrap B = %d, %s, n = %d%s)\n", x$B,
+              if (is.null(x$seed)) "current RNG stream" else paste("seed", x$seed), x$n_obs,
+              if (!is.null(x$n_clusters) && x$n_clusters != x$n_obs) sprintf(", %d patients resampled", x$n_clusters) else ""))
   if (nzchar(x$note)) cat(" ", x$note, "\n")
   tab <- x$table
   num <- vapply(tab, is.numeric, logical(1)) & names(tab) != "n"

@@ -421,6 +421,13 @@ def _frame(value, func: str) -> pd.DataFrame:
     raise RBridgeError(f"{func}: the R package returned {type(value).__name__}, not a data frame; reinstall it from this source.")
 
 
+def _cluster(kwargs: dict) -> dict:
+    """``cluster`` (patient of each row, e.g. :func:`~srnomogram.data.manifest.patient_ids`) as R text."""
+    if kwargs.get("cluster") is not None:
+        kwargs = {**kwargs, "cluster": pd.Series(np.asarray(kwargs["cluster"], dtype=object)).astype(str)}
+    return kwargs
+
+
 def hl_test(y, score, g: int = 10) -> pd.Series:
     """Hosmer–Lemeshow goodness-of-fit test (equal to ``ResourceSelection::hoslem.test``).
 
@@ -439,9 +446,10 @@ def decision_curve(formula, data: pd.DataFrame, **kwargs) -> pd.DataFrame:  # no
     ``formula`` (a str or :class:`Formula`) names the outcome and the risk column(s) of ``data``.
     Keyword arguments go to R's ``decision_curve`` (``fitted_risk``, ``thresholds``,
     ``conf_level`` (``None`` for no bands), ``bootstraps``, ``policy``, ``study_design``, ``seed``,
-    ...). Returns R's ``as.data.frame()``: rmda's ``derived.data`` columns.
+    ``cluster``: the patient of each row of ``data``, so that the bands resample patients, ...).
+    Returns R's ``as.data.frame()``: rmda's ``derived.data`` columns.
     """
-    return _frame(call("decision_curve", _formula(formula, "decision_curve"), data, **kwargs), "decision_curve")
+    return _frame(call("decision_curve", _formula(formula, "decision_curve"), data, **_cluster(kwargs)), "decision_curve")
 
 
 def fit_nomogram(formula, data: pd.DataFrame) -> RObject:
@@ -470,17 +478,18 @@ def model_formula(fit: RObject) -> str:
 
 def calibrate_nomogram(fit: RObject, **kwargs) -> RObject:
     """Calibration of a fitted nomogram, as a handle: bootstrap (``rms::calibrate``; give ``B`` and
-    ``seed``, an int or ``None`` for R's current stream) or external (``newdata``, ``g``).
+    ``seed``, an int or ``None`` for R's current stream; ``cluster``, the patient of each row of
+    the fit, to resample patients) or external (``newdata``, ``g``).
 
     ``.frame()`` is the curve (``predicted``, ``apparent``, ``bias_corrected`` for bootstrap;
     ``predicted``, ``observed``, ``smoothed`` for external); ``.summary()`` one row: ``mode``, ``n``,
     ``mae``, ``q90`` and ``B`` (bootstrap) or ``intercept``, ``slope``, ``hl_statistic``,
     ``hl_df``, ``hl_p`` (external).
     """
-    return call("calibrate_nomogram", fit, **kwargs)
+    return call("calibrate_nomogram", fit, **_cluster(kwargs))
 
 
-def validate_nomogram(fit: RObject, B: int = 1000, *, seed) -> pd.DataFrame:
+def validate_nomogram(fit: RObject, B: int = 1000, *, seed, cluster=None) -> pd.DataFrame:
     """Internal validation by Harrell's optimism-corrected bootstrap (``rms::validate(method = "boot")``).
 
     Parameters
@@ -491,6 +500,9 @@ def validate_nomogram(fit: RObject, B: int = 1000, *, seed) -> pd.DataFrame:
         Bootstrap repetitions.
     seed : int or None
         Seed of the bootstrap (required; ``None`` draws from R's current random stream).
+    cluster : array-like, optional
+        Patient of each row the fit used (:func:`~srnomogram.data.manifest.patient_ids`): the
+        bootstrap resamples patients (rms's cluster bootstrap); ``None`` resamples rows.
 
     Returns
     -------
@@ -499,16 +511,17 @@ def validate_nomogram(fit: RObject, B: int = 1000, *, seed) -> pd.DataFrame:
         ``B`` (Brier), ``g``, ``gp`` as rms reports them, and ``AUC`` = Dxy/2 + 1/2), columns
         ``index``, ``index.orig`` (apparent), ``training``, ``test``, ``optimism``,
         ``index.corrected`` and ``n`` (successful bootstrap fits); ``attrs`` hold ``B``, ``seed``
-        and ``note`` (rms's message about failed replicates), from R's ``summary()``.
+        ``note`` (rms's message about failed replicates), from R's ``summary()``, and
+        ``n_clusters`` (the patients resampled).
     """
     if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
         from .errors import param_error
 
         raise param_error("seed", "validate_nomogram", "an int or None", seed)
-    res = call("validate_nomogram", fit, B=B, seed=None if seed is None else int(seed))  # R checks B
+    res = call("validate_nomogram", fit, B=B, seed=None if seed is None else int(seed), **_cluster({"cluster": cluster}))  # R checks B
     out = res.frame()
     summ = res.summary().iloc[0]
-    out.attrs.update(B=int(summ["B"]), seed=seed, note=str(summ["note"]))
+    out.attrs.update(B=int(summ["B"]), seed=seed, note=str(summ["note"]), n_clusters=int(np.asarray(res.r.rx2("n_clusters"))[0]))
     return out
 
 

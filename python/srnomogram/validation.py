@@ -9,7 +9,10 @@ et al. 2018, *Econometrics Journal* 21:C1; Harrell, *Regression Modeling Strateg
 §5.3). Test (and external) scores come from the model refitted on the whole training set.
 
 The folds are stratified k-fold folds (scikit-learn's ``StratifiedKFold`` with shuffling), derived
-from the study seed, and the same for every model of a study. Each fold is one unit of work: with a
+from the study seed, and the same for every model of a study. When the cohort has patient ids
+(:func:`~srnomogram.data.manifest.patient_ids`) they are stratified *group* k-fold folds
+(``StratifiedGroupKFold``): a patient's lesions share one fold, so that no lesion is scored by a
+model that saw its twin view or its sibling lesion. Each fold is one unit of work: with a
 ``cache``, a fold's held-out scores are written atomically as soon as it finishes, so a killed run
 resumes at the fold it was in.
 
@@ -33,8 +36,8 @@ __all__ = ["stratified_folds", "training_folds", "folds_of", "cross_fit", "FoldC
 logger = logging.getLogger(__name__)
 
 
-def stratified_folds(y, n_splits: int = 5, seed: int = 0) -> np.ndarray:
-    """Fold number (0 … k−1) of every row: stratified k-fold with shuffling, seeded.
+def stratified_folds(y, n_splits: int = 5, seed: int = 0, groups=None) -> np.ndarray:
+    """Fold number (0 … k−1) of every row: stratified k-fold with shuffling, seeded, by group if given.
 
     Parameters
     ----------
@@ -42,32 +45,50 @@ def stratified_folds(y, n_splits: int = 5, seed: int = 0) -> np.ndarray:
         Labels of the training lesions.
     n_splits : int, default 5
         Number of folds k; lowered to the size of the smaller class when that is smaller
-        (each fold then still holds both classes in its training part).
+        (each fold then still holds both classes in its training part). With ``groups`` the
+        class sizes are counted in groups, a group being malignant when any of its rows is.
     seed : int
-        ``random_state`` of :class:`sklearn.model_selection.StratifiedKFold`.
+        ``random_state`` of :class:`sklearn.model_selection.StratifiedKFold` (or
+        ``StratifiedGroupKFold``).
+    groups : array-like, optional
+        Patient of each row (:func:`~srnomogram.data.manifest.patient_ids`): the rows of a group
+        share one fold (:class:`sklearn.model_selection.StratifiedGroupKFold`, ``shuffle=True``).
+        ``None``: every row is its own group, through ``StratifiedKFold``.
 
     Raises
     ------
     InputError
-        Fewer than 2 lesions in a class (no fold could hold it out and still train on it).
+        Fewer than 2 lesions (patients, with ``groups``) in a class (no fold could hold it out
+        and still train on it).
     """
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
         raise param_error("n_splits", "stratified_folds", "an int >= 2", n_splits)
     y = np.asarray(y)
-    counts = np.unique(y, return_counts=True)[1]
+    if groups is not None:
+        groups = np.asarray(groups)
+        if len(groups) != len(y):
+            raise InputError(f"groups has {len(groups)} entries but y has {len(y)} labels; give one patient id per lesion.")
+        unit = "patients"
+        counts = np.unique(pd.Series(y).groupby(groups).max().to_numpy(), return_counts=True)[1]
+    else:
+        unit = "lesions"
+        counts = np.unique(y, return_counts=True)[1]
     if counts.size < 2 or counts.min() < 2:
         raise InputError(
-            f"Cross-fitting needs at least 2 benign and 2 malignant training lesions; the training set has "
+            f"Cross-fitting needs at least 2 benign and 2 malignant training {unit}; the training set has "
             f"class counts {counts.tolist()}. Add lesions or set nomogram.train_score: fitted."
         )
     k = int(min(n_splits, counts.min()))
     if k < n_splits:
-        logger.warning("validation.folds=%d lowered to %d: the smaller class has only %d training lesions.", n_splits, k, k)
+        logger.warning("validation.folds=%d lowered to %d: the smaller class has only %d training %s.", n_splits, k, k, unit)
     out = np.empty(len(y), dtype=np.int64)
-    cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=int(seed))
-    for f, (_, test) in enumerate(cv.split(np.zeros(len(y)), y)):
+    if groups is None:
+        splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=int(seed)).split(np.zeros(len(y)), y)
+    else:
+        splits = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=int(seed)).split(np.zeros(len(y)), y, groups)
+    for f, (_, test) in enumerate(splits):
         out[test] = f
     return out
 
@@ -78,7 +99,9 @@ def training_folds(cohort: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> pd
     Parameters
     ----------
     cohort : pandas.DataFrame
-        ``case_id``, ``label`` and ``split`` (``"train"``/``"test"``) per lesion.
+        ``case_id``, ``label`` and ``split`` (``"train"``/``"test"``) per lesion; with a
+        ``patient_id`` column the folds are grouped by patient (all of a patient's lesions in
+        one fold); without it they are the lesion folds of ``StratifiedKFold``.
     n_splits, seed : int
         As :func:`stratified_folds`.
 
@@ -87,8 +110,11 @@ def training_folds(cohort: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> pd
     pandas.DataFrame
         ``case_id`` (str) and ``fold`` (0 … k−1), one row per training lesion, in cohort order.
     """
+    from .data.manifest import patient_ids
+
     train = cohort[cohort["split"] == "train"]
-    folds = stratified_folds(train["label"].to_numpy(), n_splits=n_splits, seed=seed)
+    groups = patient_ids(train).to_numpy() if "patient_id" in train.columns else None
+    folds = stratified_folds(train["label"].to_numpy(), n_splits=n_splits, seed=seed, groups=groups)
     return pd.DataFrame({"case_id": train["case_id"].astype(str).to_numpy(), "fold": folds})
 
 

@@ -391,3 +391,25 @@ def test_child_processes_started_after_r_do_not_inherit_rs_library_path():
     ).stdout.strip()
     assert out == str(parent)
     assert r_lib not in (parent or "")
+
+
+def test_bootstraps_take_patient_ids_and_one_patient_per_row_is_the_row_bootstrap(tiny):
+    from srnomogram import stats
+    from srnomogram.data.manifest import patient_ids
+
+    d, fit = tiny
+    n = len(stats.predict(fit))
+    lone = patient_ids(pd.DataFrame({"case_id": [f"c{k:03d}" for k in range(n)][::-1]}))  # no patient_id: the lesion
+    pairs = np.repeat([f"p{k}" for k in range((n + 1) // 2)], 2)[:n]
+    v = stats.validate_nomogram(fit, B=15, seed=2)
+    pd.testing.assert_frame_equal(stats.validate_nomogram(fit, B=15, seed=2, cluster=lone), v)
+    vp = stats.validate_nomogram(fit, B=15, seed=2, cluster=pairs)
+    assert v.attrs["n_clusters"] == n and vp.attrs["n_clusters"] == (n + 1) // 2
+    assert not np.allclose(vp["optimism"], v["optimism"])  # other resamples: whole pairs drawn
+    c = stats.calibrate_nomogram(fit, B=15, seed=2).frame()
+    pd.testing.assert_frame_equal(stats.calibrate_nomogram(fit, B=15, seed=2, cluster=lone.to_numpy()).frame(), c)
+    frame = pd.DataFrame({"label": d["label"].to_numpy()[:n], "risk": stats.predict(fit)})
+    kw = dict(fitted_risk=True, thresholds=[0.2, 0.4], conf_level=0.9, bootstraps=20, seed=5)
+    dc = stats.decision_curve("label ~ risk", frame, **kw)
+    pd.testing.assert_frame_equal(stats.decision_curve("label ~ risk", frame, cluster=list(lone), **kw), dc)
+    assert not np.allclose(stats.decision_curve("label ~ risk", frame, cluster=pairs, **kw)["NB_lower"], dc["NB_lower"], equal_nan=True)

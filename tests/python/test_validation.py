@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
 
 from srnomogram.errors import InputError
 from srnomogram.metrics import roc_auc
-from srnomogram.validation import FoldCache, cross_fit, null_auc_se, stratified_folds
+from srnomogram.validation import FoldCache, cross_fit, null_auc_se, stratified_folds, training_folds
 
 
 def _labels(n1=23, n0=37, seed=0):
@@ -32,6 +32,39 @@ def test_folds_are_sklearn_stratified_kfold_seeded_and_balanced():
         assert y[f == k].sum() in (4, 5)
     assert np.array_equal(f, stratified_folds(y, 5, seed=3))
     assert not np.array_equal(f, stratified_folds(y, 5, seed=4))
+
+
+def _patient_cohort(n_patients=70, seed=0):
+    rng = np.random.default_rng(seed)
+    n_les = rng.integers(1, 4, n_patients)
+    pid = np.repeat([f"P{p:03d}" for p in range(n_patients)], n_les)
+    mal = np.repeat(rng.random(n_patients) < 0.4, n_les)
+    lab = (mal & (rng.random(len(pid)) < 0.7)).astype(int)
+    return pd.DataFrame(dict(case_id=[f"L{i:03d}" for i in range(len(pid))], patient_id=pid, label=lab,
+                             split=np.where(rng.random(len(pid)) < 0.8, "train", "test")))
+
+
+def test_training_folds_group_a_patients_lesions_in_one_fold_as_stratified_group_kfold():
+    df = _patient_cohort()
+    folds = training_folds(df, n_splits=5, seed=7)
+    train = df[df["split"] == "train"].reset_index(drop=True)
+    assert folds["case_id"].tolist() == train["case_id"].tolist()
+    assert (train.assign(fold=folds["fold"]).groupby("patient_id")["fold"].nunique() == 1).all()
+    cv = StratifiedGroupKFold(5, shuffle=True, random_state=7)
+    for k, (_, test) in enumerate(cv.split(np.zeros(len(train)), train["label"], train["patient_id"])):
+        assert np.array_equal(np.flatnonzero(folds["fold"].to_numpy() == k), np.sort(test))
+    # without the column: the lesion folds of StratifiedKFold, as before patients
+    plain = training_folds(df.drop(columns="patient_id"), n_splits=5, seed=7)
+    assert np.array_equal(plain["fold"].to_numpy(), stratified_folds(train["label"].to_numpy(), 5, seed=7))
+    assert (train.assign(fold=plain["fold"]).groupby("patient_id")["fold"].nunique() > 1).any()
+
+
+def test_group_folds_count_classes_in_patients():
+    y = np.r_[1, 1, 1, 1, np.zeros(10, int)]  # 4 malignant lesions, but of 2 patients
+    groups = ["a", "a", "b", "b", *[f"c{i}" for i in range(10)]]
+    assert stratified_folds(y, 5, 0, groups=groups).max() == 1
+    with pytest.raises(InputError, match="at least 2 benign and 2 malignant training patients"):
+        stratified_folds(y, 5, 0, groups=["a"] * 4 + [f"c{i}" for i in range(10)])
 
 
 def test_folds_shrink_to_the_smaller_class_and_refuse_a_single_lesion():
@@ -180,3 +213,91 @@ def test_null_labels_nomogram_optimism_corrected_auc_stays_at_chance():
     v = pd.DataFrame(stats.validate_nomogram(fit, B=100, seed=1))
     v = v.set_index("index") if "index" in v.columns else v
     assert abs(float(v.loc["AUC", "index.corrected"]) - 0.5) < 3.5 * null_auc_se(48, 72)
+
+
+# ---- patients at development: BrEaST with a mirrored second view of every lesion ----------------
+
+def _mirrored_breast(breast_dir, tmp_path):
+    """BrEaST imported by the package, plus a second view of each lesion (np.fliplr of its image and
+    masks) under the same patient_id: 2 lesions per patient that carry no new information."""
+    from PIL import Image
+
+    from srnomogram.data.importers import import_breast_lesions_usg
+    from srnomogram.data.manifest import load_manifest, write_manifest
+
+    df = load_manifest(import_breast_lesions_usg(breast_dir, tmp_path / "breast.csv", progress=False))
+    (tmp_path / "mirror").mkdir()
+    twins = df.copy()
+    for i, row in df.iterrows():
+        cid = row["case_id"]
+        Image.fromarray(np.fliplr(np.asarray(Image.open(row["image"])))).save(tmp_path / "mirror" / f"{cid}_m.png", compress_level=1)
+        masks = []
+        for k, m in enumerate(row["mask"].split(";")):
+            masks.append(str(tmp_path / "mirror" / f"{cid}_m_mask{k}.png"))
+            Image.fromarray(np.fliplr(np.asarray(Image.open(m)))).save(masks[-1], compress_level=1)
+        twins.loc[i, ["case_id", "image", "mask"]] = [f"{cid}_m", str(tmp_path / "mirror" / f"{cid}_m.png"), ";".join(masks)]
+    both = pd.concat([df.assign(patient_id=df["case_id"]), twins.assign(patient_id=df["case_id"])], ignore_index=True)
+    return load_manifest(write_manifest(both, tmp_path / "manifest.csv"))
+
+
+def _histogram_features(df):
+    """Grey-level histogram (16 bins) inside the lesion mask, mask area and mean: identical for a lesion
+    and its mirror image, so a 1-nearest-neighbour classifier finds the twin at distance 0."""
+    from PIL import Image
+
+    rows = []
+    for img_path, mask_cell in zip(df["image"], df["mask"]):
+        img = np.asarray(Image.open(img_path).convert("L"), dtype=float)
+        mask = np.zeros(img.shape, bool)
+        for m in mask_cell.split(";"):
+            a = np.asarray(Image.open(m))
+            mask |= (a[..., :3].any(-1) if a.ndim == 3 else a > 0)
+        vals = img[mask]
+        hist = np.histogram(vals, bins=16, range=(0, 256))[0] / vals.size
+        rows.append(np.r_[hist, np.log(vals.size), vals.mean() / 255])
+    return np.asarray(rows)
+
+
+def _straddling(ids, groups) -> int:
+    """Number of patients whose lesions carry more than one value of ``groups`` (split side or fold)."""
+    return int((pd.Series(np.asarray(groups)).groupby(np.asarray(ids)).nunique() > 1).sum())
+
+
+def test_mirrored_breast_views_stay_with_their_patient_and_lesion_folds_inflate_cv_auc(breast_dir, tmp_path):
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from srnomogram.data import stratified_split
+    from srnomogram.data.manifest import patient_ids
+
+    df = _mirrored_breast(breast_dir, tmp_path)
+    pid = patient_ids(df)
+    assert len(df) == 2 * pid.nunique() == 504 and (pid.value_counts() == 2).all()
+
+    # the patient split and patient folds (what a study does with patient_id) ...
+    by_patient = df.assign(split=stratified_split(df, seed=0).to_numpy())
+    assert _straddling(pid, by_patient["split"]) == 0
+    folds_p = training_folds(by_patient, n_splits=5, seed=0)
+    train_p = by_patient[by_patient["split"] == "train"]
+    assert folds_p["case_id"].tolist() == train_p["case_id"].tolist()
+    assert _straddling(patient_ids(train_p), folds_p["fold"]) == 0
+    # ... and the lesion split and folds of the same rows without patient ids (each view its own row)
+    lesions = df.drop(columns="patient_id")
+    lesions["split"] = stratified_split(lesions, seed=0).to_numpy()
+    n_split = _straddling(pid, lesions["split"])
+    folds_l = training_folds(lesions, n_splits=5, seed=0)
+    train_l = lesions[lesions["split"] == "train"]
+    n_folds = _straddling(pid[train_l.index], folds_l["fold"])
+    # measured: 85 of 252 patients on both sides of the lesion split, 128 across its folds (seed 0)
+    assert n_split > 0 and n_folds > 0
+
+    # cross-validated AUC of a 1-nearest-neighbour classifier: under lesion folds a view's twin sits
+    # in another fold and is its nearest neighbour, so the score is the twin's label
+    knn = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=1))
+    X = pd.DataFrame(_histogram_features(df), index=df.index)
+    auc_p = roc_auc(train_p["label"].to_numpy(), cross_fit(knn, X.loc[train_p.index], train_p["label"].to_numpy(), folds_p["fold"].to_numpy()))
+    auc_l = roc_auc(train_l["label"].to_numpy(), cross_fit(knn, X.loc[train_l.index], train_l["label"].to_numpy(), folds_l["fold"].to_numpy()))
+    # measured: cv AUC 0.571 with patient folds, 0.835 with lesion folds, with no new information, only
+    # twins (a logistic regression on the same 18 features: 0.611 and 0.658, a smaller, unasserted gap)
+    assert auc_l > auc_p + 0.1

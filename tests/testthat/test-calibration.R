@@ -51,3 +51,23 @@ test_that("calibrate_nomogram has no hidden seed: internal mode asks for one, NU
   a <- calibrate_nomogram(fit, B = 10, seed = NULL)
   expect_identical(a$table, calibrate_nomogram(fit, B = 10, seed = 7)$table)
 })
+
+test_that("calibrate_nomogram with cluster is rms::calibrate's cluster bootstrap under the same seed", {
+  d <- golden_input("paper_train")
+  fit <- fit_nomogram(y ~ score + age + size, d)
+  # one patient per row (ids sorting differently from the rows): the row bootstrap, exactly
+  one <- calibrate_nomogram(fit, B = 20, seed = 4, cluster = sprintf("p%04d", rev(seq_len(nrow(d)))))
+  expect_identical(one$table, calibrate_nomogram(fit, B = 20, seed = 4)$table)
+  # patients of 1-3 rows: rms's own cluster bootstrap, codes in order of first appearance
+  pid <- rep(seq_len(nrow(d)), each = 3, length.out = nrow(d))
+  pid <- c("b", "a", "c")[(pid - 1) %% 3 + 1]
+  pid <- paste0(pid, (seq_len(nrow(d)) - 1) %/% 2)
+  cal <- calibrate_nomogram(fit, B = 20, seed = 4, cluster = pid)
+  expect_identical(cal$n_clusters, length(unique(pid)))
+  withr::local_options(datadist = rms::datadist(d))
+  ref_fit <- rms::lrm(y ~ score + age + size, data = d, x = TRUE, y = TRUE)
+  set.seed(4)
+  utils::capture.output(ref <- rms::calibrate(ref_fit, method = "boot", B = 20, cluster = match(pid, unique(pid))))
+  expect_equal(cal$table$bias_corrected, unname(ref[, "calibrated.corrected"]), tolerance = 1e-12)
+  expect_false(isTRUE(all.equal(cal$table$bias_corrected, one$table$bias_corrected)))
+})

@@ -195,3 +195,62 @@ test_that("the old name confidence_intervals gives the same curves with a deprec
   expect_error(decision_curve(y ~ risk, d, fitted_risk = TRUE, conf_level = 1.5),
                class = "srnomogram_error_input", regexp = "conf_level")
 })
+
+test_that("cluster with one patient per row gives rmda's curves (the golden ones)", {
+  for (case in golden_cases) {
+    d <- golden_input(case)
+    for (sp in c("glm3_boot", "glm2_casecontrol")) {
+      s <- dca_specs[[sp]]
+      e <- golden_dca[golden_dca$case == case & golden_dca$spec == sp, ]
+      set.seed(1000)
+      got <- if (s$design == "cohort") {
+        decision_curve(s$formula, d, fitted_risk = s$fitted_risk, conf_level = s$ci, bootstraps = s$B,
+                       cluster = sprintf("id%03d", rev(seq_len(nrow(d)))))$derived
+      } else {
+        decision_curve(s$formula, d, fitted_risk = s$fitted_risk, conf_level = s$ci, bootstraps = s$B,
+                       study_design = s$design, population_prevalence = 0.2, cluster = seq_len(nrow(d)))$derived
+      }
+      for (cn in c("NB", "NB_lower", "NB_upper", "sNB_lower", "TPR_upper")) {
+        expect_lt(max(c(0, abs(got[[cn]] - e[[cn]])), na.rm = TRUE), 1e-10, label = paste(case, sp, cn))
+      }
+    }
+  }
+})
+
+test_that("the patient bootstrap draws whole patients: twinned rows give the curves of the patients", {
+  # each row twice, the copies one patient: a replicate takes both copies of each drawn patient,
+  # and net benefit (proportions) does not change when every row is doubled, so the bands equal
+  # the row bootstrap's on the original data under the same seed
+  d <- golden_input("paper_test")
+  twin <- d[rep(seq_len(nrow(d)), each = 2), ]
+  ref <- decision_curve(y ~ risk, d, fitted_risk = TRUE, bootstraps = 40, seed = 8)
+  pat <- decision_curve(y ~ risk, twin, fitted_risk = TRUE, bootstraps = 40, seed = 8,
+                        cluster = rep(seq_len(nrow(d)), each = 2))
+  expect_identical(pat$n_clusters, nrow(d))
+  for (cn in c("NB", "NB_lower", "NB_upper", "TPR_lower", "FPR_upper")) {
+    expect_equal(pat$derived[[cn]], ref$derived[[cn]], tolerance = 1e-12, label = cn)
+  }
+  # the indices themselves: both copies of a patient always drawn together
+  idx <- withr::with_seed(2, dca_bootstrap_indices(twin$y, 10, "cohort", rep(seq_len(nrow(d)), each = 2)))
+  for (i in idx) {
+    counts <- tabulate(i, nbins = nrow(twin))
+    expect_identical(counts[c(TRUE, FALSE)], counts[c(FALSE, TRUE)])
+    expect_identical(length(i), nrow(twin))
+  }
+})
+
+test_that("case-control patient bootstrap resamples patients within the patient's class", {
+  y <- c(1, 0, 0, 0, 1, 0, 0, 1, 0, 0)
+  pid <- c(1, 1, 2, 2, 3, 4, 5, 6, 7, 7)  # patient 1 has a case and a control row: a case patient
+  idx <- withr::with_seed(5, dca_bootstrap_indices(y, 30, "case-control", pid))
+  case_rows <- split(seq_along(y), pid)[c("1", "3", "6")]
+  for (i in idx) {
+    firsts <- i[i %in% c(1, 3, 5, 6, 7, 8, 9)]  # first row of each patient, once per drawn patient
+    drawn <- pid[firsts]
+    expect_identical(sum(drawn %in% c(1, 3, 6)), 3L)  # as many case patients as the data
+    expect_identical(length(drawn), 7L)
+    expect_true(all(tabulate(i, 10)[1] == tabulate(i, 10)[2]))
+  }
+  expect_error(decision_curve(y ~ risk, golden_input("small"), fitted_risk = TRUE, cluster = 1:2),
+               class = "srnomogram_error_input", regexp = "one patient per row")
+})

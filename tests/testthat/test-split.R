@@ -43,3 +43,37 @@ test_that("stratified_split validates its arguments", {
   expect_error(stratified_split(d, seed = 0, id = "id"), class = "srnomogram_error_input", regexp = "lacks column")
   expect_error(stratified_split(d), class = "srnomogram_error_input", regexp = "seed. must be given")
 })
+
+test_that("stratified_split keeps a patient's lesions together, stratified by the patient's label", {
+  set.seed(3)
+  n_les <- sample(1:3, 50, replace = TRUE)
+  pid <- rep(sprintf("P%02d", 1:50), n_les)
+  mal <- rep(runif(50) < 0.4, n_les)
+  d <- data.frame(case_id = paste0(pid, "_", sequence(n_les)), patient_id = pid,
+                  label = as.integer(mal & (sequence(n_les) == 1 | runif(length(pid)) < 0.5)))
+  s <- stratified_split(d, test_size = 0.2, seed = 5)
+  expect_true(all(tapply(s, d$patient_id, function(x) length(unique(x))) == 1))
+  # reference: patients malignant if any lesion is; per class the smallest digests of "5:<patient>"
+  plab <- tapply(d$label, d$patient_id, max)
+  h <- vapply(paste0("5:", names(plab)), digest::digest, "", algo = "sha256", serialize = FALSE)
+  expected <- unlist(lapply(0:1, function(k) {
+    p <- names(plab)[plab == k]
+    p[order(h[plab == k])][seq_len(floor(0.2 * length(p) + 0.5))]
+  }))
+  expect_setequal(unique(d$patient_id[s == "test"]), expected)
+  # patient = lesion (same names), or no patient id at all: the lesion split
+  d1 <- data.frame(case_id = sprintf("id%d", 1:40), label = rep(0:1, 20))
+  expect_identical(stratified_split(transform(d1, patient_id = case_id), seed = 1), stratified_split(d1, seed = 1))
+  expect_identical(stratified_split(transform(d1, patient_id = NA), seed = 1), stratified_split(d1, seed = 1))
+  expect_identical(stratified_split(d, seed = 5, patient = NULL),
+                   stratified_split(d[, c("case_id", "label")], seed = 5))
+})
+
+test_that("a patient split takes factor labels by their level order", {
+  d <- data.frame(case_id = sprintf("c%02d", 1:20), patient_id = sprintf("p%02d", (0:19) %/% 2),
+                  label = factor(rep(c("benign", "malignant"), 10), levels = c("benign", "malignant")))
+  s <- stratified_split(d, seed = 2)
+  num <- stratified_split(transform(d, label = as.integer(label)), seed = 2)
+  expect_identical(s, num)  # every patient malignant here: one class of 10 patients, 2 to test
+  expect_identical(sum(s == "test"), 4L)
+})

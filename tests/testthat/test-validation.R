@@ -74,3 +74,42 @@ test_that("plot shows the apparent and the corrected value of each index as a gg
                                    v$table$index.corrected[v$table$index %in% c("AUC", "Slope")])))
   expect_error(plot(v, indexes = "C"), class = "srnomogram_error_input")
 })
+
+test_that("validate_nomogram with one patient per row equals the row bootstrap under the same seed", {
+  d <- golden_input("paper_train")
+  fit <- fit_nomogram(y ~ score + age + size, d)
+  rows <- validate_nomogram(fit, B = 30, seed = 11)
+  # ids whose sorted order is not row order: the codes follow first appearance, as rms needs
+  pts <- validate_nomogram(fit, B = 30, seed = 11, cluster = sprintf("p%04d", rev(seq_len(nrow(d)))))
+  expect_identical(pts$table, rows$table)
+  expect_identical(pts$n_clusters, nrow(d))
+})
+
+test_that("the patient bootstrap of twinned rows is the row bootstrap of the patients (whole patients drawn)", {
+  # every observation twice, the two copies one patient: rms draws sample(n_patients) and takes
+  # both rows of each drawn patient, and the indexes below do not change when every row of a
+  # sample is doubled, so the result must equal the row bootstrap of the original data
+  d <- golden_input("paper_train")
+  twin <- d[rep(seq_len(nrow(d)), each = 2), ]
+  fit1 <- fit_nomogram(y ~ score + age + size, d)
+  fit2 <- fit_nomogram(y ~ score + age + size, twin)
+  ref <- validate_nomogram(fit1, B = 25, seed = 3)$table
+  pat <- validate_nomogram(fit2, B = 25, seed = 3, cluster = rep(seq_len(nrow(d)), each = 2))
+  expect_identical(pat$n_clusters, nrow(d))
+  keep <- c("Dxy", "R2", "Intercept", "Slope", "Emax", "B", "AUC")
+  cols <- c("index.orig", "training", "test", "optimism", "index.corrected")
+  expect_equal(as.matrix(pat$table[match(keep, pat$table$index), cols]),
+               as.matrix(ref[match(keep, ref$index), cols]), tolerance = 1e-7, ignore_attr = TRUE)
+  # a row bootstrap of the twins lets a row's copy be in the training sample: more optimism-free fit
+  lesion <- validate_nomogram(fit2, B = 25, seed = 3)$table
+  expect_false(isTRUE(all.equal(lesion$optimism[lesion$index == "AUC"], ref$optimism[ref$index == "AUC"])))
+})
+
+test_that("cluster must give one patient per observation of the fit, without NA", {
+  d <- golden_input("small")
+  fit <- fit_nomogram(y ~ risk, d)
+  expect_error(validate_nomogram(fit, B = 5, seed = 1, cluster = 1:3), class = "srnomogram_error_input",
+               regexp = "one patient per observation")
+  expect_error(validate_nomogram(fit, B = 5, seed = 1, cluster = c(NA, seq_len(nrow(d) - 1))),
+               class = "srnomogram_error_input", regexp = "missing for observation 1")
+})

@@ -18,7 +18,7 @@ def _import_breast(args):
 def _import_folder(args):
     from .importers import import_folder
 
-    import_folder(args.src, args.output, spacing=args.spacing)
+    import_folder(args.src, args.output, spacing=args.spacing, patient_pattern=args.patient_pattern)
 
 
 def _split(args):
@@ -30,7 +30,8 @@ def _split(args):
 def _demo(args):
     from .demo import demo_cohort
 
-    demo_cohort(args.out, n=args.n, seed=args.seed, n_volumes=args.volumes, lesion_sizes=args.lesion_sizes)
+    demo_cohort(args.out, n=args.n, seed=args.seed, n_volumes=args.volumes, lesion_sizes=args.lesion_sizes,
+                second_lesion_share=args.second_lesion_share)
 
 
 def _validate(args):
@@ -66,6 +67,9 @@ def register(subparsers) -> None:
     p.add_argument("src", metavar="DIR", help="folder holding benign/ and malignant/")
     p.add_argument("-o", "--output", required=True, metavar="MANIFEST", help="manifest CSV to write")
     p.add_argument("--spacing", type=float, default=None, help="pixel spacing in mm for every image (default: unknown)")
+    p.add_argument("--patient-pattern", default=None, metavar="REGEX",
+                   help="regular expression on the image name whose group 'patient' (or first group) is the patient id, "
+                        "e.g. '^(bus_[0-9]+)'; written as patient_id so that a patient's images stay together")
     p.set_defaults(func=_import_folder)
 
     p = sub.add_parser("split", help="write a stratified train/test split into a manifest", description="Stratified train/test split (same result in Python and R for the same seed), written into the manifest's split column.")
@@ -86,6 +90,8 @@ def register(subparsers) -> None:
         default="paper",
         help="paper: small masks on 256x256 images (default); breast: mask areas spread like the BrEaST cohort's, on >= 512x512 images",
     )
+    p.add_argument("--second-lesion-share", type=float, default=0.0, metavar="SHARE",
+                   help="share of patients with a second lesion (default 0: one lesion per patient, no patient_id column)")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("validate", help="read and check every image and mask of a manifest", description="Load a manifest, read every image and mask, check sizes, spacings and masks; print a summary.")

@@ -228,7 +228,8 @@ def _save_nifti(arr: np.ndarray, path: Path) -> None:
         sitk.WriteImage(img, str(tmp), useCompression=True)
 
 
-def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes: int = 4, lesion_sizes: str = "paper") -> Path:
+def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes: int = 4, lesion_sizes: str = "paper",
+                second_lesion_share: float = 0.0) -> Path:
     """Synthesise a small breast-ultrasound cohort with images, masks and a manifest.
 
     Parameters
@@ -256,7 +257,8 @@ def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes:
     pathlib.Path
         The path of ``manifest.csv``. Columns: ``case_id``, ``image``, ``mask``, ``label``
         (1 malignant), ``spacing`` (mm/pixel), ``age`` (years), ``max_diameter_cm`` (exact
-        maximal Feret diameter of the mask, see :func:`~srnomogram.data.geometry.max_feret_diameter`).
+        maximal Feret diameter of the mask, see :func:`~srnomogram.data.geometry.max_feret_diameter`),
+        and ``patient_id`` with ``second_lesion_share > 0``.
 
     Notes
     -----
@@ -272,6 +274,8 @@ def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes:
         raise param_error("n_volumes", "demo_cohort", "an int >= 0", n_volumes)
     if lesion_sizes not in LESION_SIZES:
         raise param_error("lesion_sizes", "demo_cohort", f"one of {', '.join(map(repr, LESION_SIZES))}", lesion_sizes)
+    if isinstance(second_lesion_share, bool) or not isinstance(second_lesion_share, (int, float, np.integer, np.floating)) or not 0 <= second_lesion_share <= 1:
+        raise param_error("second_lesion_share", "demo_cohort", "a float in [0, 1]", second_lesion_share)
     from tqdm.auto import tqdm
 
     from .manifest import write_manifest
@@ -279,7 +283,8 @@ def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes:
     out = Path(path)
     (out / "images").mkdir(parents=True, exist_ok=True)
     # one child generator per lesion and volume, plus one for the cohort-level draws
-    seeds = np.random.SeedSequence(seed).spawn(1 + n + n_volumes)
+    root = np.random.SeedSequence(seed)
+    seeds = root.spawn(1 + n + n_volumes)
     rng = np.random.default_rng(seeds[0])
     children = [np.random.default_rng(s) for s in seeds[1:]]
     n_mal = int(min(max(round(0.4 * n), 2), n - 2))
@@ -301,6 +306,18 @@ def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes:
         sides = np.maximum(BREAST_MIN_SIDE, 32 * np.ceil(diameter_px / 0.6 / 32)).astype(int)
         shapes = [(int(v), int(v)) for v in sides]
 
+    patient = None
+    if second_lesion_share > 0:
+        # spawned after the lesions' generators, so that every lesion is drawn as without patients
+        prng = np.random.default_rng(root.spawn(1)[0])
+        n_pairs = int(round(second_lesion_share * n / (1 + second_lesion_share)))
+        pairs = np.sort(prng.permutation(n)[: 2 * n_pairs].reshape(-1, 2), axis=1)  # the earlier lesion first
+        owner = np.arange(n)
+        owner[pairs[:, 1]] = pairs[:, 0]
+        age[pairs[:, 1]] = age[pairs[:, 0]]  # one patient, one age
+        first = np.unique(owner)  # patients numbered in the order of their first lesion
+        patient = np.array([f"pt{k + 1:03d}" for k in np.searchsorted(first, owner)])
+
     rows = []
     for i in tqdm(range(n), desc="demo cohort", unit="lesion", disable=None):
         crng = children[i]
@@ -320,6 +337,8 @@ def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes:
                 max_diameter_cm=round(max_feret_diameter(mask, spacing[i]) / 10.0, 4),
             )
         )
+        if patient is not None:
+            rows[-1]["patient_id"] = patient[i]
     manifest = write_manifest(pd.DataFrame(rows), out / "manifest.csv")
 
     if n_volumes:
@@ -333,5 +352,6 @@ def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes:
             _save_nifti(vmask, out / "volumes" / f"{vid}_mask.nii.gz")
             vrows.append(dict(case_id=vid, image=str(out / "volumes" / f"{vid}.nii.gz"), mask=str(out / "volumes" / f"{vid}_mask.nii.gz"), label=lab, spacing=np.nan))
         write_manifest(pd.DataFrame(vrows), out / "volumes.csv")
-    log.info("wrote demo cohort of %d lesions (%d malignant) to %s and %d volumes to %s", n, n_mal, manifest, n_volumes, out / "volumes.csv")
+    log.info("wrote demo cohort of %d lesions (%d malignant%s) to %s and %d volumes to %s", n, n_mal,
+             "" if patient is None else f", {len(set(patient))} patients", manifest, n_volumes, out / "volumes.csv")
     return manifest

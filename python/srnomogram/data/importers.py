@@ -5,6 +5,10 @@
 * :func:`import_folder` reads the common ``benign/`` + ``malignant/`` layout with
   ``<name>_mask.png`` beside each image (the layout of BUSI, Al-Dhabyani et al. 2020).
 
+A patient column of the source is kept as ``patient_id`` (the BrEaST sheet's ``Patient_ID``,
+``PatientID`` or ``Patient`` column when a release has one; for folders, a pattern on the image
+name), so that the study splits, folds and resamples patients rather than images.
+
 Both write the manifest atomically with :func:`~srnomogram.data.manifest.write_manifest`:
 paths inside the manifest's folder become relative, others stay absolute. Several masks of one
 image are joined with ``;`` in the ``mask`` column (the readers merge them by logical OR).
@@ -36,6 +40,27 @@ BREAST_DESCRIPTORS = {
     "Calcifications": "calcifications",
     "BIRADS": "birads",
 }
+
+#: Sheet columns taken as the patient id, compared in lower case without spaces, ``_`` and ``-``.
+PATIENT_COLUMNS = ("patientid", "patient", "patientnumber", "patientno", "subjectid")
+
+
+def _patient_column(columns):
+    """The sheet's patient column, or None."""
+    for c in columns:
+        if re.sub(r"[\s_-]", "", str(c)).lower() in PATIENT_COLUMNS:
+            return c
+    return None
+
+
+def _patient_text(value):
+    """A patient id as text; a whole number read from a spreadsheet as ``12.0`` becomes ``"12"``."""
+    if value is None or pd.isna(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
 
 
 def _union_mask(paths, spacing_mm):
@@ -135,6 +160,7 @@ def import_breast_lesions_usg(src: str | os.PathLike, output: str | os.PathLike,
     if missing:
         raise ManifestError(f"{sheet}: missing column(s) {missing}; is this the Breast-Lesions-USG clinical sheet?")
     image_dir = src / "images" if (src / "images").is_dir() else src
+    patient_col = _patient_column(table.columns)
 
     rows, n_normal, n_no_mask = [], 0, 0
     for i, rec in tqdm(table.iterrows(), total=len(table), desc="BrEaST import", unit="case", disable=None if progress is None else not progress):
@@ -174,6 +200,8 @@ def import_breast_lesions_usg(src: str | os.PathLike, output: str | os.PathLike,
             age=float(age),
             max_diameter_cm=max_feret_diameter(mask, px_cm),
         )
+        if patient_col is not None:
+            row["patient_id"] = _patient_text(rec[patient_col])
         for col, name in BREAST_DESCRIPTORS.items():
             if col in table.columns:
                 v = rec[col]
@@ -195,7 +223,7 @@ _MASK_RE = re.compile(r"^(?P<stem>.+?)_mask(?:[_ -]?\d+)?$", re.IGNORECASE)
 _CASE_ID_BAD = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def import_folder(src: str | os.PathLike, output: str | os.PathLike, spacing: float | None = None) -> Path:
+def import_folder(src: str | os.PathLike, output: str | os.PathLike, spacing: float | None = None, patient_pattern: str | None = None) -> Path:
     """Build a manifest from ``benign/`` and ``malignant/`` folders of images with masks beside them.
 
     Parameters
@@ -207,12 +235,18 @@ def import_folder(src: str | os.PathLike, output: str | os.PathLike, spacing: fl
         The manifest CSV to write (atomically).
     spacing : float, optional
         Pixel spacing in mm for every image; leave out when unknown (features are then per pixel).
+    patient_pattern : str, optional
+        Regular expression searched in each image's stem whose group ``patient`` (or first group,
+        or whole match) is the patient id, e.g. ``r"^(bus_\\d+)"`` for BUS-BRA's
+        ``bus_0001-l.png``/``bus_0001-r.png``. Written as ``patient_id``; an image it does not
+        match is an error.
 
     Returns
     -------
     pathlib.Path
         The manifest, with ``case_id`` = ``<class>_<image stem>`` (characters other than
-        letters, digits, ``.``, ``_`` and ``-`` replaced by ``_``).
+        letters, digits, ``.``, ``_`` and ``-`` replaced by ``_``), and ``patient_id`` with
+        ``patient_pattern``.
 
     Notes
     -----
@@ -225,6 +259,12 @@ def import_folder(src: str | os.PathLike, output: str | os.PathLike, spacing: fl
         raise InputError(f"Folder {src} not found. Give a folder holding benign/ and malignant/ sub-folders.")
     if spacing is not None and not (np.isfinite(spacing) and spacing > 0):
         raise InputError(f"The 'spacing' parameter of import_folder must be a float > 0 (mm per pixel). Got {spacing!r} instead.")
+    pattern = None
+    if patient_pattern is not None:
+        try:
+            pattern = re.compile(patient_pattern)
+        except (re.error, TypeError) as exc:
+            raise InputError(f"The 'patient_pattern' parameter of import_folder must be a regular expression. Got {patient_pattern!r} instead ({exc}).") from None
     classes = {"benign": 0, "malignant": 1}
     subdirs = {p.name.lower(): p for p in src.iterdir() if p.is_dir()}
     absent = [c for c in classes if c not in subdirs]
@@ -251,15 +291,20 @@ def import_folder(src: str | os.PathLike, output: str | os.PathLike, spacing: fl
                 log.debug("no mask for %s; excluded", img)
                 continue
             _check_same_size(img, ms, f"{src.name}/{cls}")
-            rows.append(
-                dict(
-                    case_id=f"{cls}_{_CASE_ID_BAD.sub('_', stem).strip('_')}",
-                    image=str(img.absolute()),
-                    mask=";".join(str(q.absolute()) for q in ms),
-                    label=label,
-                    spacing=float(spacing) if spacing is not None else np.nan,
-                )
+            row = dict(
+                case_id=f"{cls}_{_CASE_ID_BAD.sub('_', stem).strip('_')}",
+                image=str(img.absolute()),
+                mask=";".join(str(q.absolute()) for q in ms),
+                label=label,
+                spacing=float(spacing) if spacing is not None else np.nan,
             )
+            if pattern is not None:
+                m = pattern.search(stem)
+                if m is None:
+                    raise InputError(f"{src.name}/{cls}: image {img.name} does not match patient_pattern '{patient_pattern}'. Fix the pattern or rename the image.")
+                pid = m.group("patient") if "patient" in pattern.groupindex else (m.group(1) if pattern.groups else m.group(0))
+                row["patient_id"] = pid
+            rows.append(row)
     if not rows:
         raise InputError(f"No image with a mask found under {src}/benign or {src}/malignant. Masks must be named <image>_mask.png.")
     df = pd.DataFrame(rows)

@@ -85,7 +85,8 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
     Returns
     -------
     pandas.DataFrame
-        One row per lesion, ``case_id`` as str, ``label`` as int (0/1), path columns absolute.
+        One row per lesion, ``case_id`` as str, ``label`` as int (0/1), path columns absolute,
+        ``patient_id`` (when present) as str with missing values kept missing.
         ``df.attrs["manifest_path"]`` holds the manifest's absolute path.
 
     Raises
@@ -97,7 +98,8 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
     if not path.exists():
         raise ManifestError(f"Manifest {path} not found. Create one with 'srnomogram cohort import ...'.")
     try:
-        df = pd.read_csv(path, dtype={"case_id": str, "split": str}, keep_default_na=True)
+        # patient ids are names, not numbers: "007" stays "007", and 12 does not come back as "12.0"
+        df = pd.read_csv(path, dtype={"case_id": str, "split": str, "patient_id": str}, keep_default_na=True)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise ManifestError(f"Manifest {path} is not a readable CSV ({str(exc).splitlines()[0]}).") from None
     return validate_manifest(df, base=path.parent, source=str(path), check_files=check_files)
@@ -127,6 +129,9 @@ def validate_manifest(df: pd.DataFrame, base: str | os.PathLike, source: str = "
             raise ManifestError(f"{row(i)}, column 'label': value {_show(v)} is not 0/1 or benign/malignant. Fix the label or drop the row.")
         labels.append(LABEL_WORDS[key])
     df["label"] = np.asarray(labels, dtype=int)
+
+    if "patient_id" in df.columns:
+        df["patient_id"] = [None if pd.isna(v) or str(v).strip() == "" else str(v).strip() for v in df["patient_id"]]
 
     if "split" in df.columns:
         df["split"] = df["split"].astype(str).str.strip().str.lower()

@@ -6,6 +6,14 @@ cases are ranked by ``sha256("<seed>:<case_id>")`` (hex digest of the UTF-8 byte
 The R function ``srnomogram::stratified_split()`` (``R/split.R``) implements the same rule with
 ``digest::digest(x, algo = "sha256", serialize = FALSE)``.
 
+When the cohort has a ``patient_id`` column the unit is the patient
+(:func:`~srnomogram.data.manifest.patient_ids`): a patient is malignant when any of their lesions
+is, the patients of each class are ranked by ``sha256("<seed>:<patient_id>")`` in the same way,
+and all of a patient's lesions follow the patient, so that no patient is on both sides. A lesion
+without a patient id is its own patient, ranked by its ``case_id`` (after a real patient of the same
+name, should one exist). Without the column the patient is the lesion and the split is the lesion
+split above, bit for bit.
+
 A case's assignment depends only on the seed, its id and its rank inside its class, so adding a
 case to a cohort moves few others.
 """
@@ -43,8 +51,9 @@ def n_test_per_class(n_class: int, test_size: float) -> int:
     return int(math.floor(test_size * n_class + 0.5))
 
 
-def stratified_split(df: pd.DataFrame, test_size: float = 0.2, seed: int = 0, id_col: str = "case_id", label_col: str = "label", source: str | None = None) -> pd.Series:
-    """Assign each row to ``"train"`` or ``"test"``, stratified by label.
+def stratified_split(df: pd.DataFrame, test_size: float = 0.2, seed: int = 0, id_col: str = "case_id", label_col: str = "label", source: str | None = None,
+                     patient_col: str | None = "patient_id") -> pd.Series:
+    """Assign each row to ``"train"`` or ``"test"``, stratified by label, by patient when patients are known.
 
     Parameters
     ----------
@@ -58,6 +67,11 @@ def stratified_split(df: pd.DataFrame, test_size: float = 0.2, seed: int = 0, id
         Column names of the case id and the label.
     source : str, optional
         Name of the manifest, used in error messages.
+    patient_col : str or None, default "patient_id"
+        Column of patient ids. When ``df`` has it, whole patients are split (stratified by the
+        patient's label, the largest of their lesions' labels, i.e. malignant if any lesion is) and
+        ``test_size`` is a fraction of each class's patients; ``None`` (or an absent column) splits
+        lesions.
 
     Returns
     -------
@@ -82,20 +96,34 @@ def stratified_split(df: pd.DataFrame, test_size: float = 0.2, seed: int = 0, id
     if labels.isna().any():
         i = int(np.flatnonzero(labels.isna().to_numpy())[0])
         raise ManifestError(f"{where}, row {i + 2}: label is missing. Fill in 0/1 or drop the row.")
-    keys = pd.Series([_hash_key(int(seed), c) for c in ids], index=df.index)
-    split = pd.Series("train", index=df.index, name="split", dtype=object)
-    for lab in sorted(labels.unique(), key=str):
-        idx = labels.index[labels == lab]
-        n = len(idx)
+    if patient_col is not None and patient_col in df.columns:
+        from .manifest import patient_ids
+
+        group = patient_ids(pd.DataFrame({"case_id": ids, "patient_id": df[patient_col]}, index=df.index))
+        unit = "patient(s)"
+    else:
+        group, unit = ids, "case(s)"
+    # one row per unit (patient, or lesion): the name it is hashed under, whether it is a lesion
+    # without a patient id (ranked after a patient of the same name), and its label
+    lone = group.str.startswith("\x00case:")
+    units = pd.DataFrame({"name": group.where(~lone, ids), "lone": lone, "label": labels}).groupby(group.to_numpy(), sort=False)
+    units = units.agg(name=("name", "first"), lone=("lone", "first"), label=("label", "max"))
+    names, lones = units["name"].to_dict(), units["lone"].to_dict()
+    keys = {g: _hash_key(int(seed), name) for g, name in names.items()}
+    test_units = set()
+    for lab in sorted(units["label"].unique(), key=str):
+        members = units.index[units["label"] == lab]
+        n = len(members)
         k = n_test_per_class(n, float(test_size))
         if k < 1 or k > n - 1:
             side = "test" if k < 1 else "train"
             raise InputError(
                 f"{where}: the split leaves class label={lab} empty in the {side} set "
-                f"({n} case(s), test_size={test_size}). Add cases of that class or change test_size."
+                f"({n} {unit}, test_size={test_size}). Add cases of that class or change test_size."
             )
-        order = sorted(idx, key=lambda j: (keys[j], ids[j]))
-        split.loc[order[:k]] = "test"
+        order = sorted(members, key=lambda g: (keys[g], names[g], bool(lones[g])))
+        test_units.update(order[:k])
+    split = pd.Series(np.where(group.isin(test_units), "test", "train"), index=df.index, name="split", dtype=object)
     return split
 
 

@@ -76,6 +76,7 @@ def seed_result(cfg, results, seed: int) -> pd.DataFrame:
     :func:`srnomogram.stats.validate_nomogram`.
     """
     from .. import metrics, stats
+    from ..data.manifest import patient_ids
 
     t2 = results[SPLIT_STAGES_END]
     aucs = t2.table("model_aucs")
@@ -85,11 +86,13 @@ def seed_result(cfg, results, seed: int) -> pd.DataFrame:
     data = cohort[["case_id", "split", "label", *factors]].merge(t2.table("scores")[["case_id", "deep_score"]], on="case_id", how="left")
     train = data[data["split"] == "train"].reset_index(drop=True)
     test = data[data["split"] == "test"].reset_index(drop=True)
+    pid = patient_ids(cohort).set_axis(cohort["case_id"].to_numpy())  # the bootstrap resamples patients
     out = {}
     for name, rhs in (("clinical", factors), ("nomogram", [*factors, "deep_score"])):
         fit = stats.fit_nomogram("label ~ " + " + ".join(rhs), train)
         out[f"{name}_test_auc"] = metrics.roc_auc(test["label"].to_numpy(), np.asarray(stats.predict(fit, newdata=test), dtype=float))
-        out[f"{name}_corrected_auc"] = _corrected_auc(stats.validate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed))
+        out[f"{name}_corrected_auc"] = _corrected_auc(stats.validate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed,
+                                                                              cluster=pid.reindex(train["case_id"]).to_numpy()))
     rows = aucs.assign(seed=int(seed), label=aucs["model"].map(names.label), chosen=aucs["model"] == best, chosen_model=best, **out)
     return rows[RESULT_COLUMNS]
 

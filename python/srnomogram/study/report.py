@@ -57,10 +57,11 @@ def methods_text(cfg, results) -> str:
     info = results["split"].json("split_info") if "split" in results else {}
     n = info.get("n")
     parts.append(
-        f"The cohort comprised {n} lesions"
+        f"The cohort comprised {n} lesions" + (f" of {info['n_patients']} patients" if "n_patients" in info else "")
         + (f" ({info.get('n_excluded')} excluded for a missing clinical value)" if info.get("n_excluded") else "")
         + f"; they were divided into training and test sets ({info.get('source', 'split')})."
     )
+    parts.append(unit_text(info))
     if cfg.sr.enabled:
         p = dict(cfg.sr.params or {})
         parts.append(
@@ -154,6 +155,21 @@ def methods_text(cfg, results) -> str:
     parts.append(f"All confidence intervals are {_level(cfg)}%. All random steps used seed {cfg.study.seed}.")
     parts.append(figures_text(cfg, results))
     return " ".join(p for p in parts if p)
+
+
+def unit_text(info: dict) -> str:
+    """Which unit the split, the folds and the bootstraps resampled, from the split stage's ``split_info``."""
+    if info.get("unit") == "patient":
+        both = int(info.get("n_patients_both_sides") or 0)
+        side = (f"the manifest's own split put {both} patient(s) on both sides of train/test; all lesions of a patient "
+                if both else "all lesions of a patient went to the same side of the train/test split and ")
+        return ("The patient was the unit of resampling: " + side + "went to the same cross-fitting fold "
+                "(stratified by the patient's label, malignant if any lesion was), and every bootstrap "
+                "(rms::calibrate, rms::validate, the decision-curve bands) drew patients, each with all their lesions.")
+    if info.get("unit") == "lesion":
+        return ("The manifest gave no patient_id, so each lesion was taken as its own patient: the split, the "
+                "cross-fitting folds and the bootstraps resampled lesions.")
+    return ""
 
 
 def figures_text(cfg, results) -> str:

@@ -55,9 +55,10 @@ def _scores_frame(cohort, **cols):
 
 # ------------------------------------------------------------------------------------ split
 def run_split(ctx):
-    """Validate the cohort, check the clinical columns, assign train/test (8:2 stratified)."""
+    """Validate the cohort, check the clinical columns, assign train/test (8:2 stratified), by patient
+    when the manifest has ``patient_id`` (split and cross-fitting folds alike)."""
     from ..data import check_clinical, stratified_split
-    from ..data.manifest import load_manifest, write_manifest
+    from ..data.manifest import load_manifest, patient_ids, write_manifest
     from ..validation import training_folds
 
     cfg = ctx.config
@@ -66,17 +67,27 @@ def run_split(ctx):
         source = "manifest"
     else:
         df["split"] = stratified_split(df, test_size=cfg.split.test_size, seed=cfg.split_seed).to_numpy()
-        source = f"stratified hash split, test_size={cfg.split.test_size}, seed={cfg.split_seed}"
+        by = "patient" if "patient_id" in df.columns else "lesion"
+        source = f"stratified hash split by {by}, test_size={cfg.split.test_size}, seed={cfg.split_seed}"
     for s in ("train", "test"):
         part = df[df["split"] == s]
         if part["label"].nunique() < 2:
             raise InputError(f"The {s} set has only one class; a study needs benign and malignant lesions in both.")
+    pid = patient_ids(df)
+    sides = df.groupby(pid.to_numpy())["split"].nunique()
+    straddle = sides.index[sides > 1]
+    if len(straddle):  # only a split given in the manifest can do this
+        logger.warning("%d patient(s) have lesions in both the train and test sets of the manifest's split (e.g. %r); "
+                       "their test lesions are not independent of training.", len(straddle), straddle[0])
     write_manifest(df, ctx.path("cohort.csv"))
     ctx.write_table("folds", training_folds(df, n_splits=cfg.validation.folds, seed=cfg.study.seed))
     ctx.write_table("excluded", excluded)
-    counts = df.groupby(["split", "label"]).size().rename("n").reset_index()
+    # lesions (n) and patients per split and label; a patient counts under each label they have
+    counts = df.assign(patient=pid).groupby(["split", "label"]).agg(n=("case_id", "size"), patients=("patient", "nunique")).reset_index()
     ctx.write_table("split_counts", counts)
-    ctx.write_json("split_info", {"source": source, "n": len(df), "n_excluded": len(excluded)})
+    ctx.write_json("split_info", {"source": source, "n": len(df), "n_patients": int(pid.nunique()),
+                                  "unit": "patient" if "patient_id" in df.columns else "lesion",
+                                  "n_patients_both_sides": len(straddle), "n_excluded": len(excluded)})
 
 
 # ------------------------------------------------------------------------------------ super-resolution
@@ -431,7 +442,7 @@ def _analysis_frame(ctx):
     cfg = ctx.config
     cohort = load_cohort(ctx.inputs["split"])
     scores = ctx.inputs["table2"].table("scores")[["case_id", "deep_score"]]
-    cols = ["case_id", "split", "label", *cfg.cohort.clinical]
+    cols = ["case_id", *(["patient_id"] if "patient_id" in cohort.columns else []), "split", "label", *cfg.cohort.clinical]
     return cohort[cols].merge(scores, on="case_id", how="left")
 
 
@@ -467,6 +478,7 @@ def run_nomogram(ctx):
     """Clinical model and deep-learning nomogram: ROC (DeLong), calibration and internal validation (B
     bootstraps), HL, DCA (with bootstrap bands); every interval at ``1 - nomogram.alpha``."""
     from .. import metrics, stats
+    from ..data.manifest import patient_ids  # every bootstrap below resamples patients
 
     cfg = ctx.config
     level = 1 - cfg.nomogram.alpha
@@ -518,7 +530,7 @@ def run_nomogram(ctx):
             h = stats.hl_test(y, part[f"risk_{name}"].to_numpy(), g=cfg.nomogram.hl_groups)
             hl_rows.append({"set": s, "model": name, "statistic": h["statistic"], "df": h["df"], "p_value": h["p_value"]})
             d = stats.decision_curve(f"label ~ risk_{name}", part[["label", f"risk_{name}"]].reset_index(drop=True),
-                                     fitted_risk=True, thresholds=list(thresholds), **dca_ci)
+                                     fitted_risk=True, thresholds=list(thresholds), cluster=patient_ids(data.loc[part.index]), **dca_ci)
             d = d.rename(columns={"model": "curve"})  # rmda's curve name: the formula, "All" or "None"
             dca.append(d.assign(set=s, model=name, conf_level=level if cfg.nomogram.dca_bootstraps > 0 else np.nan))
         c = stats.compare_roc(y, part["risk_nomogram"].to_numpy(), part["risk_clinical"].to_numpy())
@@ -531,7 +543,7 @@ def run_nomogram(ctx):
     cal, cal_summary = [], []
     for name, fit in fits.items():
         for s, c in (
-            ("train", stats.calibrate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed)),
+            ("train", stats.calibrate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed, cluster=patient_ids(train))),
             ("test", stats.calibrate_nomogram(fit, newdata=test, g=cfg.nomogram.hl_groups)),
         ):
             cal.append(c.frame().assign(model=name, set=s))
@@ -542,7 +554,7 @@ def run_nomogram(ctx):
 
     # Harrell's optimism-corrected bootstrap (rms::validate) of both models on the training set
     val = [
-        stats.validate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed).assign(model=name)
+        stats.validate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed, cluster=patient_ids(train)).assign(model=name)
         for name, fit in fits.items()
     ]
     val = pd.concat(val, ignore_index=True)
@@ -577,7 +589,7 @@ def _best_label(ctx):
 # ------------------------------------------------------------------------------------ the pipeline
 def build_stages(cfg) -> list[Stage]:
     """The stages a config asks for, in dependency order, each with the pins it writes."""
-    stages = [Stage("split", run_split, sections=("cohort", "split"), inputs=_manifest_inputs, extra_key=_split_key, version="2",
+    stages = [Stage("split", run_split, sections=("cohort", "split"), inputs=_manifest_inputs, extra_key=_split_key, version="3",
                     pins=(Pin("manifest", read=_cohort_pin, title="Cohort manifest with train/test split"), *pins("split_counts", "excluded")))]
     if cfg.sr.enabled:
         stages.append(Stage("sr", run_sr, deps=("split",), sections=("sr",), extra_key=_sr_key, version="2", pins=pins("sr_history", "sr_quality")))

@@ -1,6 +1,7 @@
 """The synthetic demo cohort: loadable, deterministic, and carrying the paper's signal."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import SimpleITK as sitk
 from scipy import ndimage, stats
@@ -133,3 +134,35 @@ def test_breast_lesion_sizes_spread_mask_areas_like_breast_and_keep_the_clinical
     assert abs(log_area.mean() - BREAST_AREA_PX["log_mean"]) < 0.8
     with pytest.raises(InputError, match=r"'lesion_sizes' parameter of demo_cohort must be one of 'paper', 'breast'\. Got 'huge' instead\."):
         demo_cohort(tmp_path / "x", n=4, lesion_sizes="huge")
+
+
+def _tree_digest(root):
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, data in _tree_bytes(root).items():
+        h.update(name.encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+def test_demo_default_is_the_cohort_of_earlier_versions_byte_for_byte(tmp_path):
+    # digest of manifest, images and masks computed at 7ca53b4, before patients existed
+    out = demo_cohort(tmp_path / "a", n=6, seed=3, n_volumes=0)
+    assert _tree_digest(out.parent) == "7f88a282867f21fe4f1b5de1840b1630b56abef2515931eeb1d80519a25fbf13"
+    assert "patient_id" not in pd.read_csv(out).columns
+
+
+def test_demo_second_lesion_share_pairs_lesions_into_patients_and_keeps_every_lesion(tmp_path):
+    plain = load_manifest(demo_cohort(tmp_path / "a", n=20, seed=2, n_volumes=0))
+    two = load_manifest(demo_cohort(tmp_path / "b", n=20, seed=2, n_volumes=0, second_lesion_share=0.5))
+    per_patient = two.groupby("patient_id").size()
+    assert len(per_patient) == 20 - round(0.5 * 20 / 1.5) and per_patient.max() == 2 and (per_patient == 2).sum() == 7
+    assert two["patient_id"].iloc[0] == "pt001"
+    assert (two.groupby("patient_id")["age"].nunique() == 1).all()  # one patient, one age
+    same = ["case_id", "label", "spacing", "max_diameter_cm"]  # the lesions are drawn as without patients
+    pd.testing.assert_frame_equal(two[same], plain[same])
+    firsts = ~two["patient_id"].duplicated()
+    np.testing.assert_array_equal(two.loc[firsts, "age"], plain.loc[firsts, "age"])
+    with pytest.raises(InputError, match=r"'second_lesion_share' parameter of demo_cohort must be a float in \[0, 1\]\. Got 1.5"):
+        demo_cohort(tmp_path / "c", n=5, second_lesion_share=1.5)

@@ -256,3 +256,23 @@ def test_folder_import_rejects_a_mask_of_another_size(tmp_path):
     Image.fromarray(np.full((5, 5), 255, np.uint8)).save(src / "malignant" / "malignant (1)_mask.png")
     with pytest.raises(InputError, match=r"busi/malignant: mask .*malignant \(1\)_mask\.png is 5x5 pixels but image .* is 16x12"):
         import_folder(src, tmp_path / "manifest.csv")
+
+
+def test_breast_import_keeps_a_patient_column_as_text(tmp_path):
+    src = mini_breast(tmp_path)
+    sheet = pd.read_excel(src / "BrEaST-Lesions-USG-clinical-data.xlsx")
+    sheet["Patient_ID"] = [7.0, 7.0, 8.0, np.nan]  # as a spreadsheet stores whole numbers
+    sheet.to_excel(src / "BrEaST-Lesions-USG-clinical-data.xlsx", index=False)
+    df = load_manifest(import_breast_lesions_usg(src, tmp_path / "m.csv", progress=False))
+    assert df["patient_id"].tolist()[:2] == ["7", "7"] and pd.isna(df.at[2, "patient_id"])
+    plain = load_manifest(import_breast_lesions_usg(mini_breast(tmp_path / "b"), tmp_path / "p.csv", progress=False))
+    assert "patient_id" not in plain.columns  # a source without patients: each lesion its own patient
+
+
+def test_folder_import_takes_the_patient_from_a_pattern_on_the_image_name(tmp_path):
+    src, _, _ = make_folder(tmp_path)
+    df = load_manifest(import_folder(src, tmp_path / "m.csv", patient_pattern=r"\((?P<patient>\d+)\)"))
+    assert df["patient_id"].tolist() == ["1", "2", "1"]
+    with pytest.raises(InputError, match=r"busi/benign: image benign \(1\)\.png does not match patient_pattern 'x\(\\d\+\)'\. Fix the pattern"):
+        import_folder(src, tmp_path / "m2.csv", patient_pattern=r"x(\d+)")
+    assert not (tmp_path / "m2.csv").exists()

@@ -133,3 +133,17 @@ def test_numeric_label_outside_0_1_is_shown_as_written(cohort):
     _rewrite(path, df)
     with pytest.raises(ManifestError, match=r"row 4, column 'label': value 2 is not 0/1"):
         load_manifest(path)
+
+
+def test_patient_id_is_read_as_text_and_round_trips_through_write_manifest(cohort, tmp_path):
+    from srnomogram.data.manifest import patient_ids
+
+    path, df = cohort
+    _rewrite(path, df.assign(patient_id=["007", " 007 ", np.nan]))
+    m = load_manifest(path)
+    assert m["patient_id"].tolist()[:2] == ["007", "007"] and pd.isna(m.at[2, "patient_id"])  # zeros kept, stripped
+    assert patient_ids(m).tolist() == ["007", "007", "\x00case:c2"]
+    again = load_manifest(write_manifest(m, tmp_path / "again.csv"))
+    assert again["patient_id"].tolist()[:2] == ["007", "007"] and pd.isna(again.at[2, "patient_id"])
+    _rewrite(path, df.assign(patient_id=[12, 12, 13]))  # numbers are names too: "12", not "12.0"
+    assert load_manifest(path)["patient_id"].tolist() == ["12", "12", "13"]

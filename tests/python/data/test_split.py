@@ -116,6 +116,76 @@ def test_python_and_r_give_the_same_split(tmp_path, seed, test_size):
     assert 0 < r_split.count("test") < len(r_split)
 
 
+def test_lesion_split_is_pinned_to_the_split_before_patients_existed():
+    # sha256 of the comma-joined split, computed at 7ca53b4 (before the split knew patients)
+    ids = [f"demo{k:03d}" for k in range(1, 121)]
+    df = pd.DataFrame(dict(case_id=ids, label=(np.arange(120) * 7 % 5 < 2).astype(int)))
+    pinned = {0: "a75263d20a52ff76e4acdfafe33d9525b558bb4edef3cb99b136afd5a31a3772",
+              3: "42d2d6e9a75f77cce7bed7d294c6f3bbd9dce0c223193ceb6fb5f840ea652de1"}
+    for seed, digest in pinned.items():
+        assert hashlib.sha256(",".join(stratified_split(df, seed=seed)).encode()).hexdigest() == digest
+        # a patient column is ignored with patient_col=None
+        with_pid = df.assign(patient_id=[f"p{k // 2}" for k in range(120)])
+        assert hashlib.sha256(",".join(stratified_split(with_pid, seed=seed, patient_col=None)).encode()).hexdigest() == digest
+
+
+def patients_cohort(seed=0, n_patients=60):
+    """Patients with 1-3 lesions; a patient with a malignant lesion may have benign ones too."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(n_patients):
+        mal = rng.random() < 0.4
+        for j in range(int(rng.integers(1, 4))):
+            rows.append(dict(case_id=f"L{p:03d}_{j}", patient_id=f"P{p:03d}", label=int(mal and (j == 0 or rng.random() < 0.5))))
+    return pd.DataFrame(rows)
+
+
+def test_patient_split_keeps_each_patient_on_one_side_and_takes_the_smallest_patient_hashes():
+    df = patients_cohort(0)
+    s = stratified_split(df, test_size=0.25, seed=4)
+    assert (df.assign(s=s).groupby("patient_id")["s"].nunique() == 1).all()
+    # reference, written out: a patient is malignant when any lesion is; per class the
+    # floor(0.25 n + 0.5) patients with the smallest sha256("4:<patient_id>") go to test
+    plab = df.groupby("patient_id")["label"].max()
+    expected = set()
+    for lab in (0, 1):
+        pts = sorted(plab.index[plab == lab], key=lambda p: hashlib.sha256(f"4:{p}".encode()).hexdigest())
+        expected |= set(pts[: int(np.floor(0.25 * len(pts) + 0.5))])
+    assert set(df.patient_id[s == "test"]) == expected
+    assert (df.groupby("patient_id").size() > 1).any() and (plab[df.groupby("patient_id")["label"].min() == 0] == 1).any()
+
+
+def test_patient_split_with_one_lesion_per_patient_ranks_patient_ids_and_missing_ids_by_case_id():
+    df = cohort(30, 20)
+    same = df.assign(patient_id=df["case_id"])  # patient = lesion, named alike: the lesion split
+    pd.testing.assert_series_equal(stratified_split(same, seed=2), stratified_split(df, seed=2))
+    blank = df.assign(patient_id=[None if k % 3 else "" for k in range(len(df))])  # no id: own patient
+    pd.testing.assert_series_equal(stratified_split(blank, seed=2), stratified_split(df, seed=2))
+    two = df.assign(patient_id=[f"p{k // 2}" for k in range(len(df))])
+    with pytest.raises(InputError, match=r"leaves class label=1 empty in the test set \(1 patient\(s\), test_size=0.2\)"):
+        stratified_split(two.assign(label=[0] * 48 + [1, 1]), seed=0)
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed")
+@pytest.mark.parametrize("seed,test_size", [(0, 0.2), (9, 0.3)])
+def test_python_and_r_give_the_same_patient_split(tmp_path, seed, test_size):
+    df = patients_cohort(seed, 70)
+    df.loc[[3, 10], "patient_id"] = None  # lesions without a patient id are their own patients
+    df.loc[5, "patient_id"] = df.loc[6, "case_id"]  # a patient named like a lone lesion: tie broken alike
+    df.loc[6, "patient_id"] = None
+    df.to_csv(tmp_path / "in.csv", index=False, encoding="utf-8")
+    script = (
+        "suppressMessages({e <- new.env(); sys.source('R/utils.R', e); sys.source('R/split.R', e)});"
+        f"d <- utils::read.csv('{tmp_path / 'in.csv'}', encoding = 'UTF-8', stringsAsFactors = FALSE);"
+        f"cat(e$stratified_split(d, test_size = {test_size}, seed = {seed}), sep = '\\n')"
+    )
+    res = subprocess.run(["Rscript", "-e", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    py = stratified_split(df, test_size=test_size, seed=seed)
+    assert res.stdout.split() == py.tolist()
+    assert (df.dropna(subset=["patient_id"]).assign(s=py).groupby("patient_id")["s"].nunique() == 1).all()
+
+
 def test_split_manifest_into_another_folder_rewrites_relative_paths(tmp_path):
     (tmp_path / "img").mkdir()
     df = cohort(5, 5)

@@ -176,3 +176,25 @@ def test_report_shows_hostile_study_names_labels_and_columns_as_text_and_runs_no
     shown = html.escape(HOSTILE, quote=False)
     assert f"<title>srnomogram study: demo{shown}</title>" in dom and f"<h1>srnomogram study: demo{shown}</h1>" in dom
     assert f"<td>{html.escape(col, quote=False)}</td>" in dom and f"<th>label{shown}</th>" in dom
+
+
+def test_methods_say_which_unit_was_resampled_and_count_patients_and_lesions():
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.report import methods_text
+
+    class Split:
+        def __init__(self, info):
+            self.info = info
+
+        def json(self, name):
+            return {"split_info": self.info}[name]
+
+    cfg = config_from_dict({"cohort": {"manifest": "m.csv"}})
+    text = methods_text(cfg, {"split": Split({"n": 12, "n_patients": 7, "unit": "patient", "source": "s"})})
+    assert "The cohort comprised 12 lesions of 7 patients;" in text
+    assert "The patient was the unit of resampling" in text and "each lesion was taken as its own patient" not in text
+    assert "all lesions of a patient went to the same side of the train/test split" in text
+    text = methods_text(cfg, {"split": Split({"n": 12, "n_patients": 7, "unit": "patient", "n_patients_both_sides": 2, "source": "manifest"})})
+    assert "the manifest's own split put 2 patient(s) on both sides of train/test" in text
+    text = methods_text(cfg, {"split": Split({"n": 12, "n_patients": 12, "unit": "lesion", "source": "s"})})
+    assert "each lesion was taken as its own patient" in text and "The patient was the unit" not in text

@@ -137,6 +137,27 @@ def test_split_stage_excludes_missing_clinical_values_and_splits_8_to_2(tmp_path
     assert cohort["split"].tolist() == list(expected)
 
 
+def test_split_stage_splits_and_folds_by_patient_and_counts_patients_and_lesions(tmp_path):
+    m = _manifest(tmp_path, n=30, patient_id=[f"pt{k // 2:02d}" for k in range(30)])  # 15 patients of 2 lesions
+    cfg = config_from_dict({"cohort": {"manifest": str(m)}, "study": {"output": str(tmp_path / "o")}, "validation": {"folds": 3}})
+    res = Runner(cfg, build_stages(cfg)).run(until="split")["split"]
+    cohort = pd.read_csv(res.file("cohort.csv"), dtype={"patient_id": str})
+    assert (cohort.groupby("patient_id")["split"].nunique() == 1).all()
+    folds = res.table("folds").merge(cohort[["case_id", "patient_id"]], on="case_id")
+    assert (folds.groupby("patient_id")["fold"].nunique() == 1).all()
+    info = res.json("split_info")
+    assert info["n"] == 30 and info["n_patients"] == 15 and info["unit"] == "patient" and "split by patient" in info["source"]
+    counts = res.table("split_counts")
+    assert counts.columns.tolist() == ["split", "label", "n", "patients"]
+    by_hand = cohort.groupby(["split", "label"]).agg(n=("case_id", "size"), patients=("patient_id", "nunique")).reset_index()
+    pd.testing.assert_frame_equal(counts, by_hand, check_dtype=False)
+    # without patient ids: each lesion its own patient
+    cfg = config_from_dict({"cohort": {"manifest": str(_manifest(tmp_path / "p", n=30))}, "study": {"output": str(tmp_path / "p" / "o")}})
+    plain = Runner(cfg, build_stages(cfg)).run(until="split")["split"]
+    assert plain.json("split_info")["unit"] == "lesion" and plain.json("split_info")["n_patients"] == 30
+    assert (plain.table("split_counts")["patients"] == plain.table("split_counts")["n"]).all()
+
+
 def test_finished_stages_are_pinned_with_provenance(tmp_path):
     from srnomogram.board import pin_meta, read_pin
     from srnomogram.study.pipeline import _publisher
