@@ -18,7 +18,9 @@
 #' Bootstrap: all index vectors are drawn first (cohort: one
 #' `sample.int(n, replace = TRUE)` per replicate; case-control: each outcome class
 #' resampled within itself, the classes in order of first
-#' appearance in `data`); when `fitted_risk = FALSE` the
+#' appearance in `data`; with `cluster`, one `sample.int(k, replace = TRUE)` of
+#' the k clusters per replicate, each drawn cluster contributing all its rows, so
+#' a replicate's size varies); when `fitted_risk = FALSE` the
 #' logistic model is refitted on every replicate. Each bound is the type-1
 #' quantile of the replicate values at \eqn{(1-c)/2} and \eqn{1-(1-c)/2}
 #' for `conf_level` \eqn{c}, ignoring `NA`.
@@ -54,6 +56,11 @@
 #'   be installed: `install.packages("rmda")`; otherwise an error of class
 #'   `srnomogram_error_engine`). Both return the same object, so `print()`,
 #'   `plot()` and `summary()` work alike.
+#' @param cluster Optional cluster id of each row of `data` (e.g. the patient
+#'   of each lesion): the bootstrap then resamples clusters, not rows (cohort
+#'   design and `engine = "srnomogram"` only). `NULL` (default) resamples rows
+#'   as rmda does. With one row per cluster the replicates are rmda's under the
+#'   same seed.
 #' @param ... Only the deprecated `confidence_intervals`; any other argument is
 #'   an error of class `srnomogram_error_input`.
 #' @return An object of class `srnomogram_decision_curve`: a list with
@@ -62,7 +69,8 @@
 #'   `prob.low.risk`, `DP`, `nonDP`, `model`, the `_lower`/`_upper` bounds, and
 #'   `cost.benefit.ratio`), `conf_level` (`NA` without intervals),
 #'   `bootstraps`, `policy`, `study_design`, `population_prevalence`,
-#'   `seed`, `n`, `n_missing`, `model_name`, `call` and `engine`.
+#'   `seed`, `n`, `n_missing`, `n_clusters` (`NA` without `cluster`),
+#'   `model_name`, `call` and `engine`.
 #' @references Vickers AJ, Elkin EB (2006). Decision curve analysis: a novel
 #'   method for evaluating prediction models. Med Decis Making 26:565-574.
 #'   Kerr KF, Brown MD, Zhu K, Janes H (2016). Assessing the clinical impact of
@@ -84,12 +92,12 @@ decision_curve <- function(formula, data, fitted_risk = FALSE,
                            policy = c("opt-in", "opt-out"),
                            study_design = c("cohort", "case-control"),
                            population_prevalence, seed = NULL,
-                           engine = c("srnomogram", "rmda"), ...) {
+                           engine = c("srnomogram", "rmda"), cluster = NULL, ...) {
   call <- match.call()
   conf_level <- renamed_argument(list(...), c(confidence_intervals = "conf_level"),
                                  "decision_curve", missing_value = conf_level)
   a <- dca_check_args(formula, data, fitted_risk, thresholds, conf_level, bootstraps, policy,
-                      study_design, population_prevalence, seed, engine)
+                      study_design, population_prevalence, seed, engine, cluster)
   seeded <- function(expr) if (is.null(seed)) expr else withr::with_seed(seed, expr)
   model_name <- Reduce(paste, deparse(a$formula))
   derived <- if (a$engine == "rmda") {
@@ -102,8 +110,10 @@ decision_curve <- function(formula, data, fitted_risk = FALSE,
     boot_risk <- B_ind <- NULL
     if (a$with_ci) {
       # Every random number of the bootstrap is drawn here (the refits are deterministic).
-      B_ind <- seeded(dca_bootstrap_indices(a$outcome, a$bootstraps, a$study_design))
-      boot_risk <- if (fitted_risk) matrix(risk[B_ind], nrow = a$n) else apply(B_ind, 2L, refit)
+      B_ind <- seeded(dca_bootstrap_indices(a$outcome, a$bootstraps, a$study_design, a$cluster))
+      boot_risk <- if (is.list(B_ind)) {
+        lapply(B_ind, if (fitted_risk) function(i) risk[i] else refit)
+      } else if (fitted_risk) matrix(risk[B_ind], nrow = a$n) else apply(B_ind, 2L, refit)
     }
     dca_derived(a$outcome, stats::setNames(list(risk, rep(1, a$n), rep(0, a$n)), c(model_name, "All", "None")),
                 a$thresholds, B_ind, boot_risk, a$conf_level, a$rho_fixed, a$policy)
@@ -113,7 +123,9 @@ decision_curve <- function(formula, data, fitted_risk = FALSE,
                  bootstraps = if (a$with_ci) a$bootstraps else 0L,
                  policy = a$policy, study_design = a$study_design,
                  population_prevalence = a$rho_fixed, seed = seed,
-                 n = a$n, n_missing = a$n_missing, model_name = model_name, call = call,
+                 n = a$n, n_missing = a$n_missing,
+                 n_clusters = if (is.null(a$cluster)) NA_integer_ else length(unique(a$cluster)),
+                 model_name = model_name, call = call,
                  engine = a$engine),
             class = "srnomogram_decision_curve")
 }
@@ -121,10 +133,11 @@ decision_curve <- function(formula, data, fitted_risk = FALSE,
 # The checks of decision_curve(), once, at the boundary. Returns the checked
 # arguments: the formula, the complete rows of its columns (`data`, `n`,
 # `n_missing`), the 0/1 `outcome`, the given `risk` (fitted_risk = TRUE),
-# `with_ci`, `conf_level`, `bootstraps` (an integer) and `rho_fixed` (the
-# population prevalence of a case-control design, else NULL).
+# `with_ci`, `conf_level`, `bootstraps` (an integer), `rho_fixed` (the
+# population prevalence of a case-control design, else NULL) and `cluster`
+# (of the complete rows, or NULL).
 dca_check_args <- function(formula, data, fitted_risk, thresholds, conf_level, bootstraps,
-                           policy, study_design, population_prevalence, seed, engine,
+                           policy, study_design, population_prevalence, seed, engine, cluster = NULL,
                            call = rlang::caller_env()) {
   check_seed(seed, call = call)
   engine <- rlang::arg_match(engine, c("srnomogram", "rmda"), error_call = call)
@@ -143,6 +156,18 @@ dca_check_args <- function(formula, data, fitted_risk, thresholds, conf_level, b
   vars <- all.vars(formula)
   check_columns(data, vars, call = call)
   n_all <- nrow(data)
+  if (!is.null(cluster)) {
+    if (engine == "rmda" || study_design != "cohort") {
+      abort_input("{.arg cluster} needs {.code study_design = \"cohort\"} and {.code engine = \"srnomogram\"}.",
+                  call = call)
+    }
+    if (length(cluster) != nrow(data)) {
+      abort_input("{.arg cluster} must have one value per row of {.arg data} ({nrow(data)}), not {length(cluster)}.",
+                  call = call)
+    }
+    if (anyNA(cluster)) abort_input("{.arg cluster} must have no missing values.", call = call)
+    cluster <- cluster[stats::complete.cases(data[, vars, drop = FALSE])]
+  }
   data <- complete_rows(data[, vars, drop = FALSE], vars, call = call)
   n_missing <- n_all - nrow(data)
   outcome <- check_binary(data[[all.vars(formula[[2]])]], arg = "outcome", call = call)
@@ -182,7 +207,7 @@ dca_check_args <- function(formula, data, fitted_risk, thresholds, conf_level, b
   list(formula = formula, data = data, n = nrow(data), n_missing = n_missing, outcome = outcome,
        risk = risk, thresholds = thresholds, with_ci = with_ci,
        conf_level = if (with_ci) conf_level else NULL, bootstraps = bootstraps, policy = policy,
-       study_design = study_design, rho_fixed = rho_fixed, engine = engine)
+       study_design = study_design, rho_fixed = rho_fixed, engine = engine, cluster = cluster)
 }
 
 # The model's risks on the rows `idx`, refitted there (fitted_risk = FALSE):
@@ -203,7 +228,15 @@ dca_refit <- function(formula, data, outcome, rho_fixed) {
 # The bootstrap row indices, an n x B matrix, drawn in rmda's order: cohort, one
 # sample.int(n, replace = TRUE) per replicate; case-control, each outcome class
 # resampled within itself, the classes in order of first appearance in the data.
-dca_bootstrap_indices <- function(outcome, B, study_design) {
+# With `cluster`: a list of B index vectors, one sample.int(k, replace = TRUE) of
+# the k clusters (in order of first appearance) per replicate, each drawn
+# cluster giving all its rows; with one row per cluster, rmda's indices.
+dca_bootstrap_indices <- function(outcome, B, study_design, cluster = NULL) {
+  if (!is.null(cluster)) {
+    ids <- unique(cluster)
+    rows <- split(seq_along(outcome), factor(cluster, levels = ids))
+    return(lapply(seq_len(B), function(b) unlist(rows[sample.int(length(ids), replace = TRUE)], use.names = FALSE)))
+  }
   n <- length(outcome)
   B_ind <- matrix(NA_integer_, nrow = n, ncol = B)
   if (study_design == "cohort") {
@@ -220,6 +253,7 @@ dca_bootstrap_indices <- function(outcome, B, study_design) {
 # rmda's derived.data: the measures of each curve (the model, "All", "None") at
 # every threshold, with the type-1 quantile bounds of the bootstrap replicates
 # (`B_ind`, the model's replicate risks `boot_risk`; NULL for no intervals).
+# `B_ind` and `boot_risk` are n x B matrices, or lists of B vectors (cluster bootstrap).
 dca_derived <- function(outcome, risks, thresholds, B_ind, boot_risk, conf_level, rho_fixed, policy) {
   opt_in <- policy == "opt-in"
   measures <- c("FPR", "FNR", "TPR", "TNR", "NB", "sNB", "rho", "prob.high.risk",
@@ -235,13 +269,15 @@ dca_derived <- function(outcome, risks, thresholds, B_ind, boot_risk, conf_level
       }
       return(block)
     }
-    B <- ncol(B_ind)
+    clustered <- is.list(B_ind)
+    B <- if (clustered) length(B_ind) else ncol(B_ind)
     # Thresholds x replicates, one matrix per measure.
     rep_vals <- lapply(measures, function(m) matrix(NA_real_, nrow = length(thresholds), ncol = B))
     names(rep_vals) <- measures
     for (b in seq_len(B)) {
-      rb <- if (i == 1L) boot_risk[, b] else risks[[i]]
-      mb <- dca_measures(outcome[B_ind[, b]], rb, thresholds, rho_fixed, opt_in)
+      ib <- if (clustered) B_ind[[b]] else B_ind[, b]
+      rb <- if (i > 1L) risks[[i]][ib] else if (clustered) boot_risk[[b]] else boot_risk[, b]
+      mb <- dca_measures(outcome[ib], rb, thresholds, rho_fixed, opt_in)
       for (m in measures) rep_vals[[m]][, b] <- mb[[m]]
     }
     tail_prob <- 1 - conf_level
