@@ -439,7 +439,8 @@ def decision_curve(formula, data: pd.DataFrame, **kwargs) -> pd.DataFrame:  # no
     ``formula`` (a str or :class:`Formula`) names the outcome and the risk column(s) of ``data``.
     Keyword arguments go to R's ``decision_curve`` (``fitted_risk``, ``thresholds``,
     ``conf_level`` (``None`` for no bands), ``bootstraps``, ``policy``, ``study_design``, ``seed``,
-    ...). Returns R's ``as.data.frame()``: rmda's ``derived.data`` columns.
+    ``cluster`` (one id per row of ``data``: the bands then resample clusters, e.g. patients), ...).
+    Returns R's ``as.data.frame()``: rmda's ``derived.data`` columns.
     """
     return _frame(call("decision_curve", _formula(formula, "decision_curve"), data, **kwargs), "decision_curve")
 
@@ -549,7 +550,11 @@ def compare_roc(y, score1, score2, **kwargs) -> pd.Series:
 
 
 def classification_metrics(y, score, **kwargs) -> pd.DataFrame:
-    """Sensitivity, specificity, accuracy, PPV, NPV at a threshold (one row; R implementation)."""
+    """Accuracy, sensitivity, specificity, PPV, NPV at a threshold (one row; R implementation).
+
+    Each has Wilson score limits ``<metric>_lower``/``<metric>_upper`` at ``conf_level`` (default
+    0.95), equal to ``prop.test(x, n, correct = FALSE)$conf.int``.
+    """
     return _frame(call("classification_metrics", _vector(y), _vector(score), **kwargs), "classification_metrics")
 
 
@@ -558,9 +563,10 @@ def external_validation(y, score, **kwargs) -> RObject:
 
     Keyword arguments go to R (``threshold``, ``g``, ``cluster``, ``B``, ``seed`` (required with
     ``cluster``), ``conf_level``, ``eps``). ``.summary()`` is one row of every number (AUC,
-    calibration-in-the-large, slope, Brier, Hosmer–Lemeshow, ...); ``.frame(what="calibration")``
-    the smoothed calibration curve; ``.frame(what="classification")`` the metrics at ``threshold``
-    (no rows without one).
+    calibration-in-the-large, slope, Brier, Hosmer–Lemeshow, ...; ``ci_method``);
+    ``.frame(what="calibration")`` the smoothed calibration curve; ``.frame(what="classification")``
+    the metrics at ``threshold`` with Wilson CIs, or with ``cluster`` bootstrap CIs over clusters
+    (no rows without a threshold).
     """
     return call("external_validation", _vector(y), _vector(score), **kwargs)
 
