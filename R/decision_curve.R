@@ -381,7 +381,8 @@ cost_benefit_label <- function(t, policy) {
 #' @export
 print.srnomogram_decision_curve <- function(x, ...) {
   ci <- if (!is.na(x$conf_level)) {
-    sprintf("%g%% bootstrap CI (%d replicates)", 100 * x$conf_level, x$bootstraps)
+    sprintf("%g%% bootstrap CI (%d replicates%s)", 100 * x$conf_level, x$bootstraps,
+            if (is.null(x$n_clusters) || is.na(x$n_clusters)) "" else sprintf(" over %d clusters", x$n_clusters))
   } else "no confidence intervals"
   cat("Decision curve:", x$model_name, "\n")
   cat(sprintf("  %s policy, %s design, n = %d%s, %s\n", x$policy, x$study_design, x$n,
