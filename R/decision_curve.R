@@ -381,8 +381,7 @@ cost_benefit_label <- function(t, policy) {
 #' @export
 print.srnomogram_decision_curve <- function(x, ...) {
   ci <- if (!is.na(x$conf_level)) {
-    sprintf("%g%% bootstrap CI (%d replicates%s)", 100 * x$conf_level, x$bootstraps,
-            if (is.null(x$n_clusters) || is.na(x$n_clusters)) "" else sprintf(" over %d clusters", x$n_clusters))
+    sprintf("%g%% bootstrap CI (%d replicates)", 100 * x$conf_level, x$bootstraps)
   } else "no confidence intervals"
   cat("Decision curve:", x$model_name, "\n")
   cat(sprintf("  %s policy, %s design, n = %d%s, %s\n", x$policy, x$study_design, x$n,

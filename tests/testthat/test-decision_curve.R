@@ -205,7 +205,6 @@ test_that("cluster = one id per row gives rmda's bootstrap; it must be one per r
     expect_identical(one$derived, plain$derived)
     expect_equal(one$n_clusters, nrow(d))
   }
-  expect_output(print(one), sprintf("30 replicates over %d clusters", nrow(d)))
   expect_error(decision_curve(y ~ risk, d, fitted_risk = TRUE, cluster = 1:3),
                class = "srnomogram_error_input", regexp = "one value per row")
   expect_error(decision_curve(y ~ risk, d, fitted_risk = TRUE, study_design = "case-control",
