@@ -206,10 +206,7 @@ test_that("cluster = one id per row gives rmda's bootstrap; it must be one per r
     expect_equal(one$n_clusters, nrow(d))
   }
   expect_error(decision_curve(y ~ risk, d, fitted_risk = TRUE, cluster = 1:3),
-               class = "srnomogram_error_input", regexp = "one value per row")
-  expect_error(decision_curve(y ~ risk, d, fitted_risk = TRUE, study_design = "case-control",
-                              population_prevalence = 0.2, cluster = seq_len(nrow(d))),
-               class = "srnomogram_error_input", regexp = "cohort")
+               class = "srnomogram_error_input", regexp = "per row of")
 })
 
 test_that("a cluster bootstrap of every row doubled under its id gives the bands of the undoubled data", {
