@@ -8,13 +8,18 @@
 #' `rms::val.prob()` (Dxy, C, R2, Brier, intercept, slope, Emax, E90, Eavg,
 #' Spiegelhalter z) and its smoothed calibration curve
 #' ([external_calibration()]), the Hosmer-Lemeshow test ([hl_test()]) and,
-#' when `threshold` is given, sensitivity, specificity, PPV and NPV at that
-#' frozen cut-off ([classification_metrics()]).
+#' when `threshold` is given, accuracy, sensitivity, specificity, PPV and NPV
+#' at that frozen cut-off ([classification_metrics()], with Wilson CIs).
 #'
-#' With `cluster` (e.g. a patient id when a patient has several lesions), the
-#' CIs of the AUC, calibration-in-the-large and slope come from a percentile
-#' bootstrap over clusters (`B` resamples under `seed`) instead of DeLong and
-#' Wald, which assume independent rows.
+#' With `cluster` (e.g. a patient id when a patient has several lesions), every
+#' CI comes from one percentile bootstrap over clusters (`B` resamples under
+#' `seed`; each replicate draws clusters with replacement and keeps all their
+#' rows): the AUC, calibration-in-the-large, slope, Brier score and, with
+#' `threshold`, the threshold metrics, instead of DeLong, Wald and Wilson, which
+#' assume independent rows. Without `cluster` the Brier score has no CI
+#' (`brier_lower`, `brier_upper` are `NA`). With one row per cluster, in the
+#' order of the rows, the replicates are those of an ordinary row bootstrap
+#' (`sample.int(n, replace = TRUE)`) under the same seed.
 #'
 #' Risks of exactly 0 or 1 (a saturated CNN softmax) have no logit; for the
 #' calibration statistics they are moved to `eps` and `1 - eps` and counted in
@@ -34,9 +39,10 @@
 #' @param eps Clipping of risks for the logit-based statistics.
 #' @param ... Only the deprecated `prob`; any other argument is an error.
 #' @return An object of class `srnomogram_external`: `summary` (a one-row
-#'   data frame of every number), `calibration` (the
-#'   [external_calibration()] object), `roc` (the [roc_auc()] object) and
-#'   `classification` (a one-row data frame, or `NULL`).
+#'   data frame of every number; `ci_method` says how its CIs were obtained),
+#'   `calibration` (the [external_calibration()] object), `roc` (the
+#'   [roc_auc()] object) and `classification` (a one-row data frame of
+#'   [classification_metrics()] with its own `ci_method`, or `NULL`).
 #' @references Van Calster B et al. (2016). A calibration hierarchy for risk
 #'   models was defined. J Clin Epidemiol 74:167-176. Harrell FE, rms::val.prob.
 #' @examples
@@ -82,24 +88,32 @@ external_validation <- function(y, score, threshold = NULL, g = 10, cluster = NU
   citl <- wald(citl_fit, 1L)
   slope <- wald(slope_fit, 2L)
   auc <- c(roc$auc, roc$lower, roc$upper)
-  ci_method <- "DeLong (AUC), Wald (calibration)"
-  if (!is.null(cluster)) {
-    boot <- cluster_bootstrap(y, raw, lp, cluster, B, seed)
-    q <- c((1 - conf_level) / 2, 1 - (1 - conf_level) / 2)
-    auc[2:3] <- stats::quantile(boot[, "auc"], q, na.rm = TRUE, names = FALSE)
-    citl[2:3] <- stats::quantile(boot[, "citl"], q, na.rm = TRUE, names = FALSE)
-    slope[2:3] <- stats::quantile(boot[, "slope"], q, na.rm = TRUE, names = FALSE)
-    ci_method <- sprintf("percentile bootstrap over %d clusters (B = %d)", length(unique(cluster)), B)
-  }
   vp <- cal$val_prob
-  cls <- if (is.null(threshold)) NULL else classification_metrics(y, raw, threshold = threshold)
+  brier <- c(unname(vp["Brier"]), NA_real_, NA_real_)
+  ci_method <- "DeLong (AUC), Wald (calibration); no CI for Brier"
+  cls <- if (is.null(threshold)) NULL else classification_metrics(y, raw, threshold = threshold, conf_level = conf_level)
+  if (!is.null(cls)) cls$ci_method <- "Wilson score"
+  if (!is.null(cluster)) {
+    boot <- cluster_bootstrap(y, raw, p, cluster, B, seed, threshold = threshold)
+    q <- c((1 - conf_level) / 2, 1 - (1 - conf_level) / 2)
+    limits <- function(stat) stats::quantile(boot[, stat], q, na.rm = TRUE, names = FALSE)
+    auc[2:3] <- limits("auc")
+    citl[2:3] <- limits("citl")
+    slope[2:3] <- limits("slope")
+    brier[2:3] <- limits("brier")
+    ci_method <- sprintf("percentile bootstrap over %d clusters (B = %d)", length(unique(cluster)), B)
+    if (!is.null(cls)) {
+      for (m in CLUSTER_THRESHOLD_METRICS) cls[paste0(m, c("_lower", "_upper"))] <- as.list(limits(m))
+      cls$ci_method <- ci_method
+    }
+  }
   out <- data.frame(
     n = length(y), n_events = sum(y == 1),
     auc = auc[1], auc_lower = auc[2], auc_upper = auc[3],
     citl = citl[1], citl_lower = citl[2], citl_upper = citl[3],
     slope = slope[1], slope_lower = slope[2], slope_upper = slope[3],
     recalibration_intercept = unname(stats::coef(slope_fit)[1]),
-    brier = unname(vp["Brier"]), dxy = unname(vp["Dxy"]), c_index = unname(vp["C (ROC)"]),
+    brier = brier[1], brier_lower = brier[2], brier_upper = brier[3], dxy = unname(vp["Dxy"]), c_index = unname(vp["C (ROC)"]),
     r2 = unname(vp["R2"]), emax = unname(vp["Emax"]), e90 = unname(vp["E90"]),
     eavg = unname(vp["Eavg"]), spiegelhalter_z = unname(vp["S:z"]), spiegelhalter_p = unname(vp["S:p"]),
     hl_statistic = unname(cal$hl$statistic), hl_df = unname(cal$hl$parameter), hl_p = cal$hl$p.value,
@@ -122,23 +136,44 @@ degenerate_calibration <- function(y, p, g) {
             class = "srnomogram_calibration")
 }
 
-cluster_bootstrap <- function(y, score, lp, cluster, B, seed) {
+# The threshold metrics bootstrapped over clusters (with `threshold`).
+CLUSTER_THRESHOLD_METRICS <- c("accuracy", "sensitivity", "specificity", "ppv", "npv")
+
+# B percentile-bootstrap replicates over clusters: each draws length(unique(cluster))
+# clusters with replacement (sample.int, in order of first appearance) and keeps every
+# row of each. Columns: auc (Mann-Whitney), citl and slope (glm on the logit of the
+# clipped risks `p`), brier (of `p`, as rms::val.prob) and, with `threshold`, the
+# CLUSTER_THRESHOLD_METRICS (a row is positive when score >= threshold, as
+# classification_metrics()). A replicate with one outcome class is NA throughout.
+cluster_bootstrap <- function(y, score, p, cluster, B, seed, threshold = NULL) {
   ids <- unique(cluster)
   rows <- split(seq_along(y), factor(cluster, levels = ids))
+  lp <- stats::qlogis(p)
+  stat_names <- c("auc", "citl", "slope", "brier", if (!is.null(threshold)) CLUSTER_THRESHOLD_METRICS)
+  empty <- stats::setNames(rep(NA_real_, length(stat_names)), stat_names)
   one <- function() {
     i <- unlist(rows[sample.int(length(ids), replace = TRUE)], use.names = FALSE)
     yy <- y[i]
     n1 <- sum(yy == 1)
     n0 <- length(yy) - n1
-    if (n1 == 0 || n0 == 0) return(c(auc = NA, citl = NA, slope = NA))
+    if (n1 == 0 || n0 == 0) return(empty)
     r <- rank(score[i])
     auc <- (sum(r[yy == 1]) - n1 * (n1 + 1) / 2) / (n1 * n0)
     l <- lp[i]
     citl <- unname(stats::coef(suppressWarnings(stats::glm(yy ~ 1 + offset(l), family = stats::binomial())))[1])
     slope <- unname(stats::coef(suppressWarnings(stats::glm(yy ~ l, family = stats::binomial())))[2])
-    c(auc = auc, citl = citl, slope = slope)
+    out <- c(auc = auc, citl = citl, slope = slope, brier = mean((p[i] - yy)^2))
+    if (is.null(threshold)) return(out)
+    pos <- score[i] >= threshold
+    tp <- sum(pos & yy == 1)
+    fp <- sum(pos & yy == 0)
+    tn <- n0 - fp
+    ratio <- function(a, b) if (b > 0) a / b else NA_real_
+    c(out, accuracy = (tp + tn) / length(yy), sensitivity = tp / n1, specificity = tn / n0,
+      ppv = ratio(tp, tp + fp), npv = ratio(tn, n1 - tp + tn))
   }
-  run <- function() t(vapply(seq_len(B), function(b) one(), numeric(3)))
+  run <- function() matrix(vapply(seq_len(B), function(b) one(), empty), nrow = B, byrow = TRUE,
+                           dimnames = list(NULL, stat_names))
   if (is.null(seed)) run() else withr::with_seed(seed, run())
 }
 
@@ -210,11 +245,16 @@ as.data.frame.srnomogram_external <- function(x, ..., what = c("summary", "calib
   switch(what,
          summary = x$summary,
          calibration = x$calibration$table,
-         classification = x$classification %||% data.frame(threshold = numeric(), accuracy = numeric(),
-                                                           sensitivity = numeric(), specificity = numeric(),
-                                                           ppv = numeric(), npv = numeric(), tp = integer(),
-                                                           fp = integer(), tn = integer(), fn = integer(),
-                                                           n = integer()))
+         classification = x$classification %||% empty_classification())
+}
+
+# The columns of classification_metrics() (and ci_method), without rows.
+empty_classification <- function() {
+  m <- c("accuracy", "sensitivity", "specificity", "ppv", "npv")
+  num <- c("threshold", as.vector(rbind(m, paste0(m, "_lower"), paste0(m, "_upper"))))
+  cbind(as.data.frame(stats::setNames(rep(list(numeric()), length(num)), num)),
+        data.frame(tp = integer(), fp = integer(), tn = integer(), fn = integer(), n = integer(),
+                   ci_method = character()))
 }
 
 #' @export

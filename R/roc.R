@@ -118,10 +118,24 @@ youden_threshold <- function(y, score, direction = c("<", ">")) {
 #' the training cohort's cut-off (`youden_threshold(y_train, score_train)`) so
 #' that it is applied unchanged, as in the paper.
 #'
+#' Each proportion carries its Wilson score interval at `conf_level` (without
+#' continuity correction), the interval of `prop.test(x, n, correct = FALSE)`:
+#' with \eqn{\hat p = x/n} and \eqn{z = \Phi^{-1}((1 + c)/2)}, the limits are
+#' \eqn{(\hat p + z^2/2n \pm z \sqrt{\hat p(1-\hat p)/n + z^2/4n^2}) / (1 + z^2/n)},
+#' with the lower limit 0 when \eqn{x = 0} and the upper limit 1 when
+#' \eqn{x = n}. A proportion with an empty denominator (PPV without any
+#' positive call) is `NA` with `NA` limits.
+#'
 #' @inheritParams roc_auc
 #' @param threshold Cut-off; default `youden_threshold(y, score)`.
-#' @return A one-row data frame: `threshold`, `accuracy`, `sensitivity`,
-#'   `specificity`, `ppv`, `npv`, `tp`, `fp`, `tn`, `fn`, `n`.
+#' @param conf_level Confidence level of the Wilson intervals.
+#' @return A one-row data frame: `threshold`; `accuracy`, `sensitivity`,
+#'   `specificity`, `ppv`, `npv`, each followed by its `<metric>_lower` and
+#'   `<metric>_upper` Wilson limits; `tp`, `fp`, `tn`, `fn`, `n`.
+#' @references Wilson EB (1927). Probable inference, the law of succession, and
+#'   statistical inference. J Am Stat Assoc 22:209-212. Newcombe RG (1998).
+#'   Two-sided confidence intervals for the single proportion: comparison of
+#'   seven methods. Stat Med 17:857-872.
 #' @examples
 #' set.seed(1)
 #' y <- rbinom(100, 1, 0.4)
@@ -129,7 +143,8 @@ youden_threshold <- function(y, score, direction = c("<", ">")) {
 #' classification_metrics(y, s)
 #' classification_metrics(y, s, threshold = 0.5)
 #' @export
-classification_metrics <- function(y, score, threshold = NULL) {
+classification_metrics <- function(y, score, threshold = NULL, conf_level = 0.95) {
+  check_conf_level(conf_level)
   cc <- check_outcome_score(y, score, "score")
   y <- cc$y
   score <- cc$score
@@ -142,9 +157,28 @@ classification_metrics <- function(y, score, threshold = NULL) {
   fp <- sum(pos & y == 0)
   tn <- sum(!pos & y == 0)
   fn <- sum(!pos & y == 1)
-  data.frame(threshold = threshold, accuracy = (tp + tn) / length(y),
-             sensitivity = tp / (tp + fn), specificity = tn / (tn + fp),
-             ppv = if (tp + fp > 0) tp / (tp + fp) else NA_real_,
-             npv = if (tn + fn > 0) tn / (tn + fn) else NA_real_,
-             tp = tp, fp = fp, tn = tn, fn = fn, n = length(y))
+  out <- data.frame(threshold = threshold)
+  props <- list(accuracy = c(tp + tn, length(y)), sensitivity = c(tp, tp + fn), specificity = c(tn, tn + fp),
+                ppv = c(tp, tp + fp), npv = c(tn, tn + fn))
+  for (m in names(props)) {
+    ci <- wilson_interval(props[[m]][1], props[[m]][2], conf_level)
+    out[[m]] <- ci[1]
+    out[[paste0(m, "_lower")]] <- ci[2]
+    out[[paste0(m, "_upper")]] <- ci[3]
+  }
+  cbind(out, data.frame(tp = tp, fp = fp, tn = tn, fn = fn, n = length(y)))
+}
+
+# The proportion x / n and its Wilson score interval, computed as
+# stats::prop.test(x, n, correct = FALSE)$conf.int (same formula, same clamping
+# at 0 and 1); all NA when n = 0.
+wilson_interval <- function(x, n, conf_level) {
+  if (n == 0) return(c(NA_real_, NA_real_, NA_real_))
+  p <- x / n
+  z <- stats::qnorm((1 + conf_level) / 2)
+  z22n <- z^2 / (2 * n)
+  half <- z * sqrt(p * (1 - p) / n + z22n / (2 * n))
+  lower <- if (p <= 0) 0 else (p + z22n - half) / (1 + 2 * z22n)
+  upper <- if (p >= 1) 1 else (p + z22n + half) / (1 + 2 * z22n)
+  c(p, max(lower, 0), min(upper, 1))
 }

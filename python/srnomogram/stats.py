@@ -422,9 +422,11 @@ def _frame(value, func: str) -> pd.DataFrame:
 
 
 def _cluster(kwargs: dict) -> dict:
-    """``cluster`` (patient of each row, e.g. :func:`~srnomogram.data.manifest.patient_ids`) as R text."""
+    """``cluster`` (patient of each row, e.g. :func:`~srnomogram.data.manifest.patient_ids`) as integer codes
+    in order of first appearance: R strings cannot hold the NUL that marks a lesion without a patient id."""
     if kwargs.get("cluster") is not None:
-        kwargs = {**kwargs, "cluster": pd.Series(np.asarray(kwargs["cluster"], dtype=object)).astype(str)}
+        codes, _ = pd.factorize(pd.Series(np.asarray(kwargs["cluster"], dtype=object)).astype(str), sort=False)
+        kwargs = {**kwargs, "cluster": codes.astype(np.int64) + 1}
     return kwargs
 
 

@@ -253,4 +253,49 @@ test_that("case-control patient bootstrap resamples patients within the patient'
   }
   expect_error(decision_curve(y ~ risk, golden_input("small"), fitted_risk = TRUE, cluster = 1:2),
                class = "srnomogram_error_input", regexp = "one patient per row")
+test_that("cluster = one id per row gives rmda's bootstrap; it must be one per row", {
+  d <- golden_input("paper_test")
+  for (fitted in c(TRUE, FALSE)) {
+    f <- if (fitted) y ~ risk else y ~ risk + age
+    plain <- decision_curve(f, d, fitted_risk = fitted, bootstraps = 30, seed = 5)
+    one <- decision_curve(f, d, fitted_risk = fitted, bootstraps = 30, seed = 5, cluster = seq_len(nrow(d)))
+    expect_identical(one$derived, plain$derived)
+    expect_equal(one$n_clusters, nrow(d))
+  }
+  expect_error(decision_curve(y ~ risk, d, fitted_risk = TRUE, cluster = 1:3),
+               class = "srnomogram_error_input", regexp = "per row of")
+})
+
+test_that("a cluster bootstrap of every row doubled under its id gives the bands of the undoubled data", {
+  # Doubling each row leaves every measure unchanged; resampling the pairs draws the
+  # original rows' bootstrap (same seed), so the bands must equal the plain row
+  # bootstrap of the original data, while a row bootstrap of the doubled rows,
+  # which treats the twins as independent, gives bands about 1/sqrt(2) as wide.
+  d <- golden_input("paper_test")
+  n <- nrow(d)
+  d2 <- d[rep(seq_len(n), each = 2), ]
+  for (fitted in c(TRUE, FALSE)) {
+    f <- if (fitted) y ~ risk else y ~ risk + age
+    plain <- decision_curve(f, d, fitted_risk = fitted, bootstraps = 200, seed = 11)$derived
+    clus <- decision_curve(f, d2, fitted_risk = fitted, bootstraps = 200, seed = 11,
+                           cluster = rep(seq_len(n), each = 2))$derived
+    num <- names(plain)[vapply(plain, is.numeric, logical(1))]
+    for (cn in num) expect_equal(clus[[cn]], plain[[cn]], tolerance = 1e-10, label = paste(fitted, cn))
+    naive <- decision_curve(f, d2, fitted_risk = fitted, bootstraps = 200, seed = 11)$derived
+    m <- plain$model == plain$model[1] & plain$thresholds <= 0.6
+    ratio <- mean((naive$NB_upper - naive$NB_lower)[m]) / mean((clus$NB_upper - clus$NB_lower)[m])
+    expect_lt(ratio, 0.85, label = paste("naive / cluster band width", fitted))
+  }
+})
+
+test_that("incomplete rows drop their cluster ids with them", {
+  d <- golden_input("paper_train")[1:80, ]
+  d$risk[c(3, 40)] <- NA
+  cl <- rep(1:40, each = 2)
+  expect_warning(a <- decision_curve(y ~ risk, d, fitted_risk = TRUE, bootstraps = 20, seed = 2, cluster = cl),
+                 class = "srnomogram_warning_missing")
+  keep <- !is.na(d$risk)
+  b <- decision_curve(y ~ risk, d[keep, ], fitted_risk = TRUE, bootstraps = 20, seed = 2, cluster = cl[keep])
+  expect_identical(a$derived, b$derived)
+  expect_equal(a$n_clusters, 40)
 })

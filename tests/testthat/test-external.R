@@ -107,3 +107,71 @@ test_that("the cluster bootstrap has no default seed, and prob is the deprecated
   expect_warning(r <- recalibrate_risk(d$y, prob = d$p), class = "srnomogram_warning_deprecated")
   expect_identical(r, recalibrate_risk(d$y, d$p))
 })
+
+# The statistics of one bootstrap replicate, computed independently of cluster_bootstrap():
+# pROC's AUC, glm() for calibration-in-the-large and slope, and the 2x2 table at the threshold.
+replicate_stats <- function(y, p, threshold) {
+  if (length(unique(y)) < 2) return(rep(NA_real_, 9))
+  lp <- qlogis(p)
+  pos <- p >= threshold
+  tp <- sum(pos & y == 1); fp <- sum(pos & y == 0); tn <- sum(!pos & y == 0); fn <- sum(!pos & y == 1)
+  c(auc = as.numeric(pROC::auc(pROC::roc(y, p, levels = c(0, 1), direction = "<", quiet = TRUE))),
+    citl = unname(coef(suppressWarnings(glm(y ~ 1 + offset(lp), family = binomial())))[1]),
+    slope = unname(coef(suppressWarnings(glm(y ~ lp, family = binomial())))[2]),
+    brier = mean((p - y)^2), accuracy = (tp + tn) / length(y), sensitivity = tp / (tp + fn),
+    specificity = tn / (tn + fp), ppv = if (tp + fp) tp / (tp + fp) else NA, npv = if (tn + fn) tn / (tn + fn) else NA)
+}
+
+test_that("with one row per cluster the bootstrap CIs are those of a row bootstrap computed by hand", {
+  d <- make_ext(n = 70, seed = 12)
+  ev <- external_validation(d$y, d$p, threshold = 0.45, cluster = seq_along(d$y), B = 150, seed = 4)
+  reps <- withr::with_seed(4, t(vapply(1:150, function(b) {
+    i <- sample.int(length(d$y), replace = TRUE)
+    replicate_stats(d$y[i], d$p[i], 0.45)
+  }, numeric(9))))
+  ci <- function(k) unname(quantile(reps[, k], c(0.025, 0.975), na.rm = TRUE))
+  s <- ev$summary
+  cls <- ev$classification
+  expect_equal(c(s$auc_lower, s$auc_upper), ci("auc"), tolerance = 1e-12)
+  expect_equal(c(s$citl_lower, s$citl_upper), ci("citl"), tolerance = 1e-8)
+  expect_equal(c(s$slope_lower, s$slope_upper), ci("slope"), tolerance = 1e-8)
+  expect_equal(c(s$brier_lower, s$brier_upper), ci("brier"), tolerance = 1e-12)
+  for (k in c("accuracy", "sensitivity", "specificity", "ppv", "npv")) {
+    expect_equal(c(cls[[paste0(k, "_lower")]], cls[[paste0(k, "_upper")]]), ci(k), tolerance = 1e-12, label = k)
+  }
+  expect_match(cls$ci_method, "percentile bootstrap over 70 clusters")
+  # the point estimates stay those of the whole cohort
+  plain <- external_validation(d$y, d$p, threshold = 0.45)
+  expect_equal(cls[c("sensitivity", "ppv", "tp", "fn")], plain$classification[c("sensitivity", "ppv", "tp", "fn")])
+  expect_equal(s$brier, plain$summary$brier)
+})
+
+test_that("lesions doubled under their patient get the CIs of the undoubled cohort; a row bootstrap would narrow them", {
+  d <- make_ext(n = 80, seed = 13)
+  n <- length(d$y)
+  twin <- rep(seq_len(n), each = 2)
+  one <- external_validation(d$y, d$p, threshold = 0.5, cluster = seq_len(n), B = 200, seed = 9)
+  two <- external_validation(d$y[twin], d$p[twin], threshold = 0.5, cluster = twin, B = 200, seed = 9)
+  cols <- c("auc", "auc_lower", "auc_upper", "citl", "citl_lower", "citl_upper", "slope", "slope_lower",
+            "slope_upper", "brier", "brier_lower", "brier_upper")
+  expect_equal(two$summary[cols], one$summary[cols], tolerance = 1e-8)
+  k <- c("sensitivity", "sensitivity_lower", "sensitivity_upper", "specificity_lower", "specificity_upper",
+         "ppv_lower", "ppv_upper", "npv_lower", "npv_upper", "accuracy_lower", "accuracy_upper")
+  expect_equal(two$classification[k], one$classification[k], tolerance = 1e-12)
+  expect_match(two$summary$ci_method, "over 80 clusters")
+  # treating the twins as independent patients (Wilson, DeLong) narrows every interval
+  naive <- external_validation(d$y[twin], d$p[twin], threshold = 0.5)
+  width <- function(x, k) x[[paste0(k, "_upper")]] - x[[paste0(k, "_lower")]]
+  expect_lt(width(naive$classification, "sensitivity"), 0.8 * width(two$classification, "sensitivity"))
+  expect_lt(width(naive$summary, "auc"), 0.8 * width(two$summary, "auc"))
+})
+
+test_that("without clusters the threshold metrics carry Wilson CIs and Brier none", {
+  d <- make_ext(n = 90, seed = 14)
+  ev <- external_validation(d$y, d$p, threshold = 0.4, conf_level = 0.9)
+  cm <- classification_metrics(d$y, d$p, threshold = 0.4, conf_level = 0.9)
+  expect_equal(ev$classification[names(cm)], cm)
+  expect_equal(ev$classification$ci_method, "Wilson score")
+  expect_true(is.na(ev$summary$brier_lower) && is.na(ev$summary$brier_upper))
+  expect_identical(names(as.data.frame(external_validation(d$y, d$p), what = "classification")), names(ev$classification))
+})

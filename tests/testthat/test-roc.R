@@ -78,3 +78,33 @@ test_that("compare_roc gives one row with both AUCs as pROC computes them", {
   expect_identical(row$p_value, t$p.value)
   expect_true(is.na(row$df))
 })
+
+test_that("classification_metrics gives Wilson limits equal to prop.test(correct = FALSE)", {
+  d <- golden_input("paper_test")
+  for (th in c(0.05, 0.3, 0.5, 0.99)) for (cl in c(0.95, 0.9)) {
+    m <- classification_metrics(d$y, d$risk, threshold = th, conf_level = cl)
+    cnt <- list(accuracy = c(m$tp + m$tn, m$n), sensitivity = c(m$tp, m$tp + m$fn),
+                specificity = c(m$tn, m$tn + m$fp), ppv = c(m$tp, m$tp + m$fp), npv = c(m$tn, m$tn + m$fn))
+    for (k in names(cnt)) {
+      x <- cnt[[k]][1]; n <- cnt[[k]][2]
+      label <- sprintf("%s at %g, %g", k, th, cl)
+      if (n == 0) {
+        expect_true(is.na(m[[k]]) && is.na(m[[paste0(k, "_lower")]]) && is.na(m[[paste0(k, "_upper")]]), label = label)
+        next
+      }
+      ref <- suppressWarnings(stats::prop.test(x, n, correct = FALSE, conf.level = cl))
+      expect_equal(m[[k]], unname(ref$estimate), tolerance = 1e-12, label = label)
+      expect_equal(c(m[[paste0(k, "_lower")]], m[[paste0(k, "_upper")]]), as.vector(ref$conf.int),
+                   tolerance = 1e-12, label = label)
+    }
+  }
+  # all or none positive: the limits reach 0 and 1 exactly, as in prop.test
+  m <- classification_metrics(c(1, 1, 1, 0, 0), c(0.9, 0.8, 0.7, 0.1, 0.2), threshold = 0.5)
+  expect_equal(c(m$sensitivity_upper, m$specificity_upper), c(1, 1))
+  expect_equal(m$sensitivity_lower, as.vector(suppressWarnings(stats::prop.test(3, 3, correct = FALSE))$conf.int)[1], tolerance = 1e-12)
+  expect_identical(names(m), c("threshold", "accuracy", "accuracy_lower", "accuracy_upper", "sensitivity",
+                               "sensitivity_lower", "sensitivity_upper", "specificity", "specificity_lower",
+                               "specificity_upper", "ppv", "ppv_lower", "ppv_upper", "npv", "npv_lower",
+                               "npv_upper", "tp", "fp", "tn", "fn", "n"))
+  expect_error(classification_metrics(d$y, d$risk, conf_level = 95), class = "srnomogram_error_input")
+})

@@ -9,8 +9,9 @@ def register(subparsers):
         help="external validation of a finished study on another labelled cohort",
         description="Apply a finished study, frozen (its SR model, feature settings, fitted models, cut-offs and "
         "nomogram), to a labelled manifest and report every model's external AUC (95%% CI), calibration "
-        "(in-the-large, slope, rms::val.prob, Hosmer-Lemeshow), decision curves and sensitivity/specificity/PPV/NPV "
-        "at the frozen training cut-off. Writes OUT/report.html, OUT/tables/*.csv, OUT/figures/ and OUT/board/. "
+        "(in-the-large, slope, rms::val.prob, Brier, Hosmer-Lemeshow), decision curves and sensitivity/specificity/"
+        "PPV/NPV at the frozen training cut-off, per lesion (default) or per patient (--unit). Writes OUT/report.html, "
+        "OUT/tables/*.csv, OUT/figures/ and OUT/board/. "
         "Cached: rerun to resume.",
     )
     v.add_argument("study", metavar="STUDY_DIR", help="output folder of 'srnomogram run'")
@@ -18,10 +19,12 @@ def register(subparsers):
     v.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
     v.add_argument("--recalibrate", action="store_true",
                    help="add a logistic recalibration (intercept, slope) of every model, reported separately")
-    v.add_argument("--unit", choices=("patient", "lesion"), default="patient",
-                   help="with a patient_id column: one mean score per patient (default), or every lesion with "
-                        "CIs from a bootstrap over patients")
-    v.add_argument("--bootstraps", type=int, default=1000, help="patient-bootstrap resamples (--unit lesion; default 1000)")
+    v.add_argument("--unit", choices=("lesion", "patient"), default="lesion",
+                   help="'lesion' (default): every lesion, with every CI (decision curves included) from a bootstrap "
+                        "over patients when a patient_id has several lesions. 'patient': a different estimand, one row "
+                        "per patient: any lesion malignant, risk 1 - prod(1 - p) over its lesions")
+    v.add_argument("--bootstraps", type=int, default=1000,
+                   help="patient-bootstrap resamples (lesion level, when a patient has several lesions; default 1000)")
     v.add_argument("--dca-bootstraps", type=int, default=500, help="bootstrap resamples of the decision-curve CIs (default 500; 0: none)")
     _common(v)
     v.set_defaults(func=_validate)

@@ -36,6 +36,7 @@ import pandas as pd
 
 from ..errors import CheckpointError, InputError, ManifestError, param_error
 from .. import names
+from ..data.manifest import patient_ids
 from ..utils import atomic_path, file_sha256, hash_bytes, write_csv_atomic
 from .cache import DONE, Runner, Stage
 
@@ -567,29 +568,85 @@ def _run_stages(run: _Run, with_stats: bool):
     stages.append(Stage("ext_scores", _ext_scores, deps=(*base, *[f"ext_radiomics_{im}" for im in images]),
                         extra_key=lambda cfg, res: {"study": cfg.study.key}))
     if with_stats:
-        stages.append(Stage("ext_statistics", _ext_statistics, deps=("ext_cohort", "ext_scores"),
+        stages.append(Stage("ext_statistics", _ext_statistics, deps=("ext_cohort", "ext_scores"), version="2",
                             extra_key=lambda cfg, res: {"study": cfg.study.key, **{k: cfg.options.get(k) for k in STAT_OPTIONS}}))
     runner = Runner(run, stages, force=run.options.get("force", ()), root=run.out / "stages")
     return runner, runner.run()
 
 
 # -------------------------------------------------------------------------------- statistics
-def _units(scores: pd.DataFrame, unit: str) -> tuple[pd.DataFrame, np.ndarray | None, str]:
-    """Rows for the statistics: one per patient (mean score) or per lesion (with patient clusters)."""
-    if "patient_id" not in scores.columns:
-        return scores, None, "lesion"
-    pid = scores["patient_id"].astype(str)
-    if unit == "lesion":
-        return scores, pid.to_numpy(), "lesion (CIs by bootstrap over patients)"
-    num = scores.drop(columns=[c for c in ("case_id", "patient_id") if c in scores.columns])
-    agg = num.groupby(pid.to_numpy(), sort=False).mean()
-    mixed = scores.groupby(pid)["label"].nunique()
-    if (mixed > 1).any():
-        logger.warning("%d patient(s) have benign and malignant lesions; a patient counts as malignant when any lesion is.",
-                       int((mixed > 1).sum()))
-    agg["label"] = scores.groupby(pid, sort=False)["label"].max().reindex(agg.index).to_numpy()
-    agg.index.name = "patient_id"
-    return agg.reset_index(), None, "patient (mean score over the patient's lesions)"
+LESION_ESTIMAND = "lesion-level"
+PATIENT_ESTIMAND = "patient-level (any lesion malignant; risk 1 − ∏(1 − p))"
+UNITS = ("lesion", "patient")
+
+
+def patient_risks(scores: pd.DataFrame, risks) -> pd.DataFrame:
+    """One row per patient: the risk that any of its lesions is malignant, and whether any is.
+
+    A patient's risk under each model is ``1 − ∏(1 − pᵢ)`` over its lesions' risks ``pᵢ`` (the
+    lesions taken as independent given their risks), computed as ``−expm1(Σ log1p(−pᵢ))`` so
+    that small risks keep their precision; it is NaN when any of its lesions has no risk. The
+    patient's outcome is 1 when any lesion is malignant. This is a different estimand from the
+    lesion-level one. Patients are :func:`srnomogram.data.manifest.patient_ids`, in order of first
+    appearance.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``patient_id``, ``n_lesions``, ``label`` (when ``scores`` has it) and one column per risk.
+    """
+    pid = patient_ids(scores).to_numpy()
+    with np.errstate(divide="ignore"):  # a risk of exactly 1 gives log1p(-1) = -inf, hence a patient risk of 1
+        logs = pd.DataFrame(np.log1p(-scores[list(risks)].to_numpy(dtype=float)), columns=list(risks))
+    grouped = logs.groupby(pid, sort=False)
+    out = (-np.expm1(grouped.sum())).mask(logs.isna().groupby(pid, sort=False).any())
+    out.insert(0, "n_lesions", grouped.size())
+    if "label" in scores.columns:
+        out.insert(1, "label", scores["label"].groupby(pid, sort=False).max())
+    out.index.name = "patient_id"
+    return out.reset_index()
+
+
+def _units(scores: pd.DataFrame, unit: str, risks) -> tuple[pd.DataFrame, np.ndarray | None, str]:
+    """The rows of the statistics, their patient clusters (or None) and the estimand's name.
+
+    ``"lesion"``: every lesion; when some patient has several lesions, the integer code of each
+    lesion's patient (every CI is then a bootstrap over patients), else None (DeLong, Wald and
+    Wilson CIs, the lesions being independent). ``"patient"``: :func:`patient_risks`, one row per
+    patient, no clusters.
+    """
+    if unit == "patient":
+        rows = patient_risks(scores, risks)
+        mixed = int((scores["label"].groupby(patient_ids(scores).to_numpy()).nunique() > 1).sum())
+        if mixed:
+            logger.info("%d patient(s) have benign and malignant lesions; at patient level they count as malignant.", mixed)
+        return rows, None, PATIENT_ESTIMAND
+    pid = patient_ids(scores)
+    cluster = pd.factorize(pid)[0] + 1 if pid.duplicated().any() else None
+    return scores, cluster, LESION_ESTIMAND
+
+
+def _model_statistics(y, s, cluster, kw: dict, thresholds, conf, dca_bootstraps: int, seed: int):
+    """One model's external statistics: R's ``external_validation`` and ``decision_curve``.
+
+    With ``cluster`` both resample it (every CI, the decision-curve bands included, is then a
+    bootstrap over patients); ``kw`` holds the other arguments of ``external_validation``.
+    Returns the ``external_validation`` handle and the decision-curve table.
+    """
+    from .. import stats
+
+    if cluster is not None:
+        kw = {**kw, "cluster": [int(c) for c in cluster]}
+    ev = stats.external_validation(y, s, **kw)
+    part = pd.DataFrame({"label": y, "risk": s})
+    if cluster is not None:
+        part["cluster"] = cluster
+    part = part.dropna(subset=["label", "risk"]).reset_index(drop=True)
+    extra = {} if cluster is None or not dca_bootstraps else {"cluster": [int(c) for c in part.pop("cluster")]}
+    d = stats.decision_curve(DCA_CURVE, part[["label", "risk"]], fitted_risk=True, thresholds=thresholds,
+                             conf_level=conf if dca_bootstraps else None, bootstraps=int(dca_bootstraps),
+                             seed=seed, **extra)
+    return ev, d
 
 
 def _ext_statistics(ctx):
@@ -600,29 +657,26 @@ def _ext_statistics(ctx):
     opts = run.options
     app = study.app
     scores = ctx.inputs["ext_scores"].table("scores")
-    data, cluster, unit_text = _units(scores, opts.get("unit", "patient"))
+    models = [k for k in app["models"]] + [k for k in ("clinical", "nomogram") if k in scores.columns]
+    unit = opts.get("unit", "lesion")
+    data, cluster, estimand = _units(scores, unit, [c for c in (*models, "deep_score") if c in scores.columns])
     y = data["label"].to_numpy(dtype=float)
-    models = [k for k in app["models"]] + [k for k in ("clinical", "nomogram") if k in data.columns]
     threshold = {**{k: m["threshold"] for k, m in app["models"].items()},
                  **{k: m["threshold"] for k, m in app["clinical_models"].items()}}
     lo, hi, by = app["dca_thresholds"]
     thresholds = [float(t) for t in np.round(np.arange(lo, hi + by / 2, by), 10)]
     conf = 1 - float(app.get("alpha", 0.05))
+    dca_b = int(opts.get("dca_bootstraps", 500))
+    seed = int(app["bootstrap_seed"])
     summ, cls, curves, dca, recal = [], [], [], [], []
     for m in models:
         s = data[m].to_numpy(dtype=float)
         kw = {"threshold": threshold[m], "g": int(app["hl_groups"]), "B": int(opts.get("bootstraps", 1000)),
-              "seed": int(app["bootstrap_seed"]), "conf_level": conf}
-        if cluster is not None:
-            kw["cluster"] = list(cluster)
-        ev = stats.external_validation(y, s, **kw)
+              "seed": seed, "conf_level": conf}
+        ev, d = _model_statistics(y, s, cluster, kw, thresholds, conf, dca_b, seed)
         summ.append(ev.summary().assign(model=m))
         cls.append(ev.frame(what="classification").assign(model=m))
         curves.append(ev.frame(what="calibration").assign(model=m))
-        part = pd.DataFrame({"label": y, "risk": s}).dropna().reset_index(drop=True)
-        d = stats.decision_curve(DCA_CURVE, part, fitted_risk=True, thresholds=thresholds,
-                                 conf_level=conf if opts.get("dca_bootstraps", 500) else None,
-                                 bootstraps=int(opts.get("dca_bootstraps", 500)), seed=int(app["bootstrap_seed"]))
         dca.append(d.rename(columns={"model": "curve"}).assign(model=m))
         if opts.get("recalibrate"):
             r = stats.recalibrate_risk(y, s)
@@ -631,28 +685,42 @@ def _ext_statistics(ctx):
                 recal.append(pd.DataFrame({"model": [m], "result": ["logistic recalibration not estimable: the score has no spread on this cohort"],
                                            "recal_intercept": [np.nan], "recal_slope": [np.nan]}))
                 continue
-            ev2 = stats.external_validation(y, r.to_numpy(), **{k: v for k, v in kw.items() if k != "threshold"})
+            kw2 = {k: v for k, v in kw.items() if k != "threshold"}
+            if cluster is not None:
+                kw2["cluster"] = [int(c) for c in cluster]
+            ev2 = stats.external_validation(y, r.to_numpy(), **kw2)
             recal.append(ev2.summary().assign(model=m, result="logistic recalibration on the external cohort (apparent)",
                                               recal_intercept=r.attrs["intercept"], recal_slope=r.attrs["slope"]))
     summary = pd.concat(summ, ignore_index=True)
     summary.insert(0, "model", summary.pop("model"))
     summary.insert(1, "label", [_label(m) for m in summary["model"]])
-    summary["unit"] = unit_text
-    auc = summary[["model", "auc", "auc_lower", "auc_upper", "n", "n_events"]].rename(columns={"auc_lower": "lower", "auc_upper": "upper"})
+    summary["unit"] = estimand
+    auc = summary[["model", "auc", "auc_lower", "auc_upper", "n", "n_events", "unit", "ci_method"]].rename(
+        columns={"auc_lower": "lower", "auc_upper": "upper"})
     ctx.write_table("external_auc", auc)
     ctx.write_table("external_calibration", summary.drop(columns=["auc", "auc_lower", "auc_upper"]))
     c = pd.concat(cls, ignore_index=True)
     c.insert(0, "model", c.pop("model"))
     c["threshold_source"] = "frozen training Youden cut-off"
+    c["unit"] = estimand
     ctx.write_table("external_classification", c)
     ctx.write_table("external_calibration_curves", pd.concat(curves, ignore_index=True))
-    ctx.write_table("external_decision_curves", pd.concat(dca, ignore_index=True))
+    d = pd.concat(dca, ignore_index=True)
+    d["unit"] = estimand
+    # every row is a patient, or carries its patient as cluster: the bands always resample patients
+    d["ci_method"] = f"percentile bootstrap over patients (B = {dca_b})" if dca_b else "none"
+    ctx.write_table("external_decision_curves", d)
     ctx.write_table("external_scores_used", data)
     if recal:
         r = pd.concat(recal, ignore_index=True)
         r.insert(0, "model", r.pop("model"))
+        r["unit"] = estimand
         ctx.write_table("external_recalibration", r)
-    ctx.write_json("statistics_info", {"unit": unit_text, "models": models, "n_units": int(len(data))})
+    pid = patient_ids(scores)
+    ctx.write_json("statistics_info", {
+        "unit": unit, "estimand": estimand, "models": models, "n_units": int(len(data)), "n_lesions": int(len(scores)),
+        "n_patients": int(pid.nunique()), "n_patients_several_lesions": int((pid.value_counts() > 1).sum()),
+        "patient_bootstrap": cluster is not None, "ci_method": str(summary["ci_method"].iloc[0])})
 
 
 def _label(m):
@@ -669,7 +737,7 @@ def _prepare(study_dir, manifest, out, need_label, options):
     return _Run(study, manifest, out, need_label, options)
 
 
-def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "patient", bootstraps: int = 1000,
+def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "lesion", bootstraps: int = 1000,
              dca_bootstraps: int = 500, jobs=None, device: str = "auto", force=(), scheduler=None) -> Path:
     """External validation of a finished study on a labelled manifest; returns ``OUT/report.html``.
 
@@ -684,11 +752,18 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "p
         Output folder: ``report.html``, ``tables/*.csv``, ``figures/*.png``, ``board/``, ``stages/``.
     recalibrate : bool
         Add a logistic recalibration (intercept, slope) of every model as a separate, labelled result.
-    unit : {"patient", "lesion"}
-        With a ``patient_id`` column: one mean score per patient, or every lesion with CIs from a
-        bootstrap over patients.
+    unit : {"lesion", "patient"}
+        ``"lesion"`` (default): every lesion is a unit (the lesion-level estimand, as the study's
+        own); when a patient (``patient_id``, see :func:`srnomogram.data.manifest.patient_ids`)
+        has several lesions, every CI (AUC, calibration-in-the-large, slope, Brier, the threshold
+        metrics, the decision-curve bands) is a percentile bootstrap over patients; otherwise the
+        AUC has a DeLong CI, calibration Wald CIs, the threshold metrics Wilson CIs.
+        ``"patient"``: a different estimand, one row per patient: outcome "any lesion malignant",
+        risk ``1 − ∏(1 − pᵢ)`` over the patient's lesions (:func:`patient_risks`), with DeLong,
+        Wald and Wilson CIs; the frozen cut-offs, chosen on lesions, are applied to that risk.
     bootstraps, dca_bootstraps : int
-        Resamples of the patient bootstrap and of the decision-curve CIs.
+        Resamples of the patient bootstrap (lesion level, when a patient has several lesions) and
+        of the decision-curve bands.
     force : iterable of str
         External stages to recompute (``"all"``).
     scheduler : str or None
@@ -696,8 +771,8 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "p
         None reads ``$DASK_SCHEDULER_ADDRESS``, ``"local"`` runs here. The study, the manifest's
         images and ``out`` must be on a filesystem the workers share, at the same paths.
     """
-    if unit not in ("patient", "lesion"):
-        raise param_error("unit", "validate", "'patient' or 'lesion'", unit)
+    if unit not in UNITS:
+        raise param_error("unit", "validate", "'lesion' or 'patient'", unit)
     for name, v in (("bootstraps", bootstraps), ("dca_bootstraps", dca_bootstraps)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < (1 if name == "bootstraps" else 0):
             raise param_error(name, "validate", "an int >= 1" if name == "bootstraps" else "an int >= 0", v)
@@ -838,19 +913,40 @@ def methods_text(run: _Run, info: dict) -> str:
     else:
         parts.append(f"The clinical model and the nomogram used the study's coefficients; the deep-learning score was "
                      f"{_label(app['best_model']['model'])}'s.")
+    parts.append(_unit_text(run, info))
     parts.append(
-        f"Statistics were computed per {info.get('unit')}: AUC with "
-        + ("bootstrap" if "bootstrap" in str(info.get("unit")) else "DeLong")
-        + f" {100 * (1 - app.get('alpha', 0.05)):g}% CI; calibration-in-the-large and calibration slope with "
-        + ("bootstrap" if "bootstrap" in str(info.get("unit")) else "Wald")
-        + " CIs, the smoothed calibration curve and rms::val.prob statistics, Brier score and the Hosmer–Lemeshow test "
-        f"({app['hl_groups']} groups); decision curves with {run.options.get('dca_bootstraps')} bootstrap resamples; "
-        "and sensitivity, specificity, PPV and NPV at each model's frozen training Youden cut-off."
+        f"Every model was assessed by its AUC, calibration-in-the-large and calibration slope, the smoothed calibration "
+        f"curve and rms::val.prob statistics, the Brier score, the Hosmer–Lemeshow test ({app['hl_groups']} groups), "
+        "decision curves, and accuracy, sensitivity, specificity, PPV and NPV at its frozen training Youden cut-off."
     )
     if run.options.get("recalibrate"):
         parts.append("A logistic recalibration (intercept and slope refitted on the external cohort) is reported "
                      "separately; its figures are apparent on this cohort, not external.")
     return " ".join(p for p in parts if p)
+
+
+def _unit_text(run: _Run, info: dict) -> str:
+    """The methods' sentences on the unit of analysis and on how every CI was obtained."""
+    level = f"{100 * (1 - run.study.app.get('alpha', 0.05)):g}%"
+    dca_b = run.options.get("dca_bootstraps")
+    bands = (f"the decision-curve bands are percentile bootstraps over patients ({dca_b} resamples)" if dca_b
+             else "the decision curves have no bands")
+    n_pat, n_les = info.get("n_patients"), info.get("n_lesions")
+    if info.get("unit") == "patient":
+        return (f"The unit of analysis was the patient ({n_pat} patients, {n_les} lesions), an estimand different from "
+                f"the study's lesion-level one: {PATIENT_ESTIMAND}, that is, a patient is malignant when any of their "
+                "lesions is, and a model's patient risk is 1 − ∏(1 − pᵢ) over the risks pᵢ of the patient's lesions "
+                "(the lesions taken as independent); the frozen cut-offs, chosen on lesions, were applied to that risk. "
+                f"{level} CIs: DeLong (AUC), Wald (calibration-in-the-large and slope) and Wilson (threshold metrics); "
+                f"the Brier score has none; {bands}.")
+    if info.get("patient_bootstrap"):
+        return (f"The unit of analysis was the lesion ({n_les} lesions of {n_pat} patients; "
+                f"{info.get('n_patients_several_lesions')} patients had several lesions). Every {level} CI (AUC, "
+                "calibration-in-the-large and slope, Brier score, threshold metrics) is a percentile bootstrap over "
+                f"patients ({run.options.get('bootstraps')} resamples, each keeping all of a patient's lesions), "
+                f"and {bands}.")
+    return (f"The unit of analysis was the lesion ({n_les} lesions, each its own patient). {level} CIs: DeLong (AUC), "
+            f"Wald (calibration-in-the-large and slope) and Wilson (threshold metrics); the Brier score has none; {bands}.")
 
 
 def _report(run, tables, figs, info, log, path) -> Path:
@@ -872,7 +968,8 @@ def _report(run, tables, figs, info, log, path) -> Path:
               "external_classification": "Sensitivity, specificity, PPV, NPV at the frozen training cut-off",
               "external_recalibration": "Logistic recalibration on the external cohort (apparent, reported separately)",
               "score_distribution": "Score distributions: training against external (quantiles)"}
-    body.append("<h2>Tables</h2>")
+    body.append("<h2>Tables</h2><p>Estimand: " + html.escape(str(info.get("estimand", ""))) + "; CIs: "
+                + html.escape(str(info.get("ci_method", ""))) + ".</p>")
     for name, t in titles.items():
         if name in tables:
             df = tables[name].copy()

@@ -64,7 +64,8 @@ def test_validate_writes_report_tables_and_pins_for_every_model(validated):
     text = report.read_text()
     assert "External validation" in text and "data:image/png;base64," in text and "http://" not in text
     auc = pd.read_csv(out / "tables" / "external_auc.csv")
-    assert list(auc.columns) == ["model", "auc", "lower", "upper", "n", "n_events"]
+    assert list(auc.columns) == ["model", "auc", "lower", "upper", "n", "n_events", "unit", "ci_method"]
+    assert (auc["unit"] == "lesion-level").all() and auc["ci_method"].str.startswith("DeLong").all()
     assert set(auc["model"]) == {"or_lr", "or_svm", "sr_lr", "sr_svm", "or_mobilenet_v2", "clinical", "nomogram"}
     assert (auc["n"] == 40).all() and (auc["lower"] <= auc["auc"]).all() and (auc["auc"] <= auc["upper"]).all()
     rec = pd.read_csv(out / "tables" / "external_recalibration.csv")
@@ -164,24 +165,36 @@ def test_without_clinical_columns_the_image_models_are_still_validated(study, ex
 
 
 @slow
-def test_patient_id_gives_one_score_per_patient_or_lesions_with_patient_bootstrap(study, external_cohort, tmp_path):
+def test_validate_is_lesion_level_with_patient_bootstrap_cis_and_patient_level_only_when_asked(study, external_cohort, tmp_path):
     from srnomogram import validate
+    from srnomogram.study.external import PATIENT_ESTIMAND
 
     m = pd.read_csv(external_cohort, dtype={"case_id": str})
     m = m.sort_values("label", kind="stable").reset_index(drop=True)
     m["patient_id"] = [f"p{i // 2}" for i in range(len(m))]  # pairs of same-label lesions (one odd pair at most)
     p = external_cohort.parent / "patients.csv"
     m.to_csv(p, index=False)
-    validate(study, p, tmp_path / "pt", dca_bootstraps=0)
+    report = validate(study, p, tmp_path / "les", bootstraps=50, dca_bootstraps=20)  # the default unit
+    tables = tmp_path / "les" / "tables"
+    cal = pd.read_csv(tables / "external_calibration.csv")
+    assert (cal["n"] == 40).all() and (cal["unit"] == "lesion-level").all()
+    assert cal["ci_method"].str.contains("bootstrap over 20 clusters").all()
+    assert (cal["brier_lower"] <= cal["brier"]).all() and (cal["brier"] <= cal["brier_upper"]).all()
+    cls = pd.read_csv(tables / "external_classification.csv")
+    assert cls["ci_method"].str.contains("bootstrap over 20 clusters").all() and cls["sensitivity_lower"].notna().all()
+    dca = pd.read_csv(tables / "external_decision_curves.csv")
+    assert (dca["ci_method"] == "percentile bootstrap over patients (B = 20)").all() and dca["NB_lower"].notna().any()
+    assert "percentile bootstrap over patients (50 resamples" in report.read_text()
+    validate(study, p, tmp_path / "pt", unit="patient", dca_bootstraps=0)
     pt = pd.read_csv(tmp_path / "pt" / "tables" / "external_scores_used.csv")
-    assert len(pt) == 20
+    assert len(pt) == 20 and (pt["n_lesions"] == 2).all()
     first = m[m["patient_id"] == "p0"]["case_id"]
     scores = pd.read_csv(tmp_path / "pt" / "tables" / "external_scores.csv", dtype={"case_id": str}).set_index("case_id")
-    assert pt.set_index("patient_id").loc["p0", "or_lr"] == pytest.approx(scores.loc[first, "or_lr"].mean(), rel=1e-12)
-    validate(study, p, tmp_path / "les", unit="lesion", bootstraps=50, dca_bootstraps=0)
-    cal = pd.read_csv(tmp_path / "les" / "tables" / "external_calibration.csv")
-    assert cal["ci_method"].str.contains("bootstrap over 20 clusters").all()
-    assert (cal["n"] == 40).all()
+    for col in ("or_lr", "nomogram"):
+        assert pt.set_index("patient_id").loc["p0", col] == pytest.approx(1 - np.prod(1 - scores.loc[first, col]), rel=1e-12)
+    auc = pd.read_csv(tmp_path / "pt" / "tables" / "external_auc.csv")
+    assert (auc["unit"] == PATIENT_ESTIMAND).all() and (auc["n"] == 20).all() and auc["ci_method"].str.startswith("DeLong").all()
+    assert PATIENT_ESTIMAND in (tmp_path / "pt" / "report.html").read_text()
 
 
 @slow
@@ -283,18 +296,84 @@ def test_manifest_without_image_column_or_labels_is_refused_in_one_line(tmp_path
         _read_manifest(p, need_label=True)
 
 
-def test_patient_unit_averages_scores_and_lesion_unit_keeps_rows_with_clusters():
-    from srnomogram.study.external import _units
+def test_patient_risk_is_one_minus_the_product_of_the_lesions_complements():
+    from srnomogram.study.external import PATIENT_ESTIMAND, _units, patient_risks
+
+    s = pd.DataFrame({"case_id": list("abcdefg"), "patient_id": ["p1", "p1", "p2", "p3", "p3", "p3", np.nan],
+                      "label": [0, 1, 0, 0, 0, 0, 1],
+                      "or_lr": [0.2, 0.6, 0.1, 0.5, 0.25, 1e-12, 0.7],
+                      "nomogram": [0.3, np.nan, 1.0, 0.1, 0.1, 0.1, 0.4],
+                      "nomogram_points": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0]})
+    rows = patient_risks(s, ["or_lr", "nomogram"]).set_index("patient_id")
+    assert list(rows.columns) == ["n_lesions", "label", "or_lr", "nomogram"]
+    assert rows.index.tolist()[:3] == ["p1", "p2", "p3"] and len(rows) == 4  # the lesion without patient_id is its own
+    assert rows["n_lesions"].tolist() == [2, 1, 3, 1]
+    assert rows["label"].tolist() == [1, 0, 0, 1]  # any lesion malignant
+    # by hand: 1 - (1 - 0.2)(1 - 0.6) = 0.68; 1 - 0.5 * 0.75 * (1 - 1e-12) = 0.625 + 3.75e-13
+    np.testing.assert_allclose(rows["or_lr"].to_numpy(), [0.68, 0.1, 0.625 + 3.75e-13, 0.7], rtol=1e-14, atol=0)
+    assert rows.loc["p2", "nomogram"] == 1.0  # a certain lesion makes a certain patient
+    assert np.isnan(rows.loc["p1", "nomogram"])  # a lesion without a risk leaves its patient's unknown
+    np.testing.assert_allclose(rows.loc["p3", "nomogram"], 1 - 0.9 ** 3, rtol=1e-14)
+    # small risks keep their precision (1 - prod(1 - p) in floating point would lose it)
+    tiny = patient_risks(pd.DataFrame({"case_id": ["a", "b"], "patient_id": ["p", "p"], "r": [1e-17, 2e-17]}), ["r"])
+    assert tiny["r"].iloc[0] == pytest.approx(3e-17, rel=1e-12)
+    data, cluster, estimand = _units(s, "patient", ["or_lr", "nomogram"])
+    assert cluster is None and estimand == PATIENT_ESTIMAND and "nomogram_points" not in data.columns
+    pd.testing.assert_frame_equal(data, patient_risks(s, ["or_lr", "nomogram"]))
+
+
+def test_lesion_unit_keeps_every_lesion_and_clusters_by_patient_only_when_one_has_several():
+    from srnomogram.study.external import LESION_ESTIMAND, _units
 
     s = pd.DataFrame({"case_id": list("abcd"), "patient_id": ["p1", "p1", "p2", "p3"], "label": [1, 1, 0, 0],
                       "or_lr": [0.2, 0.6, 0.1, 0.3]})
-    rows, cluster, unit = _units(s, "patient")
-    assert cluster is None and unit.startswith("patient")
-    assert rows.set_index("patient_id")["or_lr"].to_dict() == pytest.approx({"p1": 0.4, "p2": 0.1, "p3": 0.3})
-    rows, cluster, unit = _units(s, "lesion")
-    assert len(rows) == 4 and list(cluster) == ["p1", "p1", "p2", "p3"] and "bootstrap" in unit
-    rows, cluster, _ = _units(s.drop(columns="patient_id"), "patient")
-    assert len(rows) == 4 and cluster is None
+    rows, cluster, estimand = _units(s, "lesion", ["or_lr"])
+    assert rows is s and estimand == LESION_ESTIMAND
+    assert cluster.tolist() == [1, 1, 2, 3]  # integer codes of patient_ids(), in order of first appearance
+    for single in (s.drop(columns="patient_id"), s.assign(patient_id=["p1", "p2", "p3", "p4"])):
+        rows, cluster, _ = _units(single, "lesion", ["or_lr"])
+        assert len(rows) == 4 and cluster is None  # one lesion per patient: DeLong, Wald, Wilson
+
+
+def test_lesion_level_cis_resample_patients_on_a_demo_cohort_with_twin_lesions(demo_dir):
+    """Every lesion of the demo cohort given a twin under its patient_id (a second view, same risk).
+
+    The twins add no information: a bootstrap over patients must give the CIs (AUC, calibration,
+    Brier, threshold metrics, decision-curve bands) of the undoubled cohort's row bootstrap under
+    the same seed, while treating the twins as independent lesions narrows them.
+    """
+    from srnomogram.study.external import _model_statistics, _units
+
+    m = pd.read_csv(demo_dir / "manifest.csv", dtype={"case_id": str})
+    m["risk"] = 1 / (1 + np.exp(-(-2.0 + 1.1 * m["max_diameter_cm"] + 0.01 * (m["age"] - 50))))
+    twins = pd.concat([m, m.assign(case_id=m["case_id"] + "_view2")]).sort_index(kind="stable").reset_index(drop=True)
+    twins["patient_id"] = "pt" + twins["case_id"].str.replace("_view2", "", regex=False)
+    data, cluster, _ = _units(twins, "lesion", ["risk"])
+    n = len(m)
+    assert len(data) == 2 * n and cluster.tolist() == list(np.repeat(np.arange(1, n + 1), 2))
+    kw = {"threshold": 0.4, "g": 5, "B": 200, "seed": 2024, "conf_level": 0.95}
+    grid = [0.1, 0.2, 0.3, 0.4, 0.5]
+    args = (kw, grid, 0.95, 200, 2024)
+    ev2, dca2 = _model_statistics(data["label"].to_numpy(float), data["risk"].to_numpy(float), cluster, *args)
+    ev1, dca1 = _model_statistics(m["label"].to_numpy(float), m["risk"].to_numpy(float), np.arange(1, n + 1), *args)
+    s1, s2 = ev1.summary().iloc[0], ev2.summary().iloc[0]
+    for k in ("auc", "citl", "slope", "brier"):
+        np.testing.assert_allclose([s2[k], s2[f"{k}_lower"], s2[f"{k}_upper"]], [s1[k], s1[f"{k}_lower"], s1[f"{k}_upper"]],
+                                   rtol=1e-8, err_msg=k)
+    assert s2["n"] == 2 * n and f"bootstrap over {n} clusters (B = 200)" in s2["ci_method"]
+    c1, c2 = ev1.frame(what="classification").iloc[0], ev2.frame(what="classification").iloc[0]
+    for k in ("sensitivity", "specificity", "ppv", "npv", "accuracy"):
+        np.testing.assert_allclose([c2[k], c2[f"{k}_lower"], c2[f"{k}_upper"]], [c1[k], c1[f"{k}_lower"], c1[f"{k}_upper"]],
+                                   rtol=1e-12, err_msg=k)
+    assert "bootstrap over" in c2["ci_method"]
+    np.testing.assert_allclose(dca2[["NB", "NB_lower", "NB_upper"]].to_numpy(float),
+                               dca1[["NB", "NB_lower", "NB_upper"]].to_numpy(float), rtol=1e-10, atol=1e-14)
+    # the twins taken as independent lesions (no patients): DeLong and Wilson, narrower
+    naive, _ = _model_statistics(data["label"].to_numpy(float), data["risk"].to_numpy(float), None, *args)
+    sn, cn = naive.summary().iloc[0], naive.frame(what="classification").iloc[0]
+    assert sn["auc_upper"] - sn["auc_lower"] < 0.8 * (s2["auc_upper"] - s2["auc_lower"])
+    assert cn["accuracy_upper"] - cn["accuracy_lower"] < 0.8 * (c2["accuracy_upper"] - c2["accuracy_lower"])
+    assert cn["ci_method"] == "Wilson score"
 
 
 def test_range_warnings_name_the_column_the_count_and_the_training_range(tmp_path):
