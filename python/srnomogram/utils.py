@@ -268,3 +268,95 @@ def read_yaml_file(path: str | os.PathLike, what: str = "YAML file", error=None)
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0]
         raise error(f"{what} {path} is not valid YAML ({first[:120]}).") from None
+
+
+# ------------------------------------------------------------------------- one writer per output folder
+#: The lock file in an output folder; it names the process that holds it (pid, host, command, start).
+LOCK_NAME = ".srnomogram.lock"
+_HELD: dict[str, int] = {}  # folders this process holds: real path -> nesting depth
+
+
+@contextlib.contextmanager
+def output_lock(folder: str | os.PathLike, what: str = "srnomogram"):
+    """Hold ``<folder>/.srnomogram.lock`` while the block runs: one writer per output folder.
+
+    A study run, an external validation, a prediction and the demo write caches, pins and reports
+    under their output folder; two at once mix their files (a pins version written twice ends one
+    with a ``PinsError``). The lock is ``fcntl.flock`` on the lock file, so the kernel releases it when
+    the holder exits, killed or not: a stale file never blocks a rerun. The file records the
+    holder's pid, host, command and start time, which the second writer's error quotes.
+
+    The lock is re-entrant within a process (the demo holds it and runs the study, which takes it
+    again). Where the OS or file system has no ``flock`` (Windows; some network file systems) the
+    block runs unlocked.
+
+    Parameters
+    ----------
+    folder : path-like
+        The output folder (created if missing).
+    what : str
+        What holds it, for the record (``"run"``, ``"validate"``, ...).
+
+    Raises
+    ------
+    OutputInUseError
+        When another process holds the folder's lock.
+    """
+    import json
+    import socket
+    import sys
+    import time
+
+    from .errors import OutputInUseError
+
+    folder = Path(folder).resolve()
+    key = str(folder)
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield folder / LOCK_NAME
+        finally:
+            _HELD[key] -= 1
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield None
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    locked = True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+            who = (f"pid {holder['pid']} on {holder['host']} ({excerpt(holder['command'], 100)}, "
+                   f"{holder['what']} since {holder['started']})")
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):  # the holder is writing its record
+            who = "another process"
+        os.close(fd)
+        raise OutputInUseError(
+            f"Output folder {folder} is in use by {who}. Wait for it to finish (or stop it), or choose another "
+            "output folder."
+        ) from None
+    except OSError:  # no flock on this file system (ENOLCK, EOPNOTSUPP): run unlocked
+        os.close(fd)
+        locked = False
+    if not locked:
+        yield None
+        return
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "what": what, "command": " ".join(sys.argv)[:500],
+              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(record).encode("utf-8"), 0)
+    _HELD[key] = 1
+    try:
+        yield path
+    finally:
+        del _HELD[key]
+        try:
+            os.ftruncate(fd, 0)  # released: the record no longer names a holder
+        finally:
+            os.close(fd)  # releases the flock
