@@ -41,7 +41,7 @@ from pydantic_core import PydanticCustomError
 
 from ..deep.model import DeepClassifier as _Deep  # no torch at import
 from ..deep.networks import ARCHS, REGISTERED as _NETWORKS  # the network registry
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..metrics import BEST_MODEL_RULES  # one list of rules, where the rules live
 from ..utils import excerpt, hash_bytes, load_yaml, read_yaml_file
 
@@ -403,9 +403,19 @@ def config_from_dict(raw: dict, base_dir=".", source=None) -> StudyConfig:
         raise _unknown("", "source", list(SECTIONS))
     raw = {**raw, **{name: {} for name in SECTIONS if raw.get(name) is None}, "source": str(source) if source else None}
     try:
-        return _VALIDATOR.validate_python(raw, context={"base": Path(base_dir)})
+        cfg = _VALIDATOR.validate_python(raw, context={"base": Path(base_dir)})
     except ValidationError as exc:
         raise _config_error(exc) from None
+    # PyRadiomics' own schema, now rather than at extraction. Only a file that exists: like the manifest, the
+    # file's presence is checked where it is read (tests and resolved configs name files of other machines).
+    if cfg.radiomics.enabled and cfg.radiomics.params and Path(cfg.radiomics.params).is_file():
+        from ..radiomics.extraction import validate_params
+
+        try:
+            validate_params(cfg.radiomics.params)
+        except InputError as exc:
+            raise ConfigError(f"radiomics.params: {exc}") from None
+    return cfg
 
 
 def parse_override(text: str) -> tuple[list[str], object]:

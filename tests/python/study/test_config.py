@@ -315,3 +315,14 @@ def test_errors_echo_only_a_short_excerpt_of_a_long_value(tmp_path, where):
     with pytest.raises(ConfigError) as info:
         load_config(p, overrides=[long])  # not SECTION.KEY=VALUE
     assert len(str(info.value)) < 200
+
+
+def test_an_invalid_radiomics_params_file_is_refused_when_the_study_is_loaded(tmp_path):
+    (tmp_path / "params.yaml").write_text("setting:\n  binWidht: 25\n")
+    p = _write(tmp_path, {"cohort": {"manifest": "m.csv"}, "radiomics": {"params": "params.yaml"}})
+    with pytest.raises(ConfigError, match=r"^radiomics.params: PyRadiomics parameter file .*params.yaml is invalid at "
+                                          r"setting: Key 'binWidht' was not defined"):
+        load_config(p)
+    assert load_config(p, overrides=["radiomics.enabled=false"]).radiomics.params  # not read when not used
+    (tmp_path / "params.yaml").write_text("setting:\n  binWidth: 25\n")
+    assert load_config(p).radiomics.params == str(tmp_path / "params.yaml")
