@@ -119,3 +119,18 @@ def test_a_second_writer_of_an_output_folder_is_refused_in_one_line_naming_the_h
         with utils.output_lock(out, "demo"):  # re-entrant within one process (the demo runs the study)
             pass
     assert path.read_text() == ""  # released
+
+
+def test_excerpt_is_short_and_quick_whatever_the_value():
+    import time
+
+    x = ["lol"] * 10
+    for _ in range(9):  # 10**10 strings through shared references, as YAML aliases build them
+        x = [x] * 10
+    t = time.perf_counter()
+    text = utils.excerpt(x)
+    assert time.perf_counter() - t < 0.1 and len(text) <= 80 and text.startswith("[[[")
+    assert len(utils.excerpt("x" * 10_000)) == 80
+    # short values are their plain repr (a dict keeps its order)
+    assert utils.excerpt("ten") == "'ten'" and utils.excerpt({"b": 1, "a": 2}) == "{'b': 1, 'a': 2}"
+    assert utils.excerpt(1.5) == "1.5" and utils.excerpt([0.0, 0.99, 0.01]) == "[0.0, 0.99, 0.01]"

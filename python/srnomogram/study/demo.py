@@ -19,8 +19,10 @@ def demo_config_text() -> str:
 
 
 def run_demo(output="demo_study", n=None, overrides=(), force=()) -> Path:
-    """Generate the demo cohort under ``output/cohort`` and run the demo study; return the report path."""
+    """Generate the demo cohort under ``output/cohort`` and run the demo study; return the report path.
 
+    Holds ``output``'s lock (:func:`srnomogram.utils.output_lock`) while it runs.
+    """
     from ..utils import output_lock
 
     out = Path(output).resolve()

@@ -72,7 +72,9 @@ def run_study(cfg, force=(), progress=None) -> Path:
         Stages to recompute (``"all"`` for every stage).
 
     Outputs under ``cfg.study.output``: ``resolved_config.yaml``, ``board/`` (pins), ``stages/``
-    (the cache), ``tables/*.csv``, ``figures/*.png|pdf``, ``report.html``, ``calculator.html``.
+    (the cache), ``tables/*.csv``, ``figures/*.png|pdf``, ``report.html``, ``calculator.html``. The
+    folder's lock (:func:`srnomogram.utils.output_lock`) is held while it runs: a second run on the same
+    folder raises :class:`~srnomogram.errors.OutputInUseError`.
     """
     out = Path(cfg.study.output)
     with output_lock(out, "run"):  # one writer per study folder: a second run is refused in one line
