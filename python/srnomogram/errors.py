@@ -41,3 +41,7 @@ def param_error(param, func, allowed, got):
     "The 'bin_width' parameter of extract must be a float > 0. Got -1 instead."
     """
     return InputError(f"The {param!r} parameter of {func} must be {allowed}. Got {got!r} instead.")
+
+
+class OutputInUseError(SrnomogramError, RuntimeError):
+    """Another srnomogram process is writing the same output folder (it holds its lock file)."""

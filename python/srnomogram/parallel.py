@@ -97,13 +97,11 @@ def connect(scheduler: str, timeout: float | None = None, packages=CHECKED_PACKA
         ) from None
     if timeout is None:
         timeout = dask.utils.parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="seconds")
+    _probe(scheduler, timeout)
     try:
         client = Client(scheduler, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise ClusterError(
-            f"Could not reach the Dask scheduler at {scheduler} ({type(exc).__name__}: {exc}). "
-            f"Start one with 'dask scheduler' and 'dask worker {scheduler}', or unset --scheduler / study.scheduler / {SCHEDULER_ENV}."
-        ) from None
+        raise _unreachable(scheduler, exc) from None
     try:
         try:
             client.wait_for_workers(1, timeout=timeout)
@@ -128,6 +126,80 @@ def connect(scheduler: str, timeout: float | None = None, packages=CHECKED_PACKA
         client.close()
         raise
     return client
+
+
+def _unreachable(scheduler, exc) -> ClusterError:
+    return ClusterError(
+        f"Could not reach the Dask scheduler at {scheduler} ({type(exc).__name__}: {exc}). "
+        f"Start one with 'dask scheduler' and 'dask worker {scheduler}', or unset --scheduler / study.scheduler / {SCHEDULER_ENV}."
+    )
+
+
+def _probe(scheduler: str, timeout: float) -> None:
+    """Check, within ``timeout`` seconds in all, that a Dask scheduler answers at a ``tcp://`` address.
+
+    ``distributed.Client`` bounds the TCP connection by its timeout but not the handshake after it: a
+    service that accepts and stays silent makes it wait for minutes, and one that answers in another
+    protocol makes it read a length prefix such as 3.07 EiB and fail allocating it. So first a plain TCP
+    connection, then Dask's handshake and an ``identity`` request, all under one deadline, on a thread of
+    its own (the caller may be inside an event loop). Other protocols (``tls://`` needs the security
+    settings, ``ucx://``, ...) are left to ``Client``.
+
+    Raises
+    ------
+    ClusterError
+        "Could not reach the Dask scheduler at ADDR" (nothing listens there) or "There is no Dask
+        scheduler at ADDR" (something else answers, or nothing does after the connection).
+    """
+    import asyncio
+    import socket
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect as comm_connect
+    from distributed.comm.addressing import get_address_host_port, parse_address
+    from distributed.core import send_recv
+
+    try:
+        scheme, _ = parse_address(scheduler)
+        if scheme != "tcp":
+            return
+        host, port = get_address_host_port(scheduler)
+    except ValueError as exc:
+        raise _unreachable(scheduler, exc) from None
+    deadline = time.monotonic() + timeout
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:  # refused, no route, timed out
+        raise _unreachable(scheduler, exc) from None
+
+    async def identity():
+        comm = await comm_connect(scheduler, timeout=max(deadline - time.monotonic(), 0.1))
+        try:
+            return await send_recv(comm, op="identity")
+        finally:
+            comm.abort()
+
+    def ask():
+        return asyncio.run(asyncio.wait_for(identity(), max(deadline - time.monotonic(), 0.1)))
+
+    reason = None
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="srnomogram-probe") as pool:
+            reply = pool.submit(ask).result()
+    except (TimeoutError, asyncio.TimeoutError):
+        reason = f"it accepts connections but sent no Dask handshake within {timeout:g} s"
+    except Exception as exc:  # a garbage length prefix (MemoryError), a closed stream, a bad message, ...
+        reason = f"it does not speak Dask's protocol ({type(exc).__name__})"
+    else:
+        kind = reply.get("type") if isinstance(reply, dict) else None
+        if kind != "Scheduler":
+            reason = f"it is a Dask {kind}, not a scheduler" if isinstance(kind, str) else "it does not answer as a Dask scheduler"
+    if reason:
+        raise ClusterError(
+            f"There is no Dask scheduler at {scheduler}: {reason[:120]}. Check the address (a scheduler logs "
+            f"'Scheduler at: tcp://HOST:PORT'), or unset --scheduler / study.scheduler / {SCHEDULER_ENV} to run locally."
+        )
 
 
 def imap_unordered(func: Callable, tasks: Iterable[tuple], jobs: int | None = None, scheduler: str | None = None, packages=CHECKED_PACKAGES) -> Iterator:

@@ -35,8 +35,10 @@ NumPy array of risks, as scikit-learn's ``predict_proba`` does.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import sys
 import threading
 import warnings
@@ -139,11 +141,19 @@ def _r():
     ro.r("options(cli.num_colors = 1, cli.unicode = FALSE, width = 200)")
     source = os.environ.get("SRNOMOGRAM_R_SOURCE")
     try:
-        if source:
-            ro.r["suppressMessages"](ro.r("pkgload::load_all")(source, quiet=True, export_all=False))
-            ns = ro.r("asNamespace")("srnomogram")
-        else:
-            ns = ro.r("function() suppressPackageStartupMessages(asNamespace('srnomogram'))")()
+        with _sigint_to_r() as interrupted:  # loading the package takes seconds: Ctrl-C stops it too
+            try:
+                if source:
+                    ro.r["suppressMessages"](ro.r("pkgload::load_all")(source, quiet=True, export_all=False))
+                    ns = ro.r("asNamespace")("srnomogram")
+                else:
+                    ns = ro.r("function() suppressPackageStartupMessages(asNamespace('srnomogram'))")()
+            except Exception:
+                if interrupted:
+                    raise KeyboardInterrupt from None
+                raise
+        if interrupted:
+            raise KeyboardInterrupt
     except Exception as exc:
         msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise RBridgeError(
@@ -346,6 +356,56 @@ def _from_r(obj):
     return RObject(obj)
 
 
+@contextlib.contextmanager
+def _sigint_to_r():
+    """While R runs, let Ctrl-C (SIGINT) interrupt R; yield a list that is non-empty once it came.
+
+    rpy2 puts Python's default SIGINT handler back after starting R. A signal then only sets a flag
+    that Python acts on when R next calls back into Python (rpy2's console and event callbacks), and
+    the ``KeyboardInterrupt`` raised inside such a callback is printed as "Exception ignored from cffi
+    callback" and dropped: R finished its computation and the run went on with status 0. Here the
+    handler raises nothing: it records the signal and sets R's own ``R_interrupts_pending`` (as R's
+    handler does; ``UserBreak`` on Windows), so that R stops at its next interrupt check and the call
+    raises ``KeyboardInterrupt`` (rpy2 3.5, ``rinterface_lib/callbacks.py``; R ``src/main/errors.c``,
+    ``R_CheckUserInterrupt``). Only the main thread handles signals, and a SIGINT handler other than
+    Python's default (``SIG_IGN`` in a background job, an application's own) is left alone.
+    """
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield caught
+        return
+    from rpy2.rinterface_lib import openrlib
+
+    def on_sigint(signum, frame):
+        caught.append(signum)
+        if os.name == "nt":
+            openrlib.rlib.UserBreak = 1
+        else:
+            openrlib.rlib.R_interrupts_pending = 1
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and os.name != "nt":
+            openrlib.rlib.R_interrupts_pending = 0  # R may have returned before it looked: not the next call's
+
+
+def _interruptible(helper, f, arglist):
+    """``helper(f, arglist)`` (the R-side call wrapper); Ctrl-C while R runs raises ``KeyboardInterrupt``."""
+    with _sigint_to_r() as interrupted:
+        try:
+            out = helper(f, arglist)
+        except Exception:  # R's "interrupt" condition comes back as rpy2's RRuntimeError
+            if interrupted:
+                raise KeyboardInterrupt from None
+            raise
+    if interrupted:  # R finished before it checked for interrupts: stop here all the same
+        raise KeyboardInterrupt
+    return out
+
+
 def call(fname: str, *args, _namespace: str | None = None, **kwargs):
     """Call an R function of the srnomogram package (or of ``_namespace``) with converted arguments.
 
@@ -371,7 +431,7 @@ def call(fname: str, *args, _namespace: str | None = None, **kwargs):
             arglist[i] = v
         if names:
             arglist.names = ro.StrVector(names)
-        out = helper(f, arglist)
+        out = _interruptible(helper, f, arglist)
         value, warns = out.rx2("value"), list(out.rx2("warnings"))
         for w in warns:
             warnings.warn(f"R: {w}", RWarning, stacklevel=2)
@@ -638,7 +698,7 @@ def save_plot(plot, path, width: float = 7.0, height: float = 5.0, dpi: int = 30
                 "dpi": ro.IntVector([dpi]),
             }
         )
-        out = helper(saver, args)
+        out = _interruptible(helper, saver, args)
         value = out.rx2("value")
         if "srnomogram_bridge_error" in list(getattr(value, "rclass", [])):
             raise RBridgeError(f"save_plot: {' '.join(str(value.rx2('message')[0]).split())}")

@@ -154,3 +154,209 @@ def safe_names(case_ids) -> list[str]:
     for n in names:
         folded[n.casefold()] = folded.get(n.casefold(), 0) + 1
     return [n if folded[n.casefold()] == 1 or "~" in n else _hashed_name(c) for c, n in zip(ids, names)]
+
+
+# ------------------------------------------------------------------------- user files: YAML, excerpts
+#: Largest YAML file read from a user (study files, PyRadiomics parameter files): 1 MiB. A study file
+#: is a few kB; the limit makes a hostile or mistaken file (a data table, a log) fail before parsing.
+YAML_MAX_BYTES = 1 << 20
+#: Most nodes that YAML aliases (``*name``) may add to a document once expanded. Anchors and aliases
+#: stay usable (a shared list of labels, one value repeated), but a "billion laughs" file, whose
+#: nested aliases expand a few lines to 10**9 values, is refused while it is read, before anything
+#: expands it.
+YAML_MAX_ALIAS_NODES = 1000
+
+
+def excerpt(value, limit: int = 80) -> str:
+    """``repr(value)`` cut to at most ``limit`` characters, in time bounded whatever the value's size.
+
+    Error messages quote the offending value through this, so a huge value (a long string, a nested
+    list that YAML aliases made from a few lines) never becomes a huge message.
+    """
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother, r.maxlong = 3, limit, limit, limit
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = 6
+    text = r.repr(value)
+    if "..." not in text:  # nothing cut: the plain repr is short too (and keeps a dict's own order)
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bounded_yaml_loader(source: str, error):
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """PyYAML's safe loader that also bounds what aliases add (see :data:`YAML_MAX_ALIAS_NODES`)."""
+
+        def __init__(self, stream):
+            super().__init__(stream)
+            self._sizes: dict[int, int] = {}  # id(node) -> its node count with aliases expanded
+            self._added = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                anchor = self.peek_event().anchor
+                node = self.anchors.get(anchor)
+                if node is not None:  # an undefined alias is PyYAML's own error
+                    size = self._sizes.get(id(node))
+                    if size is None:  # the anchored node is not finished: it contains itself
+                        raise error(f"{source} uses a recursive alias *{anchor}; YAML files read by srnomogram "
+                                    "must be trees. Write the value out.")
+                    self._added += size
+                    if self._added > YAML_MAX_ALIAS_NODES:
+                        raise error(f"{source}: its YAML aliases (*{anchor}, ...) expand to more than "
+                                    f"{YAML_MAX_ALIAS_NODES} values (a 'billion laughs' file?); write the values out "
+                                    "or use fewer aliases.")
+                return super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
+            if isinstance(node, yaml.SequenceNode):
+                children = node.value
+            elif isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            else:
+                children = []
+            self._sizes[id(node)] = 1 + sum(self._sizes.get(id(c), 1) for c in children)
+            return node
+
+    return Loader
+
+
+def load_yaml(text: str, source: str = "<string>", error=None):
+    """Parse YAML ``text`` as :func:`yaml.safe_load` does, refusing aliases that expand beyond
+    :data:`YAML_MAX_ALIAS_NODES` values and recursive aliases.
+
+    ``source`` names the text in messages; ``error`` is the :class:`~srnomogram.errors.InputError`
+    subclass raised (a YAML syntax error is raised as it is: :class:`yaml.YAMLError`).
+    """
+    import yaml
+
+    from .errors import InputError
+
+    loader = _bounded_yaml_loader(source, error or InputError)(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def read_yaml_file(path: str | os.PathLike, what: str = "YAML file", error=None):
+    """Read a user's YAML file: at most :data:`YAML_MAX_BYTES`, UTF-8, bounded aliases (:func:`load_yaml`).
+
+    Every problem is one ``error`` (default :class:`~srnomogram.errors.InputError`) naming ``what``
+    and the file: not found, too large, not UTF-8, invalid YAML, too many aliases.
+    """
+    import yaml
+
+    from .errors import InputError
+
+    error = error or InputError
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} {path} not found.")
+    size = path.stat().st_size
+    if size > YAML_MAX_BYTES:
+        raise error(f"{what} {path} is {size / (1 << 20):.1f} MiB; {what.lower()}s are at most "
+                    f"{YAML_MAX_BYTES >> 20} MiB of YAML. Check that it is the right file.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} {path} is not UTF-8 text (byte {exc.start}). Save it as UTF-8.") from None
+    try:
+        return load_yaml(text, source=f"{what} {path}", error=error)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0]
+        raise error(f"{what} {path} is not valid YAML ({first[:120]}).") from None
+
+
+# ------------------------------------------------------------------------- one writer per output folder
+#: The lock file in an output folder; it names the process that holds it (pid, host, command, start).
+LOCK_NAME = ".srnomogram.lock"
+_HELD: dict[str, int] = {}  # folders this process holds: real path -> nesting depth
+
+
+@contextlib.contextmanager
+def output_lock(folder: str | os.PathLike, what: str = "srnomogram"):
+    """Hold ``<folder>/.srnomogram.lock`` while the block runs: one writer per output folder.
+
+    A study run, an external validation, a prediction and the demo write caches, pins and reports
+    under their output folder; two at once mix their files (a pins version written twice ends one
+    with a ``PinsError``). The lock is ``fcntl.flock`` on the lock file, so the kernel releases it when
+    the holder exits, killed or not: a stale file never blocks a rerun. The file records the
+    holder's pid, host, command and start time, which the second writer's error quotes.
+
+    The lock is re-entrant within a process (the demo holds it and runs the study, which takes it
+    again). Where the OS or file system has no ``flock`` (Windows; some network file systems) the
+    block runs unlocked.
+
+    Parameters
+    ----------
+    folder : path-like
+        The output folder (created if missing).
+    what : str
+        What holds it, for the record (``"run"``, ``"validate"``, ...).
+
+    Raises
+    ------
+    OutputInUseError
+        When another process holds the folder's lock.
+    """
+    import json
+    import socket
+    import sys
+    import time
+
+    from .errors import OutputInUseError
+
+    folder = Path(folder).resolve()
+    key = str(folder)
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield folder / LOCK_NAME
+        finally:
+            _HELD[key] -= 1
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield None
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    locked = True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+            who = (f"pid {holder['pid']} on {holder['host']} ({excerpt(holder['command'], 100)}, "
+                   f"{holder['what']} since {holder['started']})")
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):  # the holder is writing its record
+            who = "another process"
+        os.close(fd)
+        raise OutputInUseError(
+            f"Output folder {folder} is in use by {who}. Wait for it to finish (or stop it), or choose another "
+            "output folder."
+        ) from None
+    except OSError:  # no flock on this file system (ENOLCK, EOPNOTSUPP): run unlocked
+        os.close(fd)
+        locked = False
+    if not locked:
+        yield None
+        return
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "what": what, "command": " ".join(sys.argv)[:500],
+              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(record).encode("utf-8"), 0)
+    _HELD[key] = 1
+    try:
+        yield path
+    finally:
+        del _HELD[key]
+        try:
+            os.ftruncate(fd, 0)  # released: the record no longer names a holder
+        finally:
+            os.close(fd)  # releases the flock

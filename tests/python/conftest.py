@@ -65,3 +65,29 @@ def torch_threads_of_workers(dask_cluster):
     torch.set_num_threads(counts.pop())
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def lock_holder():
+    """``hold(folder)``: a context manager in which another process holds ``folder``'s output lock
+    (:func:`srnomogram.utils.output_lock`); yields that process (its ``pid``)."""
+    import contextlib
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom srnomogram.utils import output_lock\n"
+              "with output_lock(sys.argv[1], 'run'):\n    print('held', flush=True)\n    sys.stdin.read()\n")
+
+    @contextlib.contextmanager
+    def hold(folder):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "python"), os.environ.get("PYTHONPATH", "")])}
+        proc = subprocess.Popen([sys.executable, "-c", script, str(folder)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            assert proc.stdout.readline().strip() == "held"
+            yield proc
+        finally:
+            proc.kill()
+            proc.wait()
+
+    return hold

@@ -70,3 +70,53 @@ def test_scheduler_without_workers_is_a_cluster_error():
     with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=":0", processes=True) as empty:
         with pytest.raises(ClusterError, match=r"has no worker after 1 s\. Start one with 'dask worker tcp://127\.0\.0\.1:\d+'"):
             parallel.connect(empty.scheduler_address, timeout=1)
+
+
+@pytest.fixture(params=["garbage", "silent"])
+def not_a_scheduler(request):
+    """A plain TCP server on 127.0.0.1 that accepts connections and sends bytes that are not Dask's
+    protocol (a length prefix of 3.07 EiB, then text) or nothing at all."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    srv.settimeout(0.2)
+    stop = threading.Event()
+    held = []
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            held.append(conn)
+            if request.param == "garbage":
+                try:
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" * 4)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"tcp://127.0.0.1:{srv.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for c in held:
+        c.close()
+    srv.close()
+
+
+def test_a_service_that_is_not_a_dask_scheduler_fails_fast_in_one_line(not_a_scheduler):
+    import time
+
+    pytest.importorskip("distributed")
+    t = time.perf_counter()
+    with pytest.raises(ClusterError) as info:
+        parallel.connect(not_a_scheduler, timeout=2)
+    assert time.perf_counter() - t < 6  # the total timeout bounds the handshake too
+    msg = str(info.value)
+    assert msg.startswith(f"There is no Dask scheduler at {not_a_scheduler}") and "\n" not in msg
+    assert "unset --scheduler" in msg

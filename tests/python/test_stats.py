@@ -413,3 +413,88 @@ def test_bootstraps_take_patient_ids_and_one_patient_per_row_is_the_row_bootstra
     dc = stats.decision_curve("label ~ risk", frame, **kw)
     pd.testing.assert_frame_equal(stats.decision_curve("label ~ risk", frame, cluster=list(lone), **kw), dc)
     assert not np.allclose(stats.decision_curve("label ~ risk", frame, cluster=pairs, **kw)["NB_lower"], dc["NB_lower"], equal_nan=True)
+
+
+# ------------------------------------------------------------------- Ctrl-C during R (issue 20, defect 12)
+_SLOW_R_COMMAND = '''
+"""A command 'slow-r OUT B' run by srnomogram's own CLI: two cached stages, the second a bootstrap in R."""
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+
+from srnomogram import cli, stats
+from srnomogram.study.cache import Runner, Stage
+from srnomogram.study.config import config_from_dict
+
+
+def data(ctx):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"age": rng.normal(50, 10, 300), "deep_score": rng.normal(0, 1, 300)})
+    df["label"] = (rng.random(300) < 1 / (1 + np.exp(-df["deep_score"]))).astype(int)
+    ctx.write_table("data", df)
+
+
+def calibration(ctx):
+    fit = stats.fit_nomogram("label ~ age + deep_score", ctx.inputs["data"].table("data"))
+    print("R started", flush=True)
+    ctx.write_table("calibration", stats.calibrate_nomogram(fit, B=ctx.config.nomogram.calibration_b, seed=1).frame())
+
+
+def run(args):
+    cfg = config_from_dict({"cohort": {"manifest": "m.csv"}, "study": {"output": args.out},
+                            "nomogram": {"calibration_b": args.B}})
+    Runner(cfg, [Stage("data", data), Stage("calibration", calibration, deps=("data",))]).run()
+    print("finished", flush=True)
+
+
+def register(sub):
+    p = sub.add_parser("slow-r")
+    p.add_argument("out")
+    p.add_argument("B", type=int)
+    p.set_defaults(func=run)
+
+
+sys.modules["slow_r"] = types.ModuleType("slow_r")
+sys.modules["slow_r"].register = register
+cli.COMMAND_MODULES += ("slow_r",)
+sys.exit(cli.main(sys.argv[1:]))
+'''
+
+
+def test_ctrl_c_during_an_r_call_stops_the_run_with_130_and_a_rerun_resumes(tmp_path):
+    import signal
+    import sys
+    import time
+
+    script = tmp_path / "slow_r.py"
+    script.write_text(_SLOW_R_COMMAND)
+    out = tmp_path / "study"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(REPO, "python"), os.environ.get("PYTHONPATH", "")])}
+    # B = 10**6 bootstraps: hours, unless Ctrl-C stops it
+    proc = subprocess.Popen([sys.executable, str(script), "slow-r", str(out), "1000000"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "R started"
+        time.sleep(1.0)  # inside rms::calibrate's bootstrap loop
+        t = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=20)
+        stopped_in = time.perf_counter() - t
+    finally:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+    assert rc == 130, stderr[-2000:]
+    assert stopped_in < 10
+    assert "finished" not in stdout and "Exception ignored" not in stderr
+    assert "srnomogram: interrupted; finished steps are kept, rerun to continue." in stderr.splitlines()
+    stages = out / "stages"
+    assert (stages / "data" / "done.json").is_file()  # the finished stage is kept
+    assert sorted(p.name for p in stages.iterdir()) == ["data"]  # nothing half-written of the interrupted one
+    # the rerun reuses the finished stage and computes the interrupted one (a short bootstrap now)
+    rerun = subprocess.run([sys.executable, str(script), "slow-r", str(out), "20"], capture_output=True, text=True,
+                           env=env, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "Stage data: reused" in rerun.stderr and "Stage calibration: done" in rerun.stderr
+    assert (stages / "calibration" / "done.json").is_file() and rerun.stdout.strip().endswith("finished")

@@ -92,3 +92,45 @@ def test_safe_names_never_collide(tmp_path):
     assert len({n.casefold() for n in names}) == len(ids)  # distinct even on a case-insensitive file system
     assert names[1] == "a_b"  # a plain id keeps its name; "a/b" does not take it
     assert safe_names(["A1", "b"]) == ["A1", "b"]  # case-mapping only when two ids fold together
+
+
+def test_a_second_writer_of_an_output_folder_is_refused_in_one_line_naming_the_holder(tmp_path, lock_holder):
+    import json
+    import socket
+
+    from srnomogram.errors import OutputInUseError
+
+    out = tmp_path / "study_output"
+    with lock_holder(out) as holder:
+        record = json.loads((out / utils.LOCK_NAME).read_text())
+        assert record["pid"] == holder.pid and record["host"] == socket.gethostname() and record["what"] == "run"
+        with pytest.raises(OutputInUseError) as info:
+            with utils.output_lock(out, "run"):
+                pytest.fail("entered a folder another process holds")
+        msg = str(info.value)
+        assert "\n" not in msg and msg.startswith(f"Output folder {out} is in use by pid {holder.pid} on ")
+        assert "another output folder" in msg
+        with utils.output_lock(tmp_path / "elsewhere"):  # other folders are free
+            pass
+    # the holder was killed (SIGKILL): its lock went with it, the file left behind blocks nothing
+    assert (out / utils.LOCK_NAME).exists()
+    with utils.output_lock(out, "run") as path:
+        assert json.loads(path.read_text())["pid"] == os.getpid()
+        with utils.output_lock(out, "demo"):  # re-entrant within one process (the demo runs the study)
+            pass
+    assert path.read_text() == ""  # released
+
+
+def test_excerpt_is_short_and_quick_whatever_the_value():
+    import time
+
+    x = ["lol"] * 10
+    for _ in range(9):  # 10**10 strings through shared references, as YAML aliases build them
+        x = [x] * 10
+    t = time.perf_counter()
+    text = utils.excerpt(x)
+    assert time.perf_counter() - t < 0.1 and len(text) <= 80 and text.startswith("[[[")
+    assert len(utils.excerpt("x" * 10_000)) == 80
+    # short values are their plain repr (a dict keeps its order)
+    assert utils.excerpt("ten") == "'ten'" and utils.excerpt({"b": 1, "a": 2}) == "{'b': 1, 'a': 2}"
+    assert utils.excerpt(1.5) == "1.5" and utils.excerpt([0.0, 0.99, 0.01]) == "[0.0, 0.99, 0.01]"

@@ -33,6 +33,7 @@ import functools
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -71,15 +72,109 @@ def _params_spec(params):
         return None
     if isinstance(params, (str, os.PathLike)):
         p = Path(params)
-        if not p.is_file():
-            raise InputError(f"PyRadiomics parameter file {p} not found. Give a YAML or JSON parameter file, or None for PyRadiomics' defaults.")
+        validate_params(p)  # PyRadiomics' own schema, before anything is read or computed
         return ("file", p.read_text(encoding="utf-8"), p.suffix.lower())
     if isinstance(params, dict):
+        validate_params(params)
         try:
             return ("dict", json.dumps(params, sort_keys=True))
         except TypeError:
             raise param_error("params", "extract", "a path to a PyRadiomics parameter file, a JSON-serialisable dict or None", params) from None
     raise param_error("params", "extract", "a path to a PyRadiomics parameter file, a dict or None", params)
+
+
+#: Where PyRadiomics documents its parameter files (quoted by the errors).
+PARAMS_DOC = "https://pyradiomics.readthedocs.io/en/latest/customization.html"
+_SECTIONS = "setting, featureClass, imageType, voxelSetting"
+
+
+def validate_params(params) -> dict:
+    """Check PyRadiomics parameters against PyRadiomics' own schema; return them as a dict.
+
+    The check is the one ``RadiomicsFeatureExtractor`` runs when it loads parameters (pykwalify with
+    ``radiomics/schemas/paramSchema.yaml`` and ``schemaFuncs.py``), run up front so that a mistake is
+    one line naming the file and the key, before any image is read, rather than a traceback from a
+    worker. A file is read as :func:`srnomogram.utils.read_yaml_file` reads user YAML (at most 1 MiB,
+    aliases bounded); a ``.json`` file as JSON.
+
+    Parameters
+    ----------
+    params : path-like or dict
+        A PyRadiomics parameter file (YAML or JSON) or its content.
+
+    Raises
+    ------
+    InputError
+        "PyRadiomics parameter file F is invalid at setting.label: Value 'one' is not of type 'int'. ..."
+        (the first of pykwalify's errors, and how many more), or the file is missing, too large, not
+        YAML/JSON, empty, or not a mapping.
+    """
+    if isinstance(params, dict):
+        what, data = "PyRadiomics parameters (a dict) are", params
+    else:
+        from ..utils import YAML_MAX_BYTES, read_yaml_file
+
+        path = Path(params)
+        what = f"PyRadiomics parameter file {path} is"
+        if not path.is_file():
+            raise InputError(f"PyRadiomics parameter file {path} not found. Give a YAML or JSON parameter file, or none "
+                             "for PyRadiomics' defaults.")
+        if path.suffix.lower() == ".json":
+            if path.stat().st_size > YAML_MAX_BYTES:
+                raise InputError(f"{what} over 1 MiB; check that it is the right file.")
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InputError(f"{what} not valid JSON ({str(exc)[:120]}).") from None
+        else:
+            data = read_yaml_file(path, what="PyRadiomics parameter file")
+        if data is None:
+            raise InputError(f"{what} empty; give the settings to change ({PARAMS_DOC}), or no file for PyRadiomics' defaults.")
+    if not isinstance(data, dict):
+        raise InputError(f"{what[:-3] if what.endswith(' is') else what} must be a mapping of sections ({_SECTIONS}). "
+                         f"Got {type(data).__name__} instead.")
+    _schema_check(data, what)
+    return data
+
+
+def _cut(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _schema_check(data: dict, what: str) -> None:
+    """pykwalify with PyRadiomics' schema, its log silenced; the first error as one line."""
+    _quiet_pyradiomics()
+    import pykwalify.core
+    from pykwalify.errors import PyKwalifyException
+    from radiomics import getParameterValidationFiles
+
+    schema, funcs = getParameterValidationFiles()
+    log, disabled = pykwalify.core.log, pykwalify.core.log.disabled
+    log.disabled = True  # it logs every error at ERROR level before raising them all
+    core = None
+    try:
+        with warnings.catch_warnings():  # its loader of schemaFuncs.py uses the deprecated load_module()
+            warnings.simplefilter("ignore", DeprecationWarning)
+            core = pykwalify.core.Core(source_data=data, schema_files=[schema], extensions=[funcs])
+            core.validate(raise_exception=True)
+    except PyKwalifyException:
+        errors = list(getattr(core, "errors", None) or [])
+        first = errors[0] if errors else None
+        path = str(getattr(first, "path", "") or "").strip("/")
+        text = str(first).split(" Path: ")[0].rstrip(".") if first is not None else "rejected by PyRadiomics' schema"
+        more = f" ({len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise InputError(f"{what} invalid at {path.replace('/', '.') or 'top level'}: {_cut(text, 160)}{more} "
+                         f"(see {PARAMS_DOC} for the keys and values PyRadiomics accepts).") from None
+    except (ValueError, TypeError) as exc:  # PyRadiomics' own checks (feature classes, image types, wavelets, ...)
+        tb = exc.__traceback__
+        while tb.tb_next is not None:  # the check that raised: schemaFuncs.checkX(value, rule_obj, path)
+            tb = tb.tb_next
+        path = str(tb.tb_frame.f_locals.get("path") or "").strip("/")
+        raise InputError(f"{what} invalid at {path.replace('/', '.') or 'top level'}: {_cut(str(exc).rstrip('.'), 200)} "
+                         f"(see {PARAMS_DOC} for the keys and values PyRadiomics accepts).") from None
+    finally:
+        log.disabled = disabled
 
 
 # ------------------------------------------------------------------------------------ discretisation

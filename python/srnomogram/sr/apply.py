@@ -414,6 +414,48 @@ def _apply_one(gen, device, bf16, src, spacing, masks, dst, mdsts, is_2d, resamp
     return str(dst), record.get("roi_box")
 
 
+def _check_sr_columns(column, mask_column, resample_back) -> None:
+    """The new columns must not be the columns apply reads (``image``, ``mask``) nor one another.
+
+    SR paths written into ``image`` (``--column image --in-place``) replace the originals, and the next
+    run would super-resolve the SR images.
+    """
+    from ..data.manifest import REQUIRED
+
+    for name, value, default in (("column", column, "image_sr"), ("mask_column", mask_column, "mask_sr")):
+        flag = "--" + name.replace("_", "-")
+        if not isinstance(value, str) or not value.strip():
+            raise param_error(name, "apply_manifest", f"a column name such as {default!r}", value)
+        if value in REQUIRED:
+            raise InputError(f"{flag} {value!r} names a column apply reads ({', '.join(REQUIRED)}): SR paths there would replace "
+                             f"the originals and a rerun would super-resolve the SR images. Use a new column (default {default!r}).")
+    if column == mask_column:
+        raise InputError(f"--mask-column {mask_column!r} is also --column: SR masks and SR images need two columns "
+                         "(defaults 'image_sr' and 'mask_sr').")
+
+
+def _refuse_sr_inputs(df, manifest_path) -> None:
+    """Refuse a manifest whose ``image`` column holds SR outputs (the file has an SR sidecar).
+
+    Super-resolving an SR image again is never what the study means; it happens when a manifest
+    written with SR paths in its ``image`` column is applied once more.
+    """
+    import json
+
+    for i, src in enumerate(df["image"]):
+        side = sidecar_path(Path(src))
+        if not side.is_file():
+            continue
+        try:
+            meta = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not our sidecar: an unrelated JSON beside the image
+        if isinstance(meta, dict) and meta.get("format") == SIDECAR_FORMAT:
+            raise InputError(f"{manifest_path}, row {i + 2}: image {src} is an SR output of {meta.get('image', 'another image')} "
+                             f"(its sidecar {side.name} says so). Give the manifest of the original images; apply writes "
+                             "their SR versions to a new column (default 'image_sr').")
+
+
 def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr", mask_column: str = "mask_sr",
                    resample_back: bool = True, manifest_out=None, overwrite: bool = False, progress=None,
                    in_place: bool = False, region: str = "roi", roi_margin: float = 0.1, scheduler: str | None = None,
@@ -488,11 +530,13 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
     if isinstance(roi_margin, bool) or not isinstance(roi_margin, (int, float, np.integer, np.floating)) or not np.isfinite(roi_margin) or roi_margin < 0:
         raise param_error("roi_margin", "apply_manifest", "a float >= 0 (fraction of the lesion box per side)", roi_margin)
     manifest_path = Path(manifest_path)
+    _check_sr_columns(column, mask_column, resample_back)
     if in_place and manifest_out is not None:
         raise InputError("apply_manifest got both in_place=True and manifest_out; give one (--in-place or --manifest-out).")
     dst_manifest = manifest_path if in_place else Path(manifest_out) if manifest_out is not None else default_manifest_out(manifest_path, resample_back)
     # SR columns of an interrupted run may name files not written yet; the readers check image/mask.
     df = load_manifest(manifest_path, check_files=False)
+    _refuse_sr_inputs(df, manifest_path)
     tag = "_sr" if resample_back else "_sr2x"
     device, bf16 = model.device_, model._bf16()
     settings = {"model_format": FORMAT, "srnomogram": __version__, "generator_sha256": generator_digest(model.generator_),

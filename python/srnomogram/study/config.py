@@ -41,9 +41,9 @@ from pydantic_core import PydanticCustomError
 
 from ..deep.model import DeepClassifier as _Deep  # no torch at import
 from ..deep.networks import ARCHS, REGISTERED as _NETWORKS  # the network registry
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..metrics import BEST_MODEL_RULES  # one list of rules, where the rules live
-from ..utils import hash_bytes
+from ..utils import excerpt, hash_bytes, load_yaml, read_yaml_file
 
 __all__ = ["StudyConfig", "load_config", "config_from_dict", "parse_override", "BEST_MODEL_RULES"]
 
@@ -365,7 +365,7 @@ def _unknown(key_path, key, allowed):
     near = difflib.get_close_matches(str(key), allowed, n=1)
     hint = f" Did you mean '{key_path}{near[0]}'?" if near else ""
     return ConfigError(
-        f"Unknown key '{key_path}{key}' in the study settings; allowed: {', '.join(allowed)}.{hint}"
+        f"Unknown key {excerpt(f'{key_path}{key}')} in the study settings; allowed: {', '.join(allowed)}.{hint}"
     )
 
 
@@ -388,7 +388,7 @@ def _config_error(exc: ValidationError) -> ConfigError:
         words = _describe(_field_schema(section, rest[0]))
     key = ctx.get("key", ".".join([section, *rest[:1]]))
     got = ctx.get("got", list(got) if isinstance(got, tuple) else got)
-    return ConfigError(f"{key} must be {words}. Got {got!r} instead.")
+    return ConfigError(f"{key} must be {words}. Got {excerpt(got)} instead.")
 
 
 def config_from_dict(raw: dict, base_dir=".", source=None) -> StudyConfig:
@@ -409,21 +409,31 @@ def config_from_dict(raw: dict, base_dir=".", source=None) -> StudyConfig:
         raise _unknown("", "source", list(SECTIONS))
     raw = {**raw, **{name: {} for name in SECTIONS if raw.get(name) is None}, "source": str(source) if source else None}
     try:
-        return _VALIDATOR.validate_python(raw, context={"base": Path(base_dir)})
+        cfg = _VALIDATOR.validate_python(raw, context={"base": Path(base_dir)})
     except ValidationError as exc:
         raise _config_error(exc) from None
+    # PyRadiomics' own schema, now rather than at extraction. Only a file that exists: like the manifest, the
+    # file's presence is checked where it is read (tests and resolved configs name files of other machines).
+    if cfg.radiomics.enabled and cfg.radiomics.params and Path(cfg.radiomics.params).is_file():
+        from ..radiomics.extraction import validate_params
+
+        try:
+            validate_params(cfg.radiomics.params)
+        except InputError as exc:
+            raise ConfigError(f"radiomics.params: {exc}") from None
+    return cfg
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
     """Split ``'deep.epochs=2'`` into (['deep', 'epochs'], 2); the value is read as YAML."""
     if "=" not in text:
-        raise ConfigError(f"--set takes SECTION.KEY=VALUE, e.g. deep.epochs=2. Got {text!r} instead.")
+        raise ConfigError(f"--set takes SECTION.KEY=VALUE, e.g. deep.epochs=2. Got {excerpt(text)} instead.")
     key, value = text.split("=", 1)
     parts = key.strip().split(".")
     if len(parts) != 2 or not all(parts):
-        raise ConfigError(f"--set takes SECTION.KEY=VALUE, e.g. deep.epochs=2. Got {text!r} instead.")
+        raise ConfigError(f"--set takes SECTION.KEY=VALUE, e.g. deep.epochs=2. Got {excerpt(text)} instead.")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        parsed = load_yaml(value, source=f"--set {key}", error=ConfigError) if value.strip() else None
     except yaml.YAMLError:
         parsed = value
     return parts, parsed
@@ -443,13 +453,8 @@ def load_config(path, overrides=(), output=None) -> StudyConfig:
         Output folder, relative to the working directory (overrides ``study.output``).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"Study file {path} not found.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"Study file {path} is not valid YAML ({str(exc).splitlines()[0]}).") from None
-    raw = raw or {}
+    # at most 1 MiB, and aliases bounded: a "billion laughs" file is refused while it is read
+    raw = read_yaml_file(path, what="Study file", error=ConfigError) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"Study file {path} must hold a mapping of sections. Got {type(raw).__name__} instead.")
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
@@ -459,7 +464,7 @@ def load_config(path, overrides=(), output=None) -> StudyConfig:
             raise _unknown("", sec, list(SECTIONS))
         section = raw[sec] = {} if raw.get(sec) is None else raw[sec]  # `deep:` with nothing under it is {}
         if not isinstance(section, dict):
-            raise ConfigError(f"{sec} must be a mapping of settings. Got {section!r} instead.")
+            raise ConfigError(f"{sec} must be a mapping of settings. Got {excerpt(section)} instead.")
         if _is_path(sec, key) and isinstance(value, str) and value:
             value = str((Path.cwd() / os.path.expanduser(value)).resolve())  # command line: relative to the cwd
         section[key] = value  # unknown keys and bad values are caught by the validation below

@@ -19,12 +19,22 @@ def demo_config_text() -> str:
 
 
 def run_demo(output="demo_study", n=None, overrides=(), force=()) -> Path:
-    """Generate the demo cohort under ``output/cohort`` and run the demo study; return the report path."""
+    """Generate the demo cohort under ``output/cohort`` and run the demo study; return the report path.
+
+    Holds ``output``'s lock (:func:`srnomogram.utils.output_lock`) while it runs.
+    """
+    from ..utils import output_lock
+
+    out = Path(output).resolve()
+    with output_lock(out, "demo"):  # the cohort and the study are written under out: one writer
+        return _run_demo(out, n, overrides, force)
+
+
+def _run_demo(out: Path, n, overrides, force) -> Path:
     from ..data import demo_cohort
     from .config import load_config
     from .pipeline import run_study
 
-    out = Path(output).resolve()
     raw = yaml.safe_load(demo_config_text())
     n = int(n or DEMO_N)
     cohort_dir = out / "cohort"

@@ -37,7 +37,7 @@ import pandas as pd
 from ..errors import CheckpointError, InputError, ManifestError, param_error
 from .. import names
 from ..data.manifest import patient_ids
-from ..utils import atomic_path, file_sha256, hash_bytes, write_csv_atomic
+from ..utils import atomic_path, file_sha256, hash_bytes, output_lock, write_csv_atomic
 from .cache import DONE, Runner, Stage
 
 logger = logging.getLogger(__name__)
@@ -780,8 +780,9 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "l
             "dca_bootstraps": int(dca_bootstraps), "jobs": jobs, "device": device, "scheduler": scheduler}
     run = _prepare(study_dir, manifest, out, True, opts)
     run.options["force"] = tuple(force)
-    runner, results = _run_stages(run, with_stats=True)
-    return _publish(run, runner, results)
+    with output_lock(run.out, "validate"):  # one writer per output folder
+        runner, results = _run_stages(run, with_stats=True)
+        return _publish(run, runner, results)
 
 
 def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_dir=None, force=(), scheduler=None) -> Path:
@@ -797,9 +798,10 @@ def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_d
     work = Path(work_dir) if work_dir else output.with_name(output.stem + "_work")
     run = _prepare(study_dir, manifest, work, False, {"jobs": jobs, "device": device, "scheduler": scheduler})
     run.options["force"] = tuple(force)
-    _, results = _run_stages(run, with_stats=False)
-    scores = results["ext_scores"].table("scores")
-    write_csv_atomic(scores, output)
+    with output_lock(run.out, "predict"):  # the work folder: one writer (the CSV itself is written atomically)
+        _, results = _run_stages(run, with_stats=False)
+        scores = results["ext_scores"].table("scores")
+        write_csv_atomic(scores, output)
     logger.info("Scores of %d lesions: %s", len(scores), output)
     return output
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..utils import atomic_path, write_csv_atomic
+from ..utils import atomic_path, output_lock, write_csv_atomic
 from .cache import Runner
 from .. import names
 from .stages import build_stages
@@ -72,11 +72,18 @@ def run_study(cfg, force=(), progress=None) -> Path:
         Stages to recompute (``"all"`` for every stage).
 
     Outputs under ``cfg.study.output``: ``resolved_config.yaml``, ``board/`` (pins), ``stages/``
-    (the cache), ``tables/*.csv``, ``figures/*.png|pdf``, ``report.html``, ``calculator.html``.
+    (the cache), ``tables/*.csv``, ``figures/*.png|pdf``, ``report.html``, ``calculator.html``. The
+    folder's lock (:func:`srnomogram.utils.output_lock`) is held while it runs: a second run on the same
+    folder raises :class:`~srnomogram.errors.OutputInUseError`.
     """
+    out = Path(cfg.study.output)
+    with output_lock(out, "run"):  # one writer per study folder: a second run is refused in one line
+        return _run_study(cfg, out, force)
+
+
+def _run_study(cfg, out: Path, force) -> Path:
     from .._torch import seed_everything
 
-    out = Path(cfg.study.output)
     out.mkdir(parents=True, exist_ok=True)
     cfg.write(out / "resolved_config.yaml")
     seed_everything(cfg.study.seed)

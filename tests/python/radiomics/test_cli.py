@@ -62,3 +62,20 @@ def test_extract_on_a_dask_scheduler_writes_the_local_features(demo_dir, dask_cl
     err = capsys.readouterr().err
     assert "Could not reach the Dask scheduler at tcp://127.0.0.1:1" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "g.parquet").exists()
+
+
+def test_extract_with_an_invalid_params_file_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from PIL import Image
+
+    img = np.zeros((16, 16), np.uint8)
+    img[4:12, 4:12] = 200
+    Image.fromarray(img).save(tmp_path / "a.png")
+    Image.fromarray((img > 0).astype(np.uint8)).save(tmp_path / "a_m.png")
+    pd.DataFrame([dict(case_id="a", image="a.png", mask="a_m.png", label=0, spacing=0.1)]).to_csv(tmp_path / "m.csv", index=False)
+    params = tmp_path / "params.yaml"
+    params.write_text("setting:\n  binWidht: 25\n")
+    rc = main(["radiomics", "extract", str(tmp_path / "m.csv"), "--params", str(params), "-o", str(tmp_path / "f.csv"), "-j", "1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err
+    assert f"PyRadiomics parameter file {params} is invalid at setting: Key 'binWidht' was not defined" in err
+    assert not (tmp_path / "f.csv").exists()

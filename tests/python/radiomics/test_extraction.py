@@ -7,6 +7,7 @@ PyRadiomics 3.0.1 unmodified (its all-pairs diameter search included).
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -289,3 +290,59 @@ def test_precropped_input_is_pyradiomics_input_of_the_cropped_lesion(dim):
         assert a.GetPixelID() == b.GetPixelID() and a.GetSize() == b.GetSize()
         assert a.GetSpacing() == b.GetSpacing() and a.GetOrigin() == b.GetOrigin() and a.GetDirection() == b.GetDirection()
         np.testing.assert_array_equal(sitk.GetArrayViewFromImage(a), sitk.GetArrayViewFromImage(b))
+
+
+# ------------------------------------------------------------------- invalid parameter files (issue 20, defect 11)
+@pytest.mark.parametrize(
+    ("text", "where", "what"),
+    [
+        ("setting:\n  binWidht: 25\n", "setting", "Key 'binWidht' was not defined"),
+        ("setting:\n  label: one\n", "setting.label", "Value 'one' is not of type 'int'"),
+        ("setting:\n  binWidth: -1\n", "setting.binWidth", "Type 'scalar' has size of '-1', less than or equals to min limit"),
+        ("featureClass:\n  glcmm:\n", "featureClass", "Feature Class glcmm is not recognized"),
+        ("imageType:\n  Originall: {}\n", "imageType", "Image Type Originall is not recognized"),
+        ("settings:\n  binWidth: 25\n", "top level", "Key 'settings' was not defined"),
+    ],
+)
+def test_an_invalid_params_file_is_one_line_naming_the_file_and_key(tmp_path, text, where, what):
+    from srnomogram.errors import InputError
+    from srnomogram.radiomics.extraction import validate_params
+
+    p = tmp_path / "params.yaml"
+    p.write_text(text)
+    with pytest.raises(InputError) as info:
+        validate_params(p)
+    msg = str(info.value)
+    assert msg.startswith(f"PyRadiomics parameter file {p} is invalid at {where}: {what}") and "\n" not in msg
+    assert "customization" in msg  # where PyRadiomics documents the keys
+    with pytest.raises(InputError, match=f"is invalid at {where}"):
+        extract_case(np.zeros((8, 8)), np.ones((8, 8)), params=p)  # what extraction checks before reading anything
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("setting: [1, 2\n", "is not valid YAML"),
+        ("- binWidth\n", "must be a mapping of sections (setting, featureClass, imageType, voxelSetting). Got list"),
+        ("", "is empty"),
+    ],
+)
+def test_params_files_that_are_not_parameters_are_one_line(tmp_path, text, message):
+    from srnomogram.errors import InputError
+    from srnomogram.radiomics.extraction import validate_params
+
+    p = tmp_path / "params.yaml"
+    p.write_text(text)
+    with pytest.raises(InputError, match=re.escape(f"PyRadiomics parameter file {p} {message}")):
+        validate_params(p)
+
+
+def test_valid_params_pass_and_dict_params_are_checked_too(tmp_path):
+    from srnomogram.errors import InputError
+    from srnomogram.radiomics.extraction import validate_params
+
+    p = tmp_path / "params.json"
+    p.write_text('{"setting": {"binWidth": 10}, "featureClass": {"glcm": ["Contrast"]}}')
+    assert validate_params(p) == {"setting": {"binWidth": 10}, "featureClass": {"glcm": ["Contrast"]}}
+    with pytest.raises(InputError, match=r"^PyRadiomics parameters \(a dict\) are invalid at setting.binCount: "):
+        validate_params({"setting": {"binCount": 0}})

@@ -54,3 +54,45 @@ def test_cli_reports_bad_checkpoints_as_one_line_errors(tmp_path, capsys):
     rc = main(["sr", "apply", str(tmp_path / "m.csv"), "--model", str(tmp_path / "nope")])
     assert rc == 2
     assert "not a SuperResolver checkpoint" in capsys.readouterr().err
+
+
+def _tiny_cohort_and_model(tmp_path, images):
+    rows = []
+    for k, img in enumerate(images):
+        Image.fromarray(img).save(tmp_path / f"i{k}.png")
+        m = np.zeros_like(img)
+        m[30:50, 30:50] = 1
+        Image.fromarray(m).save(tmp_path / f"i{k}_m.png")
+        rows.append(dict(case_id=f"i{k}", image=f"i{k}.png", mask=f"i{k}_m.png", label=k % 2, spacing=0.1))
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+    rc = main(["-q", "sr", "train", str(tmp_path / "manifest.csv"), "--out", str(tmp_path / "model"), "--iterations", "2",
+               "--batch-size", "2", "--patch-size", "32", "--channels", "4", "--blocks", "1", "--device", "cpu"])
+    assert rc == 0
+    return tmp_path / "manifest.csv", tmp_path / "model"
+
+
+def test_apply_refuses_to_write_sr_paths_into_the_columns_it_reads(tmp_path, train_images, capsys):
+    manifest, model = _tiny_cohort_and_model(tmp_path, train_images[:2])
+    before = manifest.read_bytes()
+    for extra, flag in ((["--column", "image", "--in-place"], "--column"), (["--column", "image"], "--column"),
+                        (["--mask-column", "mask", "--no-resample-back"], "--mask-column"),
+                        (["--column", "sr", "--mask-column", "sr"], "--mask-column")):
+        rc = main(["sr", "apply", str(manifest), "--model", str(model), "--device", "cpu", *extra])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2, extra
+        assert err.startswith("srnomogram: error: ") and "\n" not in err and flag in err and "default" in err, err
+    assert manifest.read_bytes() == before  # the input manifest is untouched
+    assert not list(tmp_path.glob("*_sr.png")) and not (tmp_path / "manifest_sr.csv").exists()  # nothing computed
+
+
+def test_apply_refuses_a_manifest_whose_images_are_sr_outputs(tmp_path, train_images, capsys):
+    manifest, model = _tiny_cohort_and_model(tmp_path, train_images[:2])
+    assert main(["-q", "sr", "apply", str(manifest), "--model", str(model), "--device", "cpu"]) == 0
+    sr = pd.read_csv(tmp_path / "manifest_sr.csv")
+    # what '--column image --in-place' used to leave behind: SR paths in the image column
+    sr.assign(image=sr["image_sr"]).drop(columns=["image_sr", "mask_sr"]).to_csv(tmp_path / "again.csv", index=False)
+    rc = main(["sr", "apply", str(tmp_path / "again.csv"), "--model", str(model), "--device", "cpu"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err
+    assert "again.csv, row 2" in err and "i0_sr.png is an SR output" in err and "i0.png" in err
+    assert not (tmp_path / "again_sr.csv").exists() and not list(tmp_path.glob("*_sr_sr.png"))

@@ -255,3 +255,74 @@ def test_scheduler_is_in_no_hash_so_cluster_and_local_runs_share_the_cache():
     assert cluster.section_hash("study", "cohort") == local.section_hash("study", "cohort")
     reseeded = config_from_dict({**raw, "study": {**raw["study"], "seed": 1}}, base_dir=_BASE)
     assert reseeded.config_hash != local.config_hash  # the rest of the section still counts
+
+
+# ------------------------------------------------------------------- hostile study files (issue 20, defect 10)
+def _laughs(levels: int, width: int = 10) -> str:
+    """A 'billion laughs' YAML block: ``lol<levels>`` expands to ``width ** levels`` strings."""
+    lines = ['lol0: &lol0 "lol"']
+    lines += [f"lol{i}: &lol{i} [{', '.join([f'*lol{i - 1}'] * width)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_billion_laughs_study_file_is_refused_before_it_expands(tmp_path):
+    import time
+
+    # 10**6 strings once expanded (a real bomb has 10**9: 65 s and 8.4 GB before this check)
+    p = tmp_path / "study.yaml"
+    p.write_text("x:\n" + "".join(f"  {line}\n" for line in _laughs(6).splitlines())
+                 + "cohort:\n  manifest: m.csv\nstudy:\n  name: *lol6\n")
+    t = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    assert time.perf_counter() - t < 1.0
+    msg = str(info.value)
+    assert "\n" not in msg and len(msg) < 300
+    assert str(p) in msg and "aliases" in msg and "1000" in msg
+
+
+def test_a_recursive_alias_is_refused():
+    from srnomogram.utils import load_yaml
+
+    with pytest.raises(ConfigError, match="recursive alias"):
+        load_yaml("a: &a [1, *a]\n", source="inline.yaml", error=ConfigError)
+
+
+def test_a_few_anchors_still_load(tmp_path):
+    # anchors are allowed: what they add once expanded is bounded, not their use
+    p = tmp_path / "study.yaml"
+    p.write_text("cohort:\n  manifest: m.csv\n  label_names: &names [benign, malignant]\n"
+                 "  clinical_labels: {age: &age Age (years), max_diameter_cm: *age}\n"
+                 "report:\n  title: *age\n")
+    cfg = load_config(p)
+    assert cfg.report.title == "Age (years)" and cfg.cohort.label_names == ("benign", "malignant")
+
+
+def test_a_study_file_over_one_mib_is_refused_unread(tmp_path):
+    p = tmp_path / "study.yaml"
+    p.write_text("cohort:\n  manifest: m.csv\n# " + "x" * (1 << 20) + "\n")
+    with pytest.raises(ConfigError, match=r"study.yaml is 1\.0 MiB; study files are at most 1 MiB"):
+        load_config(p)
+
+
+@pytest.mark.parametrize("where", ["file", "override"])
+def test_errors_echo_only_a_short_excerpt_of_a_long_value(tmp_path, where):
+    long = "x" * 10_000
+    p = _write(tmp_path, {"cohort": {"manifest": "m.csv"}, "deep": {"epochs": long} if where == "file" else {}})
+    with pytest.raises(ConfigError, match=r"^deep.epochs must be an int > 0. Got 'x+\.\.\.x+' instead.$") as info:
+        load_config(p, overrides=[f"deep.epochs={long}"] if where == "override" else ())
+    assert len(str(info.value)) < 140
+    with pytest.raises(ConfigError) as info:
+        load_config(p, overrides=[long])  # not SECTION.KEY=VALUE
+    assert len(str(info.value)) < 200
+
+
+def test_an_invalid_radiomics_params_file_is_refused_when_the_study_is_loaded(tmp_path):
+    (tmp_path / "params.yaml").write_text("setting:\n  binWidht: 25\n")
+    p = _write(tmp_path, {"cohort": {"manifest": "m.csv"}, "radiomics": {"params": "params.yaml"}})
+    with pytest.raises(ConfigError, match=r"^radiomics.params: PyRadiomics parameter file .*params.yaml is invalid at "
+                                          r"setting: Key 'binWidht' was not defined"):
+        load_config(p)
+    assert load_config(p, overrides=["radiomics.enabled=false"]).radiomics.params  # not read when not used
+    (tmp_path / "params.yaml").write_text("setting:\n  binWidth: 25\n")
+    assert load_config(p).radiomics.params == str(tmp_path / "params.yaml")

@@ -449,3 +449,22 @@ def test_predict_on_a_dask_cluster_gives_the_local_scores_and_shares_the_cache(d
     assert connected == []
     done = json.loads((tmp_path / "local_work" / "stages" / "ext_scores" / "done.json").read_text())
     assert done["key"] == json.loads((tmp_path / "cluster_work" / "stages" / "ext_scores" / "done.json").read_text())["key"]
+
+
+def test_validate_and_predict_refuse_an_output_folder_another_process_writes(tmp_path, lock_holder, monkeypatch):
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from srnomogram.errors import OutputInUseError
+    from srnomogram.study import external
+
+    monkeypatch.setattr(external, "_prepare", lambda study, manifest, out, need_label, opts:
+                        SimpleNamespace(out=Path(out).resolve(), options=dict(opts)))
+    monkeypatch.setattr(external, "_run_stages", lambda *a, **k: pytest.fail("ran the stages of a folder another process holds"))
+    with lock_holder(tmp_path / "ext") as holder:
+        with pytest.raises(OutputInUseError, match=f"Output folder {tmp_path / 'ext'} is in use by pid {holder.pid} "):
+            external.validate("study", "m.csv", tmp_path / "ext")
+    with lock_holder(tmp_path / "scores_work") as holder:  # predict's cache folder
+        with pytest.raises(OutputInUseError, match=f"is in use by pid {holder.pid} "):
+            external.predict("study", "m.csv", tmp_path / "scores.csv")
+    assert not (tmp_path / "scores.csv").exists()

@@ -249,3 +249,15 @@ def test_every_pin_of_a_full_study_is_declared_by_exactly_one_stage():
     by_stage = {s.name: {p.name for p in s.pins} for s in stages}
     assert by_stage["deep_sr_resnet101"] == {"scores_sr_resnet101", "loss_history_sr_resnet101", "model_sr_resnet101", "gradcam_sr_resnet101"}
     assert by_stage["radiomics_models"] == {"radiomics_scores", "radiomics_selected", "scores_or_lr", "scores_or_svm", "scores_sr_lr", "scores_sr_svm"}
+
+
+def test_run_and_demo_refuse_an_output_folder_another_process_writes(tmp_path, lock_holder, capsys):
+    out = tmp_path / "out"
+    study = tmp_path / "study.yaml"
+    study.write_text("cohort:\n  manifest: m.csv\n")
+    with lock_holder(out) as holder:
+        for argv in (["run", str(study), "-o", str(out)], ["demo", "-o", str(out)]):
+            assert main(argv) == 2
+            err = capsys.readouterr().err.strip()
+            assert f"Output folder {out} is in use by pid {holder.pid} on " in err and "\n" not in err, argv
+    assert [p.name for p in out.iterdir()] == [".srnomogram.lock"]  # neither wrote anything
