@@ -255,3 +255,13 @@ def test_scheduler_is_in_no_hash_so_cluster_and_local_runs_share_the_cache():
     assert cluster.section_hash("study", "cohort") == local.section_hash("study", "cohort")
     reseeded = config_from_dict({**raw, "study": {**raw["study"], "seed": 1}}, base_dir=_BASE)
     assert reseeded.config_hash != local.config_hash  # the rest of the section still counts
+
+
+def test_threads_is_in_no_hash_and_must_be_a_positive_count():
+    raw = _pinned_raw("demo.yaml")
+    local = config_from_dict(raw, base_dir=_BASE)
+    four = config_from_dict({**raw, "study": {**raw["study"], "threads": 4}}, base_dir=_BASE)
+    assert local.study.threads is None and four.study.threads == 4 and four.to_dict()["study"]["threads"] == 4
+    assert four.config_hash == local.config_hash and four.section_hash("study", "sr") == local.section_hash("study", "sr")
+    with pytest.raises(ConfigError, match=r"study\.threads"):
+        config_from_dict({**raw, "study": {**raw["study"], "threads": 0}}, base_dir=_BASE)
