@@ -27,7 +27,8 @@ elif has avx512f avx512bw avx512vl avx512dq; then native=AVX512_CORE
 elif has avx2 fma; then native=AVX2
 else native=none
 fi
-echo "== CPU: oneDNN native level $native; PyTorch ATen $("$PY" -c 'import torch; print(torch.backends.cpu.get_cpu_capability())') =="
+echo "== CPU: oneDNN native level $native; PyTorch ATen $("$PY" -c 'import torch; print(torch.backends.cpu.get_cpu_capability())');" \
+  "flags: $(tr ' ' '\n' <<<"$flags" | grep -E '^(avx2|fma|avx512|amx)' | tr '\n' ' ')=="
 
 failed=()
 run_level() {  # name, then env assignments
