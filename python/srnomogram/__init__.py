@@ -27,12 +27,14 @@ except _metadata.PackageNotFoundError:  # running from a source tree
 from ._lazy import lazy_exports
 
 # srnomogram.validate / srnomogram.predict: apply a finished study to another cohort (loaded on use)
-__getattr__, __dir__ = lazy_exports(__name__, {"validate": ".study.external", "predict": ".study.external"})
+# srnomogram.set_threads: CPU threads for torch, OpenMP/BLAS and local workers (srnomogram._threads)
+__getattr__, __dir__ = lazy_exports(__name__, {"validate": ".study.external", "predict": ".study.external", "set_threads": "._threads"})
 
 __all__ = [
     "__version__",
     "validate",
     "predict",
+    "set_threads",
     "SrnomogramError",
     "InputError",
     "ManifestError",

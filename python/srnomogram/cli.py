@@ -35,6 +35,19 @@ def command_group(subparsers, name: str, help: str, description: str | None = No
     return group, group.add_subparsers(dest=f"{name}_command", metavar=metavar)
 
 
+def _count(value: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def threads_arg(p) -> None:
+    """``--threads N`` on a command that computes (see :mod:`srnomogram._threads`)."""
+    p.add_argument("--threads", type=_count, default=None, metavar="N",
+                   help="CPU threads for PyTorch, OpenMP/BLAS and local workers together (default: study.threads, "
+                        "else $SRNOMOGRAM_THREADS, else $OMP_NUM_THREADS, else the cores this process may use)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="srnomogram",
@@ -56,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from ._threads import prefer_passive_wait, set_threads
+
+    # Before anything loads torch (building the parser may): OpenMP reads its wait policy once, when it loads.
+    prefer_passive_wait()
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
@@ -66,6 +83,8 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
+        if "threads" in args:  # the commands that compute; a study's own study.threads is applied by run_study
+            set_threads(args.threads)
         rc = args.func(args)
     except SrnomogramError as exc:
         print(f"srnomogram: error: {exc}", file=sys.stderr)

@@ -212,7 +212,8 @@ def imap_unordered(func: Callable, tasks: Iterable[tuple], jobs: int | None = No
     tasks : iterable of tuples
         Positional arguments of each call; plain, picklable data (paths, numbers, tuples).
     jobs : int or None
-        Local worker processes: None every core, 1 this process. Not used on a cluster.
+        Local worker processes: None (or -1) the thread setting (:func:`srnomogram.set_threads`; by default
+        the cores this process may use), 1 this process. Not used on a cluster.
     scheduler : str or None
         Dask scheduler address (``tcp://host:8786``); None reads ``$DASK_SCHEDULER_ADDRESS`` and
         runs locally when it is unset; ``"local"`` runs locally. See the module notes.
@@ -227,12 +228,15 @@ def imap_unordered(func: Callable, tasks: Iterable[tuple], jobs: int | None = No
     """
     from joblib import Parallel, delayed, parallel_config
 
+    from ._threads import current_threads
+
     tasks = list(tasks)
     address = resolve_scheduler(scheduler)
     if not tasks:
         return
     if address is None:
-        n_jobs = -1 if jobs is None else int(jobs)
+        # None or -1: the thread setting (srnomogram.set_threads), not every core of the machine
+        n_jobs = current_threads() if jobs is None or int(jobs) == -1 else int(jobs)
         if n_jobs == 1 or len(tasks) == 1:
             for t in tasks:
                 yield func(*t)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..cli import command_group
+from ..cli import command_group, threads_arg
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,7 @@ def register(subparsers) -> None:
     p.add_argument("--board", default=None, metavar="DIR", help="pins board to write the scores to (scores_<model_id>, loss_history_<model_id>, model_<model_id>: the study's pins)")
     p.add_argument("--folds", type=int, default=None, metavar="K", help="cross-fit over K stratified folds of the training lesions first (seeded with --seed): scores.csv gets deep_score_oof")
     p.add_argument("--gradcam", default="test", help="Grad-CAM for: test (default), all, none or the first N test lesions")
+    threads_arg(p)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("predict", help="score a manifest with a saved model", description="Malignant probability of every lesion of MANIFEST from a checkpoint folder.")
@@ -129,6 +130,7 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, metavar="CSV")
     p.add_argument("--image-col", default=None, help="default: the column the model was trained on")
     p.add_argument("--device", default="auto")
+    threads_arg(p)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("gradcam", help="Grad-CAM overlays from a saved model", description="Grad-CAM of the last convolutional layer over each lesion's ROI, as PNGs.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..cli import command_group
+from ..cli import command_group, threads_arg
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,8 @@ def register(subparsers) -> None:
     p.add_argument("--image-col", default="image", help="image column: image (OR) or image_sr (SR); default image")
     p.add_argument("--mask-col", default=None, help="mask column (default: mask, or mask_sr for image_sr when present)")
     p.add_argument("--params", default=None, metavar="YAML", help="PyRadiomics parameter file (default: PyRadiomics' defaults)")
-    p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: --threads)")
+    threads_arg(p)
     p.add_argument("--cache-dir", default=None, metavar="DIR", help="per-lesion result cache keyed by content hash")
     p.add_argument(
         "--scheduler",

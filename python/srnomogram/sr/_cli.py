@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..cli import command_group
+from ..cli import command_group, threads_arg
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ def _model_args(p):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:k]")
     _amp_arg(p, "auto")
+    threads_arg(p)
 
 
 def register(subparsers) -> None:
@@ -65,6 +66,7 @@ def register(subparsers) -> None:
     a.add_argument("--jobs", type=int, default=1, help="local worker processes without a scheduler (default 1: this process, torch uses every core)")
     a.add_argument("--device", default="auto")
     _amp_arg(a, None)
+    threads_arg(a)
     a.set_defaults(func=_apply)
 
     q = sub.add_parser("quality", help="PSNR/SSIM of SR vs nearest/linear/cubic on held-out images")

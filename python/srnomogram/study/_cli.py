@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from ..cli import threads_arg
+
 logger = logging.getLogger(__name__)
 
 
@@ -19,6 +21,7 @@ def _common(p):
                    help="run radiomics extraction and the repeated splits' seeds on the dask.distributed cluster of this "
                         "scheduler, e.g. tcp://HOST:8786 (study.scheduler; default $DASK_SCHEDULER_ADDRESS, else locally; "
                         "'local' ignores the variable). Needs the study's files on a filesystem shared with the workers")
+    threads_arg(p)
 
 
 def register(subparsers):
@@ -56,6 +59,8 @@ def _cli_overrides(args):
     extra = [] if args.repeats is None else [f"validation.repeats={args.repeats}"]
     if args.scheduler is not None:  # JSON-quoted: read as a YAML string whatever the address holds
         extra.append(f"study.scheduler={json.dumps(args.scheduler)}")
+    if args.threads is not None:
+        extra.append(f"study.threads={int(args.threads)}")
     return [*args.overrides, *extra]
 
 

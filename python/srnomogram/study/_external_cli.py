@@ -45,7 +45,10 @@ def register(subparsers):
 
 
 def _common(p):
-    p.add_argument("--jobs", type=int, default=None, help="feature-extraction workers")
+    from ..cli import threads_arg
+
+    p.add_argument("--jobs", type=int, default=None, help="feature-extraction workers (default: --threads)")
+    threads_arg(p)
     p.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda', ... for the SR model and CNNs")
     p.add_argument("--scheduler", default=None, metavar="ADDR",
                    help="extract features and score the CNNs on the dask.distributed cluster of this scheduler, e.g. "

@@ -3,7 +3,7 @@
 A study file has these sections (every key optional except ``cohort.manifest``; see
 ``inst/study/demo.yaml`` for a commented example)::
 
-    study:      name, seed, output, deterministic, scheduler
+    study:      name, seed, output, deterministic, scheduler, threads
     cohort:     manifest, clinical, clinical_labels, label_names
     split:      test_size, seed, use_manifest_split
     sr:         enabled, params (passed to srnomogram.sr.SuperResolver), region (roi | image)
@@ -111,6 +111,12 @@ class StudySection:
         description="dask.distributed scheduler address (tcp://host:8786) that radiomics extraction and the seeds of "
         "repeated splits run on (default: $DASK_SCHEDULER_ADDRESS, else locally; 'local' ignores the variable); "
         "needs a filesystem shared with the workers. Not part of any cache key or config hash",
+    )
+    threads: Optional[PositiveInt] = Field(
+        None,
+        description="CPU threads for PyTorch, OpenMP/BLAS and local worker processes together (default: "
+        "$SRNOMOGRAM_THREADS, else $OMP_NUM_THREADS, else the cores this process may use; --threads overrides it). "
+        "Not part of any cache key or config hash",
     )
 
 
@@ -293,11 +299,12 @@ class StudyConfig:
         # nor where they are computed: a cluster run and a local run share the stage cache (null, as the
         # default, so that the hashes of earlier studies stay)
         d["study"]["scheduler"] = None
+        d["study"].pop("threads")  # nor with how many threads (only the last bits of sums)
         return hash_bytes(json.dumps({n: d[n] for n in names}, sort_keys=True))
 
     @property
     def config_hash(self) -> str:
-        """Content hash of all sections but ``study.output`` and ``study.scheduler``."""
+        """Content hash of all sections but ``study.output``, ``study.scheduler`` and ``study.threads``."""
         return self.section_hash(*SECTIONS)
 
     def write(self, path) -> Path:

@@ -84,6 +84,10 @@ def run_study(cfg, force=(), progress=None) -> Path:
 def _run_study(cfg, out: Path, force) -> Path:
     from .._torch import seed_everything
 
+    if cfg.study.threads is not None:  # else the caller's (the command line sets it at its start)
+        from .._threads import set_threads
+
+        set_threads(cfg.study.threads)
     out.mkdir(parents=True, exist_ok=True)
     cfg.write(out / "resolved_config.yaml")
     seed_everything(cfg.study.seed)

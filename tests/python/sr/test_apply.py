@@ -269,10 +269,13 @@ def _grown(inner, shape, by):
     return out
 
 
-def test_roi_sr_is_not_exact_without_the_halo_nor_on_a_small_window():
-    """The two ingredients of exactness are needed: context of roi_halo pixels, and a window large
-    enough for PyTorch to run the oneDNN kernel a whole image runs (the im2col kernel that smaller
-    inputs get sums in another order)."""
+def test_roi_sr_needs_the_halo_and_a_small_window_is_exact_to_the_last_bits_only():
+    """The two ingredients of exactness: context of roi_halo pixels, and a window large enough for
+    PyTorch to run the oneDNN kernel a whole image runs. With half the halo the values are wrong by far
+    more than rounding (a property of the receptive field, on any CPU). A window below
+    ONEDNN_MIN_VALUES may run another kernel (im2col + GEMM) that sums in another order: that differs in
+    the last bits on some CPUs (an AMD EPYC with AVX-512 or AVX2 kernels) and is bit-exact on others
+    (an Intel Xeon with AMX), so only the bound that holds on every CPU is asserted for it."""
     import torch
 
     import srnomogram.sr.apply as A
@@ -298,8 +301,8 @@ def test_roi_sr_is_not_exact_without_the_halo_nor_on_a_small_window():
     small = (slice(80, 110), slice(100, 150))
     close, win = sr_in(small, halo)  # enough context, but fewer pixels than oneDNN takes
     assert (win[0].stop - win[0].start) * (win[1].stop - win[1].start) <= A.ONEDNN_MIN_VALUES
-    d = np.abs(close - whole[small]).max()
-    assert 0 < d < 1e-3  # last-bit differences only, which rounding to uint8 can still flip
+    # float32 rounding only (0 on some CPUs); rounding to uint8 can still flip it, hence sr_window's growth
+    assert np.abs(close - whole[small]).max() < 1e-3
 
 
 @pytest.mark.parametrize("blocks", [0, 3])
@@ -321,7 +324,9 @@ def test_roi_sr_of_a_volume_equals_whole_volume_sr_inside_the_box(blocks):
 
 def test_roi_sr_in_bf16_equals_whole_image_sr_in_bf16():
     """bf16 convolutions always run in oneDNN, whatever the window size: identical too (measured on
-    AVX-512 and with ONEDNN_MAX_CPU_ISA=AVX2; not checked on AMX)."""
+    AVX-512 and with ONEDNN_MAX_CPU_ISA=AVX2, and it held on an Intel Xeon with AMX)."""
+    import torch
+
     from srnomogram.sr.apply import read_box, super_resolve_array
 
     G = _random_generator(2)
@@ -332,7 +337,15 @@ def test_roi_sr_in_bf16_equals_whole_image_sr_in_bf16():
     whole = super_resolve_array(G, img, "cpu", resample_back=True, bf16=True)
     roi = super_resolve_array(G, img, "cpu", resample_back=True, bf16=True, boxes=[box])
     np.testing.assert_array_equal(roi[box], whole[box])
-    assert np.abs(whole[box] - super_resolve_array(G, img, "cpu", resample_back=True, bf16=False)[box]).max() > 0.1  # it did run in bf16
+    # it did run in bf16: the generator's convolutions return bf16 (checked on the dtype, not on the numbers)
+    dtypes = set()
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda m, i, o: dtypes.add(o.dtype) if isinstance(m, torch.nn.Conv2d) else None)
+    try:
+        super_resolve_array(G, img, "cpu", resample_back=True, bf16=True, boxes=[box])
+    finally:
+        hook.remove()
+    assert torch.bfloat16 in dtypes
 
 
 def test_apply_manifest_roi_writes_the_region_in_the_sidecar_and_matches_whole_image_files(tmp_path, fitted):
