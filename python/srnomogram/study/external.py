@@ -163,6 +163,8 @@ def run_application(ctx):
         m["threshold"] = cut[m["label"]]
         m["threshold_from"] = f"Youden cut-off of the {cut_from.get(m['label'], 'apparent')} training scores"
     # the nomogram stage's cut-offs: out-of-fold training risks (or nomogram.threshold, pre-specified)
+    preds = inputs["nomogram"].table("predictions")
+    ptrain = preds[preds["split"] == "train"]  # the training risks' range, for the summary below
     cuts = inputs["nomogram"].table("nomogram_thresholds").set_index("model")
     clinical = {}
     for name in ("clinical", "nomogram"):

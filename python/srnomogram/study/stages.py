@@ -428,11 +428,18 @@ def run_nomogram(ctx):
             preds.loc[preds["case_id"].isin(part["case_id"]), f"risk_{name}"] = p
     # out-of-fold training risks (the study's cross-fitting folds): what the cut-offs are chosen on
     folds = ctx.inputs["split"].table("folds")
+    fitted_by = {}
     for name in fits:
         oof = cross_fit_nomogram(_formula(cfg, name == "nomogram"), train, folds)
-        preds[f"risk_{name}_oof"] = preds["case_id"].map(dict(zip(train["case_id"], oof)))
+        preds[f"risk_{name}_oof"] = preds["case_id"].map(dict(zip(train["case_id"], oof["risk"])))
+        glm_folds = sorted(oof.loc[oof["fitted_by"] != "rms::lrm", "fold"].unique().tolist())
+        fitted_by[name] = ("rms::lrm" if not glm_folds else
+                           f"rms::lrm; stats::glm for fold(s) {', '.join(map(str, glm_folds))} (the other folds separate the outcome)")
+        if glm_folds:
+            logger.warning("%s: the training folds other than %s separate the outcome; their out-of-fold risks come from stats::glm",
+                           names.label(name), ", ".join(map(str, glm_folds)))
     ctx.write_table("predictions", preds)
-    cuts = nomogram_thresholds(cfg, preds[preds["split"] == "train"])
+    cuts = nomogram_thresholds(cfg, preds[preds["split"] == "train"]).assign(oof_fitted_by=lambda d: d["model"].map(fitted_by))
     ctx.write_table("nomogram_thresholds", cuts)
     coef = []
     for name, fit in fits.items():
@@ -521,34 +528,25 @@ def run_nomogram(ctx):
     ctx.write_table("internal_validation", val[["model", *[c for c in val.columns if c != "model"]]])
 
 
-def cross_fit_nomogram(formula: str, train: pd.DataFrame, folds: pd.DataFrame) -> np.ndarray:
+def cross_fit_nomogram(formula: str, train: pd.DataFrame, folds: pd.DataFrame) -> pd.DataFrame:
     """Out-of-fold risks of a logistic model over the study's cross-fitting folds.
 
     For each fold k of ``folds`` (the split stage's ``training_folds``, joined by ``case_id``) the
-    model ``formula`` is refitted (:func:`srnomogram.stats.fit_nomogram`) on the other folds and
-    predicts the lesions of fold k. The deep-learning score of a training lesion is itself an
+    model ``formula`` is refitted on the other folds and predicts the lesions of fold k (R's
+    ``cross_fit_risk``: ``rms::lrm`` through ``fit_nomogram``; ``stats::glm`` on a fold whose other
+    folds separate the outcome). The deep-learning score of a training lesion is itself an
     out-of-fold score over the same folds, from image models that saw the other folds.
 
     Returns
     -------
-    numpy.ndarray
-        One risk per row of ``train``, in its order.
+    pandas.DataFrame
+        One row per row of ``train``, in its order: ``fold``, ``risk``, ``fitted_by``.
     """
     from .. import stats
     from ..validation import folds_of
 
     fold = folds_of(folds, train["case_id"])
-    out = np.full(len(train), np.nan)
-    for k in np.unique(fold):
-        held = fold == k
-        fit_rows = train[~held].reset_index(drop=True)
-        try:
-            fit = stats.fit_nomogram(formula, fit_rows)
-        except Exception as exc:  # rms fails on a fold (separation, a constant column): say which one
-            raise InputError(f"Cross-fitting {formula!r} failed on fold {int(k)} (fitted on {len(fit_rows)} lesions): "
-                             f"{str(exc).splitlines()[0]}; use fewer folds (validation.folds) or fewer predictors.") from exc
-        out[held] = stats.predict(fit, newdata=train[held].reset_index(drop=True))
-    return out
+    return stats.call("cross_fit_risk", stats.Formula(formula), train.reset_index(drop=True), [int(k) for k in fold])
 
 
 def nomogram_thresholds(cfg, ptrain: pd.DataFrame) -> pd.DataFrame:

@@ -148,12 +148,12 @@ def test_require_signal_defaults_to_warn_only_and_must_be_a_bool():
 # (commit c3efde4). The stage cache keys are section hashes, so a change here reruns every finished study:
 # adding a setting changes them on purpose (update the pins then, and say so); rewriting the validation must not.
 _BASE = "/srnomogram-study"  # not a real folder: paths resolve to the same strings on every machine
-_PINNED = {  # changed once on purpose: sr.region (ROI-only SR) added
-    "demo.yaml": "38ee6612d91758b4",
-    "breast-lesions-usg.yaml": "b58d40caf2c27063",
-    "srnomogram demo": "36a058bf78f7349b",
-    "minimal": "4c60c127d392275b",
-    "aliases and coercions": "7fd8eacd35236ba7",
+_PINNED = {  # changed on purpose: sr.region (ROI-only SR) added; nomogram.threshold and nomogram.dca_range added
+    "demo.yaml": "1ff4c2356cf1ca1e",
+    "breast-lesions-usg.yaml": "a1d1258fcd7333e6",
+    "srnomogram demo": "b524d6b89136894b",
+    "minimal": "31a06f68b667323e",
+    "aliases and coercions": "419a7f70896ec58f",
 }
 
 
@@ -190,8 +190,8 @@ def test_stage_cache_section_hashes_of_the_demo_are_unchanged():
         ("cohort", "split"), ("sr",), ("radiomics",), ("radiomics", "board"), ("nomogram",), ("cohort",), ("cohort", "nomogram"))}
     assert got == {
         "cohort,split": "550a8cb3a2f6374f", "sr": "73646aa980d8f9ce", "radiomics": "925d0df92d4151a5",
-        "radiomics,board": "58357f40da17cdb7", "nomogram": "b4ae1cdcf5cfe1cb", "cohort": "76d2e077e662a127",
-        "cohort,nomogram": "050e8460dd6e688b",
+        "radiomics,board": "58357f40da17cdb7", "nomogram": "66edada2a03d2137", "cohort": "76d2e077e662a127",
+        "cohort,nomogram": "e21d8a9281a08799",
     }
     variant = config_from_dict(_pinned_raw("aliases and coercions"), base_dir=_BASE)
     assert variant.nomogram.dca_thresholds == (0, 0.5, 0.1) and isinstance(variant.nomogram.dca_thresholds[0], int)
@@ -255,3 +255,15 @@ def test_scheduler_is_in_no_hash_so_cluster_and_local_runs_share_the_cache():
     assert cluster.section_hash("study", "cohort") == local.section_hash("study", "cohort")
     reseeded = config_from_dict({**raw, "study": {**raw["study"], "seed": 1}}, base_dir=_BASE)
     assert reseeded.config_hash != local.config_hash  # the rest of the section still counts
+
+
+def test_nomogram_threshold_is_youden_or_a_risk_and_dca_range_an_ordered_pair():
+    base = {"cohort": {"manifest": "m.csv"}}
+    cfg = config_from_dict(base)
+    assert cfg.nomogram.threshold == "youden" and cfg.nomogram.dca_range == (0.02, 0.5)
+    assert config_from_dict({**base, "nomogram": {"threshold": 0.02}}).nomogram.threshold == 0.02
+    for bad in (0, 1, 1.5, "otsu"):
+        with pytest.raises(ConfigError, match=r"nomogram.threshold must be 'youden' or a number in \(0, 1\)"):
+            config_from_dict({**base, "nomogram": {"threshold": bad}})
+    with pytest.raises(ConfigError, match=r"nomogram.dca_range must be \[from, to\] with from < to"):
+        config_from_dict({**base, "nomogram": {"dca_range": [0.5, 0.1]}})
