@@ -2,9 +2,11 @@
 
 split → sr → radiomics_or / radiomics_sr → radiomics_models → deep_<images>_<arch> (four CNNs) →
 table2 (the 8 models, best model → deep-learning score) → clinical (Table 1, univariate and
-multivariate logistic: Table S2) → nomogram (clinical model and deep-learning nomogram: ROC with
-DeLong comparison, bootstrap calibration, optimism-corrected internal validation, Hosmer–Lemeshow,
-decision curves with bootstrap bands on train and test) →
+multivariate logistic: Table S2) → nomogram (clinical model and deep-learning nomogram: cut-offs from
+their out-of-fold training risks, the test set validated as held-out data by ``external_validation``,
+added value (likelihood-ratio test on train; DeLong and paired net-benefit difference on test), bootstrap
+calibration, optimism-corrected internal validation, Hosmer–Lemeshow, decision curves with bootstrap
+bands on train and test) →
 figures → report.
 
 Each stage function receives a :class:`~srnomogram.study.cache.StageContext`, reads its inputs,
@@ -409,8 +411,11 @@ def _formula(cfg, with_score):
 
 
 def run_nomogram(ctx):
-    """Clinical model and deep-learning nomogram: ROC (DeLong), calibration and internal validation (B
-    bootstraps), HL, DCA (with bootstrap bands); every interval at ``1 - nomogram.alpha``."""
+    """Clinical model and deep-learning nomogram: out-of-fold cut-offs (:func:`nomogram_thresholds`),
+    held-out validation of the test set (:func:`heldout_validation`), added value (:func:`added_value`),
+    ROC (DeLong on test), calibration (bootstrap on train; held-out curve with a bootstrap band on test)
+    and internal validation (B bootstraps), HL, DCA (with bootstrap bands); every interval at
+    ``1 - nomogram.alpha``. Training-set estimates are labelled apparent (``estimate``)."""
     from .. import metrics, stats
 
     cfg = ctx.config
