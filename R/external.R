@@ -7,9 +7,10 @@
 #' (`glm(y ~ qlogis(score))`), both with Wald CIs, the statistics of
 #' `rms::val.prob()` (Dxy, C, R2, Brier, intercept, slope, Emax, E90, Eavg,
 #' Spiegelhalter z) and its smoothed calibration curve
-#' ([external_calibration()]), the Hosmer-Lemeshow test ([hl_test()]) and,
-#' when `threshold` is given, accuracy, sensitivity, specificity, PPV and NPV
-#' at that frozen cut-off ([classification_metrics()], with Wilson CIs).
+#' ([external_calibration()]), the Hosmer-Lemeshow test ([hl_test()]; on
+#' held-out data its df is the number of groups) and, when `threshold` is
+#' given, accuracy, sensitivity, specificity, PPV and NPV at that frozen
+#' cut-off ([classification_metrics()], with Wilson CIs).
 #'
 #' With `cluster` (e.g. a patient id when a patient has several lesions), every
 #' CI comes from one percentile bootstrap over clusters (`B` resamples under
@@ -128,10 +129,11 @@ external_validation <- function(y, score, threshold = NULL, g = 10, cluster = NU
 degenerate_calibration <- function(y, p, g) {
   vp <- stats::setNames(rep(NA_real_, 5), c("Brier", "Dxy", "C (ROC)", "R2", "Emax"))
   vp["Brier"] <- mean((p - y)^2)
-  hl <- tryCatch(hl_test(y, p, g = g), error = function(e) list(statistic = NA_real_, parameter = NA_real_, p.value = NA_real_))
+  hl <- tryCatch(heldout_hl(hl_test(y, p, g = g)), error = function(e) list(statistic = NA_real_, parameter = NA_real_, p.value = NA_real_))
   o <- order(p)
   structure(list(mode = "external", table = data.frame(predicted = p[o], observed = y[o], smoothed = NA_real_),
-                 n = length(y), intercept = NA_real_, slope = NA_real_, val_prob = vp, hl = hl,
+                 n = length(y), citl = NA_real_, recalibration_intercept = NA_real_, slope = NA_real_,
+                 band = NULL, B = 0L, val_prob = vp, hl = hl,
                  mae = NA_real_, q90 = NA_real_),
             class = "srnomogram_calibration")
 }

@@ -162,8 +162,10 @@ roc_panels <- function(x, outcome, scores, panel, conf_level) {
 #'
 #' Bootstrap mode: apparent and bias-corrected curves of `rms::calibrate` with
 #' the ideal line and the mean absolute error. External mode: the lowess
-#' smooth of observed on predicted, grouped observed proportions (deciles of
-#' risk), and the intercept, slope and Hosmer-Lemeshow test in the subtitle.
+#' smooth of observed on predicted with its bootstrap band when it has one
+#' ([external_calibration()] with `B > 0`, as `CalibrationCurves::val.prob.ci.2`),
+#' grouped observed proportions (deciles of risk), and calibration-in-the-large
+#' (CITL), slope and Hosmer-Lemeshow test in the subtitle.
 #' A rug marks the predictions. Several models (a named list) share one panel: one
 #' colour per model, one line type per curve.
 #'
@@ -221,6 +223,23 @@ calibration_plot <- function(x, title = NULL, ...) {
     p <- p + by_model(ggplot2::aes(x = .data$predicted), ggplot2::geom_rug, data = rug, sides = "b",
                       alpha = 0.3, length = ggplot2::unit(0.02, "npc"), show.legend = FALSE, inherit.aes = FALSE)
   }
+  band <- if (!bootstrap) do.call(rbind, lapply(seq_along(cals), function(i) {
+    tab <- cals[[i]]$table
+    if (!all(c("lower", "upper") %in% names(tab))) return(NULL)
+    d <- data.frame(model = factor(nm[i], levels = nm), predicted = tab$predicted, lower = tab$lower, upper = tab$upper)
+    d[stats::complete.cases(d), , drop = FALSE]
+  }))
+  if (!is.null(band) && nrow(band)) {
+    fill <- if (multi) model_cols else c(Model = "#D55E00")
+    p <- p + ggplot2::geom_ribbon(data = band, ggplot2::aes(x = .data$predicted, ymin = .data$lower, ymax = .data$upper,
+                                                            fill = .data$model, group = .data$model),
+                                  alpha = 0.15, inherit.aes = FALSE, show.legend = FALSE) +
+      ggplot2::scale_fill_manual(values = fill, guide = "none")
+    level <- cals[[1]]$conf_level
+    sub <- paste0(sub, sprintf("\nShaded: %s bootstrap band of the smoothed curve (B = %d)",
+                               if (is.numeric(level) && !is.na(level)) sprintf("%g%%", 100 * level) else "percentile",
+                               as.integer(cals[[1]]$B %||% NA)))
+  }
   if (!bootstrap) {
     pts <- do.call(rbind, lapply(seq_along(cals), function(i) {
       tab <- cals[[i]]$table
@@ -259,7 +278,8 @@ calibration_subtitle <- function(cals, nm, multi, bootstrap) {
     hl <- if (is.null(x$hl)) "" else
       sprintf(if (multi) "; HL \u03c7\u00b2 = %.2f (df %d), P = %.3f" else "\nHosmer-Lemeshow \u03c7\u00b2 = %.2f, df = %d, P = %.3f",
               x$hl$statistic, as.integer(x$hl$parameter), x$hl$p.value)
-    sprintf("%sIntercept %.3f, slope %.3f%s", if (multi) paste0(nm[i], ": ") else "", x$intercept, x$slope, hl)
+    # calibration-in-the-large (the offset intercept), not val.prob's recalibration intercept
+    sprintf("%sCITL %.3f, slope %.3f%s", if (multi) paste0(nm[i], ": ") else "", x$citl %||% NA_real_, x$slope, hl)
   }, "")
   paste(c(if (multi) sprintf("n = %d", cals[[1]]$n), lines), collapse = "\n")
 }
@@ -611,8 +631,14 @@ calibration_from_table <- function(tab, info, hl, predicted) {
     structure(list(statistic = c(`X-squared` = hl$statistic), parameter = c(df = hl$df), p.value = hl$p_value,
                    method = "Hosmer-Lemeshow goodness-of-fit test"), class = "htest")
   }
-  structure(list(mode = "external", table = tab[, c("predicted", "observed", "smoothed")], n = as.integer(info$n),
-                 mae = info$mae, intercept = info$intercept, slope = info$slope, hl = test),
+  cols <- c("predicted", "observed", "smoothed", intersect(c("lower", "upper"), names(tab)))
+  banded <- all(c("lower", "upper") %in% cols) && any(!is.na(tab$lower))
+  if (!banded) cols <- cols[1:3]
+  num <- function(v) if (is.null(v)) NA_real_ else v
+  structure(list(mode = "external", table = tab[, cols], n = as.integer(info$n), mae = info$mae,
+                 citl = num(info$citl), recalibration_intercept = num(info$recalibration_intercept), slope = info$slope,
+                 hl = test, B = if (banded) as.integer(num(info$band_B)) else 0L,
+                 conf_level = if (banded) num(info$band_conf_level) else NA_real_),
             class = "srnomogram_calibration")
 }
 

@@ -5,7 +5,7 @@
 * :func:`youden_threshold` — the Youden-optimal cut-off (``pROC::coords(x = "best")``),
 * :func:`threshold_metrics` — accuracy, sensitivity, specificity, PPV, NPV at a cut-off,
 * :func:`table2_rows` — the rows of Table 2 for one model: train and test, the test cohort
-  classified with the training cohort's Youden cut-off,
+  classified with the Youden cut-off of the cross-fitted training scores,
 * :func:`model_aucs` and :func:`choose_best` — the AUCs of every model (apparent training,
   cross-validated training, test) and the rule that picks the model giving the deep-learning score.
 
@@ -218,29 +218,44 @@ def threshold_metrics(y, score, threshold) -> dict:
 def table2_rows(name, y_train, s_train, y_test, s_test, alpha: float = 0.05, s_train_cv=None) -> pd.DataFrame:
     """The paper's Table 2 rows for one model: AUC (DeLong CI) and threshold metrics, train and test.
 
-    The threshold is the training cohort's Youden cut-off, applied unchanged to the test cohort.
-    ``s_train_cv`` (out-of-fold scores of the training lesions, :func:`srnomogram.validation.cross_fit`)
-    adds the cross-validated training AUC with its DeLong CI to the train row (``cv_auc``,
-    ``cv_auc_lower``, ``cv_auc_upper``; missing on the test row).
+    The cut-off is the training cohort's Youden cut-off, taken from the cross-fitted
+    (out-of-fold) training scores ``s_train_cv`` (:func:`srnomogram.validation.cross_fit`): scores
+    of models that never saw the lesion, so the cut-off and the training accuracy, sensitivity,
+    specificity, PPV and NPV are cross-validated, not apparent. The test cohort is classified with
+    that frozen cut-off. Without out-of-fold scores (``s_train_cv=None``, e.g. the paper's recipe
+    ``train_score: fitted`` with a model that has none), the cut-off and the training metrics fall
+    back to the full-fit (apparent) training scores, and the rows say so (``threshold_from``).
+
+    The training AUC (``auc``) is the full fit's, apparent; ``s_train_cv`` adds the
+    cross-validated training AUC with its DeLong CI (``cv_auc``, ``cv_auc_lower``,
+    ``cv_auc_upper``; missing on the test row).
 
     Returns
     -------
     pandas.DataFrame
         Two rows (``set`` = train, test) with columns ``model``, ``set``, ``auc``, ``auc_lower``,
-        ``auc_upper``, [``cv_auc``, ``cv_auc_lower``, ``cv_auc_upper``,] ``accuracy``,
-        ``sensitivity``, ``specificity``, ``ppv``, ``npv``, ``threshold``, ``tp``, ``fp``, ``tn``,
-        ``fn``, ``n``.
+        ``auc_upper``, ``auc_estimate`` (``"apparent"`` on train, ``"held-out"`` on test),
+        [``cv_auc``, ``cv_auc_lower``, ``cv_auc_upper``,] ``accuracy``, ``sensitivity``,
+        ``specificity``, ``ppv``, ``npv``, ``threshold``, ``tp``, ``fp``, ``tn``, ``fn``, ``n``,
+        ``estimate`` (how the row's threshold metrics were obtained: ``"cross-validated"`` or
+        ``"apparent"`` on train, ``"held-out"`` on test) and ``threshold_from``
+        (``"cross-validated"`` or ``"apparent"`` training scores).
     """
-    threshold = youden_threshold(y_train, s_train)
-    cv = roc_auc_ci(y_train, s_train_cv, alpha=alpha) if s_train_cv is not None else None
+    has_cv = s_train_cv is not None and not np.isnan(np.asarray(s_train_cv, dtype=float)).any()
+    s_cut = s_train_cv if has_cv else s_train
+    source = "cross-validated" if has_cv else "apparent"
+    threshold = youden_threshold(y_train, s_cut)
+    cv = roc_auc_ci(y_train, s_train_cv, alpha=alpha) if has_cv else None
     rows = []
-    for split, y, s in (("train", y_train, s_train), ("test", y_test, s_test)):
+    for split, y, s, s_cls in (("train", y_train, s_train, s_cut), ("test", y_test, s_test, s_test)):
         auc, lo, hi = roc_auc_ci(y, s, alpha=alpha)
-        m = threshold_metrics(y, s, threshold)
-        row = {"model": str(name), "set": split, "auc": auc, "auc_lower": lo, "auc_upper": hi}
+        m = threshold_metrics(y, s_cls, threshold)
+        row = {"model": str(name), "set": split, "auc": auc, "auc_lower": lo, "auc_upper": hi,
+               "auc_estimate": "apparent" if split == "train" else "held-out"}
         if cv is not None:
             row.update(zip(("cv_auc", "cv_auc_lower", "cv_auc_upper"), cv if split == "train" else (np.nan,) * 3))
-        rows.append({**row, **{k: m[k] for k in ("accuracy", "sensitivity", "specificity", "ppv", "npv", "threshold", "tp", "fp", "tn", "fn", "n")}})
+        rows.append({**row, **{k: m[k] for k in ("accuracy", "sensitivity", "specificity", "ppv", "npv", "threshold", "tp", "fp", "tn", "fn", "n")},
+                     "estimate": source if split == "train" else "held-out", "threshold_from": source})
     return pd.DataFrame(rows)
 
 

@@ -79,6 +79,36 @@ def test_table2_rows_use_training_youden_on_test():
     assert (t["threshold"] == th).all()
     assert t.loc[1, "sensitivity"] == pytest.approx(threshold_metrics(y_te, s_te, th)["sensitivity"])
     assert t.loc[1, "auc"] == pytest.approx(roc_auc_score(y_te, s_te))
+    # no out-of-fold scores: the cut-off and training metrics are apparent, and say so
+    assert list(t["threshold_from"]) == ["apparent", "apparent"]
+    assert list(t["estimate"]) == ["apparent", "held-out"] and list(t["auc_estimate"]) == ["apparent", "held-out"]
+
+
+def test_table2_cut_off_and_training_metrics_come_from_out_of_fold_scores():
+    rng = np.random.default_rng(5)
+    y_tr, y_te = rng.integers(0, 2, 90), rng.integers(0, 2, 40)
+    s_tr = y_tr * 2.0 + rng.normal(0, 0.5, 90)  # full fit: in-sample, overconfident
+    s_cv = y_tr * 0.8 + rng.normal(0, 1.0, 90)  # out-of-fold: what a new lesion would get
+    s_te = y_te * 0.8 + rng.normal(0, 1.0, 40)
+    t = table2_rows("OR_LR", y_tr, s_tr, y_te, s_te, s_train_cv=s_cv).set_index("set")
+    th_cv, th_fit = youden_threshold(y_tr, s_cv), youden_threshold(y_tr, s_tr)
+    assert th_cv != pytest.approx(th_fit)  # the old in-sample cut-off differs
+    assert t.loc["train", "threshold"] == th_cv and t.loc["test", "threshold"] == th_cv
+    # training metrics: the out-of-fold scores at that cut-off, counted by hand
+    pos = s_cv >= th_cv
+    assert t.loc["train", "sensitivity"] == pytest.approx(np.sum(pos & (y_tr == 1)) / np.sum(y_tr == 1), abs=1e-15)
+    assert t.loc["train", "specificity"] == pytest.approx(np.sum(~pos & (y_tr == 0)) / np.sum(y_tr == 0), abs=1e-15)
+    assert t.loc["train", "accuracy"] == pytest.approx(np.mean(pos == (y_tr == 1)), abs=1e-15)
+    assert t.loc["train", "ppv"] == pytest.approx(np.sum(pos & (y_tr == 1)) / np.sum(pos), abs=1e-15)
+    # the test rows: the frozen cut-off on the test scores
+    pos_te = s_te >= th_cv
+    assert t.loc["test", "npv"] == pytest.approx(np.sum(~pos_te & (y_te == 0)) / np.sum(~pos_te), abs=1e-15)
+    # the training AUC stays the full fit's, labelled apparent; the cross-validated AUC beside it
+    assert t.loc["train", "auc"] == pytest.approx(roc_auc_score(y_tr, s_tr), abs=1e-12)
+    assert t.loc["train", "cv_auc"] == pytest.approx(roc_auc_score(y_tr, s_cv), abs=1e-12)
+    assert (t.loc["train", "auc_estimate"], t.loc["train", "estimate"], t.loc["train", "threshold_from"]) == (
+        "apparent", "cross-validated", "cross-validated")
+    assert (t.loc["test", "estimate"], t.loc["test", "threshold_from"]) == ("held-out", "cross-validated")
 
 
 def test_bad_inputs_raise_input_error():

@@ -340,7 +340,7 @@ def test_every_result_is_pandas_or_a_handle_and_formulas_are_never_guessed_from_
     np.testing.assert_array_equal(old.summary()["coef"], fit.summary()["coef"])
     ext = stats.calibrate_nomogram(fit, newdata=_tiny_cohort(n=60, seed=13), g=5)
     row = ext.summary().iloc[0]
-    assert row["mode"] == "external" and row["hl_df"] == 3
+    assert row["mode"] == "external" and row["hl_df"] == 5  # held-out data: df = groups (Hosmer & Lemeshow 2000, 5.2.2)
     new = _tiny_cohort(n=60, seed=13)
     p_new = stats.predict(fit, newdata=new)
     assert row["hl_statistic"] == pytest.approx(stats.hl_test(new["label"], p_new, g=5)["statistic"], rel=1e-12)

@@ -22,20 +22,68 @@ test_that("calibrate_nomogram equals rms::calibrate under the same seed and keep
   expect_output(print(cal), "B = 40")
 })
 
-test_that("external validation gives val.prob intercept and slope and the HL test", {
+test_that("external validation gives CITL, val.prob's recalibration intercept and slope, and the held-out HL test", {
   fit <- fit_nomogram(y ~ score + age + size, golden_input("paper_train"))
   te <- golden_input("paper_test")
   ext <- calibrate_nomogram(fit, newdata = te)
   p <- predict(fit, te)
   g <- glm(te$y ~ qlogis(p), family = binomial)
-  expect_equal(ext$intercept, unname(coef(g)[1]), tolerance = 1e-6)
+  expect_equal(ext$recalibration_intercept, unname(coef(g)[1]), tolerance = 1e-6)
   expect_equal(ext$slope, unname(coef(g)[2]), tolerance = 1e-6)
+  # calibration-in-the-large is the intercept with the logit as offset, not val.prob's intercept
+  expect_equal(ext$citl, unname(coef(glm(te$y ~ 1 + offset(qlogis(p)), family = binomial))), tolerance = 1e-9)
+  expect_null(ext$intercept)
   hl <- hl_test(te$y, p, g = 10)
   expect_equal(ext$hl$statistic, hl$statistic, tolerance = 1e-12)
+  # held-out data: df = number of groups (10), not groups - 2
+  expect_equal(summary(ext)$hl_df, 10)
+  expect_equal(summary(ext)$hl_p, pchisq(unname(hl$statistic), 10, lower.tail = FALSE), tolerance = 1e-12)
+  expect_false("intercept" %in% names(summary(ext)))
   sm <- lowess(p, te$y, iter = 0)
   expect_equal(ext$table$smoothed[1], approx(sm$x, sm$y, xout = min(p), ties = mean)$y, tolerance = 1e-12)
   expect_s3_class(plot(ext), "ggplot")
-  expect_equal(summary(ext)$hl_df, 8)
+  expect_null(ext$band)
+})
+
+test_that("the external curve's bootstrap band is the percentile of lowess curves over resamples", {
+  set.seed(21)
+  p <- runif(90, 0.02, 0.95)
+  y <- rbinom(90, 1, p)
+  grid <- c(0.1, 0.3, 0.5, 0.7)
+  set.seed(99); before <- runif(1); set.seed(99)
+  cal <- external_calibration(y, p, g = 5, B = 60, seed = 4, conf_level = 0.9, grid = grid)
+  expect_identical(runif(1), before)  # the caller's stream is left alone
+  # reference: the resampling written out by hand
+  set.seed(4)
+  curves <- sapply(1:60, function(b) {
+    i <- sample.int(90, replace = TRUE)
+    sm <- lowess(p[i], y[i], iter = 0)
+    approx(sm$x, sm$y, xout = grid, ties = mean)$y
+  })
+  ref_lo <- apply(curves, 1, quantile, 0.05, na.rm = TRUE)
+  ref_hi <- apply(curves, 1, quantile, 0.95, na.rm = TRUE)
+  expect_equal(cal$band$lower, unname(ref_lo), tolerance = 1e-12)
+  expect_equal(cal$band$upper, unname(ref_hi), tolerance = 1e-12)
+  expect_equal(cal$band$n_resamples, unname(rowSums(!is.na(curves))))
+  expect_true(all(cal$band$lower < cal$band$upper))
+  # the default grid is the risks themselves; the table carries the band, and so does the plot
+  full <- external_calibration(y, p, g = 5, B = 60, seed = 4)
+  expect_equal(full$band$predicted, sort(unique(p)))
+  expect_equal(full$table$lower, full$band$lower, tolerance = 1e-12)
+  inside <- full$table$smoothed >= full$table$lower & full$table$smoothed <= full$table$upper
+  expect_gt(mean(inside), 0.9)
+  gp <- calibration_plot(full)
+  expect_true(any(vapply(gp$layers, function(l) inherits(l$geom, "GeomRibbon"), logical(1))))
+  expect_error(external_calibration(y, p, B = 10), "must be given", class = "srnomogram_error_input")
+  # calibrate_nomogram's external mode draws the band when given a seed; clusters resample together
+  fit <- fit_nomogram(y ~ score + age + size, golden_input("paper_train"))
+  te <- golden_input("paper_test")
+  ext <- calibrate_nomogram(fit, newdata = te, B = 30, seed = 2, conf_level = 0.8)
+  expect_equal(ext$band, external_calibration(te$y, predict(fit, te), B = 30, seed = 2, conf_level = 0.8)$band)
+  cl <- rep(seq_len(45), each = 2)
+  a <- external_calibration(y, p, B = 40, seed = 3, cluster = cl)
+  expect_false(identical(a$band, external_calibration(y, p, B = 40, seed = 3)$band))
+  expect_identical(a$band, external_calibration(y, p, B = 40, seed = 3, cluster = cl)$band)
 })
 
 test_that("external_calibration rejects probabilities outside [0, 1]", {

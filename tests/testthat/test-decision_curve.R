@@ -298,4 +298,58 @@ test_that("incomplete rows drop their cluster ids with them", {
   b <- decision_curve(y ~ risk, d[keep, ], fitted_risk = TRUE, bootstraps = 20, seed = 2, cluster = cl[keep])
   expect_identical(a$derived, b$derived)
   expect_equal(a$n_clusters, 40)
+
+
+test_that("net_benefit_difference gives TP/n - FP/n * t/(1-t) per model and a paired bootstrap", {
+  set.seed(12)
+  n <- 150
+  x <- rnorm(n)
+  y <- rbinom(n, 1, plogis(-0.8 + 1.4 * x))
+  r1 <- plogis(-0.8 + 1.4 * x)
+  r2 <- plogis(-0.8 + 0.4 * x + rnorm(n, 0, 0.5))
+  th <- seq(0.05, 0.5, by = 0.05)
+  nbd <- net_benefit_difference(y, r1, r2, thresholds = th, B = 200, seed = 3, conf_level = 0.9)
+  analytic <- function(r) sapply(th, function(t) sum(r > t & y == 1) / n - sum(r > t & y == 0) / n * t / (1 - t))
+  expect_equal(nbd$table$nb1, analytic(r1), tolerance = 1e-12)
+  expect_equal(nbd$table$nb2, analytic(r2), tolerance = 1e-12)
+  expect_equal(nbd$table$difference, analytic(r1) - analytic(r2), tolerance = 1e-12)
+  expect_equal(nbd$summary$estimate, mean(analytic(r1) - analytic(r2)), tolerance = 1e-12)
+  # the same net benefit as decision_curve() (rmda's definition)
+  dc <- decision_curve(y ~ r, data.frame(y = y, r = r1), fitted_risk = TRUE, thresholds = th, conf_level = NULL)
+  expect_equal(nbd$table$nb1, dc$derived$NB[dc$derived$model == "y ~ r"], tolerance = 1e-12)
+  # the bootstrap written out by hand: both models on the same resample
+  set.seed(3)
+  d <- sapply(1:200, function(b) {
+    i <- sample.int(n, replace = TRUE)
+    nb <- function(r) sapply(th, function(t) sum(r[i] > t & y[i] == 1) / n - sum(r[i] > t & y[i] == 0) / n * t / (1 - t))
+    nb(r1) - nb(r2)
+  })
+  expect_equal(nbd$table$lower, unname(apply(d, 1, quantile, 0.05)), tolerance = 1e-12)
+  expect_equal(nbd$table$upper, unname(apply(d, 1, quantile, 0.95)), tolerance = 1e-12)
+  expect_equal(c(nbd$summary$lower, nbd$summary$upper), unname(quantile(colMeans(d), c(0.05, 0.95))), tolerance = 1e-12)
+  expect_output(print(nbd), "paired bootstrap")
+  expect_s3_class(plot(nbd), "ggplot")
+})
+
+test_that("net_benefit_difference resamples clusters, leaves the caller's stream alone and checks its input", {
+  set.seed(4)
+  y <- rbinom(80, 1, 0.4)
+  r1 <- runif(80)
+  r2 <- runif(80)
+  cl <- rep(1:40, each = 2)
+  set.seed(1); before <- runif(1); set.seed(1)
+  a <- net_benefit_difference(y, r1, r2, c(0.1, 0.3), B = 50, seed = 9, cluster = cl)
+  expect_identical(runif(1), before)
+  expect_equal(a$n_clusters, 40)
+  set.seed(9)
+  ids <- split(1:80, cl)
+  i1 <- unlist(ids[sample.int(40, replace = TRUE)], use.names = FALSE)
+  t <- 0.1
+  first <- (sum(r1[i1] > t & y[i1] == 1) - sum(r1[i1] > t & y[i1] == 0) * t / (1 - t)) / length(i1) -
+    (sum(r2[i1] > t & y[i1] == 1) - sum(r2[i1] > t & y[i1] == 0) * t / (1 - t)) / length(i1)
+  b1 <- net_benefit_difference(y, r1, r2, c(0.1, 0.3), B = 1, seed = 9, cluster = cl)
+  expect_equal(b1$table$lower[1], first, tolerance = 1e-12)
+  expect_error(net_benefit_difference(y, r1, r2, c(0.1, 0.3), B = 10), "must be given", class = "srnomogram_error_input")
+  expect_error(net_benefit_difference(y, r1, r2, c(0, 0.3), B = 0), "thresholds", class = "srnomogram_error_input")
+  expect_true(is.na(net_benefit_difference(y, r1, r2, c(0.1, 0.3), B = 0)$summary$lower))
 })

@@ -91,8 +91,9 @@ test_that("calibration_plot overlays several models, each line the model's own t
   expect_match(p$labels$subtitle, sprintf("Clinical %.3f, Nomogram %.3f", boot$Clinical$mae, boot$Nomogram$mae), fixed = TRUE)
   ext <- lapply(fits, calibrate_nomogram, newdata = te)
   p <- calibration_plot(ext)
-  expect_match(p$labels$subtitle, sprintf("Nomogram: Intercept %.3f, slope %.3f; HL", ext$Nomogram$intercept,
-                                          ext$Nomogram$slope), fixed = TRUE)
+  # the subtitle gives calibration-in-the-large (the offset intercept), never val.prob's recalibration intercept
+  citl <- unname(coef(glm(te$y ~ 1 + offset(qlogis(predict(fits$Nomogram, te))), family = binomial)))
+  expect_match(p$labels$subtitle, sprintf("Nomogram: CITL %.3f, slope %.3f; HL", citl, ext$Nomogram$slope), fixed = TRUE)
   expect_error(calibration_plot(list(a = boot$Clinical, b = ext$Nomogram)), "same mode", class = "srnomogram_error_input")
   expect_error(calibration_plot(unname(boot)), "unique names", class = "srnomogram_error_input")
 })

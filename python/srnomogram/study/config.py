@@ -10,7 +10,7 @@ A study file has these sections (every key optional except ``cohort.manifest``; 
     radiomics:  enabled, params (a PyRadiomics parameter file), jobs, models
     deep:       enabled, archs, images, weights, epochs, batch_size, lr, device, params
     nomogram:   best_model_rule, train_score, calibration_b, bootstrap_seed, hl_groups, dca_thresholds,
-                dca_bootstraps, alpha, require_signal
+                threshold, dca_range, dca_bootstraps, alpha, require_signal
     validation: folds, repeats
     board:      pickle_models
     report:     formats, title
@@ -203,6 +203,20 @@ class NomogramSection:
         description="1 - confidence level of every interval the study reports: Table 2 and ROC AUCs (DeLong), odds "
         "ratios (Table S2, coefficients) and decision-curve bands",
     )
+    threshold: typing.Union[Literal["youden"], Fraction] = Field(
+        "youden",
+        description="cut-off of the clinical model and the nomogram, frozen for the test set and external validation: "
+        "youden (the Youden cut-off of their cross-fitted, out-of-fold training risks) or a pre-specified risk in (0, 1) "
+        "(e.g. 0.02, a biopsy threshold)",
+        **_words("'youden' or a number in (0, 1)"),
+    )
+    dca_range: tuple[Fraction, Fraction] = Field(
+        (0.02, 0.50),
+        description="pre-specified range of threshold probabilities [from, to] over which the nomogram's added net "
+        "benefit over the clinical model is summarised (mean difference, paired bootstrap CI), at the step of "
+        "dca_thresholds",
+        **_words("a list [from, to] of numbers in (0, 1)"),
+    )
     require_signal: Bool = Field(
         False,
         description="score check: when the chosen model's cross-validated training AUC has a CI reaching 0.5 (no "
@@ -214,6 +228,13 @@ class NomogramSection:
     @classmethod
     def _old_name(cls, value):
         return "cross_fitted" if value == "cross_validated" else value
+
+    @field_validator("dca_range")
+    @classmethod
+    def _range_in_order(cls, value):
+        if not value[0] < value[1]:
+            raise PydanticCustomError("config", "{words}", {"words": "[from, to] with from < to"})
+        return value
 
     @field_validator("dca_thresholds")
     @classmethod

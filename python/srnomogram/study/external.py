@@ -133,7 +133,6 @@ def _describe(values) -> dict:
 
 def run_application(ctx):
     """Freeze what applying the study needs: models, cut-offs, settings, training summary."""
-    from .. import metrics
     from .stages import load_cohort, sr_region
 
     cfg = ctx.config
@@ -141,7 +140,10 @@ def run_application(ctx):
     cohort = load_cohort(inputs["split"])
     train = cohort[cohort["split"] == "train"]
     t2 = inputs["table2"].table("table2")
-    cut = {r.model: float(r.threshold) for r in t2[t2["set"] == "train"].itertuples()}
+    # Table 2's training cut-offs: Youden on the cross-fitted (out-of-fold) scores where the model has them
+    t2train = t2[t2["set"] == "train"]
+    cut = {r.model: float(r.threshold) for r in t2train.itertuples()}
+    cut_from = dict(zip(t2train["model"], t2train["threshold_from"])) if "threshold_from" in t2train else {}
     models = {}
     if "radiomics_models" in inputs:
         for f in sorted((inputs["radiomics_models"].path / "model").glob("*.skops")):
@@ -160,12 +162,16 @@ def run_application(ctx):
         if m["label"] not in cut:
             raise InputError(f"Table 2 has no training row for {m['label']}; rerun the study's table2 stage.")
         m["threshold"] = cut[m["label"]]
+        m["threshold_from"] = f"Youden cut-off of the {cut_from.get(m['label'], 'apparent')} training scores"
+    # the nomogram stage's cut-offs: out-of-fold training risks (or nomogram.threshold, pre-specified)
     preds = inputs["nomogram"].table("predictions")
-    ptrain = preds[preds["split"] == "train"]
+    ptrain = preds[preds["split"] == "train"]  # the training risks' range, for the summary below
+    cuts = inputs["nomogram"].table("nomogram_thresholds").set_index("model")
     clinical = {}
     for name in ("clinical", "nomogram"):
         clinical[name] = {"label": EXTRA_LABELS[name], "file": f"stages/nomogram/{name}.rds",
-                          "threshold": float(metrics.youden_threshold(ptrain["label"].to_numpy(), ptrain[f"risk_{name}"].to_numpy()))}
+                          "threshold": float(cuts.loc[name, "threshold"]),
+                          "threshold_from": str(cuts.loc[name, "threshold_from"])}
     best = inputs["table2"].json("best_model")
     params_file = None
     if cfg.radiomics.enabled and cfg.radiomics.params:
@@ -179,8 +185,9 @@ def run_application(ctx):
         "clinical_models": clinical,
         "clinical_factors": list(cfg.cohort.clinical),
         "best_model": best,
-        "thresholds": "training Youden cut-off, as Table 2 computes it (metrics.table2_rows); for the clinical "
-                      "model and the nomogram, the Youden cut-off of their training risks",
+        "thresholds": "image models: the training Youden cut-off of Table 2 (metrics.table2_rows), from the cross-fitted "
+                      "(out-of-fold) training scores; clinical model and nomogram: the nomogram stage's cut-offs "
+                      "(nomogram_thresholds: Youden of their out-of-fold training risks, or nomogram.threshold)",
         "sr": {"enabled": cfg.sr.enabled, "params": dict(cfg.sr.params or {}), "model": "stages/sr/model" if cfg.sr.enabled else None,
                **dict(zip(("region", "roi_margin"), sr_region(cfg)))},
         "radiomics": {"enabled": cfg.radiomics.enabled, "params_file": params_file,
@@ -701,7 +708,8 @@ def _ext_statistics(ctx):
     ctx.write_table("external_calibration", summary.drop(columns=["auc", "auc_lower", "auc_upper"]))
     c = pd.concat(cls, ignore_index=True)
     c.insert(0, "model", c.pop("model"))
-    c["threshold_source"] = "frozen training Youden cut-off"
+    frozen = {**app["models"], **app["clinical_models"]}
+    c["threshold_source"] = ["frozen: " + frozen[m].get("threshold_from", "training Youden cut-off") for m in c["model"]]
     c["unit"] = estimand
     ctx.write_table("external_classification", c)
     ctx.write_table("external_calibration_curves", pd.concat(curves, ignore_index=True))

@@ -29,6 +29,10 @@ REPORT_TABLES = {
     "roc_comparison": ("nomogram", "roc_comparison"),
     "hosmer_lemeshow": ("nomogram", "hosmer_lemeshow"),
     "calibration_summary": ("nomogram", "calibration_summary"),
+    "nomogram_thresholds": ("nomogram", "nomogram_thresholds"),
+    "heldout_validation": ("nomogram", "heldout_validation"),
+    "added_value": ("nomogram", "added_value"),
+    "net_benefit_difference": ("nomogram", "net_benefit_difference"),
     "internal_validation": ("nomogram", "internal_validation"),
     "decision_curves": ("nomogram", "decision_curves"),
 }

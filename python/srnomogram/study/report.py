@@ -106,8 +106,8 @@ def methods_text(cfg, results) -> str:
             f"(seed {cfg.study.seed}, the same folds for every model), and each training lesion was scored by a model "
             f"fitted on the other {k - 1} folds (out-of-fold scores); test scores came from the model fitted on the "
             f"whole training set. Models were compared by AUC with DeLong {_level(cfg)}% confidence intervals (on the "
-            f"training set both apparent and cross-validated), sensitivity, specificity and accuracy at the training "
-            f"Youden threshold (Table 2). The model with {rule} ({best['label']}) provided the deep-learning score"
+            f"training set both apparent and cross-validated), sensitivity, specificity and accuracy at the Youden "
+            f"threshold of the out-of-fold training scores, frozen for the test set (Table 2; cross-validated on train). The model with {rule} ({best['label']}) provided the deep-learning score"
             + (
                 f"; on the training set its out-of-fold scores entered the nomogram, so that the nomogram's "
                 f"coefficient is fitted to scores of lesions the model had not seen."
@@ -131,11 +131,20 @@ def methods_text(cfg, results) -> str:
         f"regression (Table S2; odds ratios with Wald {_level(cfg)}% confidence intervals per unit of each factor and "
         f"per {DEEP_SCORE_OR_UNIT:g} of the score). "
         f"A clinical model ({clin}) and a deep-learning nomogram ({clin} and the deep-learning score) were fitted "
-        f"on the training set with rms::lrm; their ROC curves were compared by DeLong's test; calibration was "
+        f"on the training set with rms::lrm; their cut-offs came from "
+        + ("the Youden index of their out-of-fold training risks (refitted over the same folds)"
+           if cfg.nomogram.threshold == "youden" else f"a pre-specified risk of {cfg.nomogram.threshold:g}")
+        + f". The deep-learning score's added value was tested on the training set by the likelihood-ratio test of "
+        f"the nomogram against the clinical model (rms::lrtest; DeLong's test of nested models' training AUCs is "
+        f"invalid), and on the test set by DeLong's test and the difference in net benefit over thresholds "
+        f"{cfg.nomogram.dca_range[0]:g}-{cfg.nomogram.dca_range[1]:g} with a paired bootstrap over patients. Calibration was "
         f"assessed by {cfg.nomogram.calibration_b} bootstrap repetitions (rms::calibrate, seed {cfg.bootstrap_seed}) "
-        f"on the training set and by external validation (calibration intercept and slope, smoothed curve) on the "
-        f"test set, with the Hosmer–Lemeshow test ({cfg.nomogram.hl_groups} groups) on both; clinical "
-        f"usefulness by decision curves (thresholds {cfg.nomogram.dca_thresholds[0]:g} to "
+        f"on the training set; the test set was validated as held-out data by the same function as an external "
+        f"cohort (external_validation: calibration-in-the-large and slope with {_level(cfg)}% CIs, Brier, the "
+        f"Hosmer–Lemeshow test with df = {cfg.nomogram.hl_groups} groups, a smoothed curve with a bootstrap band, "
+        f"classification at the frozen cut-offs); the training Hosmer–Lemeshow test ({cfg.nomogram.hl_groups} groups) "
+        f"is apparent. Clinical "
+        f"usefulness was assessed by decision curves (thresholds {cfg.nomogram.dca_thresholds[0]:g} to "
         f"{cfg.nomogram.dca_thresholds[1]:g} by {cfg.nomogram.dca_thresholds[2]:g}"
         + (
             f"; {_level(cfg)}% bootstrap percentile bands from {cfg.nomogram.dca_bootstraps} resamples of each set, "
@@ -279,9 +288,16 @@ TABLE_TITLES = {
     "table_s2": "Table S2. Univariate and multivariate logistic regression (odds ratios, Wald {level}% CI)",
     "nomogram_coefficients": "Nomogram and clinical model coefficients (odds ratios, Wald {level}% CI)",
     "roc_auc": "AUC (DeLong {level}% CI) of the clinical model and the nomogram",
-    "roc_comparison": "DeLong comparison: nomogram vs clinical model",
-    "hosmer_lemeshow": "Hosmer–Lemeshow test",
-    "calibration_summary": "Calibration: bootstrap (train) and external (test)",
+    "roc_comparison": "DeLong comparison: nomogram vs clinical model (test set, held-out)",
+    "hosmer_lemeshow": "Hosmer–Lemeshow test (train: apparent, df = groups - 2; test: held-out, df = groups)",
+    "calibration_summary": "Calibration: bootstrap (train) and held-out (test: calibration-in-the-large, slope)",
+    "nomogram_thresholds": "Cut-offs of the clinical model and the nomogram (out-of-fold training risks or pre-specified) "
+    "with their cross-validated training classification",
+    "heldout_validation": "Held-out validation on the test set (external_validation at the frozen cut-offs, {level}% CI)",
+    "added_value": "Added value of the deep-learning score: likelihood-ratio test (train) and mean difference in net "
+    "benefit, nomogram - clinical model (test, paired bootstrap {level}% CI)",
+    "net_benefit_difference": "Difference in net benefit, nomogram - clinical model, per threshold (test, paired "
+    "bootstrap {level}% CI)",
     "internal_validation": "Internal validation (bootstrap, B = {B}): apparent and optimism-corrected indexes "
     "of the clinical model and the nomogram on the training set (rms::validate)",
 }

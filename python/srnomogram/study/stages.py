@@ -2,9 +2,11 @@
 
 split → sr → radiomics_or / radiomics_sr → radiomics_models → deep_<images>_<arch> (four CNNs) →
 table2 (the 8 models, best model → deep-learning score) → clinical (Table 1, univariate and
-multivariate logistic: Table S2) → nomogram (clinical model and deep-learning nomogram: ROC with
-DeLong comparison, bootstrap calibration, optimism-corrected internal validation, Hosmer–Lemeshow,
-decision curves with bootstrap bands on train and test) →
+multivariate logistic: Table S2) → nomogram (clinical model and deep-learning nomogram: cut-offs from
+their out-of-fold training risks, the test set validated as held-out data by ``external_validation``,
+added value (likelihood-ratio test on train; DeLong and paired net-benefit difference on test), bootstrap
+calibration, optimism-corrected internal validation, Hosmer–Lemeshow, decision curves with bootstrap
+bands on train and test) →
 figures → report.
 
 Each stage function receives a :class:`~srnomogram.study.cache.StageContext`, reads its inputs,
@@ -475,8 +477,11 @@ def _formula(cfg, with_score):
 
 
 def run_nomogram(ctx):
-    """Clinical model and deep-learning nomogram: ROC (DeLong), calibration and internal validation (B
-    bootstraps), HL, DCA (with bootstrap bands); every interval at ``1 - nomogram.alpha``."""
+    """Clinical model and deep-learning nomogram: out-of-fold cut-offs (:func:`nomogram_thresholds`),
+    held-out validation of the test set (:func:`heldout_validation`), added value (:func:`added_value`),
+    ROC (DeLong on test), calibration (bootstrap on train; held-out curve with a bootstrap band on test)
+    and internal validation (B bootstraps), HL, DCA (with bootstrap bands); every interval at
+    ``1 - nomogram.alpha``. Training-set estimates are labelled apparent (``estimate``)."""
     from .. import metrics, stats
     from ..data.manifest import patient_ids  # every bootstrap below resamples patients
 
@@ -493,7 +498,21 @@ def run_nomogram(ctx):
         for part in (train, test):
             p = stats.predict(fit, newdata=part)
             preds.loc[preds["case_id"].isin(part["case_id"]), f"risk_{name}"] = p
+    # out-of-fold training risks (the study's cross-fitting folds): what the cut-offs are chosen on
+    folds = ctx.inputs["split"].table("folds")
+    fitted_by = {}
+    for name in fits:
+        oof = cross_fit_nomogram(_formula(cfg, name == "nomogram"), train, folds)
+        preds[f"risk_{name}_oof"] = preds["case_id"].map(dict(zip(train["case_id"], oof["risk"])))
+        glm_folds = sorted(oof.loc[oof["fitted_by"] != "rms::lrm", "fold"].unique().tolist())
+        fitted_by[name] = ("rms::lrm" if not glm_folds else
+                           f"rms::lrm; stats::glm for fold(s) {', '.join(map(str, glm_folds))} (the other folds separate the outcome)")
+        if glm_folds:
+            logger.warning("%s: the training folds other than %s separate the outcome; their out-of-fold risks come from stats::glm",
+                           names.label(name), ", ".join(map(str, glm_folds)))
     ctx.write_table("predictions", preds)
+    cuts = nomogram_thresholds(cfg, preds[preds["split"] == "train"]).assign(oof_fitted_by=lambda d: d["model"].map(fitted_by))
+    ctx.write_table("nomogram_thresholds", cuts)
     coef = []
     for name, fit in fits.items():
         coef.append(fit.summary(conf_level=level).assign(model=name))
@@ -509,7 +528,16 @@ def run_nomogram(ctx):
 
     save_nomogram_fits(ctx, fits, train)
 
-    # ROC, DeLong comparison, HL on train and test
+    # the test set as a held-out cohort: the same external_validation() as an external cohort, at the frozen cut-offs
+    ptest = preds[preds["split"] == "test"].reset_index(drop=True)
+    patients = _patients(ctx, ptest["case_id"])
+    heldout = heldout_validation(cfg, ptest, cuts, patients)
+    ctx.write_table("heldout_validation", heldout)
+    added, nb_diff = added_value(cfg, fits, ptest, patients)
+    ctx.write_table("added_value", added)
+    ctx.write_table("net_benefit_difference", nb_diff)
+
+    # ROC, DeLong comparison (test only: on train the two nested models' AUCs are no valid test), HL
     roc_rows, cmp_rows, hl_rows, dca = [], [], [], []
     lo, hi, by = cfg.nomogram.dca_thresholds
     thresholds = np.round(np.arange(lo, hi + by / 2, by), 10)
@@ -526,15 +554,24 @@ def run_nomogram(ctx):
         for name in fits:
             # the one AUC of the package (Table 2's), DeLong, proven equal to pROC in test_metrics
             auc, lower, upper = metrics.roc_auc_ci(y, part[f"risk_{name}"].to_numpy(), alpha=1 - level)
-            roc_rows.append({"set": s, "model": name, "auc": auc, "lower": lower, "upper": upper})
-            h = stats.hl_test(y, part[f"risk_{name}"].to_numpy(), g=cfg.nomogram.hl_groups)
-            hl_rows.append({"set": s, "model": name, "statistic": h["statistic"], "df": h["df"], "p_value": h["p_value"]})
+            roc_rows.append({"set": s, "model": name, "auc": auc, "lower": lower, "upper": upper,
+                             "estimate": "apparent" if s == "train" else "held-out"})
+            if s == "train":
+                h = stats.hl_test(y, part[f"risk_{name}"].to_numpy(), g=cfg.nomogram.hl_groups)
+                hl_rows.append({"set": s, "model": name, "statistic": h["statistic"], "df": h["df"], "p_value": h["p_value"],
+                                "estimate": "apparent"})
+            else:  # held-out risks: the test of external_validation(), df = groups
+                h = heldout[heldout["model"] == name].iloc[0]
+                hl_rows.append({"set": s, "model": name, "statistic": h["hl_statistic"], "df": h["hl_df"], "p_value": h["hl_p"],
+                                "estimate": "held-out"})
             d = stats.decision_curve(f"label ~ risk_{name}", part[["label", f"risk_{name}"]].reset_index(drop=True),
                                      fitted_risk=True, thresholds=list(thresholds), cluster=patient_ids(data.loc[part.index]), **dca_ci)
             d = d.rename(columns={"model": "curve"})  # rmda's curve name: the formula, "All" or "None"
             dca.append(d.assign(set=s, model=name, conf_level=level if cfg.nomogram.dca_bootstraps > 0 else np.nan))
-        c = stats.compare_roc(y, part["risk_nomogram"].to_numpy(), part["risk_clinical"].to_numpy())
-        cmp_rows.append({"set": s, "comparison": "nomogram vs clinical", **c.drop(["df", "auc_of_score1", "auc_of_score2"]).to_dict()})
+        if s == "test":
+            c = stats.compare_roc(y, part["risk_nomogram"].to_numpy(), part["risk_clinical"].to_numpy())
+            cmp_rows.append({"set": s, "comparison": "nomogram vs clinical", "estimate": "held-out",
+                             **c.drop(["df", "auc_of_score1", "auc_of_score2"]).to_dict()})
     ctx.write_table("roc_auc", pd.DataFrame(roc_rows))
     ctx.write_table("roc_comparison", pd.DataFrame(cmp_rows))
     ctx.write_table("hosmer_lemeshow", pd.DataFrame(hl_rows))
@@ -544,7 +581,9 @@ def run_nomogram(ctx):
     for name, fit in fits.items():
         for s, c in (
             ("train", stats.calibrate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed, cluster=patient_ids(train))),
-            ("test", stats.calibrate_nomogram(fit, newdata=test, g=cfg.nomogram.hl_groups)),
+            # the held-out curve with its bootstrap band (B resamples of the test set's patients)
+            ("test", stats.calibrate_nomogram(fit, newdata=test, g=cfg.nomogram.hl_groups, B=cfg.nomogram.calibration_b,
+                                              seed=cfg.bootstrap_seed, conf_level=level, cluster=patient_ids(test))),
         ):
             cal.append(c.frame().assign(model=name, set=s))
             cal_summary.append(c.summary().assign(model=name, set=s))
@@ -559,6 +598,142 @@ def run_nomogram(ctx):
     ]
     val = pd.concat(val, ignore_index=True)
     ctx.write_table("internal_validation", val[["model", *[c for c in val.columns if c != "model"]]])
+
+
+def cross_fit_nomogram(formula: str, train: pd.DataFrame, folds: pd.DataFrame) -> pd.DataFrame:
+    """Out-of-fold risks of a logistic model over the study's cross-fitting folds.
+
+    For each fold k of ``folds`` (the split stage's ``training_folds``, joined by ``case_id``) the
+    model ``formula`` is refitted on the other folds and predicts the lesions of fold k (R's
+    ``cross_fit_risk``: ``rms::lrm`` through ``fit_nomogram``; ``stats::glm`` on a fold whose other
+    folds separate the outcome). The deep-learning score of a training lesion is itself an
+    out-of-fold score over the same folds, from image models that saw the other folds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per row of ``train``, in its order: ``fold``, ``risk``, ``fitted_by``.
+    """
+    from .. import stats
+    from ..validation import folds_of
+
+    fold = folds_of(folds, train["case_id"])
+    return stats.call("cross_fit_risk", stats.Formula(formula), train.reset_index(drop=True), [int(k) for k in fold])
+
+
+def nomogram_thresholds(cfg, ptrain: pd.DataFrame) -> pd.DataFrame:
+    """Cut-offs of the clinical model and the nomogram, chosen without in-sample risks.
+
+    ``nomogram.threshold: youden`` takes the Youden cut-off of each model's out-of-fold training
+    risks (``risk_<model>_oof`` of ``predictions``); a number is a pre-specified clinical cut-off,
+    used for both models. The table also gives each model's cross-validated training
+    classification at its cut-off (the out-of-fold risks, ``score >= threshold`` positive).
+    """
+    from .. import metrics
+
+    y = ptrain["label"].to_numpy()
+    rows = []
+    for name in ("clinical", "nomogram"):
+        oof = ptrain[f"risk_{name}_oof"].to_numpy(dtype=float)
+        if cfg.nomogram.threshold == "youden":
+            t, source = metrics.youden_threshold(y, oof), "Youden cut-off of the out-of-fold training risks"
+        else:
+            t, source = float(cfg.nomogram.threshold), "pre-specified (nomogram.threshold)"
+        m = metrics.threshold_metrics(y, oof, t)
+        rows.append({"model": name, "label": names.label(name), "threshold": float(t), "threshold_from": source,
+                     "estimate": "cross-validated",
+                     **{k: m[k] for k in ("accuracy", "sensitivity", "specificity", "ppv", "npv", "tp", "fp", "tn", "fn", "n")}})
+    return pd.DataFrame(rows)
+
+
+def _patients(ctx, case_ids) -> pd.Series:
+    """The patient of each lesion of ``case_ids`` (:func:`srnomogram.data.manifest.patient_ids`)."""
+    from ..data.manifest import patient_ids
+
+    cohort = load_cohort(ctx.inputs["split"])
+    pid = dict(zip(cohort["case_id"].astype(str), patient_ids(cohort)))
+    # integer codes in order of first appearance: R strings cannot hold the NUL of a lesion without a patient
+    codes, _ = pd.factorize(pd.Series([pid[str(c)] for c in case_ids]), sort=False)
+    return pd.Series(codes + 1, name="patient_id")
+
+
+def heldout_validation(cfg, ptest: pd.DataFrame, cuts: pd.DataFrame, patients: pd.Series) -> pd.DataFrame:
+    """The test set validated as a held-out cohort: R's ``external_validation()`` of each model's test
+    risks at its frozen cut-off, exactly as ``srnomogram validate`` treats an external cohort.
+
+    Calibration-in-the-large (the intercept of ``glm(y ~ offset(qlogis(p)))``) and slope with
+    Wald CIs, ``rms::val.prob``'s statistics, Brier, Hosmer-Lemeshow with df = groups, AUC
+    (DeLong), and accuracy, sensitivity, specificity, PPV and NPV at the cut-off of
+    :func:`nomogram_thresholds`. When a patient has several test lesions, the CIs come from a
+    bootstrap over patients (``nomogram.calibration_b`` resamples, the bootstrap seed).
+    """
+    from .. import stats
+
+    level = 1 - cfg.nomogram.alpha
+    y = ptest["label"].to_numpy(dtype=float)
+    kw = {"g": cfg.nomogram.hl_groups, "conf_level": level}
+    if patients.duplicated().any():
+        kw.update(cluster=list(patients), B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed)
+    rows = []
+    for r in cuts.itertuples():
+        ev = stats.external_validation(y, ptest[f"risk_{r.model}"].to_numpy(dtype=float), threshold=float(r.threshold), **kw)
+        summ = ev.summary().iloc[0].to_dict()
+        cls = ev.frame(what="classification").iloc[0].to_dict()
+        cls.pop("n", None)
+        rows.append({"model": r.model, "label": r.label, "set": "test", "estimate": "held-out", **summ, **cls,
+                     "threshold_from": r.threshold_from})
+    return pd.DataFrame(rows)
+
+
+def dca_range_thresholds(cfg) -> np.ndarray:
+    """The thresholds of ``nomogram.dca_range``, at the step of ``nomogram.dca_thresholds``."""
+    lo, hi = cfg.nomogram.dca_range
+    by = cfg.nomogram.dca_thresholds[2]
+    return np.round(np.arange(lo, hi + by / 2, by), 10)
+
+
+def added_value(cfg, fits, ptest: pd.DataFrame, patients: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What the deep-learning score adds to the clinical factors, each by a valid route.
+
+    * train: the likelihood-ratio test of the nomogram against the clinical model (R's
+      ``lr_test``, equal to ``rms::lrtest``), the valid test of an added predictor on the data
+      both were fitted to (DeLong on their training AUCs is not: Demler et al. 2012);
+    * test: the difference in net benefit, nomogram - clinical model, at each threshold of
+      ``nomogram.dca_range`` and its mean over the range, with a paired percentile bootstrap
+      (R's ``net_benefit_difference``: both models on the same resamples of patients,
+      ``nomogram.dca_bootstraps`` resamples, the bootstrap seed).
+
+    Returns
+    -------
+    (added_value, net_benefit_difference) : tuple of DataFrame
+        ``added_value``: ``set``, ``estimand``, ``estimate``, ``lower``, ``upper``, ``statistic``,
+        ``df``, ``p_value``, ``method``; ``net_benefit_difference``: one row per threshold.
+    """
+    from .. import stats
+
+    level = 1 - cfg.nomogram.alpha
+    lr = stats.call("lr_test", fits["nomogram"], fits["clinical"])
+    rows = [{"set": "train", "estimand": "lr_test_deep_score", "estimate": np.nan, "lower": np.nan, "upper": np.nan,
+             "statistic": float(lr["statistic"]), "df": float(lr["df"]), "p_value": float(lr["p_value"]),
+             "method": "likelihood-ratio test (rms::lrtest)"}]
+    th = dca_range_thresholds(cfg)
+    B = int(cfg.nomogram.dca_bootstraps)
+    nbd = stats.call("net_benefit_difference", ptest["label"].to_numpy(dtype=float),
+                     ptest["risk_nomogram"].to_numpy(dtype=float), ptest["risk_clinical"].to_numpy(dtype=float),
+                     thresholds=list(th), B=B, seed=cfg.bootstrap_seed, cluster=list(patients), conf_level=level)
+    summ = nbd.summary().iloc[0]
+    n_units = patients.nunique()
+    method = (f"mean difference in net benefit (nomogram - clinical model) over thresholds {th[0]:g}-{th[-1]:g} "
+              f"(step {cfg.nomogram.dca_thresholds[2]:g}); "
+              + (f"paired percentile bootstrap over {n_units} patients (B = {B}, seed {cfg.bootstrap_seed})" if B else "no bootstrap (dca_bootstraps: 0)"))
+    rows.append({"set": "test", "estimand": "delta_net_benefit_mean", "estimate": float(summ["estimate"]),
+                 "lower": float(summ["lower"]), "upper": float(summ["upper"]), "statistic": np.nan, "df": np.nan,
+                 "p_value": np.nan, "method": method})
+    tab = nbd.frame().rename(columns={"nb1": "nb_nomogram", "nb2": "nb_clinical"})
+    tab.insert(0, "set", "test")
+    tab["estimate"] = "held-out"
+    tab["conf_level"] = level if B else np.nan
+    return pd.DataFrame(rows), tab
 
 
 def score_coefficient(coef: pd.DataFrame, conf_level: float) -> dict:
@@ -610,12 +785,20 @@ def build_stages(cfg) -> list[Stage]:
                 deps = ("split", "sr") if images == "sr" else ("split",)
                 stages.append(Stage(name, make_deep_stage(images, arch), deps=deps, extra_key=_deep_key, version="3", pins=_deep_pins(images, arch)))
                 model_deps.append(name)
-    stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",), version="3",
+    stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",), version="4",
                         pins=pins("scores", "scores_oof", "table2", "model_aucs", "score_check")))
     stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key, pins=pins("table1", "table_s2")))
-    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="6",
-                        pins=pins("predictions", "nomogram_coefficients", "nomogram_points", "clinical_points", "roc_auc", "roc_comparison",
-                                  "hosmer_lemeshow", "decision_curves", "calibration", "calibration_summary", "internal_validation")))
+    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="7",
+                        pins=(*pins("predictions", "nomogram_coefficients", "nomogram_points", "clinical_points", "roc_auc", "roc_comparison",
+                                    "hosmer_lemeshow", "decision_curves", "calibration", "calibration_summary", "internal_validation"),
+                              Pin("nomogram_thresholds", title="Cut-offs of the clinical model and the nomogram (from out-of-fold "
+                                  "training risks, or pre-specified), frozen for the test set and external validation"),
+                              Pin("heldout_validation", title="Held-out validation of the clinical model and the nomogram on the "
+                                  "test set (external_validation(): CITL, slope, Brier, HL, classification at the frozen cut-off)"),
+                              Pin("added_value", title="Added value of the deep-learning score: likelihood-ratio test (train) and "
+                                  "mean difference in net benefit over the pre-specified range (test)"),
+                              Pin("net_benefit_difference", title="Difference in net benefit, nomogram - clinical model, per "
+                                  "threshold of the pre-specified range (test, paired bootstrap CI)"))))
     from .external import application_stage  # what `srnomogram validate/predict` needs, frozen
 
     stages.append(application_stage(stages))

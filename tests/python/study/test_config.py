@@ -148,12 +148,12 @@ def test_require_signal_defaults_to_warn_only_and_must_be_a_bool():
 # (commit c3efde4). The stage cache keys are section hashes, so a change here reruns every finished study:
 # adding a setting changes them on purpose (update the pins then, and say so); rewriting the validation must not.
 _BASE = "/srnomogram-study"  # not a real folder: paths resolve to the same strings on every machine
-_PINNED = {  # changed on purpose: sr.region (ROI-only SR) added; sr.fit_on added
-    "demo.yaml": "ed945ad7a5b8f51c",
-    "breast-lesions-usg.yaml": "bfdcc5545c7c1c1b",
-    "srnomogram demo": "1bb7484cb4a209bf",
-    "minimal": "ad05ba8f1ca84bcf",
-    "aliases and coercions": "4cd0e606f0d8735d",
+_PINNED = {  # changed on purpose: sr.region, sr.fit_on, nomogram.threshold and nomogram.dca_range added
+    "demo.yaml": "85f9041803e2d3ef",
+    "breast-lesions-usg.yaml": "79b6a5340c54a608",
+    "srnomogram demo": "71090f9fbdf6425a",
+    "minimal": "ca610198216f390a",
+    "aliases and coercions": "f4cfc361938eb3fc",
 }
 
 
@@ -190,8 +190,8 @@ def test_stage_cache_section_hashes_of_the_demo_are_unchanged():
         ("cohort", "split"), ("sr",), ("radiomics",), ("radiomics", "board"), ("nomogram",), ("cohort",), ("cohort", "nomogram"))}
     assert got == {
         "cohort,split": "550a8cb3a2f6374f", "sr": "0f2f339b1279eedd", "radiomics": "925d0df92d4151a5",
-        "radiomics,board": "58357f40da17cdb7", "nomogram": "b4ae1cdcf5cfe1cb", "cohort": "76d2e077e662a127",
-        "cohort,nomogram": "050e8460dd6e688b",
+        "radiomics,board": "58357f40da17cdb7", "nomogram": "66edada2a03d2137", "cohort": "76d2e077e662a127",
+        "cohort,nomogram": "e21d8a9281a08799",
     }
     variant = config_from_dict(_pinned_raw("aliases and coercions"), base_dir=_BASE)
     assert variant.nomogram.dca_thresholds == (0, 0.5, 0.1) and isinstance(variant.nomogram.dca_thresholds[0], int)
@@ -336,3 +336,15 @@ def test_threads_is_in_no_hash_and_must_be_a_positive_count():
     assert four.config_hash == local.config_hash and four.section_hash("study", "sr") == local.section_hash("study", "sr")
     with pytest.raises(ConfigError, match=r"study\.threads"):
         config_from_dict({**raw, "study": {**raw["study"], "threads": 0}}, base_dir=_BASE)
+
+
+def test_nomogram_threshold_is_youden_or_a_risk_and_dca_range_an_ordered_pair():
+    base = {"cohort": {"manifest": "m.csv"}}
+    cfg = config_from_dict(base)
+    assert cfg.nomogram.threshold == "youden" and cfg.nomogram.dca_range == (0.02, 0.5)
+    assert config_from_dict({**base, "nomogram": {"threshold": 0.02}}).nomogram.threshold == 0.02
+    for bad in (0, 1, 1.5, "otsu"):
+        with pytest.raises(ConfigError, match=r"nomogram.threshold must be 'youden' or a number in \(0, 1\)"):
+            config_from_dict({**base, "nomogram": {"threshold": bad}})
+    with pytest.raises(ConfigError, match=r"nomogram.dca_range must be \[from, to\] with from < to"):
+        config_from_dict({**base, "nomogram": {"dca_range": [0.5, 0.1]}})

@@ -9,6 +9,7 @@ recalibration slope meaningless. Three epochs in batches of 8 spread the scores 
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -120,6 +121,29 @@ def test_thresholds_are_the_frozen_training_cut_offs_of_table2(validated, study)
 
 
 @slow
+def test_application_freezes_the_out_of_fold_cut_offs_and_validate_applies_them(validated, study):
+    from srnomogram.metrics import youden_threshold
+
+    app = json.loads((study / "stages" / "application" / "application.json").read_text(encoding="utf-8"))
+    oof = pd.read_csv(study / "stages" / "table2" / "scores_oof.csv", dtype={"case_id": str})
+    oof = oof[oof["split"] == "train"]
+    assert app["models"]
+    for key, m in app["models"].items():  # Youden of the cross-fitted training scores, not the full fit's
+        assert m["threshold"] == youden_threshold(oof["label"], oof[key]), key
+        assert m["threshold_from"] == "Youden cut-off of the cross-validated training scores"
+    preds = pd.read_csv(study / "stages" / "nomogram" / "predictions.csv", dtype={"case_id": str})
+    ptrain = preds[preds["split"] == "train"]
+    out, _ = validated
+    cls = pd.read_csv(out / "tables" / "external_classification.csv").set_index("model")
+    for name in ("clinical", "nomogram"):
+        frozen = app["clinical_models"][name]
+        assert frozen["threshold"] == youden_threshold(ptrain["label"], ptrain[f"risk_{name}_oof"]), name
+        assert frozen["threshold_from"] == "Youden cut-off of the out-of-fold training risks"
+        assert cls.loc[name, "threshold"] == frozen["threshold"]
+        assert cls.loc[name, "threshold_source"] == "frozen: Youden cut-off of the out-of-fold training risks"
+
+
+@slow
 def test_a_study_validated_on_its_own_test_rows_reproduces_its_test_numbers(study, tmp_path):
     from srnomogram import validate
 
@@ -148,6 +172,13 @@ def test_a_study_validated_on_its_own_test_rows_reproduces_its_test_numbers(stud
     scores = pd.read_csv(tmp_path / "out" / "tables" / "external_scores.csv", dtype={"case_id": str}).set_index("case_id")
     np.testing.assert_allclose(scores["nomogram"], preds.loc[scores.index, "risk_nomogram"], rtol=1e-10)
     np.testing.assert_allclose(scores["clinical"], preds.loc[scores.index, "risk_clinical"], rtol=1e-10)
+    # one function for every held-out set: the study's held-out validation is validate's on the same rows
+    ext = pd.read_csv(tmp_path / "out" / "tables" / "external_calibration.csv").set_index("model")
+    held = pd.read_csv(study / "tables" / "heldout_validation.csv").set_index("model")
+    for name in ("clinical", "nomogram"):
+        for k in ("citl", "citl_lower", "citl_upper", "slope", "brier", "hl_statistic", "hl_df", "hl_p"):
+            assert held.loc[name, k] == pytest.approx(ext.loc[name, k], rel=1e-9, abs=1e-12), (name, k)
+        assert cls.loc[name, "sensitivity"] == pytest.approx(held.loc[name, "sensitivity"], abs=1e-15)
 
 
 @slow

@@ -163,6 +163,17 @@ def test_figure7_layers_hold_the_boards_roc_calibration_and_decision_curves(stud
                 np.testing.assert_allclose(got["x"], pin["predicted"], rtol=0, atol=1e-12)
                 np.testing.assert_allclose(got["y"], pin[col], rtol=0, atol=1e-12)
         assert (cal_sum.loc[cal_sum["set"] == s, "mode"] == ("bootstrap" if s == "train" else "external")).all()
+        if s == "test":  # D: each held-out curve's bootstrap band, exactly the pin's lower/upper
+            ribbons = _layers(fig, 4, "GeomRibbon")
+            for m, colour in models.items():
+                pin = cal[(cal["set"] == s) & (cal["model"] == m)].dropna(subset=["lower", "upper"]).sort_values("predicted")
+                got = ribbons[ribbons["fill"] == colour].sort_values("x")
+                assert len(pin) > 5
+                np.testing.assert_allclose(got["x"], pin["predicted"], rtol=0, atol=1e-12)
+                np.testing.assert_allclose(got["ymin"], pin["lower"], rtol=0, atol=1e-12)
+                np.testing.assert_allclose(got["ymax"], pin["upper"], rtol=0, atol=1e-12)
+            sub = ro.r("function(p, i) p[[i]]$labels$subtitle")(fig.r, 4)[0]
+            assert "Shaded: 90% bootstrap band of the smoothed curve (B = 20)" in sub
         # E/F: net benefit lines and their bootstrap bands
         lines, bands = _layers(fig, 5 + j, "GeomLine"), _layers(fig, 5 + j, "GeomRibbon")
         for m, colour in models.items():

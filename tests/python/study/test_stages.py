@@ -483,3 +483,155 @@ def test_sr_fit_on_all_trains_once_on_every_image_and_is_shared_by_split_seeds(t
     sr_paths = [pd.read_csv(runs[s]["sr"].file("cohort.csv")).set_index("case_id")["image_sr"] for s in (0, 1)]
     assert sr_paths[0].equals(sr_paths[1])
     assert set(runs[0]["sr"].table("sr_quality")["estimate"]) == {"apparent (fit_on: all)"}
+
+
+# ------------------------------------------------------------------ honest cut-offs, held-out validation, added value (issue 19)
+def _irls(X, y, iters=50):
+    """Unpenalised logistic regression by Newton-Raphson (the reference for rms::lrm): (beta, log-likelihood)."""
+    X = np.column_stack([np.ones(len(X)), X])
+    b = np.zeros(X.shape[1])
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-X @ b))
+        b = b + np.linalg.solve(X.T @ (X * (p * (1 - p))[:, None]), X.T @ (y - p))
+    p = 1 / (1 + np.exp(-X @ b))
+    return b, float(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def _analysis(cfg, inputs):
+    cohort = pd.read_csv(inputs["split"].file("cohort.csv"), dtype={"case_id": str})
+    score = pd.read_csv(inputs["table2"].path / "scores.csv", dtype={"case_id": str})
+    return cohort.merge(score, on="case_id")
+
+
+def test_nomogram_cut_offs_come_from_out_of_fold_risks_and_the_test_set_is_validated_as_held_out(tmp_path):
+    from scipy.optimize import brentq
+    from scipy.special import expit, logit
+
+    from srnomogram import metrics
+    from srnomogram.study.stages import run_nomogram
+
+    cfg, inputs = _nomogram_inputs(tmp_path)
+    run_nomogram(_ctx(cfg, inputs, tmp_path / "nom", "nomogram"))
+    out = tmp_path / "nom"
+    data = _analysis(cfg, inputs)
+    preds = pd.read_csv(out / "predictions.csv", dtype={"case_id": str}).merge(data[["case_id", "age", "max_diameter_cm", "deep_score"]], on="case_id")
+    train, test = preds[preds["split"] == "train"], preds[preds["split"] == "test"]
+    folds = pd.read_csv(inputs["split"].file("folds.csv"), dtype={"case_id": str})
+    fold = train["case_id"].map(dict(zip(folds["case_id"], folds["fold"]))).to_numpy()
+    y = train["label"].to_numpy(float)
+    cols = {"clinical": ["age", "max_diameter_cm"], "nomogram": ["age", "max_diameter_cm", "deep_score"]}
+    for name, c in cols.items():
+        # out-of-fold risks: refit on the other folds (Newton-Raphson here), predict the held-out fold
+        ref = np.empty(len(train))
+        X = train[c].to_numpy(float)
+        for k in np.unique(fold):
+            b, _ = _irls(X[fold != k], y[fold != k])
+            ref[fold == k] = expit(b[0] + X[fold == k] @ b[1:])
+        # rms::lrm stops at its own convergence tolerance: agreement to about 1e-6 in risk
+        np.testing.assert_allclose(train[f"risk_{name}_oof"], ref, rtol=0, atol=5e-6)
+        assert test[f"risk_{name}_oof"].isna().all()
+        assert not np.allclose(ref, train[f"risk_{name}"])  # not the in-sample risks
+    cuts = pd.read_csv(out / "nomogram_thresholds.csv").set_index("model")
+    for name in cols:
+        assert cuts.loc[name, "threshold"] == pytest.approx(metrics.youden_threshold(y, train[f"risk_{name}_oof"]), abs=1e-12)
+        assert cuts.loc[name, "estimate"] == "cross-validated"
+    # the test set through external_validation(): CITL = the offset-only glm intercept, to 1e-9
+    hv = pd.read_csv(out / "heldout_validation.csv").set_index("model")
+    yt = test["label"].to_numpy(float)
+    for name in cols:
+        lp = logit(np.clip(test[f"risk_{name}"].to_numpy(float), 1e-8, 1 - 1e-8))
+        citl = brentq(lambda a: np.sum(yt - expit(a + lp)), -20, 20, xtol=1e-14)
+        assert hv.loc[name, "citl"] == pytest.approx(citl, abs=1e-9)
+        assert (hv.loc[name, "set"], hv.loc[name, "estimate"]) == ("test", "held-out")
+        t = cuts.loc[name, "threshold"]
+        assert hv.loc[name, "threshold"] == t
+        pos = test[f"risk_{name}"].to_numpy() >= t
+        assert hv.loc[name, "sensitivity"] == pytest.approx(np.sum(pos & (yt == 1)) / np.sum(yt == 1), abs=1e-15)
+        assert hv.loc[name, "specificity"] == pytest.approx(np.sum(~pos & (yt == 0)) / np.sum(yt == 0), abs=1e-15)
+        assert hv.loc[name, "hl_df"] == cfg.nomogram.hl_groups  # held-out: df = groups
+        assert hv.loc[name, "brier"] == pytest.approx(np.mean((test[f"risk_{name}"] - yt) ** 2), abs=1e-12)
+    assert list(hv["label"]) == ["Clinical model", "Nomogram"]
+    # calibration_summary no longer calls val.prob's recalibration intercept "intercept"; its test CITL is the held-out one
+    cs = pd.read_csv(out / "calibration_summary.csv")
+    assert "intercept" not in cs.columns
+    ext = cs[cs["set"] == "test"].set_index("model")
+    np.testing.assert_allclose(ext.loc[list(cols), "citl"], hv.loc[list(cols), "citl"], atol=1e-12)
+    # the test calibration curve carries its bootstrap band (B = calibration_b, the bootstrap seed)
+    cal = pd.read_csv(out / "calibration.csv")
+    ct = cal[cal["set"] == "test"]
+    assert ct["lower"].notna().any() and (ct["lower"].dropna() <= ct["upper"].dropna() + 1e-12).all()
+    assert (ext["band_B"] == cfg.nomogram.calibration_b).all()
+    # every training-set estimate here is labelled apparent; the DeLong comparison is test-only
+    roc = pd.read_csv(out / "roc_auc.csv")
+    assert dict(zip(roc["set"], roc["estimate"])) == {"train": "apparent", "test": "held-out"}
+    cmp = pd.read_csv(out / "roc_comparison.csv")
+    assert list(cmp["set"]) == ["test"] and list(cmp["estimate"]) == ["held-out"]
+    hl = pd.read_csv(out / "hosmer_lemeshow.csv")
+    assert dict(zip(hl["set"], hl["estimate"])) == {"train": "apparent", "test": "held-out"}
+
+
+def test_added_value_is_the_lr_test_on_train_and_the_paired_net_benefit_difference_on_test(tmp_path):
+    from scipy.stats import chi2
+
+    from srnomogram.study.stages import run_nomogram
+
+    cfg, inputs = _nomogram_inputs(tmp_path)
+    run_nomogram(_ctx(cfg, inputs, tmp_path / "nom", "nomogram"))
+    out = tmp_path / "nom"
+    av = pd.read_csv(out / "added_value.csv")
+    assert list(av.columns) == ["set", "estimand", "estimate", "lower", "upper", "statistic", "df", "p_value", "method"]
+    av = av.set_index("estimand")
+    data = _analysis(cfg, inputs)
+    train = data[data["split"] == "train"]
+    y = train["label"].to_numpy(float)
+    _, ll_small = _irls(train[["age", "max_diameter_cm"]].to_numpy(float), y)
+    _, ll_big = _irls(train[["age", "max_diameter_cm", "deep_score"]].to_numpy(float), y)
+    lr = av.loc["lr_test_deep_score"]
+    assert lr["set"] == "train" and lr["df"] == 1 and lr["method"] == "likelihood-ratio test (rms::lrtest)"
+    assert lr["statistic"] == pytest.approx(2 * (ll_big - ll_small), rel=1e-5)  # rms::lrm's convergence tolerance
+    assert lr["p_value"] == pytest.approx(chi2.sf(2 * (ll_big - ll_small), 1), rel=1e-5)
+    # Δ net benefit over dca_range (default 0.02-0.50, at the dca_thresholds step 0.05): analytic point estimates
+    preds = pd.read_csv(out / "predictions.csv")
+    test = preds[preds["split"] == "test"]
+    yt, n = test["label"].to_numpy(), len(test)
+    th = np.round(np.arange(0.02, 0.50 + 0.025, 0.05), 10)
+
+    def nb(r):
+        return np.array([np.sum((r > t) & (yt == 1)) / n - np.sum((r > t) & (yt == 0)) / n * t / (1 - t) for t in th])
+
+    d = nb(test["risk_nomogram"].to_numpy()) - nb(test["risk_clinical"].to_numpy())
+    nbd = pd.read_csv(out / "net_benefit_difference.csv")
+    np.testing.assert_allclose(nbd["threshold"], th, atol=1e-12)
+    np.testing.assert_allclose(nbd["difference"], d, atol=1e-12)
+    m = av.loc["delta_net_benefit_mean"]
+    assert m["set"] == "test" and m["estimate"] == pytest.approx(d.mean(), abs=1e-12)
+    assert m["lower"] <= m["estimate"] <= m["upper"] and "paired percentile bootstrap" in m["method"]
+    assert (nbd["lower"] <= nbd["difference"] + 1e-12).all() and (nbd["conf_level"] == 0.9).all()
+
+
+def test_a_pre_specified_threshold_is_used_for_both_models_and_frozen(tmp_path):
+    from srnomogram.study.stages import run_nomogram
+
+    cfg, inputs = _nomogram_inputs(tmp_path)
+    cfg = dataclasses.replace(cfg, nomogram=dataclasses.replace(cfg.nomogram, threshold=0.02, dca_bootstraps=0))
+    run_nomogram(_ctx(cfg, inputs, tmp_path / "nom", "nomogram"))
+    cuts = pd.read_csv(tmp_path / "nom" / "nomogram_thresholds.csv")
+    assert (cuts["threshold"] == 0.02).all() and cuts["threshold_from"].str.startswith("pre-specified").all()
+    hv = pd.read_csv(tmp_path / "nom" / "heldout_validation.csv")
+    assert (hv["threshold"] == 0.02).all()
+    av = pd.read_csv(tmp_path / "nom" / "added_value.csv").set_index("estimand")
+    assert np.isnan(av.loc["delta_net_benefit_mean", "lower"])  # no bootstrap asked for
+
+
+def test_table2_stage_takes_cut_off_and_training_metrics_from_the_out_of_fold_scores(tmp_path):
+    from srnomogram import metrics
+
+    cfg, inputs, oof_train, t2 = _table2_with_oof(tmp_path, oof_noise=0.8)
+    table = t2.table("table2").set_index("set")
+    y = oof_train["label"].to_numpy()
+    th = metrics.youden_threshold(y, oof_train["or_lr"])
+    assert table.loc["train", "threshold"] == th and table.loc["test", "threshold"] == th
+    pos = oof_train["or_lr"].to_numpy() >= th
+    assert table.loc["train", "sensitivity"] == pytest.approx(np.sum(pos & (y == 1)) / np.sum(y == 1), abs=1e-15)
+    assert (table.loc["train", "estimate"], table.loc["train", "auc_estimate"]) == ("cross-validated", "apparent")
+    assert table.loc["train", "threshold_from"] == "cross-validated"
