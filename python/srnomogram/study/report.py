@@ -80,7 +80,7 @@ def _column_formatter(col: pd.Series, name, digits):
             if isinstance(v, str) and not _NUMBER.match(v.strip()):
                 return html.escape(v)  # e.g. "<0.001" as R wrote it
             try:
-                return format_p(float(v))
+                return html.escape(format_p(float(v)))
             except (TypeError, ValueError):
                 return html.escape(str(v))
         return fmt_p

@@ -48,6 +48,7 @@ def test_repeats_rerun_the_split_per_seed_share_features_and_resume(tmp_path, de
             assert got.loc[m, "test_auc"] == pytest.approx(roc_auc(te["label"], te[m]), abs=1e-12)
         assert got["chosen"].sum() == 1 and got.loc[got["chosen"]].index[0] == got["chosen_model"].iloc[0]
         assert 0 <= got["nomogram_test_auc"].iloc[0] <= 1
+        assert (got["n_test"] == len(te)).all() and np.isfinite(got[["nomogram_test_slope", "nomogram_test_citl"]].to_numpy()).all()
     assert tests[0] != tests[1] and tests[0] != set(manifest.loc[manifest["split"] == "test", "case_id"])
     # the radiomics features are computed once: one shared content-hash cache
     assert not (tmp_path / "o" / "repeats" / "seed_0" / "cache" / "radiomics_or").exists()
