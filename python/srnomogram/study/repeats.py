@@ -95,12 +95,25 @@ def seed_result(cfg, results, seed: int) -> pd.DataFrame:
         risk = np.asarray(stats.predict(fit, newdata=test), dtype=float)
         out[f"{name}_test_auc"] = metrics.roc_auc(test["label"].to_numpy(), risk)
         if name == "nomogram":
-            ev = stats.external_validation(test["label"].to_numpy(), risk, g=cfg.nomogram.hl_groups,
-                                           conf_level=1 - cfg.nomogram.alpha).summary().iloc[0]
-            out.update(n_test=int(len(test)), nomogram_test_slope=float(ev["slope"]), nomogram_test_citl=float(ev["citl"]))
+            out.update(n_test=int(len(test)), **_test_calibration(cfg, test["label"].to_numpy(), risk, seed))
         out[f"{name}_corrected_auc"] = _corrected_auc(stats.validate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed))
     rows = aucs.assign(seed=int(seed), label=aucs["model"].map(names.label), chosen=aucs["model"] == best, chosen_model=best, **out)
     return rows[RESULT_COLUMNS]
+
+
+def _test_calibration(cfg, y, risk, seed) -> dict:
+    """The nomogram's test calibration slope and calibration-in-the-large (:func:`srnomogram.stats.external_validation`);
+    NaN, with a warning, when R cannot compute them on this seed's test set (a descriptive statistic
+    does not stop a run of many seeds)."""
+    from .. import stats
+    from ..errors import RBridgeError
+
+    try:
+        ev = stats.external_validation(y, risk, g=cfg.nomogram.hl_groups, conf_level=1 - cfg.nomogram.alpha).summary().iloc[0]
+    except RBridgeError as exc:
+        logger.warning("Repeated splits: seed %d: no test calibration of the nomogram (%s).", seed, exc)
+        return {"nomogram_test_slope": np.nan, "nomogram_test_citl": np.nan}
+    return {"nomogram_test_slope": float(ev["slope"]), "nomogram_test_citl": float(ev["citl"])}
 
 
 def _result_key(cfg, results) -> str:

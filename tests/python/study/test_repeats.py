@@ -48,7 +48,20 @@ def test_repeats_rerun_the_split_per_seed_share_features_and_resume(tmp_path, de
             assert got.loc[m, "test_auc"] == pytest.approx(roc_auc(te["label"], te[m]), abs=1e-12)
         assert got["chosen"].sum() == 1 and got.loc[got["chosen"]].index[0] == got["chosen_model"].iloc[0]
         assert 0 <= got["nomogram_test_auc"].iloc[0] <= 1
-        assert (got["n_test"] == len(te)).all() and np.isfinite(got[["nomogram_test_slope", "nomogram_test_citl"]].to_numpy()).all()
+        assert (got["n_test"] == len(te)).all()
+        if k == 0:  # the nomogram's test calibration equals glm on its frozen test risks
+            from srnomogram import stats
+
+            coh = pd.read_csv(stages / "split" / "cohort.csv").merge(scores[["case_id", "deep_score"]], on="case_id")
+            fit = stats.fit_nomogram("label ~ age + max_diameter_cm + deep_score", coh[coh["split"] == "train"].reset_index(drop=True))
+            test = coh[coh["split"] == "test"].reset_index(drop=True)
+            risk = np.clip(np.asarray(stats.predict(fit, newdata=test), dtype=float), 1e-8, 1 - 1e-8)
+            ro, _, _ = stats._r()
+            glm = ro.r("function(y, p) { lp <- qlogis(p); c(coef(glm(y ~ 1 + offset(lp), family = binomial()))[1], "
+                       "coef(glm(y ~ lp, family = binomial()))[2]) }")
+            citl, slope = (float(v) for v in glm(ro.FloatVector(test["label"].astype(float)), ro.FloatVector(risk)))
+            assert got["nomogram_test_citl"].iloc[0] == pytest.approx(citl, abs=1e-9)
+            assert got["nomogram_test_slope"].iloc[0] == pytest.approx(slope, abs=1e-9)
     assert tests[0] != tests[1] and tests[0] != set(manifest.loc[manifest["split"] == "test", "case_id"])
     # the radiomics features are computed once: one shared content-hash cache
     assert not (tmp_path / "o" / "repeats" / "seed_0" / "cache" / "radiomics_or").exists()
