@@ -440,7 +440,8 @@ def _apply_recipe(raw: dict) -> dict:
 
     An error rather than letting the explicit value win: a study labelled "paper recipe" in its report
     must be run with both of the paper's choices, and a contradiction in the file is more likely a
-    mistake than a wish.
+    mistake than a wish. A recipe given on the command line (:func:`load_config`'s overrides) replaces
+    the file's values of these two settings, as every command-line setting overrides the file.
     """
     study = raw.get("study")
     if not isinstance(study, dict) or study.get("recipe") != "paper":
@@ -498,8 +499,13 @@ def load_config(path, overrides=(), output=None) -> StudyConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"Study file {path} must hold a mapping of sections. Got {type(raw).__name__} instead.")
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
-    for text in overrides:
-        (sec, key), value = parse_override(text)
+    parsed = [parse_override(text) for text in overrides]
+    if any(key == ["study", "recipe"] and value == "paper" for key, value in parsed) and isinstance(raw.get("nomogram"), dict):
+        # the command line overrides the file: a recipe given there replaces the file's own values of
+        # the recipe's settings (the shipped study files spell out the defaults); a --set of one of them
+        # that contradicts the recipe is still an error (_apply_recipe)
+        raw["nomogram"] = {k: v for k, v in raw["nomogram"].items() if k not in PAPER_RECIPE}
+    for (sec, key), value in parsed:
         if sec not in SECTIONS:
             raise _unknown("", sec, list(SECTIONS))
         section = raw[sec] = {} if raw.get(sec) is None else raw[sec]  # `deep:` with nothing under it is {}

@@ -294,3 +294,12 @@ def test_paper_recipe_sets_both_of_the_papers_choices_and_refuses_a_contradictio
     assert cfg.nomogram.train_score == "fitted"
     with pytest.raises(ConfigError, match="train_score"):
         load_config(tmp_path / "s.yaml", overrides=["nomogram.train_score=cross_fitted", "study.recipe=paper"])
+    # the shipped files spell out the defaults: --recipe paper on the command line overrides the file's values
+    shipped = Path(__file__).resolve().parents[3] / "inst" / "study" / "demo.yaml"
+    assert load_config(shipped).nomogram.best_model_rule == "cv_auc"
+    cfg = load_config(shipped, overrides=["study.recipe=paper"])
+    assert (cfg.nomogram.best_model_rule, cfg.nomogram.train_score, cfg.nomogram.hl_groups) == ("test_auc", "fitted", 10)
+    # ... but a recipe in the file does not silently give way to a contradicting value beside it
+    (tmp_path / "p.yaml").write_text("study: {recipe: paper}\ncohort: {manifest: m.csv}\nnomogram: {best_model_rule: cv_auc}\n")
+    with pytest.raises(ConfigError, match="best_model_rule"):
+        load_config(tmp_path / "p.yaml")
