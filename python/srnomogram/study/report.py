@@ -428,14 +428,21 @@ RECIPE_WARNINGS = {
 }
 
 
-def recipe_warnings(cfg) -> list[str]:
-    """One warning per paper choice the study makes: the test set chose the model; in-sample training scores."""
+RECIPE_TITLES = {"best_model_rule": "Warning: the test set chose the model (the paper's recipe).",
+                 "train_score": "Warning: in-sample training scores (the paper's recipe)."}
+
+
+def recipe_warnings(cfg, keys: bool = False) -> list:
+    """One warning per paper choice the study makes: the test set chose the model; in-sample training scores.
+
+    With ``keys``, ``(setting, text)`` pairs.
+    """
     out = []
     if cfg.nomogram.best_model_rule in TEST_SET_RULES:
-        out.append(RECIPE_WARNINGS["best_model_rule"].format(value=cfg.nomogram.best_model_rule))
+        out.append(("best_model_rule", RECIPE_WARNINGS["best_model_rule"].format(value=cfg.nomogram.best_model_rule)))
     if cfg.nomogram.train_score == "fitted":
-        out.append(RECIPE_WARNINGS["train_score"])
-    return out
+        out.append(("train_score", RECIPE_WARNINGS["train_score"]))
+    return out if keys else [text for _, text in out]
 
 
 def recipe_text(cfg) -> str:
@@ -481,9 +488,8 @@ def main_result_html(cfg, results, board_dir) -> str:
     level = _level(cfg)
     parts = ["<h2>Main result</h2>"]
     table = _read_board_pin(board_dir, "main_result")
-    boxes = recipe_warnings(cfg)
-    if boxes:
-        parts.append(_warning_box(boxes, title="Warning: the paper's recipe."))
+    for key, line in recipe_warnings(cfg, keys=True):  # one box per choice of the paper's
+        parts.append(_warning_box([line], title=RECIPE_TITLES[key]))
     if table is None:
         parts.append('<p class="note">The board holds no main_result pin: the study stopped before its main_result stage.</p>')
         return "".join(parts)
@@ -521,7 +527,8 @@ def main_result_html(cfg, results, board_dir) -> str:
     if has("delta_auc_nomogram_clinical_test_seeds"):
         text += f" Over split seeds: {_seeds_text(t.loc['delta_auc_nomogram_clinical_test_seeds'])}."
     else:
-        half = (float(nom["upper"]) - float(nom["lower"])) / 2
+        # a DeLong interval is clipped at 1: its unclipped side gives the half-width
+        half = max(float(nom["estimate"]) - float(nom["lower"]), float(nom["upper"]) - float(nom["estimate"]))
         half_d = (float(d["upper"]) - float(d["lower"])) / 2
         moves = f"a test AUC by about ±{half:.2f}" + (f" and this difference by about ±{half_d:.2f}" if np.isfinite(half_d) else "")
         text += (f" This is one split: with a test set of {int(nom['n'])} lesions, another split of the same cohort would "
@@ -543,7 +550,8 @@ def main_result_html(cfg, results, board_dir) -> str:
     # caveats
     caveats = ["The optimism correction (rms::validate) refits the nomogram on bootstrap resamples but holds the "
                "deep-learning score fixed: it corrects for fitting the nomogram, not for training the image model."]
-    caveats += recipe_warnings(cfg)
+    if recipe_warnings(cfg):
+        caveats.append("The paper's recipe weakens these estimates: see the warning boxes above.")
     caveats += score_warnings(results)
     parts.append("<h3>Caveats</h3><ul>" + "".join(f"<li>{html.escape(c)}</li>" for c in caveats) + "</ul>")
     parts.append(f"<h3>{html.escape(table_title('main_result', cfg))}</h3>{_table_html(table)}"

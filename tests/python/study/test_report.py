@@ -237,7 +237,8 @@ def test_report_opens_with_the_main_result_in_words_from_the_pin(tmp_path):
     assert "How much does the nomogram add to the clinical factors?" in text
     assert (f"difference {d['estimate']:+.3f} (95% CI {d['lower']:.3f} to {d['upper']:.3f}".replace("-", "−")) in text
     nom = t.loc["auc_nomogram_test"]
-    assert f"with a test set of 20 lesions, another split of the same cohort would move a test AUC by about ±{(nom['upper'] - nom['lower']) / 2:.2f}" in text
+    half = max(nom["estimate"] - nom["lower"], nom["upper"] - nom["estimate"])  # the unclipped side of the DeLong CI
+    assert f"with a test set of 20 lesions, another split of the same cohort would move a test AUC by about ±{half:.2f}" in text
     sr = t.loc["delta_auc_sr_or_lr"]
     assert f"SR − OR, LR: {sr['estimate']:+.3f}".replace("-", "−") in text
     assert "holds the deep-learning score fixed" in text  # the rms::validate caveat
@@ -259,7 +260,8 @@ def test_paper_recipe_shows_a_warning_box_for_each_choice_and_the_methods_say_so
     cfg, _ = _fake_study_board(tmp_path, recipe="paper")
     page = write_report(cfg, {}, {}, {}, [], tmp_path / "report.html").read_text()
     main = page[page.index("<h2>Main result</h2>"):page.index("<h2>Methods</h2>")]
-    assert main.count('class="warning"') == 1 and main.count("<p>") >= 2
+    assert main.count('class="warning"') == 2 and "see the warning boxes above" in main
+    assert "Warning: the test set chose the model (the paper&#x27;s recipe)." in main
     assert html.escape(RECIPE_WARNINGS["best_model_rule"].format(value="test_auc")) in main
     assert html.escape(RECIPE_WARNINGS["train_score"]) in main
     methods = page[page.index("<h2>Methods</h2>"):page.index("<h2>Tables</h2>")]
@@ -319,3 +321,16 @@ def test_a_study_report_opens_with_the_main_result_and_has_the_tripod_section(sm
     assert int(size["predictor parameters"]) == 3 and int(size["training lesions"]) == flow.loc["training set", "lesions"]
     for name in ("participant_flow", "sample_size"):
         assert (out / "tables" / f"{name}.csv").is_file()
+
+
+def test_each_paper_choice_made_alone_gets_its_own_warning_and_no_recipe_sentence():
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.report import recipe_text, recipe_warnings
+
+    base = {"cohort": {"manifest": "m.csv"}}
+    assert recipe_warnings(config_from_dict(base)) == []
+    rule = config_from_dict({**base, "nomogram": {"best_model_rule": "test_auc_cnn"}})
+    assert [k for k, _ in recipe_warnings(rule, keys=True)] == ["best_model_rule"] and recipe_text(rule) == ""
+    assert "test_auc_cnn" in recipe_warnings(rule)[0]
+    fitted = config_from_dict({**base, "nomogram": {"train_score": "fitted"}})
+    assert [k for k, _ in recipe_warnings(fitted, keys=True)] == ["train_score"]
