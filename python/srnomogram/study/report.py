@@ -28,7 +28,7 @@ CSS = """
 body{font-family:Georgia,serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1,h2,h3{font-family:Helvetica,Arial,sans-serif}h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;margin-top:2em}
 table{border-collapse:collapse;font-size:.82em;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
-th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}
+th{background:#f2f2f2}td:first-child,th:first-child,td.t{text-align:left}img{max-width:100%;border:1px solid #eee}
 .meta{color:#666;font-size:.85em}code{background:#f6f6f6;padding:0 3px}.note{font-size:.9em;max-width:60em}
 .warning{border:2px solid #b00020;background:#fdecee;color:#5a0010;padding:.6em 1em;margin:1em 0;max-width:60em}
 """
@@ -107,8 +107,12 @@ def _column_formatter(col: pd.Series, name, digits):
 def _table_html(df: pd.DataFrame, digits=3) -> str:
     """An HTML table with every cell formatted by :func:`_column_formatter` and escaped."""
     fmts = [_column_formatter(df.iloc[:, i], c, digits) for i, c in enumerate(df.columns)]
+    # text columns (a label, a method) read left-aligned; numbers stay right-aligned
+    text = [i > 0 and df.iloc[:, i].dtype == object and pd.to_numeric(df.iloc[:, i], errors="coerce").isna().mean() > 0.5
+            for i in range(df.shape[1])]
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{f(v)}</td>" for f, v in zip(fmts, row)) + "</tr>" for row in df.itertuples(index=False))
+    rows = "".join("<tr>" + "".join(f'<td class="t">{f(v)}</td>' if t else f"<td>{f(v)}</td>" for f, v, t in zip(fmts, row, text))
+                   + "</tr>" for row in df.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
