@@ -84,11 +84,12 @@ def run_study(cfg, force=(), progress=None) -> Path:
     stages = build_stages(cfg)
     runner = Runner(cfg, stages, force=force, on_done=_publisher(cfg, board_dir))
     # the main_result stage (last) summarises the repeated splits too: the seeds run before it
-    results = runner.run(until=stages[-2].name)
+    *study_stages, main = stages
+    results = runner.run(until=study_stages[-1].name)
     repeats = None
     if cfg.validation.repeats:
         repeats = repeated_splits(cfg, out, force=force)
-    results.update({s.name: runner.run_stage(s) for s in stages[len(results):]})
+    runner.run_stage(main)  # into runner.results, which is `results`
     with atomic_path(out / "run_log.json") as tmp:
         tmp.write_text(json.dumps(runner.log, indent=1), encoding="utf-8")
     tables = export_tables(results, out / "tables")

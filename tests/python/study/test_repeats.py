@@ -30,7 +30,7 @@ def test_repeats_rerun_the_split_per_seed_share_features_and_resume(tmp_path, de
         "cohort": {"manifest": str(tmp_path / "m.csv")},
         "study": {"output": str(tmp_path / "o")},
         "sr": {"enabled": False}, "deep": {"enabled": False}, "radiomics": {"jobs": 1},
-        "validation": {"folds": 3, "repeats": 2}, "nomogram": {"calibration_b": 20},
+        "validation": {"folds": 3, "repeats": 2}, "nomogram": {"calibration_b": 20, "hl_groups": 4},  # 8 test lesions
     })
     with caplog.at_level(logging.INFO, logger="srnomogram.study.repeats"):
         rows = run_repeats(cfg, 2)
@@ -89,6 +89,16 @@ def test_repeats_rerun_the_split_per_seed_share_features_and_resume(tmp_path, de
 
     repeated_splits(cfg, tmp_path / "o")
     pd.testing.assert_frame_equal(read_pin(tmp_path / "o" / "board", "repeated_splits"), rows, check_dtype=False)
+    # the study's main_result stage summarises the seeds' result files: mean, percentile range, share > 0
+    from srnomogram.study.cache import Runner
+    from srnomogram.study.stages import build_stages
+
+    main = Runner(cfg, build_stages(cfg)).run()["main_result"].table("main_result").set_index("estimand")
+    per = rows.drop_duplicates("seed")
+    d = (per["nomogram_test_auc"] - per["clinical_test_auc"]).to_numpy()
+    row = main.loc["delta_auc_nomogram_clinical_test_seeds"]
+    assert (row["estimate"], row["share_positive"], row["n_seeds"]) == pytest.approx((d.mean(), np.mean(d > 0), 2), abs=1e-12)
+    assert main.loc["citl_nomogram_test_seeds", "estimate"] == pytest.approx(per["nomogram_test_citl"].mean(), abs=1e-12)
 
 
 def test_repeated_splits_on_a_dask_cluster_equal_the_local_ones_and_share_their_cache(tmp_path, demo_dir, dask_cluster, caplog, monkeypatch):
