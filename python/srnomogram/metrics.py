@@ -2,6 +2,7 @@
 
 * :func:`roc_auc_ci` — AUC with DeLong's confidence interval (``pROC::ci.auc(method = "delong")``),
 * :func:`compare_auc_delong` — paired DeLong test of two scores (``pROC::roc.test(method = "delong")``),
+* :func:`paired_auc_difference` — their paired AUC difference with its DeLong CI,
 * :func:`youden_threshold` — the Youden-optimal cut-off (``pROC::coords(x = "best")``),
 * :func:`threshold_metrics` — accuracy, sensitivity, specificity, PPV, NPV at a cut-off,
 * :func:`table2_rows` — the rows of Table 2 for one model: train and test, the test cohort
@@ -32,7 +33,7 @@ import pandas as pd
 from .errors import InputError, param_error
 
 __all__ = [
-    "roc_auc", "roc_auc_ci", "compare_auc_delong", "youden_threshold", "threshold_metrics", "table2_rows",
+    "roc_auc", "roc_auc_ci", "compare_auc_delong", "paired_auc_difference", "youden_threshold", "threshold_metrics", "table2_rows",
     "model_aucs", "choose_best", "BEST_MODEL_RULES",
 ]
 
@@ -118,6 +119,20 @@ def roc_auc_ci(y, score, alpha: float = 0.05, direction: str = "<") -> tuple[flo
     return auc, float(min(max(lo, 0.0), 1.0)), float(min(max(hi, 0.0), 1.0))
 
 
+def _paired_delong(y, score1, score2, direction, func):
+    """AUC1, AUC2 and the DeLong variance of AUC1 - AUC2 (var1 + var2 - 2 cov) on the same lesions."""
+    y, s1 = _check(y, score1, func, "score1")
+    _, s2 = _check(y, score2, func, "score2")
+    s1 = _direction(y, s1, direction, func)
+    s2 = _direction(y, s2, direction, func)
+    a10, a01 = _placements(y, s1)
+    b10, b01 = _placements(y, s2)
+    s10 = np.cov(np.vstack([a10, b10]))
+    s01 = np.cov(np.vstack([a01, b01]))
+    cov = s10 / len(a10) + s01 / len(a01)
+    return float(np.mean(a10)), float(np.mean(b10)), float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+
+
 def compare_auc_delong(y, score1, score2, direction: str = "<") -> tuple[float, float]:
     """Paired DeLong test of two scores on the same lesions.
 
@@ -130,21 +145,54 @@ def compare_auc_delong(y, score1, score2, direction: str = "<") -> tuple[float, 
     """
     from scipy.stats import norm
 
-    y, s1 = _check(y, score1, "compare_auc_delong", "score1")
-    _, s2 = _check(y, score2, "compare_auc_delong", "score2")
-    s1 = _direction(y, s1, direction, "compare_auc_delong")
-    s2 = _direction(y, s2, direction, "compare_auc_delong")
-    a10, a01 = _placements(y, s1)
-    b10, b01 = _placements(y, s2)
-    s10 = np.cov(np.vstack([a10, b10]))
-    s01 = np.cov(np.vstack([a01, b01]))
-    cov = s10 / len(a10) + s01 / len(a01)
-    diff = np.mean(a10) - np.mean(b10)
-    var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    auc1, auc2, var = _paired_delong(y, score1, score2, direction, "compare_auc_delong")
     if not var > 0:
         return float("nan"), float("nan")
-    z = diff / np.sqrt(var)
+    z = (auc1 - auc2) / np.sqrt(var)
     return float(z), float(2 * norm.sf(abs(z)))
+
+
+def paired_auc_difference(y, score1, score2, alpha: float = 0.05, direction: str = "<") -> dict:
+    """Paired difference AUC1 - AUC2 of two scores on the same lesions, with its DeLong CI and test.
+
+    Parameters
+    ----------
+    y : array-like of 0/1
+        Outcome, 1 = malignant.
+    score1, score2 : array-like of float
+        Two scores of the same lesions (e.g. the nomogram's and the clinical model's risks).
+    alpha : float
+        1 - confidence level (0.05 gives the 95% CI).
+    direction : {"<", ">", "auto"}
+        As :func:`roc_auc_ci`, applied to both scores.
+
+    Returns
+    -------
+    dict
+        ``auc1``, ``auc2``, ``estimate`` (AUC1 - AUC2), ``se`` (``sqrt(var1 + var2 - 2 cov)``, the
+        DeLong variances and covariance, ``pROC::var`` and ``pROC::cov``), ``lower``, ``upper``
+        (``estimate ± z_{1-alpha/2} se``, not clipped; pROC's ``roc.test(method = "delong",
+        paired = TRUE)$conf.int``), ``statistic`` (z) and ``p_value`` (two-sided, as
+        :func:`compare_auc_delong`), ``conf_level``. Without spread (two identical scores) the
+        interval, z and p are NaN.
+
+    References
+    ----------
+    DeLong ER, DeLong DM, Clarke-Pearson DL (1988), Biometrics 44:837-845.
+    """
+    from scipy.stats import norm
+
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not 0 < alpha < 1:
+        raise param_error("alpha", "paired_auc_difference", "a float in (0, 1)", alpha)
+    auc1, auc2, var = _paired_delong(y, score1, score2, direction, "paired_auc_difference")
+    diff = auc1 - auc2
+    out = {"auc1": auc1, "auc2": auc2, "estimate": diff, "se": np.nan, "lower": np.nan, "upper": np.nan,
+           "statistic": np.nan, "p_value": np.nan, "conf_level": 1 - alpha}
+    if var > 0:
+        se = float(np.sqrt(var))
+        half = norm.ppf(1 - alpha / 2) * se
+        out.update(se=se, lower=diff - half, upper=diff + half, statistic=diff / se, p_value=float(2 * norm.sf(abs(diff / se))))
+    return out
 
 
 def _roc_thresholds(s):

@@ -208,3 +208,67 @@ def test_score_check_uses_the_proc_delong_interval_and_flags_a_lower_bound_at_or
 def test_score_check_without_out_of_fold_scores_says_it_could_not_check():
     check = score_check("m", [0, 1, 0, 1], None)
     assert check["no_signal"] is None and np.isnan(check["cv_auc"])
+
+
+@pytest.fixture(scope="module")
+def proc_paired():
+    """pROC through rpy2: (y, s1, s2) -> roc.test(delong, paired) statistic, p, conf.int and the
+    DeLong var(roc1) + var(roc2) - 2 cov(roc1, roc2) of the difference."""
+    try:
+        from srnomogram import stats
+
+        ro, _, _ = stats._r()
+        ro.r("suppressPackageStartupMessages(library(pROC))")
+    except Exception as exc:
+        pytest.skip(f"R/pROC not available: {exc}")
+    f = ro.r(
+        """function(y, s1, s2, level) {
+             r1 <- roc(y, s1, levels = c(0, 1), direction = "<", quiet = TRUE)
+             r2 <- roc(y, s2, levels = c(0, 1), direction = "<", quiet = TRUE)
+             t <- roc.test(r1, r2, method = "delong", paired = TRUE, conf.level = level)
+             ci <- if (is.null(t$conf.int)) c(NA, NA) else as.numeric(t$conf.int)
+             v <- var(r1, method = "delong") + var(r2, method = "delong") - 2 * cov(r1, r2, method = "delong")
+             c(as.numeric(t$statistic), t$p.value, ci, v, as.numeric(r1$auc) - as.numeric(r2$auc))
+           }"""
+    )
+
+    def run(y, s1, s2, level=0.95):
+        v = lambda x: ro.FloatVector(np.asarray(x, float))  # noqa: E731
+        return tuple(float(x) for x in f(v(y), v(s1), v(s2), level))
+
+    return run
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_paired_auc_difference_equals_proc_roc_test_and_its_delong_covariance(proc_paired, seed):
+    from scipy.stats import norm
+
+    from srnomogram.metrics import paired_auc_difference
+
+    rng = np.random.default_rng(30 + seed)
+    n = 50 + 40 * seed
+    y = rng.integers(0, 2, n)
+    s1 = np.round(y * 1.0 + rng.normal(size=n), 1 if seed == 1 else 8)  # ties in one case
+    s2 = np.round(0.6 * s1 + y * 0.3 + rng.normal(size=n), 8)  # correlated with s1, as two nested models are
+    level = 0.9 if seed == 2 else 0.95
+    z, p, lo, hi, var, diff = proc_paired(y, s1, s2, level)
+    got = paired_auc_difference(y, s1, s2, alpha=1 - level)
+    assert got["estimate"] == pytest.approx(diff, abs=1e-12)
+    assert got["se"] ** 2 == pytest.approx(var, rel=1e-10)
+    assert (got["statistic"], got["p_value"]) == pytest.approx((z, p), rel=1e-9)
+    half = norm.ppf(1 - (1 - level) / 2) * np.sqrt(var)
+    assert (got["lower"], got["upper"]) == pytest.approx((diff - half, diff + half), abs=1e-10)
+    if np.isfinite(lo):  # pROC >= 1.16 gives the interval itself
+        assert (got["lower"], got["upper"]) == pytest.approx((lo, hi), abs=1e-10)
+    assert (got["statistic"], got["p_value"]) == pytest.approx(compare_auc_delong(y, s1, s2), rel=1e-12)
+
+
+def test_paired_auc_difference_of_a_score_with_itself_has_no_interval():
+    from srnomogram.metrics import paired_auc_difference
+
+    y = np.array([0, 0, 1, 1, 0, 1])
+    s = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.7])
+    got = paired_auc_difference(y, s, s)
+    assert got["estimate"] == 0 and np.isnan(got["lower"]) and np.isnan(got["p_value"])
+    with pytest.raises(Exception, match="alpha"):
+        paired_auc_difference(y, s, s, alpha=1.5)

@@ -17,6 +17,9 @@ def _common(p):
     p.add_argument("--repeats", type=int, default=None, metavar="N",
                    help="also rerun the split-dependent stages for split seeds 0..N-1 (validation.repeats): "
                         "tables/repeated_splits*.csv, a figure and a report section")
+    p.add_argument("--recipe", choices=("paper", "default"), default=None,
+                   help="study.recipe: 'paper' runs the paper's two choices (nomogram.best_model_rule: test_auc, "
+                        "nomogram.train_score: fitted), each with a warning in the report; 'default' this package's")
     p.add_argument("--scheduler", default=None, metavar="ADDR",
                    help="run radiomics extraction and the repeated splits' seeds on the dask.distributed cluster of this "
                         "scheduler, e.g. tcp://HOST:8786 (study.scheduler; default $DASK_SCHEDULER_ADDRESS, else locally; "
@@ -57,6 +60,8 @@ def _cli_overrides(args):
     import json
 
     extra = [] if args.repeats is None else [f"validation.repeats={args.repeats}"]
+    if getattr(args, "recipe", None) is not None:
+        extra.append(f"study.recipe={args.recipe}")
     if args.scheduler is not None:  # JSON-quoted: read as a YAML string whatever the address holds
         extra.append(f"study.scheduler={json.dumps(args.scheduler)}")
     if args.threads is not None:

@@ -3,8 +3,8 @@
 A study file has these sections (every key optional except ``cohort.manifest``; see
 ``inst/study/demo.yaml`` for a commented example)::
 
-    study:      name, seed, output, deterministic, scheduler, threads
-    cohort:     manifest, clinical, clinical_labels, label_names
+    study:      name, seed, output, deterministic, scheduler, threads, recipe, intended_use
+    cohort:     manifest, clinical, clinical_labels, label_names, outcome, source
     split:      test_size, seed, use_manifest_split
     sr:         enabled, params (passed to srnomogram.sr.SuperResolver), region (roi | image)
     radiomics:  enabled, params (a PyRadiomics parameter file), jobs, models
@@ -48,6 +48,11 @@ from ..utils import excerpt, hash_bytes, load_yaml, read_yaml_file
 __all__ = ["StudyConfig", "load_config", "config_from_dict", "parse_override", "BEST_MODEL_RULES"]
 
 TRAIN_SCORES = ("cross_fitted", "cross_validated", "fitted")  # cross_validated: the old name of cross_fitted
+RECIPES = ("default", "paper")
+#: What ``study.recipe: paper`` sets: the paper's two choices (Yang & Ma), each weaker than the default.
+PAPER_RECIPE = {"best_model_rule": "test_auc", "train_score": "fitted"}
+#: Free-text settings that describe the study for the report; they change no result, so no cache key holds them.
+DESCRIPTIVE = {"study": ("intended_use", "recipe", "threads"), "cohort": ("outcome", "source")}
 MODEL_IMAGES = ("or", "sr")
 _DEEP = _Deep().get_params()  # deep defaults: the estimator's signature is where they are written
 
@@ -118,6 +123,15 @@ class StudySection:
         "$SRNOMOGRAM_THREADS, else $OMP_NUM_THREADS, else the cores this process may use; --threads overrides it). "
         "Not part of any cache key or config hash",
     )
+    recipe: Literal[RECIPES] = Field(
+        "default",
+        description="paper: the paper's two choices in one setting (nomogram.best_model_rule: test_auc, "
+        "nomogram.train_score: fitted; an explicit other value of either is an error), each shown with a warning box "
+        "in the report; default: this package's defaults",
+    )
+    intended_use: Optional[Str] = Field(
+        None, description="free text for the report's TRIPOD+AI section: the intended use and users of the model "
+        "(item 3c). Descriptive: not part of any cache key")
 
 
 @dataclass(frozen=True, config=_SECTION)
@@ -127,6 +141,12 @@ class CohortSection:
     clinical: Names = Field(("age", "max_diameter_cm"), description="clinical factor columns of the manifest")
     clinical_labels: Params = Field(None, description="display names of clinical columns")
     label_names: Names = Field(("benign", "malignant"), description="names of label 0 and 1")
+    outcome: Optional[Str] = Field(
+        None, description="free text for the TRIPOD+AI section: how the outcome (label 1) was defined and assessed, "
+        "e.g. 'malignant on histopathology of biopsy or surgery' (item 6). Descriptive: not part of any cache key")
+    source: Optional[Str] = Field(
+        None, description="free text for the TRIPOD+AI section: the data source, setting, centres and dates of "
+        "recruitment (items 5a, 5b). Descriptive: not part of any cache key")
 
 
 @dataclass(frozen=True, config=_SECTION)
@@ -320,12 +340,17 @@ class StudyConfig:
         # nor where they are computed: a cluster run and a local run share the stage cache (null, as the
         # default, so that the hashes of earlier studies stay)
         d["study"]["scheduler"] = None
-        d["study"].pop("threads")  # nor with how many threads (only the last bits of sums)
+        # nor what only describes the study (the recipe acts through the nomogram settings it resolved to),
+        # so that adding these settings left the hashes of earlier studies unchanged
+        for sec, keys in DESCRIPTIVE.items():
+            for k in keys:
+                d[sec].pop(k)
         return hash_bytes(json.dumps({n: d[n] for n in names}, sort_keys=True))
 
     @property
     def config_hash(self) -> str:
-        """Content hash of all sections but ``study.output``, ``study.scheduler`` and ``study.threads``."""
+        """Content hash of all sections but ``study.output``, ``study.scheduler`` and the settings of
+        :data:`DESCRIPTIVE` (descriptive, or, as ``study.threads``, changing only the last bits of sums)."""
         return self.section_hash(*SECTIONS)
 
     def write(self, path) -> Path:
@@ -436,6 +461,7 @@ def config_from_dict(raw: dict, base_dir=".", source=None) -> StudyConfig:
     if "source" in raw:  # not a section: the file the settings came from
         raise _unknown("", "source", list(SECTIONS))
     raw = {**raw, **{name: {} for name in SECTIONS if raw.get(name) is None}, "source": str(source) if source else None}
+    raw = _apply_recipe(raw)
     try:
         cfg = _VALIDATOR.validate_python(raw, context={"base": Path(base_dir)})
     except ValidationError as exc:
@@ -450,6 +476,31 @@ def config_from_dict(raw: dict, base_dir=".", source=None) -> StudyConfig:
         except InputError as exc:
             raise ConfigError(f"radiomics.params: {exc}") from None
     return cfg
+
+
+def _apply_recipe(raw: dict) -> dict:
+    """``study.recipe: paper`` fills in :data:`PAPER_RECIPE`; an explicit other value of one of them is an error.
+
+    An error rather than letting the explicit value win: a study labelled "paper recipe" in its report
+    must be run with both of the paper's choices, and a contradiction in the file is more likely a
+    mistake than a wish. A recipe given on the command line (:func:`load_config`'s overrides) replaces
+    the file's values of these two settings, as every command-line setting overrides the file.
+    """
+    study = raw.get("study")
+    if not isinstance(study, dict) or study.get("recipe") != "paper":
+        return raw  # other values (and wrong types) are checked by the validation
+    nomogram = raw.get("nomogram")
+    if not isinstance(nomogram, dict):
+        return raw  # the validation names nomogram
+    nomogram = dict(nomogram)
+    for key, value in PAPER_RECIPE.items():
+        if key in nomogram and nomogram[key] != value:
+            raise ConfigError(
+                f"study.recipe 'paper' sets nomogram.{key} to {value!r}, but the settings give {nomogram[key]!r}; "
+                f"remove nomogram.{key} or set study.recipe: default."
+            )
+        nomogram[key] = value
+    return {**raw, "nomogram": nomogram}
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
@@ -486,8 +537,13 @@ def load_config(path, overrides=(), output=None) -> StudyConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"Study file {path} must hold a mapping of sections. Got {type(raw).__name__} instead.")
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
-    for text in overrides:
-        (sec, key), value = parse_override(text)
+    parsed = [parse_override(text) for text in overrides]
+    if any(key == ["study", "recipe"] and value == "paper" for key, value in parsed) and isinstance(raw.get("nomogram"), dict):
+        # the command line overrides the file: a recipe given there replaces the file's own values of
+        # the recipe's settings (the shipped study files spell out the defaults); a --set of one of them
+        # that contradicts the recipe is still an error (_apply_recipe)
+        raw["nomogram"] = {k: v for k, v in raw["nomogram"].items() if k not in PAPER_RECIPE}
+    for (sec, key), value in parsed:
         if sec not in SECTIONS:
             raise _unknown("", sec, list(SECTIONS))
         section = raw[sec] = {} if raw.get(sec) is None else raw[sec]  # `deep:` with nothing under it is {}

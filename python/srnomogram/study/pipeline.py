@@ -96,15 +96,20 @@ def _run_study(cfg, out: Path, force) -> Path:
     cfg.write(out / "resolved_config.yaml")
     seed_everything(cfg.study.seed)
     board_dir = out / "board"
-    runner = Runner(cfg, build_stages(cfg), force=force, on_done=_publisher(cfg, board_dir))
-    results = runner.run()
-    with atomic_path(out / "run_log.json") as tmp:
-        tmp.write_text(json.dumps(runner.log, indent=1), encoding="utf-8")
-    tables = export_tables(results, out / "tables")
-    figures = make_figures(cfg, results, out / "figures", board_dir)
+    stages = build_stages(cfg)
+    runner = Runner(cfg, stages, force=force, on_done=_publisher(cfg, board_dir))
+    # the main_result stage (last) summarises the repeated splits too: the seeds run before it
+    *study_stages, main = stages
+    results = runner.run(until=study_stages[-1].name)
     repeats = None
     if cfg.validation.repeats:
         repeats = repeated_splits(cfg, out, force=force)
+    runner.run_stage(main)  # into runner.results, which is `results`
+    with atomic_path(out / "run_log.json") as tmp:
+        tmp.write_text(json.dumps(runner.log, indent=1), encoding="utf-8")
+    tables = export_tables(results, out / "tables")
+    export_pins(board_dir, MAIN_TABLES, out / "tables")
+    figures = make_figures(cfg, results, out / "figures", board_dir)
     from .report import write_calculator, write_report
 
     calc = write_calculator(cfg, results, out / "calculator.html")
@@ -130,6 +135,24 @@ def repeated_splits(cfg, out: Path, force=()) -> dict:
     (out / "figures").mkdir(parents=True, exist_ok=True)
     fig = F.save(F.figure_repeated_splits(rows, names.labels()), out / "figures" / "figure_repeated_splits", formats=fmts)[0]
     return {"rows": rows, "summary": summary, "figure": fig}
+
+
+#: Tables the report reads from the board (its first section and the TRIPOD+AI section), exported to ``tables/``.
+MAIN_TABLES = ("main_result", "participant_flow", "sample_size")
+
+
+def export_pins(board_dir: Path, pins, folder: Path) -> dict:
+    """Write the latest version of each pin in ``pins`` (those on the board) to ``folder/<pin>.csv``."""
+    from ..board import list_pins, read_pin
+
+    folder.mkdir(parents=True, exist_ok=True)
+    have = set(list_pins(board_dir)) if Path(board_dir).is_dir() else set()
+    out = {}
+    for name in pins:
+        if name in have:
+            out[name] = read_pin(board_dir, name)
+            write_csv_atomic(out[name], folder / f"{name}.csv")
+    return out
 
 
 def export_tables(results, folder: Path) -> dict:

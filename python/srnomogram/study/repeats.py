@@ -36,6 +36,7 @@ import pandas as pd
 
 from ..utils import atomic_path, hash_bytes, write_csv_atomic
 from .cache import Runner
+from .main_result import seed_result_path
 from .. import names
 from ..metrics import TEST_SET_RULES
 from .stages import build_stages, load_cohort
@@ -48,6 +49,7 @@ SPLIT_STAGES_END = "table2"  # the per-seed study stops here; the nomogram is fi
 RESULT_COLUMNS = [
     "seed", "model", "label", "train_auc", "cv_auc", "test_auc", "chosen", "chosen_model",
     "clinical_test_auc", "nomogram_test_auc", "clinical_corrected_auc", "nomogram_corrected_auc",
+    "n_test", "nomogram_test_slope", "nomogram_test_citl",
 ]
 
 
@@ -73,7 +75,9 @@ def seed_result(cfg, results, seed: int) -> pd.DataFrame:
     """One seed's rows of ``repeated_splits.csv``: every model's AUCs, the chosen model, clinical and nomogram test AUCs.
 
     The optimism-corrected AUCs (``rms::validate``, B = ``nomogram.calibration_b``) come from
-    :func:`srnomogram.stats.validate_nomogram`.
+    :func:`srnomogram.stats.validate_nomogram`; the nomogram's test calibration slope and
+    calibration-in-the-large (``n_test`` lesions) from :func:`srnomogram.stats.external_validation` of its
+    frozen test risks (no bootstrap: it costs two ``glm`` fits and ``val.prob``).
     """
     from .. import metrics, stats
     from ..data.manifest import patient_ids
@@ -90,11 +94,29 @@ def seed_result(cfg, results, seed: int) -> pd.DataFrame:
     out = {}
     for name, rhs in (("clinical", factors), ("nomogram", [*factors, "deep_score"])):
         fit = stats.fit_nomogram("label ~ " + " + ".join(rhs), train)
-        out[f"{name}_test_auc"] = metrics.roc_auc(test["label"].to_numpy(), np.asarray(stats.predict(fit, newdata=test), dtype=float))
+        risk = np.asarray(stats.predict(fit, newdata=test), dtype=float)
+        out[f"{name}_test_auc"] = metrics.roc_auc(test["label"].to_numpy(), risk)
+        if name == "nomogram":
+            out.update(n_test=int(len(test)), **_test_calibration(cfg, test["label"].to_numpy(), risk, seed))
         out[f"{name}_corrected_auc"] = _corrected_auc(stats.validate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed,
                                                                               cluster=pid.reindex(train["case_id"]).to_numpy()))
     rows = aucs.assign(seed=int(seed), label=aucs["model"].map(names.label), chosen=aucs["model"] == best, chosen_model=best, **out)
     return rows[RESULT_COLUMNS]
+
+
+def _test_calibration(cfg, y, risk, seed) -> dict:
+    """The nomogram's test calibration slope and calibration-in-the-large (:func:`srnomogram.stats.external_validation`);
+    NaN, with a warning, when R cannot compute them on this seed's test set (a descriptive statistic
+    does not stop a run of many seeds)."""
+    from .. import stats
+    from ..errors import RBridgeError
+
+    try:
+        ev = stats.external_validation(y, risk, g=cfg.nomogram.hl_groups, conf_level=1 - cfg.nomogram.alpha).summary().iloc[0]
+    except RBridgeError as exc:
+        logger.warning("Repeated splits: seed %d: no test calibration of the nomogram (%s).", seed, exc)
+        return {"nomogram_test_slope": np.nan, "nomogram_test_citl": np.nan}
+    return {"nomogram_test_slope": float(ev["slope"]), "nomogram_test_citl": float(ev["citl"])}
 
 
 def _result_key(cfg, results) -> str:
@@ -103,7 +125,7 @@ def _result_key(cfg, results) -> str:
         "split": results["split"].key,
         "nomogram": cfg.section_hash("cohort", "nomogram"),
         "validate": True,  # kept so that results cached before stay valid
-        "version": "1",
+        "version": "2",  # 2: n_test and the nomogram's test calibration slope and calibration-in-the-large
     }, sort_keys=True))
 
 
@@ -124,7 +146,8 @@ def run_seed(cfg, k: int, n: int, force=()) -> pd.DataFrame:
     runner = Runner(cfg_k, stages, force=[f for f in force if f in {s.name for s in stages} | {"all"}], root=folder / "stages")
     results = runner.run()
     key = _result_key(cfg_k, results)
-    res_csv, res_json = folder / "result.csv", folder / "result.json"
+    res_csv = seed_result_path(cfg.study.output, k)
+    res_json = res_csv.with_name("result.json")
     if res_csv.is_file() and res_json.is_file():
         try:
             if json.loads(res_json.read_text(encoding="utf-8")).get("key") == key:

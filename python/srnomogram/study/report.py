@@ -11,6 +11,7 @@ import datetime as _dt
 import html
 import json
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,22 +28,91 @@ CSS = """
 body{font-family:Georgia,serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1,h2,h3{font-family:Helvetica,Arial,sans-serif}h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;margin-top:2em}
 table{border-collapse:collapse;font-size:.82em;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
-th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}
+th{background:#f2f2f2}td:first-child,th:first-child,td.t{text-align:left}img{max-width:100%;border:1px solid #eee}
 .meta{color:#666;font-size:.85em}code{background:#f6f6f6;padding:0 3px}.note{font-size:.9em;max-width:60em}
 .warning{border:2px solid #b00020;background:#fdecee;color:#5a0010;padding:.6em 1em;margin:1em 0;max-width:60em}
 """
 
 
-def _table_html(df: pd.DataFrame, digits=3) -> str:
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+#: Columns that count: printed as integers even when their values are only 0 and 1.
+COUNT_COLUMNS = {"n", "df", "hl_df", "tp", "fp", "tn", "fn", "n_seeds", "n_events", "events", "lesions", "patients",
+                 "times_chosen", "seed", "b", "n_clipped", "n_excluded"}
+
+
+def is_p_column(name) -> bool:
+    """Whether a column holds p-values, by its name: ``p``, ``p_value``, ``pvalue``, ``p.value``, ``hl_p``, ``*_p``."""
+    n = str(name).lower()
+    return n in ("p", "p_value", "pvalue", "p.value", "p-value") or n.endswith(("_p", "_p_value", ".p"))
+
+
+def format_p(p) -> str:
+    """A p-value as a reader expects it: ``< 0.001``, else three decimals (``0.034``); empty when missing."""
+    if p is None or (isinstance(p, (float, np.floating)) and not np.isfinite(p)):
+        return ""
+    p = float(p)
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def format_number(v, digits: int = 3, integer: bool = False) -> str:
+    """A number as a reader expects it: integers as integers (``1000``, not ``1000.000``), others with
+    ``digits`` decimals, very small ones with ``digits`` significant digits; empty for NaN."""
+    if v is None or isinstance(v, bool):
+        return "" if v is None else str(v)
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    v = float(v)
+    if not np.isfinite(v):
+        return "" if np.isnan(v) else str(v)
+    if integer or (v.is_integer() and abs(v) >= 1e3):
+        return f"{v:.0f}"
+    return f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}"
+
+
+def _column_formatter(col: pd.Series, name, digits):
+    """How one column's cells print: p-values by name; a numeric column whose values are all whole
+    numbers as integers (a count read back from CSV as float: ``n``, ``df``, ``B``); number-like text in
+    a mixed column (``value`` of the sample-size table) as numbers; everything else escaped."""
+    if is_p_column(name):
+        def fmt_p(v):
+            if isinstance(v, str) and not _NUMBER.match(v.strip()):
+                return html.escape(v)  # e.g. "<0.001" as R wrote it
+            try:
+                return html.escape(format_p(float(v)))
+            except (TypeError, ValueError):
+                return html.escape(str(v))
+        return fmt_p
+    numeric = pd.to_numeric(col, errors="coerce")
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        finite = numeric[np.isfinite(numeric)]
+        # whole numbers read back as floats (a count with a NaN): integers; but not a column of 0s and 1s
+        # that happens to be whole (an interval clipped at 1), unless its name says it counts
+        whole = len(finite) > 0 and bool((finite == np.round(finite)).all()) and (
+            bool((finite.abs() > 1).any()) or str(name).lower() in COUNT_COLUMNS)
+        return lambda v: format_number(v, digits, integer=whole)
+
     def fmt(v):
-        if isinstance(v, (float, np.floating)):
-            if np.isnan(v):
-                return ""
-            return f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}"
+        if isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, bool):
+            return format_number(v, digits, integer=float(v).is_integer())
+        if isinstance(v, str) and _NUMBER.match(v.strip()):
+            x = float(v)
+            return format_number(x, digits, integer=x.is_integer())
         return html.escape(str(v))
 
+    return fmt
+
+
+def _table_html(df: pd.DataFrame, digits=3) -> str:
+    """An HTML table with every cell formatted by :func:`_column_formatter` and escaped."""
+    fmts = [_column_formatter(df.iloc[:, i], c, digits) for i, c in enumerate(df.columns)]
+    # text columns (a label, a method) read left-aligned; numbers stay right-aligned
+    text = [i > 0 and df.iloc[:, i].dtype == object and pd.to_numeric(df.iloc[:, i], errors="coerce").isna().mean() > 0.5
+            for i in range(df.shape[1])]
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in row) + "</tr>" for row in df.itertuples(index=False))
+    rows = "".join("<tr>" + "".join(f'<td class="t">{f(v)}</td>' if t else f"<td>{f(v)}</td>" for f, v, t in zip(fmts, row, text))
+                   + "</tr>" for row in df.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
@@ -253,9 +323,9 @@ def score_warnings(results) -> list[str]:
     return lines
 
 
-def _warning_box(lines) -> str:
+def _warning_box(lines, title="Warning: the deep-learning score.") -> str:
     items = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
-    return f'<div class="warning" role="alert"><strong>Warning: the deep-learning score.</strong>{items}</div>'
+    return f'<div class="warning" role="alert"><strong>{html.escape(title)}</strong>{items}</div>'
 
 
 # the warning box stands above these tables (Table 2 and the first of the nomogram's results)
@@ -300,6 +370,9 @@ TABLE_TITLES = {
     "bootstrap {level}% CI)",
     "internal_validation": "Internal validation (bootstrap, B = {B}): apparent and optimism-corrected indexes "
     "of the clinical model and the nomogram on the training set (rms::validate)",
+    "main_result": "Main result: every estimate, its {level}% interval (or percentile range over seeds) and how it was obtained",
+    "participant_flow": "Participant flow: lesions, patients and events read, excluded, analysed, train and test",
+    "sample_size": "Sample size: events per parameter and the Riley et al. (2020) minimum for the nomogram",
 }
 
 
@@ -316,16 +389,21 @@ FIGURE_TITLES = {
 }
 
 
-def write_report(cfg, results, tables: dict, figures: dict, log, path, calculator=None, repeats=None) -> Path:
-    """Write ``report.html``: settings, methods, tables, figures, versions; nothing external.
+def write_report(cfg, results, tables: dict, figures: dict, log, path, calculator=None, repeats=None, board_dir=None) -> Path:
+    """Write ``report.html``: main result, methods, tables, figures, TRIPOD+AI, versions, settings; nothing external.
 
-    ``repeats`` (from :func:`srnomogram.study.repeats.run_repeats`) adds the repeated-splits section.
+    The main result and the TRIPOD+AI tables are read from the study's board (``board_dir``, default
+    ``<study.output>/board``): pins ``main_result``, ``participant_flow``, ``sample_size``. ``repeats``
+    (from :func:`srnomogram.study.repeats.run_repeats`) adds the repeated-splits section.
     """
     title = cfg.report.title or f"srnomogram study: {cfg.study.name}"
     body = [f"<h1>{html.escape(title)}</h1>"]
     body.append(f'<p class="meta">Generated {_dt.datetime.now().strftime("%Y-%m-%d %H:%M")} · config hash '
                 f"<code>{cfg.config_hash[:12]}</code> · board <code>board/</code></p>")
-    body.append("<h2>Methods</h2><p>" + html.escape(methods_text(cfg, results)) + "</p>")
+    board_dir = Path(cfg.study.output) / "board" if board_dir is None else Path(board_dir)
+    body.append(main_result_html(cfg, results, board_dir))
+    methods = " ".join(t for t in (recipe_text(cfg), methods_text(cfg, results)) if t)
+    body.append("<h2>Methods</h2><p>" + html.escape(methods) + "</p>")
     body.append("<h2>Tables</h2>")
     notes = table_notes(cfg, results)
     warnings = score_warnings(results)
@@ -349,6 +427,12 @@ def write_report(cfg, results, tables: dict, figures: dict, log, path, calculato
         from .repeats import repeats_html
 
         body.append(repeats_html(cfg, repeats, _table_html, _img))
+    present = {"Main result", "Methods", *(CHECKLIST_NAMES[n] for n in tables if n in CHECKLIST_NAMES)}
+    if figures:
+        present.add("Figures")
+    if calculator is not None:
+        present.add("Nomogram calculator")
+    body.append(tripod_html(cfg, results, board_dir, present))
     if calculator is not None:
         link = html.escape(Path(calculator).name)
         body.append(f'<h2>Nomogram calculator</h2><p>Open <a href="{link}">{link}</a> '
@@ -363,6 +447,242 @@ def write_report(cfg, results, tables: dict, figures: dict, log, path, calculato
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
+
+
+# ----------------------------------------------------------------------------------- main result
+#: The paper's two choices, each with the warning the report shows when a study makes it.
+RECIPE_WARNINGS = {
+    "best_model_rule": (
+        "The test set chose the model (nomogram.best_model_rule: {value}, the paper's rule). The deep-learning score "
+        "comes from the model with the highest test AUC, so the test AUCs of that model and of the nomogram built on it "
+        "are optimistic: they are not held-out estimates, and the nomogram − clinical model difference is biased upwards."
+    ),
+    "train_score": (
+        "In-sample deep-learning scores entered the nomogram (nomogram.train_score: fitted, the paper's choice). An image "
+        "model's scores of its own training lesions are memorised, so the nomogram's training fit, rms::calibrate and "
+        "rms::validate (which refit the nomogram, never the image model) look good whatever the score's real signal: "
+        "they are uninformative here."
+    ),
+}
+
+
+RECIPE_TITLES = {"best_model_rule": "Warning: the test set chose the model (the paper's recipe).",
+                 "train_score": "Warning: in-sample training scores (the paper's recipe)."}
+
+
+def recipe_warnings(cfg, keys: bool = False) -> list:
+    """One warning per paper choice the study makes: the test set chose the model; in-sample training scores.
+
+    With ``keys``, ``(setting, text)`` pairs.
+    """
+    out = []
+    if cfg.nomogram.best_model_rule in TEST_SET_RULES:
+        out.append(("best_model_rule", RECIPE_WARNINGS["best_model_rule"].format(value=cfg.nomogram.best_model_rule)))
+    if cfg.nomogram.train_score == "fitted":
+        out.append(("train_score", RECIPE_WARNINGS["train_score"]))
+    return out if keys else [text for _, text in out]
+
+
+def recipe_text(cfg) -> str:
+    """The methods' sentence on the recipe: "paper recipe" when ``study.recipe: paper``."""
+    if getattr(cfg.study, "recipe", "default") != "paper":
+        return ""
+    return ("The study ran the paper recipe (study.recipe: paper): the model with the highest test-set AUC provided the "
+            "deep-learning score (nomogram.best_model_rule: test_auc) and its in-sample training scores entered the "
+            "nomogram (nomogram.train_score: fitted), as Yang & Ma did; both weaken the estimates (see the warnings).")
+
+
+def _read_board_pin(board_dir, name):
+    """A pin of the study's board, or None when the board or the pin is absent."""
+    from ..board import list_pins, read_pin
+
+    if board_dir is None or not Path(board_dir).is_dir() or name not in list_pins(board_dir):
+        return None
+    return read_pin(board_dir, name)
+
+
+def _signed(v) -> str:
+    return "" if not np.isfinite(v) else f"{v:+.3f}".replace("-", "−")
+
+
+def _interval(row, level) -> str:
+    lo, hi = float(row["lower"]), float(row["upper"])
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "no interval"
+    return f"{level}% CI {lo:.3f} to {hi:.3f}".replace("-", "−")
+
+
+def _seeds_text(row, signed=True) -> str:
+    lo, hi = float(row["lower"]), float(row["upper"])
+    mean = _signed(float(row["estimate"])) if signed else f"{float(row['estimate']):.3f}"
+    text = f"mean {mean} over {int(row['n_seeds'])} split seeds (2.5–97.5 percentile range {lo:.3f} to {hi:.3f})"
+    if np.isfinite(row.get("share_positive", np.nan)):
+        text += f", above 0 in {100 * float(row['share_positive']):.0f}% of seeds"
+    return text.replace("-", "−")
+
+
+def main_result_html(cfg, results, board_dir) -> str:
+    """The report's first section: the paper's two questions answered from the ``main_result`` pin, in words."""
+    level = _level(cfg)
+    parts = ["<h2>Main result</h2>"]
+    table = _read_board_pin(board_dir, "main_result")
+    for key, line in recipe_warnings(cfg, keys=True):  # one box per choice of the paper's
+        parts.append(_warning_box([line], title=RECIPE_TITLES[key]))
+    if table is None:
+        parts.append('<p class="note">The board holds no main_result pin: the study stopped before its main_result stage.</p>')
+        return "".join(parts)
+    t = table.set_index("estimand")
+    has = lambda k: k in t.index  # noqa: E731
+    p = []
+    p.append("The study asks two questions: do models built on super-resolved (SR) images discriminate better than the "
+             "same models built on the original (OR) images, and how much does the deep-learning nomogram add to the "
+             "clinical model? Each answer below is a paired difference on the same lesions, with how it was obtained.")
+    parts.append(f"<p>{html.escape(p[0])}</p>")
+
+    # question 1: SR vs OR
+    q1 = [e for e in t.index if e.startswith("delta_auc_sr_or_") and not e.endswith("_seeds")]
+    parts.append("<h3>1. Do super-resolved images give better models?</h3>")
+    if not q1:
+        parts.append("<p>Not answered: this study built no model on both SR and OR images (sr.enabled: false, or no "
+                     "model family on both image sets).</p>")
+    else:
+        items = []
+        for e in q1:
+            r = t.loc[e]
+            text = (f"{r['label'].split(':')[0]}: {_signed(float(r['estimate']))} ({_interval(r, level)}; {r['method']})")
+            if has(e + "_seeds"):
+                text += f"; {_seeds_text(t.loc[e + '_seeds'])}"
+            items.append(f"<li>{html.escape(text)}</li>")
+        parts.append("<p>Test AUC of the SR model minus that of the OR model of the same family (positive: SR better):</p>"
+                     f"<ul>{''.join(items)}</ul>")
+
+    # question 2: nomogram vs clinical model
+    parts.append("<h3>2. How much does the nomogram add to the clinical factors?</h3>")
+    nom, cli, d = (t.loc[k] for k in ("auc_nomogram_test", "auc_clinical_test", "delta_auc_nomogram_clinical_test"))
+    text = (f"Test AUC: nomogram {float(nom['estimate']):.3f} ({_interval(nom, level)}), clinical model "
+            f"{float(cli['estimate']):.3f} ({_interval(cli, level)}); difference {_signed(float(d['estimate']))} "
+            f"({_interval(d, level)}; {d['method']}).")
+    if has("delta_auc_nomogram_clinical_test_seeds"):
+        text += f" Over split seeds: {_seeds_text(t.loc['delta_auc_nomogram_clinical_test_seeds'])}."
+    else:
+        # a DeLong interval is clipped at 1: its unclipped side gives the half-width
+        half = max(float(nom["estimate"]) - float(nom["lower"]), float(nom["upper"]) - float(nom["estimate"]))
+        half_d = (float(d["upper"]) - float(d["lower"])) / 2
+        moves = f"a test AUC by about ±{half:.2f}" + (f" and this difference by about ±{half_d:.2f}" if np.isfinite(half_d) else "")
+        text += (f" This is one split: with a test set of {int(nom['n'])} lesions, another split of the same cohort would "
+                 f"move {moves} (half-width{'s' if np.isfinite(half_d) else ''} of the {level}% interval"
+                 f"{'s' if np.isfinite(half_d) else ''}); repeated splits (--repeats N) show how much.")
+    parts.append(f"<p>{html.escape(text)}</p>")
+    extra = []
+    for e in ("lr_test_deep_score", "delta_net_benefit_mean"):
+        if has(e):
+            r = t.loc[e]
+            val = f"{_signed(float(r['estimate']))} ({_interval(r, level)})" if e != "lr_test_deep_score" else f"{float(r['estimate']):.2f}"
+            extra.append(f"<li>{html.escape(f'{r.label}: {val}; {r.method}')}</li>")
+    for e in ("calibration_slope_nomogram_test_seeds", "citl_nomogram_test_seeds"):
+        if has(e):
+            extra.append(f"<li>{html.escape(t.loc[e, 'label'] + ': ' + _seeds_text(t.loc[e], signed=False))}</li>")
+    if extra:
+        parts.append(f"<ul>{''.join(extra)}</ul>")
+
+    # caveats
+    caveats = ["The optimism correction (rms::validate) refits the nomogram on bootstrap resamples but holds the "
+               "deep-learning score fixed: it corrects for fitting the nomogram, not for training the image model."]
+    if recipe_warnings(cfg):
+        caveats.append("The paper's recipe weakens these estimates: see the warning boxes above.")
+    caveats += score_warnings(results)
+    parts.append("<h3>Caveats</h3><ul>" + "".join(f"<li>{html.escape(c)}</li>" for c in caveats) + "</ul>")
+    parts.append(f"<h3>{html.escape(table_title('main_result', cfg))}</h3>{_table_html(table)}"
+                 '<p class="meta">CSV: tables/main_result.csv (pin main_result)</p>')
+    return "".join(parts)
+
+
+# ----------------------------------------------------------------------------------- TRIPOD+AI
+#: How the TRIPOD+AI checklist names the report's tables.
+CHECKLIST_NAMES = {"table1": "Table 1", "table2": "Table 2", "table_s2": "Table S2",
+                   "nomogram_coefficients": "Nomogram and clinical model coefficients", "calibration_summary": "Calibration",
+                   "internal_validation": "Internal validation"}
+
+
+def tripod_checklist(cfg, results, present) -> pd.DataFrame:
+    """The TRIPOD+AI checklist (Collins et al., BMJ 2024;385:e078378): each item and where the report answers it.
+
+    ``present`` is the set of the report's sections and tables; items the report cannot answer from
+    the study say "to be completed by the authors", or quote the study's own free-text settings
+    (``study.intended_use``, ``cohort.outcome``, ``cohort.source``).
+    """
+    todo = "to be completed by the authors"
+
+    def where(*names, text=None):
+        got = [n for n in names if n in present]
+        return text if text is not None else (", ".join(got) if got else todo)
+
+    def setting(value, key):
+        return f"{key}: {value}" if value else f"{todo} (setting {key})"
+
+    sr = "super-resolution: Methods" if cfg.sr.enabled else None
+    rows = [
+        ("1", "Title", todo),
+        ("2", "Abstract", todo),
+        ("3a", "Background: healthcare context and rationale", todo),
+        ("3b", "Target population, intended purpose and users", setting(cfg.study.intended_use, "study.intended_use")),
+        ("3c", "Known health inequalities", todo),
+        ("4", "Objectives (development and/or evaluation)", where("Main result")),
+        ("5a", "Data sources", setting(cfg.cohort.source, "cohort.source")),
+        ("5b", "Dates of the data", setting(cfg.cohort.source, "cohort.source")),
+        ("6a", "Setting and centres", setting(cfg.cohort.source, "cohort.source")),
+        ("6b", "Eligibility criteria", where("Participant flow")),
+        ("7", "Data preparation and pre-processing", ", ".join(x for x in ("Methods", sr) if x)),
+        ("8a", "Outcome definition, how and when assessed", setting(cfg.cohort.outcome, "cohort.outcome")),
+        ("9a", "Choice of predictors", where("Methods", "Table 1", "Table S2")),
+        ("10", "Sample size", where("Sample size")),
+        ("11", "Missing data", where("Participant flow", text=(
+            "Participant flow (lesions with a missing clinical value excluded; complete-case analysis)"
+            if "Participant flow" in present else None))),
+        ("12a", "How the data were used (partitioning)", where("Methods", "Participant flow")),
+        ("12b", "Model type, building steps, tuning, internal validation", where("Methods", "Internal validation")),
+        ("12c", "Heterogeneity across clusters/centres", todo),
+        ("12d", "Performance measures (discrimination, calibration, clinical utility)", where("Table 2", "Calibration", "Figures")),
+        ("13", "Class imbalance", where("Participant flow", text="none applied; class counts in Participant flow"
+                                        if "Participant flow" in present else None)),
+        ("14", "Fairness", todo),
+        ("15", "Model output and thresholds", where("Nomogram calculator", "Table 2")),
+        ("16", "Differences between development and evaluation data", where("Table 1")),
+        ("17", "Ethical approval", todo),
+        ("18a-f", "Funding, conflicts, protocol, registration, data and code sharing",
+         f"code: srnomogram (Software versions); the rest {todo}"),
+        ("19", "Patient and public involvement", todo),
+        ("20a", "Participant flow, with and without the outcome", where("Participant flow")),
+        ("20b", "Characteristics of the participants", where("Table 1")),
+        ("21", "Numbers of participants and events in each analysis", where("Participant flow", "Sample size")),
+        ("22", "Full model specification", where("Nomogram and clinical model coefficients", "Nomogram calculator")),
+        ("23a", "Performance with confidence intervals", where("Main result", "Table 2", "Calibration")),
+        ("24", "Model updating", todo),
+        ("25", "Interpretation", where("Main result", text=f"Main result (estimates); {todo}" if "Main result" in present else None)),
+        ("26", "Limitations", where("Main result", text=f"Main result: Caveats; {todo}" if "Main result" in present else None)),
+        ("27a-c", "Usability in context", todo),
+    ]
+    return pd.DataFrame(rows, columns=["item", "topic", "where the report answers it"])
+
+
+def tripod_html(cfg, results, board_dir, present) -> str:
+    """The report's TRIPOD+AI section: checklist, participant flow and sample size (those two from the board)."""
+    flow = _read_board_pin(board_dir, "participant_flow")
+    size = _read_board_pin(board_dir, "sample_size")
+    if flow is not None:
+        present = {*present, "Participant flow"}
+    if size is not None:
+        present = {*present, "Sample size"}
+    parts = ["<h2>TRIPOD+AI</h2>",
+             '<p class="note">Reporting checklist of TRIPOD+AI (Collins GS et al., BMJ 2024;385:e078378): where this report '
+             "answers each item; the others are for the authors to complete. Free-text items come from the settings "
+             "study.intended_use, cohort.outcome and cohort.source.</p>",
+             f"<h3>TRIPOD+AI checklist</h3>{_table_html(tripod_checklist(cfg, results, present))}"]
+    for name, df in (("participant_flow", flow), ("sample_size", size)):
+        if df is not None:
+            parts.append(f"<h3>{html.escape(table_title(name, cfg))}</h3>{_table_html(df)}"
+                         f'<p class="meta">CSV: tables/{name}.csv (pin {name})</p>')
+    return "".join(parts)
 
 
 # ----------------------------------------------------------------------------------- calculator

@@ -802,6 +802,9 @@ def build_stages(cfg) -> list[Stage]:
     from .external import application_stage  # what `srnomogram validate/predict` needs, frozen
 
     stages.append(application_stage(stages))
+    from .main_result import main_result_stage  # the paper's two questions, the TRIPOD+AI flow and sample size
+
+    stages.append(main_result_stage(cfg))
     return stages
 
 

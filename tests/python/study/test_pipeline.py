@@ -24,6 +24,24 @@ def test_repeats_flag_sets_validation_repeats_and_is_checked(tmp_path, capsys):
     assert "validation.repeats must be an int >= 0. Got -1 instead." in capsys.readouterr().err
 
 
+def test_recipe_flag_sets_the_papers_two_choices_and_refuses_a_contradiction(tmp_path, capsys):
+    from srnomogram.study._cli import _cli_overrides
+    from srnomogram.study.config import load_config
+
+    p = tmp_path / "study.yaml"
+    p.write_text("cohort:\n  manifest: m.csv\n")
+    import argparse
+
+    args = argparse.Namespace(overrides=[], repeats=None, scheduler=None, recipe="paper")
+    cfg = load_config(p, overrides=_cli_overrides(args))
+    assert (cfg.study.recipe, cfg.nomogram.best_model_rule, cfg.nomogram.train_score) == ("paper", "test_auc", "fitted")
+    assert main(["run", str(p), "--recipe", "paper", "--set", "nomogram.best_model_rule=cv_auc"]) == 2
+    assert "study.recipe 'paper' sets nomogram.best_model_rule to 'test_auc'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: not one of the choices
+        main(["run", str(p), "--recipe", "yang"])
+    assert "invalid choice: 'yang'" in capsys.readouterr().err
+
+
 TINY = [
     "--set", "deep.archs=[mobilenet_v2]",
     "--set", "deep.epochs=1",

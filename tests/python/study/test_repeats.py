@@ -30,7 +30,7 @@ def test_repeats_rerun_the_split_per_seed_share_features_and_resume(tmp_path, de
         "cohort": {"manifest": str(tmp_path / "m.csv")},
         "study": {"output": str(tmp_path / "o")},
         "sr": {"enabled": False}, "deep": {"enabled": False}, "radiomics": {"jobs": 1},
-        "validation": {"folds": 3, "repeats": 2}, "nomogram": {"calibration_b": 20},
+        "validation": {"folds": 3, "repeats": 2}, "nomogram": {"calibration_b": 20, "hl_groups": 4},  # 8 test lesions
     })
     with caplog.at_level(logging.INFO, logger="srnomogram.study.repeats"):
         rows = run_repeats(cfg, 2)
@@ -48,6 +48,20 @@ def test_repeats_rerun_the_split_per_seed_share_features_and_resume(tmp_path, de
             assert got.loc[m, "test_auc"] == pytest.approx(roc_auc(te["label"], te[m]), abs=1e-12)
         assert got["chosen"].sum() == 1 and got.loc[got["chosen"]].index[0] == got["chosen_model"].iloc[0]
         assert 0 <= got["nomogram_test_auc"].iloc[0] <= 1
+        assert (got["n_test"] == len(te)).all()
+        if k == 0:  # the nomogram's test calibration equals glm on its frozen test risks
+            from srnomogram import stats
+
+            coh = pd.read_csv(stages / "split" / "cohort.csv").merge(scores[["case_id", "deep_score"]], on="case_id")
+            fit = stats.fit_nomogram("label ~ age + max_diameter_cm + deep_score", coh[coh["split"] == "train"].reset_index(drop=True))
+            test = coh[coh["split"] == "test"].reset_index(drop=True)
+            risk = np.clip(np.asarray(stats.predict(fit, newdata=test), dtype=float), 1e-8, 1 - 1e-8)
+            ro, _, _ = stats._r()
+            glm = ro.r("function(y, p) { lp <- qlogis(p); c(coef(glm(y ~ 1 + offset(lp), family = binomial()))[1], "
+                       "coef(glm(y ~ lp, family = binomial()))[2]) }")
+            citl, slope = (float(v) for v in glm(ro.FloatVector(test["label"].astype(float)), ro.FloatVector(risk)))
+            assert got["nomogram_test_citl"].iloc[0] == pytest.approx(citl, abs=1e-9)
+            assert got["nomogram_test_slope"].iloc[0] == pytest.approx(slope, abs=1e-9)
     assert tests[0] != tests[1] and tests[0] != set(manifest.loc[manifest["split"] == "test", "case_id"])
     # the radiomics features are computed once: one shared content-hash cache
     assert not (tmp_path / "o" / "repeats" / "seed_0" / "cache" / "radiomics_or").exists()
@@ -75,6 +89,16 @@ def test_repeats_rerun_the_split_per_seed_share_features_and_resume(tmp_path, de
 
     repeated_splits(cfg, tmp_path / "o")
     pd.testing.assert_frame_equal(read_pin(tmp_path / "o" / "board", "repeated_splits"), rows, check_dtype=False)
+    # the study's main_result stage summarises the seeds' result files: mean, percentile range, share > 0
+    from srnomogram.study.cache import Runner
+    from srnomogram.study.stages import build_stages
+
+    main = Runner(cfg, build_stages(cfg)).run()["main_result"].table("main_result").set_index("estimand")
+    per = rows.drop_duplicates("seed")
+    d = (per["nomogram_test_auc"] - per["clinical_test_auc"]).to_numpy()
+    row = main.loc["delta_auc_nomogram_clinical_test_seeds"]
+    assert (row["estimate"], row["share_positive"], row["n_seeds"]) == pytest.approx((d.mean(), np.mean(d > 0), 2), abs=1e-12)
+    assert main.loc["citl_nomogram_test_seeds", "estimate"] == pytest.approx(per["nomogram_test_citl"].mean(), abs=1e-12)
 
 
 def test_repeated_splits_on_a_dask_cluster_equal_the_local_ones_and_share_their_cache(tmp_path, demo_dir, dask_cluster, caplog, monkeypatch):

@@ -198,3 +198,161 @@ def test_methods_say_which_unit_was_resampled_and_count_patients_and_lesions():
     assert "the manifest's own split put 2 patient(s) on both sides of train/test" in text
     text = methods_text(cfg, {"split": Split({"n": 12, "n_patients": 12, "unit": "lesion", "source": "s"})})
     assert "each lesion was taken as its own patient" in text and "The patient was the unit" not in text
+
+
+# ----------------------------------------------------------------------------------- formatting
+def test_table_html_prints_integers_as_integers_and_p_values_as_a_reader_expects():
+    from srnomogram.study.report import format_number, format_p
+
+    df = pd.DataFrame({
+        "model": ["a", "b", "c"],
+        "n": [1000.0, 8.0, np.nan],  # a count read back from CSV with a NaN: floats
+        "df": [1.0, 0.0, 1.0],  # whole, only 0 and 1, but its name says it counts
+        "auc": [1.0, 0.91234, 0.5],
+        "upper": [1.0, 1.0, 0.0],  # an interval clipped at 1: stays a decimal
+        "p_value": [0.00001, 0.0342, 0.5],
+        "hl_p": [1e-12, np.nan, 0.99949],
+        "value": ["140", "0.15307692", "yes"],  # a mixed column as CSV gives it back
+    })
+    cells = re.findall(r"<td>(.*?)</td>", _table_html(df))
+    rows = [cells[i:i + 8] for i in range(0, len(cells), 8)]
+    assert rows[0] == ["a", "1000", "1", "1.000", "1.000", "&lt; 0.001", "&lt; 0.001", "140"]
+    assert rows[1] == ["b", "8", "0", "0.912", "1.000", "0.034", "", "0.153"]
+    assert rows[2] == ["c", "", "1", "0.500", "0.000", "0.500", "0.999", "yes"]
+    assert format_p(0.001) == "0.001" and format_p(0.000999) == "< 0.001" and format_p(np.nan) == ""
+    assert format_number(np.int64(12)) == "12" and format_number(0.00012345) == "0.000123" and format_number(2500.0) == "2500"
+
+
+# ----------------------------------------------------------------------------------- main result, TRIPOD+AI
+def _fake_study_board(tmp_path, repeats=False, recipe=None):
+    """A config and a board holding what the main_result stage pins, from fake stage outputs."""
+    from srnomogram.board import write_pin
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.main_result import main_result, participant_flow
+
+    from .test_main_result import _fake_outputs, _fake_repeats
+
+    study = {"output": str(tmp_path), **({"recipe": recipe} if recipe else {})}
+    cfg = config_from_dict({"study": study, "cohort": {"manifest": str(tmp_path / "m.csv"), "outcome": "histopathology"}},
+                           base_dir=tmp_path)
+    preds, scores = _fake_outputs()
+    table = main_result(preds, scores, repeats=_fake_repeats() if repeats else None)
+    board = tmp_path / "board"
+    write_pin(board, "main_result", table)
+    cohort = preds.assign(patient_id=[f"p{i // 2}" for i in range(len(preds))])
+    write_pin(board, "participant_flow", participant_flow(cohort, pd.DataFrame(columns=["case_id", "label", "reason"])))
+    return cfg, table.set_index("estimand")
+
+
+def _text(page):
+    body = re.sub(r"<style>.*?</style>", "", page.read_text(), flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+def test_report_opens_with_the_main_result_in_words_from_the_pin(tmp_path):
+    cfg, t = _fake_study_board(tmp_path)
+    page = write_report(cfg, {}, {}, {}, [], tmp_path / "report.html")
+    h2 = re.findall(r"<h2>(.*?)</h2>", page.read_text())
+    assert h2[0] == "Main result" and h2[1] == "Methods" and "TRIPOD+AI" in h2
+    text = " ".join(_text(page).split())
+    d = t.loc["delta_auc_nomogram_clinical_test"]
+    assert "How much does the nomogram add to the clinical factors?" in text
+    assert (f"difference {d['estimate']:+.3f} (95% CI {d['lower']:.3f} to {d['upper']:.3f}".replace("-", "−")) in text
+    nom = t.loc["auc_nomogram_test"]
+    half = max(nom["estimate"] - nom["lower"], nom["upper"] - nom["estimate"])  # the unclipped side of the DeLong CI
+    assert f"with a test set of 20 lesions, another split of the same cohort would move a test AUC by about ±{half:.2f}" in text
+    sr = t.loc["delta_auc_sr_or_lr"]
+    assert f"SR − OR, LR: {sr['estimate']:+.3f}".replace("-", "−") in text
+    assert "holds the deep-learning score fixed" in text  # the rms::validate caveat
+    assert "Warning: the paper's recipe." not in text and "paper recipe" not in text
+
+
+def test_main_result_over_seeds_gives_the_share_above_zero_and_no_one_split_sentence(tmp_path):
+    cfg, t = _fake_study_board(tmp_path, repeats=True)
+    text = " ".join(_text(write_report(cfg, {}, {}, {}, [], tmp_path / "report.html")).split())
+    r = t.loc["delta_auc_nomogram_clinical_test_seeds"]
+    assert f"above 0 in {100 * r['share_positive']:.0f}% of seeds" in text and "over 7 split seeds" in text
+    assert "This is one split" not in text
+    assert "Nomogram: test calibration slope over split seeds: mean" in text
+
+
+def test_paper_recipe_shows_a_warning_box_for_each_choice_and_the_methods_say_so(tmp_path):
+    from srnomogram.study.report import RECIPE_WARNINGS
+
+    cfg, _ = _fake_study_board(tmp_path, recipe="paper")
+    page = write_report(cfg, {}, {}, {}, [], tmp_path / "report.html").read_text()
+    main = page[page.index("<h2>Main result</h2>"):page.index("<h2>Methods</h2>")]
+    assert main.count('class="warning"') == 2 and "see the warning boxes above" in main
+    assert "Warning: the test set chose the model (the paper&#x27;s recipe)." in main
+    assert html.escape(RECIPE_WARNINGS["best_model_rule"].format(value="test_auc")) in main
+    assert html.escape(RECIPE_WARNINGS["train_score"]) in main
+    methods = page[page.index("<h2>Methods</h2>"):page.index("<h2>Tables</h2>")]
+    assert "paper recipe (study.recipe: paper)" in methods
+
+
+def test_tripod_checklist_quotes_the_studys_settings_or_asks_the_authors(tmp_path):
+    from srnomogram.study.report import tripod_checklist
+
+    cfg, _ = _fake_study_board(tmp_path)
+    rows = tripod_checklist(cfg, {}, {"Main result", "Methods", "Participant flow", "Table 1"}).set_index("item")
+    where = rows["where the report answers it"]
+    assert where["8a"] == "cohort.outcome: histopathology"
+    assert where["3b"] == "to be completed by the authors (setting study.intended_use)"
+    assert where["20a"] == "Participant flow" and where["10"] == "to be completed by the authors"  # no sample_size pin
+    assert where["17"] == "to be completed by the authors"
+    page = write_report(cfg, {}, {}, {}, [], tmp_path / "report.html").read_text()
+    tripod = page[page.index("<h2>TRIPOD+AI</h2>"):]
+    assert "Participant flow: lesions, patients and events" in tripod and "<td>analysed</td><td>80</td><td>40</td>" in tripod
+
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory):
+    """A radiomics-only study of 60 demo lesions (about 35 s on 2 cores)."""
+    pytest.importorskip("rpy2")
+    from .conftest import run_small_study
+
+    root = tmp_path_factory.mktemp("study")
+    report = run_small_study(root, {"sr": {"enabled": False}, "deep": {"enabled": False}, "radiomics": {"jobs": 1},
+                                    "study": {"intended_use": "second reader for BI-RADS 4 lesions"},
+                                    "validation": {"folds": 3}, "nomogram": {"calibration_b": 20, "dca_bootstraps": 0},
+                                    "report": {"formats": ["png"]}}, n=60)
+    return root / "out", report
+
+
+def test_a_study_report_opens_with_the_main_result_and_has_the_tripod_section(small_study):
+    from srnomogram.board import read_pin
+    from srnomogram.metrics import paired_auc_difference
+
+    out, report = small_study
+    page = report.read_text()
+    assert re.findall(r"<h2>(.*?)</h2>", page)[0] == "Main result"
+    assert "<h2>TRIPOD+AI</h2>" in page and "second reader for BI-RADS 4 lesions" in page
+    board = out / "board"
+    table = read_pin(board, "main_result")
+    pd.testing.assert_frame_equal(pd.read_csv(out / "tables" / "main_result.csv"), table, check_dtype=False)
+    preds = read_pin(board, "predictions")
+    te = preds[preds["split"] == "test"]
+    d = paired_auc_difference(te["label"], te["risk_nomogram"], te["risk_clinical"])
+    row = table.set_index("estimand").loc["delta_auc_nomogram_clinical_test"]
+    assert row["estimate"] == pytest.approx(d["estimate"], abs=1e-12)
+    flow = read_pin(board, "participant_flow").set_index("step")
+    counts = read_pin(board, "split_counts")
+    assert flow.loc["test set", "lesions"] == counts.loc[counts["split"] == "test", "n"].sum()
+    assert flow.loc["analysed", "lesions"] == 60 == flow.loc["analysed", "patients"]
+    size = read_pin(board, "sample_size").set_index("item")["value"]
+    assert int(size["predictor parameters"]) == 3 and int(size["training lesions"]) == flow.loc["training set", "lesions"]
+    for name in ("participant_flow", "sample_size"):
+        assert (out / "tables" / f"{name}.csv").is_file()
+
+
+def test_each_paper_choice_made_alone_gets_its_own_warning_and_no_recipe_sentence():
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.report import recipe_text, recipe_warnings
+
+    base = {"cohort": {"manifest": "m.csv"}}
+    assert recipe_warnings(config_from_dict(base)) == []
+    rule = config_from_dict({**base, "nomogram": {"best_model_rule": "test_auc_cnn"}})
+    assert [k for k, _ in recipe_warnings(rule, keys=True)] == ["best_model_rule"] and recipe_text(rule) == ""
+    assert "test_auc_cnn" in recipe_warnings(rule)[0]
+    fitted = config_from_dict({**base, "nomogram": {"train_score": "fitted"}})
+    assert [k for k, _ in recipe_warnings(fitted, keys=True)] == ["train_score"]

@@ -84,10 +84,11 @@ def test_stage_graph_follows_the_settings():
     deep_sr = next(st for st in build_stages(cfg) if st.name == "deep_sr_mobilenet_v2")
     assert deep_sr.deps == ("split", "sr")  # the SR CNNs read the split's cross-fitting folds
     assert sum(n.startswith("deep_") for n in names) == 4
-    assert names[-4:] == ["table2", "clinical", "nomogram", "application"]
+    assert names[-5:] == ["table2", "clinical", "nomogram", "application", "main_result"]
     small = config_from_dict({"cohort": {"manifest": "m.csv"}, "sr": {"enabled": False}, "deep": {"archs": ["mobilenet_v2"]}})
     assert [s.name for s in build_stages(small)] == [
-        "split", "radiomics_or", "radiomics_models", "deep_or_mobilenet_v2", "table2", "clinical", "nomogram", "application"
+        "split", "radiomics_or", "radiomics_models", "deep_or_mobilenet_v2", "table2", "clinical", "nomogram", "application",
+        "main_result",
     ]
 
 

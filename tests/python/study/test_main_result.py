@@ -1,0 +1,177 @@
+"""The main_result stage's tables: the paper's two questions, the participant flow and the sample size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srnomogram.metrics import paired_auc_difference, roc_auc_ci
+from srnomogram.study.main_result import (
+    MAIN_RESULT_COLUMNS, cox_snell_r2, main_result, participant_flow, riley_sample_size, sample_size_table,
+)
+
+
+def _fake_outputs(seed=0, n=80):
+    """A nomogram stage's ``predictions`` and a table2 stage's ``scores``: random but with signal."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    split = np.where(np.arange(n) % 4 == 0, "test", "train")
+    lp = rng.normal(size=n) + 1.2 * y
+    preds = pd.DataFrame({"case_id": [f"c{i}" for i in range(n)], "split": split, "label": y,
+                          "risk_clinical": 1 / (1 + np.exp(-lp)),
+                          "risk_nomogram": 1 / (1 + np.exp(-(lp + 0.8 * y + rng.normal(scale=0.7, size=n))))})
+    scores = preds[["case_id", "split", "label"]].copy()
+    for m in ("or_lr", "sr_lr", "or_svm", "or_mobilenet_v2", "sr_mobilenet_v2"):  # or_svm has no SR twin
+        scores[m] = rng.normal(size=n) + rng.uniform(0.3, 1.5) * y
+    return preds, scores
+
+
+def test_main_result_single_split_rows_equal_the_metrics_functions():
+    preds, scores = _fake_outputs()
+    got = main_result(preds, scores, alpha=0.1)
+    assert list(got.columns) == MAIN_RESULT_COLUMNS
+    t = got.set_index("estimand")
+    te = preds[preds["split"] == "test"]
+    for name in ("nomogram", "clinical"):
+        auc, lo, hi = roc_auc_ci(te["label"], te[f"risk_{name}"], alpha=0.1)
+        assert tuple(t.loc[f"auc_{name}_test", ["estimate", "lower", "upper"]]) == pytest.approx((auc, lo, hi), abs=1e-15)
+    d = paired_auc_difference(te["label"], te["risk_nomogram"], te["risk_clinical"], alpha=0.1)
+    row = t.loc["delta_auc_nomogram_clinical_test"]
+    assert (row["estimate"], row["lower"], row["upper"]) == pytest.approx((d["estimate"], d["lower"], d["upper"]), abs=1e-15)
+    assert row["n"] == len(te) == 20 and row["n_seeds"] == 1 and np.isnan(row["share_positive"])
+    assert "held-out test set (n = 20); paired DeLong 90% CI" in row["method"]
+    # SR - OR: every family with both (LR and MobileNetV2), none for OR-SVM alone
+    st = scores[scores["split"] == "test"]
+    assert sorted(e for e in t.index if e.startswith("delta_auc_sr_or")) == ["delta_auc_sr_or_lr", "delta_auc_sr_or_mobilenet_v2"]
+    for fam in ("lr", "mobilenet_v2"):
+        d = paired_auc_difference(st["label"], st[f"sr_{fam}"], st[f"or_{fam}"], alpha=0.1)
+        assert tuple(t.loc[f"delta_auc_sr_or_{fam}", ["estimate", "lower", "upper"]]) == pytest.approx(
+            (d["estimate"], d["lower"], d["upper"]), abs=1e-15)
+    assert t.loc["delta_auc_sr_or_mobilenet_v2", "label"] == "SR − OR, MobileNetV2: test AUC difference"
+
+
+def test_main_result_says_when_the_test_set_chose_the_model():
+    preds, scores = _fake_outputs()
+    t = main_result(preds, scores, test_chose_model=True).set_index("estimand")
+    assert "optimistic, not held out" in t.loc["delta_auc_nomogram_clinical_test", "method"]
+    assert "optimistic" not in t.loc["auc_clinical_test", "method"]  # the clinical model uses no score
+
+
+def test_main_result_carries_the_added_value_rows_over():
+    preds, scores = _fake_outputs()
+    added = pd.DataFrame([
+        {"set": "train", "estimand": "lr_test_deep_score", "estimate": 14.2, "lower": np.nan, "upper": np.nan,
+         "statistic": 14.2, "df": 1, "p_value": 0.00016, "method": "likelihood-ratio test (rms::lrtest)"},
+        {"set": "test", "estimand": "delta_net_benefit_mean", "estimate": 0.021, "lower": -0.01, "upper": 0.05,
+         "statistic": np.nan, "df": np.nan, "p_value": np.nan, "method": "paired bootstrap, thresholds 0.02-0.50"},
+    ])
+    t = main_result(preds, scores, added_value=added).set_index("estimand")
+    assert t.loc["lr_test_deep_score", "estimate"] == 14.2
+    assert t.loc["lr_test_deep_score", "method"] == "train set; likelihood-ratio test (rms::lrtest); statistic 14.20, df 1, p < 0.001"
+    assert tuple(t.loc["delta_net_benefit_mean", ["estimate", "lower", "upper"]]) == (0.021, -0.01, 0.05)
+    assert t.loc["delta_net_benefit_mean", "method"].startswith("test set; paired bootstrap")
+
+
+def _fake_repeats(k=7, seed=3):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(k):
+        per = {"clinical_test_auc": rng.uniform(0.6, 0.8), "nomogram_test_auc": rng.uniform(0.6, 0.9), "n_test": 40 + s % 2,
+               "nomogram_test_slope": rng.uniform(0.5, 1.5), "nomogram_test_citl": rng.normal(scale=0.3)}
+        for m in ("or_lr", "sr_lr", "or_svm"):
+            rows.append({"seed": s, "model": m, "test_auc": rng.uniform(0.5, 0.9), **per})
+    return pd.DataFrame(rows)
+
+
+def test_main_result_over_split_seeds_gives_mean_percentile_range_and_share_above_zero():
+    preds, scores = _fake_outputs()
+    reps = _fake_repeats()
+    t = main_result(preds, scores, repeats=reps).set_index("estimand")
+    per = reps.drop_duplicates("seed")
+    d = (per["nomogram_test_auc"] - per["clinical_test_auc"]).to_numpy()
+    row = t.loc["delta_auc_nomogram_clinical_test_seeds"]
+    assert row["estimate"] == pytest.approx(d.mean(), abs=1e-15)
+    assert (row["lower"], row["upper"]) == pytest.approx(tuple(np.percentile(d, [2.5, 97.5])), abs=1e-15)
+    assert row["n_seeds"] == 7 and row["share_positive"] == pytest.approx(np.mean(d > 0))
+    auc = reps.pivot(index="seed", columns="model", values="test_auc")
+    d = (auc["sr_lr"] - auc["or_lr"]).to_numpy()
+    row = t.loc["delta_auc_sr_or_lr_seeds"]
+    assert (row["estimate"], row["share_positive"]) == pytest.approx((d.mean(), np.mean(d > 0)), abs=1e-15)
+    assert "delta_auc_sr_or_svm_seeds" not in t.index
+    slope = t.loc["calibration_slope_nomogram_test_seeds"]
+    assert slope["estimate"] == pytest.approx(per["nomogram_test_slope"].mean()) and np.isnan(slope["share_positive"])
+    assert t.loc["citl_nomogram_test_seeds", "upper"] == pytest.approx(np.percentile(per["nomogram_test_citl"], 97.5))
+    assert "mean over 7 split seeds" in row["method"] and t.loc["auc_nomogram_test", "n_seeds"] == 1
+
+
+def test_participant_flow_counts_lesions_patients_events_and_exclusions():
+    cohort = pd.DataFrame({"case_id": list("abcdefgh"), "patient_id": ["p1", "p1", "p2", "p3", "p3", "p4", None, "p5"],
+                           "label": [1, 1, 0, 0, 0, 1, 0, 1], "split": ["train"] * 5 + ["test"] * 3})
+    excluded = pd.DataFrame({"case_id": ["x", "y", "z"], "patient_id": ["p1", "p9", None], "label": [1, 0, 0],
+                             "reason": ["missing clinical value", "missing clinical value", "unreadable image"]})
+    flow = participant_flow(cohort, excluded).set_index("step")
+    assert flow.loc["read from the manifest"].tolist() == [11, 8, 5]  # patients p1-p5, p9, g and z (own patients)
+    assert flow.loc["excluded: missing clinical value"].tolist() == [2, 2, 1]
+    assert flow.loc["excluded: unreadable image"].tolist() == [1, 1, 0]
+    assert flow.loc["analysed"].tolist() == [8, 6, 4]
+    assert flow.loc["training set"].tolist() == [5, 3, 2] and flow.loc["test set"].tolist() == [3, 3, 2]
+    # without patient_id one lesion is one patient
+    flow = participant_flow(cohort.drop(columns="patient_id"), excluded.iloc[:0].drop(columns="patient_id")).set_index("step")
+    assert flow.loc["analysed", "patients"] == 8 and list(flow.index) == ["read from the manifest", "analysed", "training set", "test set"]
+
+
+def test_riley_sample_size_equals_the_pmsampsize_worked_example():
+    # pmsampsize's binary example (README; Riley et al. 2020, BMJ 368:m441): 24 parameters, prevalence 0.174,
+    # anticipated Cox-Snell R2 0.288. By hand:
+    #   max R2cs = 1 - (0.174^0.174 * 0.826^0.826)^2 = 1 - exp(2 * (-0.46218)) = 0.60321
+    #   (i)   n = 24 / ((0.9 - 1) ln(1 - 0.288/0.9)) = 24 / (0.1 * 0.385662) = 622.3 -> 623
+    #   (ii)  S = 0.288 / (0.288 + 0.05 * 0.60321) = 0.90520; n = 24 / ((0.90520 - 1) ln(1 - 0.288/0.90520))
+    #         = 24 / (0.09480 * 0.38296) = 661.1 -> 662
+    #   (iii) n = (1.96/0.05)^2 * 0.174 * 0.826 = 1536.64 * 0.143724 = 220.9 -> 221
+    #   final 662, 662 * 0.174 = 115.2 events, EPP 4.8 (pmsampsize prints the same)
+    r = riley_sample_size(24, 0.174, 0.288)
+    assert (r["n_shrinkage"], r["n_optimism"], r["n_risk"], r["n"]) == (623, 662, 221, 662)
+    assert r["max_r2_cs"] == pytest.approx(0.60321, abs=5e-5) and r["shrinkage_optimism"] == pytest.approx(0.9052, abs=5e-5)
+    assert r["events"] == pytest.approx(115.188) and r["events_per_parameter"] == pytest.approx(4.8, abs=0.01)
+    with pytest.raises(Exception, match="Cox-Snell R2 in"):
+        riley_sample_size(24, 0.174, 0.7)
+
+
+def test_cox_snell_r2_equals_glms_likelihood_ratio():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(120, 2))
+    y = (rng.uniform(size=120) < 1 / (1 + np.exp(-(0.5 + x @ [1.0, -0.7])))).astype(int)
+    p = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(x, y).predict_proba(x)[:, 1]
+    # R: fit <- glm(y ~ x1 + x2, binomial); 1 - exp(-(fit$null.deviance - fit$deviance) / n)
+    ll = np.sum(y * np.log(p) + (1 - y) * np.log(1 - p))
+    phi = y.mean()
+    ll0 = len(y) * (phi * np.log(phi) + (1 - phi) * np.log(1 - phi))
+    assert cox_snell_r2(y, p) == pytest.approx(1 - np.exp(-2 * (ll - ll0) / len(y)), rel=1e-12)
+    try:
+        from srnomogram import stats
+
+        ro, _, _ = stats._r()
+    except Exception:
+        return
+    f = ro.r("function(y, x1, x2) { fit <- glm(y ~ x1 + x2, family = binomial()); 1 - exp(-(fit$null.deviance - fit$deviance) / length(y)) }")
+    v = lambda a: ro.FloatVector(np.asarray(a, float))  # noqa: E731
+    assert cox_snell_r2(y, p) == pytest.approx(float(f(v(y), v(x[:, 0]), v(x[:, 1]))[0]), abs=1e-7)
+
+
+def test_sample_size_table_uses_the_nomograms_parameters_and_its_shrunk_apparent_r2():
+    preds, _ = _fake_outputs(n=200)
+    coef = pd.DataFrame({"model": ["nomogram"] * 4 + ["clinical"] * 3,
+                         "term": ["Intercept", "age", "max_diameter_cm", "deep_score", "Intercept", "age", "max_diameter_cm"]})
+    t = sample_size_table(preds, coef, ["age", "max_diameter_cm"]).set_index("item")["value"]
+    tr = preds[preds["split"] == "train"]
+    n, e = len(tr), int(tr["label"].sum())
+    assert t["training lesions"] == n and t["events (malignant) in training"] == e and t["predictor parameters"] == 3
+    assert t["events per parameter"] == pytest.approx(e / 3)
+    r2 = cox_snell_r2(tr["label"], tr["risk_nomogram"])
+    r2_adj = (1 + 3 / (n * np.log(1 - r2))) * r2  # Riley et al. 2020: S_VH * R2_app
+    assert t["anticipated Cox–Snell R²"] == pytest.approx(r2_adj, rel=1e-12)
+    assert t["minimum n (largest of the three)"] == riley_sample_size(3, e / n, r2_adj)["n"]
+    assert t["training set meets the minimum"] == ("yes" if n >= riley_sample_size(3, e / n, r2_adj)["n"] else "no")
