@@ -348,3 +348,51 @@ def test_nomogram_threshold_is_youden_or_a_risk_and_dca_range_an_ordered_pair():
             config_from_dict({**base, "nomogram": {"threshold": bad}})
     with pytest.raises(ConfigError, match=r"nomogram.dca_range must be \[from, to\] with from < to"):
         config_from_dict({**base, "nomogram": {"dca_range": [0.5, 0.1]}})
+
+
+def test_descriptive_settings_are_read_and_in_no_hash():
+    raw = _pinned_raw("demo.yaml")
+    plain = config_from_dict(raw, base_dir=_BASE)
+    assert plain.study.intended_use is None and plain.cohort.outcome is None and plain.cohort.source is None
+    assert plain.study.recipe == "default"
+    described = config_from_dict({**raw, "study": {**raw["study"], "intended_use": "triage of BI-RADS 4 lesions"},
+                                  "cohort": {**raw["cohort"], "outcome": "malignant on histopathology", "source": "one centre, 2019-2021"}},
+                                 base_dir=_BASE)
+    assert described.cohort.outcome == "malignant on histopathology" and described.to_dict()["study"]["intended_use"]
+    assert described.config_hash == plain.config_hash
+    assert described.section_hash("study", "cohort") == plain.section_hash("study", "cohort")
+    with pytest.raises(ConfigError, match=r"cohort.outcome must be a string. Got 3 instead"):
+        config_from_dict({**raw, "cohort": {**raw["cohort"], "outcome": 3}}, base_dir=_BASE)
+
+
+def test_paper_recipe_sets_both_of_the_papers_choices_and_refuses_a_contradiction(tmp_path):
+    base = {"cohort": {"manifest": "m.csv"}}
+    paper = config_from_dict({**base, "study": {"recipe": "paper"}})
+    assert (paper.nomogram.best_model_rule, paper.nomogram.train_score) == ("test_auc", "fitted")
+    same = config_from_dict({**base, "study": {"recipe": "paper"}, "nomogram": {"train_score": "fitted", "hl_groups": 8}})
+    assert same.nomogram.best_model_rule == "test_auc" and same.nomogram.hl_groups == 8
+    # the resolved choices are what the stages' keys hold: the recipe by itself changes no hash
+    explicit = config_from_dict({**base, "nomogram": {"best_model_rule": "test_auc", "train_score": "fitted"}})
+    assert explicit.config_hash == paper.config_hash
+    default = config_from_dict(base)
+    assert (default.nomogram.best_model_rule, default.nomogram.train_score) == ("cv_auc", "cross_fitted")
+    with pytest.raises(ConfigError, match=r"study.recipe 'paper' sets nomogram.best_model_rule to 'test_auc', but the "
+                                          r"settings give 'cv_auc'; remove nomogram.best_model_rule or set study.recipe: default."):
+        config_from_dict({**base, "study": {"recipe": "paper"}, "nomogram": {"best_model_rule": "cv_auc"}})
+    with pytest.raises(ConfigError, match=r"study.recipe must be one of 'default', 'paper'. Got 'yang' instead."):
+        config_from_dict({**base, "study": {"recipe": "yang"}})
+    # from the command line, as --recipe paper writes it
+    (tmp_path / "s.yaml").write_text("cohort: {manifest: m.csv}\n")
+    cfg = load_config(tmp_path / "s.yaml", overrides=["study.recipe=paper"])
+    assert cfg.nomogram.train_score == "fitted"
+    with pytest.raises(ConfigError, match="train_score"):
+        load_config(tmp_path / "s.yaml", overrides=["nomogram.train_score=cross_fitted", "study.recipe=paper"])
+    # the shipped files spell out the defaults: --recipe paper on the command line overrides the file's values
+    shipped = Path(__file__).resolve().parents[3] / "inst" / "study" / "demo.yaml"
+    assert load_config(shipped).nomogram.best_model_rule == "cv_auc"
+    cfg = load_config(shipped, overrides=["study.recipe=paper"])
+    assert (cfg.nomogram.best_model_rule, cfg.nomogram.train_score, cfg.nomogram.hl_groups) == ("test_auc", "fitted", 10)
+    # ... but a recipe in the file does not silently give way to a contradicting value beside it
+    (tmp_path / "p.yaml").write_text("study: {recipe: paper}\ncohort: {manifest: m.csv}\nnomogram: {best_model_rule: cv_auc}\n")
+    with pytest.raises(ConfigError, match="best_model_rule"):
+        load_config(tmp_path / "p.yaml")
