@@ -256,3 +256,16 @@ def test_folder_import_rejects_a_mask_of_another_size(tmp_path):
     Image.fromarray(np.full((5, 5), 255, np.uint8)).save(src / "malignant" / "malignant (1)_mask.png")
     with pytest.raises(InputError, match=r"busi/malignant: mask .*malignant \(1\)_mask\.png is 5x5 pixels but image .* is 16x12"):
         import_folder(src, tmp_path / "manifest.csv")
+
+
+def test_folder_import_refuses_a_decompression_bomb_in_one_line(tmp_path, monkeypatch):
+    from srnomogram.data.readers import MAX_PIXELS_ENV
+
+    from .test_readers import _png_header
+
+    monkeypatch.delenv(MAX_PIXELS_ENV, raising=False)
+    src, _, _ = make_folder(tmp_path)
+    _png_header(src / "malignant" / "malignant (1).png", 30000, 30000)
+    with pytest.raises(InputError, match=rf"malignant \(1\)\.png has 30000 x 30000 = 900000000 pixels, over the limit of 89478485 pixels.*{MAX_PIXELS_ENV}"):
+        import_folder(src, tmp_path / "manifest.csv")
+    assert not (tmp_path / "manifest.csv").exists()
