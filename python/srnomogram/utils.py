@@ -360,3 +360,76 @@ def output_lock(folder: str | os.PathLike, what: str = "srnomogram"):
             os.ftruncate(fd, 0)  # released: the record no longer names a holder
         finally:
             os.close(fd)  # releases the flock
+
+
+# ---------------------------------------------------------------------------------------- outputs
+# Checked up front, before any work, so that a bad output path costs the user nothing and leaves no
+# half-written folder: the commands call these on every path they will write.
+def _output_error(option: str, path: Path, what: str):
+    from .errors import InputError
+
+    return InputError(f"The {option!r} option names {path}{what}")
+
+
+def _check_parents(path: Path, option: str) -> None:
+    """The first existing folder above ``path`` must be a folder we may write in."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise _output_error(option, path, f", but {parent} is a file, not a folder; choose a path in a folder.")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise _output_error(option, path, f", but {parent} is not writable; choose a folder you can write in.")
+            return
+
+
+def _same_or_inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents
+
+
+def check_output_file(path, option: str, inputs: dict | None = None, outside: dict | None = None, example: str | None = None) -> Path:
+    """Check that an output file can be written at ``path``, before any work; return it as an absolute path.
+
+    Refused, with one line naming ``option`` (the command-line option, e.g. ``'-o/--output'``):
+    an existing folder; a path under a file; a folder we may not write in; and a path that is one of
+    ``inputs`` (``{"MANIFEST": path}``: the same file, however spelt, links included), which would
+    overwrite the input; and a path inside one of ``outside`` (as :func:`check_output_dir`). An
+    existing file that is no input may be replaced (atomically, later). ``example``: a file name
+    the message suggests inside a folder given by mistake. Nothing is written.
+    """
+    path = Path(path).absolute()
+    if path.is_dir():
+        hint = f" (e.g. {path / example})" if example else ""
+        raise _output_error(option, path, f", an existing folder; give a file path{hint}.")
+    _check_parents(path, option)
+    for name, src in (inputs or {}).items():
+        src = Path(src)
+        if path.resolve() == src.resolve() or (path.exists() and src.exists() and os.path.samefile(path, src)):
+            raise _output_error(option, path, f", the input {name} itself; write to another file, so that the input is kept.")
+    _check_outside(path, option, outside)
+    return path
+
+
+def check_output_dir(path, option: str, outside: dict | None = None) -> Path:
+    """Check that ``path`` can be an output folder, before any work; return it as an absolute path.
+
+    Refused, with one line naming ``option``: an existing file; a path under a file; a folder we
+    may not write in; and a folder that is, or lies inside, one of ``outside``
+    (``{"the study folder STUDY_DIR": study}``), whose own files it would mix with or replace. An
+    existing folder is fine (commands resume in it). Nothing is written.
+    """
+    path = Path(path).absolute()
+    if path.exists() and not path.is_dir():
+        raise _output_error(option, path, ", an existing file; give a folder path.")
+    if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        raise _output_error(option, path, ", a folder that is not writable; choose a folder you can write in.")
+    _check_parents(path, option)
+    _check_outside(path, option, outside)
+    return path
+
+
+def _check_outside(path: Path, option: str, outside: dict | None) -> None:
+    for name, folder in (outside or {}).items():
+        if _same_or_inside(path, folder):
+            raise _output_error(option, path, f", which is inside {name} {Path(folder).resolve()}; "
+                                              "choose a folder outside it, so that its own files are kept.")

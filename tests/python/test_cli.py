@@ -72,3 +72,105 @@ def test_errors_are_one_line_with_exit_status_2_and_leave_files_untouched(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv"]
     assert main(["cohort", "validate", str(tmp_path / "m.csv")]) == 2
     assert "m.csv, row 2, column 'image': file" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ bad outputs and inputs
+@pytest.fixture()
+def tiny(tmp_path):
+    """Two 2D lesions, a manifest, an existing folder and an existing file."""
+    for k in range(2):
+        Image.fromarray(np.full((8, 8), 90 + k, np.uint8)).save(tmp_path / f"c{k}.png")
+        Image.fromarray(np.pad(np.full((4, 4), 255, np.uint8), 2)).save(tmp_path / f"c{k}_mask.png")
+    pd.DataFrame(dict(case_id=["c0", "c1"], image=["c0.png", "c1.png"], mask=["c0_mask.png", "c1_mask.png"], label=[0, 1],
+                      spacing=0.1, age=[40, 50], max_diameter_cm=[1.0, 2.0])).to_csv(tmp_path / "m.csv", index=False)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file.txt").write_text("keep me\n")
+    (tmp_path / "study").mkdir()  # stands for a study folder: outputs are checked before the study is read
+    (tmp_path / "study.yaml").write_text(f"cohort:\n  manifest: {tmp_path / 'm.csv'}\n")
+    return tmp_path
+
+
+FOLDER = r"names {t}/folder, an existing folder; give a file path"
+FILE = r"names {t}/file.txt, an existing file; give a folder path"
+SAME = r"names {t}/m.csv, the input MANIFEST itself; write to another file"
+IN_STUDY = r"which is inside the study folder STUDY_DIR {t}/study; choose a folder outside it"
+
+BAD_OUTPUTS = [
+    (["run", "{t}/study.yaml", "-o", "{t}/file.txt"], "'-o/--output'", FILE),
+    (["demo", "-o", "{t}/file.txt"], "'-o/--output'", FILE),
+    (["validate", "{t}/study", "{t}/m.csv", "-o", "{t}/file.txt"], "'-o/--output'", FILE),
+    (["validate", "{t}/study", "{t}/m.csv", "-o", "{t}/study"], "'-o/--output'", IN_STUDY),
+    (["validate", "{t}/study", "{t}/m.csv", "-o", "{t}/study/external"], "'-o/--output'", IN_STUDY),
+    (["predict", "{t}/study", "{t}/m.csv", "-o", "{t}/folder"], "'-o/--output'", FOLDER),
+    (["predict", "{t}/study", "{t}/m.csv", "-o", "{t}/m.csv"], "'-o/--output'", SAME),
+    (["predict", "{t}/study", "{t}/m.csv", "-o", "{t}/s.csv", "--work-dir", "{t}/file.txt"], "'--work-dir'", FILE),
+    (["predict", "{t}/study", "{t}/m.csv", "-o", "{t}/s.csv", "--work-dir", "{t}/study/w"], "'--work-dir'", IN_STUDY),
+    (["radiomics", "extract", "{t}/m.csv", "-o", "{t}/folder"], "'-o/--output'", FOLDER),
+    (["radiomics", "extract", "{t}/m.csv", "-o", "{t}/m.csv"], "'-o/--output'", SAME),
+    (["radiomics", "extract", "{t}/m.csv", "-o", "{t}/f.csv", "--cache-dir", "{t}/file.txt"], "'--cache-dir'", FILE),
+    (["sr", "apply", "{t}/m.csv", "--model", "{t}/no_model", "--manifest-out", "{t}/folder"], "'--manifest-out'", FOLDER),
+    (["sr", "apply", "{t}/m.csv", "--model", "{t}/no_model", "--out-dir", "{t}/file.txt"], "'--out-dir'", FILE),
+    (["deep", "predict", "{t}/no_model", "{t}/m.csv", "-o", "{t}/m.csv"], "'-o/--output'", SAME),
+    (["deep", "predict", "{t}/no_model", "{t}/m.csv", "-o", "{t}/folder"], "'-o/--output'", FOLDER),
+    (["cohort", "split", "{t}/m.csv", "-o", "{t}/folder"], "'-o/--output'", FOLDER),
+    # the other commands' outputs, for the same reasons
+    (["cohort", "import", "folder", "{t}", "-o", "{t}/folder"], "'-o/--output'", FOLDER),
+    (["cohort", "demo", "{t}/file.txt"], "'OUT'", FILE),
+    (["radiomics", "fit", "{t}/m.csv", "--features", "{t}/f.csv", "-o", "{t}/file.txt"], "'-o/--output'", FILE),
+    (["sr", "train", "{t}/m.csv", "--out", "{t}/file.txt"], "'--out'", FILE),
+    (["sr", "quality", "{t}/m.csv", "--model", "{t}/no_model", "--out", "{t}/m.csv"], "'--out'", SAME),
+    (["deep", "train", "{t}/m.csv", "--out", "{t}/file.txt"], "'--out'", FILE),
+    (["deep", "gradcam", "{t}/no_model", "{t}/m.csv", "--out", "{t}/file.txt"], "'--out'", FILE),
+]
+
+
+@pytest.mark.parametrize("argv, option, message", BAD_OUTPUTS, ids=[" ".join(a[:2]) + " " + o for a, o, _ in BAD_OUTPUTS])
+def test_a_bad_output_path_is_refused_in_one_line_before_any_work(tiny, capsys, monkeypatch, argv, option, message):
+    """An existing folder where a file goes, a file where a folder goes, the input manifest, or the study itself."""
+    import re
+
+    from srnomogram.radiomics import extraction
+
+    monkeypatch.setattr(extraction, "extract", lambda *a, **k: pytest.fail("features extracted before the output was checked"))
+    before = {p: p.read_bytes() for p in tiny.rglob("*") if p.is_file()}
+    assert main([a.format(t=tiny) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"srnomogram: error: The {option} option ")
+    assert re.search(message.format(t=re.escape(str(tiny))), err), err
+    assert {p: p.read_bytes() for p in tiny.rglob("*") if p.is_file()} == before  # nothing written, no input changed
+
+
+def test_a_decompression_bomb_is_one_line_in_cohort_validate_and_radiomics_extract(tiny, capsys, monkeypatch):
+    from srnomogram.data.readers import MAX_PIXELS_ENV
+
+    from .data.test_readers import _png_header
+
+    monkeypatch.delenv(MAX_PIXELS_ENV, raising=False)
+    _png_header(tiny / "c1.png", 30000, 30000)
+    for argv in (["cohort", "validate", str(tiny / "m.csv")],
+                 ["radiomics", "extract", str(tiny / "m.csv"), "-o", str(tiny / "f.csv"), "-j", "1"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "c1.png has 30000 x 30000 = 900000000 pixels, over the limit of 89478485 pixels" in err
+        assert MAX_PIXELS_ENV in err
+    assert not (tiny / "f.csv").exists()
+
+
+def test_a_manifest_with_only_a_header_is_refused_by_every_cohort_command(tiny, capsys):
+    pd.read_csv(tiny / "m.csv").iloc[:0].to_csv(tiny / "empty.csv", index=False)
+    before = (tiny / "empty.csv").read_bytes()
+    for argv in (["cohort", "validate"], ["cohort", "split"]):
+        assert main([*argv, str(tiny / "empty.csv")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "empty.csv has no rows (only a header); a manifest needs one row per lesion" in err
+    assert (tiny / "empty.csv").read_bytes() == before
+
+
+def test_run_says_when_the_clinical_exclusions_leave_no_lesion(tiny, capsys):
+    """Not 'The train set has only one class': the reason, the column and the remedy."""
+    pd.read_csv(tiny / "m.csv").assign(age=np.nan).to_csv(tiny / "m.csv", index=False)
+    assert main(["run", str(tiny / "study.yaml"), "-o", str(tiny / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert ("m.csv: 0 of 2 lesions are left after excluding those with a missing clinical value "
+            "(cohort.clinical: 'age' empty in 2 rows); fill in the values or remove the factor from cohort.clinical.") in err

@@ -134,3 +134,43 @@ def test_excerpt_is_short_and_quick_whatever_the_value():
     # short values are their plain repr (a dict keeps its order)
     assert utils.excerpt("ten") == "'ten'" and utils.excerpt({"b": 1, "a": 2}) == "{'b': 1, 'a': 2}"
     assert utils.excerpt(1.5) == "1.5" and utils.excerpt([0.0, 0.99, 0.01]) == "[0.0, 0.99, 0.01]"
+
+
+def test_an_output_file_must_not_be_a_folder_an_input_or_under_a_file(tmp_path):
+    from srnomogram.errors import InputError
+    from srnomogram.utils import check_output_file
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "m.csv").write_text("x\n")
+    with pytest.raises(InputError, match=r"^The '-o/--output' option names .*folder, an existing folder; give a file path \(e\.g\. .*folder/scores\.csv\)\.$"):
+        check_output_file(tmp_path / "folder", "-o/--output", example="scores.csv")
+    with pytest.raises(InputError, match=r"^The '-o' option names .*m\.csv/out\.csv, but .*m\.csv is a file, not a folder"):
+        check_output_file(tmp_path / "m.csv" / "out.csv", "-o")
+    # the input itself, also spelt another way or through a link: refused, the input is kept
+    (tmp_path / "link.csv").symlink_to(tmp_path / "m.csv")
+    for same in (tmp_path / "m.csv", tmp_path / "folder" / ".." / "m.csv", tmp_path / "link.csv"):
+        with pytest.raises(InputError, match=r"^The '-o/--output' option names .*, the input MANIFEST itself; write to another file, so that the input is kept\.$"):
+            check_output_file(same, "-o/--output", inputs={"MANIFEST": tmp_path / "m.csv"})
+    assert (tmp_path / "m.csv").read_text() == "x\n"
+    # an existing file that is no input is replaced (atomically, later); a new file in new folders is fine
+    assert check_output_file(tmp_path / "other.csv", "-o", inputs={"MANIFEST": tmp_path / "m.csv"}) == tmp_path / "other.csv"
+    assert check_output_file(tmp_path / "new" / "deeper" / "s.csv", "-o") == tmp_path / "new" / "deeper" / "s.csv"
+    assert not (tmp_path / "new").exists()  # a check writes nothing
+
+
+def test_an_output_folder_must_not_be_a_file_nor_inside_a_protected_folder(tmp_path):
+    from srnomogram.errors import InputError
+    from srnomogram.utils import check_output_dir
+
+    (tmp_path / "f.txt").write_text("x")
+    (tmp_path / "study").mkdir()
+    with pytest.raises(InputError, match=r"^The '--cache-dir' option names .*f\.txt, an existing file; give a folder path\.$"):
+        check_output_dir(tmp_path / "f.txt", "--cache-dir")
+    with pytest.raises(InputError, match=r"but .*f\.txt is a file, not a folder"):
+        check_output_dir(tmp_path / "f.txt" / "sub", "--cache-dir")
+    for inside in (tmp_path / "study", tmp_path / "study" / "ext", tmp_path / "x" / ".." / "study"):
+        with pytest.raises(InputError, match=r"^The '-o/--output' option names .*, which is inside the study folder STUDY_DIR .*study; "
+                                             r"choose a folder outside it, so that its own files are kept\.$"):
+            check_output_dir(inside, "-o/--output", outside={"the study folder STUDY_DIR": tmp_path / "study"})
+    assert check_output_dir(tmp_path / "ext", "-o/--output", outside={"the study folder STUDY_DIR": tmp_path / "study"}) == tmp_path / "ext"
+    assert check_output_dir(tmp_path / "study", "-o") == tmp_path / "study"  # an existing folder is fine (resume)

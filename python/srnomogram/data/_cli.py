@@ -10,26 +10,35 @@ log = logging.getLogger(__name__)
 
 
 def _import_breast(args):
+    from ..utils import check_output_file
     from .importers import import_breast_lesions_usg
 
+    check_output_file(args.output, "-o/--output", example="manifest.csv")
     import_breast_lesions_usg(args.src, args.output)
 
 
 def _import_folder(args):
+    from ..utils import check_output_file
     from .importers import import_folder
 
+    check_output_file(args.output, "-o/--output", example="manifest.csv")
     import_folder(args.src, args.output, spacing=args.spacing, patient_pattern=args.patient_pattern)
 
 
 def _split(args):
+    from ..utils import check_output_file
     from .split import split_manifest
 
+    if args.output is not None:  # writing into MANIFEST itself is this command's default, so no input check
+        check_output_file(args.output, "-o/--output", example="manifest.csv")
     split_manifest(args.manifest, test_size=args.test_size, seed=args.seed, output=args.output)
 
 
 def _demo(args):
+    from ..utils import check_output_dir
     from .demo import demo_cohort
 
+    check_output_dir(args.out, "OUT")
     demo_cohort(args.out, n=args.n, seed=args.seed, n_volumes=args.volumes, lesion_sizes=args.lesion_sizes,
                 second_lesion_share=args.second_lesion_share)
 

@@ -55,8 +55,13 @@ def check_cohort(manifest: str | os.PathLike | pd.DataFrame, image_col: str = "i
     return dict(n=len(df), by_label={int(k): int(v) for k, v in df["label"].value_counts().sort_index().items()}, by_split={str(k): int(v) for k, v in by_split.items()}, dims=dims)
 
 
-def check_clinical(df: pd.DataFrame, columns, source="manifest", setting: str = "cohort.clinical") -> tuple[pd.DataFrame, pd.DataFrame]:
+def check_clinical(df: pd.DataFrame, columns, source="manifest", setting: str = "cohort.clinical",
+                   require_rows: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Check the clinical-factor columns of a manifest; keep the lesions with every factor known.
+
+    The one check of clinical values: ``srnomogram run`` (the study's split stage) and
+    ``srnomogram validate``/``predict`` (the external cohort, on the factors it has) both call it,
+    so a cell the study refuses is refused on an external cohort too.
 
     Parameters
     ----------
@@ -68,6 +73,9 @@ def check_clinical(df: pd.DataFrame, columns, source="manifest", setting: str = 
         The manifest's file, named in errors.
     setting : str
         The setting that names ``columns``, named in errors.
+    require_rows : bool
+        Refuse a manifest where no lesion has every factor (the study needs some); an external
+        cohort passes False and then has no clinical model or nomogram.
 
     Returns
     -------
@@ -80,7 +88,8 @@ def check_clinical(df: pd.DataFrame, columns, source="manifest", setting: str = 
     ConfigError
         A column the manifest lacks.
     InputError
-        A cell that is neither empty nor a number (names the row and column).
+        A cell that is neither empty nor a number (names the row and column); with
+        ``require_rows``, no lesion left (names the empty cells per column).
     """
     import numpy as np
 
@@ -96,14 +105,22 @@ def check_clinical(df: pd.DataFrame, columns, source="manifest", setting: str = 
     df = df.copy()
     for c in columns:
         values = pd.to_numeric(df[c], errors="coerce")
-        bad = df[c].notna() & values.isna()
+        bad = df[c].notna() & ~np.isfinite(values.to_numpy(dtype=float))  # not a number, or +-inf
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
+            v = df[c].iloc[i]
+            v = v.item() if isinstance(v, np.generic) else v
             raise InputError(
-                f"{source}, row {i + 2}, column {c!r}: {df[c].iloc[i]!r} is not a number; "
+                f"{source}, row {i + 2}, column {c!r}: {v!r} is not a {'finite ' if pd.notna(values.iloc[i]) else ''}number; "
                 "clinical factors must be numeric (leave the cell empty when unknown)."
             )
         df[c] = values
     incomplete = df[columns].isna().any(axis=1)
+    if require_rows and len(df) and incomplete.all():
+        empty = ", ".join(f"{c!r} empty in {n} row{'s' if n != 1 else ''}" for c, n in df[columns].isna().sum().items() if n)
+        raise InputError(
+            f"{source}: 0 of {len(df)} lesions are left after excluding those with a missing clinical value "
+            f"({setting}: {empty}); fill in the values or remove the factor from {setting}."
+        )
     excluded = df.loc[incomplete, ["case_id", "label"]].assign(reason="missing clinical value")
     return df.loc[~incomplete].reset_index(drop=True), excluded

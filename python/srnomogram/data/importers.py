@@ -91,16 +91,18 @@ def _write(df: pd.DataFrame, output, what: str) -> Path:
 
 def _check_same_size(image: Path, masks, where: str) -> None:
     """Compare the image's size (read from its header, not decoded) with each mask's."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from .readers import _open_pil  # PIL with the package's pixel limit (a decompression bomb: one line)
 
     try:
-        with Image.open(image) as im:
+        with _open_pil(image, "Image") as im:
             size = im.size
     except (UnidentifiedImageError, OSError) as exc:
         raise InputError(f"{where}: image {image} cannot be read ({exc}). Re-export it as PNG.") from None
     for m in masks:
         try:
-            with Image.open(m) as im:
+            with _open_pil(m, "Mask") as im:
                 msize = im.size
         except (UnidentifiedImageError, OSError) as exc:
             raise InputError(f"{where}: mask {m} cannot be read ({exc}). Re-export it as PNG.") from None

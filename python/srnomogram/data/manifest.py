@@ -6,7 +6,8 @@ case_id : str, unique
 image : path of the image (relative to the manifest's folder, or absolute)
 mask : path of the lesion mask (same rules); several masks may be joined with ``;``
 label : 1 malignant / 0 benign (``malignant``/``benign`` accepted)
-spacing : mm per pixel for 2D rasters (3D volumes take it from the header; may be empty)
+spacing : mm per pixel for 2D rasters, finite and > 0 (3D volumes take it from the header); may be empty
+    when unknown (features are then per pixel)
 split : optional, ``train`` or ``test``
 patient_id : optional; lesions (or views) of one patient share it. The patient is then the unit of
     the split, the cross-fitting folds and every bootstrap; without it each lesion is its own patient.
@@ -112,6 +113,8 @@ def validate_manifest(df: pd.DataFrame, base: str | os.PathLike, source: str = "
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise ManifestError(f"{source}: missing column(s) {missing}; a manifest needs {list(REQUIRED)}.")
+    if not len(df):  # else every command fails later, far from the cause (KeyError 'spacing', 'train', ...)
+        raise ManifestError(f"{source} has no rows (only a header); a manifest needs one row per lesion.")
 
     def row(i):  # CSV line number, the header being line 1
         return f"{source}, row {i + 2}"
@@ -142,10 +145,11 @@ def validate_manifest(df: pd.DataFrame, base: str | os.PathLike, source: str = "
 
     if "spacing" in df.columns:
         sp = pd.to_numeric(df["spacing"], errors="coerce")
-        bad = df["spacing"].notna() & ~(sp > 0)
+        bad = df["spacing"].notna() & ~(np.isfinite(sp) & (sp > 0))  # an empty cell is unknown spacing; inf is an error
         if bad.any():
             i = df.index[bad][0]
-            raise ManifestError(f"{row(i)}, column 'spacing': value {_show(df.at[i, 'spacing'])} is not a positive number (mm per pixel).")
+            raise ManifestError(f"{row(i)}, column 'spacing': value {_show(df.at[i, 'spacing'])} is not a finite number > 0 (mm per pixel); "
+                                "fix it, or leave the cell empty when the spacing is unknown.")
         df["spacing"] = sp
 
     for col in path_columns(df):

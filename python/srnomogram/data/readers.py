@@ -8,11 +8,17 @@ receives exactly what it would read itself.
 * Masks are "any non-zero pixel" (any colour channel for RGB(A) masks; alpha ignored).
 * 2D spacing is given by the caller (mm per pixel, from the manifest); 3D spacing comes from
   the file header.
+* A 2D raster over :func:`max_image_pixels` pixels (a "decompression bomb": a small file that
+  decodes to gigabytes) is refused from its header, before decoding, with one line naming the
+  image, its pixel count, the limit and the remedy. The limit is PIL's default, 89,478,485 pixels
+  (a 24-bit image of 0.25 GiB), raised or lowered with ``SRNOMOGRAM_MAX_IMAGE_PIXELS``.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +46,61 @@ def _check_exists(path: Path, what: str) -> None:
         raise InputError(f"{what} file not found: {path}. Check the path in the manifest (paths are relative to the manifest's folder).")
 
 
+MAX_PIXELS_ENV = "SRNOMOGRAM_MAX_IMAGE_PIXELS"
+DEFAULT_MAX_IMAGE_PIXELS = 1024 * 1024 * 1024 // 4 // 3  # PIL's own default: 89,478,485
+_PIL_OPEN = threading.Lock()
+
+
+def max_image_pixels() -> int:
+    """The most pixels a 2D raster may have: ``$SRNOMOGRAM_MAX_IMAGE_PIXELS``, else PIL's default 89,478,485.
+
+    Read on every call, so that worker processes (local or on a Dask cluster) inherit it.
+    """
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise InputError(f"The {MAX_PIXELS_ENV} environment variable must be an integer > 0 (pixels). Got {raw[:40]!r} instead.")
+    return value
+
+
+def _open_pil(path: Path, what: str):
+    """``PIL.Image.open`` (header only) with our pixel limit in place of PIL's.
+
+    PIL warns above its ``MAX_IMAGE_PIXELS`` and refuses above twice it, with a traceback. Its check
+    is switched off for this one open (under a lock, and restored at once), so that the limit of
+    :func:`max_image_pixels` alone decides, both ways, and says what to do.
+    """
+    from PIL import Image
+
+    limit = max_image_pixels()
+    with _PIL_OPEN:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            im = Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    w, h = im.size
+    if w * h > limit:
+        im.close()
+        raise InputError(
+            f"{what} file {path} has {w} x {h} = {w * h} pixels, over the limit of {limit} pixels (a decompression-bomb "
+            f"guard); downscale the image, or if it is genuine, set {MAX_PIXELS_ENV}={w * h}."
+        )
+    return im
+
+
 def _read_pil_array(path: Path, what: str, as_mask: bool) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with _open_pil(path, what) as im, warnings.catch_warnings():
+            # decoding may repeat PIL's size check (TIFF tiles); ours above has already decided
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im.load()
             mode = im.mode
             if as_mask:
@@ -57,7 +113,7 @@ def _read_pil_array(path: Path, what: str, as_mask: bool) -> np.ndarray:
             if mode != "L":
                 im = im.convert("L")  # ITU-R 601-2 luma; alpha is dropped
             return np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InputError(f"{what} file {path} cannot be read as an image ({exc}). Re-export it as PNG or check that it is not truncated.") from None
 
 
@@ -79,7 +135,11 @@ def _read_volume(path: Path, what: str):
 
 
 def _spacing_2d(spacing, path: Path) -> tuple[float, float]:
-    if spacing is None or (isinstance(spacing, float) and not np.isfinite(spacing)):
+    """``(x, y)`` mm per pixel; ``None`` or NaN (an empty manifest cell) is unknown and gives 1.0 (per pixel).
+
+    Infinity, zero and negative values are errors: infinity once fell through to 1.0 unnoticed.
+    """
+    if spacing is None or (isinstance(spacing, float) and np.isnan(spacing)):
         return (1.0, 1.0)
     if np.isscalar(spacing):
         s = float(spacing)
@@ -87,7 +147,8 @@ def _spacing_2d(spacing, path: Path) -> tuple[float, float]:
     else:
         sp = tuple(float(v) for v in spacing)[:2]
     if not all(np.isfinite(v) and v > 0 for v in sp):
-        raise InputError(f"Spacing {spacing!r} for {path} must be positive (mm per pixel). Fix the manifest's 'spacing' column.")
+        shown = spacing.item() if isinstance(spacing, np.generic) else spacing
+        raise InputError(f"Spacing {shown!r} for {path} must be a finite number > 0 (mm per pixel). Fix the manifest's 'spacing' column.")
     return sp
 
 

@@ -48,8 +48,12 @@ def _gradcam_arg(value: str):
 
 
 def _train(args):
+    from ..utils import check_output_dir
     from .run import train_and_score
 
+    check_output_dir(args.out, "--out")
+    if args.board:
+        check_output_dir(args.board, "--board")
     res = train_and_score(args.manifest, args.out, name=args.name, board=args.board, gradcam=_gradcam_arg(args.gradcam), folds=args.folds, **_params(args))
     paths = res["paths"]
     for key, p in paths.items():
@@ -73,9 +77,10 @@ def _predict(args):
     import pandas as pd
 
     from ..data.manifest import load_manifest
-    from ..utils import write_csv_atomic
+    from ..utils import check_output_file, write_csv_atomic
     from .model import DeepClassifier
 
+    check_output_file(args.output, "-o/--output", inputs={"MANIFEST": args.manifest}, example="scores.csv")
     est = DeepClassifier.load(args.checkpoint, device=args.device)
     if args.image_col:
         est.set_params(image_col=args.image_col)
@@ -89,9 +94,11 @@ def _predict(args):
 
 def _gradcam(args):
     from ..data.manifest import load_manifest
+    from ..utils import check_output_dir
     from .gradcam import save_overlays
     from .model import DeepClassifier
 
+    check_output_dir(args.out, "--out")
     est = DeepClassifier.load(args.checkpoint, device=args.device)
     if args.image_col:
         est.set_params(image_col=args.image_col)

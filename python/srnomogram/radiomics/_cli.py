@@ -39,8 +39,14 @@ def write_table(df, path) -> Path:
 
 
 def _extract(args):
+    from ..utils import check_output_dir, check_output_file
     from .extraction import extract
 
+    check_output_file(args.output, "-o/--output", inputs={"MANIFEST": args.manifest}, example="features.parquet")
+    if args.cache_dir:
+        check_output_dir(args.cache_dir, "--cache-dir")
+    if args.board:
+        check_output_dir(args.board, "--board")
     feats = extract(args.manifest, image_col=args.image_col, jobs=args.jobs, params=args.params, cache_dir=args.cache_dir, mask_col=args.mask_col, scheduler=args.scheduler)
     out = write_table(feats, args.output)
     log.info("wrote %d features of %d lesions (%s) to %s", feats.shape[1], feats.shape[0], args.image_col, out)
@@ -57,9 +63,12 @@ def _fit(args):
 
     from ..data.manifest import load_manifest
     from ..errors import InputError
-    from ..utils import write_csv_atomic
+    from ..utils import check_output_dir, write_csv_atomic
     from .models import fit_or_sr_models, write_board
 
+    check_output_dir(args.output, "-o/--output")
+    if args.board:
+        check_output_dir(args.board, "--board")
     df = load_manifest(args.manifest).set_index("case_id")
     if args.split_seed is not None:
         from ..data import stratified_split

@@ -88,8 +88,10 @@ def _rows(df, split):
 
 def _train(args) -> int:
     from ..data import load_manifest
+    from ..utils import check_output_dir
     from . import SuperResolver
 
+    check_output_dir(args.out, "--out")
     df = _rows(load_manifest(args.manifest), args.split)
     model = SuperResolver(channels=args.channels, blocks=args.blocks, patch_size=args.patch_size, iterations=args.iterations,
                           batch_size=args.batch_size, lr=args.lr, adv_weight=args.adv_weight, noise_sigma=args.noise_sigma,
@@ -103,8 +105,13 @@ def _train(args) -> int:
 
 
 def _apply(args) -> int:
+    from ..utils import check_output_dir, check_output_file
     from . import SuperResolver
 
+    if args.manifest_out is not None:
+        check_output_file(args.manifest_out, "--manifest-out", example="manifest_sr.csv")
+    if args.out_dir is not None:
+        check_output_dir(args.out_dir, "--out-dir")
     model = SuperResolver.load(args.model, device=args.device)
     if args.amp is not None:
         model.set_params(amp=args.amp)
@@ -119,9 +126,13 @@ def _quality(args) -> int:
     import SimpleITK as sitk
 
     from ..data import load_manifest, read_image
-    from ..utils import write_csv_atomic
+    from ..utils import check_output_file, write_csv_atomic
     from . import SuperResolver, quality_table, summarise
 
+    check_output_file(args.out, "--out", inputs={"MANIFEST": args.manifest}, example="quality.csv")
+    check_output_file(args.out.with_name(args.out.stem + "_summary.csv"), "--out (its _summary.csv)", inputs={"MANIFEST": args.manifest})
+    if args.figure:
+        check_output_file(args.figure, "--figure", example="quality.png")
     model = SuperResolver.load(args.model, device=args.device)
     df = _rows(load_manifest(args.manifest), args.split)
     sp = df["spacing"] if "spacing" in df.columns else [None] * len(df)

@@ -71,10 +71,12 @@ def _cli_overrides(args):
 
 def _run(args):
     _quiet_pins(args)
+    from ..utils import check_output_dir
     from .config import load_config
     from .pipeline import run_study
 
     cfg = load_config(args.study, overrides=_cli_overrides(args), output=args.output)
+    check_output_dir(cfg.study.output, "-o/--output" if args.output is not None else "study.output")
     report = run_study(cfg, force=args.force)
     print(report)
     return 0
@@ -82,7 +84,10 @@ def _run(args):
 
 def _demo(args):
     _quiet_pins(args)
+    from ..utils import check_output_dir
     from .demo import run_demo
+
+    check_output_dir(args.output, "-o/--output")
 
     report = run_demo(args.output, n=args.n_lesions, overrides=_cli_overrides(args), force=args.force)
     print(report)

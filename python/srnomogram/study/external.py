@@ -37,7 +37,7 @@ import pandas as pd
 from ..errors import CheckpointError, InputError, ManifestError, param_error
 from .. import names
 from ..data.manifest import patient_ids
-from ..utils import atomic_path, file_sha256, hash_bytes, output_lock, write_csv_atomic
+from ..utils import atomic_path, check_output_dir, check_output_file, file_sha256, hash_bytes, output_lock, write_csv_atomic
 from .cache import DONE, Runner, Stage
 
 logger = logging.getLogger(__name__)
@@ -329,7 +329,15 @@ class _Run:
     options: dict = field(default_factory=dict)
 
 
-def _read_manifest(path, need_label: bool) -> pd.DataFrame:
+def _read_manifest(path, need_label: bool, clinical=()) -> pd.DataFrame:
+    """The external manifest, checked as the study's: paths, labels, spacing and the ``clinical`` factors it has.
+
+    The clinical cells get the study's own check (:func:`~srnomogram.data.check.check_clinical`): a
+    value that is not a number is refused with its row and column, as ``srnomogram run`` refuses it,
+    rather than silently becoming missing. A factor the manifest lacks, or leaves empty, is no error:
+    the clinical model and the nomogram are then skipped (:func:`_ext_scores`).
+    """
+    from ..data.check import check_clinical
     from ..data.manifest import validate_manifest
 
     path = Path(path)
@@ -350,6 +358,10 @@ def _read_manifest(path, need_label: bool) -> pd.DataFrame:
     for c in [c for c in work.columns if c in ("image_sr", "mask_sr")]:  # the study makes its own SR images
         work = work.drop(columns=c)
     df = validate_manifest(work, path.parent, source=str(path))
+    present = [c for c in clinical if c in df.columns]
+    if present:
+        check_clinical(df, present, source=str(path), setting="the study's cohort.clinical", require_rows=False)
+        df[present] = df[present].apply(pd.to_numeric)  # checked above: only numbers and empty cells
     if not has_label:
         df = df.drop(columns="label")
     df.attrs["manifest_path"] = str(path.resolve())
@@ -364,14 +376,11 @@ def _manifest_key(run: _Run, results):
 
 def _ext_cohort(ctx):
     run = ctx.config
-    df = _read_manifest(run.manifest, run.need_label)
+    factors = run.study.app["clinical_factors"]
+    df = _read_manifest(run.manifest, run.need_label, clinical=factors)
     from ..data.manifest import write_manifest
 
-    factors = run.study.app["clinical_factors"]
     missing = [c for c in factors if c not in df.columns]
-    for c in factors:
-        if c in df.columns:
-            df[c] = pd.to_numeric(df[c], errors="coerce")
     write_manifest(df, ctx.path("cohort.csv"))
     warns = _range_warnings(run.study.summary, df, factors)
     ctx.write_table("warnings", warns)
@@ -380,6 +389,8 @@ def _ext_cohort(ctx):
 
 
 def _range_warnings(summary, df, factors) -> pd.DataFrame:
+    from ..data.readers import is_2d_path
+
     rows = []
 
     def add(kind, column, n_out, train_range, ext_range, message):
@@ -396,6 +407,23 @@ def _range_warnings(summary, df, factors) -> pd.DataFrame:
             add("clinical", c, out.sum(), f"{s['min']:g} to {s['max']:g}", f"{np.nanmin(v):g} to {np.nanmax(v):g}",
                 f"{int(out.sum())} lesion(s) have {c} outside the training range {s['min']:g} to {s['max']:g}; "
                 "the nomogram extrapolates there.")
+    # A 2D image's spacing is its manifest cell: empty means features per pixel. Mixed with a study
+    # trained in mm (or the reverse) every shape and texture feature changes scale.
+    is_2d = df["image"].map(is_2d_path).to_numpy(dtype=bool)
+    sp = pd.to_numeric(df["spacing"], errors="coerce") if "spacing" in df.columns else pd.Series(np.nan, index=df.index)
+    known = sp.notna().to_numpy()
+    s = summary.get("spacing", {})
+    if s.get("n") and (is_2d & ~known).any():
+        n = int((is_2d & ~known).sum())
+        add("image", "spacing", n, f"{s['min']:g} to {s['max']:g}", "empty",
+            f"{n} image(s) have no pixel spacing (empty 'spacing' cell) but the study's training images had {s['min']:g} to "
+            f"{s['max']:g} mm per pixel: their features are per pixel, not per mm, and the radiomics models' scores shift. "
+            "Fill in the spacing.")
+    elif not s.get("n") and (is_2d & known).any():
+        n = int((is_2d & known).sum())
+        add("image", "spacing", n, "none (per pixel)", f"{sp[known].min():g} to {sp[known].max():g}",
+            f"{n} image(s) have a pixel spacing but the study's training images had no pixel spacing: their features are per mm, "
+            "not per pixel as the study's, and the radiomics models' scores shift. Leave the 'spacing' cells empty, as the study did.")
     geo = _image_geometry(df)
     for col, tol, what in (("spacing", SPACING_TOLERANCE, "pixel spacing (mm)"), ("width", SIZE_TOLERANCE, "image width (px)"),
                            ("height", SIZE_TOLERANCE, "image height (px)")):
@@ -480,18 +508,15 @@ def _ext_scores(ctx):
             scores[key] = pipe.predict_proba(X)[:, 1]
         else:
             scores[key] = _deep_scores(study.file(m["file"]), cohort, run.options.get("device", "auto"), run.options.get("scheduler"))
-    factors = study.app["clinical_factors"]
-    missing = [c for c in factors if c not in cohort.columns]
     best = study.app["best_model"]["model"]
     scores["deep_score"] = scores[best].to_numpy()  # the chosen model's score: the nomogram's input
-    info = {"clinical_skipped": bool(missing), "missing_clinical": missing, "best_model": best}
-    if missing:
-        msg = (f"Clinical model and nomogram skipped: the manifest lacks clinical column(s) {', '.join(missing)}; "
-               "the image models are still scored.")
+    msg, info = _clinical_skip(cohort, study.app["clinical_factors"], validating=run.need_label)
+    info["best_model"] = best
+    if msg:
         logger.warning("%s", msg)
         info["message"] = msg
     else:
-        data = cohort[factors].apply(pd.to_numeric, errors="coerce").assign(deep_score=scores[best].to_numpy())
+        data = cohort[study.app["clinical_factors"]].assign(deep_score=scores[best].to_numpy())
         for name in ("clinical", "nomogram"):
             p = nomogram_predict(study.design[name], data)
             scores[name] = p["risk"].to_numpy()
@@ -499,6 +524,37 @@ def _ext_scores(ctx):
     ctx.write_table("scores", scores)
     ctx.write_table("score_distribution", _score_distribution(study.summary, scores))
     ctx.write_json("scores_info", info)
+
+
+def _clinical_skip(cohort: pd.DataFrame, factors, validating: bool) -> tuple[str | None, dict]:
+    """Why the clinical model and the nomogram cannot be applied to ``cohort`` (None when they can), and what is missing.
+
+    A factor column that is absent or has no value at all leaves them without an input: they are
+    reported as skipped (not estimable on this cohort) rather than aborting the run, and the image
+    models, which do not need the factors, are still validated. When ``validating``, the lesions
+    with every factor must include benign and malignant ones, or no statistic of theirs is defined.
+    Lesions lacking some factor are left out of their statistics only (counted in ``n_incomplete``).
+    """
+    missing = [c for c in factors if c not in cohort.columns]
+    empty = [c for c in factors if c in cohort.columns and cohort[c].isna().all()]
+    complete = cohort[[c for c in factors if c in cohort.columns]].notna().all(axis=1)
+    info = {"clinical_skipped": True, "missing_clinical": missing, "empty_clinical": empty,
+            "n_incomplete": int((~complete).sum())}
+    tail = "; the image models are still scored."
+    if missing:
+        return f"Clinical model and nomogram skipped: the manifest lacks clinical column(s) {', '.join(missing)}" + tail, info
+    if empty:
+        return f"Clinical model and nomogram skipped: clinical column(s) {', '.join(empty)} have no value in the manifest" + tail, info
+    if validating:
+        y = cohort.loc[complete, "label"]
+        if y.nunique() < 2:
+            return (f"Clinical model and nomogram not validated: only {len(y)} lesion(s) have every clinical factor "
+                    f"({int(y.sum())} malignant), and their statistics need benign and malignant lesions" + tail, info)
+    info["clinical_skipped"] = False
+    if info["n_incomplete"]:
+        logger.warning("%d lesion(s) lack a clinical value (%s): the clinical model and the nomogram leave them out.",
+                       info["n_incomplete"], ", ".join(factors))
+    return None, info
 
 
 def _deep_batch(model_dir, device, rows: pd.DataFrame, start: int) -> tuple:
@@ -563,7 +619,7 @@ def _shift_message(r) -> str:
 
 def _run_stages(run: _Run, with_stats: bool):
     app = run.study.app
-    stages = [Stage("ext_cohort", _ext_cohort, inputs=lambda cfg, res: _manifest_key(cfg, res),
+    stages = [Stage("ext_cohort", _ext_cohort, inputs=lambda cfg, res: _manifest_key(cfg, res), version="2",
                     extra_key=lambda cfg, res: {"study": cfg.study.key, "need_label": cfg.need_label})]
     if app["sr"]["enabled"]:
         stages.append(Stage("ext_sr", _ext_sr, deps=("ext_cohort",), extra_key=lambda cfg, res: {"study": cfg.study.key}))
@@ -572,7 +628,7 @@ def _run_stages(run: _Run, with_stats: bool):
     for im in images:
         stages.append(Stage(f"ext_radiomics_{im}", _make_ext_radiomics(im), deps=base,
                             extra_key=lambda cfg, res: {"study": cfg.study.key}))
-    stages.append(Stage("ext_scores", _ext_scores, deps=(*base, *[f"ext_radiomics_{im}" for im in images]),
+    stages.append(Stage("ext_scores", _ext_scores, deps=(*base, *[f"ext_radiomics_{im}" for im in images]), version="2",
                         extra_key=lambda cfg, res: {"study": cfg.study.key}))
     if with_stats:
         stages.append(Stage("ext_statistics", _ext_statistics, deps=("ext_cohort", "ext_scores"), version="2",
@@ -736,10 +792,13 @@ def _label(m):
 
 
 # ================================================================================ public API
+STUDY_FOLDER = "the study folder STUDY_DIR"
+
+
 def _prepare(study_dir, manifest, out, need_label, options):
     study = load_study(study_dir)
     manifest = Path(manifest).resolve()
-    _read_manifest(manifest, need_label)  # fail early, before any stage writes
+    _read_manifest(manifest, need_label, clinical=study.app["clinical_factors"])  # fail early, before any stage writes
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     return _Run(study, manifest, out, need_label, options)
@@ -786,6 +845,8 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "l
             raise param_error(name, "validate", "an int >= 1" if name == "bootstraps" else "an int >= 0", v)
     opts = {"recalibrate": bool(recalibrate), "unit": unit, "bootstraps": int(bootstraps),
             "dca_bootstraps": int(dca_bootstraps), "jobs": jobs, "device": device, "scheduler": scheduler}
+    # -o STUDY_DIR would replace the study's own report.html and run_log.json and mix into its stages/
+    check_output_dir(out, "-o/--output", outside={STUDY_FOLDER: study_dir})
     run = _prepare(study_dir, manifest, out, True, opts)
     run.options["force"] = tuple(force)
     with output_lock(run.out, "validate"):  # one writer per output folder
@@ -802,8 +863,11 @@ def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_d
     stages are cached in ``work_dir`` (default ``<output stem>_work`` beside it). ``scheduler``: as
     in :func:`validate`.
     """
+    check_output_file(output, "-o/--output", inputs={"MANIFEST": manifest}, outside={STUDY_FOLDER: study_dir}, example="scores.csv")
     output = Path(output).resolve()
     work = Path(work_dir) if work_dir else output.with_name(output.stem + "_work")
+    check_output_dir(work, "--work-dir" if work_dir else "--work-dir (default: <SCORES_CSV stem>_work beside it)",
+                     outside={STUDY_FOLDER: study_dir})
     run = _prepare(study_dir, manifest, work, False, {"jobs": jobs, "device": device, "scheduler": scheduler})
     run.options["force"] = tuple(force)
     with output_lock(run.out, "predict"):  # the work folder: one writer (the CSV itself is written atomically)

@@ -276,3 +276,16 @@ def test_folder_import_takes_the_patient_from_a_pattern_on_the_image_name(tmp_pa
     with pytest.raises(InputError, match=r"busi/benign: image benign \(1\)\.png does not match patient_pattern 'x\(\\d\+\)'\. Fix the pattern"):
         import_folder(src, tmp_path / "m2.csv", patient_pattern=r"x(\d+)")
     assert not (tmp_path / "m2.csv").exists()
+
+
+def test_folder_import_refuses_a_decompression_bomb_in_one_line(tmp_path, monkeypatch):
+    from srnomogram.data.readers import MAX_PIXELS_ENV
+
+    from .test_readers import _png_header
+
+    monkeypatch.delenv(MAX_PIXELS_ENV, raising=False)
+    src, _, _ = make_folder(tmp_path)
+    _png_header(src / "malignant" / "malignant (1).png", 30000, 30000)
+    with pytest.raises(InputError, match=rf"malignant \(1\)\.png has 30000 x 30000 = 900000000 pixels, over the limit of 89478485 pixels.*{MAX_PIXELS_ENV}"):
+        import_folder(src, tmp_path / "manifest.csv")
+    assert not (tmp_path / "manifest.csv").exists()

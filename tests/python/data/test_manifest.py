@@ -116,7 +116,7 @@ def test_bad_split_and_spacing_values_are_rejected(cohort):
     df["split"] = ["train", "test", "train"]
     df.loc[1, "spacing"] = -0.1
     _rewrite(path, df)
-    with pytest.raises(ManifestError, match=r"row 3, column 'spacing': value -0\.1 is not a positive number"):
+    with pytest.raises(ManifestError, match=r"row 3, column 'spacing': value -0\.1 is not a finite number > 0 \(mm per pixel\)"):
         load_manifest(path)
 
 
@@ -147,3 +147,28 @@ def test_patient_id_is_read_as_text_and_round_trips_through_write_manifest(cohor
     assert again["patient_id"].tolist()[:2] == ["007", "007"] and pd.isna(again.at[2, "patient_id"])
     _rewrite(path, df.assign(patient_id=[12, 12, 13]))  # numbers are names too: "12", not "12.0"
     assert load_manifest(path)["patient_id"].tolist() == ["12", "12", "13"]
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "Infinity", "0"])
+def test_spacing_must_be_finite_and_positive(cohort, value):
+    path, df = cohort
+    df["spacing"] = df["spacing"].astype(object)
+    df.loc[2, "spacing"] = value
+    _rewrite(path, df)
+    with pytest.raises(ManifestError, match=r"manifest\.csv, row 4, column 'spacing': value .* is not a finite number > 0 \(mm per pixel\)"):
+        load_manifest(path)
+
+
+def test_empty_spacing_is_unknown_not_an_error(cohort):
+    path, df = cohort
+    df.loc[1, "spacing"] = np.nan
+    _rewrite(path, df)
+    assert load_manifest(path)["spacing"].isna().tolist() == [False, True, False]
+
+
+def test_a_manifest_with_a_header_and_no_row_is_refused(cohort):
+    path, df = cohort
+    _rewrite(path, df.iloc[:0])
+    with pytest.raises(ManifestError, match=r"manifest\.csv has no rows \(only a header\); a manifest needs one row per lesion") as e:
+        load_manifest(path)
+    assert "\n" not in str(e.value)

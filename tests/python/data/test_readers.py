@@ -200,3 +200,67 @@ def test_16_bit_png_and_tiff_keep_their_grey_levels(tmp_path):
         np.testing.assert_array_equal(got, arr.astype(np.int64))
         m = sitk.GetArrayFromImage(read_mask(tmp_path / name))
         np.testing.assert_array_equal(m, (arr != 0).astype(np.uint8))
+
+
+def _png_header(path, width, height):
+    """A PNG whose header claims ``width`` x ``height`` grey pixels but holds no pixel data: opening it
+    costs nothing, decoding it fails. Enough to test a limit that must act before decoding."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    return path
+
+
+def test_an_image_over_the_pixel_limit_is_refused_in_one_line_before_decoding(tmp_path, monkeypatch):
+    """A 30000 x 30000 PNG (a decompression bomb): PIL's DecompressionBombError becomes one line."""
+    from srnomogram.data.readers import MAX_PIXELS_ENV
+
+    monkeypatch.delenv(MAX_PIXELS_ENV, raising=False)
+    bomb = _png_header(tmp_path / "bomb.png", 30000, 30000)
+    for read in (read_image, read_mask):
+        with pytest.raises(InputError) as exc:
+            read(bomb)
+        msg = str(exc.value)
+        assert "\n" not in msg
+        assert f"{bomb} has 30000 x 30000 = 900000000 pixels, over the limit of 89478485" in msg
+        assert "downscale the image" in msg and f"{MAX_PIXELS_ENV}=900000000" in msg
+    with pytest.raises(InputError, match="900000000 pixels"):
+        read_case(bomb, bomb, 0.1, case_id="b")
+
+
+def test_the_pixel_limit_is_the_environment_setting(tmp_path, monkeypatch):
+    from srnomogram.data.readers import MAX_PIXELS_ENV
+
+    Image.fromarray(np.full((10, 12), 7, np.uint8)).save(tmp_path / "small.png")
+    monkeypatch.setenv(MAX_PIXELS_ENV, "100")
+    with pytest.raises(InputError, match=r"small\.png has 12 x 10 = 120 pixels, over the limit of 100 pixels"):
+        read_image(tmp_path / "small.png")
+    monkeypatch.setenv(MAX_PIXELS_ENV, "120")
+    assert read_image(tmp_path / "small.png").GetSize() == (12, 10)
+    # raised above twice PIL's own limit, PIL's check does not refuse first: the image is opened and
+    # fails only where its (missing) pixel data is decoded
+    monkeypatch.setenv(MAX_PIXELS_ENV, "1000000000")
+    with pytest.raises(InputError, match=r"bomb\.png cannot be read as an image"):
+        read_image(_png_header(tmp_path / "bomb.png", 30000, 30000))
+    for bad in ("lots", "-5", "0"):
+        monkeypatch.setenv(MAX_PIXELS_ENV, bad)
+        with pytest.raises(InputError, match=rf"The {MAX_PIXELS_ENV} environment variable must be an integer > 0 \(pixels\)\. Got '{bad}' instead"):
+            read_image(tmp_path / "small.png")
+
+
+@pytest.mark.parametrize("spacing", [float("inf"), float("-inf"), 0.0, -1.0, (0.1, float("inf"))])
+def test_spacing_must_be_finite_and_positive(tmp_path, spacing):
+    Image.fromarray(np.full((6, 6), 7, np.uint8)).save(tmp_path / "i.png")
+    with pytest.raises(InputError, match=r"Spacing .* for .*i\.png must be a finite number > 0"):
+        read_image(tmp_path / "i.png", spacing)
+
+
+def test_missing_spacing_means_unknown_and_gives_one_mm(tmp_path):
+    Image.fromarray(np.full((6, 6), 7, np.uint8)).save(tmp_path / "i.png")
+    for s in (None, float("nan"), np.float64("nan")):
+        assert read_image(tmp_path / "i.png", s).GetSpacing() == (1.0, 1.0)

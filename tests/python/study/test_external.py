@@ -196,6 +196,29 @@ def test_without_clinical_columns_the_image_models_are_still_validated(study, ex
 
 
 @slow
+def test_an_empty_clinical_column_and_empty_spacing_still_validate_the_image_models(study, external_cohort, tmp_path, caplog):
+    """A clinical column present but empty: the image models are validated and the clinical model and
+    nomogram reported as skipped (as for an absent column), not R's garbled 'All 0 non-missing values'.
+    Empty spacing where the study was trained in mm: the spacing warning fires."""
+    from srnomogram import validate
+
+    m = pd.read_csv(external_cohort).assign(age=np.nan)
+    m.loc[:4, "spacing"] = np.nan
+    p = external_cohort.parent / "empty_age.csv"
+    m.to_csv(p, index=False)
+    report = validate(study, p, tmp_path / "out", dca_bootstraps=0)
+    auc = pd.read_csv(tmp_path / "out" / "tables" / "external_auc.csv")
+    assert set(auc["model"]) == {"or_lr", "or_svm", "sr_lr", "sr_svm", "or_mobilenet_v2"}
+    assert (auc["n"] == 40).all()
+    text = report.read_text()
+    assert "clinical column(s) age have no value in the manifest" in text
+    warn = pd.read_csv(tmp_path / "out" / "tables" / "warnings.csv")
+    row = warn[(warn["kind"] == "image") & (warn["column"] == "spacing") & (warn["external_range"] == "empty")]
+    assert row["n_outside"].tolist() == [5]
+    assert "5 image(s) have no pixel spacing (empty &#x27;spacing&#x27; cell)" in text
+
+
+@slow
 def test_validate_is_lesion_level_with_patient_bootstrap_cis_and_patient_level_only_when_asked(study, external_cohort, tmp_path):
     from srnomogram import validate
     from srnomogram.study.external import PATIENT_ESTIMAND
@@ -255,6 +278,34 @@ def test_bad_input_gets_one_line_and_nothing_half_written(study, external_cohort
     err = capsys.readouterr().err.strip()
     assert "srnomogram predict" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "b" / "report.html").exists()
+    # the study's own folder as -o, or a folder inside it: refused before anything is written there
+    before = sorted(p.relative_to(study) for p in study.rglob("*"))
+    for out in (study, study / "external"):
+        assert main(["validate", str(study), str(external_cohort), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "which is inside the study folder STUDY_DIR" in err
+    assert sorted(p.relative_to(study) for p in study.rglob("*")) == before
+    # a clinical value that is not a number: the study's own check, in validate and in predict
+    abc = external_cohort.parent / "abc.csv"  # beside the images its relative paths name
+    m = pd.read_csv(external_cohort, dtype={"case_id": str})
+    m["age"] = m["age"].astype(object)
+    m.loc[3, "age"] = "abc"
+    m.to_csv(abc, index=False)
+    for argv in (["validate", str(study), str(abc), "-o", str(tmp_path / "d")], ["predict", str(study), str(abc), "-o", str(tmp_path / "d.csv")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "abc.csv, row 5, column 'age': 'abc' is not a number" in err
+    # a header without rows, and an infinite spacing
+    header = external_cohort.parent / "header.csv"
+    m.iloc[:0].to_csv(header, index=False)
+    for argv in (["validate", str(study), str(header), "-o", str(tmp_path / "e")], ["predict", str(study), str(header), "-o", str(tmp_path / "e.csv")]):
+        assert main(argv) == 2
+        assert "header.csv has no rows (only a header)" in capsys.readouterr().err
+    inf = external_cohort.parent / "inf.csv"
+    pd.read_csv(external_cohort).assign(spacing=np.inf).to_csv(inf, index=False)
+    assert main(["validate", str(study), str(inf), "-o", str(tmp_path / "f")]) == 2
+    assert "inf.csv, row 2, column 'spacing': value inf is not a finite number > 0" in capsys.readouterr().err
+    assert not any((tmp_path / d).exists() for d in ("d", "d.csv", "e", "e.csv", "f"))
     broken = tmp_path / "broken"
     shutil.copytree(study, broken)
     shutil.rmtree(broken / "stages" / "application")
@@ -499,3 +550,95 @@ def test_validate_and_predict_refuse_an_output_folder_another_process_writes(tmp
         with pytest.raises(OutputInUseError, match=f"is in use by pid {holder.pid} "):
             external.predict("study", "m.csv", tmp_path / "scores.csv")
     assert not (tmp_path / "scores.csv").exists()
+
+
+@pytest.fixture()
+def ext_manifest(tmp_path):
+    from PIL import Image
+
+    for k in range(3):
+        Image.fromarray(np.full((8, 8), 90, np.uint8)).save(tmp_path / f"c{k}.png")
+        Image.fromarray(np.pad(np.full((4, 4), 255, np.uint8), 2)).save(tmp_path / f"c{k}_mask.png")
+    df = pd.DataFrame({"case_id": ["c0", "c1", "c2"], "image": [f"c{k}.png" for k in range(3)],
+                       "mask": [f"c{k}_mask.png" for k in range(3)], "label": [0, 1, 1], "spacing": [0.1, 0.1, 0.1],
+                       "age": [40, 50, 60], "max_diameter_cm": [1.0, 2.0, 1.5]})
+    return tmp_path / "m.csv", df
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "0"])
+def test_external_spacing_inf_or_zero_is_refused_with_its_row_and_column(ext_manifest, value):
+    from srnomogram.study.external import _read_manifest
+
+    p, df = ext_manifest
+    df["spacing"] = df["spacing"].astype(object)
+    df.loc[1, "spacing"] = value
+    df.to_csv(p, index=False)
+    with pytest.raises(ManifestError, match=r"m\.csv, row 3, column 'spacing': value .* is not a finite number > 0"):
+        _read_manifest(p, need_label=True)
+
+
+def test_external_clinical_values_get_the_studys_check(ext_manifest):
+    """'abc' in a clinical column: the same one-line error as 'srnomogram run' gives, not a silent missing value."""
+    from srnomogram.study.external import _read_manifest
+
+    p, df = ext_manifest
+    df["age"] = df["age"].astype(object)
+    df.loc[2, "age"] = "abc"
+    df.to_csv(p, index=False)
+    with pytest.raises(InputError, match=r"m\.csv, row 4, column 'age': 'abc' is not a number; clinical factors must be numeric"):
+        _read_manifest(p, need_label=True, clinical=["age", "max_diameter_cm"])
+    # the study's factors the manifest lacks, or leaves empty, are no error: the nomogram is then skipped
+    df = df.drop(columns=["age", "label"]).assign(max_diameter_cm=np.nan)
+    df.to_csv(p, index=False)
+    got = _read_manifest(p, need_label=False, clinical=["age", "max_diameter_cm"])
+    assert got["max_diameter_cm"].isna().all() and "label" not in got.columns
+
+
+def test_external_header_only_manifest_is_refused(ext_manifest):
+    from srnomogram.study.external import _read_manifest
+
+    p, df = ext_manifest
+    df.iloc[:0].to_csv(p, index=False)
+    for need_label in (True, False):
+        with pytest.raises(ManifestError, match=r"m\.csv has no rows \(only a header\)"):
+            _read_manifest(p, need_label=need_label)
+
+
+def test_missing_spacing_warns_when_the_study_was_trained_in_mm(tmp_path):
+    """An empty spacing makes features per pixel while the study's models expect mm: the spacing warning fires."""
+    from PIL import Image
+
+    from srnomogram.study.external import _range_warnings
+
+    for k in range(3):
+        Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / f"c{k}.png")
+    summary = {"clinical": {}, "spacing": {"n": 10, "min": 0.07, "max": 0.1}, "width": {"n": 0}, "height": {"n": 0}}
+    df = pd.DataFrame({"case_id": ["a", "b", "c"], "image": [str(tmp_path / f"c{k}.png") for k in range(3)],
+                       "spacing": [0.08, np.nan, np.nan]})
+    w = _range_warnings(summary, df, [])
+    assert w["column"].tolist() == ["spacing"] and w.loc[0, "n_outside"] == 2
+    assert w.loc[0, "message"] == ("2 image(s) have no pixel spacing (empty 'spacing' cell) but the study's training images had "
+                                   "0.07 to 0.1 mm per pixel: their features are per pixel, not per mm, and the radiomics "
+                                   "models' scores shift. Fill in the spacing.")
+    # a study trained per pixel (no spacing) says the reverse
+    summary["spacing"] = {"n": 0}
+    w = _range_warnings(summary, df.assign(spacing=[0.08, 0.08, np.nan]), [])
+    assert w.loc[0, "n_outside"] == 2 and "the study's training images had no pixel spacing" in w.loc[0, "message"]
+    assert _range_warnings(summary, df.assign(spacing=np.nan), []).empty
+
+
+def test_the_nomogram_is_skipped_when_a_clinical_column_is_absent_or_empty_or_leaves_one_class():
+    from srnomogram.study.external import _clinical_skip
+
+    c = pd.DataFrame({"label": [0, 1, 1, 0], "age": [40.0, 50.0, np.nan, 60.0], "size": [1.0, 2.0, 3.0, np.nan]})
+    msg, info = _clinical_skip(c, ["age", "size"], validating=True)
+    assert msg is None and info["n_incomplete"] == 2 and not info["clinical_skipped"]
+    msg, info = _clinical_skip(c.drop(columns="size"), ["age", "size"], validating=True)
+    assert msg.startswith("Clinical model and nomogram skipped: the manifest lacks clinical column(s) size;")
+    msg, info = _clinical_skip(c.assign(age=np.nan), ["age", "size"], validating=True)
+    assert msg.startswith("Clinical model and nomogram skipped: clinical column(s) age have no value in the manifest;")
+    assert info["clinical_skipped"] and info["empty_clinical"] == ["age"]
+    one_class = c.assign(size=[1.0, np.nan, 3.0, np.nan])  # complete: lesion 0 only (benign)
+    msg, _ = _clinical_skip(one_class, ["age", "size"], validating=True)
+    assert msg.startswith("Clinical model and nomogram not validated: only 1 lesion(s) have every clinical factor (0 malignant)")
+    assert _clinical_skip(one_class, ["age", "size"], validating=False)[0] is None  # scoring needs no second class
