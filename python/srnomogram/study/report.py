@@ -577,8 +577,10 @@ def main_result_html(cfg, results, board_dir) -> str:
     for e in ("lr_test_deep_score", "delta_net_benefit_mean"):
         if has(e):
             r = t.loc[e]
-            val = f"{_signed(float(r['estimate']))} ({_interval(r, level)})" if e != "lr_test_deep_score" else f"{float(r['estimate']):.2f}"
-            extra.append(f"<li>{html.escape(f'{r.label}: {val}; {r.method}')}</li>")
+            if e == "lr_test_deep_score":  # a test: its statistic, df and p are in its method text
+                extra.append(f"<li>{html.escape(f'{r.label}: {r.method}')}</li>")
+            else:
+                extra.append(f"<li>{html.escape(f'{r.label}: {_signed(float(r.estimate))} ({_interval(r, level)}); {r.method}')}</li>")
     for e in ("calibration_slope_nomogram_test_seeds", "citl_nomogram_test_seeds"):
         if has(e):
             extra.append(f"<li>{html.escape(t.loc[e, 'label'] + ': ' + _seeds_text(t.loc[e], signed=False))}</li>")
@@ -588,6 +590,10 @@ def main_result_html(cfg, results, board_dir) -> str:
     # caveats
     caveats = ["The optimism correction (rms::validate) refits the nomogram on bootstrap resamples but holds the "
                "deep-learning score fixed: it corrects for fitting the nomogram, not for training the image model."]
+    if cfg.sr.enabled and cfg.sr.fit_on == "all":
+        caveats.append("The SR GAN learned from every image of the cohort, test images included (sr.fit_on: all; from "
+                       "the images alone, never from labels), once for all split seeds: the SR − OR differences are "
+                       "held out for the labels, not for the images.")
     if recipe_warnings(cfg):
         caveats.append("The paper's recipe weakens these estimates: see the warning boxes above.")
     caveats += score_warnings(results)

@@ -32,7 +32,7 @@ def test_recipe_flag_sets_the_papers_two_choices_and_refuses_a_contradiction(tmp
     p.write_text("cohort:\n  manifest: m.csv\n")
     import argparse
 
-    args = argparse.Namespace(overrides=[], repeats=None, scheduler=None, recipe="paper")
+    args = argparse.Namespace(overrides=[], repeats=None, scheduler=None, threads=None, recipe="paper")
     cfg = load_config(p, overrides=_cli_overrides(args))
     assert (cfg.study.recipe, cfg.nomogram.best_model_rule, cfg.nomogram.train_score) == ("paper", "test_auc", "fitted")
     assert main(["run", str(p), "--recipe", "paper", "--set", "nomogram.best_model_rule=cv_auc"]) == 2

@@ -236,7 +236,10 @@ def _fake_study_board(tmp_path, repeats=False, recipe=None):
     cfg = config_from_dict({"study": study, "cohort": {"manifest": str(tmp_path / "m.csv"), "outcome": "histopathology"}},
                            base_dir=tmp_path)
     preds, scores = _fake_outputs()
-    table = main_result(preds, scores, repeats=_fake_repeats() if repeats else None)
+    # as the nomogram stage writes it: a test has a statistic, no estimate
+    added = pd.DataFrame([{"set": "train", "estimand": "lr_test_deep_score", "estimate": np.nan, "lower": np.nan, "upper": np.nan,
+                           "statistic": 14.2, "df": 1, "p_value": 0.00016, "method": "likelihood-ratio test (rms::lrtest)"}])
+    table = main_result(preds, scores, repeats=_fake_repeats() if repeats else None, added_value=added)
     board = tmp_path / "board"
     write_pin(board, "main_result", table)
     cohort = preds.assign(patient_id=[f"p{i // 2}" for i in range(len(preds))])
@@ -264,6 +267,7 @@ def test_report_opens_with_the_main_result_in_words_from_the_pin(tmp_path):
     sr = t.loc["delta_auc_sr_or_lr"]
     assert f"SR − OR, LR: {sr['estimate']:+.3f}".replace("-", "−") in text
     assert "holds the deep-learning score fixed" in text  # the rms::validate caveat
+    assert "nan" not in text.lower().split()  and "nan;" not in text.lower()  # a test's row prints its statistic, not its NaN estimate
     assert "Warning: the paper's recipe." not in text and "paper recipe" not in text
 
 
