@@ -152,6 +152,7 @@ def image_geometry(cohort: pd.DataFrame, col: str = "image") -> pd.DataFrame:
 
 
 def describe(values) -> dict:
+    """``n``, range, 5/25/50/75/95 % quantiles, mean and SD of the numeric values (non-numbers dropped)."""
     v = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float)
     if not len(v):
         return {"n": 0}
