@@ -15,13 +15,13 @@ nomogram            ``nomogram``         ``Nomogram``        ``Nomogram``
 ==================  ===================  ==================  ====================
 
 The paper's style is Yang & Ma's spelling (their Table 2: ``SRMobileNet_v2``, ``OR_LR``). CNN
-names and labels come from the network registry (:mod:`srnomogram.deep.networks`), so a network
+names and labels come from the network registry (:mod:`srnomogram.deep.registry`), so a network
 added with :func:`~srnomogram.deep.networks.register_network` gets its ids and labels here too.
 """
 
 from __future__ import annotations
 
-from .deep.networks import get_network, network_names
+from .deep.registry import get_network, network_names
 from .errors import param_error
 
 __all__ = ["IMAGES", "IMAGE_COLS", "RADIOMICS_METHODS", "model_id", "parse_model_id", "label", "labels", "model_ids",

@@ -523,7 +523,7 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
     from ..data.readers import is_2d_path
     from ..parallel import CHECKED_PACKAGES, imap_unordered, resolve_scheduler
     from ..utils import hash_bytes, safe_name, safe_names
-    from .model import FORMAT
+    from ._format import FORMAT, uses_bf16
 
     if region not in REGIONS:
         raise param_error("region", "apply_manifest", "'roi' or 'image'", region)
@@ -538,7 +538,7 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
     df = load_manifest(manifest_path, check_files=False)
     _refuse_sr_inputs(df, manifest_path)
     tag = "_sr" if resample_back else "_sr2x"
-    device, bf16 = model.device_, model._bf16()
+    device, bf16 = model.device_, uses_bf16(model.amp, model.device_)
     settings = {"model_format": FORMAT, "srnomogram": __version__, "generator_sha256": generator_digest(model.generator_),
                 "resample_back": bool(resample_back), "precision": "bf16" if bf16 else "float32", "region": region}
     if region == "roi":

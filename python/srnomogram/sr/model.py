@@ -11,10 +11,9 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from ..errors import CheckpointError, InputError, param_error
+from ._format import FORMAT, uses_bf16
 
 log = logging.getLogger(__name__)
-
-FORMAT = "srnomogram.sr/1"
 
 
 class SuperResolver(BaseEstimator):
@@ -199,9 +198,7 @@ class SuperResolver(BaseEstimator):
         return self
 
     def _bf16(self) -> bool:
-        from .._torch import resolve_amp
-
-        return resolve_amp(self.amp, self.device_, "SuperResolver") is not None
+        return uses_bf16(self.amp, self.device_)
 
     # -- inference --------------------------------------------------------------------------
 

@@ -26,7 +26,6 @@ output folder must be on a filesystem the workers share, at the same path.
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
 import logging
 from pathlib import Path
@@ -38,7 +37,6 @@ from ..utils import atomic_path, hash_bytes, write_csv_atomic
 from .cache import Runner
 from .main_result import seed_result_path
 from .. import names
-from ..metrics import TEST_SET_RULES
 from .stages import build_stages, load_cohort
 
 logger = logging.getLogger(__name__)
@@ -220,25 +218,3 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
                     "cv_auc_mean": np.nan, "times_chosen": np.nan, "share_chosen": np.nan,
                     "corrected_auc_mean": float(per_seed[f"{name}_corrected_auc"].mean()) if per_seed[f"{name}_corrected_auc"].notna().any() else np.nan})
     return pd.DataFrame(out)
-
-
-def repeats_html(cfg, rep: dict, table_html, img) -> str:
-    """The report's "Repeated splits" section."""
-    n = int(rep["rows"]["seed"].nunique())
-    text = (
-        f"The split-dependent stages were rerun for {n} split seeds (0 to {n - 1}): a stratified 8:2 hash split "
-        f"(test_size {cfg.split.test_size}; the manifest's own split column is not used here), "
-        + ("super-resolution retrained on each seed's training images, " if cfg.sr.enabled else "")
-        + "every model refitted and cross-fitted on each seed's training set, the model chosen by "
-        f"{cfg.nomogram.best_model_rule}, and the clinical model and nomogram refitted. Shared across seeds: only the "
-        "radiomics features of each lesion (label-free, computed once). The test AUCs below are held-out "
-        "estimates per seed; their spread shows how much one split's estimate can vary."
-    )
-    if cfg.nomogram.best_model_rule in TEST_SET_RULES:
-        text += " The test set chose the model in each seed, so the nomogram's test AUCs are optimistic."
-    parts = ["<h2>Repeated splits</h2>", f"<p>{html.escape(text)}</p>",
-             "<h3>Test AUC over split seeds</h3>", table_html(rep["summary"]),
-             '<p class="meta">CSV: tables/repeated_splits_summary.csv (summary), tables/repeated_splits.csv (model × seed)</p>']
-    if rep.get("figure"):
-        parts.append(img(rep["figure"], "Test AUC of every model across split seeds"))
-    return "".join(parts)

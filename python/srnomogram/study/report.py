@@ -20,6 +20,7 @@ import pandas as pd
 from .. import names
 from ..metrics import TEST_SET_RULES
 from ..utils import atomic_path
+from .freeze import calculator_spec  # the design file (freeze) and the calculator page share it
 from .stages import DEEP_SCORE_OR_UNIT, negative_coefficient_message, no_signal_message
 
 logger = logging.getLogger(__name__)
@@ -424,8 +425,6 @@ def write_report(cfg, results, tables: dict, figures: dict, log, path, calculato
     for name, png in figures.items():
         body.append(_img(png, FIGURE_TITLES.get(name, name)))
     if repeats is not None:
-        from .repeats import repeats_html
-
         body.append(repeats_html(cfg, repeats, _table_html, _img))
     present = {"Main result", "Methods", *(CHECKLIST_NAMES[n] for n in tables if n in CHECKLIST_NAMES)}
     if figures:
@@ -691,31 +690,29 @@ def tripod_html(cfg, results, board_dir, present) -> str:
     return "".join(parts)
 
 
+def repeats_html(cfg, rep: dict, table_html, img) -> str:
+    """The report's "Repeated splits" section (``rep``: the repeated splits' ``rows``, ``summary`` and ``figure``)."""
+    n = int(rep["rows"]["seed"].nunique())
+    text = (
+        f"The split-dependent stages were rerun for {n} split seeds (0 to {n - 1}): a stratified 8:2 hash split "
+        f"(test_size {cfg.split.test_size}; the manifest's own split column is not used here), "
+        + ("super-resolution retrained on each seed's training images, " if cfg.sr.enabled else "")
+        + "every model refitted and cross-fitted on each seed's training set, the model chosen by "
+        f"{cfg.nomogram.best_model_rule}, and the clinical model and nomogram refitted. Shared across seeds: only the "
+        "radiomics features of each lesion (label-free, computed once). The test AUCs below are held-out "
+        "estimates per seed; their spread shows how much one split's estimate can vary."
+    )
+    if cfg.nomogram.best_model_rule in TEST_SET_RULES:
+        text += " The test set chose the model in each seed, so the nomogram's test AUCs are optimistic."
+    parts = ["<h2>Repeated splits</h2>", f"<p>{html.escape(text)}</p>",
+             "<h3>Test AUC over split seeds</h3>", table_html(rep["summary"]),
+             '<p class="meta">CSV: tables/repeated_splits_summary.csv (summary), tables/repeated_splits.csv (model × seed)</p>']
+    if rep.get("figure"):
+        parts.append(img(rep["figure"], "Test AUC of every model across split seeds"))
+    return "".join(parts)
+
+
 # ----------------------------------------------------------------------------------- calculator
-def calculator_spec(points: pd.DataFrame, labels: dict | None = None) -> dict:
-    """The numbers the calculator needs, from R's ``nomogram_points_table``.
-
-    Risk comes from the fitted logistic model (intercept + Σ coef·x, then the logistic function), so
-    it equals R's ``predict()``; each predictor's points are the nomogram's own scale, interpolated
-    linearly between its tick marks (exact for linear terms).
-    """
-    labels = labels or {}
-    sc = points[points["axis"] == "scaling"].set_index("variable")["value"].astype(float)
-    preds = []
-    for var, part in points[points["axis"] == "predictor"].groupby("variable", sort=False):
-        xs = part["value"].astype(float).to_numpy()
-        ps = part["points"].astype(float).to_numpy()
-        o = np.argsort(xs)
-        preds.append({
-            "name": var,
-            "label": labels.get(var, var),
-            "coef": float(sc[f"coef:{var}"]),
-            "x": xs[o].tolist(),
-            "points": ps[o].tolist(),
-        })
-    return {"intercept": float(sc["coef:Intercept"]), "predictors": preds}
-
-
 def script_json(obj) -> str:
     """JSON for a ``<script>`` element: ``<``, ``>``, ``&``, U+2028 and U+2029 as ``\\uXXXX`` escapes.
 

@@ -28,6 +28,7 @@ import pandas as pd
 from ..errors import ConfigError, InputError
 from .. import names
 from .cache import Pin, Stage, pins
+from .freeze import load_cohort, sr_region  # shared with the application stage, which sits below the stages
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +40,6 @@ def _manifest_inputs(cfg, results):
     from ..data.manifest import load_manifest, manifest_hashes
 
     return manifest_hashes(cfg.cohort.manifest, load_manifest(cfg.cohort.manifest))
-
-
-def load_cohort(result) -> pd.DataFrame:
-    """The cohort table a stage wrote (manifest with split), paths absolute."""
-    from ..data.manifest import load_manifest
-
-    return load_manifest(result.file("cohort.csv"))
 
 
 def _scores_frame(cohort, **cols):
@@ -93,21 +87,6 @@ def run_split(ctx):
 
 
 # ------------------------------------------------------------------------------------ super-resolution
-def sr_region(cfg) -> tuple[str, float]:
-    """``(region, roi_margin)`` of the SR stage: ``sr.region``, with the CNNs' ROI margin; "image"
-    when the radiomics parameters read beyond the lesion box, where ROI-only SR would change features."""
-    from ..deep.model import DeepClassifier
-
-    margin = float(dict(cfg.deep.params or {}).get("margin", DeepClassifier().margin))
-    region = getattr(cfg.sr, "region", "roi")
-    if region == "roi" and cfg.radiomics.enabled:
-        from ..radiomics.extraction import reads_only_lesion_box
-
-        if not reads_only_lesion_box(cfg.radiomics.params):
-            region = "image"
-    return region, margin
-
-
 def _sr_key(cfg, results):
     region, margin = sr_region(cfg)
     return {**_seed_key(cfg, results), "region": region, "roi_margin": margin if region == "roi" else None}
@@ -524,7 +503,7 @@ def run_nomogram(ctx):
         logger.warning(negative_coefficient_message(_best_label(ctx), sign))
     ctx.write_table("nomogram_points", stats.nomogram_points(fits["nomogram"]))
     ctx.write_table("clinical_points", stats.nomogram_points(fits["clinical"]))
-    from .external import save_nomogram_fits  # design JSON (Python/calculator) + saveRDS (R users)
+    from .freeze import save_nomogram_fits  # design JSON (Python/calculator) + saveRDS (R users)
 
     save_nomogram_fits(ctx, fits, train)
 
@@ -799,7 +778,7 @@ def build_stages(cfg) -> list[Stage]:
                                   "mean difference in net benefit over the pre-specified range (test)"),
                               Pin("net_benefit_difference", title="Difference in net benefit, nomogram - clinical model, per "
                                   "threshold of the pre-specified range (test, paired bootstrap CI)"))))
-    from .external import application_stage  # what `srnomogram validate/predict` needs, frozen
+    from .freeze import application_stage  # what `srnomogram validate/predict` needs, frozen
 
     stages.append(application_stage(stages))
     from .main_result import main_result_stage  # the paper's two questions, the TRIPOD+AI flow and sample size
