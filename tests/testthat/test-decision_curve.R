@@ -253,6 +253,7 @@ test_that("case-control patient bootstrap resamples patients within the patient'
   }
   expect_error(decision_curve(y ~ risk, golden_input("small"), fitted_risk = TRUE, cluster = 1:2),
                class = "srnomogram_error_input", regexp = "one patient per row")
+})
 test_that("cluster = one id per row gives rmda's bootstrap; it must be one per row", {
   d <- golden_input("paper_test")
   for (fitted in c(TRUE, FALSE)) {
@@ -298,6 +299,7 @@ test_that("incomplete rows drop their cluster ids with them", {
   b <- decision_curve(y ~ risk, d[keep, ], fitted_risk = TRUE, bootstraps = 20, seed = 2, cluster = cl[keep])
   expect_identical(a$derived, b$derived)
   expect_equal(a$n_clusters, 40)
+})
 
 
 test_that("net_benefit_difference gives TP/n - FP/n * t/(1-t) per model and a paired bootstrap", {
