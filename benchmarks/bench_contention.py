@@ -67,8 +67,20 @@ def _env(setting: str) -> dict:
         env["SRNOMOGRAM_THREADS"] = str(os.cpu_count() or 1)
     elif setting == "active":
         env["OMP_WAIT_POLICY"] = "ACTIVE"
+    elif setting == "one":
+        env["SRNOMOGRAM_THREADS"] = "1"
+    elif setting == "fixed":  # the thread count given: no adaptation to the other jobs
+        env["SRNOMOGRAM_THREADS"] = str(_cores())
+    elif setting == "spin":  # OpenMP's own default wait policy (spin a while, then sleep)
+        env["OMP_WAIT_POLICY"] = ""
     env.setdefault("MPLBACKEND", "Agg")
     return env
+
+
+def _cores() -> int:
+    from srnomogram._threads import available_cores
+
+    return available_cores()
 
 
 def _command(setting: str, argv: list[str]) -> list[str]:
@@ -127,10 +139,12 @@ def main() -> None:
     ap.add_argument("--cnn-epochs", type=int, default=3)
     ap.add_argument("--competitors", type=int, default=2, help="busy loops beside the job (default 2)")
     ap.add_argument("--active", action="store_true", help="also time OMP_WAIT_POLICY=ACTIVE with the new thread count")
+    ap.add_argument("--settings", default=None, help="comma-separated settings to time (default before,after[,active]); "
+                    "'one' = one thread")
     ap.add_argument("--repeats", type=int, default=1, help="timings per cell; the median is printed")
     args = ap.parse_args()
     args.jobs = args.jobs.split(",")
-    settings = ["before", "after"] + (["active"] if args.active else [])
+    settings = args.settings.split(",") if args.settings else ["before", "after"] + (["active"] if args.active else [])
 
     import platform
 

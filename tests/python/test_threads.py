@@ -21,7 +21,8 @@ def restore_threads(monkeypatch):
     for var in (*_threads._LIBRARY_ENV, _threads.THREADS_ENV, "OMP_WAIT_POLICY"):
         monkeypatch.setenv(var, "0")  # registers the original value (or its absence) for undo
         monkeypatch.delenv(var)
-    monkeypatch.setattr(_threads, "_current", None)
+    for name, value in (("_current", None), ("_auto_cores", None), ("_probe", None), ("_written", None)):
+        monkeypatch.setattr(_threads, name, value)
     yield
     torch.set_num_threads(torch_threads)
     threadpool_limits(limits={p["prefix"]: p["num_threads"] for p in pools})
@@ -93,3 +94,64 @@ def test_threads_below_one_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args(["sr", "train", "m.csv", "--out", "o", "--threads", "0"])
     assert exc.value.code == 2 and "argument --threads: must be an integer >= 1, got '0'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- a shared box
+@pytest.mark.parametrize("cores, others, expected", [
+    (2, 0.0, 2), (2, 0.5, 2), (2, 0.8, 1), (2, 1.0, 1), (2, 2.0, 1), (2, 3.5, 1),
+    (8, 0.0, 8), (8, 2.0, 6), (8, 2.7, 6), (8, 2.8, 5), (1, 0.0, 1), (1, 5.0, 1)])
+def test_free_cores_leaves_the_cores_other_jobs_hold(cores, others, expected):
+    assert _threads.free_cores(cores, others) == expected
+
+
+def test_the_probe_counts_busy_time_minus_this_process_own(monkeypatch):
+    clock = {"wall": 100.0, "busy": 50.0, "own": 3.0}
+    monkeypatch.setattr(_threads._LoadProbe, "_now", lambda self: (clock["wall"], clock["busy"], clock["own"]))
+    probe = _threads._LoadProbe()
+    clock.update(wall=102.0, busy=54.0, own=4.0)  # 2 s: 4 CPU-s busy, of which 1 s ours
+    assert probe.others() == pytest.approx(1.5)
+    clock.update(wall=102.1)  # too soon to tell
+    assert probe.others() is None
+    clock.update(wall=103.0, busy=54.2, own=4.5)  # ours exceeds the busy delta within tick resolution: never < 0
+    assert probe.others() == 0.0
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat") or not hasattr(os, "sched_getaffinity"), reason="Linux /proc/stat")
+def test_the_probe_sees_a_busy_loop_on_this_process_cpus():
+    import subprocess
+    import time
+
+    probe = _threads._LoadProbe()
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        probe.others()  # restart the interval once the loop runs
+        time.sleep(1.0)
+        others = probe.others()
+    finally:
+        busy.kill()
+        busy.wait()
+    # a scheduler that does not leave a CPU idle while the loop can run keeps at least one CPU busy
+    # all the time, whatever else the machine runs; this process sleeps
+    assert others is not None and others >= 0.75
+
+
+def test_adapt_threads_follows_other_jobs_only_when_the_count_was_not_given(restore_threads, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(_threads, "available_cores", lambda: 2)
+    others = {"v": 2.0}
+    monkeypatch.setattr(_threads._LoadProbe, "others", lambda self, min_interval=0.25: others["v"])
+    monkeypatch.setattr(_threads, "_next_look", 0.0)
+    assert _threads.set_threads() == 2 and torch.get_num_threads() == 2
+    assert _threads.adapt_threads() == 1 and torch.get_num_threads() == 1 and _threads.current_threads() == 1
+    assert _threads.adapt_threads() is None  # not before ADAPT_EVERY seconds
+    monkeypatch.setattr(_threads, "_next_look", 0.0)
+    others["v"] = 0.1  # they left: back to the cores set_threads chose
+    assert _threads.adapt_threads() == 2 and torch.get_num_threads() == 2
+    # set_threads again (as run_study may): our own OMP_NUM_THREADS is no user choice
+    assert _threads.set_threads() == 2 and _threads._auto_cores == 2
+    # a count the user gave is kept, for runs that must repeat to the last bit
+    monkeypatch.setattr(_threads, "_next_look", 0.0)
+    others["v"] = 2.0
+    assert _threads.set_threads(2) == 2 and _threads.adapt_threads() is None and torch.get_num_threads() == 2
+    monkeypatch.setenv(_threads.THREADS_ENV, "2")
+    assert _threads.set_threads() == 2 and _threads.adapt_threads() is None

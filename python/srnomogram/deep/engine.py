@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .._threads import adapt_threads
 from .._torch import autocast
 from ..errors import InputError
 
@@ -70,6 +71,7 @@ def train_one_epoch(model, optimizer, images, labels, batch_size, preset, genera
     perm = torch.randperm(n, device=device, generator=generator)
     losses = []
     for start, stop in batch_slices(n, batch_size):
+        adapt_threads()  # a shared machine: compute with the cores other jobs leave free
         idx = perm[start:stop]
         x = preset(images[idx], generator)
         if channels_last:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._threads import adapt_threads
 from .._torch import autocast as _autocast
 from .._torch import resolve_amp
 from ..errors import InputError
@@ -200,6 +201,7 @@ def train(G, D, sampler: PatchSampler, *, iterations: int, batch_size: int, lr: 
     history = []
     bar = tqdm(range(iterations), desc="sr train", disable=None if progress is None else not progress, leave=False)
     for it in bar:
+        adapt_threads()  # a shared machine: compute with the cores other jobs leave free
         rate = lr * (0.5 ** ((it >= iterations // 2) + (it >= (3 * iterations) // 4)))
         for group in opt_g.param_groups + opt_d.param_groups:
             group["lr"] = rate
