@@ -74,7 +74,8 @@ def _roi_equals_whole(G, img, boxes, atol):
         k = 1 if resample_back else 2
         for box in boxes:
             roi = super_resolve_array(G, img, "cpu", resample_back=resample_back, bf16=False, boxes=[box])
-            inner = tuple(slice(k * b.start, k * b.stop) for b in box)
+            f = [k if img.ndim == 2 or ax == 0 else 1 for ax in range(img.ndim)]  # 2D: both axes doubled; 3D: z
+            inner = tuple(slice(n * b.start, n * b.stop) for n, b in zip(f, box))
             # float32, in grey levels: exact up to the order in which convolution kernels sum (PyTorch picks
             # them by size, so a window may run another kernel than the whole image: ~1e-4 at most)
             np.testing.assert_allclose(roi[inner], whole[inner], rtol=0, atol=atol, err_msg=f"{box}, resample_back={resample_back}")
@@ -84,9 +85,9 @@ BOXES = [(slice(80, 110), slice(100, 150)), (slice(0, 25), slice(0, 30)), (slice
 
 
 def test_the_unet_trains_saves_loads_and_applies_with_its_own_halo(train_images, heldout_images, tmp_path):
-    from srnomogram.sr.apply import _sr01, intensity_scaling, roi_halo
+    from srnomogram.sr.apply import _sr01, intensity_scaling, roi_halo, sr_window
     from srnomogram.sr.engine import PatchSampler, evaluate
-    from srnomogram.sr.networks import UNetGenerator, build_generator
+    from srnomogram.sr.networks import UNetGenerator, build_generator, generator_spec, window_align
 
     model = SuperResolver(**{**TINY, "iterations": 60, "generator": "unet", "generator_params": {"levels": 2}}).fit_images(train_images)
     spec = {"generator": "unet", "params": {"channels": TINY["channels"], "blocks": TINY["blocks"], "scale": 2, "levels": 2}}
@@ -109,6 +110,12 @@ def test_the_unet_trains_saves_loads_and_applies_with_its_own_halo(train_images,
     torch.nn.init.normal_(G.tail.weight, std=0.3)
     img = (np.random.default_rng(4).random((200, 240)) * 255).astype(np.uint8)
     _roi_equals_whole(G, img, BOXES, atol=1e-3)
+    # z-SR of a volume: planes pooled along z and y or x; a smaller U-Net so that the window is smaller than the volume
+    G1 = build_generator(generator_spec("unet", {"levels": 1}, channels=4, blocks=0)).eval()
+    torch.nn.init.normal_(G1.tail.weight, std=0.3)
+    vol, box3 = (np.random.default_rng(6).random((64, 60, 62)) * 255).astype(np.uint8), (slice(29, 35), slice(30, 36), slice(27, 33))
+    assert all(w.stop - w.start < n for w, n in zip(sr_window(box3, roi_halo(G1), vol.shape, window_align(G1)), vol.shape))
+    _roi_equals_whole(G1, vol, [box3], atol=1e-3)
     # both are needed, whatever the CPU: a window off the pooling grid, or with half the context, is wrong by far more than rounding
     off, sc = intensity_scaling(img)
     x = (img.astype(np.float32) - off) * sc
