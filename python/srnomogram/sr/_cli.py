@@ -18,26 +18,35 @@ def _amp_arg(p):
     p.add_argument("--amp", choices=("auto", "bf16", "none"), default=None, help=_AMP_HELP + " (default: the model's own setting)")
 
 
-class _EstimatorDefaults(argparse.HelpFormatter):
-    """Help that shows each estimator option's default as :class:`~srnomogram.sr.SuperResolver`'s
-    signature has it, read only when help is printed (importing the estimator imports scikit-learn)."""
+def _signature_defaults(target: str, names: tuple[str, ...]):
+    """A help formatter that shows each option in ``names`` with its default as the signature of
+    ``target`` (``"SuperResolver"`` or ``"SuperResolver.apply_manifest"``) has it, read only when help
+    is printed (importing the estimator imports scikit-learn)."""
 
-    def _get_help_string(self, action):
-        help_ = action.help or ""
-        if action.dest in _ESTIMATOR_OPTIONS:
-            import inspect
+    class SignatureDefaults(argparse.HelpFormatter):
+        def _get_help_string(self, action):
+            help_ = action.help or ""
+            if action.dest in names:
+                help_ += f" (default {_signature(target)[action.dest].default})"
+            return help_
 
-            from .model import SuperResolver
-
-            default = inspect.signature(SuperResolver).parameters[action.dest].default
-            help_ += f" (default {default})"
-        return help_
+    return SignatureDefaults
 
 
-#: The SuperResolver parameters that ``sr train`` takes as options. No default is written here: an
+def _signature(target: str):
+    import inspect
+
+    from .model import SuperResolver
+
+    return inspect.signature(SuperResolver if target == "SuperResolver" else getattr(SuperResolver, target.split(".")[1])).parameters
+
+
+#: The SuperResolver parameters that ``sr train`` takes as options, and the
+#: SuperResolver.apply_manifest parameters that ``sr apply`` takes. No default is written here: an
 #: option not given is not passed, so the estimator's own default applies.
 _ESTIMATOR_OPTIONS = ("generator", "generator_params", "iterations", "batch_size", "patch_size", "channels", "blocks", "lr",
                       "adv_weight", "noise_sigma", "degradation", "seed", "device", "amp", "image_col")
+_APPLY_OPTIONS = ("out_dir", "column", "mask_column", "manifest_out", "in_place", "overwrite", "region", "roi_margin", "scheduler", "jobs")
 
 
 def _generator_param(text: str) -> tuple[str, object]:
@@ -82,15 +91,16 @@ def _model_args(p):
     threads_arg(p)
 
 
-def _params(args) -> dict:
-    """The SuperResolver parameters given on the command line (the others keep the estimator's defaults)."""
-    return {k: getattr(args, k) for k in _ESTIMATOR_OPTIONS if hasattr(args, k)}
+def _params(args, names=_ESTIMATOR_OPTIONS) -> dict:
+    """The parameters in ``names`` given on the command line (the others keep the estimator's defaults)."""
+    return {k: getattr(args, k) for k in names if hasattr(args, k)}
 
 
 def register(subparsers) -> None:
     _, sub = command_group(subparsers, "sr", help="self-supervised super-resolution GAN (train, apply, quality)")
 
-    t = sub.add_parser("train", help="train the SR GAN on a manifest's own images", formatter_class=_EstimatorDefaults)
+    t = sub.add_parser("train", help="train the SR GAN on a manifest's own images",
+                       formatter_class=_signature_defaults("SuperResolver", _ESTIMATOR_OPTIONS))
     t.add_argument("manifest", type=Path)
     t.add_argument("--out", type=Path, required=True, help="checkpoint folder (generator.pt + meta.json)")
     t.add_argument("--image-col", default=argparse.SUPPRESS, help="manifest column of the training images")
@@ -99,24 +109,29 @@ def register(subparsers) -> None:
     _model_args(t)
     t.set_defaults(func=_train)
 
-    a = sub.add_parser("apply", help="write SR images beside the originals and a manifest with image_sr/mask_sr (MANIFEST_sr.csv)")
+    a = sub.add_parser("apply", help="write SR images beside the originals and a manifest with image_sr/mask_sr (MANIFEST_sr.csv)",
+                       formatter_class=_signature_defaults("SuperResolver.apply_manifest", _APPLY_OPTIONS))
     a.add_argument("manifest", type=Path)
     a.add_argument("--model", type=Path, required=True, help="checkpoint folder from 'sr train'")
-    a.add_argument("--out-dir", type=Path, default=None, help="folder for SR files, named by case id (default: beside the originals)")
-    a.add_argument("--column", default="image_sr")
-    a.add_argument("--mask-column", default="mask_sr")
-    a.add_argument("--no-resample-back", action="store_true", help="keep the 2x grid (2D: both axes; 3D: z)")
+
+    def add(*flags, group=a, **kw):
+        group.add_argument(*flags, default=argparse.SUPPRESS, **kw)
+
+    add("--out-dir", type=Path, help="folder for SR files, named by case id (None: beside the originals)")
+    add("--column", help="new column of SR image paths")
+    add("--mask-column", help="new column of SR mask paths (with --no-resample-back)")
+    add("--no-resample-back", dest="resample_back", action="store_false", help="keep the 2x grid (2D: both axes; 3D: z)")
     where = a.add_mutually_exclusive_group()
-    where.add_argument("--manifest-out", type=Path, default=None, help="write the new manifest here (default: MANIFEST_sr.csv beside MANIFEST)")
-    where.add_argument("--in-place", action="store_true", help="overwrite MANIFEST itself (atomically)")
-    a.add_argument("--overwrite", action="store_true",
-                   help="recompute every SR file (by default one is reused only when its .json sidecar shows the same model, settings and inputs)")
-    a.add_argument("--region", choices=("roi", "image"), default="roi",
-                   help="roi (default): run the generator on each lesion's box plus --roi-margin only (identical there to whole-image SR; "
-                        "cubic elsewhere); image: on whole images (figures, radiomics with normalize or filters)")
-    a.add_argument("--roi-margin", type=float, default=0.1, help="with --region roi: margin per side as a fraction of the lesion box (the CNN's margin; default 0.1)")
-    a.add_argument("--scheduler", default=None, help="Dask scheduler address to run on (default: $DASK_SCHEDULER_ADDRESS, else locally)")
-    a.add_argument("--jobs", type=int, default=1, help="local worker processes without a scheduler (default 1: this process, torch uses every core)")
+    add("--manifest-out", group=where, type=Path, help="write the new manifest here (None: MANIFEST_sr.csv beside MANIFEST)")
+    add("--in-place", group=where, action="store_true", help="overwrite MANIFEST itself (atomically)")
+    add("--overwrite", action="store_true",
+        help="recompute every SR file (by default one is reused only when its .json sidecar shows the same model, settings and inputs)")
+    add("--region", choices=("roi", "image"),
+        help="roi: run the generator on each lesion's box plus --roi-margin only (identical there to whole-image SR; "
+             "cubic elsewhere); image: on whole images (figures, radiomics with normalize or filters)")
+    add("--roi-margin", type=float, help="with --region roi: margin per side as a fraction of the lesion box (the CNN's margin)")
+    add("--scheduler", help="Dask scheduler address to run on (None: $DASK_SCHEDULER_ADDRESS, else locally)")
+    add("--jobs", type=int, help="local worker processes without a scheduler (1: this process, torch uses every core)")
     a.add_argument("--device", default="auto")
     _amp_arg(a)
     threads_arg(a)
@@ -159,17 +174,14 @@ def _apply(args) -> int:
     from ..utils import check_output_dir, check_output_file
     from . import SuperResolver
 
-    if args.manifest_out is not None:
+    if getattr(args, "manifest_out", None) is not None:
         check_output_file(args.manifest_out, "--manifest-out", example="manifest_sr.csv")
-    if args.out_dir is not None:
+    if getattr(args, "out_dir", None) is not None:
         check_output_dir(args.out_dir, "--out-dir")
     model = SuperResolver.load(args.model, device=args.device)
     if args.amp is not None:
         model.set_params(amp=args.amp)
-    model.apply_manifest(args.manifest, out_dir=args.out_dir, column=args.column, mask_column=args.mask_column,
-                              resample_back=not args.no_resample_back, manifest_out=args.manifest_out, overwrite=args.overwrite,
-                              in_place=args.in_place, region=args.region, roi_margin=args.roi_margin, scheduler=args.scheduler,
-                              jobs=args.jobs)
+    model.apply_manifest(args.manifest, **_params(args, (*_APPLY_OPTIONS, "resample_back")))
     return 0
 
 

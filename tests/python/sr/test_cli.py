@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from srnomogram.cli import main
@@ -106,32 +107,41 @@ def _subparser(parser, *names):
     return parser
 
 
-def test_sr_train_options_take_their_defaults_from_the_estimator_signature():
-    """No default is repeated in the CLI: an option not given is not passed, so the model ``sr train``
-    builds has SuperResolver's defaults, option by option, and its help prints the signature's."""
+@pytest.mark.parametrize("command", ["train", "apply"])
+def test_sr_options_take_their_defaults_from_the_estimator_signature(command):
+    """No default is repeated in the CLI: an option not given is not passed, so ``sr train`` builds
+    SuperResolver with its own defaults and ``sr apply`` calls apply_manifest with its own, option by
+    option, and the help prints the signature's."""
     import argparse
     import inspect
 
     from srnomogram.cli import build_parser
     from srnomogram.sr import SuperResolver
-    from srnomogram.sr._cli import _ESTIMATOR_OPTIONS, _params
+    from srnomogram.sr._cli import _APPLY_OPTIONS, _ESTIMATOR_OPTIONS, _params
 
-    signature = inspect.signature(SuperResolver).parameters
+    names, target = (_ESTIMATOR_OPTIONS, SuperResolver) if command == "train" else (_APPLY_OPTIONS, SuperResolver.apply_manifest)
+    signature = inspect.signature(target).parameters
     parser = build_parser()
-    train = _subparser(parser, "sr", "train")
-    options = {a.dest: a for a in train._actions}
-    text = " ".join(train.format_help().split())
-    for name in _ESTIMATOR_OPTIONS:
+    sub = _subparser(parser, "sr", command)
+    options = {a.dest: a for a in sub._actions}
+    text = " ".join(sub.format_help().split())
+    for name in names:
         assert name in signature and options[name].default is argparse.SUPPRESS, name
         assert f"(default {signature[name].default})" in text, name
-    args = parser.parse_args(["sr", "train", "m.csv", "--out", "o"])
-    assert _params(args) == {}
-    built = SuperResolver(**_params(args)).get_params()
-    for name in _ESTIMATOR_OPTIONS:  # each CLI default equals the estimator's
-        assert built[name] == signature[name].default, name
-    args = parser.parse_args(["sr", "train", "m.csv", "--out", "o", "--generator", "unet", "--generator-param", "levels=3",
-                              "--generator-param", "note=x", "--channels", "4", "--lr", "0.01"])
-    assert _params(args) == {"generator": "unet", "generator_params": {"levels": 3, "note": "x"}, "channels": 4, "lr": 0.01}
+    required = ["--out", "o"] if command == "train" else ["--model", "m"]
+    args = parser.parse_args(["sr", command, "m.csv", *required])
+    assert _params(args, (*names, "resample_back")) == {}  # every default is the signature's
+    if command == "train":
+        built = SuperResolver(**_params(args)).get_params()
+        for name in names:  # each CLI default equals the estimator's
+            assert built[name] == signature[name].default, name
+        args = parser.parse_args(["sr", "train", "m.csv", "--out", "o", "--generator", "unet", "--generator-param", "levels=3",
+                                  "--generator-param", "note=x", "--channels", "4", "--lr", "0.01"])
+        assert _params(args) == {"generator": "unet", "generator_params": {"levels": 3, "note": "x"}, "channels": 4, "lr": 0.01}
+    else:
+        args = parser.parse_args(["sr", "apply", "m.csv", "--model", "m", "--no-resample-back", "--jobs", "2", "--in-place"])
+        assert _params(args, (*names, "resample_back")) == {"resample_back": False, "jobs": 2, "in_place": True}
+        assert signature["resample_back"].default is True
 
 
 def test_sr_train_with_another_generator_from_the_command_line(tmp_path, train_images, capsys):
