@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 
@@ -13,59 +14,126 @@ log = logging.getLogger(__name__)
 _AMP_HELP = "bf16 autocast: auto = where bf16 is faster (CUDA with bf16, a CPU with AMX or AVX-512 BF16); bf16 = on any device; none = float32"
 
 
-def _amp_arg(p, default):
-    p.add_argument("--amp", choices=("auto", "bf16", "none"), default=default,
-                   help=_AMP_HELP + ("" if default == "auto" else " (default: the model's own setting)"))
+def _amp_arg(p):
+    p.add_argument("--amp", choices=("auto", "bf16", "none"), default=None, help=_AMP_HELP + " (default: the model's own setting)")
+
+
+def _signature_defaults(target: str, names: tuple[str, ...]):
+    """A help formatter that shows each option in ``names`` with its default as the signature of
+    ``target`` (``"SuperResolver"`` or ``"SuperResolver.apply_manifest"``) has it, read only when help
+    is printed (importing the estimator imports scikit-learn)."""
+
+    class SignatureDefaults(argparse.HelpFormatter):
+        def _get_help_string(self, action):
+            help_ = action.help or ""
+            if action.dest in names:
+                help_ += f" (default {_signature(target)[action.dest].default})"
+            return help_
+
+    return SignatureDefaults
+
+
+def _signature(target: str):
+    import inspect
+
+    from .model import SuperResolver
+
+    return inspect.signature(SuperResolver if target == "SuperResolver" else getattr(SuperResolver, target.split(".")[1])).parameters
+
+
+#: The SuperResolver parameters that ``sr train`` takes as options, and the
+#: SuperResolver.apply_manifest parameters that ``sr apply`` takes. No default is written here: an
+#: option not given is not passed, so the estimator's own default applies.
+_ESTIMATOR_OPTIONS = ("generator", "generator_params", "iterations", "batch_size", "patch_size", "channels", "blocks", "lr",
+                      "adv_weight", "noise_sigma", "degradation", "seed", "device", "amp", "image_col")
+_APPLY_OPTIONS = ("out_dir", "column", "mask_column", "manifest_out", "in_place", "overwrite", "region", "roi_margin", "scheduler", "jobs")
+
+
+def _generator_param(text: str) -> tuple[str, object]:
+    import json
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"must be KEY=VALUE (e.g. levels=3), got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value  # a bare string
+
+
+class _Collect(argparse.Action):
+    """``--generator-param KEY=VALUE`` repeated: one dict."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        key, value = values
+        setattr(namespace, self.dest, {**(getattr(namespace, self.dest, None) or {}), key: value})
 
 
 def _model_args(p):
-    p.add_argument("--iterations", type=int, default=2000, help="training iterations (default 2000)")
-    p.add_argument("--batch-size", type=int, default=16, help="patches per iteration (default 16)")
-    p.add_argument("--patch-size", type=int, default=64, help="square patch side in pixels, even (default 64)")
-    p.add_argument("--channels", type=int, default=32, help="generator width (default 32)")
-    p.add_argument("--blocks", type=int, default=8, help="generator residual blocks (default 8)")
-    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default 2e-4)")
-    p.add_argument("--adv-weight", type=float, default=1e-3, help="adversarial loss weight (default 1e-3; 0 = L1 only)")
-    p.add_argument("--noise-sigma", type=float, default=0.01, help="degradation noise SD in [0,1] units (default 0.01)")
-    p.add_argument("--degradation", choices=("downsample", "blur"), default="downsample")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:k]")
-    _amp_arg(p, "auto")
+    def add(*flags, **kw):
+        p.add_argument(*flags, default=argparse.SUPPRESS, **kw)
+
+    add("--generator", help="registered generator network: edsr, unet or one added with register_generator")
+    add("--generator-param", dest="generator_params", type=_generator_param, action=_Collect, metavar="KEY=VALUE",
+        help="a parameter of the generator itself, repeatable (unet: levels=3); JSON values")
+    add("--iterations", type=int, help="training iterations")
+    add("--batch-size", type=int, help="patches per iteration")
+    add("--patch-size", type=int, help="square patch side in pixels, even")
+    add("--channels", type=int, help="generator width")
+    add("--blocks", type=int, help="generator residual blocks")
+    add("--lr", type=float, help="Adam learning rate")
+    add("--adv-weight", type=float, help="adversarial loss weight (0 = L1 only)")
+    add("--noise-sigma", type=float, help="degradation noise SD in [0,1] units")
+    add("--degradation", choices=("downsample", "blur"), help="down-sampling alone (the paper) or blurred first (SMORE)")
+    add("--seed", type=int, help="seed of initialisation, patches and noise")
+    add("--device", help="auto, cpu or cuda[:k]")
+    add("--amp", choices=("auto", "bf16", "none"), help=_AMP_HELP)
     threads_arg(p)
+
+
+def _params(args, names=_ESTIMATOR_OPTIONS) -> dict:
+    """The parameters in ``names`` given on the command line (the others keep the estimator's defaults)."""
+    return {k: getattr(args, k) for k in names if hasattr(args, k)}
 
 
 def register(subparsers) -> None:
     _, sub = command_group(subparsers, "sr", help="self-supervised super-resolution GAN (train, apply, quality)")
 
-    t = sub.add_parser("train", help="train the SR GAN on a manifest's own images")
+    t = sub.add_parser("train", help="train the SR GAN on a manifest's own images",
+                       formatter_class=_signature_defaults("SuperResolver", _ESTIMATOR_OPTIONS))
     t.add_argument("manifest", type=Path)
     t.add_argument("--out", type=Path, required=True, help="checkpoint folder (generator.pt + meta.json)")
-    t.add_argument("--image-col", default="image")
+    t.add_argument("--image-col", default=argparse.SUPPRESS, help="manifest column of the training images")
     t.add_argument("--split", choices=("train", "test", "all"), default="train",
                    help="rows to learn from when the manifest has a 'split' column (default train)")
     _model_args(t)
     t.set_defaults(func=_train)
 
-    a = sub.add_parser("apply", help="write SR images beside the originals and a manifest with image_sr/mask_sr (MANIFEST_sr.csv)")
+    a = sub.add_parser("apply", help="write SR images beside the originals and a manifest with image_sr/mask_sr (MANIFEST_sr.csv)",
+                       formatter_class=_signature_defaults("SuperResolver.apply_manifest", _APPLY_OPTIONS))
     a.add_argument("manifest", type=Path)
     a.add_argument("--model", type=Path, required=True, help="checkpoint folder from 'sr train'")
-    a.add_argument("--out-dir", type=Path, default=None, help="folder for SR files, named by case id (default: beside the originals)")
-    a.add_argument("--column", default="image_sr")
-    a.add_argument("--mask-column", default="mask_sr")
-    a.add_argument("--no-resample-back", action="store_true", help="keep the 2x grid (2D: both axes; 3D: z)")
+
+    def add(*flags, group=a, **kw):
+        group.add_argument(*flags, default=argparse.SUPPRESS, **kw)
+
+    add("--out-dir", type=Path, help="folder for SR files, named by case id (None: beside the originals)")
+    add("--column", help="new column of SR image paths")
+    add("--mask-column", help="new column of SR mask paths (with --no-resample-back)")
+    add("--no-resample-back", dest="resample_back", action="store_false", help="keep the 2x grid (2D: both axes; 3D: z)")
     where = a.add_mutually_exclusive_group()
-    where.add_argument("--manifest-out", type=Path, default=None, help="write the new manifest here (default: MANIFEST_sr.csv beside MANIFEST)")
-    where.add_argument("--in-place", action="store_true", help="overwrite MANIFEST itself (atomically)")
-    a.add_argument("--overwrite", action="store_true",
-                   help="recompute every SR file (by default one is reused only when its .json sidecar shows the same model, settings and inputs)")
-    a.add_argument("--region", choices=("roi", "image"), default="roi",
-                   help="roi (default): run the generator on each lesion's box plus --roi-margin only (identical there to whole-image SR; "
-                        "cubic elsewhere); image: on whole images (figures, radiomics with normalize or filters)")
-    a.add_argument("--roi-margin", type=float, default=0.1, help="with --region roi: margin per side as a fraction of the lesion box (the CNN's margin; default 0.1)")
-    a.add_argument("--scheduler", default=None, help="Dask scheduler address to run on (default: $DASK_SCHEDULER_ADDRESS, else locally)")
-    a.add_argument("--jobs", type=int, default=1, help="local worker processes without a scheduler (default 1: this process, torch uses every core)")
+    add("--manifest-out", group=where, type=Path, help="write the new manifest here (None: MANIFEST_sr.csv beside MANIFEST)")
+    add("--in-place", group=where, action="store_true", help="overwrite MANIFEST itself (atomically)")
+    add("--overwrite", action="store_true",
+        help="recompute every SR file (by default one is reused only when its .json sidecar shows the same model, settings and inputs)")
+    add("--region", choices=("roi", "image"),
+        help="roi: run the generator on each lesion's box plus --roi-margin only (identical there to whole-image SR; "
+             "cubic elsewhere); image: on whole images (figures, radiomics with normalize or filters)")
+    add("--roi-margin", type=float, help="with --region roi: margin per side as a fraction of the lesion box (the CNN's margin)")
+    add("--scheduler", help="Dask scheduler address to run on (None: $DASK_SCHEDULER_ADDRESS, else locally)")
+    add("--jobs", type=int, help="local worker processes without a scheduler (1: this process, torch uses every core)")
     a.add_argument("--device", default="auto")
-    _amp_arg(a, None)
+    _amp_arg(a)
     threads_arg(a)
     a.set_defaults(func=_apply)
 
@@ -93,9 +161,7 @@ def _train(args) -> int:
 
     check_output_dir(args.out, "--out")
     df = _rows(load_manifest(args.manifest), args.split)
-    model = SuperResolver(channels=args.channels, blocks=args.blocks, patch_size=args.patch_size, iterations=args.iterations,
-                          batch_size=args.batch_size, lr=args.lr, adv_weight=args.adv_weight, noise_sigma=args.noise_sigma,
-                          degradation=args.degradation, seed=args.seed, device=args.device, amp=args.amp, image_col=args.image_col)
+    model = SuperResolver(**_params(args))
     model.fit(df)
     model.save(args.out)
     l1 = [h["l1"] for h in model.history_]
@@ -108,17 +174,14 @@ def _apply(args) -> int:
     from ..utils import check_output_dir, check_output_file
     from . import SuperResolver
 
-    if args.manifest_out is not None:
+    if getattr(args, "manifest_out", None) is not None:
         check_output_file(args.manifest_out, "--manifest-out", example="manifest_sr.csv")
-    if args.out_dir is not None:
+    if getattr(args, "out_dir", None) is not None:
         check_output_dir(args.out_dir, "--out-dir")
     model = SuperResolver.load(args.model, device=args.device)
     if args.amp is not None:
         model.set_params(amp=args.amp)
-    model.apply_manifest(args.manifest, out_dir=args.out_dir, column=args.column, mask_column=args.mask_column,
-                              resample_back=not args.no_resample_back, manifest_out=args.manifest_out, overwrite=args.overwrite,
-                              in_place=args.in_place, region=args.region, roi_margin=args.roi_margin, scheduler=args.scheduler,
-                              jobs=args.jobs)
+    model.apply_manifest(args.manifest, **_params(args, (*_APPLY_OPTIONS, "resample_back")))
     return 0
 
 

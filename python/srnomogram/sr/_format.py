@@ -7,7 +7,11 @@ format string and the bf16 decision live here, below both.
 from __future__ import annotations
 
 #: Format tag of a saved :class:`~srnomogram.sr.model.SuperResolver` (``meta.json``) and of SR apply settings.
-FORMAT = "srnomogram.sr/1"
+#: ``/2`` records the generator's spec (``{"generator": name, "params": ...}``) and the estimator's
+#: ``generator``/``generator_params``; an older package refuses it with a clear error.
+FORMAT = "srnomogram.sr/2"
+#: Checkpoint formats :meth:`SuperResolver.load` reads: ``/1`` holds the default generator.
+READABLE_FORMATS = ("srnomogram.sr/1", FORMAT)
 
 
 def uses_bf16(amp, device) -> bool:

@@ -89,8 +89,8 @@ def roi_halo(G) -> int:
 
     2D SR runs the generator along rows, then along columns, then (when resampling back) a Gaussian
     of radius 3 high-resolution pixels (2 original pixels) per axis; each pass reaches
-    :func:`~srnomogram.sr.networks.receptive_radius` pixels along and across. The halo is their sum,
-    also an upper bound for 3D (z) SR.
+    :func:`~srnomogram.sr.networks.receptive_radius` pixels along and across (the radius its
+    generator registered). The halo is their sum, also an upper bound for 3D (z) SR.
     """
     from .networks import receptive_radius
 
@@ -117,16 +117,18 @@ def read_box(mask: np.ndarray, margin: float = 0.1) -> tuple[slice, ...]:
     return tuple(out)
 
 
-def sr_window(box: tuple[slice, ...], halo: int, shape: tuple[int, ...]) -> tuple[slice, ...]:
+def sr_window(box: tuple[slice, ...], halo: int, shape: tuple[int, ...], align: int = 1) -> tuple[slice, ...]:
     """``box`` grown by ``halo`` on each side and clipped to ``shape``; a 2D window is then grown
     further (8 pixels a side at a time, clipped) until it holds more than :data:`ONEDNN_MIN_VALUES`
-    pixels or is the whole image. (3D SR batches several planes, which oneDNN always takes.)"""
+    pixels or is the whole image. (3D SR batches several planes, which oneDNN always takes.)
+    Its start is then moved down to a multiple of ``align`` (the generator's
+    :func:`~srnomogram.sr.networks.window_align`: a pooling network sees the whole image's grid)."""
     lo = [max(b.start - halo, 0) for b in box]
     hi = [min(b.stop + halo, n) for b, n in zip(box, shape)]
     while len(shape) == 2 and (hi[0] - lo[0]) * (hi[1] - lo[1]) <= ONEDNN_MIN_VALUES and (lo != [0, 0] or hi != list(shape)):
         lo = [max(a - 8, 0) for a in lo]
         hi = [min(b + 8, n) for b, n in zip(hi, shape)]
-    return tuple(slice(a, b) for a, b in zip(lo, hi))
+    return tuple(slice(a - a % align, b) for a, b in zip(lo, hi))
 
 
 def _sr01(G, x: np.ndarray, axes, device, resample_back: bool, bf16) -> np.ndarray:
@@ -152,7 +154,7 @@ def super_resolve_array(G, arr: np.ndarray, device, resample_back: bool = False,
     (:class:`~srnomogram.sr.networks.CubicUpsampler`, resampled back the same way). The intensity
     scaling always comes from the whole image.
     """
-    from .networks import CubicUpsampler
+    from .networks import CubicUpsampler, window_align
 
     arr = check_array(arr)
     off, sc = intensity_scaling(arr)
@@ -161,10 +163,10 @@ def super_resolve_array(G, arr: np.ndarray, device, resample_back: bool = False,
     if boxes is None:
         return _sr01(G, x, axes, device, resample_back, bf16) / sc + off
     y = _sr01(CubicUpsampler(), x, axes, device, resample_back, False)
-    halo = roi_halo(G)
+    halo, align = roi_halo(G), window_align(G)
     f = [1 if resample_back or ax not in axes else 2 for ax in range(arr.ndim)]  # output pixels per input pixel
     for box in boxes:
-        win = sr_window(box, halo, arr.shape)
+        win = sr_window(box, halo, arr.shape, align)
         part = _sr01(G, x[win], axes, device, resample_back, bf16)
         dst = tuple(slice(k * b.start, k * b.stop) for k, b in zip(f, box))
         src = tuple(slice(k * (b.start - w.start), k * (b.stop - w.start)) for k, b, w in zip(f, box, win))
@@ -334,15 +336,22 @@ REGIONS = ("roi", "image")
 
 
 def _generator_spec(G, digest: str) -> tuple:
-    """``(channels, blocks, state bytes, digest)``: a generator as plain, picklable data for a worker
-    (``digest``: its :func:`generator_digest`, computed once by the caller)."""
+    """``(spec, module, state bytes, digest)``: a generator as plain, picklable data for a worker.
+
+    ``spec``: what :func:`~srnomogram.sr.networks.build_generator` built it from; ``module``: the
+    module that registered its builder, imported by a worker that lacks it (a generator registered
+    outside the package); ``digest``: its :func:`generator_digest`, computed once by the caller.
+    """
     import io
 
     import torch
 
+    from .networks import get_generator, spec_of
+
+    spec = spec_of(G, "apply_manifest")
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in G.state_dict().items()}, buf)
-    return (G.head.out_channels, len(G.body) - 1, buf.getvalue(), digest)
+    return (spec, get_generator(spec["generator"]).build.__module__, buf.getvalue(), digest)
 
 
 _WORKER_GENERATORS: dict = {}
@@ -350,16 +359,19 @@ _WORKER_GENERATORS: dict = {}
 
 def _worker_generator(spec, device):
     """The generator of ``spec`` on ``device``, built once per worker process (``torch.load(weights_only=True)``)."""
+    import importlib
     import io
 
     import torch
 
-    from .networks import Generator
+    from .networks import build_generator, generator_names
 
-    channels, blocks, state, digest = spec
+    gen_spec, module, state, digest = spec
     key = (digest, str(device))
     if key not in _WORKER_GENERATORS:
-        G = Generator(channels, blocks)
+        if gen_spec["generator"] not in generator_names():
+            importlib.import_module(module)  # the parent registered it from there; a fresh worker has the built-ins only
+        G = build_generator(gen_spec)
         G.load_state_dict(torch.load(io.BytesIO(state), map_location="cpu", weights_only=True))
         _WORKER_GENERATORS.clear()  # one model at a time
         _WORKER_GENERATORS[key] = G.to(device).eval()
@@ -539,7 +551,8 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
     _refuse_sr_inputs(df, manifest_path)
     tag = "_sr" if resample_back else "_sr2x"
     device, bf16 = model.device_, uses_bf16(model.amp, model.device_)
-    settings = {"model_format": FORMAT, "srnomogram": __version__, "generator_sha256": generator_digest(model.generator_),
+    settings = {"model_format": FORMAT, "srnomogram": __version__, "generator": model.generator_spec_,
+                "generator_sha256": generator_digest(model.generator_),
                 "resample_back": bool(resample_back), "precision": "bf16" if bf16 else "float32", "region": region}
     if region == "roi":
         settings["roi_margin"] = float(roi_margin)

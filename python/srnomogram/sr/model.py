@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from ..errors import CheckpointError, InputError, param_error
-from ._format import FORMAT, uses_bf16
+from ._format import FORMAT, READABLE_FORMATS, uses_bf16
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,16 @@ class SuperResolver(BaseEstimator):
     scale : int
         Up-sampling factor; 2 as in the paper (the only one implemented).
     channels, blocks : int
-        Generator width and residual-block count (lightweight: 32 x 8 by default).
+        Generator width and residual-block count (lightweight: 32 x 8 by default); every registered
+        generator takes them (``"unet"``: width at every scale, blocks at the coarsest).
+    generator : str
+        The generator network, a name registered with
+        :func:`~srnomogram.sr.networks.register_generator`: ``"edsr"`` (the default: a residual CNN
+        with axial sub-pixel up-sampling, see :class:`~srnomogram.sr.networks.Generator`),
+        ``"unet"`` (a small U-Net, :class:`~srnomogram.sr.networks.UNetGenerator`) or one you add.
+    generator_params : dict, optional
+        The generator's own parameters beyond ``channels``/``blocks``/``scale`` (``"unet"``:
+        ``{"levels": 2}``); None: its registered defaults.
     patch_size : int
         Side of the square training patches (even); every training image must have one.
     iterations : int
@@ -68,7 +77,10 @@ class SuperResolver(BaseEstimator):
 
     Attributes
     ----------
-    generator_ : srnomogram.sr.networks.Generator
+    generator_ : torch.nn.Module
+        Built by :func:`~srnomogram.sr.networks.build_generator` from ``generator_spec_``.
+    generator_spec_ : dict
+        ``{"generator": name, "params": {...}}``, recorded in the checkpoint.
     discriminator_ : srnomogram.sr.networks.PatchDiscriminator
     history_ : list of dict
         Per-iteration losses ``l1``, ``adv``, ``d``.
@@ -76,12 +88,14 @@ class SuperResolver(BaseEstimator):
     n_training_planes_ : int
     """
 
-    def __init__(self, scale=2, channels=32, blocks=8, patch_size=64, iterations=2000, batch_size=16, lr=2e-4,
+    def __init__(self, scale=2, channels=32, blocks=8, generator="edsr", generator_params=None, patch_size=64, iterations=2000, batch_size=16, lr=2e-4,
                  l1_weight=1.0, adv_weight=1e-3, perceptual_weight=0.0, adv_start=0.25, noise_sigma=0.01,
                  degradation="downsample", seed=0, device="auto", amp="auto", progress=None, image_col="image"):
         self.scale = scale
         self.channels = channels
         self.blocks = blocks
+        self.generator = generator
+        self.generator_params = generator_params
         self.patch_size = patch_size
         self.iterations = iterations
         self.batch_size = batch_size
@@ -125,6 +139,14 @@ class SuperResolver(BaseEstimator):
             raise param_error("degradation", func, "'downsample' or 'blur'", self.degradation)
         if self.amp not in ("auto", "bf16", "none"):
             raise param_error("amp", func, "'auto', 'bf16' or 'none'", self.amp)
+        return self._generator_spec(func)
+
+    def _generator_spec(self, func="SuperResolver") -> dict:
+        """The spec of the generator these parameters describe (:func:`~srnomogram.sr.networks.generator_spec`)."""
+        from .networks import generator_spec
+
+        return generator_spec(self.generator, self.generator_params, channels=self.channels, blocks=self.blocks,
+                              scale=self.scale, func=func)
 
     def _check_fitted(self):
         if not hasattr(self, "generator_"):
@@ -166,9 +188,9 @@ class SuperResolver(BaseEstimator):
         from .._torch import resolve_device, seed_everything
         from .apply import check_array, intensity_scaling
         from .engine import LossWeights, PatchSampler, train
-        from .networks import Generator, PatchDiscriminator
+        from .networks import PatchDiscriminator, build_generator
 
-        self._validate_params("SuperResolver.fit")
+        spec = self._validate_params("SuperResolver.fit")
         if len(images) == 0:
             raise InputError("SuperResolver.fit got no images. Pass at least one 2D image or 3D volume.")
         planes, scales, dims = [], [], set()
@@ -185,13 +207,14 @@ class SuperResolver(BaseEstimator):
         seed_everything(self.seed)
         sampler = PatchSampler(planes, scales, self.patch_size, seed=self.seed)
         torch.manual_seed(self.seed)
-        G = Generator(self.channels, self.blocks, self.scale)
+        G = build_generator(spec)
         D = PatchDiscriminator(max(8, self.channels))
         w = LossWeights(self.l1_weight, self.adv_weight, self.perceptual_weight)
         self.history_ = train(G, D, sampler, iterations=self.iterations, batch_size=self.batch_size, lr=self.lr, weights=w,
                               noise_sigma=self.noise_sigma, mode=self.degradation, adv_start=self.adv_start, seed=self.seed,
                               device=self.device_, progress=self.progress, bf16=self._bf16())
         self.generator_ = G
+        self.generator_spec_ = spec
         self.discriminator_ = D
         self.ndim_ = dims.pop()
         self.n_training_planes_ = len(sampler.usable)
@@ -272,6 +295,7 @@ class SuperResolver(BaseEstimator):
             "srnomogram_version": __version__,
             "torch_version": torch.__version__,
             "params": {k_: v for k_, v in self.get_params().items() if k_ not in ("progress",)},
+            "generator": self.generator_spec_,
             "ndim": self.ndim_,
             "n_training_planes": self.n_training_planes_,
             "l1_first": l1_first,
@@ -282,12 +306,18 @@ class SuperResolver(BaseEstimator):
 
     @classmethod
     def load(cls, path, device="auto"):
-        """Load a model written by :meth:`save` (``torch.load(weights_only=True)``)."""
+        """Load a model written by :meth:`save` (``torch.load(weights_only=True)``).
+
+        The generator is rebuilt from the spec the checkpoint records (``meta.json``'s ``generator``);
+        a checkpoint written before generators were named (format ``srnomogram.sr/1``) holds the
+        default generator, described by its ``channels``/``blocks``. A generator registered outside
+        the package must be registered (its module imported) before loading.
+        """
         import torch
 
         from .._checkpoint import verify_sha256
         from .._torch import resolve_device
-        from .networks import Generator
+        from .networks import build_generator
 
         path = Path(path)
         meta_p, gen_p = path / "meta.json", path / "generator.pt"
@@ -297,21 +327,28 @@ class SuperResolver(BaseEstimator):
             meta = json.loads(meta_p.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CheckpointError(f"{meta_p} is not valid JSON ({exc}).") from None
-        if meta.get("format") != FORMAT:
+        if meta.get("format") not in READABLE_FORMATS:
             raise CheckpointError(f"{meta_p} has format {meta.get('format')!r}, expected {FORMAT!r}; it belongs to another model.")
         verify_sha256(gen_p, meta, meta_p.name, key="generator_sha256")
         params = dict(meta["params"])
         params["device"] = device
         model = cls(**params)
         try:
+            spec = model._generator_spec("SuperResolver.load")
+        except InputError as exc:
+            raise CheckpointError(f"{meta_p}: {exc}") from None
+        if meta.get("generator", spec) != spec:
+            raise CheckpointError(f"{gen_p} cannot be loaded: {meta_p} records the generator {meta['generator']} but its params describe {spec}.")
+        try:
             state = torch.load(gen_p, map_location="cpu", weights_only=True)
-            G = Generator(model.channels, model.blocks, model.scale)
+            G = build_generator(spec)
             G.load_state_dict(state)
         except (RuntimeError, KeyError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(f"{gen_p} cannot be loaded into the generator described by {meta_p} ({first}).") from None
         model.device_ = resolve_device(device, "SuperResolver.load")
         model.generator_ = G.to(model.device_).eval()
+        model.generator_spec_ = spec
         model.ndim_ = meta.get("ndim", 2)
         model.n_training_planes_ = meta.get("n_training_planes")
         model.history_ = []

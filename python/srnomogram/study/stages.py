@@ -746,7 +746,7 @@ def build_stages(cfg) -> list[Stage]:
     stages = [Stage("split", run_split, sections=("cohort", "split"), inputs=_manifest_inputs, extra_key=_split_key, version="3",
                     pins=(Pin("manifest", read=_cohort_pin, title="Cohort manifest with train/test split"), *pins("split_counts", "excluded")))]
     if cfg.sr.enabled:
-        stages.append(Stage("sr", run_sr, deps=("split",), sections=("sr",), extra_key=_sr_key, version="2", pins=pins("sr_history", "sr_quality")))
+        stages.append(Stage("sr", run_sr, deps=("split",), sections=("sr",), extra_key=_sr_key, version="3", pins=pins("sr_history", "sr_quality")))
     model_deps = []
     if cfg.radiomics.enabled:
         stages.append(Stage("radiomics_or", run_radiomics_or, deps=("split",), sections=("radiomics",), pins=pins("radiomics_features_or")))

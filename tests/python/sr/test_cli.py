@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from srnomogram.cli import main
@@ -96,3 +97,67 @@ def test_apply_refuses_a_manifest_whose_images_are_sr_outputs(tmp_path, train_im
     assert rc == 2 and "\n" not in err
     assert "again.csv, row 2" in err and "i0_sr.png is an SR output" in err and "i0.png" in err
     assert not (tmp_path / "again_sr.csv").exists() and not list(tmp_path.glob("*_sr_sr.png"))
+
+
+def _subparser(parser, *names):
+    import argparse
+
+    for name in names:
+        parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    return parser
+
+
+@pytest.mark.parametrize("command", ["train", "apply"])
+def test_sr_options_take_their_defaults_from_the_estimator_signature(command):
+    """No default is repeated in the CLI: an option not given is not passed, so ``sr train`` builds
+    SuperResolver with its own defaults and ``sr apply`` calls apply_manifest with its own, option by
+    option, and the help prints the signature's."""
+    import argparse
+    import inspect
+
+    from srnomogram.cli import build_parser
+    from srnomogram.sr import SuperResolver
+    from srnomogram.sr._cli import _APPLY_OPTIONS, _ESTIMATOR_OPTIONS, _params
+
+    names, target = (_ESTIMATOR_OPTIONS, SuperResolver) if command == "train" else (_APPLY_OPTIONS, SuperResolver.apply_manifest)
+    signature = inspect.signature(target).parameters
+    parser = build_parser()
+    sub = _subparser(parser, "sr", command)
+    options = {a.dest: a for a in sub._actions}
+    text = " ".join(sub.format_help().split())
+    for name in names:
+        assert name in signature and options[name].default is argparse.SUPPRESS, name
+        assert f"(default {signature[name].default})" in text, name
+    required = ["--out", "o"] if command == "train" else ["--model", "m"]
+    args = parser.parse_args(["sr", command, "m.csv", *required])
+    assert _params(args, (*names, "resample_back")) == {}  # every default is the signature's
+    if command == "train":
+        built = SuperResolver(**_params(args)).get_params()
+        for name in names:  # each CLI default equals the estimator's
+            assert built[name] == signature[name].default, name
+        args = parser.parse_args(["sr", "train", "m.csv", "--out", "o", "--generator", "unet", "--generator-param", "levels=3",
+                                  "--generator-param", "note=x", "--channels", "4", "--lr", "0.01"])
+        assert _params(args) == {"generator": "unet", "generator_params": {"levels": 3, "note": "x"}, "channels": 4, "lr": 0.01}
+    else:
+        args = parser.parse_args(["sr", "apply", "m.csv", "--model", "m", "--no-resample-back", "--jobs", "2", "--in-place"])
+        assert _params(args, (*names, "resample_back")) == {"resample_back": False, "jobs": 2, "in_place": True}
+        assert signature["resample_back"].default is True
+
+
+def test_sr_train_with_another_generator_from_the_command_line(tmp_path, train_images, capsys):
+    import json
+
+    rows = []
+    for k, img in enumerate(train_images[:2]):
+        Image.fromarray(img).save(tmp_path / f"i{k}.png")
+        Image.fromarray(np.pad(np.ones((20, 20), np.uint8), 30)).save(tmp_path / f"i{k}_m.png")
+        rows.append(dict(case_id=f"i{k}", image=f"i{k}.png", mask=f"i{k}_m.png", label=k % 2))
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+    common = ["--iterations", "2", "--batch-size", "2", "--patch-size", "32", "--channels", "4", "--blocks", "0", "--device", "cpu"]
+    rc = main(["-q", "sr", "train", str(tmp_path / "manifest.csv"), "--out", str(tmp_path / "model"), "--generator", "unet",
+               "--generator-param", "levels=1", *common])
+    assert rc == 0
+    meta = json.loads((tmp_path / "model" / "meta.json").read_text())
+    assert meta["generator"] == {"generator": "unet", "params": {"channels": 4, "blocks": 0, "scale": 2, "levels": 1}}
+    rc = main(["-q", "sr", "train", str(tmp_path / "manifest.csv"), "--out", str(tmp_path / "bad"), "--generator", "srgan", *common])
+    assert rc != 0 and "'generator' parameter of SuperResolver.fit must be one of ['edsr', 'unet'" in capsys.readouterr().err

@@ -181,3 +181,33 @@ def test_cuda_without_a_gpu_is_a_clear_error(train_images):
         pytest.skip("a GPU is present")
     with pytest.raises(InputError, match="no CUDA device"):
         SuperResolver(**{**TINY, "device": "cuda"}).fit_images(train_images)
+
+
+def test_the_checkpoint_records_the_generator_spec_and_one_without_it_loads_the_default_generator(fitted, heldout_images, tmp_path):
+    """Format /2 records {generator, params}; a checkpoint as format /1 wrote it (no spec, no generator
+    parameters) loads as the default generator with the same weights and the same predictions."""
+    img = heldout_images[0]
+    fitted.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    spec = {"generator": "edsr", "params": {"channels": TINY["channels"], "blocks": TINY["blocks"], "scale": 2}}
+    assert meta["format"] == "srnomogram.sr/2" and meta["generator"] == spec == fitted.generator_spec_
+    assert (meta["params"]["generator"], meta["params"]["generator_params"]) == ("edsr", None)
+    meta["format"] = "srnomogram.sr/1"
+    del meta["generator"], meta["params"]["generator"], meta["params"]["generator_params"]
+    (tmp_path / "m" / "meta.json").write_text(json.dumps(meta))
+    old = SuperResolver.load(tmp_path / "m", device="cpu")
+    assert old.generator == "edsr" and old.generator_spec_ == spec
+    np.testing.assert_array_equal(old.predict(img), fitted.predict(img))
+
+
+def test_an_unknown_generator_or_generator_parameter_is_named_in_the_error(train_images, fitted, tmp_path):
+    with pytest.raises(InputError, match=r"The 'generator' parameter of SuperResolver.fit must be one of \['edsr', 'unet'"):
+        SuperResolver(**{**TINY, "generator": "srgan"}).fit_images(train_images)
+    with pytest.raises(InputError, match=r"The 'generator_params' parameter of SuperResolver.fit must be a dict with keys among \[\]"):
+        SuperResolver(**{**TINY, "generator_params": {"levels": 2}}).fit_images(train_images)
+    fitted.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    meta["params"]["generator"] = meta["generator"]["generator"] = "gone"  # registered by a module not imported
+    (tmp_path / "m" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=r"meta.json: The 'generator' parameter of SuperResolver.load must be one of"):
+        SuperResolver.load(tmp_path / "m")

@@ -66,3 +66,71 @@ def test_receptive_radius_is_the_reach_of_an_impulse(blocks):
     rows, cols = np.nonzero(diff.numpy())
     assert np.abs(rows // 2 - 30).max() == along
     assert np.abs(cols - 30).max() == across
+
+
+def _impulse_reach(G, size=(101, 103), phases=1):
+    """The farthest (LR rows, columns) an input impulse moves the output, over ``phases`` x ``phases`` impulse positions."""
+    G = G.double().eval()
+    torch.manual_seed(0)
+    x = torch.rand(1, 1, *size, dtype=torch.float64)
+    reach = [0, 0]
+    with torch.no_grad():
+        base = G(x)
+        for py in range(40, 40 + phases):
+            for px in range(44, 44 + phases):
+                x2 = x.clone()
+                x2[0, 0, py, px] += 1.0
+                rows, cols = np.nonzero(((G(x2) - base)[0, 0].abs() > 0).numpy())
+                reach = [max(reach[0], int(np.abs(rows // 2 - py).max())), max(reach[1], int(np.abs(cols - px).max()))]
+    return tuple(reach)
+
+
+@pytest.mark.parametrize("name, params, blocks", [("edsr", None, 0), ("edsr", None, 3), ("unet", None, 0), ("unet", None, 2),
+                                                  ("unet", {"levels": 1}, 1), ("unet", {"levels": 3}, 0)])
+def test_each_registered_receptive_radius_is_the_reach_of_an_impulse_at_every_pooling_phase(name, params, blocks):
+    """The radius a generator registers is what an impulse reaches, at its farthest over the positions
+    of a pooling window (a U-Net reaches further from some than from others): no further, and that far."""
+    from srnomogram.sr.networks import build_generator, conv_reach, generator_spec, receptive_radius, window_align
+
+    spec = generator_spec(name, params, channels=8, blocks=blocks)  # 4 channels: ReLUs may all close on the farthest path
+    torch.manual_seed(blocks)
+    G = build_generator(spec)
+    torch.nn.init.normal_(G.tail.weight, std=0.3)  # a trained, non-zero last layer
+    assert receptive_radius(G) == receptive_radius(spec)
+    if name == "edsr":
+        assert receptive_radius(spec) == conv_reach(G) == (2 * blocks + 4, 2 * blocks + 4)
+        assert window_align(G) == 1
+    else:
+        assert window_align(G) == 2 ** spec["params"]["levels"]
+    assert _impulse_reach(G, phases=window_align(G)) == receptive_radius(spec)
+
+
+def test_an_untrained_unet_is_keys_cubic_interpolation_at_any_size():
+    from srnomogram.sr.degradation import cubic_upsample_rows
+    from srnomogram.sr.networks import build_generator, generator_spec
+
+    G = build_generator(generator_spec("unet", {"levels": 2}, channels=4, blocks=1)).eval()
+    x = torch.rand(2, 1, 13, 22)  # not multiples of 4: padded inside, cropped back
+    with torch.no_grad():
+        assert G(x).shape == (2, 1, 26, 22)
+        torch.testing.assert_close(G(x), cubic_upsample_rows(x), rtol=0, atol=0)
+
+
+def test_the_registry_names_its_choices_and_checks_generator_params():
+    from srnomogram.sr.networks import generator_names, generator_spec, register_generator, spec_of
+
+    assert generator_names()[:2] == ("edsr", "unet")
+    assert generator_spec() == {"generator": "edsr", "params": {"channels": 32, "blocks": 8, "scale": 2}}
+    assert generator_spec("unet", {"levels": 3}, channels=8)["params"] == {"channels": 8, "blocks": 8, "scale": 2, "levels": 3}
+    with pytest.raises(InputError, match=r"'generator' parameter of SuperResolver must be one of \['edsr', 'unet'"):
+        generator_spec("srgan")
+    with pytest.raises(InputError, match=r"'generator_params' parameter of SuperResolver must be a dict with keys among \['levels'\].*Got \{'depth': 3\}"):
+        generator_spec("unet", {"depth": 3})
+    with pytest.raises(InputError, match="set those on SuperResolver itself"):
+        generator_spec("edsr", {"channels": 3})
+    with pytest.raises(InputError, match="'name' parameter of register_generator must be a name not yet registered"):
+        register_generator("edsr", build=Generator, receptive_radius=lambda p: (4, 4))
+    with pytest.raises(InputError, match="'defaults' parameter of register_generator"):
+        register_generator("other", build=Generator, receptive_radius=lambda p: (4, 4), defaults={"blocks": 2})
+    with pytest.raises(InputError, match="was not built by build_generator"):
+        spec_of(Generator(channels=4, blocks=0))
