@@ -257,6 +257,27 @@ class ClinicalSchema(tuple):
             df[f.name] = values.astype(float)
         return df
 
+    def check_levels_present(self, df: pd.DataFrame, where: str = "the training set", setting: str = "cohort.clinical") -> None:
+        """Refuse a declared level no lesion of ``df`` has: its coefficient would not exist (rms::lrm
+        stops on a singular information matrix), so say which level, and what to do, before fitting.
+
+        Raises
+        ------
+        InputError
+            Naming the factor, the level, ``where`` and the remedy.
+        """
+        for f in self.categorical:
+            if f.name not in df.columns:
+                continue
+            text = df[f.name].map(level_text)
+            absent = [lv for lv in f.levels if not (text == lv).any()]
+            if absent:
+                raise InputError(
+                    f"{setting} factor {f.name!r}: level {absent[0]!r} has no lesion in {where} ({len(df)} lesions), so "
+                    "its coefficient cannot be estimated; merge it into another level (recode the manifest) or remove it "
+                    "from levels."
+                )
+
     def to_frame(self, df: pd.DataFrame) -> pd.DataFrame:
         """``df`` with the factor columns typed as :meth:`check` types them (for R: factors, reference first)."""
         return self.check(df, source="table")

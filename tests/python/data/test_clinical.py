@@ -120,3 +120,12 @@ def test_the_design_of_a_categorical_factor_predicts_as_r_predict_with_rms_term_
     np.testing.assert_allclose(back, got["risk"], rtol=1e-8)
     with pytest.raises(InputError, match=r"Column 'shape': 'square' is not a level .* allowed: round, oval, irregular"):
         nomogram_predict(design, new.assign(shape="square"))
+
+
+def test_a_declared_level_without_training_lesions_is_named_before_rms_fails_on_it():
+    schema = ClinicalSchema.parse(["age", SHAPE])
+    train = pd.DataFrame({"age": [40, 50, 60], "shape": ["oval", "irregular", "oval"]})
+    with pytest.raises(InputError, match=r"^cohort.clinical factor 'shape': level 'round' has no lesion in the training set "
+                                         r"\(3 lesions\), so its coefficient cannot be estimated; merge it"):
+        schema.check_levels_present(train)
+    schema.check_levels_present(train.assign(shape=["oval", "round", "irregular"]))
