@@ -396,3 +396,20 @@ def test_paper_recipe_sets_both_of_the_papers_choices_and_refuses_a_contradictio
     (tmp_path / "p.yaml").write_text("study: {recipe: paper}\ncohort: {manifest: m.csv}\nnomogram: {best_model_rule: cv_auc}\n")
     with pytest.raises(ConfigError, match="best_model_rule"):
         load_config(tmp_path / "p.yaml")
+
+
+def test_the_commented_categorical_example_of_the_breast_study_file_is_valid():
+    """inst/study/breast-lesions-usg.yaml shows the mapping form in a comment: uncommented, it must load."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[3]
+    lines = (repo / "inst" / "study" / "breast-lesions-usg.yaml").read_text().splitlines()
+    start = lines.index("  # clinical:")
+    block = [ln.replace("  # ", "  ", 1) for ln in lines[start:start + 4]]
+    active = next(i for i, ln in enumerate(lines) if ln.startswith("  clinical: ["))
+    text = "\n".join(lines[:active] + block + lines[active + 1:])
+    cfg = config_from_dict(yaml.safe_load(text), base_dir=repo / "inst" / "study")
+    schema = cfg.cohort.schema
+    assert schema.names == ["age", "max_diameter_cm", "shape"]
+    assert schema["shape"].levels == ("oval", "round", "irregular") and schema["shape"].reference == "oval"
+    assert schema["max_diameter_cm"].display(cfg.cohort.clinical_labels) == "Maximum diameter (cm)"
