@@ -81,7 +81,7 @@ def check_clinical(df: pd.DataFrame, columns, source="manifest", setting: str = 
     Returns
     -------
     (pandas.DataFrame, pandas.DataFrame)
-        The lesions with every factor known (numeric factors as floats, categorical ones as pandas
+        The lesions with every factor known (numeric factors as numbers, categorical ones as pandas
         categoricals with the declared levels, reference first; index reset) and the excluded ones
         (``case_id``, ``label``, ``reason``).
 

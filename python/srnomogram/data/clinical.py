@@ -212,7 +212,7 @@ class ClinicalSchema(tuple):
         return [f.to_dict() for f in self]
 
     def check(self, df: pd.DataFrame, source="manifest", setting: str = "cohort.clinical", columns=None) -> pd.DataFrame:
-        """``df`` with its factor columns checked and typed: numbers as floats, categories as pandas
+        """``df`` with its factor columns checked and typed: numbers as numbers, categories as pandas
         categoricals with the factor's levels, reference first (empty cells stay missing).
 
         Only the factors in ``columns`` (default: every one) are checked; they must be in ``df``.
@@ -254,7 +254,7 @@ class ClinicalSchema(tuple):
                     f"clinical factors must be numeric unless {setting} declares them categorical "
                     "(leave the cell empty when unknown)."
                 )
-            df[f.name] = values.astype(float)
+            df[f.name] = values  # as pandas.to_numeric reads them (whole numbers stay ints: cohort.csv unchanged)
         return df
 
     def check_levels_present(self, df: pd.DataFrame, where: str = "the training set", setting: str = "cohort.clinical") -> None:

@@ -197,6 +197,10 @@ def methods_text(cfg, results) -> str:
                else "; a flag is reported as a warning.")
         )
     clin = ", ".join(cfg.cohort.schema.names)
+    cats = "; ".join(f"{f.name}: {', '.join(f.ordered_levels)}, reference {f.reference}" for f in cfg.cohort.schema.categorical)
+    if cats:  # TRIPOD+AI 10a: how predictors were handled
+        parts.append(f"Categorical clinical factors entered every model with levels pre-specified in the study file ({cats}): "
+                     "one coefficient, odds ratio and nomogram points value per level against the reference.")
     parts.append(
         f"Clinical factors ({clin}) and the deep-learning score were tested by univariate and multivariate logistic "
         f"regression (Table S2; odds ratios with Wald {_level(cfg)}% confidence intervals per unit of each factor and "

@@ -96,6 +96,8 @@ def test_the_study_fits_shape_as_an_r_factor_with_rms_term_names_and_a_design_pe
     assert t1.apply(lambda c: c.str.contains("irregular")).any().any()
     s2 = pd.read_csv(out / "tables" / "table_s2.csv").astype(str)
     assert s2.apply(lambda c: c.str.contains("irregular")).any().any()
+    assert ("Categorical clinical factors entered every model with levels pre-specified in the study file "
+            "(shape: round, oval, irregular, reference round)") in (out / "report.html").read_text()
     app = json.loads((out / "stages" / "application" / "application.json").read_text())
     assert app["clinical_schema"][2] == {"name": "shape", "type": "categorical", "levels": LEVELS, "reference": "round",
                                          "unit": None, "label": "Shape (BI-RADS)"}
