@@ -154,8 +154,9 @@ def _read_manifest(path, need_label: bool, clinical=()) -> pd.DataFrame:
     <srnomogram.data.clinical.ClinicalSchema.check>`, as :func:`~srnomogram.data.check.check_clinical`
     does at study time): a value that is not a number, or a level the study did not declare, is
     refused with its row and column, as ``srnomogram run`` refuses it, rather than silently becoming
-    missing. ``clinical``: the study's schema, or its factors' names (numeric). A factor the manifest lacks, or leaves empty, is no error:
-    the clinical model and the nomogram are then skipped (:func:`_ext_scores`).
+    missing. ``clinical``: the study's schema, or its factors' names (numeric). A factor the manifest
+    lacks, or leaves empty, is no error: the clinical model and the nomogram are then skipped
+    (:func:`_ext_scores`).
     """
     from ..data.clinical import ClinicalSchema
     from ..data.manifest import validate_manifest
@@ -180,7 +181,7 @@ def _read_manifest(path, need_label: bool, clinical=()) -> pd.DataFrame:
     df = validate_manifest(work, path.parent, source=str(path))
     schema = ClinicalSchema.parse(clinical)
     present = ClinicalSchema(f for f in schema if f.name in df.columns)
-    if present:  # every row kept: numbers as floats, categories among the study's levels (else an error)
+    if present:  # every row kept: numbers as numbers, categories among the study's levels (else an error)
         df = present.check(df, source=str(path), setting="the study's cohort.clinical")
     if not has_label:
         df = df.drop(columns="label")

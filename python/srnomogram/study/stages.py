@@ -69,7 +69,8 @@ def run_split(ctx):
         part = df[df["split"] == s]
         if part["label"].nunique() < 2:
             raise InputError(f"The {s} set has only one class; a study needs benign and malignant lesions in both.")
-    cfg.cohort.schema.check_levels_present(df[df["split"] == "train"], where=f"the training set of split seed {cfg.split_seed}")
+    cfg.cohort.schema.check_levels_present(  # before rms::lrm stops on a level it cannot estimate
+        df[df["split"] == "train"], where="the training set" + ("" if source == "manifest" else f" of split seed {cfg.split_seed}"))
     pid = patient_ids(df)
     sides = df.groupby(pid.to_numpy())["split"].nunique()
     straddle = sides.index[sides > 1]
