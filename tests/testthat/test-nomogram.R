@@ -95,3 +95,33 @@ test_that("the old order fit_nomogram(data, formula) fits the same model with a 
   expect_identical(coef(old), coef(new))
   expect_error(fit_nomogram(d, d), class = "srnomogram_error_input")
 })
+
+test_that("a factor enters with rms term names, one points value per level, and draws as a nomogram axis", {
+  set.seed(11)
+  n <- 200
+  d <- data.frame(age = round(stats::rnorm(n, 50, 10)),
+                  shape = factor(sample(c("oval", "round", "irregular"), n, TRUE),
+                                 levels = c("round", "oval", "irregular")))  # reference first
+  d$y <- stats::rbinom(n, 1, stats::plogis(-4 + 0.06 * d$age + 1.5 * (d$shape == "irregular")))
+  fit <- fit_nomogram(y ~ age + shape, d)
+  expect_identical(names(stats::coef(fit)), c("Intercept", "age", "shape=oval", "shape=irregular"))
+  # the same coefficients as stats::glm with treatment contrasts (the first level is the reference)
+  g <- stats::glm(y ~ age + shape, data = d, family = stats::binomial())
+  expect_equal(unname(stats::coef(fit)), unname(stats::coef(g)), tolerance = 1e-6)
+  tab <- nomogram_points_table(fit)
+  ax <- tab[tab$axis == "predictor" & tab$variable == "shape", ]
+  expect_identical(ax$value, c("round", "oval", "irregular"))
+  # rms' points per level: the coefficients' differences on the points scale
+  b <- stats::coef(fit)
+  pts_per_lp <- attr(tab, "scaling")$points_per_lp
+  expect_equal(ax$points - min(ax$points), (c(0, b[["shape=oval"]], b[["shape=irregular"]]) -
+                                            min(0, b[["shape=oval"]], b[["shape=irregular"]])) * pts_per_lp,
+               tolerance = 1e-8)
+  new <- data.frame(age = c(45, 60), shape = c("irregular", "round"))
+  expect_equal(predict(fit, new), stats::plogis(b[["Intercept"]] + b[["age"]] * new$age +
+                                                  c(b[["shape=irregular"]], 0)), tolerance = 1e-12)
+  p <- nomogram_plot(fit)
+  expect_s3_class(p, "ggplot")
+  built <- ggplot2::ggplot_build(p)$plot$data
+  expect_true(all(c("round", "oval", "irregular") %in% built$label[built$axis == "shape"]))
+})

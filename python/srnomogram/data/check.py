@@ -67,8 +67,9 @@ def check_clinical(df: pd.DataFrame, columns, source="manifest", setting: str = 
     ----------
     df : pandas.DataFrame
         The manifest (one row per lesion, header = row 1 of ``source``).
-    columns : sequence of str
-        The clinical factors (e.g. ``age``, ``max_diameter_cm``).
+    columns : ClinicalSchema or sequence
+        The clinical factors: a :class:`~srnomogram.data.clinical.ClinicalSchema`, or names
+        (numeric factors, e.g. ``age``, ``max_diameter_cm``) and ``cohort.clinical`` mappings.
     source : str or path-like
         The manifest's file, named in errors.
     setting : str
@@ -80,7 +81,8 @@ def check_clinical(df: pd.DataFrame, columns, source="manifest", setting: str = 
     Returns
     -------
     (pandas.DataFrame, pandas.DataFrame)
-        The lesions with every factor known (factors as floats, index reset) and the excluded ones
+        The lesions with every factor known (numeric factors as numbers, categorical ones as pandas
+        categoricals with the declared levels, reference first; index reset) and the excluded ones
         (``case_id``, ``label``, ``reason``).
 
     Raises
@@ -88,33 +90,22 @@ def check_clinical(df: pd.DataFrame, columns, source="manifest", setting: str = 
     ConfigError
         A column the manifest lacks.
     InputError
-        A cell that is neither empty nor a number (names the row and column); with
+        A cell that is neither empty nor a number (numeric factor) or not one of the declared levels
+        (categorical factor), naming the row, column, value and what is allowed; with
         ``require_rows``, no lesion left (names the empty cells per column).
     """
-    import numpy as np
-
     from ..errors import ConfigError
+    from .clinical import ClinicalSchema
 
-    columns = list(columns)
+    schema = ClinicalSchema.parse(columns)
+    columns = schema.names
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ConfigError(
             f"{setting} names column {missing[0]!r}, which the manifest {source} lacks; "
             f"its columns are: {', '.join(df.columns)}."
         )
-    df = df.copy()
-    for c in columns:
-        values = pd.to_numeric(df[c], errors="coerce")
-        bad = df[c].notna() & ~np.isfinite(values.to_numpy(dtype=float))  # not a number, or +-inf
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            v = df[c].iloc[i]
-            v = v.item() if isinstance(v, np.generic) else v
-            raise InputError(
-                f"{source}, row {i + 2}, column {c!r}: {v!r} is not a {'finite ' if pd.notna(values.iloc[i]) else ''}number; "
-                "clinical factors must be numeric (leave the cell empty when unknown)."
-            )
-        df[c] = values
+    df = schema.check(df, source=source, setting=setting)
     incomplete = df[columns].isna().any(axis=1)
     if require_rows and len(df) and incomplete.all():
         empty = ", ".join(f"{c!r} empty in {n} row{'s' if n != 1 else ''}" for c, n in df[columns].isna().sum().items() if n)

@@ -39,6 +39,7 @@ from pydantic import (AfterValidator, BeforeValidator, ConfigDict, Field, Strict
 from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
+from ..data.clinical import ClinicalFactor, ClinicalSchema
 from ..deep.model import DeepClassifier as _Deep  # no torch at import
 from ..deep.networks import ARCHS, REGISTERED as _NETWORKS  # the network registry
 from ..errors import ConfigError, InputError
@@ -134,11 +135,29 @@ class StudySection:
         "(item 3c). Descriptive: not part of any cache key")
 
 
+def _clinical_factors(value):
+    """``cohort.clinical`` entries (names or mappings) as :class:`~srnomogram.data.clinical.ClinicalFactor` objects."""
+    try:
+        return tuple(ClinicalSchema.parse(value))
+    except ConfigError as exc:  # already one line naming the entry: keep its words (_config_error)
+        raise PydanticCustomError("clinical", "{message}", {"message": str(exc)}) from None
+
+
+_ClinicalFactors = Annotated[
+    tuple[Any, ...], BeforeValidator(_as_list), Field(min_length=1), AfterValidator(_clinical_factors),
+    Field(json_schema_extra={"words": "a list of column names or {name, type, levels, reference, unit, label} mappings"}),
+]
+
+
 @dataclass(frozen=True, config=_SECTION)
 class CohortSection:
     manifest: PathStr = Field("", validate_default=True, description="cohort manifest CSV (srnomogram.data.manifest)",
                               **_words("the path of a cohort manifest CSV"))
-    clinical: Names = Field(("age", "max_diameter_cm"), description="clinical factor columns of the manifest")
+    clinical: _ClinicalFactors = Field(
+        ("age", "max_diameter_cm"), validate_default=True,
+        description="clinical factors: manifest columns, each a bare name (numeric) or a mapping {name, type: "
+        "numeric|categorical, levels (categorical: required, pre-specified), reference (default: the first level), "
+        "unit, label}")
     clinical_labels: Params = Field(None, description="display names of clinical columns")
     label_names: Names = Field(("benign", "malignant"), description="names of label 0 and 1")
     outcome: Optional[Str] = Field(
@@ -147,6 +166,11 @@ class CohortSection:
     source: Optional[Str] = Field(
         None, description="free text for the TRIPOD+AI section: the data source, setting, centres and dates of "
         "recruitment (items 5a, 5b). Descriptive: not part of any cache key")
+
+    @property
+    def schema(self) -> ClinicalSchema:
+        """The clinical factors as one :class:`~srnomogram.data.clinical.ClinicalSchema` (``.names``: the columns)."""
+        return ClinicalSchema(self.clinical)
 
 
 @dataclass(frozen=True, config=_SECTION)
@@ -368,6 +392,8 @@ _VALIDATOR = TypeAdapter(StudyConfig)
 
 
 def _to_plain(v):
+    if isinstance(v, ClinicalFactor):  # a bare name unless more than the name is set: earlier hashes stay
+        return v.to_plain()
     if isinstance(v, tuple):
         return [_to_plain(x) for x in v]
     if isinstance(v, typing.Mapping):
@@ -431,6 +457,8 @@ def _config_error(exc: ValidationError) -> ConfigError:
             return _unknown("", section, list(SECTIONS))
         return _unknown(f"{section}.", rest[0], list(_schema(section)))
     ctx, got = err.get("ctx") or {}, err["input"]
+    if err["type"] == "clinical":  # ClinicalFactor's own one-line message
+        return ConfigError(ctx["message"])
     if err["type"] == "config":  # raised by a validator above, in its own words
         words = ctx["words"]
     elif not rest:

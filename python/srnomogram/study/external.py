@@ -44,6 +44,7 @@ from .freeze import (  # noqa: F401 - the study-time half, re-exported where it 
     EXTRA_LABELS,
     application_stage,
     run_application,
+    nomogram_predict,
     save_nomogram_fits,
 )
 from .freeze import describe as _describe, image_geometry as _image_geometry
@@ -75,6 +76,13 @@ class FinishedStudy:
     @property
     def model_keys(self) -> list[str]:
         return list(self.app["models"])
+
+    @property
+    def clinical(self):
+        """The study's :class:`~srnomogram.data.clinical.ClinicalSchema` (a study frozen before it: numeric names)."""
+        from ..data.clinical import ClinicalSchema
+
+        return ClinicalSchema.from_dicts(self.app.get("clinical_schema") or self.app["clinical_factors"])
 
 
 RERUN = "recreate it with 'srnomogram run {dir}/resolved_config.yaml -o {dir}' (finished stages are reused)"
@@ -127,40 +135,6 @@ def load_study(study_dir) -> FinishedStudy:
     return FinishedStudy(study_dir, app, summary, design, key)
 
 
-# ================================================================================ Python prediction
-def _interp(xs, ps, x):
-    """Linear interpolation with linear extrapolation past the ends, as the calculator's ``interp``."""
-    xs, ps, x = np.asarray(xs, float), np.asarray(ps, float), np.asarray(x, float)
-    if len(xs) == 1:
-        return np.full_like(x, ps[0])
-    i = np.clip(np.searchsorted(xs, x, side="left") - 1, 0, len(xs) - 2)
-    t = (x - xs[i]) / (xs[i + 1] - xs[i])
-    return ps[i] + t * (ps[i + 1] - ps[i])
-
-
-def nomogram_predict(design: dict, data: pd.DataFrame) -> pd.DataFrame:
-    """Risk and points of a saved clinical model or nomogram (``nomogram_design.json`` entry), no R.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``risk`` (``plogis(intercept + sum(coef * x))``), ``points`` (total points on the
-        nomogram's scale) and one ``points_<term>`` column per term; NaN where a value is missing.
-    """
-    lp = np.full(len(data), float(design["intercept"]))
-    out = pd.DataFrame(index=data.index)
-    total = np.zeros(len(data))
-    for p in design["predictors"]:
-        x = pd.to_numeric(data[p["name"]], errors="coerce").to_numpy(dtype=float)
-        lp = lp + p["coef"] * x
-        pts = _interp(p["x"], p["points"], x)
-        out[f"points_{p['name']}"] = pts
-        total = total + pts
-    out.insert(0, "points", total)
-    out.insert(0, "risk", 1.0 / (1.0 + np.exp(-lp)))
-    return out
-
-
 # ================================================================================ the external run
 @dataclass
 class _Run:
@@ -176,12 +150,15 @@ class _Run:
 def _read_manifest(path, need_label: bool, clinical=()) -> pd.DataFrame:
     """The external manifest, checked as the study's: paths, labels, spacing and the ``clinical`` factors it has.
 
-    The clinical cells get the study's own check (:func:`~srnomogram.data.check.check_clinical`): a
-    value that is not a number is refused with its row and column, as ``srnomogram run`` refuses it,
-    rather than silently becoming missing. A factor the manifest lacks, or leaves empty, is no error:
-    the clinical model and the nomogram are then skipped (:func:`_ext_scores`).
+    The clinical cells get the study's own check (:meth:`ClinicalSchema.check
+    <srnomogram.data.clinical.ClinicalSchema.check>`, as :func:`~srnomogram.data.check.check_clinical`
+    does at study time): a value that is not a number, or a level the study did not declare, is
+    refused with its row and column, as ``srnomogram run`` refuses it, rather than silently becoming
+    missing. ``clinical``: the study's schema, or its factors' names (numeric). A factor the manifest
+    lacks, or leaves empty, is no error: the clinical model and the nomogram are then skipped
+    (:func:`_ext_scores`).
     """
-    from ..data.check import check_clinical
+    from ..data.clinical import ClinicalSchema
     from ..data.manifest import validate_manifest
 
     path = Path(path)
@@ -202,10 +179,10 @@ def _read_manifest(path, need_label: bool, clinical=()) -> pd.DataFrame:
     for c in [c for c in work.columns if c in ("image_sr", "mask_sr")]:  # the study makes its own SR images
         work = work.drop(columns=c)
     df = validate_manifest(work, path.parent, source=str(path))
-    present = [c for c in clinical if c in df.columns]
-    if present:
-        check_clinical(df, present, source=str(path), setting="the study's cohort.clinical", require_rows=False)
-        df[present] = df[present].apply(pd.to_numeric)  # checked above: only numbers and empty cells
+    schema = ClinicalSchema.parse(clinical)
+    present = ClinicalSchema(f for f in schema if f.name in df.columns)
+    if present:  # every row kept: numbers as numbers, categories among the study's levels (else an error)
+        df = present.check(df, source=str(path), setting="the study's cohort.clinical")
     if not has_label:
         df = df.drop(columns="label")
     df.attrs["manifest_path"] = str(path.resolve())
@@ -221,7 +198,7 @@ def _manifest_key(run: _Run, results):
 def _ext_cohort(ctx):
     run = ctx.config
     factors = run.study.app["clinical_factors"]
-    df = _read_manifest(run.manifest, run.need_label, clinical=factors)
+    df = _read_manifest(run.manifest, run.need_label, clinical=run.study.clinical)
     from ..data.manifest import write_manifest
 
     missing = [c for c in factors if c not in df.columns]
@@ -243,7 +220,7 @@ def _range_warnings(summary, df, factors) -> pd.DataFrame:
 
     for c in factors:
         s = summary["clinical"].get(c, {})
-        if c not in df.columns or not s.get("n"):
+        if c not in df.columns or not s.get("n") or "counts" in s:  # a categorical factor's levels were checked on reading
             continue
         v = df[c].to_numpy(dtype=float)
         out = (v < s["min"]) | (v > s["max"])
@@ -642,7 +619,7 @@ STUDY_FOLDER = "the study folder STUDY_DIR"
 def _prepare(study_dir, manifest, out, need_label, options):
     study = load_study(study_dir)
     manifest = Path(manifest).resolve()
-    _read_manifest(manifest, need_label, clinical=study.app["clinical_factors"])  # fail early, before any stage writes
+    _read_manifest(manifest, need_label, clinical=study.clinical)  # fail early, before any stage writes
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     return _Run(study, manifest, out, need_label, options)

@@ -29,18 +29,21 @@ from .cache import Stage
 logger = logging.getLogger(__name__)
 
 __all__ = ["APP_FORMAT", "save_nomogram_fits", "application_stage", "run_application", "calculator_spec",
-           "load_cohort", "sr_region"]
+           "load_cohort", "sr_region", "nomogram_predict"]
 
 APP_FORMAT = "srnomogram.application/1"
 EXTRA_LABELS = names.labels(("clinical", "nomogram"))
 
 
 # ------------------------------------------------------------------- shared with the stages
-def load_cohort(result) -> pd.DataFrame:
-    """The cohort table a stage wrote (manifest with split), paths absolute."""
+def load_cohort(result, clinical=None) -> pd.DataFrame:
+    """The cohort table a stage wrote (manifest with split), paths absolute; with ``clinical`` (a
+    :class:`~srnomogram.data.clinical.ClinicalSchema`) its factors typed: categorical ones as pandas
+    categoricals with the declared levels, reference first, which the rpy2 bridge passes as R factors."""
     from ..data.manifest import load_manifest
 
-    return load_manifest(result.file("cohort.csv"))
+    df = load_manifest(result.file("cohort.csv"))
+    return df if clinical is None else clinical.to_frame(df)
 
 
 def sr_region(cfg) -> tuple[str, float]:
@@ -63,19 +66,35 @@ def calculator_spec(points: pd.DataFrame, labels: dict | None = None) -> dict:
     """The numbers the calculator needs, from R's ``nomogram_points_table``.
 
     Risk comes from the fitted logistic model (intercept + Σ coef·x, then the logistic function), so
-    it equals R's ``predict()``; each predictor's points are the nomogram's own scale, interpolated
-    linearly between its tick marks (exact for linear terms).
+    it equals R's ``predict()``. A numeric predictor's points are the nomogram's own scale,
+    interpolated linearly between its tick marks (exact for linear terms). A categorical predictor
+    (a factor, whose rms terms are ``name=level``) has one coefficient and one points value per level,
+    in R's level order (reference first, coefficient 0): ``levels``, ``coef`` and ``points`` are lists
+    of the same length.
     """
     labels = labels or {}
     sc = points[points["axis"] == "scaling"].set_index("variable")["value"].astype(float)
     preds = []
     for var, part in points[points["axis"] == "predictor"].groupby("variable", sort=False):
+        label = labels.get(var, var)
+        if f"coef:{var}" not in sc.index:  # a factor: rms names its terms name=level
+            from ..data.clinical import level_text
+
+            levels = [level_text(v) for v in part["value"]]  # a CSV round trip may read levels 3, 4 as 3.0, 4.0
+            preds.append({
+                "name": var, "label": label, "type": "categorical", "levels": levels, "reference": next(
+                    (lv for lv in levels if f"coef:{var}={lv}" not in sc.index), levels[0]),
+                "coef": [float(sc.get(f"coef:{var}={lv}", 0.0)) for lv in levels],
+                "points": part["points"].astype(float).tolist(),
+            })
+            continue
         xs = part["value"].astype(float).to_numpy()
         ps = part["points"].astype(float).to_numpy()
         o = np.argsort(xs)
         preds.append({
             "name": var,
-            "label": labels.get(var, var),
+            "label": label,
+            "type": "numeric",
             "coef": float(sc[f"coef:{var}"]),
             "x": xs[o].tolist(),
             "points": ps[o].tolist(),
@@ -83,14 +102,83 @@ def calculator_spec(points: pd.DataFrame, labels: dict | None = None) -> dict:
     return {"intercept": float(sc["coef:Intercept"]), "predictors": preds}
 
 
+def predictor_terms(p: dict) -> list[str]:
+    """The rms terms of one design predictor: its name, or ``name=level`` for each non-reference level."""
+    if p.get("type") != "categorical":
+        return [p["name"]]
+    return [f"{p['name']}={lv}" for lv in p["levels"] if lv != p["reference"]]
+
+
+# ----------------------------------------------------------------- Python prediction
+def _interp(xs, ps, x):
+    """Linear interpolation with linear extrapolation past the ends, as the calculator's ``interp``."""
+    xs, ps, x = np.asarray(xs, float), np.asarray(ps, float), np.asarray(x, float)
+    if len(xs) == 1:
+        return np.full_like(x, ps[0])
+    i = np.clip(np.searchsorted(xs, x, side="left") - 1, 0, len(xs) - 2)
+    t = (x - xs[i]) / (xs[i + 1] - xs[i])
+    return ps[i] + t * (ps[i + 1] - ps[i])
+
+
+def nomogram_predict(design: dict, data: pd.DataFrame) -> pd.DataFrame:
+    """Risk and points of a saved clinical model or nomogram (``nomogram_design.json`` entry), no R.
+
+    A numeric term adds ``coef * x`` and its points interpolated on its axis; a categorical term
+    adds the coefficient and the points of the lesion's level (the reference level's coefficient is
+    0), which is how ``rms::predict.lrm`` evaluates a factor.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``risk`` (``plogis(intercept + sum(coef * x))``), ``points`` (total points on the
+        nomogram's scale) and one ``points_<term>`` column per term; NaN where a value is missing.
+
+    Raises
+    ------
+    InputError
+        A categorical value that is not one of the design's levels (external cohorts are checked
+        against the study's levels before this, with their file and row).
+    """
+    from ..data.clinical import level_text
+
+    lp = np.full(len(data), float(design["intercept"]))
+    out = pd.DataFrame(index=data.index)
+    total = np.zeros(len(data))
+    for p in design["predictors"]:
+        if p.get("type") == "categorical":
+            text = data[p["name"]].map(level_text)
+            unknown = text.notna() & ~text.isin(p["levels"])
+            if unknown.any():
+                raise InputError(f"Column {p['name']!r}: {text[unknown].iloc[0]!r} is not a level of the study's categorical "
+                                 f"factor; allowed: {', '.join(p['levels'])}.")
+            idx = text.map({lv: i for i, lv in enumerate(p["levels"])}).to_numpy(dtype=float)
+            known = np.isfinite(idx)
+            coef, pts = np.full(len(data), np.nan), np.full(len(data), np.nan)
+            coef[known] = np.asarray(p["coef"], float)[idx[known].astype(int)]
+            pts[known] = np.asarray(p["points"], float)[idx[known].astype(int)]
+            lp = lp + coef
+        else:
+            x = pd.to_numeric(data[p["name"]], errors="coerce").to_numpy(dtype=float)
+            lp = lp + p["coef"] * x
+            pts = _interp(p["x"], p["points"], x)
+        out[f"points_{p['name']}"] = pts
+        total = total + pts
+    out.insert(0, "points", total)
+    out.insert(0, "risk", 1.0 / (1.0 + np.exp(-lp)))
+    return out
+
+
 # ------------------------------------------------------------------------- the freezing
-def save_nomogram_fits(ctx, fits: dict, train: pd.DataFrame) -> None:
+def save_nomogram_fits(ctx, fits: dict, train: pd.DataFrame, clinical=None) -> None:
     """Write ``nomogram_design.json`` (coefficients, terms, points axes) and ``<name>.rds`` per fit.
 
     The design is R's own ``nomogram_points_table`` reduced to what a prediction needs
     (:func:`calculator_spec`): the intercept, each term's coefficient and
     its points axis. The models are linear in their terms (no splines or transforms), so
-    ``risk = plogis(intercept + sum(coef * x))`` equals ``predict(fit)``.
+    ``risk = plogis(intercept + sum(coef * x))`` equals ``predict(fit)``; a categorical factor has
+    one coefficient (its rms term ``name=level``; 0 for the reference) and one points value per level.
+    ``clinical`` (the study's :class:`~srnomogram.data.clinical.ClinicalSchema`) adds each factor's
+    declaration and training range (numeric) or level counts (categorical) as ``clinical_factors``.
     """
     from .. import stats
 
@@ -101,23 +189,30 @@ def save_nomogram_fits(ctx, fits: dict, train: pd.DataFrame) -> None:
         coef = fit.summary()
         b = {str(t): float(c) for t, c in zip(coef["term"], coef["coef"])}
         for p in spec["predictors"]:  # full precision (the points table holds 15 significant digits)
-            p["coef"] = b[p["name"]]
+            if p["type"] == "categorical":
+                p["coef"] = [0.0 if lv == p["reference"] else b[f"{p['name']}={lv}"] for lv in p["levels"]]
+            else:
+                p["coef"] = b[p["name"]]
         design[name] = {
             "formula": stats.model_formula(fit),
-            "terms": [p["name"] for p in spec["predictors"]],
+            "terms": [t for p in spec["predictors"] for t in predictor_terms(p)],
             "transforms": "none (every term enters linearly)",
             "coefficients": b,
             "intercept": b["Intercept"],
             "predictors": spec["predictors"],
             "n_train": int(len(train)),
         }
+        if clinical is not None:
+            design[name]["clinical_factors"] = [
+                {**f.to_dict(), "training": describe_factor(f, train[f.name])} for f in clinical if f.name in spec_names(spec)]
         stats.call("saveRDS", fit, file=str(ctx.path(f"{name}.rds")), _namespace="base")
     ctx.write_json("nomogram_design", design)
 
 
 def application_stage(stages) -> Stage:
     """The ``application`` stage, after every other stage of the study."""
-    return Stage("application", run_application, deps=tuple(s.name for s in stages),
+    # version 2: clinical_schema (the factors' types and levels) and level counts of categorical factors
+    return Stage("application", run_application, deps=tuple(s.name for s in stages), version="2",
                  sections=("cohort", "sr", "radiomics", "deep", "nomogram"))
 
 
@@ -149,6 +244,21 @@ def image_geometry(cohort: pd.DataFrame, col: str = "image") -> pd.DataFrame:
             logger.debug("geometry of %s unreadable: %s", path, exc)
         rows.append({"case_id": r.case_id, "spacing": sp, "width": w, "height": h})
     return pd.DataFrame(rows)
+
+
+def spec_names(spec: dict) -> list[str]:
+    return [p["name"] for p in spec["predictors"]]
+
+
+def describe_factor(factor, values) -> dict:
+    """A factor's training summary: :func:`describe` of a numeric one; ``n`` and ``counts`` per level of a
+    categorical one (levels in declared order)."""
+    if not factor.categorical:
+        return describe(values)
+    from ..data.clinical import level_text
+
+    text = pd.Series(values).map(level_text).dropna()
+    return {"n": int(len(text)), "counts": {lv: int((text == lv).sum()) for lv in factor.levels}}
 
 
 def describe(values) -> dict:
@@ -212,7 +322,8 @@ def run_application(ctx):
         "config_hash": cfg.config_hash,
         "models": models,
         "clinical_models": clinical,
-        "clinical_factors": list(cfg.cohort.clinical),
+        "clinical_factors": cfg.cohort.schema.names,
+        "clinical_schema": cfg.cohort.schema.to_dicts(),
         "best_model": best,
         "thresholds": "image models: the training Youden cut-off of Table 2 (metrics.table2_rows), from the cross-fitted "
                       "(out-of-fold) training scores; clinical model and nomogram: the nomogram stage's cut-offs "
@@ -233,7 +344,7 @@ def run_application(ctx):
     strain = scores[scores["split"] == "train"]
     summary = {
         "n_train": int(len(train)),
-        "clinical": {c: describe(train[c]) for c in cfg.cohort.clinical},
+        "clinical": {f.name: describe_factor(f, train[f.name]) for f in cfg.cohort.schema},
         "spacing": describe(geo["spacing"]),
         "width": describe(geo["width"]),
         "height": describe(geo["height"]),

@@ -371,7 +371,7 @@ def run_main_result(ctx):
                                                repeats=repeats))
     cohort = pd.read_csv(split.file("cohort.csv"), dtype={"case_id": str, "patient_id": str})
     ctx.write_table("participant_flow", participant_flow(cohort, split.table("excluded")))
-    ctx.write_table("sample_size", sample_size_table(predictions, nom.table("nomogram_coefficients"), cfg.cohort.clinical))
+    ctx.write_table("sample_size", sample_size_table(predictions, nom.table("nomogram_coefficients"), cfg.cohort.schema.names))
 
 
 def main_result_stage(cfg) -> Stage:

@@ -172,7 +172,7 @@ def make_figures(cfg, results, folder: Path, board_dir: Path) -> dict:
 
     folder.mkdir(parents=True, exist_ok=True)
     fmts = tuple(dict.fromkeys(("png", *cfg.report.formats)))
-    labels = {**names.labels(names.model_ids()), **dict(cfg.cohort.clinical_labels or {})}
+    labels = {**names.labels(names.model_ids()), **cfg.cohort.schema.labels(cfg.cohort.clinical_labels)}
     # the board may hold pins of stages this run does not have (an earlier run's): draw only this run's
     wanted = [n for n, stage in zip(F.R_FIGURES, ("table2", "nomogram", "nomogram")) if stage in results]
     drawn_in_r = F.r_figures(board_dir, folder, labels, fmts, names=wanted)

@@ -83,8 +83,8 @@ def seed_result(cfg, results, seed: int) -> pd.DataFrame:
     t2 = results[SPLIT_STAGES_END]
     aucs = t2.table("model_aucs")
     best = t2.json("best_model")["model"]
-    cohort = load_cohort(results["split"])
-    factors = list(cfg.cohort.clinical)
+    cohort = load_cohort(results["split"], cfg.cohort.schema)
+    factors = cfg.cohort.schema.names
     data = cohort[["case_id", "split", "label", *factors]].merge(t2.table("scores")[["case_id", "deep_score"]], on="case_id", how="left")
     train = data[data["split"] == "train"].reset_index(drop=True)
     test = data[data["split"] == "test"].reset_index(drop=True)

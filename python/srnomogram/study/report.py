@@ -196,7 +196,11 @@ def methods_text(cfg, results) -> str:
             + ("; a flag stops the study (nomogram.require_signal)." if cfg.nomogram.require_signal
                else "; a flag is reported as a warning.")
         )
-    clin = ", ".join(cfg.cohort.clinical)
+    clin = ", ".join(cfg.cohort.schema.names)
+    cats = "; ".join(f"{f.name}: {', '.join(f.ordered_levels)}, reference {f.reference}" for f in cfg.cohort.schema.categorical)
+    if cats:  # TRIPOD+AI 10a: how predictors were handled
+        parts.append(f"Categorical clinical factors entered every model with levels pre-specified in the study file ({cats}): "
+                     "one coefficient, odds ratio and nomogram points value per level against the reference.")
     parts.append(
         f"Clinical factors ({clin}) and the deep-learning score were tested by univariate and multivariate logistic "
         f"regression (Table S2; odds ratios with Wald {_level(cfg)}% confidence intervals per unit of each factor and "
@@ -738,10 +742,19 @@ function interp(xs, ps, x){
 function compute(){
   let lp = SPEC.intercept, total = 0, ok = true;
   for (const p of SPEC.predictors){
-    const v = parseFloat(document.getElementById('in_' + p.name).value);
-    if (!isFinite(v)) { ok = false; continue; }
-    lp += p.coef * v;
-    const pts = interp(p.x, p.points, v);
+    const raw = document.getElementById('in_' + p.name).value;
+    let pts;
+    if (p.type === 'categorical'){
+      const i = p.levels.indexOf(raw);  // the select offers only the levels, and '' (not chosen)
+      if (i < 0) { ok = false; document.getElementById('pts_' + p.name).textContent = ''; continue; }
+      lp += p.coef[i];
+      pts = p.points[i];
+    } else {
+      const v = parseFloat(raw);
+      if (!isFinite(v)) { ok = false; continue; }
+      lp += p.coef * v;
+      pts = interp(p.x, p.points, v);
+    }
     total += pts;
     document.getElementById('pts_' + p.name).textContent = pts.toFixed(1);
   }
@@ -761,8 +774,22 @@ window.addEventListener('DOMContentLoaded', () => {
     const label = document.createElement('label');
     label.setAttribute('for', 'in_' + p.name);
     label.textContent = p.label;
-    const input = document.createElement('input');
-    input.type = 'number'; input.step = 'any'; input.id = 'in_' + p.name;
+    let input;
+    if (p.type === 'categorical'){  // one option per pre-specified level
+      input = document.createElement('select');
+      const none = document.createElement('option');
+      none.value = ''; none.textContent = 'choose';
+      input.appendChild(none);
+      for (const lv of p.levels){
+        const o = document.createElement('option');
+        o.value = lv; o.textContent = lv;
+        input.appendChild(o);
+      }
+    } else {
+      input = document.createElement('input');
+      input.type = 'number'; input.step = 'any';
+    }
+    input.id = 'in_' + p.name;
     const pts = document.createElement('td');
     pts.id = 'pts_' + p.name;
     const cell = child => { const td = document.createElement('td'); td.appendChild(child); return td; };
@@ -770,7 +797,7 @@ window.addEventListener('DOMContentLoaded', () => {
     form.appendChild(row);
   }
   fromHash();
-  document.querySelectorAll('input').forEach(e => e.addEventListener('input', compute));
+  document.querySelectorAll('input, select').forEach(e => { e.addEventListener('input', compute); e.addEventListener('change', compute); });
   compute();
 });
 """
@@ -781,7 +808,7 @@ def write_calculator(cfg, results, path) -> Path | None:
     nom = results.get("nomogram")
     if nom is None:
         return None
-    labels = dict(cfg.cohort.clinical_labels or {})
+    labels = cfg.cohort.schema.labels(cfg.cohort.clinical_labels)  # a factor's own label and unit first
     labels.setdefault("deep_score", "Deep-learning score (0-1)")
     return calculator_page(nom.table("nomogram_points"), path, title=f"Nomogram calculator: {cfg.study.name}", labels=labels)
 
@@ -789,7 +816,8 @@ def write_calculator(cfg, results, path) -> Path | None:
 def calculator_page(points: pd.DataFrame, path, title="Nomogram calculator", labels=None) -> Path:
     """Write an offline calculator page: enter the predictors, see each one's points, the total and the risk.
 
-    Values can be passed in the URL hash (``calculator.html#age=55&max_diameter_cm=2.1&deep_score=0.7``);
+    A numeric predictor is a number field; a categorical one (an R factor) a select box of its levels.
+    Values can be passed in the URL hash (``calculator.html#age=55&shape=irregular&deep_score=0.7``);
     the risk is written into ``#risk`` (text, percent) and its ``data-risk`` attribute (probability).
     """
     spec = calculator_spec(points, labels)

@@ -58,7 +58,7 @@ def run_split(ctx):
     from ..validation import training_folds
 
     cfg = ctx.config
-    df, excluded = check_clinical(load_manifest(cfg.cohort.manifest), cfg.cohort.clinical, source=cfg.cohort.manifest)
+    df, excluded = check_clinical(load_manifest(cfg.cohort.manifest), cfg.cohort.schema, source=cfg.cohort.manifest)
     if "split" in df.columns and cfg.split.use_manifest_split and df["split"].notna().all():
         source = "manifest"
     else:
@@ -69,6 +69,8 @@ def run_split(ctx):
         part = df[df["split"] == s]
         if part["label"].nunique() < 2:
             raise InputError(f"The {s} set has only one class; a study needs benign and malignant lesions in both.")
+    cfg.cohort.schema.check_levels_present(  # before rms::lrm stops on a level it cannot estimate
+        df[df["split"] == "train"], where="the training set" + ("" if source == "manifest" else f" of split seed {cfg.split_seed}"))
     pid = patient_ids(df)
     sides = df.groupby(pid.to_numpy())["split"].nunique()
     straddle = sides.index[sides > 1]
@@ -421,9 +423,9 @@ def _score_check_failed(cfg, best, check):
 # ------------------------------------------------------------------------------------ clinical + nomogram
 def _analysis_frame(ctx):
     cfg = ctx.config
-    cohort = load_cohort(ctx.inputs["split"])
+    cohort = load_cohort(ctx.inputs["split"], cfg.cohort.schema)  # categorical factors: R factors, reference first
     scores = ctx.inputs["table2"].table("scores")[["case_id", "deep_score"]]
-    cols = ["case_id", *(["patient_id"] if "patient_id" in cohort.columns else []), "split", "label", *cfg.cohort.clinical]
+    cols = ["case_id", *(["patient_id"] if "patient_id" in cohort.columns else []), "split", "label", *cfg.cohort.schema.names]
     return cohort[cols].merge(scores, on="case_id", how="left")
 
 
@@ -436,7 +438,7 @@ def run_clinical(ctx):
 
     cfg = ctx.config
     data = _analysis_frame(ctx)
-    factors = list(cfg.cohort.clinical)
+    factors = cfg.cohort.schema.names
     labelled = data.assign(group=np.where(data["label"] == 1, cfg.cohort.label_names[1], cfg.cohort.label_names[0]))
     t1 = stats.baseline_table(labelled[["group", "split", *factors]], group="group", vars=factors, split="split")
     ctx.write_table("table1", t1)
@@ -451,7 +453,7 @@ def run_clinical(ctx):
 
 
 def _formula(cfg, with_score):
-    rhs = [*cfg.cohort.clinical] + (["deep_score"] if with_score else [])
+    rhs = [*cfg.cohort.schema.names] + (["deep_score"] if with_score else [])
     return "label ~ " + " + ".join(rhs)
 
 
@@ -505,7 +507,7 @@ def run_nomogram(ctx):
     ctx.write_table("clinical_points", stats.nomogram_points(fits["clinical"]))
     from .freeze import save_nomogram_fits  # design JSON (Python/calculator) + saveRDS (R users)
 
-    save_nomogram_fits(ctx, fits, train)
+    save_nomogram_fits(ctx, fits, train, cfg.cohort.schema)
 
     # the test set as a held-out cohort: the same external_validation() as an external cohort, at the frozen cut-offs
     ptest = preds[preds["split"] == "test"].reset_index(drop=True)
@@ -767,7 +769,7 @@ def build_stages(cfg) -> list[Stage]:
     stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",), version="4",
                         pins=pins("scores", "scores_oof", "table2", "model_aucs", "score_check")))
     stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key, pins=pins("table1", "table_s2")))
-    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="7",
+    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="8",
                         pins=(*pins("predictions", "nomogram_coefficients", "nomogram_points", "clinical_points", "roc_auc", "roc_comparison",
                                     "hosmer_lemeshow", "decision_curves", "calibration", "calibration_summary", "internal_validation"),
                               Pin("nomogram_thresholds", title="Cut-offs of the clinical model and the nomogram (from out-of-fold "

@@ -29,7 +29,7 @@ def test_defaults_follow_the_paper_and_paths_are_relative_to_the_file(tmp_path):
     # validity first: the test set does not choose the model, training scores are cross-fitted over 5 folds
     assert cfg.nomogram.best_model_rule == "cv_auc" and cfg.nomogram.train_score == "cross_fitted"
     assert cfg.validation.folds == 5 and cfg.validation.repeats == 0
-    assert cfg.cohort.clinical == ("age", "max_diameter_cm")
+    assert cfg.cohort.schema.names == ["age", "max_diameter_cm"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.deep.epochs = 3
 
@@ -117,7 +117,7 @@ def test_shipped_study_files_are_valid_and_the_packaged_demo_matches_inst():
     repo = Path(__file__).resolve().parents[3]
     for name in ("demo.yaml", "breast-lesions-usg.yaml"):
         cfg = load_config(repo / "inst" / "study" / name)
-        assert cfg.cohort.clinical == ("age", "max_diameter_cm")
+        assert cfg.cohort.schema.names == ["age", "max_diameter_cm"]
     assert demo_config_text() == (repo / "inst" / "study" / "demo.yaml").read_text()
     breast = load_config(repo / "inst" / "study" / "breast-lesions-usg.yaml")
     assert breast.deep.epochs == 200 and breast.nomogram.calibration_b == 1000  # the paper's recipe
@@ -206,7 +206,7 @@ def test_stage_cache_section_hashes_of_the_demo_are_unchanged():
         ({"nomogram": {"dca_thresholds": [0, 1]}}, "nomogram.dca_thresholds must be a list [from, to, by] of numbers. Got [0, 1] instead."),
         ({"nomogram": {"dca_thresholds": [0, True, 0.1]}}, "nomogram.dca_thresholds must be a list [from, to, by] of numbers. Got True instead."),
         ({"cohort": {"manifest": "m.csv", "clinical": []}}, "cohort.clinical must be a non-empty list. Got [] instead."),
-        ({"cohort": {"manifest": "m.csv", "clinical": ["age", 3]}}, "cohort.clinical must be a list of strings. Got 3 instead."),
+        ({"cohort": {"manifest": "m.csv", "clinical": ["age", 3]}}, "cohort.clinical must be a list of column names or {name, type, levels, reference, unit, label} mappings. Got 3 instead."),
         ({"cohort": {"manifest": "m.csv", "clinical_labels": {3: "x"}}}, "cohort.clinical_labels must be a mapping of names to values. Got 3 instead."),
         ({"study": {"output": ""}}, "study.output must be a path. Got '' instead."),
         ({"radiomics": {"jobs": 0}}, "radiomics.jobs must be an int > 0. Got 0 instead."),
@@ -396,3 +396,20 @@ def test_paper_recipe_sets_both_of_the_papers_choices_and_refuses_a_contradictio
     (tmp_path / "p.yaml").write_text("study: {recipe: paper}\ncohort: {manifest: m.csv}\nnomogram: {best_model_rule: cv_auc}\n")
     with pytest.raises(ConfigError, match="best_model_rule"):
         load_config(tmp_path / "p.yaml")
+
+
+def test_the_commented_categorical_example_of_the_breast_study_file_is_valid():
+    """inst/study/breast-lesions-usg.yaml shows the mapping form in a comment: uncommented, it must load."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[3]
+    lines = (repo / "inst" / "study" / "breast-lesions-usg.yaml").read_text().splitlines()
+    start = lines.index("  # clinical:")
+    block = [ln.replace("  # ", "  ", 1) for ln in lines[start:start + 4]]
+    active = next(i for i, ln in enumerate(lines) if ln.startswith("  clinical: ["))
+    text = "\n".join(lines[:active] + block + lines[active + 1:])
+    cfg = config_from_dict(yaml.safe_load(text), base_dir=repo / "inst" / "study")
+    schema = cfg.cohort.schema
+    assert schema.names == ["age", "max_diameter_cm", "shape"]
+    assert schema["shape"].levels == ("oval", "round", "irregular") and schema["shape"].reference == "oval"
+    assert schema["max_diameter_cm"].display(cfg.cohort.clinical_labels) == "Maximum diameter (cm)"
