@@ -4,7 +4,8 @@ Figures 3, 6 and 7, the statistics, are drawn in R, as the paper drew them: the 
 functions (``roc_plot``, ``nomogram_plot`` of the rms nomogram, ``calibration_plot``, ``dca_plot``)
 through ``board_figures()``, from the study's board (:func:`r_figures`). matplotlib draws the image
 and training panels: Figure 4 (CNN loss), Figure 5 (Grad-CAM) and the repeated-splits figure.
-``inst/scripts/figures_from_board.py`` and ``figures_from_board.R`` rebuild them from a board.
+:func:`study_figures` draws them all from a board, for the report and for
+``inst/scripts/figures_from_board.py``; in R, ``study_figures(board, out_dir)`` does the same.
 
 Figure 3: ROC curves of the radiomics and deep-learning models (train, test).
 Figure 4: training loss of the CNNs.
@@ -40,6 +41,48 @@ def _roc_xy(y, s):
 
 
 R_FIGURES = ("figure3_roc_models", "figure6_nomogram", "figure7_validation")
+#: The pin each R figure starts from (the study has the figure when it declares this pin).
+R_FIGURE_PIN = {"figure3_roc_models": "scores", "figure6_nomogram": "nomogram_points", "figure7_validation": "predictions"}
+#: The report's figures, in order; ``figure_repeated_splits`` is shown in the repeated-splits section.
+FIGURES = ("figure3_roc_models", "figure4_loss", "figure5_gradcam", "figure6_nomogram", "figure7_validation",
+           "figure_repeated_splits")
+
+
+def study_figures(board, folder, formats=("png", "pdf"), pins=None, labels: dict | None = None) -> dict:
+    """Every figure of a study, drawn from its board alone; returns ``{name: path of the first format}``.
+
+    The one function behind the report's ``figures/`` and ``inst/scripts/figures_from_board.py``:
+    Figures 3, 6 and 7 in R (:func:`r_figures`); Figure 4 from the ``loss_history_<model>`` pins,
+    Figure 5 from the ``gradcam_<model>`` file pins, and the repeated-splits figure from the
+    ``repeated_splits`` pin, with matplotlib. ``pins`` limits the figures to those pins (the pins
+    this run's stages declare: a board keeps an earlier run's pins too); None uses the whole board.
+    ``labels`` adds display names for R (see :func:`r_figures`); model legends come from model ids
+    through :func:`srnomogram.names.label`, and in R from the ``model_labels`` pin.
+    """
+    from ..board import list_pins, read_file_pin, read_pin
+    from ..names import labels as model_labels
+
+    board, folder = Path(board), Path(folder)
+    have = set(list_pins(board)) if board.is_dir() else set()
+    usable = have if pins is None else have & set(pins)
+    formats = tuple(dict.fromkeys(formats))
+    made = r_figures(board, folder, labels, formats, names=[n for n in R_FIGURES if R_FIGURE_PIN[n] in usable])
+
+    def keep(name, fig):
+        if fig is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            made[name] = save(fig, folder / name, formats=formats)[0]
+
+    loss = sorted(p for p in usable if p.startswith("loss_history_"))
+    if loss:
+        keep("figure4_loss", figure4_loss(pd.concat([read_pin(board, p).assign(model=model_label(p[len("loss_history_"):]))
+                                                     for p in loss], ignore_index=True)))
+    maps = sorted(p for p in usable if p.startswith("gradcam_"))
+    if maps:
+        keep("figure5_gradcam", figure5_gradcam({model_label(p[len("gradcam_"):]): read_file_pin(board, p) for p in maps}))
+    if "repeated_splits" in usable:
+        keep("figure_repeated_splits", figure_repeated_splits(read_pin(board, "repeated_splits"), model_labels()))
+    return {n: made[n] for n in FIGURES if n in made}
 
 
 def r_figures(board, folder, labels: dict | None = None, formats=("png", "pdf"), names=R_FIGURES) -> dict:
