@@ -253,8 +253,10 @@ def unit_text(info: dict) -> str:
 
 
 def figures_text(cfg, results) -> str:
-    """Which software drew which figure: Figures 3, 6 and 7 in R (ggplot2, the rms nomogram), the rest in matplotlib."""
+    """Which software drew the figures: every one in R (ggplot2, the rms nomogram), from the study's board."""
     r_figs = [f for f, stage in (("3", "table2"), ("6", "nomogram"), ("7", "nomogram")) if stage in results]
+    if any(n.startswith("deep_") for n in results):
+        r_figs[1:1] = ["4", "5"]
     if not r_figs:
         return ""
     try:
@@ -264,17 +266,15 @@ def figures_text(cfg, results) -> str:
     except Exception:  # the report still renders without R
         v = {}
     ver = lambda k: f" {v[k]}" if v.get(k) else ""  # noqa: E731
-    import matplotlib
-
     names = r_figs[0] if len(r_figs) == 1 else ", ".join(r_figs[:-1]) + " and " + r_figs[-1]
-    deep = any(n.startswith("deep_") for n in results)
     return (
         f"Figure{'s' if len(r_figs) > 1 else ''} {names} {'were' if len(r_figs) > 1 else 'was'} drawn in R{ver('R')} with ggplot2{ver('ggplot2')} by the "
-        f"srnomogram R package{ver('srnomogram')} from the study's board (board_figures: roc_plot for the ROC curves with "
+        f"srnomogram R package{ver('srnomogram')} from the study's board alone (study_figures: roc_plot for the ROC curves with "
         f"pROC, nomogram_plot for the rms{ver('rms')} nomogram, calibration_plot for the apparent and bootstrap "
         f"bias-corrected curves of rms::calibrate and the test set's lowess curve, dca_plot for the decision curves "
-        f"and their bootstrap bands); inst/scripts/figures_from_board.R redraws them from the board"
-        + (f". Figures 4 and 5 (training loss, Grad-CAM) were drawn with matplotlib {matplotlib.__version__}." if deep else ".")
+        f"and their bootstrap bands"
+        + ("; the CNNs' loss histories and Grad-CAM maps from their pins" if "4" in r_figs else "")
+        + "); inst/scripts/figures_from_board.R redraws them from the board with one call."
     )
 
 

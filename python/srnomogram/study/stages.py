@@ -776,9 +776,10 @@ NOMOGRAM_TABLES = ("nomogram_coefficients", "roc_auc", "roc_comparison", "hosmer
 
 
 def _model_labels(result) -> pd.DataFrame:
-    """The ``model_labels`` pin: ``model`` id and display ``label`` of every model of Table 2, the clinical
-    model and the nomogram; R's figures take their legends from it (by id, never by position)."""
-    ids = [*result.table("model_aucs")["model"], "clinical", "nomogram"]
+    """The ``model_labels`` pin: ``model`` id and display ``label`` of every model of Table 2 (first, in
+    its order), then of every other registered model, the clinical model and the nomogram
+    (:func:`srnomogram.names.labels`); R's figures take their legends from it, by id, never by position."""
+    ids = list(dict.fromkeys([*result.table("model_aucs")["model"], *names.labels()]))
     return pd.DataFrame({"model": ids, "label": [names.label(m) for m in ids]})
 
 
