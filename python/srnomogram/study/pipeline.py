@@ -91,6 +91,9 @@ def _run_study(cfg, out: Path, force) -> Path:
     seed_everything(cfg.study.seed)
     board_dir = out / "board"
     stages = study_stages(cfg)
+    force = tuple(force or ())
+    if force and cfg.validation.repeats and "repeats" not in force:
+        force = (*force, "repeats")  # a forced stage is forced in every split seed too (each seed reuses the rest)
     runner = Runner(cfg, stages, force=force, on_done=_publisher(cfg, board_dir))
     results = runner.run()
     with atomic_path(out / "run_log.json") as tmp:

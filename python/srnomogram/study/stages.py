@@ -42,6 +42,15 @@ def _manifest_inputs(cfg, results):
     return manifest_hashes(cfg.cohort.manifest, load_manifest(cfg.cohort.manifest))
 
 
+def with_labels(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a ``label`` column (the model's display label) right after its ``model`` id column, the join key."""
+    if "label" in df.columns or "model" not in df.columns:
+        return df
+    out = df.copy()
+    out.insert(list(out.columns).index("model") + 1, "label", out["model"].map(names.label))
+    return out
+
+
 def _scores_frame(cohort, **cols):
     out = cohort[["case_id", "split", "label"]].copy()
     for k, v in cols.items():
@@ -373,7 +382,7 @@ def run_table2(ctx):
     ctx.write_table("scores", scores)
     ctx.write_table("scores_oof", oof)
     ctx.write_table("table2", table2)
-    ctx.write_table("model_aucs", aucs)
+    ctx.write_table("model_aucs", with_labels(aucs))
     ctx.write_table("score_check", pd.DataFrame([{"model": best, "label": names.label(best), **check}]))
     ctx.write_json("best_model", {"model": best, "label": names.label(best), "rule": cfg.nomogram.best_model_rule,
                                   "train_score": cfg.nomogram.train_score, "folds": int(cfg.validation.folds),
@@ -503,7 +512,7 @@ def run_nomogram(ctx):
     for name, fit in fits.items():
         coef.append(fit.summary(conf_level=level).assign(model=name))
     coef = pd.concat(coef, ignore_index=True)
-    ctx.write_table("nomogram_coefficients", coef)
+    ctx.write_table("nomogram_coefficients", with_labels(coef))
     sign = score_coefficient(coef, level)
     ctx.write_json("score_coefficient", sign)
     if sign["negative"]:
@@ -558,9 +567,9 @@ def run_nomogram(ctx):
             c = stats.compare_roc(y, part["risk_nomogram"].to_numpy(), part["risk_clinical"].to_numpy())
             cmp_rows.append({"set": s, "comparison": "nomogram vs clinical", "estimate": "held-out",
                              **c.drop(["df", "auc_of_score1", "auc_of_score2"]).to_dict()})
-    ctx.write_table("roc_auc", pd.DataFrame(roc_rows))
+    ctx.write_table("roc_auc", with_labels(pd.DataFrame(roc_rows)))
     ctx.write_table("roc_comparison", pd.DataFrame(cmp_rows))
-    ctx.write_table("hosmer_lemeshow", pd.DataFrame(hl_rows))
+    ctx.write_table("hosmer_lemeshow", with_labels(pd.DataFrame(hl_rows)))
     ctx.write_table("decision_curves", pd.concat(dca, ignore_index=True))
 
     cal, cal_summary = [], []
@@ -574,7 +583,7 @@ def run_nomogram(ctx):
             cal.append(c.frame().assign(model=name, set=s))
             cal_summary.append(c.summary().assign(model=name, set=s))
     cal_summary = pd.concat(cal_summary, ignore_index=True)
-    ctx.write_table("calibration_summary", cal_summary[["model", "set", *[k for k in cal_summary.columns if k not in ("model", "set")]]])
+    ctx.write_table("calibration_summary", with_labels(cal_summary[["model", "set", *[k for k in cal_summary.columns if k not in ("model", "set")]]]))
     ctx.write_table("calibration", pd.concat(cal, ignore_index=True))
 
     # Harrell's optimism-corrected bootstrap (rms::validate) of both models on the training set
@@ -583,7 +592,7 @@ def run_nomogram(ctx):
         for name, fit in fits.items()
     ]
     val = pd.concat(val, ignore_index=True)
-    ctx.write_table("internal_validation", val[["model", *[c for c in val.columns if c != "model"]]])
+    ctx.write_table("internal_validation", with_labels(val[["model", *[c for c in val.columns if c != "model"]]]))
 
 
 def cross_fit_nomogram(formula: str, train: pd.DataFrame, folds: pd.DataFrame) -> pd.DataFrame:
@@ -814,7 +823,7 @@ def build_stages(cfg) -> list[Stage]:
     stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key,
                         pins=(Pin("table1", section="tables", order=10, title=TITLES["table1"]),
                               Pin("table_s2", section="tables", order=40, title=TITLES["table_s2"]))))
-    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="7",
+    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="8",
                         pins=(*pins("predictions", "nomogram_points", "clinical_points", "calibration"),
                               *(Pin(n, section="tables", order=o, title=TITLES[n]) for o, n in zip(range(50, 150, 10), NOMOGRAM_TABLES)),
                               Pin("decision_curves", section="tables", order=150, show=False,

@@ -63,10 +63,12 @@ def test_demo_end_to_end_produces_report_tables_and_pins(tmp_path, capsys):
     text = report.read_text()
     assert "Table 2" in text and "data:image/png;base64," in text and "http://" not in text
     t2 = pd.read_csv(out / "tables" / "table2.csv")
-    assert set(t2["model"]) == {"OR-LR", "OR-SVM", "SR-LR", "SR-SVM", "OR-MobileNetV2", "SR-MobileNetV2"}
-    assert {"scores", "table2", "manifest", "calibration", "decision_curves", "gradcam_or_mobilenet_v2"} <= set(list_pins(out / "board"))
+    # Table 2 is keyed by model id (the join key), its display label a column of its own
+    assert set(t2["model"]) == {"or_lr", "or_svm", "sr_lr", "sr_svm", "or_mobilenet_v2", "sr_mobilenet_v2"}
+    assert set(t2["label"]) == {"OR-LR", "OR-SVM", "SR-LR", "SR-SVM", "OR-MobileNetV2", "SR-MobileNetV2"}
+    assert {"scores", "table2", "manifest", "calibration", "decision_curves", "gradcam_or_mobilenet_v2", "model_labels"} <= set(list_pins(out / "board"))
     pd.testing.assert_frame_equal(read_pin(out / "board", "table2"), t2)
-    for fig in ("figure3_roc_models", "figure6_nomogram", "figure7_validation"):
+    for fig in ("figure3_roc_models", "figure4_loss", "figure5_gradcam", "figure6_nomogram", "figure7_validation"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
     # a rerun reuses everything and gives the same numbers
     assert main(["demo", "-o", str(out), "-n", "60", *TINY]) == 0
