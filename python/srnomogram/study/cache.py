@@ -92,7 +92,8 @@ class Pin:
         title = self.title or self.name.replace("_", " ")
         if cfg is None:
             return title
-        return title.format(level=f"{100 * (1 - cfg.nomogram.alpha):.10g}", B=cfg.nomogram.calibration_b)
+        # replace, not str.format: a title may quote a label with braces of its own
+        return title.replace("{level}", f"{100 * (1 - cfg.nomogram.alpha):.10g}").replace("{B}", str(cfg.nomogram.calibration_b))
 
     def frame(self, result) -> pd.DataFrame | None:
         """The table to pin from a stage's result (None when the stage did not write it)."""
