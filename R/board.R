@@ -1,6 +1,7 @@
 #' Read a pin from a folder board written by Python's pins
 #'
-#' Reads `path/name/<version>/data.txt` (the pins metadata, YAML) and the data
+#' The same verbs as the Python package (`srnomogram.board.read_pin`,
+#' `read_file_pin`, `pin_versions`). Reads `path/name/<version>/data.txt` (the pins metadata, YAML) and the data
 #' file it names, without the R pins package (which Debian lacks). The latest
 #' version is the one with the latest `created` time (ties broken by the
 #' modification time of `data.txt`). Types `csv` and `json` (a table of
@@ -23,19 +24,13 @@
 #' writeLines(c("api_version: 1", "created: 20240101T000000Z", "file: scores.csv",
 #'              "type: csv", "title: scores", "user:", "  seed: 0"),
 #'            file.path(v, "data.txt"))
-#' read_board(board, "scores")
-#' board_versions(board, "scores")
+#' read_pin(board, "scores")
+#' pin_versions(board, "scores")
 #' @export
-read_board <- function(path, name, version = NULL) {
-  versions <- board_versions(path, name)
-  if (is.null(version)) {
-    version <- versions$version[nrow(versions)]
-  } else if (!version %in% versions$version) {
-    abort_pin(c("Pin {.val {name}} has no version {.val {version}}.",
-                     i = "Available: {.val {versions$version}}."))
-  }
+read_pin <- function(path, name, version = NULL) {
+  meta <- board_pin_meta(path, name, version)
+  version <- meta$version
   vdir <- file.path(path, name, version)
-  meta <- yaml::read_yaml(file.path(vdir, "data.txt"))
   type <- meta$type %||% ""
   files <- unlist(meta$file)
   if (length(files) != 1L) {
@@ -62,18 +57,113 @@ read_board <- function(path, name, version = NULL) {
     },
     abort_pin(c("Pin {.val {name}} is of type {.val {type}}, which {.fn read_board} cannot read.",
                      i = "Readable types: csv, json (and parquet/arrow with {.pkg arrow}); pickle-based types are never loaded.")))
-  meta$version <- version
   attr(df, "pin_meta") <- meta
   df
 }
 
+#' @rdname read_pin
+#' @return `read_file_pin()`: the path of a `file` pin's file (e.g. Grad-CAM
+#'   maps as `.npz`, read with [read_npz()]), checked against the SHA-256 in its
+#'   metadata (`content_sha256`), with attribute `pin_meta`.
+#' @export
+read_file_pin <- function(path, name, version = NULL) {
+  meta <- board_pin_meta(path, name, version)
+  if (!identical(meta$type, "file")) {
+    abort_pin("Pin {.val {name}} is of type {.val {meta$type}}; {.fn read_file_pin} reads {.val file} pins.")
+  }
+  f <- file.path(path, name, meta$version, unlist(meta$file)[1])
+  if (!file.exists(f)) abort_pin("Pin {.val {name}} version {.val {meta$version}}: data file {.path {f}} is missing.")
+  want <- meta$user$content_sha256
+  if (!is.null(want) && !identical(digest::digest(file = f, algo = "sha256"), want)) {
+    abort_pin("Pin {.val {name}}: {.file {basename(f)}} does not match its SHA-256; rewrite the pin.")
+  }
+  structure(f, pin_meta = meta)
+}
+
+# The parsed data.txt of a pin's version (the latest by default), with `version`.
+board_pin_meta <- function(path, name, version = NULL) {
+  versions <- pin_versions(path, name)
+  if (is.null(version)) {
+    version <- versions$version[nrow(versions)]
+  } else if (!version %in% versions$version) {
+    abort_pin(c("Pin {.val {name}} has no version {.val {version}}.",
+                     i = "Available: {.val {versions$version}}."))
+  }
+  meta <- yaml::read_yaml(file.path(path, name, version, "data.txt"))
+  meta$version <- version
+  meta
+}
+
+#' Read a NumPy `.npz` file
+#'
+#' Reads the arrays of an `.npz` archive (`numpy.savez`, `savez_compressed`)
+#' with base R, so that the study's file pins (Grad-CAM maps) need no Python:
+#' little- and big-endian floats (`f4`, `f8`), integers (`i1`-`i4`, `u1`,
+#' `u2`), booleans and Unicode strings (`U`), in C or Fortran order. Object
+#' arrays (pickles) are refused.
+#'
+#' @param path Path of the `.npz` file.
+#' @return A named list of arrays (vectors for 1-d arrays), with NumPy's
+#'   shape and index order (`x[i, , ]` is NumPy's `x[i]`).
+#' @examples
+#' \dontrun{
+#' maps <- read_npz(read_file_pin("study/board", "gradcam_sr_mobilenet_v2"))
+#' dim(maps$cam)
+#' }
+#' @export
+read_npz <- function(path) {
+  if (!is.character(path) || length(path) != 1L || !file.exists(path)) {
+    abort_input("{.arg path} must be an existing {.file .npz} file, not {.path {path}}.")
+  }
+  dir <- tempfile("npz-")
+  on.exit(unlink(dir, recursive = TRUE), add = TRUE)
+  files <- utils::unzip(path, exdir = dir)
+  out <- lapply(files, read_npy)
+  stats::setNames(out, sub("\\.npy$", "", basename(files)))
+}
+
+# One .npy array (format versions 1-3: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html).
+read_npy <- function(file) {
+  con <- file(file, "rb")
+  on.exit(close(con))
+  magic <- readBin(con, "raw", 6L)
+  if (!identical(magic, c(as.raw(0x93), charToRaw("NUMPY")))) abort_input("{.path {file}} is not a NumPy {.file .npy} array.")
+  major <- readBin(con, "integer", 2L, size = 1L, signed = FALSE)[1]
+  hlen <- readBin(con, "integer", 1L, size = if (major == 1L) 2L else 4L, signed = major != 1L, endian = "little")
+  header <- rawToChar(readBin(con, "raw", hlen))
+  descr <- sub(".*'descr': *'([^']+)'.*", "\\1", header)
+  shape_text <- gsub("[^0-9,]", "", sub(".*'shape': *\\(([^)]*)\\).*", "\\1", header))
+  shape <- as.integer(strsplit(shape_text, ",", fixed = TRUE)[[1]])
+  n <- prod(shape)
+  endian <- if (substr(descr, 1L, 1L) == ">") "big" else "little"
+  kind <- substr(descr, 2L, 2L)
+  size <- as.integer(substring(descr, 3L))
+  x <- switch(kind,
+    f = readBin(con, "double", n, size = size, endian = endian),
+    i = readBin(con, "integer", n, size = size, endian = endian),
+    u = readBin(con, "integer", n, size = size, signed = size >= 4L, endian = endian),
+    b = readBin(con, "integer", n, size = 1L, signed = FALSE) != 0L,
+    U = {
+      codes <- readBin(con, "integer", n * size, size = 4L, endian = endian)
+      vapply(seq_len(n), function(i) {
+        cp <- codes[(i - 1L) * size + seq_len(size)]
+        intToUtf8(cp[cp != 0L])
+      }, "")
+    },
+    abort_input("{.path {file}} holds a NumPy array of type {.val {descr}}, which {.fn read_npz} does not read."))
+  if (length(shape) > 1L) {
+    x <- if (grepl("'fortran_order': *True", header)) array(x, shape) else aperm(array(x, rev(shape)), rev(seq_along(shape)))
+  }
+  x
+}
+
 #' Versions of a pin in a folder board
 #'
-#' @inheritParams read_board
+#' @inheritParams read_pin
 #' @return A data frame with `version`, `created` (POSIXct, UTC) and `type`,
 #'   oldest first.
 #' @export
-board_versions <- function(path, name) {
+pin_versions <- function(path, name) {
   if (!is.character(path) || length(path) != 1L || !dir.exists(path)) {
     abort_pin("{.arg path} must be an existing board folder, not {.path {path}}.")
   }
@@ -95,4 +185,33 @@ board_versions <- function(path, name) {
   data.frame(version = vs[o], created = created[o],
              type = vapply(metas, function(m) as.character(m$type %||% NA), "")[o],
              stringsAsFactors = FALSE)
+}
+
+#' Deprecated names of the board readers
+#'
+#' `read_board()` and `board_versions()` are the former names of [read_pin()]
+#' and [pin_versions()], which now carry the Python package's verbs; they
+#' still work, with a deprecation warning once per session.
+#'
+#' @inheritParams read_pin
+#' @return As [read_pin()] and [pin_versions()].
+#' @keywords internal
+#' @export
+read_board <- function(path, name, version = NULL) {
+  deprecated_name("read_board", "read_pin")
+  read_pin(path, name, version)
+}
+
+#' @rdname read_board
+#' @export
+board_versions <- function(path, name) {
+  deprecated_name("board_versions", "pin_versions")
+  pin_versions(path, name)
+}
+
+deprecated_name <- function(old, new) {
+  old <- if (grepl("=", old, fixed = TRUE)) old else paste0(old, "()")
+  new <- if (grepl("=", new, fixed = TRUE)) new else paste0(new, "()")
+  rlang::warn(paste0("`", old, "` is deprecated; use `", new, "`, the name the Python package uses too."),
+              class = "srnomogram_deprecated", .frequency = "once", .frequency_id = old)
 }

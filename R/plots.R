@@ -483,106 +483,231 @@ points_table_risk_axis <- function(tab, fun_at) {
 
 # --- The study's figures, from its board ---------------------------------------------
 
-study_figure_names <- c("figure3_roc_models", "figure6_nomogram", "figure7_validation")
+study_figure_names <- c("figure3_roc_models", "figure4_loss", "figure5_gradcam", "figure6_nomogram",
+                        "figure7_validation", "figure_repeated_splits")
+# the pins a figure needs; a name ending in "_" is a prefix: one pin per model (at least one)
 study_figure_pins <- list(
   figure3_roc_models = c("scores", "model_aucs"),
+  figure4_loss = "loss_history_",
+  figure5_gradcam = "gradcam_",
   figure6_nomogram = "nomogram_points",
-  figure7_validation = c("predictions", "calibration", "calibration_summary", "hosmer_lemeshow", "decision_curves")
+  figure7_validation = c("predictions", "calibration", "calibration_summary", "hosmer_lemeshow", "decision_curves"),
+  figure_repeated_splits = "repeated_splits"
 )
-study_figure_size <- list(figure3_roc_models = c(11, 5.6), figure6_nomogram = c(8, NA), figure7_validation = c(10, 14))
+study_figure_size <- list(figure3_roc_models = c(11, 5.6), figure4_loss = c(6, 4), figure5_gradcam = c(NA, NA),
+                          figure6_nomogram = c(8, NA), figure7_validation = c(10, 14), figure_repeated_splits = c(NA, 4.2))
 
-#' The study's statistical figures, from its board
+# The pins of a figure on the board: the fixed names, or every pin of a prefix; missing ones as NA.
+figure_pins <- function(name, have) {
+  need <- study_figure_pins[[name]]
+  prefix <- endsWith(need, "_")
+  got <- c(need[!prefix], unlist(lapply(need[prefix], function(p) sort(have[startsWith(have, p)]))))
+  list(pins = got, missing = c(setdiff(need[!prefix], have),
+                               need[prefix][!vapply(need[prefix], function(p) any(startsWith(have, p)), TRUE)]))
+}
+
+#' Every figure of the study, from its board
 #'
-#' Figures 3, 6 and 7 of Yang & Ma, drawn by [roc_plot()], [nomogram_plot()],
-#' [calibration_plot()] and [dca_plot()] from the pins that `srnomogram run`
-#' writes (read with [read_board()]), so they can be rebuilt, restyled or
-#' redrawn in R from the board alone:
+#' The figures of the study's report, drawn from the pins that `srnomogram run`
+#' writes (read with [read_pin()] and [read_file_pin()]), so they can be
+#' rebuilt, restyled or redrawn in R from the board alone. `study_figures()`
+#' redraws every figure the board has pins for in one call; the study's own
+#' run calls it (as `board_figures()`) to draw its report's figures.
 #'
 #' * `figure3_roc_models`: ROC curves of every radiomics and deep-learning
 #'   model, training and test panels (pin `scores`), each legend entry with the
-#'   AUC and its DeLong interval;
+#'   AUC and its DeLong interval ([roc_plot()]);
+#' * `figure4_loss`: training loss (cross-entropy) per iteration of each CNN
+#'   (pins `loss_history_<model>`);
+#' * `figure5_gradcam`: Grad-CAM heat maps over a few test lesions, one row
+#'   per CNN (file pins `gradcam_<model>`, NumPy `.npz`, read by [read_npz()]);
 #' * `figure6_nomogram`: the rms nomogram of the deep-learning nomogram (pin
-#'   `nomogram_points`);
+#'   `nomogram_points`, [nomogram_plot()]);
 #' * `figure7_validation`: clinical model vs nomogram on the training and test
 #'   sets: ROC (pin `predictions`), calibration (pins `calibration`,
 #'   `calibration_summary`, `hosmer_lemeshow`: the bootstrap bias-corrected
-#'   curve on training, the lowess curve on test) and decision curves with
-#'   their bootstrap bands (pin `decision_curves`).
+#'   curve on training, the lowess curve on test; [calibration_plot()]) and
+#'   decision curves with their bootstrap bands (pin `decision_curves`,
+#'   [dca_plot()]);
+#' * `figure_repeated_splits`: the test AUC of every model, the clinical model
+#'   and the nomogram over split seeds (pin `repeated_splits`; one dot per
+#'   seed, ringed where the model was chosen, a bar at the mean).
 #'
-#' The intervals' level and the number of decision-curve resamples come from
-#' the study settings kept in the pins' metadata (`nomogram.alpha`,
-#' `nomogram.dca_bootstraps`).
+#' Models are joined to their display labels by id through the `model_labels`
+#' pin (`model`, `label`), never by position. The intervals' level and the
+#' number of decision-curve resamples come from the study settings kept in the
+#' pins' metadata (`nomogram.alpha`, `nomogram.dca_bootstraps`).
 #'
 #' @param board Folder of the study's board (`OUT/board`).
 #' @param name The figure.
 #' @param labels Optional named character vector (or list) of display names:
-#'   model pins' columns (`or_lr = "OR-LR"`), `clinical`, `nomogram`, and the
+#'   model ids (`or_lr = "OR-LR"`), `clinical`, `nomogram`, and the
 #'   nomogram's predictors (`age = "Age (years)"`). By default the models take
-#'   Table 2's names, predictors the study's `cohort.clinical_labels`.
+#'   the `model_labels` pin's labels, predictors the study's
+#'   `cohort.clinical_labels`.
+#' @param pins Optional names of the pins the figures may use (e.g. those of
+#'   one run: a board keeps an earlier run's pins too); `NULL`: every pin.
 #' @return `board_figure()`: a ggplot (a patchwork for several panels).
 #' @examples
 #' \dontrun{
-#' board_figure("study/board", "figure7_validation")
-#' board_figures("study/board", "figures")
+#' study_figures("study/board", "figures")
+#' p <- board_figure("study/board", "figure7_validation")
 #' }
 #' @export
-board_figure <- function(board, name = study_figure_names, labels = NULL) {
+board_figure <- function(board, name = study_figure_names, labels = NULL, pins = NULL) {
   name <- rlang::arg_match(name)
-  missing <- setdiff(study_figure_pins[[name]], board_pin_names(board))
-  if (length(missing)) {
-    abort_input("Board {.path {board}} has no pin{?s} {.val {missing}}, which {.val {name}} needs; run the study's stages first.")
+  found <- figure_pins(name, board_pin_names(board, pins))
+  if (length(found$missing)) {
+    what <- ifelse(endsWith(found$missing, "_"), paste0(found$missing, "<model>"), found$missing)
+    abort_input("Board {.path {board}} has no pin{?s} {.val {what}}, which {.val {name}} needs; run the study's stages first.")
   }
-  pin <- function(n) read_board(board, n)
-  cfg <- attr(pin(study_figure_pins[[name]][1]), "pin_meta")$user$config
+  pin <- function(n) read_pin(board, n)
+  first <- found$pins[1]
+  cfg <- (if (name == "figure5_gradcam") board_pin_meta(board, first) else attr(pin(first), "pin_meta"))$user$config
   alpha <- as.numeric(cfg$nomogram$alpha %||% 0.05)
   labels <- study_labels(board, cfg, labels)
+  shown <- function(ids) ifelse(ids %in% names(labels), labels[ids], ids)
   switch(name,
     figure3_roc_models = roc_models_figure(pin("scores"), pin("model_aucs")$model, labels, 1 - alpha),
+    figure4_loss = loss_figure(lapply(stats::setNames(found$pins, shown(sub("^loss_history_", "", found$pins))), pin)),
+    figure5_gradcam = gradcam_figure(lapply(stats::setNames(found$pins, shown(sub("^gradcam_", "", found$pins))),
+                                            function(p) read_npz(read_file_pin(board, p)))),
     figure6_nomogram = nomogram_plot(pin("nomogram_points"), labels = labels),
     figure7_validation = validation_figure(pin("predictions"), pin("calibration"), pin("calibration_summary"),
                                            pin("hosmer_lemeshow"), pin("decision_curves"), labels, 1 - alpha,
-                                           as.integer(cfg$nomogram$dca_bootstraps %||% NA)))
+                                           as.integer(cfg$nomogram$dca_bootstraps %||% NA)),
+    figure_repeated_splits = repeated_splits_figure(pin("repeated_splits"), labels))
 }
 
 #' @rdname board_figure
 #' @param out_dir Folder the figures are written to, as `<name>.png` (300 dpi)
 #'   and `<name>.pdf` by [save_figure()].
 #' @param names Figures to draw; those whose pins are not on the board (e.g. a
-#'   study without the nomogram stage) are skipped.
+#'   study without CNNs or without the nomogram stage) are skipped.
 #' @param formats File formats.
-#' @return `board_figures()`: the paths of the first format, named by figure.
+#' @return `study_figures()`, `board_figures()`: the paths of the first
+#'   format, named by figure.
 #' @export
-board_figures <- function(board, out_dir, names = study_figure_names, labels = NULL, formats = c("png", "pdf")) {
+study_figures <- function(board, out_dir, names = study_figure_names, labels = NULL, formats = c("png", "pdf"),
+                          pins = NULL) {
   names <- unique(vapply(names, function(n) rlang::arg_match(n, study_figure_names), ""))
-  have <- board_pin_names(board)
+  have <- board_pin_names(board, pins)
   out <- character()
   for (n in names) {
-    if (!all(study_figure_pins[[n]] %in% have)) next
-    p <- board_figure(board, n, labels)
+    if (length(figure_pins(n, have)$missing)) next
+    p <- board_figure(board, n, labels, pins)
     size <- study_figure_size[[n]]
-    if (is.na(size[2])) size[2] <- 0.42 * (length(unique(p$data$axis)) + 1)  # the nomogram: one row per axis
+    if (n == "figure6_nomogram") size[2] <- 0.42 * (length(unique(p$data$axis)) + 1)  # one row per axis
+    if (n == "figure5_gradcam") size <- attr(p, "srn_size")
+    if (n == "figure_repeated_splits") size[1] <- max(5, 0.9 * attr(p, "srn_series") + 1.5)
     out[[n]] <- save_figure(p, file.path(out_dir, n), width = size[1], height = size[2], formats = formats)[1]
   }
   out
 }
 
-board_pin_names <- function(board) {
+#' @rdname board_figure
+#' @export
+board_figures <- study_figures
+
+board_pin_names <- function(board, pins = NULL) {
   if (!dir.exists(board)) abort_input("Board folder {.path {board}} does not exist.")
-  basename(list.dirs(board, recursive = FALSE))
+  have <- basename(list.dirs(board, recursive = FALSE))
+  if (is.null(pins)) have else intersect(have, unlist(pins))
 }
 
-# Display names: Table 2's model names (its rows follow model_aucs' models), the
-# study's clinical labels, then the caller's, which win.
+# Display names by id: the model_labels pin (model, label), the study's clinical
+# labels, then the caller's, which win. Never paired by position.
 study_labels <- function(board, cfg, labels) {
   out <- c(clinical = "Clinical model", nomogram = "Nomogram", deep_score = "Deep-learning score")
-  have <- board_pin_names(board)
-  if (all(c("table2", "model_aucs") %in% have)) {
-    ids <- read_board(board, "model_aucs")$model
-    shown <- unique(read_board(board, "table2")$model)
-    if (length(ids) == length(shown)) out <- c(out, stats::setNames(shown, ids))
+  if ("model_labels" %in% board_pin_names(board)) {
+    ml <- read_pin(board, "model_labels")
+    check_columns(ml, c("model", "label"), arg = "model_labels")
+    out <- c(out, stats::setNames(as.character(ml$label), ml$model))
   }
   out <- c(out, unlist(cfg$cohort$clinical_labels), unlist(labels))
   out[!duplicated(names(out), fromLast = TRUE)]
+}
+
+# Figure 4: one line per CNN (`losses`: named by label, pins with iteration and loss).
+loss_figure <- function(losses) {
+  d <- do.call(rbind, lapply(names(losses), function(m) {
+    l <- losses[[m]]
+    check_columns(l, c("iteration", "loss"), arg = "loss_history")
+    data.frame(model = m, iteration = l$iteration, loss = l$loss)
+  }))
+  d$model <- factor(d$model, levels = names(losses))
+  ggplot2::ggplot(d, ggplot2::aes(.data$iteration, .data$loss, colour = .data$model)) +
+    ggplot2::geom_line(linewidth = 0.4) +
+    ggplot2::scale_colour_manual(values = srn_palette(length(losses)), name = NULL) +
+    ggplot2::labs(x = "Iteration", y = "Training loss (cross-entropy)") +
+    theme_srnomogram()
+}
+
+# Figure 5: each CNN's Grad-CAM maps (`maps`: named by label, read_npz() lists with
+# case_id, image, cam) over its lesions, the map in jet at 40% over the grey image.
+gradcam_figure <- function(maps) {
+  jet <- grDevices::colorRampPalette(c("#00007F", "#0000FF", "#007FFF", "#00FFFF", "#7FFF7F", "#FFFF00",
+                                       "#FF7F00", "#FF0000", "#7F0000"))(256)
+  ncol <- max(vapply(maps, function(d) length(d$case_id), 1L))
+  panels <- list()
+  for (m in names(maps)) {
+    d <- maps[[m]]
+    for (i in seq_len(ncol)) {
+      if (i > length(d$case_id)) {
+        panels[[length(panels) + 1L]] <- patchwork::plot_spacer()
+        next
+      }
+      img <- d$image[i, , ]
+      rng <- range(img, finite = TRUE)
+      g <- if (diff(rng) > 0) (img - rng[1]) / diff(rng) else img * 0
+      cam <- pmin(pmax(d$cam[i, , ], 0), 1)
+      heat <- grDevices::col2rgb(jet[1L + round(cam * 255)]) / 255
+      rgb <- grDevices::rgb(0.6 * g + 0.4 * heat[1, ], 0.6 * g + 0.4 * heat[2, ], 0.6 * g + 0.4 * heat[3, ])
+      ras <- grDevices::as.raster(matrix(rgb, nrow = nrow(img)))
+      panels[[length(panels) + 1L]] <- ggplot2::ggplot() +
+        ggplot2::annotation_raster(ras, 0, ncol(img), 0, nrow(img)) +
+        ggplot2::coord_fixed(xlim = c(0, ncol(img)), ylim = c(0, nrow(img)), expand = FALSE) +
+        ggplot2::labs(title = paste0(m, "\n", d$case_id[i])) +
+        ggplot2::theme_void(base_size = 7)
+    }
+  }
+  p <- patchwork::wrap_plots(panels, ncol = ncol, byrow = TRUE)
+  attr(p, "srn_size") <- c(2.2 * ncol, 2.3 * length(maps))
+  p
+}
+
+# The repeated splits: test AUC per model and seed (ring: chosen), the clinical
+# model and the nomogram per seed; a bar at each mean.
+repeated_splits_figure <- function(rows, labels) {
+  check_columns(rows, c("seed", "model", "test_auc", "chosen", "clinical_test_auc", "nomogram_test_auc"), arg = "repeated_splits")
+  per_seed <- rows[!duplicated(rows$seed), , drop = FALSE]
+  models <- unique(rows$model)
+  name <- function(m) if (m %in% names(labels)) labels[[m]] else m
+  chosen <- as.logical(rows$chosen) %in% TRUE | toupper(as.character(rows$chosen)) == "TRUE"
+  d <- rbind(
+    data.frame(series = vapply(rows$model, name, ""), auc = rows$test_auc, chosen = chosen, image = TRUE),
+    do.call(rbind, lapply(c("clinical", "nomogram"), function(m) {
+      data.frame(series = name(m), auc = per_seed[[paste0(m, "_test_auc")]], chosen = FALSE, image = FALSE)
+    })))
+  levels <- c(vapply(models, name, ""), name("clinical"), name("nomogram"))
+  d$series <- factor(d$series, levels = unique(levels))
+  d$x <- as.integer(d$series) + withr::with_seed(0, stats::runif(nrow(d), -0.15, 0.15))
+  means <- stats::aggregate(auc ~ series, d, mean)
+  means$x <- as.integer(means$series)
+  p <- ggplot2::ggplot(d, ggplot2::aes(.data$x, .data$auc)) +
+    ggplot2::geom_hline(yintercept = 0.5, linetype = "dotted", colour = "grey50") +
+    ggplot2::geom_point(ggplot2::aes(colour = .data$image), size = 1.4, alpha = 0.75) +
+    ggplot2::geom_point(data = d[d$chosen, , drop = FALSE], shape = 1, size = 3, colour = "black") +
+    ggplot2::geom_segment(data = means, ggplot2::aes(x = .data$x - 0.3, xend = .data$x + 0.3, y = .data$auc, yend = .data$auc),
+                          linewidth = 0.8) +
+    ggplot2::scale_colour_manual(values = c(`TRUE` = "#0072B2", `FALSE` = "#D55E00"), guide = "none") +
+    ggplot2::scale_x_continuous(breaks = seq_along(levels(d$series)), labels = levels(d$series)) +
+    ggplot2::labs(x = NULL, y = "Test AUC",
+                  title = paste0("Test AUC over ", length(unique(rows$seed)), " split seeds (ring: chosen model)")) +
+    theme_srnomogram() +
+    ggplot2::theme(axis.text.x = ggplot2::element_text(angle = 35, hjust = 1))
+  attr(p, "srn_series") <- nlevels(d$series)
+  p
 }
 
 roc_models_figure <- function(scores, models, labels, conf_level) {

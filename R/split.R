@@ -8,7 +8,7 @@
 #' form the test set. This is the rule of `srnomogram.data.stratified_split()`
 #' in the Python package; the Python test suite checks that both agree.
 #'
-#' When `data` has a patient column (`patient`, by default `patient_id`), the
+#' When `data` has a patient column (`patient_col`, by default `patient_id`), the
 #' unit is the patient: a patient's label is the largest of their lesions'
 #' labels (malignant if any lesion is), the patients of each class are ranked
 #' by the digest of `"<seed>:<patient_id>"` and the first
@@ -22,11 +22,14 @@
 #' @param test_size Fraction of each class assigned to the test set, in (0, 1).
 #' @param seed A whole number >= 0 mixed into the hash (required: the split is
 #'   a choice of the study, so there is no default).
-#' @param id Name of the case id column.
-#' @param label Name of the label column (any values; each distinct value is a
-#'   stratum, usually 0 = benign and 1 = malignant).
-#' @param patient Name of the patient id column, used when `data` has it;
-#'   `NULL` splits lesions even then.
+#' @param id_col Name of the case id column.
+#' @param label_col Name of the label column (any values; each distinct value
+#'   is a stratum, usually 0 = benign and 1 = malignant).
+#' @param patient_col Name of the patient id column, used when `data` has it;
+#'   `NULL` splits lesions even then. The three names are the Python
+#'   function's (`id_col`, `label_col`, `patient_col`).
+#' @param id,label,patient Deprecated names of `id_col`, `label_col` and
+#'   `patient_col` (a warning once per session).
 #' @return A character vector of `"train"`/`"test"`, one per row of `data`.
 #' @references Yang & Ma split their cohort 8:2 into training and test sets,
 #'   stratified by pathology.
@@ -39,8 +42,23 @@
 #' s <- stratified_split(d, seed = 0)
 #' s[1:2]
 #' @export
-stratified_split <- function(data, test_size = 0.2, seed, id = "case_id", label = "label",
-                             patient = "patient_id") {
+stratified_split <- function(data, test_size = 0.2, seed, id_col = "case_id", label_col = "label",
+                             patient_col = "patient_id", id, label, patient) {
+  if (!missing(id)) {
+    deprecated_name("stratified_split(id = )", "stratified_split(id_col = )")
+    id_col <- id
+  }
+  if (!missing(label)) {
+    deprecated_name("stratified_split(label = )", "stratified_split(label_col = )")
+    label_col <- label
+  }
+  if (!missing(patient)) {
+    deprecated_name("stratified_split(patient = )", "stratified_split(patient_col = )")
+    patient_col <- patient
+  }
+  id <- id_col
+  label <- label_col
+  patient <- patient_col
   data <- check_data_frame(data)
   if (!is.numeric(test_size) || length(test_size) != 1L || is.na(test_size) ||
       test_size <= 0 || test_size >= 1) {

@@ -5,7 +5,7 @@
 #' [calibrate_nomogram()] (rms), [roc_auc()] and [compare_roc()] (pROC, DeLong),
 #' [classification_metrics()], [baseline_table()], [logistic_table()],
 #' publication figures ([roc_plot()], [calibration_plot()], [dca_plot()],
-#' [nomogram_plot()], [save_figure()]) and [read_board()] for the pins board
+#' [nomogram_plot()], [save_figure()]) and [read_pin()] for the pins board
 #' written by the Python side.
 #' @keywords internal
 #' @importFrom rlang .data

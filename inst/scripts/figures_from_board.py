@@ -1,11 +1,11 @@
 """Every figure of a study's report, redrawn from its board alone.
 
-Figures 3, 6 and 7 (ROC of the models, the rms nomogram, clinical model vs nomogram) are drawn in R by
-the package's ``board_figures()`` through the rpy2 bridge, the same function as
-``figures_from_board.R``. matplotlib draws Figure 4 (CNN training loss, pins
-``loss_history_<images>_<arch>``), Figure 5 (Grad-CAM, file pins ``gradcam_<images>_<arch>``) and the
-repeated-splits figure (pin ``repeated_splits``), when the study has them. Files keep the report's
-names, as PNG and PDF.
+Calls :func:`srnomogram.study.figures.study_figures`, the function the study's own run uses: Figures 3,
+6 and 7 (ROC of the models, the rms nomogram, clinical model vs nomogram) are drawn in R by the
+package's ``board_figures()`` through the rpy2 bridge, the same function as ``figures_from_board.R``;
+matplotlib draws Figure 4 (CNN training loss, pins ``loss_history_<images>_<arch>``), Figure 5
+(Grad-CAM, file pins ``gradcam_<images>_<arch>``) and the repeated-splits figure (pin
+``repeated_splits``), when the study has them. Files keep the report's names, as PNG and PDF.
 
 Usage: python inst/scripts/figures_from_board.py STUDY_OUTPUT/board OUT_DIR
 """
@@ -13,26 +13,12 @@ Usage: python inst/scripts/figures_from_board.py STUDY_OUTPUT/board OUT_DIR
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from srnomogram.board import list_pins, read_file_pin, read_pin
-from srnomogram.study import figures as F
-from srnomogram.names import label, labels, model_ids
+from srnomogram.study.figures import study_figures
 
 if len(sys.argv) != 3:
     sys.exit("usage: python figures_from_board.py STUDY_OUTPUT/board OUT_DIR")
 board, out = Path(sys.argv[1]), Path(sys.argv[2])
-made = [p.with_suffix(ext) for p in F.r_figures(board, out, labels(model_ids())).values() for ext in (".png", ".pdf")]
-pins = list_pins(board)
-loss = [p for p in pins if p.startswith("loss_history_")]
-if loss:
-    parts = [read_pin(board, p).assign(model=label(p[len("loss_history_"):])) for p in loss]
-    made += F.save(F.figure4_loss(pd.concat(parts, ignore_index=True)), out / "figure4_loss")
-maps = {label(p[len("gradcam_"):]): read_file_pin(board, p) for p in pins if p.startswith("gradcam_")}
-if maps and (fig := F.figure5_gradcam(maps)) is not None:
-    made += F.save(fig, out / "figure5_gradcam")
-if "repeated_splits" in pins:
-    made += F.save(F.figure_repeated_splits(read_pin(board, "repeated_splits"), labels()), out / "figure_repeated_splits")
+made = study_figures(board, out)
 if not made:
     sys.exit(f"no figure drawn: board {board} holds none of the pins they need")
-print(*made, sep="\n")
+print(*(p.with_suffix(ext) for p in made.values() for ext in (".png", ".pdf")), sep="\n")

@@ -311,7 +311,6 @@ BEST_MODEL_RULES = ("cv_auc", "test_auc", "train_auc", "test_auc_cnn")
 #: The rules by which the test set chooses the model (the paper's): their test AUCs are optimistic.
 TEST_SET_RULES = ("test_auc", "test_auc_cnn")
 _RULE_KEY = {"cv_auc": "cv_auc", "test_auc": "test_auc", "train_auc": "train_auc", "test_auc_cnn": "test_auc"}
-_RADIOMICS = ("_lr", "_svm")
 
 
 def model_aucs(scores: pd.DataFrame, models, oof: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -366,7 +365,9 @@ def choose_best(scores: pd.DataFrame, models, rule: str = "cv_auc", oof: pd.Data
     table = model_aucs(scores, models, oof)
     pool = table
     if rule == "test_auc_cnn":
-        pool = table[~table["model"].str.endswith(_RADIOMICS)]
+        from .names import RADIOMICS_METHODS, parse_model_id  # the CNNs: every model whose method is no radiomics classifier
+
+        pool = table[[parse_model_id(m)[1] not in RADIOMICS_METHODS for m in table["model"]]]
         if pool.empty:
             raise ConfigError("nomogram.best_model_rule 'test_auc_cnn' needs deep.enabled: true.")
     key = _RULE_KEY[rule]

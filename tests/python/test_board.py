@@ -125,3 +125,26 @@ def test_file_pin_returns_the_same_bytes_and_refuses_a_changed_file(tmp_path):
         board.read_file_pin(tmp_path / "b", "gradcam_or_lr")
     with pytest.raises(InputError, match="must be an existing file"):
         board.write_file_pin(tmp_path / "b", "gradcam_x", tmp_path / "missing.npz")
+
+
+def test_r_reads_a_file_pins_npz_exactly_as_numpy_wrote_it(tmp_path):
+    """R's read_file_pin + read_npz (base R, for the Grad-CAM figure) give NumPy's arrays: strings, float32,
+    float64, booleans, uint8, C and Fortran order, shapes and index order unchanged."""
+    pytest.importorskip("rpy2")
+    import numpy as np
+
+    from srnomogram import stats
+    from srnomogram.board import write_file_pin
+
+    rng = np.random.default_rng(0)
+    arrays = {"case_id": np.array(["demo001", "lésion2"]), "cam": rng.random((2, 3, 4)).astype(np.float32),
+              "image": rng.random((2, 3, 4)), "mask": rng.random((2, 3, 4)) > 0.5,
+              "u8": rng.integers(0, 255, (2, 3), dtype=np.uint8), "fortran": np.asfortranarray(rng.random((3, 2)))}
+    np.savez_compressed(tmp_path / "maps.npz", **arrays)
+    write_file_pin(tmp_path / "board", "gradcam_or_lr", tmp_path / "maps.npz")
+    path = stats.call("read_file_pin", str(tmp_path / "board"), "gradcam_or_lr")
+    got = stats.call("read_npz", str(np.asarray(path).ravel()[0]))
+    assert sorted(got) == sorted(arrays)
+    for k, want in arrays.items():
+        assert got[k].shape == want.shape, k
+        np.testing.assert_array_equal(got[k].astype(want.dtype), want, err_msg=k)

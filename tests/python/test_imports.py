@@ -205,3 +205,21 @@ def test_no_module_imports_one_above_its_layer():
 @pytest.mark.parametrize("module", ["srnomogram.names", "srnomogram.deep.registry"])
 def test_the_base_layer_imports_only_the_base_layer(module):
     assert {layer_of(d)[0] for d in GRAPH[module]} <= {0}
+
+
+def test_importing_names_loads_only_the_base_layer_and_no_numerical_package():
+    """Model ids and labels (names.py and the network registry below it) cost no torch, numpy or pandas
+    import and load no module above the base layer (e.g. deep/networks.py, which builds the networks)."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys, srnomogram.names as n; n.labels(); "
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('srnomogram', 'torch', 'numpy', 'pandas'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(ROOT.parent), "PATH": "/usr/bin:/bin"})
+    loaded = json.loads(out.stdout)
+    assert not [m for m in loaded if not m.startswith("srnomogram")], loaded
+    # the package __init__ files run on the way (srnomogram, srnomogram.deep) declare lazy exports only
+    assert {layer_of(m)[0] for m in loaded if m not in ("srnomogram.deep",)} == {0}, loaded
+    assert "srnomogram.deep.networks" not in loaded

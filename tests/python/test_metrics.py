@@ -272,3 +272,33 @@ def test_paired_auc_difference_of_a_score_with_itself_has_no_interval():
     assert got["estimate"] == 0 and np.isnan(got["lower"]) and np.isnan(got["p_value"])
     with pytest.raises(Exception, match="alpha"):
         paired_auc_difference(y, s, s, alpha=1.5)
+
+
+def test_test_auc_cnn_picks_among_the_cnns_by_model_id_and_refuses_a_study_without_one():
+    """The CNNs are told from the radiomics models by the registry's parse of the id (names.parse_model_id),
+    not by a suffix: a network whose name ends like a radiomics method would still count as a CNN."""
+    from srnomogram.errors import ConfigError
+    from srnomogram.metrics import choose_best
+
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1], 20)
+    split = np.tile(["train", "test"], 20)
+    scores = pd.DataFrame({"split": split, "label": y, "or_lr": y + rng.normal(0, 0.1, 40),  # the best test AUC
+                           "sr_mobilenet_v2": y + rng.normal(0, 1.0, 40), "or_resnet101": y + rng.normal(0, 2.0, 40)})
+    test = scores["split"] == "test"
+    aucs = {m: roc_auc_score(y[test], scores.loc[test, m]) for m in ("or_lr", "sr_mobilenet_v2", "or_resnet101")}
+    best, table = choose_best(scores, ["or_lr", "sr_mobilenet_v2", "or_resnet101"], "test_auc_cnn")
+    assert best == max(("sr_mobilenet_v2", "or_resnet101"), key=aucs.get) and aucs["or_lr"] > aucs[best]
+    assert best == choose_best(scores.drop(columns="or_lr"), ["sr_mobilenet_v2", "or_resnet101"], "test_auc")[0]
+    with pytest.raises(ConfigError, match="test_auc_cnn"):
+        choose_best(scores, ["or_lr"], "test_auc_cnn")
+    # a registered network named like a radiomics method ("tiny_svm") is a CNN: the old suffix test dropped it
+    from srnomogram.deep.registry import NetworkSpec, register_network, unregister_network
+
+    register_network(NetworkSpec("tiny_svm", builder="mobilenet_v2", head="classifier.1", gradcam_layer="features.18",
+                                 label="TinySVM", paper_label="TinySVM"))
+    try:
+        cnn = scores.rename(columns={"sr_mobilenet_v2": "sr_tiny_svm"})
+        assert choose_best(cnn, ["or_lr", "sr_tiny_svm"], "test_auc_cnn")[0] == "sr_tiny_svm"
+    finally:
+        unregister_network("tiny_svm")

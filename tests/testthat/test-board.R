@@ -11,36 +11,63 @@ write_pin_fixture <- function(board, name, version, df, type = "csv", created = 
                         type = type, user = user), file.path(v, "data.txt"))
 }
 
-test_that("read_board reads the latest csv version with its metadata", {
+test_that("read_pin reads the latest csv version with its metadata", {
   board <- withr::local_tempdir()
   write_pin_fixture(board, "scores", "20240101T000000Z-aaaaa", data.frame(case_id = c("a", "b"), score = c(0.1, 0.9)))
   write_pin_fixture(board, "scores", "20240102T000000Z-bbbbb", data.frame(case_id = c("a", "b"), score = c(0.2, 0.8)),
                     created = "20240102T000000Z", user = list(seed = 1, git = "abc"))
-  df <- read_board(board, "scores")
+  df <- read_pin(board, "scores")
   expect_equal(df$score, c(0.2, 0.8))
   expect_equal(attr(df, "pin_meta")$user$seed, 1)
   expect_equal(attr(df, "pin_meta")$version, "20240102T000000Z-bbbbb")
-  old <- read_board(board, "scores", version = "20240101T000000Z-aaaaa")
+  old <- read_pin(board, "scores", version = "20240101T000000Z-aaaaa")
   expect_equal(old$score, c(0.1, 0.9))
-  expect_equal(nrow(board_versions(board, "scores")), 2)
+  expect_equal(nrow(pin_versions(board, "scores")), 2)
   write_pin_fixture(board, "js", "20240101T000000Z-ccccc", data.frame(a = 1:2, b = c("x", "y")), type = "json")
-  expect_equal(read_board(board, "js")$b, c("x", "y"))
+  expect_equal(read_pin(board, "js")$b, c("x", "y"))
 })
 
-test_that("read_board refuses unknown pins, versions and pickle types", {
+test_that("read_board and board_versions still work, with a deprecation warning naming the new verb", {
+  board <- withr::local_tempdir()
+  write_pin_fixture(board, "scores", "20240101T000000Z-aaaaa", data.frame(case_id = c("a", "b"), score = c(0.1, 0.9)))
+  rlang::reset_warning_verbosity("read_board()")
+  rlang::reset_warning_verbosity("board_versions()")
+  expect_warning(df <- read_board(board, "scores"), "read_pin", class = "srnomogram_deprecated")
+  expect_identical(df, read_pin(board, "scores"))
+  expect_warning(v <- board_versions(board, "scores"), "pin_versions", class = "srnomogram_deprecated")
+  expect_identical(v, pin_versions(board, "scores"))
+})
+
+test_that("read_file_pin returns a file pin's file after checking its SHA-256, and refuses a table pin", {
+  board <- withr::local_tempdir()
+  v <- file.path(board, "maps", "20240101T000000Z-aaaaa")
+  dir.create(v, recursive = TRUE)
+  writeBin(as.raw(0:255), file.path(v, "maps.npz"))
+  sha <- digest::digest(file = file.path(v, "maps.npz"), algo = "sha256")
+  yaml::write_yaml(list(api_version = 1L, created = "20240101T000000Z", file = "maps.npz", title = "maps", type = "file",
+                        user = list(content_sha256 = sha)), file.path(v, "data.txt"))
+  f <- read_file_pin(board, "maps")
+  expect_equal(readBin(f, "raw", 300), as.raw(0:255))
+  writeBin(as.raw(1:3), file.path(v, "maps.npz"))
+  expect_error(read_file_pin(board, "maps"), "SHA-256", class = "srnomogram_error_pin")
+  write_pin_fixture(board, "scores", "20240101T000000Z-aaaaa", data.frame(a = 1))
+  expect_error(read_file_pin(board, "scores"), "file", class = "srnomogram_error_pin")
+})
+
+test_that("read_pin refuses unknown pins, versions and pickle types", {
   board <- withr::local_tempdir()
   write_pin_fixture(board, "obj", "20240101T000000Z-aaaaa", NULL, type = "joblib")
-  expect_error(read_board(board, "obj"), "joblib", class = "srnomogram_error_pin")
-  expect_error(read_board(board, "nothere"), class = "srnomogram_error_pin")
-  expect_error(read_board(board, "obj", version = "v9"), class = "srnomogram_error_pin")
-  expect_error(read_board(file.path(board, "nope"), "obj"), class = "srnomogram_error_pin")
+  expect_error(read_pin(board, "obj"), "joblib", class = "srnomogram_error_pin")
+  expect_error(read_pin(board, "nothere"), class = "srnomogram_error_pin")
+  expect_error(read_pin(board, "obj", version = "v9"), class = "srnomogram_error_pin")
+  expect_error(read_pin(file.path(board, "nope"), "obj"), class = "srnomogram_error_pin")
   arrow_pkg <- "arrow"
   skip_if(requireNamespace(arrow_pkg, quietly = TRUE), "arrow is installed, parquet is readable")
   write_pin_fixture(board, "pq", "20240101T000000Z-aaaaa", NULL, type = "parquet")
-  expect_error(read_board(board, "pq"), "arrow", class = "srnomogram_error_pin")
+  expect_error(read_pin(board, "pq"), "arrow", class = "srnomogram_error_pin")
 })
 
-test_that("read_board reads a board written by Python pins when available", {
+test_that("read_pin reads a board written by Python pins when available", {
   # keep the venv's symlink: resolving it would lose the venv's site-packages
   py <- file.path(normalizePath(file.path(testthat::test_path(), "..", ".."), mustWork = FALSE),
                   ".venv", "bin", "python")
@@ -53,7 +80,7 @@ test_that("read_board reads a board written by Python pins when available", {
                "b.pin_write(df, 'scores', type='csv', metadata={'seed': 3})"), script)
   status <- system2(py, c(shQuote(script), shQuote(board)), stdout = FALSE, stderr = FALSE)
   skip_if_not(status == 0, "Python pins not importable")
-  df <- read_board(board, "scores")
+  df <- read_pin(board, "scores")
   expect_equal(df$score, c(0.25, 0.75))
   expect_equal(attr(df, "pin_meta")$user$seed, 3)
 })

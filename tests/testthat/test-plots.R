@@ -117,3 +117,21 @@ test_that("roc_plot and dca_plot label the intervals with their level", {
   expect_equal(layer_of(dca_plot(back), "GeomRibbon"), layer_of(dca_plot(dc), "GeomRibbon"))
   expect_equal(dca_plot(back)$labels$caption, dca_plot(dc)$labels$caption)
 })
+
+test_that("the study's figures take model labels from the model_labels pin by id, never by position", {
+  board <- withr::local_tempdir()
+  pin <- function(name, df) {
+    v <- file.path(board, name, "20240101T000000Z-aaaaa")
+    dir.create(v, recursive = TRUE)
+    utils::write.csv(df, file.path(v, paste0(name, ".csv")), row.names = FALSE)
+    yaml::write_yaml(list(api_version = 1L, created = "20240101T000000Z", file = paste0(name, ".csv"), type = "csv",
+                          title = name, user = list(seed = 0)), file.path(v, "data.txt"))
+  }
+  # Table 2's order (model_aucs) differs from the label pin's rows: a positional pairing would swap them
+  pin("model_aucs", data.frame(model = c("or_lr", "sr_svm"), train_auc = c(0.8, 0.7)))
+  pin("model_labels", data.frame(model = c("sr_svm", "or_lr", "clinical"), label = c("SR-SVM", "OR-LR", "Clinical")))
+  labs <- study_labels(board, list(cohort = list(clinical_labels = list(age = "Age (years)"))), c(or_lr = "Mine"))
+  expect_equal(unname(labs[c("sr_svm", "clinical", "age", "or_lr", "nomogram")]),
+               c("SR-SVM", "Clinical", "Age (years)", "Mine", "Nomogram"))
+  expect_error(board_figure(board, "figure4_loss"), "loss_history_<model>", class = "srnomogram_error_input")
+})

@@ -40,7 +40,7 @@ test_that("stratified_split validates its arguments", {
   d$case_id <- c("a", "b", "c", "d")
   expect_error(stratified_split(d, test_size = 1.5), class = "srnomogram_error_input", regexp = "test_size")
   expect_error(stratified_split(d, seed = -1), class = "srnomogram_error_input", regexp = "seed")
-  expect_error(stratified_split(d, seed = 0, id = "id"), class = "srnomogram_error_input", regexp = "lacks column")
+  expect_error(stratified_split(d, seed = 0, id_col = "id"), class = "srnomogram_error_input", regexp = "lacks column")
   expect_error(stratified_split(d), class = "srnomogram_error_input", regexp = "seed. must be given")
 })
 
@@ -65,7 +65,7 @@ test_that("stratified_split keeps a patient's lesions together, stratified by th
   d1 <- data.frame(case_id = sprintf("id%d", 1:40), label = rep(0:1, 20))
   expect_identical(stratified_split(transform(d1, patient_id = case_id), seed = 1), stratified_split(d1, seed = 1))
   expect_identical(stratified_split(transform(d1, patient_id = NA), seed = 1), stratified_split(d1, seed = 1))
-  expect_identical(stratified_split(d, seed = 5, patient = NULL),
+  expect_identical(stratified_split(d, seed = 5, patient_col = NULL),
                    stratified_split(d[, c("case_id", "label")], seed = 5))
 })
 
@@ -76,4 +76,15 @@ test_that("a patient split takes factor labels by their level order", {
   num <- stratified_split(transform(d, label = as.integer(label)), seed = 2)
   expect_identical(s, num)  # every patient malignant here: one class of 10 patients, 2 to test
   expect_identical(sum(s == "test"), 4L)
+})
+
+test_that("stratified_split takes the Python function's column arguments; the old names still work, deprecated", {
+  d <- data.frame(id = sprintf("c%02d", 1:20), y = rep(0:1, 10), pid = sprintf("p%02d", rep(1:10, 2)))
+  new <- stratified_split(d, seed = 5, id_col = "id", label_col = "y", patient_col = "pid")
+  ref <- stratified_split(setNames(d, c("case_id", "label", "patient_id")), seed = 5)
+  expect_identical(new, ref)
+  rlang::reset_warning_verbosity("stratified_split(id = )")
+  expect_warning(old <- stratified_split(d, seed = 5, id = "id", label_col = "y", patient_col = "pid"),
+                 "id_col", class = "srnomogram_deprecated")
+  expect_identical(old, new)
 })

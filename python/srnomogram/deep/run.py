@@ -239,8 +239,9 @@ def train_and_score(manifest, out_dir, *, name=None, board=None, gradcam="test",
     with atomic_path(out / "config.json") as tmp:
         tmp.write_text(json.dumps(config, indent=1), encoding="utf-8")
     paths["config"] = out / "config.json"
-    table2 = _table2(name, scores)
+    table2 = _table2(model_id(est), scores)
     if table2 is not None:
+        table2.insert(1, "label", name)  # keyed by the model id; the label is the run's name
         paths["table2"] = write_csv_atomic(table2, out / "table2.csv")
     if gradcam != "none" and gradcam != 0:
         sel = ~is_train if gradcam != "all" else np.ones(len(df), bool)

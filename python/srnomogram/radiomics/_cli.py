@@ -53,7 +53,9 @@ def _extract(args):
     if args.board:
         from .models import write_board
 
-        key = "sr" if args.image_col.endswith("_sr") else "or"
+        from ..names import images_of
+
+        key = images_of(args.image_col)
         write_board(args.board, features={key: feats}, metadata={"manifest": str(args.manifest), "image_col": args.image_col, "params": str(args.params)})
         log.info("pinned radiomics_features_%s on %s", key, args.board)
 

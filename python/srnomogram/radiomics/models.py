@@ -205,8 +205,9 @@ def fit_or_sr_models(labels, split, features_or: pd.DataFrame, features_sr: pd.D
                 oof.loc[train, m] = cross_fit(make_model(kind, random_state=random_state, **model_kwargs), X[train].reset_index(drop=True), y[train], fold, label=m)
             timing["full_fit_s"] += t1 - t0
             timing["cross_fit_s"] += time.perf_counter() - t1
-            name = names.label(m, style="paper")  # OR_LR, ..., as the paper's Table 2
-            tables.append(table2_rows(name, y[train], s[train], y[~train], s[~train]))
+            t2 = table2_rows(m, y[train], s[train], y[~train], s[~train])  # keyed by the model id
+            t2.insert(1, "label", names.label(m, style="paper"))  # OR_LR, ..., as the paper's Table 2
+            tables.append(t2)
             report = model_report(model)
             report.insert(0, "model", m)
             reports.append(report)

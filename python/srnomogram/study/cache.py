@@ -32,7 +32,7 @@ from ..utils import atomic_path, file_sha256, fsync_path, hash_bytes, honour_uma
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Pin", "Stage", "StageResult", "StageContext", "Runner", "DONE"]
+__all__ = ["Pin", "Stage", "StageResult", "StageContext", "Runner", "DONE", "REPORT_SECTIONS", "report_pins"]
 
 DONE = "done.json"
 
@@ -49,12 +49,28 @@ class Pin:
         The stage's table (``<table>.csv``) pinned; default ``name``. The pin is skipped when the
         stage did not write it (e.g. ``sr_quality``).
     read : callable, optional
-        ``read(result: StageResult) -> DataFrame``: builds the pinned table instead.
+        ``read(result: StageResult) -> DataFrame``: builds the pinned table instead (any other object
+        is pinned as a pickle: declare such pins only where the user asked for pickles,
+        ``board.pickle_models``).
     title : str, optional
         The pin's title (default: its name with spaces).
     file : str, optional
         Pin this file of the stage (path relative to its folder) unchanged, as a ``file`` pin
         (:func:`srnomogram.board.write_file_pin`), instead of a table; skipped when absent.
+    section : str, optional
+        The report section that shows it (one of :data:`REPORT_SECTIONS`); the pin is then also
+        exported to ``tables/<name>.csv``. None (default): on the board only.
+    order : float
+        Its place within the section (ascending).
+    show : bool
+        Print the table in the report (default); False for long tables, which the report only
+        names (``tables/<name>.csv``).
+
+    The title is the pin's board title and its report heading; ``{level}`` (the confidence level
+    in percent, from ``nomogram.alpha``) and ``{B}`` (``nomogram.calibration_b``) are filled in
+    from the study's settings (:meth:`title_for`). A new statistic reaches ``report.html`` and
+    ``tables/`` by one declaration in its stage's ``pins=``:
+    ``Pin("my_statistic", title="My statistic ({level}% CI)", section="tables", order=145)``.
     """
 
     name: str
@@ -62,6 +78,22 @@ class Pin:
     read: Callable | None = None
     title: str | None = None
     file: str | None = None
+    section: str | None = None
+    order: float = 0
+    show: bool = True
+
+    def __post_init__(self):
+        if self.section is not None and self.section not in REPORT_SECTIONS:
+            raise ConfigError(f"The 'section' parameter of Pin {self.name!r} must be one of {list(REPORT_SECTIONS)} "
+                              f"or None. Got {self.section!r} instead.")
+
+    def title_for(self, cfg=None) -> str:
+        """The title with the study's confidence level and bootstrap B filled in (default: the name with spaces)."""
+        title = self.title or self.name.replace("_", " ")
+        if cfg is None:
+            return title
+        # replace, not str.format: a title may quote a label with braces of its own
+        return title.replace("{level}", f"{100 * (1 - cfg.nomogram.alpha):.10g}").replace("{B}", str(cfg.nomogram.calibration_b))
 
     def frame(self, result) -> pd.DataFrame | None:
         """The table to pin from a stage's result (None when the stage did not write it)."""
@@ -71,9 +103,20 @@ class Pin:
         return result.table(table) if (result.path / f"{table}.csv").exists() else None
 
 
+#: The report's sections that show pins, in page order: the main result, the tables, the repeated
+#: splits and the TRIPOD+AI tables.
+REPORT_SECTIONS = ("main", "tables", "repeats", "tripod")
+
+
 def pins(*names) -> tuple:
     """Pins of stage tables of the same names: ``pins("table1", "table_s2")``."""
     return tuple(Pin(n) for n in names)
+
+
+def report_pins(stages) -> list:
+    """The pins of ``stages`` that the report shows (those with a ``section``), in page order."""
+    found = [p for s in stages for p in s.pins if p.section is not None]
+    return sorted(found, key=lambda p: (REPORT_SECTIONS.index(p.section), p.order))
 
 
 @dataclass(frozen=True)
@@ -139,7 +182,8 @@ class StageContext:
     """What a stage function sees: the config, its upstream results, and its own output folder.
 
     ``extra["scratch"]`` is a folder outside the stage's temporary folder (``<root>/../cache/<stage>``)
-    for work that must survive a killed run, e.g. finished cross-fitting folds.
+    for work that must survive a killed run, e.g. finished cross-fitting folds; ``extra["force"]`` the
+    stages the run recomputes (``--force``), for a stage that runs stages of its own (the repeated splits).
     """
 
     config: object
@@ -274,7 +318,7 @@ class Runner:
         logger.info("Stage %s: running.", stage.name)
         try:
             ctx = StageContext(self.config, {d: self.results[d] for d in stage.deps}, tmp, stage, key,
-                               extra={"scratch": self.root.parent / "cache" / stage.name})
+                               extra={"scratch": self.root.parent / "cache" / stage.name, "force": tuple(sorted(self.force))})
             stage.fn(ctx)
             files = _hash_files(tmp)
             with atomic_path(tmp / DONE) as t:

@@ -296,12 +296,12 @@ def run_application(ctx):
             models[key] = {"kind": "deep", "images": names.parse_model_id(key)[0], "file": f"stages/{name}/model",
                            "image_size": meta["params"].get("image_size"), "margin": meta["params"].get("margin"),
                            "roi_bounds": meta["params"].get("roi_bounds"), "roi": meta.get("roi", {})}
-    for key, m in models.items():
+    for key, m in models.items():  # Table 2 is keyed by model id (its `model` column)
         m["label"] = names.label(key)
-        if m["label"] not in cut:
-            raise InputError(f"Table 2 has no training row for {m['label']}; rerun the study's table2 stage.")
-        m["threshold"] = cut[m["label"]]
-        m["threshold_from"] = f"Youden cut-off of the {cut_from.get(m['label'], 'apparent')} training scores"
+        if key not in cut:
+            raise InputError(f"Table 2 has no training row for model {key!r}; rerun the study's table2 stage.")
+        m["threshold"] = cut[key]
+        m["threshold_from"] = f"Youden cut-off of the {cut_from.get(key, 'apparent')} training scores"
     # the nomogram stage's cut-offs: out-of-fold training risks (or nomogram.threshold, pre-specified)
     preds = inputs["nomogram"].table("predictions")
     ptrain = preds[preds["split"] == "train"]  # the training risks' range, for the summary below

@@ -39,7 +39,7 @@ __all__ = ["main_result", "main_result_stage", "participant_flow", "sample_size_
 MAIN_RESULT_COLUMNS = ["estimand", "label", "estimate", "lower", "upper", "n_seeds", "n", "share_positive", "method"]
 #: The pins of the stage, with their report titles.
 PIN_TITLES = {
-    "main_result": "Main result: the paper's two questions (estimate, interval, how it was obtained)",
+    "main_result": "Main result: every estimate, its {level}% interval (or percentile range over seeds) and how it was obtained",
     "participant_flow": "Participant flow: lesions, patients and events read, excluded, analysed, train and test",
     "sample_size": "Sample size: events per parameter and the Riley et al. (2020) minimum for the nomogram",
 }
@@ -377,4 +377,6 @@ def run_main_result(ctx):
 def main_result_stage(cfg) -> Stage:
     """The ``main_result`` stage, last in the study (after ``nomogram``)."""
     return Stage("main_result", run_main_result, deps=("split", "table2", "nomogram"), sections=("cohort", "nomogram", "validation"),
-                 inputs=_repeat_inputs, version="1", pins=tuple(Pin(n, title=t) for n, t in PIN_TITLES.items()))
+                 inputs=_repeat_inputs, version="1",
+                 pins=tuple(Pin(n, title=t, section="main" if n == "main_result" else "tripod", order=i)
+                            for i, (n, t) in enumerate(PIN_TITLES.items())))

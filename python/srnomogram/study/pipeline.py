@@ -13,34 +13,15 @@ from pathlib import Path
 import pandas as pd
 
 from ..utils import atomic_path, output_lock, write_csv_atomic
-from .cache import Runner
-from .. import names
+from .cache import Runner, report_pins
 from .stages import build_stages
 
 logger = logging.getLogger(__name__)
 
-REPORT_TABLES = {
-    "table1": ("clinical", "table1"),
-    "table2": ("table2", "table2"),
-    "score_check": ("table2", "score_check"),
-    "table_s2": ("clinical", "table_s2"),
-    "nomogram_coefficients": ("nomogram", "nomogram_coefficients"),
-    "roc_auc": ("nomogram", "roc_auc"),
-    "roc_comparison": ("nomogram", "roc_comparison"),
-    "hosmer_lemeshow": ("nomogram", "hosmer_lemeshow"),
-    "calibration_summary": ("nomogram", "calibration_summary"),
-    "nomogram_thresholds": ("nomogram", "nomogram_thresholds"),
-    "heldout_validation": ("nomogram", "heldout_validation"),
-    "added_value": ("nomogram", "added_value"),
-    "net_benefit_difference": ("nomogram", "net_benefit_difference"),
-    "internal_validation": ("nomogram", "internal_validation"),
-    "decision_curves": ("nomogram", "decision_curves"),
-}
-
 
 def _publisher(cfg, board_dir):
     """Pin what each finished (or reused) stage declares in ``Stage.pins``, with the study's provenance."""
-    from ..board import write_file_pin, write_pin
+    from ..board import write_file_pin, write_object, write_pin
 
     def publish(stage, result, reused):
         meta_base = {
@@ -53,14 +34,16 @@ def _publisher(cfg, board_dir):
             "output_hashes": {k: v for k, v in result.files.items() if k.endswith(".csv") and "/" not in k},
         }
         for pin in stage.pins:
-            title = pin.title or pin.name.replace("_", " ")
+            title = pin.title_for(cfg)
             if pin.file is not None:
                 if result.file(pin.file).is_file():
                     write_file_pin(board_dir, pin.name, result.file(pin.file), metadata=meta_base, title=title)
                 continue
             df = pin.frame(result)
-            if df is not None:
+            if isinstance(df, pd.DataFrame):
                 write_pin(board_dir, pin.name, df, metadata=meta_base, title=title)
+            elif df is not None:  # a fitted object, declared only where the user asked for pickles (board.pickle_models)
+                write_object(board_dir, pin.name, df, metadata=meta_base, title=title)
 
     return publish
 
@@ -85,6 +68,17 @@ def run_study(cfg, force=(), progress=None) -> Path:
         return _run_study(cfg, out, force)
 
 
+def study_stages(cfg) -> list:
+    """Every stage of a study, each with the pins it declares: :func:`~srnomogram.study.stages.build_stages`,
+    and the repeated splits (``validation.repeats`` > 0) before the last stage, ``main_result``, which summarises them."""
+    stages = build_stages(cfg)
+    if cfg.validation.repeats:
+        from .repeats import repeats_stage
+
+        stages.insert(len(stages) - 1, repeats_stage(cfg))
+    return stages
+
+
 def _run_study(cfg, out: Path, force) -> Path:
     from .._torch import seed_everything
 
@@ -96,53 +90,45 @@ def _run_study(cfg, out: Path, force) -> Path:
     cfg.write(out / "resolved_config.yaml")
     seed_everything(cfg.study.seed)
     board_dir = out / "board"
-    stages = build_stages(cfg)
+    stages = study_stages(cfg)
+    force = tuple(force or ())
+    if force and cfg.validation.repeats and "repeats" not in force:
+        force = (*force, "repeats")  # a forced stage is forced in every split seed too (each seed reuses the rest)
     runner = Runner(cfg, stages, force=force, on_done=_publisher(cfg, board_dir))
-    # the main_result stage (last) summarises the repeated splits too: the seeds run before it
-    *study_stages, main = stages
-    results = runner.run(until=study_stages[-1].name)
-    repeats = None
-    if cfg.validation.repeats:
-        repeats = repeated_splits(cfg, out, force=force)
-    runner.run_stage(main)  # into runner.results, which is `results`
+    results = runner.run()
     with atomic_path(out / "run_log.json") as tmp:
         tmp.write_text(json.dumps(runner.log, indent=1), encoding="utf-8")
-    tables = export_tables(results, out / "tables")
-    export_pins(board_dir, MAIN_TABLES, out / "tables")
-    figures = make_figures(cfg, results, out / "figures", board_dir)
-    from .report import write_calculator, write_report
-
-    calc = write_calculator(cfg, results, out / "calculator.html")
-    report = write_report(cfg, results, tables, figures, runner.log, out / "report.html", calculator=calc, repeats=repeats)
+    report = publish(cfg, [s for s in stages if s.name in results], results, runner.log, out)
     logger.info("Report: %s", report)
     return report
 
 
-def repeated_splits(cfg, out: Path, force=()) -> dict:
-    """Run the repeated splits (``validation.repeats`` seeds); write their tables and figure."""
+def publish(cfg, stages, results, log, out: Path) -> Path:
+    """``tables/``, ``figures/``, ``calculator.html`` and ``report.html``, from the board's pins alone.
+
+    The pins come from what ``stages`` declare (:class:`~srnomogram.study.cache.Pin`): those with a
+    report ``section`` are exported to ``tables/<pin>.csv`` and shown in the report in their order;
+    the figures are drawn from the pins by :func:`srnomogram.study.figures.study_figures`. A new
+    statistic reaches the report by one declared pin. ``results`` gives the stages' settings records
+    the methods text quotes (the split's counts, the chosen model).
+    """
     from . import figures as F
-    from .repeats import run_repeats, summarise
+    from .report import write_calculator, write_report
 
-    rows = run_repeats(cfg, cfg.validation.repeats, force=force)
-    summary = summarise(rows)
-    write_csv_atomic(rows, out / "tables" / "repeated_splits.csv")
-    write_csv_atomic(summary, out / "tables" / "repeated_splits_summary.csv")
-    from ..board import write_pin
-
-    meta = {"seed": cfg.study.seed, "config_hash": cfg.config_hash, "config": cfg.to_dict()}
-    write_pin(out / "board", "repeated_splits", rows, metadata=meta, title="test AUCs over split seeds")
-    fmts = tuple(dict.fromkeys(("png", *cfg.report.formats)))
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    fig = F.save(F.figure_repeated_splits(rows, names.labels()), out / "figures" / "figure_repeated_splits", formats=fmts)[0]
-    return {"rows": rows, "summary": summary, "figure": fig}
+    board_dir = Path(out) / "board"
+    shown = report_pins(stages)
+    tables = export_tables(board_dir, [p.name for p in shown], Path(out) / "tables")
+    declared = [p.name for s in stages for p in s.pins]
+    figures = F.study_figures(board_dir, Path(out) / "figures", formats=("png", *cfg.report.formats), pins=declared,
+                              labels=cfg.cohort.schema.labels(cfg.cohort.clinical_labels))
+    calc = write_calculator(cfg, results, Path(out) / "calculator.html", board_dir=board_dir)
+    return write_report(cfg, results, tables, figures, log, Path(out) / "report.html", calculator=calc,
+                        pins=shown, board_dir=board_dir)
 
 
-#: Tables the report reads from the board (its first section and the TRIPOD+AI section), exported to ``tables/``.
-MAIN_TABLES = ("main_result", "participant_flow", "sample_size")
-
-
-def export_pins(board_dir: Path, pins, folder: Path) -> dict:
-    """Write the latest version of each pin in ``pins`` (those on the board) to ``folder/<pin>.csv``."""
+def export_tables(board_dir: Path, pins, folder: Path) -> dict:
+    """Write the latest version of each pin in ``pins`` (those on the board) to ``folder/<pin>.csv``;
+    return ``{pin: DataFrame}`` in the order of ``pins``."""
     from ..board import list_pins, read_pin
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -153,45 +139,3 @@ def export_pins(board_dir: Path, pins, folder: Path) -> dict:
             out[name] = read_pin(board_dir, name)
             write_csv_atomic(out[name], folder / f"{name}.csv")
     return out
-
-
-def export_tables(results, folder: Path) -> dict:
-    folder.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for name, (stage, table) in REPORT_TABLES.items():
-        if stage in results and (results[stage].path / f"{table}.csv").exists():
-            df = results[stage].table(table)
-            write_csv_atomic(df, folder / f"{name}.csv")
-            out[name] = df
-    return out
-
-
-def make_figures(cfg, results, folder: Path, board_dir: Path) -> dict:
-    """Figures 3–7 as PNG/PDF; returns {name: png path}. Figures 3, 6 and 7 are drawn in R from the board."""
-    from . import figures as F
-
-    folder.mkdir(parents=True, exist_ok=True)
-    fmts = tuple(dict.fromkeys(("png", *cfg.report.formats)))
-    labels = {**names.labels(names.model_ids()), **cfg.cohort.schema.labels(cfg.cohort.clinical_labels)}
-    # the board may hold pins of stages this run does not have (an earlier run's): draw only this run's
-    wanted = [n for n, stage in zip(F.R_FIGURES, ("table2", "nomogram", "nomogram")) if stage in results]
-    drawn_in_r = F.r_figures(board_dir, folder, labels, fmts, names=wanted)
-    made = {}
-
-    def keep(name, fig):
-        if fig is not None:
-            paths = F.save(fig, folder / name, formats=fmts)
-            made[name] = paths[0]
-
-    if "figure3_roc_models" in drawn_in_r:
-        made["figure3_roc_models"] = drawn_in_r["figure3_roc_models"]
-    deep = {n: r for n, r in results.items() if n.startswith("deep_")}
-    if deep:
-        loss = pd.concat(
-            [r.table("loss_history").assign(model=names.label(n[5:])) for n, r in deep.items()],
-            ignore_index=True,
-        )
-        keep("figure4_loss", F.figure4_loss(loss))
-        keep("figure5_gradcam", F.figure5_gradcam({names.label(n[5:]): r.file("gradcam.npz") for n, r in deep.items()}))
-    made.update({n: drawn_in_r[n] for n in ("figure6_nomogram", "figure7_validation") if n in drawn_in_r})
-    return made

@@ -34,14 +34,14 @@ import numpy as np
 import pandas as pd
 
 from ..utils import atomic_path, hash_bytes, write_csv_atomic
-from .cache import Runner
+from .cache import Pin, Runner, Stage
 from .main_result import seed_result_path
 from .. import names
 from .stages import build_stages, load_cohort
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_repeats", "run_seed", "seed_config", "summarise", "RESULT_COLUMNS"]
+__all__ = ["run_repeats", "run_seed", "seed_config", "summarise", "repeats_stage", "RESULT_COLUMNS"]
 
 SPLIT_STAGES_END = "table2"  # the per-seed study stops here; the nomogram is fitted by seed_result
 RESULT_COLUMNS = [
@@ -218,3 +218,30 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
                     "cv_auc_mean": np.nan, "times_chosen": np.nan, "share_chosen": np.nan,
                     "corrected_auc_mean": float(per_seed[f"{name}_corrected_auc"].mean()) if per_seed[f"{name}_corrected_auc"].notna().any() else np.nan})
     return pd.DataFrame(out)
+
+
+# ------------------------------------------------------------------------------------ the stage
+def run_repeated_splits(ctx):
+    """The ``repeats`` stage: split seeds 0 … N−1 (``validation.repeats``), each its own cached study
+    (:func:`run_repeats`); writes ``repeated_splits`` (model × seed) and ``repeated_splits_summary``."""
+    cfg = ctx.config
+    rows = run_repeats(cfg, cfg.validation.repeats, force=ctx.extra.get("force", ()))
+    ctx.write_table("repeated_splits", rows)
+    ctx.write_table("repeated_splits_summary", summarise(rows))
+
+
+def _repeats_key(cfg, results) -> dict:
+    # a seed reads every setting of the study (its own stages are keyed inside it); this stage gathers them
+    return {"config": cfg.config_hash}
+
+
+def repeats_stage(cfg) -> Stage:
+    """The ``repeats`` stage (``validation.repeats`` > 0), run before ``main_result``, which summarises it."""
+    from .stages import _manifest_inputs
+
+    return Stage("repeats", run_repeated_splits, inputs=_manifest_inputs, extra_key=_repeats_key, version="1",
+                 pins=(Pin("repeated_splits_summary", section="repeats", order=10,
+                           title="Test AUC over split seeds: mean, SD and percentiles of every model, the clinical model "
+                                 "and the nomogram"),
+                       Pin("repeated_splits", section="repeats", order=20, show=False,
+                           title="Test AUCs over split seeds (one row per model and seed)")))

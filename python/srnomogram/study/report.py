@@ -257,8 +257,10 @@ def unit_text(info: dict) -> str:
 
 
 def figures_text(cfg, results) -> str:
-    """Which software drew which figure: Figures 3, 6 and 7 in R (ggplot2, the rms nomogram), the rest in matplotlib."""
+    """Which software drew the figures: every one in R (ggplot2, the rms nomogram), from the study's board."""
     r_figs = [f for f, stage in (("3", "table2"), ("6", "nomogram"), ("7", "nomogram")) if stage in results]
+    if any(n.startswith("deep_") for n in results):
+        r_figs[1:1] = ["4", "5"]
     if not r_figs:
         return ""
     try:
@@ -268,17 +270,15 @@ def figures_text(cfg, results) -> str:
     except Exception:  # the report still renders without R
         v = {}
     ver = lambda k: f" {v[k]}" if v.get(k) else ""  # noqa: E731
-    import matplotlib
-
     names = r_figs[0] if len(r_figs) == 1 else ", ".join(r_figs[:-1]) + " and " + r_figs[-1]
-    deep = any(n.startswith("deep_") for n in results)
     return (
         f"Figure{'s' if len(r_figs) > 1 else ''} {names} {'were' if len(r_figs) > 1 else 'was'} drawn in R{ver('R')} with ggplot2{ver('ggplot2')} by the "
-        f"srnomogram R package{ver('srnomogram')} from the study's board (board_figures: roc_plot for the ROC curves with "
+        f"srnomogram R package{ver('srnomogram')} from the study's board alone (study_figures: roc_plot for the ROC curves with "
         f"pROC, nomogram_plot for the rms{ver('rms')} nomogram, calibration_plot for the apparent and bootstrap "
         f"bias-corrected curves of rms::calibrate and the test set's lowess curve, dca_plot for the decision curves "
-        f"and their bootstrap bands); inst/scripts/figures_from_board.R redraws them from the board"
-        + (f". Figures 4 and 5 (training loss, Grad-CAM) were drawn with matplotlib {matplotlib.__version__}." if deep else ".")
+        f"and their bootstrap bands"
+        + ("; the CNNs' loss histories and Grad-CAM maps from their pins" if "4" in r_figs else "")
+        + "); inst/scripts/figures_from_board.R redraws them from the board with one call."
     )
 
 
@@ -355,36 +355,21 @@ def _versions():
     return v
 
 
-TABLE_TITLES = {
-    "table1": "Table 1. Clinical characteristics",
-    "table2": "Table 2. Diagnostic performance of the radiomics and deep-learning models",
-    "score_check": "Score check: cross-validated training AUC (DeLong {level}% CI) of the model behind the "
-    "deep-learning score (no_signal: the interval reaches 0.5)",
-    "table_s2": "Table S2. Univariate and multivariate logistic regression (odds ratios, Wald {level}% CI)",
-    "nomogram_coefficients": "Nomogram and clinical model coefficients (odds ratios, Wald {level}% CI)",
-    "roc_auc": "AUC (DeLong {level}% CI) of the clinical model and the nomogram",
-    "roc_comparison": "DeLong comparison: nomogram vs clinical model (test set, held-out)",
-    "hosmer_lemeshow": "Hosmer–Lemeshow test (train: apparent, df = groups - 2; test: held-out, df = groups)",
-    "calibration_summary": "Calibration: bootstrap (train) and held-out (test: calibration-in-the-large, slope)",
-    "nomogram_thresholds": "Cut-offs of the clinical model and the nomogram (out-of-fold training risks or pre-specified) "
-    "with their cross-validated training classification",
-    "heldout_validation": "Held-out validation on the test set (external_validation at the frozen cut-offs, {level}% CI)",
-    "added_value": "Added value of the deep-learning score: likelihood-ratio test (train) and mean difference in net "
-    "benefit, nomogram - clinical model (test, paired bootstrap {level}% CI)",
-    "net_benefit_difference": "Difference in net benefit, nomogram - clinical model, per threshold (test, paired "
-    "bootstrap {level}% CI)",
-    "internal_validation": "Internal validation (bootstrap, B = {B}): apparent and optimism-corrected indexes "
-    "of the clinical model and the nomogram on the training set (rms::validate)",
-    "main_result": "Main result: every estimate, its {level}% interval (or percentile range over seeds) and how it was obtained",
-    "participant_flow": "Participant flow: lesions, patients and events read, excluded, analysed, train and test",
-    "sample_size": "Sample size: events per parameter and the Riley et al. (2020) minimum for the nomogram",
-}
+def declared_pins(cfg) -> dict:
+    """``{name: Pin}`` of every pin a study with these settings declares (its stages and the repeated splits)."""
+    from .repeats import repeats_stage
+    from .stages import build_stages
+
+    return {p.name: p for s in [*build_stages(cfg), repeats_stage(cfg)] for p in s.pins}
 
 
-def table_title(name: str, cfg) -> str:
-    """The report title of a table, with the study's confidence level and bootstrap B filled in."""
-    return TABLE_TITLES.get(name, name).format(level=_level(cfg), B=cfg.nomogram.calibration_b)
-REPORT_ONLY_CSV = {"decision_curves"}
+def table_title(name: str, cfg, pins=None) -> str:
+    """The report title of a pin (declared in its stage's ``pins=``), with the study's confidence level and
+    bootstrap B filled in; ``pins`` (``{name: Pin}``) defaults to :func:`declared_pins`."""
+    pin = (declared_pins(cfg) if pins is None else pins).get(name)
+    return pin.title_for(cfg) if pin is not None else name
+
+
 FIGURE_TITLES = {
     "figure3_roc_models": "Figure 3. ROC curves of the radiomics and deep-learning models",
     "figure4_loss": "Figure 4. Training loss of the CNNs",
@@ -394,12 +379,16 @@ FIGURE_TITLES = {
 }
 
 
-def write_report(cfg, results, tables: dict, figures: dict, log, path, calculator=None, repeats=None, board_dir=None) -> Path:
+def write_report(cfg, results, tables: dict, figures: dict, log, path, calculator=None, pins=None, board_dir=None) -> Path:
     """Write ``report.html``: main result, methods, tables, figures, TRIPOD+AI, versions, settings; nothing external.
 
-    The main result and the TRIPOD+AI tables are read from the study's board (``board_dir``, default
-    ``<study.output>/board``): pins ``main_result``, ``participant_flow``, ``sample_size``. ``repeats``
-    (from :func:`srnomogram.study.repeats.run_repeats`) adds the repeated-splits section.
+    Every table is a pin of the study's board (``board_dir``, default ``<study.output>/board``):
+    ``tables`` holds them (``{pin: DataFrame}``, as :func:`srnomogram.study.pipeline.export_tables`
+    reads them) and ``pins`` says where each goes: the :class:`~srnomogram.study.cache.Pin` its stage
+    declares, with its title, section (``tables``, ``repeats``; the main result and the TRIPOD+AI
+    tables, pins ``main_result``, ``participant_flow``, ``sample_size``, are read from the board) and
+    order. A table without a declared pin goes to the Tables section under its name. ``figures``:
+    ``{name: PNG}``; ``figure_repeated_splits`` goes to the repeated-splits section.
     """
     title = cfg.report.title or f"srnomogram study: {cfg.study.name}"
     body = [f"<h1>{html.escape(title)}</h1>"]
@@ -416,20 +405,28 @@ def write_report(cfg, results, tables: dict, figures: dict, log, path, calculato
         logger.warning(line)
     if warnings and not any(n in tables for n in WARNING_BEFORE):
         body.append(_warning_box(warnings))
-    for name, df in tables.items():
+    from .cache import Pin
+
+    declared = declared_pins(cfg)
+    declared.update({p.name: p for p in (pins or ())})
+    placed = {n: declared.get(n) or Pin(n, section="tables", order=float("inf")) for n in tables}
+    for name in sorted((n for n, p in placed.items() if p.section == "tables"), key=lambda n: placed[n].order):
+        pin, df = placed[name], tables[name]
         if warnings and name in WARNING_BEFORE:
             body.append(_warning_box(warnings))
-        if name in REPORT_ONLY_CSV:  # long tables: CSV only
-            body.append(f'<p class="meta">{html.escape(name)}: tables/{html.escape(name)}.csv</p>')
+        if not pin.show:  # long tables: CSV only
+            body.append(f'<p class="meta">{html.escape(pin.title_for(cfg))}: tables/{html.escape(name)}.csv (pin {html.escape(name)})</p>')
             continue
         note = f'<p class="note">{html.escape(notes[name])}</p>' if name in notes else ""
-        body.append(f"<h3>{html.escape(table_title(name, cfg))}</h3>{_table_html(df)}{note}"
-                    f'<p class="meta">CSV: tables/{html.escape(name)}.csv</p>')
+        body.append(f"<h3>{html.escape(pin.title_for(cfg))}</h3>{_table_html(df)}{note}"
+                    f'<p class="meta">CSV: tables/{html.escape(name)}.csv (pin {html.escape(name)})</p>')
     body.append("<h2>Figures</h2>")
     for name, png in figures.items():
-        body.append(_img(png, FIGURE_TITLES.get(name, name)))
-    if repeats is not None:
-        body.append(repeats_html(cfg, repeats, _table_html, _img))
+        if name != "figure_repeated_splits":
+            body.append(_img(png, FIGURE_TITLES.get(name, name)))
+    if "repeated_splits" in tables and "repeated_splits_summary" in tables:
+        body.append(repeats_html(cfg, {"rows": tables["repeated_splits"], "summary": tables["repeated_splits_summary"],
+                                       "figure": figures.get("figure_repeated_splits")}, _table_html, _img))
     present = {"Main result", "Methods", *(CHECKLIST_NAMES[n] for n in tables if n in CHECKLIST_NAMES)}
     if figures:
         present.add("Figures")
@@ -803,14 +800,18 @@ window.addEventListener('DOMContentLoaded', () => {
 """
 
 
-def write_calculator(cfg, results, path) -> Path | None:
-    """Write the study's ``calculator.html`` from its fitted nomogram (see :func:`calculator_page`)."""
-    nom = results.get("nomogram")
-    if nom is None:
+def write_calculator(cfg, results, path, board_dir=None) -> Path | None:
+    """Write the study's ``calculator.html`` from its fitted nomogram, the board's ``nomogram_points`` pin
+    (see :func:`calculator_page`); None when the study has no nomogram stage."""
+    if "nomogram" not in results:
+        return None
+    board_dir = Path(cfg.study.output) / "board" if board_dir is None else Path(board_dir)
+    points = _read_board_pin(board_dir, "nomogram_points")
+    if points is None:
         return None
     labels = cfg.cohort.schema.labels(cfg.cohort.clinical_labels)  # a factor's own label and unit first
     labels.setdefault("deep_score", "Deep-learning score (0-1)")
-    return calculator_page(nom.table("nomogram_points"), path, title=f"Nomogram calculator: {cfg.study.name}", labels=labels)
+    return calculator_page(points, path, title=f"Nomogram calculator: {cfg.study.name}", labels=labels)
 
 
 def calculator_page(points: pd.DataFrame, path, title="Nomogram calculator", labels=None) -> Path:

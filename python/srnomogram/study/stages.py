@@ -42,6 +42,15 @@ def _manifest_inputs(cfg, results):
     return manifest_hashes(cfg.cohort.manifest, load_manifest(cfg.cohort.manifest))
 
 
+def with_labels(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a ``label`` column (the model's display label) right after its ``model`` id column, the join key."""
+    if "label" in df.columns or "model" not in df.columns:
+        return df
+    out = df.copy()
+    out.insert(list(out.columns).index("model") + 1, "label", out["model"].map(names.label))
+    return out
+
+
 def _scores_frame(cohort, **cols):
     out = cohort[["case_id", "split", "label"]].copy()
     for k, v in cols.items():
@@ -230,11 +239,6 @@ def run_radiomics_models(ctx):
                            kinds=cfg.radiomics.models, folds=ctx.inputs["split"].table("folds"))
     for m, model in res["models"].items():
         save_model(model, ctx.path(f"model/{m}.skops"), res["features"][m], model=m, seed=cfg.study.seed)
-        if cfg.board.pickle_models:
-            from ..board import write_object
-
-            write_object(Path(cfg.study.output) / "board", f"model_{m}", model,
-                         metadata={"seed": cfg.study.seed, "config_hash": cfg.config_hash})
     _write_timing(ctx, res["timing"])
     ctx.write_table("radiomics_scores", res["scores"])
     ctx.write_table("radiomics_scores_oof", res["scores_oof"])
@@ -247,8 +251,19 @@ def _radiomics_pins(cfg) -> tuple:
     from ..radiomics.models import PIN_TITLES
 
     ids = [names.model_id(im, k) for im in ("or", "sr") if im == "or" or cfg.sr.enabled for k in cfg.radiomics.models]
+    # board.pickle_models: the fitted pipelines as joblib pickles too (the stage keeps them as skops files)
+    pickles = tuple(Pin(f"model_{m}", read=lambda r, m=m: _fitted_radiomics_model(r, m), title=f"{names.label(m)} fitted pipeline (pickle)")
+                    for m in ids) if cfg.board.pickle_models else ()
     return (*(Pin(n, title=PIN_TITLES[n]) for n in ("radiomics_scores", "radiomics_selected")),
-            *(Pin(scores_pin_name(m), read=lambda r, m=m: model_scores(r.table("radiomics_scores"), m)) for m in ids))
+            *(Pin(scores_pin_name(m), read=lambda r, m=m: model_scores(r.table("radiomics_scores"), m)) for m in ids), *pickles)
+
+
+def _fitted_radiomics_model(result, m):
+    """The fitted pipeline of model ``m`` from its skops file (hash-checked), or None when the stage has none."""
+    from ..radiomics.persist import load_model
+
+    path = result.file(f"model/{m}.skops")
+    return load_model(path)[0] if path.is_file() else None
 
 
 def _write_timing(ctx, timing):
@@ -345,11 +360,12 @@ def run_table2(ctx):
     tr, te = (scores["split"] == "train").to_numpy(), (scores["split"] == "test").to_numpy()
     y = scores["label"].to_numpy()
     rows = [
-        metrics.table2_rows(names.label(m), y[tr], scores[m].to_numpy()[tr], y[te], scores[m].to_numpy()[te],
+        metrics.table2_rows(m, y[tr], scores[m].to_numpy()[tr], y[te], scores[m].to_numpy()[te],
                             alpha=cfg.nomogram.alpha, s_train_cv=oof[m].to_numpy()[tr] if m in oof.columns else None)
         for m in models
     ]
     table2 = pd.concat(rows, ignore_index=True)
+    table2.insert(1, "label", table2["model"].map(names.label))  # joined by the id, printed by the label
     best, aucs = metrics.choose_best(scores, models, cfg.nomogram.best_model_rule, oof=oof)
     scores["deep_score"] = scores[best]
     scores["deep_score_fitted"] = scores[best]
@@ -368,8 +384,8 @@ def run_table2(ctx):
     ctx.write_table("scores", scores)
     ctx.write_table("scores_oof", oof)
     ctx.write_table("table2", table2)
-    ctx.write_table("model_aucs", aucs)
-    ctx.write_table("score_check", pd.DataFrame([{"label": names.label(best), **check}]))
+    ctx.write_table("model_aucs", with_labels(aucs))
+    ctx.write_table("score_check", pd.DataFrame([{"model": best, "label": names.label(best), **check}]))
     ctx.write_json("best_model", {"model": best, "label": names.label(best), "rule": cfg.nomogram.best_model_rule,
                                   "train_score": cfg.nomogram.train_score, "folds": int(cfg.validation.folds),
                                   "score_check": check})
@@ -498,7 +514,7 @@ def run_nomogram(ctx):
     for name, fit in fits.items():
         coef.append(fit.summary(conf_level=level).assign(model=name))
     coef = pd.concat(coef, ignore_index=True)
-    ctx.write_table("nomogram_coefficients", coef)
+    ctx.write_table("nomogram_coefficients", with_labels(coef))
     sign = score_coefficient(coef, level)
     ctx.write_json("score_coefficient", sign)
     if sign["negative"]:
@@ -553,9 +569,9 @@ def run_nomogram(ctx):
             c = stats.compare_roc(y, part["risk_nomogram"].to_numpy(), part["risk_clinical"].to_numpy())
             cmp_rows.append({"set": s, "comparison": "nomogram vs clinical", "estimate": "held-out",
                              **c.drop(["df", "auc_of_score1", "auc_of_score2"]).to_dict()})
-    ctx.write_table("roc_auc", pd.DataFrame(roc_rows))
+    ctx.write_table("roc_auc", with_labels(pd.DataFrame(roc_rows)))
     ctx.write_table("roc_comparison", pd.DataFrame(cmp_rows))
-    ctx.write_table("hosmer_lemeshow", pd.DataFrame(hl_rows))
+    ctx.write_table("hosmer_lemeshow", with_labels(pd.DataFrame(hl_rows)))
     ctx.write_table("decision_curves", pd.concat(dca, ignore_index=True))
 
     cal, cal_summary = [], []
@@ -569,7 +585,7 @@ def run_nomogram(ctx):
             cal.append(c.frame().assign(model=name, set=s))
             cal_summary.append(c.summary().assign(model=name, set=s))
     cal_summary = pd.concat(cal_summary, ignore_index=True)
-    ctx.write_table("calibration_summary", cal_summary[["model", "set", *[k for k in cal_summary.columns if k not in ("model", "set")]]])
+    ctx.write_table("calibration_summary", with_labels(cal_summary[["model", "set", *[k for k in cal_summary.columns if k not in ("model", "set")]]]))
     ctx.write_table("calibration", pd.concat(cal, ignore_index=True))
 
     # Harrell's optimism-corrected bootstrap (rms::validate) of both models on the training set
@@ -578,7 +594,7 @@ def run_nomogram(ctx):
         for name, fit in fits.items()
     ]
     val = pd.concat(val, ignore_index=True)
-    ctx.write_table("internal_validation", val[["model", *[c for c in val.columns if c != "model"]]])
+    ctx.write_table("internal_validation", with_labels(val[["model", *[c for c in val.columns if c != "model"]]]))
 
 
 def cross_fit_nomogram(formula: str, train: pd.DataFrame, folds: pd.DataFrame) -> pd.DataFrame:
@@ -743,6 +759,41 @@ def _best_label(ctx):
 
 
 # ------------------------------------------------------------------------------------ the pipeline
+#: Report titles of the stages' tables (``{level}``, ``{B}``: see :meth:`Pin.title_for`).
+TITLES = {
+    "table1": "Table 1. Clinical characteristics",
+    "table2": "Table 2. Diagnostic performance of the radiomics and deep-learning models",
+    "score_check": "Score check: cross-validated training AUC (DeLong {level}% CI) of the model behind the "
+    "deep-learning score (no_signal: the interval reaches 0.5)",
+    "table_s2": "Table S2. Univariate and multivariate logistic regression (odds ratios, Wald {level}% CI)",
+    "nomogram_coefficients": "Nomogram and clinical model coefficients (odds ratios, Wald {level}% CI)",
+    "roc_auc": "AUC (DeLong {level}% CI) of the clinical model and the nomogram",
+    "roc_comparison": "DeLong comparison: nomogram vs clinical model (test set, held-out)",
+    "hosmer_lemeshow": "Hosmer–Lemeshow test (train: apparent, df = groups - 2; test: held-out, df = groups)",
+    "calibration_summary": "Calibration: bootstrap (train) and held-out (test: calibration-in-the-large, slope)",
+    "nomogram_thresholds": "Cut-offs of the clinical model and the nomogram (out-of-fold training risks or pre-specified) "
+    "with their cross-validated training classification",
+    "heldout_validation": "Held-out validation on the test set (external_validation at the frozen cut-offs, {level}% CI)",
+    "added_value": "Added value of the deep-learning score: likelihood-ratio test (train) and mean difference in net "
+    "benefit, nomogram - clinical model (test, paired bootstrap {level}% CI)",
+    "net_benefit_difference": "Difference in net benefit, nomogram - clinical model, per threshold (test, paired "
+    "bootstrap {level}% CI)",
+    "internal_validation": "Internal validation (bootstrap, B = {B}): apparent and optimism-corrected indexes "
+    "of the clinical model and the nomogram on the training set (rms::validate)",
+}
+#: The nomogram stage's tables in the report, in order.
+NOMOGRAM_TABLES = ("nomogram_coefficients", "roc_auc", "roc_comparison", "hosmer_lemeshow", "calibration_summary",
+                   "nomogram_thresholds", "heldout_validation", "added_value", "net_benefit_difference", "internal_validation")
+
+
+def _model_labels(result) -> pd.DataFrame:
+    """The ``model_labels`` pin: ``model`` id and display ``label`` of every model of Table 2 (first, in
+    its order), then of every other registered model, the clinical model and the nomogram
+    (:func:`srnomogram.names.labels`); R's figures take their legends from it, by id, never by position."""
+    ids = list(dict.fromkeys([*result.table("model_aucs")["model"], *names.labels()]))
+    return pd.DataFrame({"model": ids, "label": [names.label(m) for m in ids]})
+
+
 def build_stages(cfg) -> list[Stage]:
     """The stages a config asks for, in dependency order, each with the pins it writes."""
     stages = [Stage("split", run_split, sections=("cohort", "split"), inputs=_manifest_inputs, extra_key=_split_key, version="3",
@@ -766,20 +817,19 @@ def build_stages(cfg) -> list[Stage]:
                 deps = ("split", "sr") if images == "sr" else ("split",)
                 stages.append(Stage(name, make_deep_stage(images, arch), deps=deps, extra_key=_deep_key, version="3", pins=_deep_pins(images, arch)))
                 model_deps.append(name)
-    stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",), version="4",
-                        pins=pins("scores", "scores_oof", "table2", "model_aucs", "score_check")))
-    stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key, pins=pins("table1", "table_s2")))
-    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="8",
-                        pins=(*pins("predictions", "nomogram_coefficients", "nomogram_points", "clinical_points", "roc_auc", "roc_comparison",
-                                    "hosmer_lemeshow", "decision_curves", "calibration", "calibration_summary", "internal_validation"),
-                              Pin("nomogram_thresholds", title="Cut-offs of the clinical model and the nomogram (from out-of-fold "
-                                  "training risks, or pre-specified), frozen for the test set and external validation"),
-                              Pin("heldout_validation", title="Held-out validation of the clinical model and the nomogram on the "
-                                  "test set (external_validation(): CITL, slope, Brier, HL, classification at the frozen cut-off)"),
-                              Pin("added_value", title="Added value of the deep-learning score: likelihood-ratio test (train) and "
-                                  "mean difference in net benefit over the pre-specified range (test)"),
-                              Pin("net_benefit_difference", title="Difference in net benefit, nomogram - clinical model, per "
-                                  "threshold of the pre-specified range (test, paired bootstrap CI)"))))
+    stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",), version="5",
+                        pins=(*pins("scores", "scores_oof", "model_aucs"), Pin("model_labels", read=_model_labels,
+                                                                            title="Display label of every model id"),
+                              Pin("table2", section="tables", order=20, title=TITLES["table2"]),
+                              Pin("score_check", section="tables", order=30, title=TITLES["score_check"]))))
+    stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key,
+                        pins=(Pin("table1", section="tables", order=10, title=TITLES["table1"]),
+                              Pin("table_s2", section="tables", order=40, title=TITLES["table_s2"]))))
+    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="9",
+                        pins=(*pins("predictions", "nomogram_points", "clinical_points", "calibration"),
+                              *(Pin(n, section="tables", order=o, title=TITLES[n]) for o, n in zip(range(50, 150, 10), NOMOGRAM_TABLES)),
+                              Pin("decision_curves", section="tables", order=150, show=False,
+                                  title="Decision curves (net benefit per threshold) of the clinical model and the nomogram"))))
     from .freeze import application_stage  # what `srnomogram validate/predict` needs, frozen
 
     stages.append(application_stage(stages))

@@ -23,7 +23,7 @@ def test_deep_train_writes_every_output_and_predict_reproduces_the_scores(demo_s
     assert (out / "loss.png").stat().st_size > 1000
     assert len(list((out / "gradcam").glob("gradcam_*.png"))) == 3
     t2 = pd.read_csv(out / "table2.csv")
-    assert t2.set.tolist() == ["train", "test"] and (t2.model == "ORMobileNet_v2").all()
+    assert t2.set.tolist() == ["train", "test"] and (t2.model == "or_mobilenet_v2").all() and (t2.label == "ORMobileNet_v2").all()
     from sklearn.metrics import roc_auc_score
 
     te = scores[scores.split == "test"]

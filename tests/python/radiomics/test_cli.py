@@ -40,7 +40,8 @@ def test_fit_writes_table2_scores_and_models(tmp_path):
     out = tmp_path / "out"
     assert main(["-q", "radiomics", "fit", str(tmp_path / "manifest.csv"), "--features", str(tmp_path / "or.parquet"), "-o", str(out)]) == 0
     t2 = pd.read_csv(out / "radiomics_table2.csv")
-    assert list(t2["model"]) == ["OR_LR", "OR_LR", "OR_SVM", "OR_SVM"]
+    assert list(t2["model"]) == ["or_lr", "or_lr", "or_svm", "or_svm"]  # the id is the key, the label a column
+    assert list(t2["label"]) == ["OR_LR", "OR_LR", "OR_SVM", "OR_SVM"]
     assert (out / "or_lr.joblib").is_file() and (out / "radiomics_scores.csv").is_file()
     # a manifest without split and no --split-seed: a one-line error, exit status 2
     man.drop(columns="split").to_csv(tmp_path / "nosplit.csv", index=False)

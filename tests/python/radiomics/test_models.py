@@ -75,7 +75,8 @@ def test_fit_or_sr_models_scores_table2_and_board(tmp_path):
     assert scores["case_id"].tolist() == list(y.index) and res["scores_oof"] is None
     t2 = res["table2"]
     assert len(t2) == 8
-    row = t2[(t2.model == "OR_LR") & (t2.set == "test")].iloc[0]
+    row = t2[(t2.model == "or_lr") & (t2.set == "test")].iloc[0]
+    assert row["label"] == "OR_LR"
     test = (split == "test").to_numpy()
     assert row["auc"] == pytest.approx(roc_auc(y[test], scores["or_lr"][test]))
     assert "original_glcm_F7" not in set(res["report"].query("model == 'sr_lr'")["feature"])

@@ -1,4 +1,4 @@
-"""Figures 3, 6 and 7 drawn in R from a study's board: the two inst/scripts, and the plotted numbers.
+"""Every figure drawn in R from a study's board: the two inst/scripts, and the plotted numbers.
 
 A tiny study (radiomics only, 60 demo lesions, about 15 s) writes a real board; both scripts redraw
 the report's figures from it, and the data of the ggplot layers are compared with the board's pins.
@@ -85,17 +85,55 @@ def test_scripts_rebuild_every_figure_from_the_board(study, tmp_path, script):
     res = subprocess.run([*cmd, str(board), str(tmp_path / "figs")], capture_output=True, text=True, timeout=300,
                          cwd=REPO, env={**os.environ, "MPLBACKEND": "Agg"})
     assert res.returncode == 0, res.stderr[-2000:]
-    matplotlib_figures = ("figure4_loss", "figure5_gradcam", "figure_repeated_splits")
-    names = [*R_FIGURES, *(matplotlib_figures if script.endswith(".py") else ())]
+    # both scripts call the one function that draws every figure (R's study_figures), so both give all six
+    names = [*R_FIGURES, "figure4_loss", "figure5_gradcam", "figure_repeated_splits"]
     listed = {Path(line).name for line in res.stdout.split()}
+    sizes = {"figure4_loss": (1800, 1200), "figure5_gradcam": (1320, 690), "figure_repeated_splits": (1530, 1260)}
     for name in names:
         assert {f"{name}.png", f"{name}.pdf"} <= listed
         if name in R_FIGURES:  # the same figure as the report's, drawn from the board alone
             assert _png_size(tmp_path / "figs" / f"{name}.png") == _png_size(out / "figures" / f"{name}.png")
-        else:
-            _png_size(tmp_path / "figs" / f"{name}.png")
+        else:  # 300 dpi: 6 x 4 in; 2.2 in per lesion x 2.3 in per CNN; max(5, 0.9 x 4 series + 1.5) x 4.2 in
+            assert _png_size(tmp_path / "figs" / f"{name}.png") == sizes[name]
         _assert_pdf(tmp_path / "figs" / f"{name}.pdf")
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == sorted(f"{n}.{e}" for n in names for e in ("png", "pdf"))
+
+
+def test_figures_4_5_and_repeated_splits_plot_the_pins_numbers_under_the_model_labels_pin(tmp_path):
+    import rpy2.robjects as ro
+
+    from srnomogram import stats
+
+    board = tmp_path / "board"
+    write_pin(board, "model_labels", pd.DataFrame({"model": ["or_lr", "or_svm", "sr_resnet101", "clinical", "nomogram"],
+                                                    "label": ["LR on OR", "SVM on OR", "ResNet on SR", "Clin", "Nomo"]}))
+    loss = pd.DataFrame({"iteration": [1, 2, 3, 4], "loss": [0.71, 0.62, 0.55, 0.5]})
+    write_pin(board, "loss_history_sr_resnet101", loss)
+    fig = stats.figure("board_figure", str(board), "figure4_loss")
+    got = _layers(fig, 0, "GeomLine")
+    np.testing.assert_allclose(got["y"], loss["loss"], rtol=0, atol=1e-12)
+    assert list(ro.r("function(p) levels(p$data$model)")(fig.r)) == ["ResNet on SR"]  # the label pin's, by id
+    # Grad-CAM: one panel per lesion, titled with the model's label and the case id read from the npz
+    rng = np.random.default_rng(1)
+    np.savez_compressed(tmp_path / "g.npz", case_id=np.array(["c1", "c2", "c3"]), image=rng.random((3, 8, 6)).astype(np.float32),
+                        cam=rng.random((3, 8, 6)).astype(np.float32), mask=np.ones((3, 8, 6), dtype=bool))
+    write_file_pin(board, "gradcam_sr_resnet101", tmp_path / "g.npz")
+    cam = stats.figure("board_figure", str(board), "figure5_gradcam")
+    titles = [ro.r("function(p, i) p[[i]]$labels$title")(cam.r, i)[0] for i in (1, 2, 3)]
+    assert titles == ["ResNet on SR\nc1", "ResNet on SR\nc2", "ResNet on SR\nc3"]
+    # repeated splits: the bar of each series is the mean test AUC over seeds; the rings mark the chosen models
+    rows = pd.DataFrame({"seed": [0, 0, 1, 1, 2, 2], "model": ["or_lr", "or_svm"] * 3, "test_auc": [0.8, 0.7, 0.75, 0.85, 0.6, 0.9],
+                         "chosen": [True, False, False, True, False, True], "clinical_test_auc": [0.7, 0.7, 0.72, 0.72, 0.65, 0.65],
+                         "nomogram_test_auc": [0.85, 0.85, 0.8, 0.8, 0.9, 0.9]})
+    write_pin(board, "repeated_splits", rows)
+    rep = stats.figure("board_figure", str(board), "figure_repeated_splits")
+    bars = _layers(rep, 0, "GeomSegment").sort_values("x")
+    want = [np.mean([0.8, 0.75, 0.6]), np.mean([0.7, 0.85, 0.9]), np.mean([0.7, 0.72, 0.65]), np.mean([0.85, 0.8, 0.9])]
+    np.testing.assert_allclose(bars["y"], want, rtol=0, atol=1e-12)
+    labels = list(ro.r("function(p) levels(p$data$series)")(rep.r))
+    assert labels == ["LR on OR", "SVM on OR", "Clin", "Nomo"]
+    rings = ro.r("function(p) ggplot2::layer_data(p, 3)$y")(rep.r)
+    assert sorted(rings) == pytest.approx(sorted([0.8, 0.85, 0.9]), abs=1e-12)
 
 
 def test_a_board_without_the_pins_says_which_are_missing(tmp_path):

@@ -63,10 +63,12 @@ def test_demo_end_to_end_produces_report_tables_and_pins(tmp_path, capsys):
     text = report.read_text()
     assert "Table 2" in text and "data:image/png;base64," in text and "http://" not in text
     t2 = pd.read_csv(out / "tables" / "table2.csv")
-    assert set(t2["model"]) == {"OR-LR", "OR-SVM", "SR-LR", "SR-SVM", "OR-MobileNetV2", "SR-MobileNetV2"}
-    assert {"scores", "table2", "manifest", "calibration", "decision_curves", "gradcam_or_mobilenet_v2"} <= set(list_pins(out / "board"))
+    # Table 2 is keyed by model id (the join key), its display label a column of its own
+    assert set(t2["model"]) == {"or_lr", "or_svm", "sr_lr", "sr_svm", "or_mobilenet_v2", "sr_mobilenet_v2"}
+    assert set(t2["label"]) == {"OR-LR", "OR-SVM", "SR-LR", "SR-SVM", "OR-MobileNetV2", "SR-MobileNetV2"}
+    assert {"scores", "table2", "manifest", "calibration", "decision_curves", "gradcam_or_mobilenet_v2", "model_labels"} <= set(list_pins(out / "board"))
     pd.testing.assert_frame_equal(read_pin(out / "board", "table2"), t2)
-    for fig in ("figure3_roc_models", "figure6_nomogram", "figure7_validation"):
+    for fig in ("figure3_roc_models", "figure4_loss", "figure5_gradcam", "figure6_nomogram", "figure7_validation"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
     # a rerun reuses everything and gives the same numbers
     assert main(["demo", "-o", str(out), "-n", "60", *TINY]) == 0
@@ -259,14 +261,52 @@ def test_the_publisher_pins_what_each_stage_declares_and_nothing_else(tmp_path):
 
 def test_every_pin_of_a_full_study_is_declared_by_exactly_one_stage():
     from srnomogram.study.config import config_from_dict
-    from srnomogram.study.stages import build_stages
+    from srnomogram.study.pipeline import study_stages
 
-    stages = build_stages(config_from_dict({"cohort": {"manifest": "m.csv"}}))
+    stages = study_stages(config_from_dict({"cohort": {"manifest": "m.csv"}, "validation": {"repeats": 3},
+                                            "board": {"pickle_models": True}}))
     names = [p.name for s in stages for p in s.pins]
     assert len(names) == len(set(names))
     by_stage = {s.name: {p.name for p in s.pins} for s in stages}
+    # the repeated splits are a stage of their own, before main_result (which summarises them)
+    assert [s.name for s in stages][-2:] == ["repeats", "main_result"]
+    assert by_stage["repeats"] == {"repeated_splits", "repeated_splits_summary"}
+    assert {"model_labels", "table2", "score_check"} <= by_stage["table2"]
+    # board.pickle_models: the fitted pipelines are declared pins too, not written beside the publisher
+    assert {"model_or_lr", "model_sr_svm"} <= by_stage["radiomics_models"]
     assert by_stage["deep_sr_resnet101"] == {"scores_sr_resnet101", "loss_history_sr_resnet101", "model_sr_resnet101", "gradcam_sr_resnet101"}
-    assert by_stage["radiomics_models"] == {"radiomics_scores", "radiomics_selected", "scores_or_lr", "scores_or_svm", "scores_sr_lr", "scores_sr_svm"}
+    assert by_stage["radiomics_models"] - {"model_or_lr", "model_or_svm", "model_sr_lr", "model_sr_svm"} == {
+        "radiomics_scores", "radiomics_selected", "scores_or_lr", "scores_or_svm", "scores_sr_lr", "scores_sr_svm"}
+
+
+def test_the_report_and_tables_folder_show_a_newly_declared_pin_from_the_board_alone(tmp_path):
+    """Adding a statistic to the report is one declared Pin: the publisher pins it, publish() exports it to
+    tables/ and prints it in report.html under its title and in its order, reading the board (the stage
+    folder is deleted before publishing)."""
+    import shutil
+
+    from srnomogram.study.cache import Pin, Runner, Stage
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.pipeline import _publisher, publish
+
+    stat = pd.DataFrame({"model": ["nomogram"], "label": ["Nomogram"], "estimate": [0.8125], "p_value": [0.0004]})
+
+    def fn(ctx):  # stands in for "call the R function through its wrapper"
+        ctx.write_table("toy_statistic", stat)
+        ctx.write_table("not_for_the_report", pd.DataFrame({"z": [1]}))
+
+    stage = Stage("toy", fn, pins=(Pin("toy_statistic", title="Toy statistic ({level}% CI)", section="tables", order=1),
+                                   Pin("not_for_the_report")))
+    cfg = config_from_dict({"cohort": {"manifest": "m.csv"}, "study": {"output": str(tmp_path)}, "nomogram": {"alpha": 0.1},
+                            "report": {"formats": ["png"]}})
+    runner = Runner(cfg, [stage], on_done=_publisher(cfg, tmp_path / "board"))
+    results = runner.run()
+    shutil.rmtree(tmp_path / "stages")  # the report reads the board, never the stage folders
+    page = publish(cfg, [stage], results, runner.log, tmp_path).read_text()
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "tables" / "toy_statistic.csv"), stat)
+    assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["toy_statistic.csv"]
+    assert "<h3>Toy statistic (90% CI)</h3>" in page and "<td>0.812</td>" in page and "&lt; 0.001" in page
+    assert "not_for_the_report" not in page
 
 
 def test_run_and_demo_refuse_an_output_folder_another_process_writes(tmp_path, lock_holder, capsys):

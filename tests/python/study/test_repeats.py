@@ -73,27 +73,25 @@ def test_repeats_rerun_the_split_per_seed_share_features_and_resume(tmp_path, de
     assert summary.loc[["or_lr", "or_svm"], "times_chosen"].sum() == 2
     assert summary.loc["nomogram", "n_seeds"] == 2
     assert summary.loc["nomogram", "corrected_auc_mean"] == pytest.approx(rows.drop_duplicates("seed")["nomogram_corrected_auc"].mean())
-    from srnomogram.study import figures as F
-    from srnomogram.names import labels
-
-    png = F.save(F.figure_repeated_splits(rows, labels()), tmp_path / "fig", formats=("png",))[0]
-    assert png.stat().st_size > 1000
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="srnomogram.study.repeats"):
         again = run_repeats(cfg, 2)
     assert "seed 2 of 2 reused" in caplog.text
     pd.testing.assert_frame_equal(again, rows)
-    # the study's repeated-splits step pins the rows, so the figure can be redrawn from the board
+    # the study's repeats stage pins the rows (a declared pin), so the figure can be redrawn from the board
     from srnomogram.board import read_pin
-    from srnomogram.study.pipeline import repeated_splits
-
-    repeated_splits(cfg, tmp_path / "o")
-    pd.testing.assert_frame_equal(read_pin(tmp_path / "o" / "board", "repeated_splits"), rows, check_dtype=False)
-    # the study's main_result stage summarises the seeds' result files: mean, percentile range, share > 0
     from srnomogram.study.cache import Runner
-    from srnomogram.study.stages import build_stages
+    from srnomogram.study.pipeline import _publisher, study_stages
 
-    main = Runner(cfg, build_stages(cfg)).run()["main_result"].table("main_result").set_index("estimand")
+    res = Runner(cfg, study_stages(cfg), on_done=_publisher(cfg, tmp_path / "o" / "board")).run()
+    pd.testing.assert_frame_equal(read_pin(tmp_path / "o" / "board", "repeated_splits"), rows, check_dtype=False)
+    pd.testing.assert_frame_equal(read_pin(tmp_path / "o" / "board", "repeated_splits_summary"), summarise(rows), check_dtype=False)
+    from srnomogram.study import figures as F  # the figure, drawn from that pin alone (in R)
+
+    png = F.study_figures(tmp_path / "o" / "board", tmp_path / "fig", formats=("png",), pins=["repeated_splits"])
+    assert list(png) == ["figure_repeated_splits"] and png["figure_repeated_splits"].stat().st_size > 1000
+    # the study's main_result stage summarises the seeds' result files: mean, percentile range, share > 0
+    main = res["main_result"].table("main_result").set_index("estimand")
     per = rows.drop_duplicates("seed")
     d = (per["nomogram_test_auc"] - per["clinical_test_auc"]).to_numpy()
     row = main.loc["delta_auc_nomogram_clinical_test_seeds"]

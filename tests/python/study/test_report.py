@@ -360,3 +360,28 @@ def test_each_paper_choice_made_alone_gets_its_own_warning_and_no_recipe_sentenc
     assert "test_auc_cnn" in recipe_warnings(rule)[0]
     fitted = config_from_dict({**base, "nomogram": {"train_score": "fitted"}})
     assert [k for k, _ in recipe_warnings(fitted, keys=True)] == ["train_score"]
+
+
+def test_a_study_writes_only_declared_pins_and_its_tables_folder_is_the_report_pins(small_study):
+    """The board is the study's only output interface: every pin on it is declared by one of the run's stages,
+    and tables/ holds exactly the pins with a report section, as the board holds them."""
+    from srnomogram.board import list_pins, read_pin
+    from srnomogram.study.cache import report_pins
+    from srnomogram.study.config import load_config
+    from srnomogram.study.pipeline import study_stages
+
+    out, report = small_study
+    cfg = load_config(out / "resolved_config.yaml")
+    stages = study_stages(cfg)
+    declared = {p.name for s in stages for p in s.pins}
+    on_board = set(list_pins(out / "board"))
+    assert on_board <= declared, sorted(on_board - declared)
+    shown = [p.name for p in report_pins(stages) if p.name in on_board]
+    assert sorted(p.stem for p in (out / "tables").glob("*.csv")) == sorted(shown)
+    for name in shown:
+        pd.testing.assert_frame_equal(pd.read_csv(out / "tables" / f"{name}.csv"), read_pin(out / "board", name).reset_index(drop=True),
+                                      check_dtype=False)
+    # the report prints them in their declared order: Table 1, Table 2, the score check, Table S2, ...
+    page = report.read_text()
+    heads = [h for h in re.findall(r"<h3>(.*?)</h3>", page) if h.startswith(("Table 1.", "Table 2.", "Score check", "Table S2."))]
+    assert [h.split(".")[0].split(":")[0] for h in heads] == ["Table 1", "Table 2", "Score check", "Table S2"]

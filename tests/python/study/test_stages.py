@@ -372,11 +372,20 @@ def _table2_with_oof(tmp_path, oof_noise, seed=4, **nomogram):
 
 
 def _report(cfg, results, tmp_path):
-    from srnomogram.study.pipeline import export_tables
+    """The report of ``results``, as the study writes it: their declared pins published to a board, the
+    report's tables read back from it."""
+    from srnomogram.study.cache import report_pins
+    from srnomogram.study.pipeline import _publisher, export_tables
     from srnomogram.study.report import write_report
+    from srnomogram.study.stages import build_stages
 
-    tables = export_tables(results, tmp_path / "tables")
-    return write_report(cfg, results, tables, {}, [], tmp_path / "report.html").read_text()
+    board = tmp_path / "board"
+    stages = {s.name: s for s in build_stages(cfg)}
+    for name, res in results.items():
+        _publisher(cfg, board)(stages[name], res, True)
+    shown = report_pins(stages[n] for n in results)
+    tables = export_tables(board, [p.name for p in shown], tmp_path / "tables")
+    return write_report(cfg, results, tables, {}, [], tmp_path / "report.html", pins=shown, board_dir=board).read_text()
 
 
 def test_score_check_flags_a_chosen_score_whose_cv_auc_interval_reaches_one_half_and_the_report_warns(tmp_path, caplog):
@@ -394,6 +403,9 @@ def test_score_check_flags_a_chosen_score_whose_cv_auc_interval_reaches_one_half
     assert row["label"] == "OR-LR" and row["cv_auc_lower"] == pytest.approx(lo, abs=1e-12) and bool(row["no_signal"])
     train_row = t2.table("table2").query("set == 'train'").iloc[0]
     assert train_row["cv_auc_lower"] == pytest.approx(lo, abs=1e-12)
+    # Table 2 and the score check are keyed by model id, the label a column of its own (was: the label as key)
+    assert list(t2.table("table2").columns[:3]) == ["model", "label", "set"]
+    assert (train_row["model"], train_row["label"]) == ("or_lr", "OR-LR") and row["model"] == "or_lr"
     with caplog.at_level("WARNING"):
         page = _report(cfg, {"table2": t2}, tmp_path)
     line = f"cross-validated training AUC is {auc:.3f} (95% CI {lo:.3f}-{hi:.3f}, lower bound <= 0.5)"
