@@ -12,6 +12,16 @@ SHARED = Path(os.environ.get("SRNOMOGRAM_SHARED", REPO.parent / "shared"))
 BREAST = SHARED / "data" / "breast-lesions-usg"
 GOLDEN = SHARED / "golden"
 
+# One thread count for the whole session. When nobody gives a count, the training loops follow the
+# other jobs of a shared machine (srnomogram._threads.adapt_threads), and a test that calls the
+# command line in this process would leave that on: its numbers (two runs compared to the last bit)
+# would then depend on what else the machine runs. A count given (OMP_NUM_THREADS=1 in .ci/levels.sh)
+# is kept.
+if not os.environ.get("SRNOMOGRAM_THREADS", "").strip() and not os.environ.get("OMP_NUM_THREADS", "").strip():
+    from srnomogram._threads import available_cores
+
+    os.environ["SRNOMOGRAM_THREADS"] = str(available_cores())
+
 
 @pytest.fixture(scope="session")
 def breast_dir() -> Path:

@@ -53,7 +53,7 @@ def test_pin_metadata_carries_provenance_and_caller_fields(tmp_path):
     assert meta["pin_type"] == "csv"
     # the metadata lives in pins' own data.txt, where R's pins::pin_meta reads it
     (data_txt,) = (tmp_path / "scores").glob("*/data.txt")
-    assert yaml.safe_load(data_txt.read_text())["user"]["seed"] == 3
+    assert yaml.safe_load(data_txt.read_text(encoding="utf-8"))["user"]["seed"] == 3
 
 
 def test_new_content_makes_a_new_version_and_old_versions_stay_readable(tmp_path):

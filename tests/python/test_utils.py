@@ -56,7 +56,7 @@ def test_atomic_write_fsyncs_the_file_before_the_rename_and_the_folder_after(tmp
     _, src, target = events[1]
     assert target == str(dst) and events[0][1] == src  # the temporary file itself was flushed before it took the name
     assert events[2][1] == str(tmp_path)  # then the folder, so the rename itself is on disk
-    assert dst.read_text() == "complete"
+    assert dst.read_text(encoding="utf-8") == "complete"
 
 
 def test_a_failed_atomic_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -65,7 +65,7 @@ def test_a_failed_atomic_write_leaves_the_old_file_and_no_temporary(tmp_path):
     with pytest.raises(RuntimeError), atomic_path(dst) as tmp:
         tmp.write_text("half")
         raise RuntimeError("killed")
-    assert dst.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+    assert dst.read_text(encoding="utf-8") == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
 
 @pytest.mark.parametrize("cid", ["case001", "benign_12", "P-7.2", "Case.A"])
@@ -102,7 +102,7 @@ def test_a_second_writer_of_an_output_folder_is_refused_in_one_line_naming_the_h
 
     out = tmp_path / "study_output"
     with lock_holder(out) as holder:
-        record = json.loads((out / utils.LOCK_NAME).read_text())
+        record = json.loads((out / utils.LOCK_NAME).read_text(encoding="utf-8"))
         assert record["pid"] == holder.pid and record["host"] == socket.gethostname() and record["what"] == "run"
         with pytest.raises(OutputInUseError) as info:
             with utils.output_lock(out, "run"):
@@ -115,10 +115,10 @@ def test_a_second_writer_of_an_output_folder_is_refused_in_one_line_naming_the_h
     # the holder was killed (SIGKILL): its lock went with it, the file left behind blocks nothing
     assert (out / utils.LOCK_NAME).exists()
     with utils.output_lock(out, "run") as path:
-        assert json.loads(path.read_text())["pid"] == os.getpid()
+        assert json.loads(path.read_text(encoding="utf-8"))["pid"] == os.getpid()
         with utils.output_lock(out, "demo"):  # re-entrant within one process (the demo runs the study)
             pass
-    assert path.read_text() == ""  # released
+    assert path.read_text(encoding="utf-8") == ""  # released
 
 
 def test_excerpt_is_short_and_quick_whatever_the_value():
@@ -151,7 +151,7 @@ def test_an_output_file_must_not_be_a_folder_an_input_or_under_a_file(tmp_path):
     for same in (tmp_path / "m.csv", tmp_path / "folder" / ".." / "m.csv", tmp_path / "link.csv"):
         with pytest.raises(InputError, match=r"^The '-o/--output' option names .*, the input MANIFEST itself; write to another file, so that the input is kept\.$"):
             check_output_file(same, "-o/--output", inputs={"MANIFEST": tmp_path / "m.csv"})
-    assert (tmp_path / "m.csv").read_text() == "x\n"
+    assert (tmp_path / "m.csv").read_text(encoding="utf-8") == "x\n"
     # an existing file that is no input is replaced (atomically, later); a new file in new folders is fine
     assert check_output_file(tmp_path / "other.csv", "-o", inputs={"MANIFEST": tmp_path / "m.csv"}) == tmp_path / "other.csv"
     assert check_output_file(tmp_path / "new" / "deeper" / "s.csv", "-o") == tmp_path / "new" / "deeper" / "s.csv"

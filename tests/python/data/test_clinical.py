@@ -100,7 +100,7 @@ def test_the_design_of_a_categorical_factor_predicts_as_r_predict_with_rms_term_
     ctx = SimpleNamespace(path=lambda name: tmp_path / name,
                           write_json=lambda name, obj: (tmp_path / f"{name}.json").write_text(json.dumps(obj)))
     save_nomogram_fits(ctx, {"nomogram": fit}, train, schema)
-    design = json.loads((tmp_path / "nomogram_design.json").read_text())["nomogram"]
+    design = json.loads((tmp_path / "nomogram_design.json").read_text(encoding="utf-8"))["nomogram"]
     assert design["terms"] == ["age", "shape=oval", "shape=irregular", "deep_score"]
     shape = next(p for p in design["predictors"] if p["name"] == "shape")
     assert shape["type"] == "categorical" and shape["levels"] == ["round", "oval", "irregular"] and shape["coef"][0] == 0.0

@@ -163,7 +163,7 @@ def test_breast_import_rejects_a_missing_image_and_keeps_an_old_manifest(tmp_pat
     out.write_text("old\n")
     with pytest.raises(InputError, match=r"row 3, column 'Mask_tumor_filename': file .*case002_tumor\.png does not exist\. Restore the file"):
         import_breast_lesions_usg(src, out, progress=False)
-    assert out.read_text() == "old\n"
+    assert out.read_text(encoding="utf-8") == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["breast", "manifest.csv"]
 
 

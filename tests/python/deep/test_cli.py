@@ -28,7 +28,7 @@ def test_deep_train_writes_every_output_and_predict_reproduces_the_scores(demo_s
 
     te = scores[scores.split == "test"]
     assert t2.auc[1] == pytest.approx(roc_auc_score(te.label, te.deep_score), abs=1e-12)
-    cfg = json.loads((out / "config.json").read_text())
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert cfg["name"] == "ORMobileNet_v2" and cfg["params"]["epochs"] == 1
     from srnomogram.board import read_pin
 

@@ -145,7 +145,7 @@ def test_gradcam_is_higher_inside_the_lesion_for_a_model_trained_on_the_demo(dem
 def test_checkpoint_round_trips(fitted, demo120_split, tmp_path):
     df, _ = demo120_split
     fitted.save(tmp_path / "ck")
-    meta = json.loads((tmp_path / "ck" / "meta.json").read_text())
+    meta = json.loads((tmp_path / "ck" / "meta.json").read_text(encoding="utf-8"))
     assert meta["arch"] == "mobilenet_v2" and meta["classes"] == [0, 1] and meta["seed"] == 0
     assert meta["normalization"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
     assert meta["params"]["epochs"] == LEARN["epochs"] and "torch" in meta["versions"]
@@ -161,7 +161,7 @@ def test_corrupted_checkpoints_are_checkpoint_errors(fitted, tmp_path):
     (ck / "model.pt").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(CheckpointError, match="SHA-256 does not match"):
         DeepClassifier.load(ck)
-    meta = json.loads((ck / "meta.json").read_text())
+    meta = json.loads((ck / "meta.json").read_text(encoding="utf-8"))
     meta.pop("model_sha256")
     (ck / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="is corrupted or not a state_dict"):

@@ -59,7 +59,7 @@ def test_a_tampered_or_unhashed_file_is_refused(tmp_path):
     p.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     with pytest.raises(CheckpointError, match="SHA-256 does not match lr.json"):
         load_model(p)
-    meta = json.loads(p.with_suffix(".json").read_text())
+    meta = json.loads(p.with_suffix(".json").read_text(encoding="utf-8"))
     meta.pop("model_sha256")
     p.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="records no SHA-256"):

@@ -90,7 +90,7 @@ def test_an_sr_file_is_reused_only_when_the_same_model_settings_and_inputs_made_
 
     fitted.apply_manifest(cohort_2d / "manifest.csv")
     out, side = cohort_2d / "c0_sr.png", cohort_2d / "c0_sr.png.json"
-    meta = json.loads(side.read_text())
+    meta = json.loads(side.read_text(encoding="utf-8"))
     assert meta["precision"] == "float32" and meta["resample_back"] is True and set(meta["outputs"]) == {"c0_sr.png"}
     stamp = lambda: (out.stat().st_mtime_ns, out.read_bytes())  # noqa: E731
     first = stamp()
@@ -101,7 +101,7 @@ def test_an_sr_file_is_reused_only_when_the_same_model_settings_and_inputs_made_
         next(other.generator_.parameters()).add_(0.05)  # another model (other weights)
     other.apply_manifest(cohort_2d / "manifest.csv")
     assert out.stat().st_mtime_ns != first[0]
-    assert json.loads(side.read_text())["generator_sha256"] != meta["generator_sha256"]
+    assert json.loads(side.read_text(encoding="utf-8"))["generator_sha256"] != meta["generator_sha256"]
     fitted.apply_manifest(cohort_2d / "manifest.csv")
     assert out.read_bytes() == first[1]  # back to the first model: its own result again, not the other's
     again = out.stat().st_mtime_ns
@@ -152,7 +152,7 @@ def test_apply_manifest_2d_at_2x_halves_spacing_and_maps_masks(fitted, cohort_2d
     ys, xs = np.nonzero(m)
     assert abs(ys.min() - 40) <= 1 and abs(ys.max() - 79) <= 1 and abs(xs.min() - 50) <= 1 and abs(xs.max() - 99) <= 1
     assert m.sum() == pytest.approx(40 * 50, rel=0.06)
-    assert not (cohort_2d / "manifest.csv").read_text().count("image_sr")  # original manifest untouched
+    assert not (cohort_2d / "manifest.csv").read_text(encoding="utf-8").count("image_sr")  # original manifest untouched
 
 
 def test_volume_sr_doubles_z_halves_z_spacing_and_keeps_origin(fitted, tmp_path):
@@ -361,9 +361,9 @@ def test_apply_manifest_roi_writes_the_region_in_the_sidecar_and_matches_whole_i
     pd.DataFrame([dict(case_id="a", image="a.png", mask="a_mask.png", label=1, spacing=0.1)]).to_csv(tmp_path / "m.csv", index=False)
     roi = fitted.apply_manifest(tmp_path / "m.csv", out_dir=tmp_path / "roi")
     whole = fitted.apply_manifest(tmp_path / "m.csv", out_dir=tmp_path / "whole", region="image")
-    meta = json.loads((tmp_path / "roi" / "a_sr.png.json").read_text())
+    meta = json.loads((tmp_path / "roi" / "a_sr.png.json").read_text(encoding="utf-8"))
     assert meta["region"] == "roi" and meta["roi_margin"] == 0.1 and meta["roi_box"] == [[0, 33], [145, 200]]
-    assert json.loads((tmp_path / "whole" / "a_sr.png.json").read_text())["region"] == "image"
+    assert json.loads((tmp_path / "whole" / "a_sr.png.json").read_text(encoding="utf-8"))["region"] == "image"
     a, b = (np.asarray(Image.open(p)) for p in (roi["image_sr"][0], whole["image_sr"][0]))
     r0, c0, r1, c1 = roi_box(m > 0, 0.1)
     np.testing.assert_array_equal(a[r0:r1, c0:c1], b[r0:r1, c0:c1])
@@ -406,7 +406,7 @@ def test_apply_manifest_on_a_dask_cluster_writes_the_same_files_and_sidecars(fit
         image_sr=lambda d: d["image_sr"].str.replace("local/", "dask_roi/")))
     for a, b in zip(local["image_sr"], (cohort_2d / "dask_roi" / Path(p).name for p in remote["image_sr"])):
         assert Path(a).read_bytes() == b.read_bytes()
-        sa, sb = (json.loads(Path(str(x) + ".json").read_text()) for x in (a, b))
+        sa, sb = (json.loads(Path(str(x) + ".json").read_text(encoding="utf-8")) for x in (a, b))
         assert sa == sb  # key, settings, inputs, ROI box and output hashes
 
 

@@ -157,7 +157,7 @@ def test_sr_train_with_another_generator_from_the_command_line(tmp_path, train_i
     rc = main(["-q", "sr", "train", str(tmp_path / "manifest.csv"), "--out", str(tmp_path / "model"), "--generator", "unet",
                "--generator-param", "levels=1", *common])
     assert rc == 0
-    meta = json.loads((tmp_path / "model" / "meta.json").read_text())
+    meta = json.loads((tmp_path / "model" / "meta.json").read_text(encoding="utf-8"))
     assert meta["generator"] == {"generator": "unet", "params": {"channels": 4, "blocks": 0, "scale": 2, "levels": 1}}
     rc = main(["-q", "sr", "train", str(tmp_path / "manifest.csv"), "--out", str(tmp_path / "bad"), "--generator", "srgan", *common])
     assert rc != 0 and "'generator' parameter of SuperResolver.fit must be one of ['edsr', 'unet'" in capsys.readouterr().err

@@ -99,7 +99,7 @@ def test_the_unet_trains_saves_loads_and_applies_with_its_own_halo(train_images,
     assert after < 0.9 * before
 
     model.save(tmp_path / "m")
-    assert json.loads((tmp_path / "m" / "meta.json").read_text())["generator"] == spec
+    assert json.loads((tmp_path / "m" / "meta.json").read_text(encoding="utf-8"))["generator"] == spec
     loaded = SuperResolver.load(tmp_path / "m", device="cpu")
     assert isinstance(loaded.generator_, UNetGenerator) and loaded.generator_spec_ == spec
     np.testing.assert_array_equal(loaded.predict(heldout_images[0]), model.predict(heldout_images[0]))
@@ -132,7 +132,7 @@ def test_the_unet_trains_saves_loads_and_applies_with_its_own_halo(train_images,
     whole = loaded.apply_manifest(manifest, out_dir=tmp_path / "whole", region="image")
     for a, b in zip(_pngs(roi), _pngs(whole)):
         assert np.abs(a[box] - b[box]).max() <= 1
-    assert json.loads((tmp_path / "roi" / "c0_sr.png.json").read_text())["generator"] == spec
+    assert json.loads((tmp_path / "roi" / "c0_sr.png.json").read_text(encoding="utf-8"))["generator"] == spec
 
 
 def test_a_generator_registered_in_one_file_runs_end_to_end(train_images, heldout_images, tmp_path, monkeypatch):
@@ -159,7 +159,7 @@ def test_a_generator_registered_in_one_file_runs_end_to_end(train_images, heldou
     workers = loaded.apply_manifest(manifest, out_dir=tmp_path / "workers", manifest_out=tmp_path / "workers.csv", jobs=2)
     for a, b in zip(_pngs(here), _pngs(workers)):  # workers may sum with another thread count: a grey level at most
         assert a.shape == b.shape and np.abs(a - b).max() <= 1
-    assert json.loads((tmp_path / "workers" / "c1_sr.png.json").read_text())["generator"] == spec
+    assert json.loads((tmp_path / "workers" / "c1_sr.png.json").read_text(encoding="utf-8"))["generator"] == spec
 
 
 def test_a_study_reaches_the_generator_through_sr_params(tmp_path):
@@ -176,11 +176,11 @@ def test_a_study_reaches_the_generator_through_sr_params(tmp_path):
     cfg = config_from_dict({"cohort": {"manifest": str(manifest)}, "study": {"output": str(tmp_path / "o")}, "sr": sr,
                             "radiomics": {"enabled": False}, "deep": {"enabled": False}})
     run = Runner(cfg, build_stages(cfg), root=tmp_path / "run").run(until="sr")
-    meta = json.loads(run["sr"].file("model/meta.json").read_text())
+    meta = json.loads(run["sr"].file("model/meta.json").read_text(encoding="utf-8"))
     assert meta["generator"] == {"generator": "unet", "params": {"channels": 4, "blocks": 0, "scale": 2, "levels": 1}}
     cohort = run["sr"].file("cohort.csv")
     first = cohort.parent / (pd.read_csv(cohort)["image_sr"].iloc[0] + ".json")  # relative to the manifest
-    assert json.loads(first.read_text())["generator"] == meta["generator"]
+    assert json.loads(first.read_text(encoding="utf-8"))["generator"] == meta["generator"]
 
 
 @pytest.mark.parametrize("params, match", [({"levels": 0}, "'levels' parameter of UNetGenerator must be an int in 1..4"),

@@ -105,7 +105,7 @@ def test_save_and_load_round_trip_with_weights_only(fitted, heldout_images, tmp_
     finally:
         fitted.set_params(amp="auto")
     fitted.save(tmp_path / "m")
-    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text(encoding="utf-8"))
     assert meta["params"]["channels"] == TINY["channels"]
     assert meta["generator_sha256"] == hashlib.sha256((tmp_path / "m" / "generator.pt").read_bytes()).hexdigest()
     state = torch.load(tmp_path / "m" / "generator.pt", weights_only=True)
@@ -122,13 +122,13 @@ def test_load_reports_missing_corrupt_and_foreign_checkpoints(fitted, tmp_path):
     (tmp_path / "m" / "generator.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="corrupted or was replaced: its SHA-256 does not match meta.json"):
         SuperResolver.load(tmp_path / "m")
-    old = json.loads((tmp_path / "m" / "meta.json").read_text())
+    old = json.loads((tmp_path / "m" / "meta.json").read_text(encoding="utf-8"))
     old.pop("generator_sha256")  # a checkpoint written before hashes were recorded
     (tmp_path / "m" / "meta.json").write_text(json.dumps(old))
     with pytest.raises(CheckpointError, match="cannot be loaded"):
         SuperResolver.load(tmp_path / "m")
     fitted.save(tmp_path / "w")
-    meta = json.loads((tmp_path / "w" / "meta.json").read_text())
+    meta = json.loads((tmp_path / "w" / "meta.json").read_text(encoding="utf-8"))
     meta["params"]["channels"] = 16
     (tmp_path / "w" / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="cannot be loaded"):
@@ -188,7 +188,7 @@ def test_the_checkpoint_records_the_generator_spec_and_one_without_it_loads_the_
     parameters) loads as the default generator with the same weights and the same predictions."""
     img = heldout_images[0]
     fitted.save(tmp_path / "m")
-    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text(encoding="utf-8"))
     spec = {"generator": "edsr", "params": {"channels": TINY["channels"], "blocks": TINY["blocks"], "scale": 2}}
     assert meta["format"] == "srnomogram.sr/2" and meta["generator"] == spec == fitted.generator_spec_
     assert (meta["params"]["generator"], meta["params"]["generator_params"]) == ("edsr", None)
@@ -206,7 +206,7 @@ def test_an_unknown_generator_or_generator_parameter_is_named_in_the_error(train
     with pytest.raises(InputError, match=r"The 'generator_params' parameter of SuperResolver.fit must be a dict with keys among \[\]"):
         SuperResolver(**{**TINY, "generator_params": {"levels": 2}}).fit_images(train_images)
     fitted.save(tmp_path / "m")
-    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text(encoding="utf-8"))
     meta["params"]["generator"] = meta["generator"]["generator"] = "gone"  # registered by a module not imported
     (tmp_path / "m" / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match=r"meta.json: The 'generator' parameter of SuperResolver.load must be one of"):

@@ -71,11 +71,11 @@ def test_changing_a_setting_recomputes_only_the_stages_that_read_it(tmp_path):
 def test_corrupted_output_or_marker_is_detected_and_recomputed(tmp_path):
     CALLS.clear()
     Runner(_cfg(tmp_path), _stages()).run()
-    good = (tmp_path / "stages" / "draw" / "draws.csv").read_text()
+    good = (tmp_path / "stages" / "draw" / "draws.csv").read_text(encoding="utf-8")
     (tmp_path / "stages" / "draw" / "draws.csv").write_text("x\n1\n")  # corrupted output
     Runner(_cfg(tmp_path), _stages()).run()
     assert CALLS[2:] == ["draw"]  # summary's input content is unchanged, so it is reused
-    assert (tmp_path / "stages" / "draw" / "draws.csv").read_text() == good
+    assert (tmp_path / "stages" / "draw" / "draws.csv").read_text(encoding="utf-8") == good
     (tmp_path / "stages" / "summary" / DONE).write_text("{not json")  # corrupted marker
     Runner(_cfg(tmp_path), _stages()).run()
     assert CALLS[3:] == ["summary"]
@@ -165,8 +165,8 @@ def test_killed_then_rerun_study_equals_an_uninterrupted_one(tmp_path):
         a = pd.read_csv(straight / "stages" / stage / f"{table}.csv")
         b = pd.read_csv(killed / "stages" / stage / f"{table}.csv")
         pd.testing.assert_frame_equal(a, b, check_exact=True)
-    done = json.loads((killed / "stages" / "total" / DONE).read_text())
-    assert done["key"] == json.loads((straight / "stages" / "total" / DONE).read_text())["key"]
+    done = json.loads((killed / "stages" / "total" / DONE).read_text(encoding="utf-8"))
+    assert done["key"] == json.loads((straight / "stages" / "total" / DONE).read_text(encoding="utf-8"))["key"]
 
 
 def test_stage_folders_and_files_get_the_modes_the_umask_gives(tmp_path):

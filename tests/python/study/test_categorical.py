@@ -80,7 +80,7 @@ def test_the_study_fits_shape_as_an_r_factor_with_rms_term_names_and_a_design_pe
     coef = pd.read_csv(out / "tables" / "nomogram_coefficients.csv")
     assert coef.loc[coef["model"] == "nomogram", "term"].tolist() == [
         "Intercept", "age", "max_diameter_cm", "shape=oval", "shape=irregular", "deep_score"]
-    design = json.loads((out / "stages" / "nomogram" / "nomogram_design.json").read_text())["nomogram"]
+    design = json.loads((out / "stages" / "nomogram" / "nomogram_design.json").read_text(encoding="utf-8"))["nomogram"]
     shape = next(p for p in design["predictors"] if p["name"] == "shape")
     assert shape["levels"] == ["round", "oval", "irregular"] and shape["reference"] == "round"  # R's order: reference first
     assert shape["coef"] == [0.0, design["coefficients"]["shape=oval"], design["coefficients"]["shape=irregular"]]
@@ -97,8 +97,8 @@ def test_the_study_fits_shape_as_an_r_factor_with_rms_term_names_and_a_design_pe
     s2 = pd.read_csv(out / "tables" / "table_s2.csv").astype(str)
     assert s2.apply(lambda c: c.str.contains("irregular")).any().any()
     assert ("Categorical clinical factors entered every model with levels pre-specified in the study file "
-            "(shape: round, oval, irregular, reference round)") in (out / "report.html").read_text()
-    app = json.loads((out / "stages" / "application" / "application.json").read_text())
+            "(shape: round, oval, irregular, reference round)") in (out / "report.html").read_text(encoding="utf-8")
+    app = json.loads((out / "stages" / "application" / "application.json").read_text(encoding="utf-8"))
     assert app["clinical_schema"][2] == {"name": "shape", "type": "categorical", "levels": LEVELS, "reference": "round",
                                          "unit": None, "label": "Shape (BI-RADS)"}
 
@@ -135,7 +135,7 @@ def test_validate_and_predict_give_r_predict_risks_and_refuse_an_unseen_level(st
 
 def test_the_calculator_has_a_select_of_the_levels_and_gives_r_risk_in_chromium(study, tmp_path):
     root, out, ext = study
-    page = (out / "calculator.html").read_text()
+    page = (out / "calculator.html").read_text(encoding="utf-8")
     spec = json.loads(page.split("const SPEC = ", 1)[1].split(";\n", 1)[0])
     shape = next(p for p in spec["predictors"] if p["name"] == "shape")
     assert shape["type"] == "categorical" and shape["levels"] == ["round", "oval", "irregular"]

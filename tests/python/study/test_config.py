@@ -86,7 +86,7 @@ def test_resolved_config_round_trips_and_hash_ignores_output(tmp_path):
     p = _write(tmp_path, {"cohort": {"manifest": "m.csv"}, "deep": {"epochs": 3}})
     cfg = load_config(p)
     written = cfg.write(tmp_path / "resolved.yaml")
-    again = config_from_dict(yaml.safe_load(written.read_text()))
+    again = config_from_dict(yaml.safe_load(written.read_text(encoding="utf-8")))
     assert again == cfg
     moved = load_config(p, output=tmp_path / "elsewhere")
     assert moved.config_hash == cfg.config_hash
@@ -118,7 +118,7 @@ def test_shipped_study_files_are_valid_and_the_packaged_demo_matches_inst():
     for name in ("demo.yaml", "breast-lesions-usg.yaml"):
         cfg = load_config(repo / "inst" / "study" / name)
         assert cfg.cohort.schema.names == ["age", "max_diameter_cm"]
-    assert demo_config_text() == (repo / "inst" / "study" / "demo.yaml").read_text()
+    assert demo_config_text() == (repo / "inst" / "study" / "demo.yaml").read_text(encoding="utf-8")
     breast = load_config(repo / "inst" / "study" / "breast-lesions-usg.yaml")
     assert breast.deep.epochs == 200 and breast.nomogram.calibration_b == 1000  # the paper's recipe
 
@@ -403,7 +403,7 @@ def test_the_commented_categorical_example_of_the_breast_study_file_is_valid():
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[3]
-    lines = (repo / "inst" / "study" / "breast-lesions-usg.yaml").read_text().splitlines()
+    lines = (repo / "inst" / "study" / "breast-lesions-usg.yaml").read_text(encoding="utf-8").splitlines()
     start = lines.index("  # clinical:")
     block = [ln.replace("  # ", "  ", 1) for ln in lines[start:start + 4]]
     active = next(i for i, ln in enumerate(lines) if ln.startswith("  clinical: ["))

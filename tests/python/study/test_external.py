@@ -62,7 +62,7 @@ def test_validate_writes_report_tables_and_pins_for_every_model(validated):
     from srnomogram.board import list_pins, read_pin
 
     out, report = validated
-    text = report.read_text()
+    text = report.read_text(encoding="utf-8")
     assert "External validation" in text and "data:image/png;base64," in text and "http://" not in text
     auc = pd.read_csv(out / "tables" / "external_auc.csv")
     assert list(auc.columns) == ["model", "auc", "lower", "upper", "n", "n_events", "unit", "ci_method"]
@@ -192,7 +192,7 @@ def test_without_clinical_columns_the_image_models_are_still_validated(study, ex
     auc = pd.read_csv(tmp_path / "out" / "tables" / "external_auc.csv")
     assert set(auc["model"]) == {"or_lr", "or_svm", "sr_lr", "sr_svm", "or_mobilenet_v2"}
     assert "lacks clinical column(s) age, max_diameter_cm" in caplog.text
-    assert "lacks clinical column(s) age, max_diameter_cm" in report.read_text()
+    assert "lacks clinical column(s) age, max_diameter_cm" in report.read_text(encoding="utf-8")
 
 
 @slow
@@ -210,7 +210,7 @@ def test_an_empty_clinical_column_and_empty_spacing_still_validate_the_image_mod
     auc = pd.read_csv(tmp_path / "out" / "tables" / "external_auc.csv")
     assert set(auc["model"]) == {"or_lr", "or_svm", "sr_lr", "sr_svm", "or_mobilenet_v2"}
     assert (auc["n"] == 40).all()
-    text = report.read_text()
+    text = report.read_text(encoding="utf-8")
     assert "clinical column(s) age have no value in the manifest" in text
     warn = pd.read_csv(tmp_path / "out" / "tables" / "warnings.csv")
     row = warn[(warn["kind"] == "image") & (warn["column"] == "spacing") & (warn["external_range"] == "empty")]
@@ -238,7 +238,7 @@ def test_validate_is_lesion_level_with_patient_bootstrap_cis_and_patient_level_o
     assert cls["ci_method"].str.contains("bootstrap over 20 clusters").all() and cls["sensitivity_lower"].notna().all()
     dca = pd.read_csv(tables / "external_decision_curves.csv")
     assert (dca["ci_method"] == "percentile bootstrap over patients (B = 20)").all() and dca["NB_lower"].notna().any()
-    assert "percentile bootstrap over patients (50 resamples" in report.read_text()
+    assert "percentile bootstrap over patients (50 resamples" in report.read_text(encoding="utf-8")
     validate(study, p, tmp_path / "pt", unit="patient", dca_bootstraps=0)
     pt = pd.read_csv(tmp_path / "pt" / "tables" / "external_scores_used.csv")
     assert len(pt) == 20 and (pt["n_lesions"] == 2).all()
@@ -248,7 +248,7 @@ def test_validate_is_lesion_level_with_patient_bootstrap_cis_and_patient_level_o
         assert pt.set_index("patient_id").loc["p0", col] == pytest.approx(1 - np.prod(1 - scores.loc[first, col]), rel=1e-12)
     auc = pd.read_csv(tmp_path / "pt" / "tables" / "external_auc.csv")
     assert (auc["unit"] == PATIENT_ESTIMAND).all() and (auc["n"] == 20).all() and auc["ci_method"].str.startswith("DeLong").all()
-    assert PATIENT_ESTIMAND in (tmp_path / "pt" / "report.html").read_text()
+    assert PATIENT_ESTIMAND in (tmp_path / "pt" / "report.html").read_text(encoding="utf-8")
 
 
 @slow
@@ -529,8 +529,8 @@ def test_predict_on_a_dask_cluster_gives_the_local_scores_and_shares_the_cache(d
     assert main(["-q", "predict", str(tmp_path / "study"), manifest, "-o", str(tmp_path / "local.csv"),
                  "--scheduler", dask_cluster.scheduler_address]) == 0
     assert connected == []
-    done = json.loads((tmp_path / "local_work" / "stages" / "ext_scores" / "done.json").read_text())
-    assert done["key"] == json.loads((tmp_path / "cluster_work" / "stages" / "ext_scores" / "done.json").read_text())["key"]
+    done = json.loads((tmp_path / "local_work" / "stages" / "ext_scores" / "done.json").read_text(encoding="utf-8"))
+    assert done["key"] == json.loads((tmp_path / "cluster_work" / "stages" / "ext_scores" / "done.json").read_text(encoding="utf-8"))["key"]
 
 
 def test_validate_and_predict_refuse_an_output_folder_another_process_writes(tmp_path, lock_holder, monkeypatch):

@@ -61,7 +61,7 @@ def test_report_figures_3_6_7_come_from_r_and_the_methods_say_so(study):
     for name in R_FIGURES:
         assert _png_size(out / "figures" / f"{name}.png") == sizes[name]
         _assert_pdf(out / "figures" / f"{name}.pdf")
-    text = report.read_text()
+    text = report.read_text(encoding="utf-8")
     assert "Figures 3, 6 and 7 were drawn in R" in text and "with ggplot2 3." in text
     assert "nomogram_plot for the rms" in text and "inst/scripts/figures_from_board.R" in text
 

@@ -60,7 +60,7 @@ def test_demo_end_to_end_produces_report_tables_and_pins(tmp_path, capsys):
     assert main(["demo", "-o", str(out), "-n", "60", *TINY]) == 0
     report = out / "report.html"
     assert capsys.readouterr().out.strip().endswith(str(report))
-    text = report.read_text()
+    text = report.read_text(encoding="utf-8")
     assert "Table 2" in text and "data:image/png;base64," in text and "http://" not in text
     t2 = pd.read_csv(out / "tables" / "table2.csv")
     # Table 2 is keyed by model id (the join key), its display label a column of its own
@@ -159,9 +159,9 @@ def test_study_on_a_dask_cluster_gives_the_local_tables(demo_dir, dask_cluster, 
     assert main(["-q", "run", str(study), "-o", str(tmp_path / "cluster"), "--scheduler", "local"]) == 0
     assert connected == []  # nothing left to extract
     for out in ("local", "cluster"):
-        log = json.loads((tmp_path / out / "run_log.json").read_text())
+        log = json.loads((tmp_path / out / "run_log.json").read_text(encoding="utf-8"))
         assert len(log) >= 5 and all(s["reused"] for s in log), out
-    assert yaml.safe_load((tmp_path / "local" / "resolved_config.yaml").read_text())["study"]["scheduler"] == dask_cluster.scheduler_address
+    assert yaml.safe_load((tmp_path / "local" / "resolved_config.yaml").read_text(encoding="utf-8"))["study"]["scheduler"] == dask_cluster.scheduler_address
     # nor in the config hash that the frozen application (and every pin) records
     app = [(tmp_path / out / "stages" / "application" / "application.json").read_bytes() for out in ("local", "cluster")]
     assert app[0] == app[1]
@@ -302,7 +302,7 @@ def test_the_report_and_tables_folder_show_a_newly_declared_pin_from_the_board_a
     runner = Runner(cfg, [stage], on_done=_publisher(cfg, tmp_path / "board"))
     results = runner.run()
     shutil.rmtree(tmp_path / "stages")  # the report reads the board, never the stage folders
-    page = publish(cfg, [stage], results, runner.log, tmp_path).read_text()
+    page = publish(cfg, [stage], results, runner.log, tmp_path).read_text(encoding="utf-8")
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "tables" / "toy_statistic.csv"), stat)
     assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["toy_statistic.csv"]
     assert "<h3>Toy statistic (90% CI)</h3>" in page and "<td>0.812</td>" in page and "&lt; 0.001" in page

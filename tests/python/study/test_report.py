@@ -53,7 +53,7 @@ def test_calculator_page_in_headless_chromium_gives_r_risk(golden_dir, tmp_path)
     pytest.importorskip("rpy2")
     stats, data, fit = _r_fit(golden_dir)
     page = calculator_page(stats.nomogram_points(fit), tmp_path / "calculator.html")
-    text = page.read_text()
+    text = page.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)=["']https?://""", text)  # nothing fetched from the network
     row = data.iloc[[7]]
     expected = float(stats.predict(fit, newdata=row)[0])
@@ -248,14 +248,14 @@ def _fake_study_board(tmp_path, repeats=False, recipe=None):
 
 
 def _text(page):
-    body = re.sub(r"<style>.*?</style>", "", page.read_text(), flags=re.S)
+    body = re.sub(r"<style>.*?</style>", "", page.read_text(encoding="utf-8"), flags=re.S)
     return html.unescape(re.sub(r"<[^>]+>", " ", body))
 
 
 def test_report_opens_with_the_main_result_in_words_from_the_pin(tmp_path):
     cfg, t = _fake_study_board(tmp_path)
     page = write_report(cfg, {}, {}, {}, [], tmp_path / "report.html")
-    h2 = re.findall(r"<h2>(.*?)</h2>", page.read_text())
+    h2 = re.findall(r"<h2>(.*?)</h2>", page.read_text(encoding="utf-8"))
     assert h2[0] == "Main result" and h2[1] == "Methods" and "TRIPOD+AI" in h2
     text = " ".join(_text(page).split())
     d = t.loc["delta_auc_nomogram_clinical_test"]
@@ -284,7 +284,7 @@ def test_paper_recipe_shows_a_warning_box_for_each_choice_and_the_methods_say_so
     from srnomogram.study.report import RECIPE_WARNINGS
 
     cfg, _ = _fake_study_board(tmp_path, recipe="paper")
-    page = write_report(cfg, {}, {}, {}, [], tmp_path / "report.html").read_text()
+    page = write_report(cfg, {}, {}, {}, [], tmp_path / "report.html").read_text(encoding="utf-8")
     main = page[page.index("<h2>Main result</h2>"):page.index("<h2>Methods</h2>")]
     assert main.count('class="warning"') == 2 and "see the warning boxes above" in main
     assert "Warning: the test set chose the model (the paper&#x27;s recipe)." in main
@@ -304,7 +304,7 @@ def test_tripod_checklist_quotes_the_studys_settings_or_asks_the_authors(tmp_pat
     assert where["3b"] == "to be completed by the authors (setting study.intended_use)"
     assert where["20a"] == "Participant flow" and where["10"] == "to be completed by the authors"  # no sample_size pin
     assert where["17"] == "to be completed by the authors"
-    page = write_report(cfg, {}, {}, {}, [], tmp_path / "report.html").read_text()
+    page = write_report(cfg, {}, {}, {}, [], tmp_path / "report.html").read_text(encoding="utf-8")
     tripod = page[page.index("<h2>TRIPOD+AI</h2>"):]
     assert "Participant flow: lesions, patients and events" in tripod and "<td>analysed</td><td>80</td><td>40</td>" in tripod
 
@@ -328,7 +328,7 @@ def test_a_study_report_opens_with_the_main_result_and_has_the_tripod_section(sm
     from srnomogram.metrics import paired_auc_difference
 
     out, report = small_study
-    page = report.read_text()
+    page = report.read_text(encoding="utf-8")
     assert re.findall(r"<h2>(.*?)</h2>", page)[0] == "Main result"
     assert "<h2>TRIPOD+AI</h2>" in page and "second reader for BI-RADS 4 lesions" in page
     board = out / "board"
@@ -382,6 +382,6 @@ def test_a_study_writes_only_declared_pins_and_its_tables_folder_is_the_report_p
         pd.testing.assert_frame_equal(pd.read_csv(out / "tables" / f"{name}.csv"), read_pin(out / "board", name).reset_index(drop=True),
                                       check_dtype=False)
     # the report prints them in their declared order: Table 1, Table 2, the score check, Table S2, ...
-    page = report.read_text()
+    page = report.read_text(encoding="utf-8")
     heads = [h for h in re.findall(r"<h3>(.*?)</h3>", page) if h.startswith(("Table 1.", "Table 2.", "Score check", "Table S2."))]
     assert [h.split(".")[0].split(":")[0] for h in heads] == ["Table 1", "Table 2", "Score check", "Table S2"]

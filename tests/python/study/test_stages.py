@@ -385,7 +385,7 @@ def _report(cfg, results, tmp_path):
         _publisher(cfg, board)(stages[name], res, True)
     shown = report_pins(stages[n] for n in results)
     tables = export_tables(board, [p.name for p in shown], tmp_path / "tables")
-    return write_report(cfg, results, tables, {}, [], tmp_path / "report.html", pins=shown, board_dir=board).read_text()
+    return write_report(cfg, results, tables, {}, [], tmp_path / "report.html", pins=shown, board_dir=board).read_text(encoding="utf-8")
 
 
 def test_score_check_flags_a_chosen_score_whose_cv_auc_interval_reaches_one_half_and_the_report_warns(tmp_path, caplog):
@@ -489,7 +489,7 @@ def test_sr_fit_on_all_trains_once_on_every_image_and_is_shared_by_split_seeds(t
 
     weights = [torch.load(runs[s]["sr"].file("model/generator.pt"), weights_only=True) for s in (0, 1)]
     assert weights[0].keys() == weights[1].keys() and all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # ... one SR model
-    meta = json.loads(runs[0]["sr"].file("model/meta.json").read_text())
+    meta = json.loads(runs[0]["sr"].file("model/meta.json").read_text(encoding="utf-8"))
     assert meta["n_training_planes"] == 10  # every image, test ones included
     shared = list((tmp_path / "o" / "cache" / "sr_fit_on_all").iterdir())
     assert len(shared) == 1 and len(list((shared[0] / "images").glob("*_sr.png"))) == 10
