@@ -44,6 +44,7 @@ from .freeze import (  # noqa: F401 - the study-time half, re-exported where it 
     EXTRA_LABELS,
     application_stage,
     run_application,
+    nomogram_predict,
     save_nomogram_fits,
 )
 from .freeze import describe as _describe, image_geometry as _image_geometry
@@ -125,40 +126,6 @@ def load_study(study_dir) -> FinishedStudy:
     design = json.loads((study_dir / app["design"]).read_text(encoding="utf-8"))
     key = hash_bytes(json.dumps(files, sort_keys=True))
     return FinishedStudy(study_dir, app, summary, design, key)
-
-
-# ================================================================================ Python prediction
-def _interp(xs, ps, x):
-    """Linear interpolation with linear extrapolation past the ends, as the calculator's ``interp``."""
-    xs, ps, x = np.asarray(xs, float), np.asarray(ps, float), np.asarray(x, float)
-    if len(xs) == 1:
-        return np.full_like(x, ps[0])
-    i = np.clip(np.searchsorted(xs, x, side="left") - 1, 0, len(xs) - 2)
-    t = (x - xs[i]) / (xs[i + 1] - xs[i])
-    return ps[i] + t * (ps[i + 1] - ps[i])
-
-
-def nomogram_predict(design: dict, data: pd.DataFrame) -> pd.DataFrame:
-    """Risk and points of a saved clinical model or nomogram (``nomogram_design.json`` entry), no R.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``risk`` (``plogis(intercept + sum(coef * x))``), ``points`` (total points on the
-        nomogram's scale) and one ``points_<term>`` column per term; NaN where a value is missing.
-    """
-    lp = np.full(len(data), float(design["intercept"]))
-    out = pd.DataFrame(index=data.index)
-    total = np.zeros(len(data))
-    for p in design["predictors"]:
-        x = pd.to_numeric(data[p["name"]], errors="coerce").to_numpy(dtype=float)
-        lp = lp + p["coef"] * x
-        pts = _interp(p["x"], p["points"], x)
-        out[f"points_{p['name']}"] = pts
-        total = total + pts
-    out.insert(0, "points", total)
-    out.insert(0, "risk", 1.0 / (1.0 + np.exp(-lp)))
-    return out
 
 
 # ================================================================================ the external run

@@ -29,7 +29,7 @@ from .cache import Stage
 logger = logging.getLogger(__name__)
 
 __all__ = ["APP_FORMAT", "save_nomogram_fits", "application_stage", "run_application", "calculator_spec",
-           "load_cohort", "sr_region"]
+           "load_cohort", "sr_region", "nomogram_predict"]
 
 APP_FORMAT = "srnomogram.application/1"
 EXTRA_LABELS = names.labels(("clinical", "nomogram"))
@@ -81,6 +81,40 @@ def calculator_spec(points: pd.DataFrame, labels: dict | None = None) -> dict:
             "points": ps[o].tolist(),
         })
     return {"intercept": float(sc["coef:Intercept"]), "predictors": preds}
+
+
+# ----------------------------------------------------------------- Python prediction
+def _interp(xs, ps, x):
+    """Linear interpolation with linear extrapolation past the ends, as the calculator's ``interp``."""
+    xs, ps, x = np.asarray(xs, float), np.asarray(ps, float), np.asarray(x, float)
+    if len(xs) == 1:
+        return np.full_like(x, ps[0])
+    i = np.clip(np.searchsorted(xs, x, side="left") - 1, 0, len(xs) - 2)
+    t = (x - xs[i]) / (xs[i + 1] - xs[i])
+    return ps[i] + t * (ps[i + 1] - ps[i])
+
+
+def nomogram_predict(design: dict, data: pd.DataFrame) -> pd.DataFrame:
+    """Risk and points of a saved clinical model or nomogram (``nomogram_design.json`` entry), no R.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``risk`` (``plogis(intercept + sum(coef * x))``), ``points`` (total points on the
+        nomogram's scale) and one ``points_<term>`` column per term; NaN where a value is missing.
+    """
+    lp = np.full(len(data), float(design["intercept"]))
+    out = pd.DataFrame(index=data.index)
+    total = np.zeros(len(data))
+    for p in design["predictors"]:
+        x = pd.to_numeric(data[p["name"]], errors="coerce").to_numpy(dtype=float)
+        lp = lp + p["coef"] * x
+        pts = _interp(p["x"], p["points"], x)
+        out[f"points_{p['name']}"] = pts
+        total = total + pts
+    out.insert(0, "points", total)
+    out.insert(0, "risk", 1.0 / (1.0 + np.exp(-lp)))
+    return out
 
 
 # ------------------------------------------------------------------------- the freezing

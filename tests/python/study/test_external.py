@@ -337,7 +337,7 @@ def test_a_tampered_skops_file_or_checkpoint_is_refused(study, external_cohort, 
 # ------------------------------------------------------------------------------------ fast tests
 def test_nomogram_predict_from_the_design_equals_r_predict_and_its_points_scale():
     from srnomogram import stats
-    from srnomogram.study.external import nomogram_predict
+    from srnomogram.study.freeze import nomogram_predict
     from srnomogram.study.report import calculator_spec
 
     rng = np.random.default_rng(3)
