@@ -586,8 +586,8 @@ external_calibration_figure <- function(curves, summary, labels) {
 external_dca_figure <- function(d, models, labels, conf_level, dca_bootstraps) {
   dcs <- lapply(models, function(m) {
     part <- d[d$model == m, , drop = FALSE]
-    banded <- m %in% c("clinical", "nomogram") && "NB_lower" %in% names(part) && any(!is.na(part$NB_lower))
-    part$conf_level <- if (banded) conf_level else NA_real_
+    if (!m %in% c("clinical", "nomogram")) part[grepl("_(lower|upper)$", names(part))] <- NA_real_
+    part$conf_level <- if (any(!is.na(d$NB_lower %||% NA))) conf_level else NA_real_
     decision_curve_from_table(part[, setdiff(names(part), c("unit", "ci_method")), drop = FALSE], dca_bootstraps)
   })
   dca_plot(stats::setNames(dcs, shown_labels(models, labels)), cost_benefit_axis = FALSE) +

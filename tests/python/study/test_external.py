@@ -703,3 +703,22 @@ def test_validate_and_predict_equal_the_golden_numbers_of_before_the_apply_stage
     band = got["external_calibration_curves"]
     known = band["lower"].notna()
     assert known.mean() > 0.5 and (band.loc[known, "lower"] <= band.loc[known, "upper"]).all()
+
+
+def test_the_external_figures_are_drawn_in_r_from_the_board_alone(tmp_path):
+    """ROC, calibration and decision curves of an external board (here: the golden tables) by board_figures()."""
+    from PIL import Image
+
+    from srnomogram.board import write_pin
+    from srnomogram.study.external import EXTERNAL_FIGURES, _figures
+
+    tables = {n: pd.read_csv(GOLDEN / f"{n}.csv") for n in ("external_auc", "external_calibration", "external_calibration_curves",
+                                                           "external_decision_curves")}
+    tables["external_scores_used"] = pd.read_csv(GOLDEN / "external_scores.csv")
+    for name, df in tables.items():
+        write_pin(tmp_path / "board", name, df, metadata={"config": {"nomogram": {"alpha": 0.05, "dca_bootstraps": 20}}})
+    figs = _figures(tmp_path / "board", tmp_path / "figures", list(tables["external_auc"]["model"]))
+    assert list(figs) == list(EXTERNAL_FIGURES)
+    for path in figs.values():
+        with Image.open(path) as im:
+            assert im.format == "PNG" and min(im.size) > 1000  # 300 dpi
