@@ -55,7 +55,7 @@ def _common(p):
                    help="extract features and score the CNNs on the dask.distributed cluster of this scheduler, e.g. "
                         "tcp://HOST:8786 (default $DASK_SCHEDULER_ADDRESS, else locally; 'local' ignores the variable). "
                         "Needs the study, the images and the output on a filesystem shared with the workers")
-    p.add_argument("--force", action="append", default=[], metavar="STAGE", help="recompute an external stage ('all' for every one)")
+    p.add_argument("--force", action="append", default=[], metavar="STAGE", help="recompute a stage of the applied study (split, sr, ..., nomogram, statistics; 'all' for every one)")
 
 
 def _validate(args):

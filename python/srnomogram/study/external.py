@@ -362,7 +362,8 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "l
         Resamples of the patient bootstrap (lesion level, when a patient has several lesions) and
         of the calibration curves' bands; resamples of the decision-curve bands.
     force : iterable of str
-        External stages to recompute (``"all"``).
+        Stages to recompute: the study's stage names in apply mode (``"split"``, ``"nomogram"``, ...),
+        ``"statistics"``, or ``"all"``.
     scheduler : str or None
         Dask scheduler address (``tcp://host:8786``) for the per-lesion work (see the module notes);
         None reads ``$DASK_SCHEDULER_ADDRESS``, ``"local"`` runs here. The study, the manifest's

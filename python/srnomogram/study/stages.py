@@ -457,6 +457,15 @@ def _formula(cfg, with_score):
     return "label ~ " + " + ".join(rhs)
 
 
+def fit_clinical_models(cfg, train: pd.DataFrame) -> dict:
+    """The clinical model (the clinical factors) and the deep-learning nomogram (the factors and
+    ``deep_score``), ``rms::lrm`` through :func:`srnomogram.stats.fit_nomogram`, fitted on ``train``:
+    the nomogram stage's fits, which repeated splits reuse rather than refit beside it."""
+    from .. import stats
+
+    return {"clinical": stats.fit_nomogram(_formula(cfg, False), train), "nomogram": stats.fit_nomogram(_formula(cfg, True), train)}
+
+
 def run_nomogram(ctx):
     """Clinical model and deep-learning nomogram: out-of-fold cut-offs (:func:`nomogram_thresholds`),
     held-out validation of the test set (:func:`heldout_validation`), added value (:func:`added_value`),
@@ -470,10 +479,7 @@ def run_nomogram(ctx):
     level = 1 - cfg.nomogram.alpha
     data = _analysis_frame(ctx)
     train, test = data[data["split"] == "train"].reset_index(drop=True), data[data["split"] == "test"].reset_index(drop=True)
-    fits = {
-        "clinical": stats.fit_nomogram(_formula(cfg, False), train),
-        "nomogram": stats.fit_nomogram(_formula(cfg, True), train),
-    }
+    fits = fit_clinical_models(cfg, train)
     preds = data[["case_id", "split", "label"]].copy()
     for name, fit in fits.items():
         for part in (train, test):
