@@ -427,7 +427,7 @@ def _publish(run: ApplyRun, runner, stages, results) -> Path:
 
     out = run.out
     tables, titles = {}, {}
-    for stage in stages:
+    for stage in sorted(stages, key=lambda s: s.name != "statistics"):  # the external statistics first in the report
         for pin in stage.pins:
             df = pin.frame(results[stage.name])
             if df is not None:
@@ -446,7 +446,7 @@ def _publish(run: ApplyRun, runner, stages, results) -> Path:
             **results["split"].json("cohort_info")}
     with atomic_path(out / "run_log.json") as tmp:
         tmp.write_text(json.dumps(runner.log, indent=1), encoding="utf-8")
-    return _report(run, tables, figs, info, runner.log, out / "report.html")
+    return _report(run, tables, titles, figs, info, runner.log, out / "report.html")
 
 
 EXTERNAL_FIGURES = ("external_roc", "external_calibration", "external_dca")
@@ -517,45 +517,11 @@ def _unit_text(run: ApplyRun, info: dict) -> str:
             f"Wald (calibration-in-the-large and slope) and Wilson (threshold metrics); the Brier score has none; {bands}.")
 
 
-def _report(run, tables, figs, info, log, path) -> Path:
-    import datetime as _dt
-    import html
+def _report(run, tables, titles, figs, info, log, path) -> Path:
+    """``report.html`` by the study's report writer, with the external section."""
+    from .report import external_section_html, write_external_report
 
-    from .report import CSS, _img, _table_html
-
-    title = f"External validation: {run.study.app['study']} on {run.manifest.name}"
-    body = [f"<h1>{html.escape(title)}</h1>",
-            f'<p class="meta">Generated {_dt.datetime.now().strftime("%Y-%m-%d %H:%M")} · study <code>{html.escape(str(run.study.path))}</code> · '
-            f"board <code>board/</code></p>",
-            "<h2>Methods</h2><p>" + html.escape(methods_text(run, info)) + "</p>"]
-    w = tables["warnings"]
-    body.append("<h2>Warnings</h2>" + ("<ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in w["message"]) + "</ul>"
-                                        if len(w) else "<p>No value outside the training ranges.</p>"))
-    titles = {"external_auc": "Discrimination: AUC (95% CI)",
-              "external_calibration": "Calibration: in-the-large, slope, rms::val.prob, Brier, Hosmer–Lemeshow",
-              "external_classification": "Sensitivity, specificity, PPV, NPV at the frozen training cut-off",
-              "external_recalibration": "Logistic recalibration on the external cohort (apparent, reported separately)",
-              "score_distribution": "Score distributions: training against external (quantiles)"}
-    body.append("<h2>Tables</h2><p>Estimand: " + html.escape(str(info.get("estimand", ""))) + "; CIs: "
-                + html.escape(str(info.get("ci_method", ""))) + ".</p>")
-    for name, t in titles.items():
-        if name in tables:
-            df = tables[name].copy()
-            if "model" in df.columns:
-                df.insert(0, "Model", [_label(m) for m in df.pop("model")])
-            body.append(f"<h3>{html.escape(t)}</h3>{_table_html(df.drop(columns=[c for c in ('label',) if c in df.columns]))}"
-                        f'<p class="meta">CSV: tables/{name}.csv</p>')
-    body.append('<p class="meta">Also: tables/external_calibration_curves.csv, tables/external_decision_curves.csv, '
-                "tables/external_scores.csv.</p>")
-    body.append("<h2>Figures</h2>")
-    for name, cap in (("external_roc", "External ROC curves of all models"), ("external_calibration", "External calibration curves (lowess, with bootstrap 95% bands)"),
-                      ("external_dca", "External decision curves (bootstrap 95% bands of the clinical model and nomogram)")):
-        if name in figs:
-            body.append(_img(figs[name], cap))
-    body.append("<h2>Run</h2>" + _table_html(pd.DataFrame(log)))
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
-    with atomic_path(path) as tmp:
-        tmp.write_text(page, encoding="utf-8")
+    section = external_section_html(methods_text(run, info), tables, titles, figs, info.get("estimand", ""), info.get("ci_method", ""))
+    write_external_report(f"External validation: {run.study.app['study']} on {run.manifest.name}", run.study.path, section, log, path)
     logger.info("External validation report: %s", path)
     return path
