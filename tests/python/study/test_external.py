@@ -160,11 +160,12 @@ def test_a_study_validated_on_its_own_test_rows_reproduces_its_test_numbers(stud
     t2 = pd.read_csv(study / "tables" / "table2.csv")
     t2 = t2[t2["set"] == "test"].set_index("model")
     labels = {"or_lr": "OR-LR", "or_svm": "OR-SVM", "sr_lr": "SR-LR", "sr_svm": "SR-SVM", "or_mobilenet_v2": "OR-MobileNetV2"}
-    for key, label in labels.items():
+    for key, label in labels.items():  # Table 2 is keyed by model id, its label beside it
+        assert t2.loc[key, "label"] == label
         np.testing.assert_allclose(auc.loc[key, ["auc", "lower", "upper"]].to_numpy(float),
-                                   t2.loc[label, ["auc", "auc_lower", "auc_upper"]].to_numpy(float), rtol=1e-9, err_msg=key)
+                                   t2.loc[key, ["auc", "auc_lower", "auc_upper"]].to_numpy(float), rtol=1e-9, err_msg=key)
         for k in ("sensitivity", "specificity", "tp", "fp"):
-            assert cls.loc[key, k] == pytest.approx(t2.loc[label, k], rel=1e-12), (key, k)
+            assert cls.loc[key, k] == pytest.approx(t2.loc[key, k], rel=1e-12), (key, k)
     roc = pd.read_csv(study / "tables" / "roc_auc.csv")
     roc = roc[roc["set"] == "test"].set_index("model")
     for name in ("clinical", "nomogram"):
