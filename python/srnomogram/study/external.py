@@ -160,7 +160,7 @@ def _apply_stages(run: ApplyRun, with_stats: bool) -> list[Stage]:
     key = lambda r, res: {"study": r.study.key, "need_label": r.need_label}  # noqa: E731
     stages = [s.applied(extra_key=key) for s in build_stages(cfg) if s.apply is not None]
     if with_stats:
-        stages.append(Stage("statistics", _ext_statistics, deps=("nomogram",), version="4", pins=STATISTICS_PINS,
+        stages.append(Stage("statistics", _ext_statistics, deps=("nomogram",), version="5", pins=STATISTICS_PINS,
                             extra_key=lambda r, res: {"study": r.study.key, **{k: r.options.get(k) for k in STAT_OPTIONS}}))
     return stages
 
@@ -293,12 +293,13 @@ def _ext_statistics(ctx):
     summary.insert(0, "model", summary.pop("model"))
     summary.insert(1, "label", [_label(m) for m in summary["model"]])
     summary["unit"] = estimand
-    auc = summary[["model", "auc", "auc_lower", "auc_upper", "n", "n_events", "unit", "ci_method"]].rename(
+    auc = summary[["model", "label", "auc", "auc_lower", "auc_upper", "n", "n_events", "unit", "ci_method"]].rename(
         columns={"auc_lower": "lower", "auc_upper": "upper"})
     ctx.write_table("external_auc", auc)
     ctx.write_table("external_calibration", summary.drop(columns=["auc", "auc_lower", "auc_upper"]))
     c = pd.concat(cls, ignore_index=True)
     c.insert(0, "model", c.pop("model"))
+    c.insert(1, "label", [_label(m) for m in c["model"]])
     frozen = {**app["models"], **app["clinical_models"]}
     c["threshold_source"] = ["frozen: " + frozen[m].get("threshold_from", "training Youden cut-off") for m in c["model"]]
     c["unit"] = estimand

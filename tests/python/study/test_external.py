@@ -66,7 +66,8 @@ def test_validate_writes_report_tables_and_pins_for_every_model(validated):
     text = report.read_text()
     assert "External validation" in text and "data:image/png;base64," in text and "http://" not in text
     auc = pd.read_csv(out / "tables" / "external_auc.csv")
-    assert list(auc.columns) == ["model", "auc", "lower", "upper", "n", "n_events", "unit", "ci_method"]
+    assert list(auc.columns) == ["model", "label", "auc", "lower", "upper", "n", "n_events", "unit", "ci_method"]
+    assert auc.set_index("model").loc[["or_lr", "or_mobilenet_v2", "nomogram"], "label"].tolist() == ["OR-LR", "OR-MobileNetV2", "Nomogram"]
     assert (auc["unit"] == "lesion-level").all() and auc["ci_method"].str.startswith("DeLong").all()
     assert set(auc["model"]) == {"or_lr", "or_svm", "sr_lr", "sr_svm", "or_mobilenet_v2", "clinical", "nomogram"}
     assert (auc["n"] == 40).all() and (auc["lower"] <= auc["auc"]).all() and (auc["auc"] <= auc["upper"]).all()
@@ -657,8 +658,9 @@ def test_the_nomogram_is_skipped_when_a_clinical_column_is_absent_or_empty_or_le
 GOLDEN = Path(__file__).parent / "golden" / "external"
 GOLDEN_TABLES = ("external_auc", "external_calibration", "external_classification", "external_recalibration",
                  "external_calibration_curves", "external_decision_curves", "external_scores")
-# columns added since the golden was written, every golden column staying equal: the lowess curve's bootstrap band
-NEW_COLUMNS = {"external_calibration_curves": {"lower", "upper"}}
+# columns added since the golden was written, every golden column staying equal: the lowess curve's bootstrap band,
+# and the display label beside the model id (every table that lists models has one)
+NEW_COLUMNS = {"external_calibration_curves": {"lower", "upper"}, "external_auc": {"label"}, "external_classification": {"label"}}
 
 
 def _assert_frame_close(got: pd.DataFrame, want: pd.DataFrame, name: str, rtol=1e-9, atol=1e-12):
