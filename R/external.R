@@ -37,6 +37,9 @@
 #'   stream is left alone), or `NULL` for the current random number stream.
 #'   Required when `cluster` is given; there is no default seed.
 #' @param conf_level Confidence level.
+#' @param calibration_B Bootstrap resamples of the smoothed calibration curve's
+#'   band ([external_calibration()]'s `B`, over `cluster` when given, under
+#'   `seed`); 0 (default): no band.
 #' @param eps Clipping of risks for the logit-based statistics.
 #' @param ... Only the deprecated `prob`; any other argument is an error.
 #' @return An object of class `srnomogram_external`: `summary` (a one-row
@@ -53,7 +56,7 @@
 #' external_validation(y, p, threshold = 0.5)
 #' @export
 external_validation <- function(y, score, threshold = NULL, g = 10, cluster = NULL, B = 1000,
-                                seed, conf_level = 0.95, eps = 1e-8, ...) {
+                                seed, conf_level = 0.95, calibration_B = 0, eps = 1e-8, ...) {
   score <- renamed_argument(list(...), c(prob = "score"), "external_validation",
                             missing_value = if (!missing(score)) score)
   check_conf_level(conf_level)
@@ -72,7 +75,12 @@ external_validation <- function(y, score, threshold = NULL, g = 10, cluster = NU
   roc <- roc_auc(y, raw, conf_level = conf_level)
   # rms::val.prob fails on risks without spread (an untrained CNN); keep the other statistics then
   note <- ""
-  cal <- tryCatch(external_calibration(y, p, g = g), error = function(e) {
+  band <- list()
+  if (!identical(calibration_B, 0) && !identical(calibration_B, 0L)) {
+    if (missing(seed)) abort_missing_seed("external_validation", calibration_B, example_args = "y, score")
+    band <- list(B = calibration_B, seed = seed, conf_level = conf_level, cluster = cluster)
+  }
+  cal <- tryCatch(do.call(external_calibration, c(list(y, p, g = g), band)), error = function(e) {
     note <<- paste("rms::val.prob failed:", conditionMessage(e))
     degenerate_calibration(y, p, g)
   })

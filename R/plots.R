@@ -484,7 +484,8 @@ points_table_risk_axis <- function(tab, fun_at) {
 # --- The study's figures, from its board ---------------------------------------------
 
 study_figure_names <- c("figure3_roc_models", "figure4_loss", "figure5_gradcam", "figure6_nomogram",
-                        "figure7_validation", "figure_repeated_splits")
+                        "figure7_validation", "figure_repeated_splits",
+                        "external_roc", "external_calibration", "external_dca")
 # the pins a figure needs; a name ending in "_" is a prefix: one pin per model (at least one)
 study_figure_pins <- list(
   figure3_roc_models = c("scores", "model_aucs"),
@@ -492,10 +493,14 @@ study_figure_pins <- list(
   figure5_gradcam = "gradcam_",
   figure6_nomogram = "nomogram_points",
   figure7_validation = c("predictions", "calibration", "calibration_summary", "hosmer_lemeshow", "decision_curves"),
-  figure_repeated_splits = "repeated_splits"
+  figure_repeated_splits = "repeated_splits",
+  external_roc = c("external_scores_used", "external_auc"),
+  external_calibration = c("external_calibration_curves", "external_calibration"),
+  external_dca = c("external_decision_curves", "external_auc")
 )
 study_figure_size <- list(figure3_roc_models = c(11, 5.6), figure4_loss = c(6, 4), figure5_gradcam = c(NA, NA),
-                          figure6_nomogram = c(8, NA), figure7_validation = c(10, 14), figure_repeated_splits = c(NA, 4.2))
+                          figure6_nomogram = c(8, NA), figure7_validation = c(10, 14), figure_repeated_splits = c(NA, 4.2),
+                          external_roc = c(6.5, 5.6), external_calibration = c(6.5, 6.5), external_dca = c(7, 5.6))
 
 # The pins of a figure on the board: the fixed names, or every pin of a prefix; missing ones as NA.
 figure_pins <- function(name, have) {
@@ -531,7 +536,13 @@ figure_pins <- function(name, have) {
 #'   [dca_plot()]);
 #' * `figure_repeated_splits`: the test AUC of every model, the clinical model
 #'   and the nomogram over split seeds (pin `repeated_splits`; one dot per
-#'   seed, ringed where the model was chosen, a bar at the mean).
+#'   seed, ringed where the model was chosen, a bar at the mean);
+#' * `external_roc`, `external_calibration`, `external_dca`: the same three
+#'   plots of every model on an external cohort, from the board `srnomogram
+#'   validate` writes (pins `external_scores_used`, `external_auc`,
+#'   `external_calibration_curves` with the lowess curve's bootstrap band,
+#'   `external_calibration`, `external_decision_curves`; the decision curves'
+#'   bands are drawn for the clinical model and the nomogram only).
 #'
 #' Models are joined to their display labels by id through the `model_labels`
 #' pin (`model`, `label`), never by position. The intervals' level and the
@@ -576,7 +587,46 @@ board_figure <- function(board, name = study_figure_names, labels = NULL, pins =
     figure7_validation = validation_figure(pin("predictions"), pin("calibration"), pin("calibration_summary"),
                                            pin("hosmer_lemeshow"), pin("decision_curves"), labels, 1 - alpha,
                                            as.integer(cfg$nomogram$dca_bootstraps %||% NA)),
-    figure_repeated_splits = repeated_splits_figure(pin("repeated_splits"), labels))
+    figure_repeated_splits = repeated_splits_figure(pin("repeated_splits"), labels),
+    external_roc = {
+      models <- pin("external_auc")$model
+      roc_plot(pin("external_scores_used"), outcome = "label", scores = stats::setNames(models, shown_labels(models, labels)),
+               conf_level = 1 - alpha) + ggplot2::labs(title = "External ROC curves")
+    },
+    external_calibration = external_calibration_figure(pin("external_calibration_curves"), pin("external_calibration"), labels),
+    external_dca = external_dca_figure(pin("external_decision_curves"), pin("external_auc")$model, labels, 1 - alpha,
+                                       as.integer(cfg$nomogram$dca_bootstraps %||% NA)))
+}
+
+shown_labels <- function(models, labels) ifelse(models %in% names(labels), labels[models], models)
+
+# Every model's external lowess curve in one panel, with its bootstrap band when
+# the table has one, rebuilt as srnomogram_calibration objects (the summary's
+# Eavg is rms::val.prob's mean absolute calibration error).
+external_calibration_figure <- function(curves, summary, labels) {
+  models <- unique(summary$model)
+  cals <- lapply(models, function(m) {
+    info <- summary[summary$model == m, , drop = FALSE]
+    info$mode <- "external"
+    info$mae <- info$eavg
+    hl <- data.frame(statistic = info$hl_statistic, df = info$hl_df, p_value = info$hl_p)
+    calibration_from_table(curves[curves$model == m, , drop = FALSE], info, hl, NULL)
+  })
+  calibration_plot(stats::setNames(cals, shown_labels(models, labels)), title = "External calibration")
+}
+
+# Decision curves of every model; bootstrap bands for the clinical model and the
+# nomogram only (with one band per model the figure is unreadable; every band is
+# in the table).
+external_dca_figure <- function(d, models, labels, conf_level, dca_bootstraps) {
+  dcs <- lapply(models, function(m) {
+    part <- d[d$model == m, , drop = FALSE]
+    if (!m %in% c("clinical", "nomogram")) part[grepl("_(lower|upper)$", names(part))] <- NA_real_
+    part$conf_level <- if (any(!is.na(d$NB_lower %||% NA))) conf_level else NA_real_
+    decision_curve_from_table(part[, setdiff(names(part), c("unit", "ci_method")), drop = FALSE], dca_bootstraps)
+  })
+  dca_plot(stats::setNames(dcs, shown_labels(models, labels)), cost_benefit_axis = FALSE) +
+    ggplot2::labs(title = "External decision curves", x = "Threshold probability")
 }
 
 #' @rdname board_figure

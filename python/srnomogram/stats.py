@@ -632,7 +632,8 @@ def external_validation(y, score, **kwargs) -> RObject:
     """External validation of frozen risks (R's ``external_validation``), as a handle.
 
     Keyword arguments go to R (``threshold``, ``g``, ``cluster``, ``B``, ``seed`` (required with
-    ``cluster``), ``conf_level``, ``eps``). ``.summary()`` is one row of every number (AUC,
+    ``cluster`` or ``calibration_B``), ``conf_level``, ``calibration_B`` (the calibration curve's
+    bootstrap band), ``eps``). ``.summary()`` is one row of every number (AUC,
     calibration-in-the-large, slope, Brier, Hosmer–Lemeshow, ...); ``.frame(what="calibration")``
     the smoothed calibration curve; ``.frame(what="classification")`` the metrics at ``threshold``
     (no rows without one).

@@ -175,3 +175,17 @@ test_that("without clusters the threshold metrics carry Wilson CIs and Brier non
   expect_true(is.na(ev$summary$brier_lower) && is.na(ev$summary$brier_upper))
   expect_identical(names(as.data.frame(external_validation(d$y, d$p), what = "classification")), names(ev$classification))
 })
+
+test_that("calibration_B gives the lowess curve the band of external_calibration() and leaves every other number alone", {
+  d <- make_ext(n = 120, seed = 5)
+  cl <- rep(seq_len(60), each = 2)
+  plain <- external_validation(d$y, d$p, threshold = 0.4, cluster = cl, B = 100, seed = 3)
+  banded <- external_validation(d$y, d$p, threshold = 0.4, cluster = cl, B = 100, seed = 3, calibration_B = 50)
+  ref <- external_calibration(d$y, d$p, B = 50, seed = 3, cluster = cl)
+  expect_equal(banded$calibration$table, ref$table, tolerance = 1e-15)
+  expect_true(all(c("lower", "upper") %in% names(banded$calibration$table)))
+  expect_identical(banded$summary, plain$summary)
+  expect_identical(banded$classification, plain$classification)
+  expect_identical(banded$calibration$table[1:3], plain$calibration$table)
+  expect_error(external_validation(d$y, d$p, calibration_B = 50), class = "srnomogram_error_input")
+})

@@ -113,5 +113,5 @@ def check_clinical(df: pd.DataFrame, columns, source="manifest", setting: str = 
             f"{source}: 0 of {len(df)} lesions are left after excluding those with a missing clinical value "
             f"({setting}: {empty}); fill in the values or remove the factor from {setting}."
         )
-    excluded = df.loc[incomplete, ["case_id", "label"]].assign(reason="missing clinical value")
+    excluded = df.loc[incomplete, [c for c in ("case_id", "label") if c in df.columns]].assign(reason="missing clinical value")
     return df.loc[~incomplete].reset_index(drop=True), excluded

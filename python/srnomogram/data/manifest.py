@@ -73,7 +73,7 @@ def _resolve(value: str, base: Path, where: str) -> str:
     return str(resolved)
 
 
-def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataFrame:
+def load_manifest(path: str | os.PathLike, check_files: bool = True, require_label: bool = True) -> pd.DataFrame:
     """Read and validate a manifest; return it with absolute paths and integer labels.
 
     Parameters
@@ -82,6 +82,10 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
         The manifest CSV.
     check_files : bool
         Check that every image and mask file exists.
+    require_label : bool
+        Refuse a manifest without a ``label`` column (a study, ``validate``). False reads an
+        unlabelled cohort (``predict``): the column may be absent, and its empty cells stay missing
+        (``label`` is then a nullable ``Int64``).
 
     Returns
     -------
@@ -103,16 +107,18 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
         df = pd.read_csv(path, dtype={"case_id": str, "split": str, "patient_id": str}, keep_default_na=True)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise ManifestError(f"Manifest {path} is not a readable CSV ({str(exc).splitlines()[0]}).") from None
-    return validate_manifest(df, base=path.parent, source=str(path), check_files=check_files)
+    return validate_manifest(df, base=path.parent, source=str(path), check_files=check_files, require_label=require_label)
 
 
-def validate_manifest(df: pd.DataFrame, base: str | os.PathLike, source: str = "manifest", check_files: bool = True) -> pd.DataFrame:
+def validate_manifest(df: pd.DataFrame, base: str | os.PathLike, source: str = "manifest", check_files: bool = True,
+                      require_label: bool = True) -> pd.DataFrame:
     """Validate a manifest DataFrame (see :func:`load_manifest`); paths are resolved against ``base``."""
     base = Path(base).absolute()
     df = df.copy()
-    missing = [c for c in REQUIRED if c not in df.columns]
+    required = REQUIRED if require_label else tuple(c for c in REQUIRED if c != "label")
+    missing = [c for c in required if c not in df.columns]
     if missing:
-        raise ManifestError(f"{source}: missing column(s) {missing}; a manifest needs {list(REQUIRED)}.")
+        raise ManifestError(f"{source}: missing column(s) {missing}; a manifest needs {list(required)}.")
     if not len(df):  # else every command fails later, far from the cause (KeyError 'spacing', 'train', ...)
         raise ManifestError(f"{source} has no rows (only a header); a manifest needs one row per lesion.")
 
@@ -125,13 +131,17 @@ def validate_manifest(df: pd.DataFrame, base: str | os.PathLike, source: str = "
         first = df.index[dup][0]
         raise ManifestError(f"{row(first)}: case_id {_show(df.at[first, 'case_id'])} appears more than once. Each lesion needs its own case_id.")
 
-    labels = []
-    for i, v in df["label"].items():
-        key = str(v).strip().lower()
-        if key not in LABEL_WORDS:
-            raise ManifestError(f"{row(i)}, column 'label': value {_show(v)} is not 0/1 or benign/malignant. Fix the label or drop the row.")
-        labels.append(LABEL_WORDS[key])
-    df["label"] = np.asarray(labels, dtype=int)
+    if "label" in df.columns:
+        labels = []
+        for i, v in df["label"].items():
+            if not require_label and (pd.isna(v) or str(v).strip() == ""):
+                labels.append(pd.NA)  # an unlabelled lesion: nothing to validate it against, but it can be scored
+                continue
+            key = str(v).strip().lower()
+            if key not in LABEL_WORDS:
+                raise ManifestError(f"{row(i)}, column 'label': value {_show(v)} is not 0/1 or benign/malignant. Fix the label or drop the row.")
+            labels.append(LABEL_WORDS[key])
+        df["label"] = pd.array(labels, dtype="Int64") if any(v is pd.NA for v in labels) else np.asarray(labels, dtype=int)
 
     if "patient_id" in df.columns:
         df["patient_id"] = [None if pd.isna(v) or str(v).strip() == "" else str(v).strip() for v in df["patient_id"]]

@@ -547,7 +547,7 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
         raise InputError("apply_manifest got both in_place=True and manifest_out; give one (--in-place or --manifest-out).")
     dst_manifest = manifest_path if in_place else Path(manifest_out) if manifest_out is not None else default_manifest_out(manifest_path, resample_back)
     # SR columns of an interrupted run may name files not written yet; the readers check image/mask.
-    df = load_manifest(manifest_path, check_files=False)
+    df = load_manifest(manifest_path, check_files=False, require_label=False)  # SR needs no label: predict's cohorts have none
     _refuse_sr_inputs(df, manifest_path)
     tag = "_sr" if resample_back else "_sr2x"
     device, bf16 = model.device_, uses_bf16(model.amp, model.device_)

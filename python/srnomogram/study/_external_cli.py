@@ -24,7 +24,8 @@ def register(subparsers):
                         "over patients when a patient_id has several lesions. 'patient': a different estimand, one row "
                         "per patient: any lesion malignant, risk 1 - prod(1 - p) over its lesions")
     v.add_argument("--bootstraps", type=int, default=1000,
-                   help="patient-bootstrap resamples (lesion level, when a patient has several lesions; default 1000)")
+                   help="patient-bootstrap resamples (lesion level, when a patient has several lesions) and resamples of "
+                        "the calibration curves' bands (default 1000)")
     v.add_argument("--dca-bootstraps", type=int, default=500, help="bootstrap resamples of the decision-curve CIs (default 500; 0: none)")
     _common(v)
     v.set_defaults(func=_validate)
@@ -54,7 +55,7 @@ def _common(p):
                    help="extract features and score the CNNs on the dask.distributed cluster of this scheduler, e.g. "
                         "tcp://HOST:8786 (default $DASK_SCHEDULER_ADDRESS, else locally; 'local' ignores the variable). "
                         "Needs the study, the images and the output on a filesystem shared with the workers")
-    p.add_argument("--force", action="append", default=[], metavar="STAGE", help="recompute an external stage ('all' for every one)")
+    p.add_argument("--force", action="append", default=[], metavar="STAGE", help="recompute a stage of the applied study (split, sr, ..., nomogram, statistics; 'all' for every one)")
 
 
 def _validate(args):

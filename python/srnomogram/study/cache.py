@@ -32,7 +32,7 @@ from ..utils import atomic_path, file_sha256, fsync_path, hash_bytes, honour_uma
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Pin", "Stage", "StageResult", "StageContext", "Runner", "DONE", "REPORT_SECTIONS", "report_pins"]
+__all__ = ["Pin", "Apply", "Stage", "StageResult", "StageContext", "Runner", "DONE", "REPORT_SECTIONS", "report_pins"]
 
 DONE = "done.json"
 
@@ -120,6 +120,34 @@ def report_pins(stages) -> list:
 
 
 @dataclass(frozen=True)
+class Apply:
+    """The apply half of a stage: what the stage does to a new cohort with the study's fitted state.
+
+    ``srnomogram validate`` and ``predict`` run the study's own stage list in apply mode
+    (:meth:`Stage.applied`), as ``Pipeline.predict`` runs a fitted pipeline's steps: the same names
+    and dependencies, each stage's ``fn`` reading the frozen study instead of fitting.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(ctx: StageContext) -> None``; ``ctx.config`` is the application run
+        (:class:`srnomogram.study.external.ApplyRun`: ``study``, ``manifest``, ``out``,
+        ``need_label``, ``options``).
+    version : str
+        Bump when the apply code changes its results.
+    inputs : callable, optional
+        As :attr:`Stage.inputs`, on the application run (e.g. the new cohort's files).
+    pins : tuple of Pin
+        The pins the apply half writes (the application's board).
+    """
+
+    fn: Callable
+    version: str = "1"
+    inputs: Callable | None = None
+    pins: tuple = ()
+
+
+@dataclass(frozen=True)
 class Stage:
     """One step of a study.
 
@@ -142,6 +170,8 @@ class Stage:
         ``extra_key(config, results) -> dict`` of further settings its results depend on.
     pins : tuple of Pin
         The pins it writes (the study's publisher reads them; not part of the stage key).
+    apply : Apply, optional
+        Its apply half (stages that fit something, or load the cohort); None: not run when applying.
     """
 
     name: str
@@ -152,6 +182,18 @@ class Stage:
     version: str = "1"
     extra_key: Callable | None = None
     pins: tuple = ()
+    apply: Apply | None = None
+
+    def applied(self, extra_key: Callable | None = None) -> Stage:
+        """This stage in apply mode: its :class:`Apply` half under the same name and dependencies.
+
+        ``extra_key(run, results)``: what every applied result depends on besides its inputs (the
+        frozen study's key, the run's options).
+        """
+        if self.apply is None:
+            raise ValueError(f"stage {self.name} has no apply half")  # programming error
+        a = self.apply
+        return Stage(self.name, a.fn, deps=self.deps, inputs=a.inputs, version=a.version, extra_key=extra_key, pins=a.pins)
 
 
 class StageResult:

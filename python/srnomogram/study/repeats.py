@@ -37,7 +37,7 @@ from ..utils import atomic_path, hash_bytes, write_csv_atomic
 from .cache import Pin, Runner, Stage
 from .main_result import seed_result_path
 from .. import names
-from .stages import build_stages, load_cohort
+from .stages import build_stages, fit_clinical_models, load_cohort
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +90,7 @@ def seed_result(cfg, results, seed: int) -> pd.DataFrame:
     test = data[data["split"] == "test"].reset_index(drop=True)
     pid = patient_ids(cohort).set_axis(cohort["case_id"].to_numpy())  # the bootstrap resamples patients
     out = {}
-    for name, rhs in (("clinical", factors), ("nomogram", [*factors, "deep_score"])):
-        fit = stats.fit_nomogram("label ~ " + " + ".join(rhs), train)
+    for name, fit in fit_clinical_models(cfg, train).items():  # the nomogram stage's fits
         risk = np.asarray(stats.predict(fit, newdata=test), dtype=float)
         out[f"{name}_test_auc"] = metrics.roc_auc(test["label"].to_numpy(), risk)
         if name == "nomogram":

@@ -835,3 +835,51 @@ def calculator_page(points: pd.DataFrame, path, title="Nomogram calculator", lab
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
+
+
+# ----------------------------------------------------------------------------------- external validation
+#: Long tables of ``srnomogram validate``: in ``tables/`` and on the board, not in the report.
+EXTERNAL_CSV_ONLY = ("external_calibration_curves", "external_decision_curves", "external_scores_used", "external_scores", "warnings")
+EXTERNAL_FIGURE_TITLES = {
+    "external_roc": "External ROC curves of all models",
+    "external_calibration": "External calibration curves (lowess, with bootstrap 95% bands)",
+    "external_dca": "External decision curves (bootstrap 95% bands of the clinical model and nomogram)",
+}
+
+
+def external_section_html(methods: str, tables: dict, titles: dict, figures: dict, estimand: str, ci_method: str) -> str:
+    """The external section of a report: methods, warnings, every declared pin's table under its title
+    (model ids shown as their labels; the long ones as CSV only) and the figures drawn in R."""
+    body = ["<h2>Methods</h2><p>" + html.escape(methods) + "</p>"]
+    w = tables.get("warnings", pd.DataFrame({"message": []}))
+    body.append("<h2>Warnings</h2>" + ("<ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in w["message"]) + "</ul>"
+                                        if len(w) else "<p>No value outside the training ranges.</p>"))
+    body.append("<h2>Tables</h2><p>Estimand: " + html.escape(str(estimand)) + "; CIs: " + html.escape(str(ci_method)) + ".</p>")
+    for name, df in tables.items():
+        if name in EXTERNAL_CSV_ONLY:
+            continue
+        df = df.copy()
+        if "model" in df.columns:
+            df.insert(0, "Model", [names.label(m) for m in df.pop("model")])
+        body.append(f"<h3>{html.escape(titles.get(name, name))}</h3>{_table_html(df.drop(columns=[c for c in ('label',) if c in df.columns]))}"
+                    f'<p class="meta">CSV: tables/{html.escape(name)}.csv</p>')
+    also = ", ".join(f"tables/{n}.csv" for n in EXTERNAL_CSV_ONLY if n in tables and n != "warnings")
+    body.append(f'<p class="meta">Also: {html.escape(also)}.</p>')
+    body.append("<h2>Figures</h2>")
+    for name, png in figures.items():
+        body.append(_img(png, EXTERNAL_FIGURE_TITLES.get(name, name)))
+    return "".join(body)
+
+
+def write_external_report(title: str, study_dir, section: str, log, path) -> Path:
+    """Write the ``report.html`` of ``srnomogram validate``: the study report's page and style around
+    its external section (:func:`external_section_html`) and the run log."""
+    body = [f"<h1>{html.escape(title)}</h1>",
+            f'<p class="meta">Generated {_dt.datetime.now().strftime("%Y-%m-%d %H:%M")} · study <code>{html.escape(str(study_dir))}</code> · '
+            "board <code>board/</code></p>", section, "<h2>Run</h2>" + _table_html(pd.DataFrame(log))]
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return path

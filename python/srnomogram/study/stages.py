@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, ManifestError
 from .. import names
-from .cache import Pin, Stage, pins
+from .cache import Apply, Pin, Stage, pins
 from .freeze import load_cohort, sr_region  # shared with the application stage, which sits below the stages
 
 logger = logging.getLogger(__name__)
@@ -196,16 +196,18 @@ def run_sr(ctx):
 
 # ------------------------------------------------------------------------------------ radiomics
 def _run_radiomics(ctx, images):
+    cfg = ctx.config
+    cohort = load_cohort(ctx.inputs["sr" if images == "sr" else "split"])
+    _write_features(ctx, cohort, images, params=cfg.radiomics.params, jobs=cfg.radiomics.jobs,
+                    cache=Path(cfg.study.output) / "cache" / f"radiomics_{images}", scheduler=cfg.study.scheduler)
+
+
+def _write_features(ctx, cohort, images, params, jobs, cache, scheduler):
+    """PyRadiomics features of ``cohort``'s ``images`` (``or``/``sr``), one row per lesion in its order:
+    the one extraction wiring of the study (fit) and of ``validate``/``predict`` (apply)."""
     from ..radiomics import extract
 
-    cfg = ctx.config
-    src = ctx.inputs["sr" if images == "sr" else "split"]
-    cohort = load_cohort(src)
-    cache = Path(cfg.study.output) / "cache" / f"radiomics_{images}"
-    feats = extract(
-        cohort, image_col=names.image_col(images), jobs=cfg.radiomics.jobs, params=cfg.radiomics.params, cache_dir=cache,
-        scheduler=cfg.study.scheduler,
-    )
+    feats = extract(cohort, image_col=names.image_col(images), jobs=jobs, params=params, cache_dir=cache, scheduler=scheduler)
     feats = feats.reindex(cohort["case_id"].astype(str))
     feats.index.name = "case_id"
     ctx.write_table(f"radiomics_features_{images}", feats.reset_index())
@@ -473,6 +475,15 @@ def _formula(cfg, with_score):
     return "label ~ " + " + ".join(rhs)
 
 
+def fit_clinical_models(cfg, train: pd.DataFrame) -> dict:
+    """The clinical model (the clinical factors) and the deep-learning nomogram (the factors and
+    ``deep_score``), ``rms::lrm`` through :func:`srnomogram.stats.fit_nomogram`, fitted on ``train``:
+    the nomogram stage's fits, which repeated splits reuse rather than refit beside it."""
+    from .. import stats
+
+    return {"clinical": stats.fit_nomogram(_formula(cfg, False), train), "nomogram": stats.fit_nomogram(_formula(cfg, True), train)}
+
+
 def run_nomogram(ctx):
     """Clinical model and deep-learning nomogram: out-of-fold cut-offs (:func:`nomogram_thresholds`),
     held-out validation of the test set (:func:`heldout_validation`), added value (:func:`added_value`),
@@ -486,10 +497,7 @@ def run_nomogram(ctx):
     level = 1 - cfg.nomogram.alpha
     data = _analysis_frame(ctx)
     train, test = data[data["split"] == "train"].reset_index(drop=True), data[data["split"] == "test"].reset_index(drop=True)
-    fits = {
-        "clinical": stats.fit_nomogram(_formula(cfg, False), train),
-        "nomogram": stats.fit_nomogram(_formula(cfg, True), train),
-    }
+    fits = fit_clinical_models(cfg, train)
     preds = data[["case_id", "split", "label"]].copy()
     for name, fit in fits.items():
         for part in (train, test):
@@ -797,31 +805,37 @@ def _model_labels(result) -> pd.DataFrame:
 def build_stages(cfg) -> list[Stage]:
     """The stages a config asks for, in dependency order, each with the pins it writes."""
     stages = [Stage("split", run_split, sections=("cohort", "split"), inputs=_manifest_inputs, extra_key=_split_key, version="3",
-                    pins=(Pin("manifest", read=_cohort_pin, title="Cohort manifest with train/test split"), *pins("split_counts", "excluded")))]
+                    pins=(Pin("manifest", read=_cohort_pin, title="Cohort manifest with train/test split"), *pins("split_counts", "excluded")),
+                    apply=Apply(apply_split, inputs=_apply_manifest_inputs, pins=APPLY_SPLIT_PINS))]
     if cfg.sr.enabled:
-        stages.append(Stage("sr", run_sr, deps=("split",), sections=("sr",), extra_key=_sr_key, version="3", pins=pins("sr_history", "sr_quality")))
+        stages.append(Stage("sr", run_sr, deps=("split",), sections=("sr",), extra_key=_sr_key, version="3", pins=pins("sr_history", "sr_quality"),
+                            apply=Apply(apply_sr)))
     model_deps = []
     if cfg.radiomics.enabled:
-        stages.append(Stage("radiomics_or", run_radiomics_or, deps=("split",), sections=("radiomics",), pins=pins("radiomics_features_or")))
+        stages.append(Stage("radiomics_or", run_radiomics_or, deps=("split",), sections=("radiomics",), pins=pins("radiomics_features_or"),
+                            apply=Apply(apply_radiomics("or"))))
         rad_deps = ["split", "radiomics_or"]
         if cfg.sr.enabled:
-            stages.append(Stage("radiomics_sr", run_radiomics_sr, deps=("sr",), sections=("radiomics",), pins=pins("radiomics_features_sr")))
+            stages.append(Stage("radiomics_sr", run_radiomics_sr, deps=("sr",), sections=("radiomics",), pins=pins("radiomics_features_sr"),
+                                apply=Apply(apply_radiomics("sr"))))
             rad_deps.append("radiomics_sr")
         stages.append(Stage("radiomics_models", run_radiomics_models, deps=tuple(rad_deps), sections=("radiomics", "board"),
-                            extra_key=_seed_key, version="5", pins=_radiomics_pins(cfg)))
+                            extra_key=_seed_key, version="5", pins=_radiomics_pins(cfg), apply=Apply(apply_radiomics_models)))
         model_deps.append("radiomics_models")
     if cfg.deep.enabled:
         for images in cfg.deep.images:
             for arch in cfg.deep.archs:
                 name = f"deep_{names.model_id(images, arch)}"
                 deps = ("split", "sr") if images == "sr" else ("split",)
-                stages.append(Stage(name, make_deep_stage(images, arch), deps=deps, extra_key=_deep_key, version="3", pins=_deep_pins(images, arch)))
+                stages.append(Stage(name, make_deep_stage(images, arch), deps=deps, extra_key=_deep_key, version="3", pins=_deep_pins(images, arch),
+                                    apply=Apply(apply_deep(images, arch))))
                 model_deps.append(name)
     stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",), version="5",
                         pins=(*pins("scores", "scores_oof", "model_aucs"), Pin("model_labels", read=_model_labels,
                                                                             title="Display label of every model id"),
                               Pin("table2", section="tables", order=20, title=TITLES["table2"]),
-                              Pin("score_check", section="tables", order=30, title=TITLES["score_check"]))))
+                              Pin("score_check", section="tables", order=30, title=TITLES["score_check"])),
+                        apply=Apply(apply_table2, version="2")))
     stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key,
                         pins=(Pin("table1", section="tables", order=10, title=TITLES["table1"]),
                               Pin("table_s2", section="tables", order=40, title=TITLES["table_s2"]))))
@@ -829,7 +843,8 @@ def build_stages(cfg) -> list[Stage]:
                         pins=(*pins("predictions", "nomogram_points", "clinical_points", "calibration"),
                               *(Pin(n, section="tables", order=o, title=TITLES[n]) for o, n in zip(range(50, 150, 10), NOMOGRAM_TABLES)),
                               Pin("decision_curves", section="tables", order=150, show=False,
-                                  title="Decision curves (net benefit per threshold) of the clinical model and the nomogram"))))
+                                  title="Decision curves (net benefit per threshold) of the clinical model and the nomogram")),
+                        apply=Apply(apply_nomogram, version="3", pins=APPLY_NOMOGRAM_PINS)))
     from .freeze import application_stage  # what `srnomogram validate/predict` needs, frozen
 
     stages.append(application_stage(stages))
@@ -860,3 +875,347 @@ def _deep_key(cfg, results):
     # one CNN's result does not depend on which other CNNs the study trains
     deep = {k: v for k, v in cfg.to_dict()["deep"].items() if k not in ("archs", "images", "enabled")}
     return {"seed": cfg.study.seed, "deterministic": cfg.study.deterministic, "deep": deep}
+
+
+# ------------------------------------------------------------------------------------ apply mode
+# `srnomogram validate` and `predict` run the stages above in apply mode (Stage.apply, Stage.applied):
+# the same names and dependencies, each stage's apply half reading the frozen study instead of fitting,
+# as Pipeline.predict runs a fitted pipeline's steps. ctx.config is then the application run
+# (srnomogram.study.external.ApplyRun): .study (the FinishedStudy: app, summary, design, file()),
+# .manifest, .out, .need_label, .options.
+SPACING_TOLERANCE = 0.25  # relative: warn when external spacing leaves the training range by more
+SIZE_TOLERANCE = 0.5  # relative, for image width/height
+
+
+def load_apply_cohort(path, need_label: bool, clinical=()) -> pd.DataFrame:
+    """A cohort to apply a finished study to, read by the study's loader and checked by its clinical check.
+
+    :func:`~srnomogram.data.manifest.load_manifest` with ``require_label=False`` (``label`` is
+    needed only to validate: ``need_label``), and :func:`~srnomogram.data.check.check_clinical` on
+    the study's ``clinical`` factors the manifest has: a value that is not a number is refused with its
+    row and column, as ``srnomogram run`` refuses it. A factor the manifest lacks, or leaves empty, is
+    no error: the clinical model and the nomogram are then skipped (:func:`apply_nomogram`). SR
+    columns are dropped: the study makes its own SR images.
+
+    ``clinical``: the study's :class:`~srnomogram.data.clinical.ClinicalSchema`, or its factors'
+    names (numeric). Its cells get the schema's own check (:meth:`ClinicalSchema.check
+    <srnomogram.data.clinical.ClinicalSchema.check>`, as ``check_clinical`` does at study time): a
+    value that is not a number, or a level the study did not declare, is refused with its row and
+    column rather than silently becoming missing.
+    """
+    from ..data.clinical import ClinicalSchema
+    from ..data.manifest import load_manifest
+
+    df = load_manifest(path, require_label=False, check_files=False)
+    has_label = "label" in df.columns and df["label"].notna().all()
+    if need_label and not has_label:  # said before any missing file: the wrong command is the first thing to fix
+        raise ManifestError(f"{path}: no 'label' column (or empty labels), so there is nothing to validate against; "
+                            "score unlabelled lesions with 'srnomogram predict STUDY_DIR MANIFEST -o scores.csv'.")
+    df = load_manifest(path, require_label=False)
+    df = df.drop(columns=[c for c in ("image_sr", "mask_sr") if c in df.columns] + ([] if has_label or "label" not in df.columns else ["label"]))
+    schema = ClinicalSchema.parse(clinical)
+    present = ClinicalSchema(f for f in schema if f.name in df.columns)
+    if present:  # every row kept: numbers as numbers, categories among the study's levels (else an error)
+        df = present.check(df, source=str(path), setting="the study's cohort.clinical")
+    return df
+
+
+def _applied_cohort(result) -> pd.DataFrame:
+    """The cohort table an apply-mode stage wrote (``cohort.csv``, label optional), paths absolute."""
+    from ..data.manifest import load_manifest
+
+    return load_manifest(result.file("cohort.csv"), require_label=False)
+
+
+def _apply_manifest_inputs(run, results):
+    """Hashes of the new cohort's manifest and of every image and mask it names."""
+    from ..data.manifest import manifest_hashes
+
+    return manifest_hashes(run.manifest, load_apply_cohort(run.manifest, run.need_label))
+
+
+def apply_split(ctx):
+    """Apply mode of ``split``: load and check the new cohort (no split: every lesion is scored), and
+    warn where its clinical values and images leave the training ranges (:func:`range_warnings`)."""
+    from ..data.manifest import write_manifest
+
+    run = ctx.config
+    factors = run.study.app["clinical_factors"]
+    df = load_apply_cohort(run.manifest, run.need_label, clinical=run.study.clinical)
+    write_manifest(df, ctx.path("cohort.csv"))
+    ctx.write_table("warnings", range_warnings(run.study.summary, df, factors))
+    ctx.write_json("cohort_info", {"n": int(len(df)), "missing_clinical": [c for c in factors if c not in df.columns],
+                                   "has_label": "label" in df.columns, "has_patient_id": "patient_id" in df.columns})
+
+
+def range_warnings(summary, df, factors) -> pd.DataFrame:
+    """Where a new cohort leaves the training ranges of ``training_summary.json``: clinical values,
+    pixel spacing (and its presence), image width and height; one row (and one logged warning) each."""
+    from ..data.readers import is_2d_path
+    from .freeze import image_geometry
+
+    rows = []
+
+    def add(kind, column, n_out, train_range, ext_range, message):
+        rows.append({"kind": kind, "column": column, "n_outside": int(n_out), "training_range": train_range,
+                     "external_range": ext_range, "message": message})
+
+    for c in factors:
+        s = summary["clinical"].get(c, {})
+        if c not in df.columns or not s.get("n") or "counts" in s:  # a categorical factor's levels were checked on reading
+            continue
+        v = df[c].to_numpy(dtype=float)
+        out = (v < s["min"]) | (v > s["max"])
+        if out.any():
+            add("clinical", c, out.sum(), f"{s['min']:g} to {s['max']:g}", f"{np.nanmin(v):g} to {np.nanmax(v):g}",
+                f"{int(out.sum())} lesion(s) have {c} outside the training range {s['min']:g} to {s['max']:g}; "
+                "the nomogram extrapolates there.")
+    # A 2D image's spacing is its manifest cell: empty means features per pixel. Mixed with a study
+    # trained in mm (or the reverse) every shape and texture feature changes scale.
+    is_2d = df["image"].map(is_2d_path).to_numpy(dtype=bool)
+    sp = pd.to_numeric(df["spacing"], errors="coerce") if "spacing" in df.columns else pd.Series(np.nan, index=df.index)
+    known = sp.notna().to_numpy()
+    s = summary.get("spacing", {})
+    if s.get("n") and (is_2d & ~known).any():
+        n = int((is_2d & ~known).sum())
+        add("image", "spacing", n, f"{s['min']:g} to {s['max']:g}", "empty",
+            f"{n} image(s) have no pixel spacing (empty 'spacing' cell) but the study's training images had {s['min']:g} to "
+            f"{s['max']:g} mm per pixel: their features are per pixel, not per mm, and the radiomics models' scores shift. "
+            "Fill in the spacing.")
+    elif not s.get("n") and (is_2d & known).any():
+        n = int((is_2d & known).sum())
+        add("image", "spacing", n, "none (per pixel)", f"{sp[known].min():g} to {sp[known].max():g}",
+            f"{n} image(s) have a pixel spacing but the study's training images had no pixel spacing: their features are per mm, "
+            "not per pixel as the study's, and the radiomics models' scores shift. Leave the 'spacing' cells empty, as the study did.")
+    geo = image_geometry(df)
+    for col, tol, what in (("spacing", SPACING_TOLERANCE, "pixel spacing (mm)"), ("width", SIZE_TOLERANCE, "image width (px)"),
+                           ("height", SIZE_TOLERANCE, "image height (px)")):
+        s = summary.get(col, {})
+        v = geo[col].to_numpy(dtype=float)
+        if not s.get("n") or not np.isfinite(v).any():
+            continue
+        lo, hi = s["min"] / (1 + tol), s["max"] * (1 + tol)
+        out = np.isfinite(v) & ((v < lo) | (v > hi))
+        if out.any():
+            add("image", col, out.sum(), f"{s['min']:g} to {s['max']:g}", f"{np.nanmin(v):g} to {np.nanmax(v):g}",
+                f"{int(out.sum())} image(s) have a {what} more than {tol:.0%} outside the training range "
+                f"{s['min']:g} to {s['max']:g}; features and CNN inputs may shift.")
+    for r in rows:
+        logger.warning("%s", r["message"])
+    return pd.DataFrame(rows, columns=["kind", "column", "n_outside", "training_range", "external_range", "message"])
+
+
+def apply_sr(ctx):
+    """Apply mode of ``sr``: the study's SR generator on every image, as the study made its SR images
+    (the same :meth:`~srnomogram.sr.SuperResolver.apply_manifest` call, region and margin)."""
+    from ..sr import SuperResolver
+
+    run = ctx.config
+    sr = run.study.app["sr"]
+    model = SuperResolver.load(run.study.file(sr["model"]), device=run.options.get("device", "auto"))
+    # a study recorded before ROI-only SR made its SR images from whole images
+    model.apply_manifest(ctx.inputs["split"].file("cohort.csv"), out_dir=ctx.path("images"), manifest_out=ctx.path("cohort.csv"),
+                         region=sr.get("region", "image"), roi_margin=sr.get("roi_margin", 0.1), scheduler=run.options.get("scheduler"))
+
+
+def apply_radiomics(images):
+    """Apply mode of ``radiomics_<images>``: the study's extraction (its PyRadiomics parameter file) on the new cohort."""
+
+    def fn(ctx):
+        run = ctx.config
+        pf = run.study.app["radiomics"]["params_file"]
+        cohort = _applied_cohort(ctx.inputs["sr" if images == "sr" else "split"])
+        _write_features(ctx, cohort, images, params=str(run.study.file(pf)) if pf else None, jobs=run.options.get("jobs"),
+                        cache=run.out / "cache" / f"radiomics_{images}", scheduler=run.options.get("scheduler"))
+
+    fn.__name__ = f"apply_radiomics_{images}"
+    return fn
+
+
+def apply_radiomics_models(ctx):
+    """Apply mode of ``radiomics_models``: each fitted pipeline (skops, hash-checked) scores the new cohort's features."""
+    from ..radiomics.persist import load_model
+
+    run = ctx.config
+    cohort = _applied_cohort(ctx.inputs["split"])
+    scores = cohort[["case_id"]].copy()
+    for key, m in run.study.app["models"].items():
+        if m["kind"] != "radiomics":
+            continue
+        pipe, meta = load_model(run.study.file(m["file"]))
+        im = m["images"]
+        feats = ctx.inputs[f"radiomics_{im}"].table(f"radiomics_features_{im}").set_index("case_id")
+        scores[key] = pipe.predict_proba(feats.loc[cohort["case_id"].astype(str), meta["features"]])[:, 1]
+    ctx.write_table("radiomics_scores", scores)
+
+
+def apply_deep(images, arch):
+    """Apply mode of ``deep_<images>_<arch>``: the saved CNN scores the new cohort's ROI crops."""
+    mid = names.model_id(images, arch)
+
+    def fn(ctx):
+        run = ctx.config
+        cohort = _applied_cohort(ctx.inputs["sr" if images == "sr" else "split"])
+        s = deep_scores(run.study.file(run.study.app["models"][mid]["file"]), cohort, run.options.get("device", "auto"),
+                        run.options.get("scheduler"))
+        ctx.write_table("deep_scores", cohort[["case_id"]].assign(**{mid: s}))
+
+    fn.__name__ = f"apply_deep_{mid}"
+    return fn
+
+
+def _deep_batch(model_dir, device, rows: pd.DataFrame, start: int) -> tuple:
+    """The malignancy scores of ``rows`` (one inference batch) by the CNN saved in ``model_dir``."""
+    from ..deep.model import DeepClassifier
+
+    clf = DeepClassifier.load(model_dir, device=device)
+    clf.progress = False
+    return start, clf.predict_proba(rows)[:, 1]
+
+
+def deep_scores(model_dir, cohort: pd.DataFrame, device, scheduler) -> np.ndarray:
+    """A saved CNN's scores of every lesion: here, or one inference batch per task on a Dask cluster.
+
+    The cluster's tasks are the local run's batches (``eval_batch_size`` lesions from the first), so
+    every lesion meets the network beside the same lesions as locally.
+    """
+    from tqdm.auto import tqdm
+
+    from ..deep.model import DeepClassifier
+    from ..parallel import CHECKED_PACKAGES, imap_unordered, resolve_scheduler
+
+    clf = DeepClassifier.load(model_dir, device=device)
+    address = resolve_scheduler(scheduler)
+    if address is None or not len(cohort):
+        return clf.predict_proba(cohort)[:, 1]
+    step = int(clf.eval_batch_size)
+    tasks = [(str(model_dir), device, cohort.iloc[s : s + step], s) for s in range(0, len(cohort), step)]
+    out = np.full(len(cohort), np.nan)
+    with tqdm(total=len(cohort), desc=f"CNN scores ({Path(model_dir).parent.name})", unit="lesion", disable=None) as bar:
+        for start, p in imap_unordered(_deep_batch, tasks, scheduler=address, packages=(*CHECKED_PACKAGES, "torch", "torchvision")):
+            out[start : start + len(p)] = p
+            bar.update(len(p))
+    return out
+
+
+def apply_table2(ctx):
+    """Apply mode of ``table2``: every image model's score, and the deep-learning score (the model Table 2 chose)."""
+    run = ctx.config
+    app = run.study.app
+    cohort = _applied_cohort(ctx.inputs["split"])
+    scores = cohort[[c for c in ("case_id", "patient_id", "label") if c in cohort.columns]].copy()
+    found = {}
+    for res in ctx.inputs.values():
+        for t in ("radiomics_scores", "deep_scores"):
+            if (res.path / f"{t}.csv").exists():
+                found.update(res.table(t).set_index("case_id").to_dict("series"))
+    ids = cohort["case_id"].astype(str)
+    for key in app["models"]:  # the frozen application's order
+        scores[key] = found[key].loc[ids].to_numpy()
+    best = app["best_model"]["model"]
+    scores["deep_score"] = scores[best].to_numpy()  # the chosen model's score: the nomogram's input
+    ctx.write_table("scores", scores)
+
+
+def apply_nomogram(ctx):
+    """Apply mode of ``nomogram``: the clinical model's and the nomogram's risk and points from the
+    saved design (:func:`srnomogram.study.freeze.nomogram_predict`, equal to R's ``predict()``), the
+    score distributions against training, and the run's warnings."""
+    from .freeze import nomogram_predict
+
+    run = ctx.config
+    study = run.study
+    cohort = _applied_cohort(ctx.inputs["split"])
+    scores = ctx.inputs["table2"].table("scores")
+    factors = study.app["clinical_factors"]
+    msg, info = clinical_skip(cohort, factors, validating=run.need_label)
+    info["best_model"] = study.app["best_model"]["model"]
+    if msg:
+        logger.warning("%s", msg)
+        info["message"] = msg
+    else:
+        data = cohort[factors].assign(deep_score=scores["deep_score"].to_numpy())
+        for name in ("clinical", "nomogram"):
+            p = nomogram_predict(study.design[name], data)
+            scores[name] = p["risk"].to_numpy()
+            scores[f"{name}_points"] = p["points"].to_numpy()
+    ctx.write_table("scores", scores)
+    dist = score_distribution(study.summary, scores)
+    ctx.write_table("score_distribution", dist)
+    ctx.write_json("scores_info", info)
+    shifted = dist[dist["shifted"].astype(bool)]
+    warns = pd.concat([ctx.inputs["split"].table("warnings"), pd.DataFrame(
+        {"kind": "score", "column": shifted["model"], "n_outside": np.nan, "message": [shift_message(r) for r in shifted.itertuples()],
+         "training_range": [f"{a:.3g} to {b:.3g}" for a, b in zip(shifted["train_q05"], shifted["train_q95"])],
+         "external_range": [f"{a:.3g} to {b:.3g}" for a, b in zip(shifted["external_q05"], shifted["external_q95"])]})],
+        ignore_index=True)
+    warns["n_outside"] = warns["n_outside"].astype("Int64")  # NaN for score rows
+    ctx.write_table("warnings", warns)
+
+
+def clinical_skip(cohort: pd.DataFrame, factors, validating: bool) -> tuple[str | None, dict]:
+    """Why the clinical model and the nomogram cannot be applied to ``cohort`` (None when they can), and what is missing.
+
+    A factor column that is absent or has no value at all leaves them without an input: they are
+    reported as skipped (not estimable on this cohort) rather than aborting the run, and the image
+    models, which do not need the factors, are still validated. When ``validating``, the lesions
+    with every factor must include benign and malignant ones, or no statistic of theirs is defined.
+    Lesions lacking some factor are left out of their statistics only (counted in ``n_incomplete``).
+    """
+    missing = [c for c in factors if c not in cohort.columns]
+    empty = [c for c in factors if c in cohort.columns and cohort[c].isna().all()]
+    complete = cohort[[c for c in factors if c in cohort.columns]].notna().all(axis=1)
+    info = {"clinical_skipped": True, "missing_clinical": missing, "empty_clinical": empty,
+            "n_incomplete": int((~complete).sum())}
+    tail = "; the image models are still scored."
+    if missing:
+        return f"Clinical model and nomogram skipped: the manifest lacks clinical column(s) {', '.join(missing)}" + tail, info
+    if empty:
+        return f"Clinical model and nomogram skipped: clinical column(s) {', '.join(empty)} have no value in the manifest" + tail, info
+    if validating:
+        y = cohort.loc[complete, "label"]
+        if y.nunique() < 2:
+            return (f"Clinical model and nomogram not validated: only {len(y)} lesion(s) have every clinical factor "
+                    f"({int(y.sum())} malignant), and their statistics need benign and malignant lesions" + tail, info)
+    info["clinical_skipped"] = False
+    if info["n_incomplete"]:
+        logger.warning("%d lesion(s) lack a clinical value (%s): the clinical model and the nomogram leave them out.",
+                       info["n_incomplete"], ", ".join(factors))
+    return None, info
+
+
+def score_distribution(summary, scores) -> pd.DataFrame:
+    """Training against external score quantiles per model; ``shifted`` when the external median
+    leaves the training 5–95 % range (the model sees inputs unlike its training set)."""
+    from .freeze import describe
+
+    train = {**summary.get("scores", {}), **summary.get("risks", {})}
+    rows = []
+    for m, t in train.items():
+        if m not in scores.columns or not t.get("n"):
+            continue
+        e = describe(scores[m])
+        if not e.get("n"):
+            continue
+        rows.append({"model": m, "train_q05": t["q05"], "train_median": t["median"], "train_q95": t["q95"],
+                     "external_q05": e["q05"], "external_median": e["median"], "external_q95": e["q95"],
+                     "shifted": not (t["q05"] <= e["median"] <= t["q95"])})
+    out = pd.DataFrame(rows, columns=["model", "train_q05", "train_median", "train_q95", "external_q05",
+                                      "external_median", "external_q95", "shifted"])
+    for r in out[out["shifted"]].itertuples():
+        logger.warning("%s", shift_message(r))
+    return out
+
+
+def shift_message(r) -> str:
+    return (f"{names.label(r.model)}: the external median score {r.external_median:.3g} lies outside the training 5-95% "
+            f"range {r.train_q05:.3g} to {r.train_q95:.3g}.")
+
+
+APPLY_SPLIT_PINS = ()  # its warnings reach the board through the nomogram's apply half, with the score shifts
+APPLY_NOMOGRAM_PINS = (
+    Pin("external_scores", table="scores", title="Scores of every model, deep-learning score, clinical model and nomogram "
+        "risk and points per lesion (the frozen study applied)"),
+    Pin("score_distribution", title="Score distributions: training against external (quantiles)"),
+    Pin("warnings", title="Values outside the training ranges (clinical factors, image spacing and size, scores)"),
+)

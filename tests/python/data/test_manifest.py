@@ -172,3 +172,23 @@ def test_a_manifest_with_a_header_and_no_row_is_refused(cohort):
     with pytest.raises(ManifestError, match=r"manifest\.csv has no rows \(only a header\); a manifest needs one row per lesion") as e:
         load_manifest(path)
     assert "\n" not in str(e.value)
+
+
+def test_an_unlabelled_cohort_loads_with_require_label_false_and_no_placeholder_label(cohort):
+    """``predict``'s cohorts: no label column, or empty label cells, without a made-up label."""
+    path, df = cohort
+    _rewrite(path, df.drop(columns="label"))
+    got = load_manifest(path, require_label=False)
+    assert "label" not in got.columns and got["case_id"].tolist() == ["c0", "c1", "c2"]
+    _rewrite(path, df.assign(label=["benign", None, 1]))
+    got = load_manifest(path, require_label=False)
+    assert str(got["label"].dtype) == "Int64" and got["label"].isna().tolist() == [False, True, False]
+    assert got["label"].iloc[[0, 2]].tolist() == [0, 1]
+    with pytest.raises(ManifestError, match=r"row 3, column 'label': value nan is not 0/1"):
+        load_manifest(path)  # a study still needs every label
+    _rewrite(path, df.assign(label=["benign", "maybe", 1]))
+    with pytest.raises(ManifestError, match=r"row 3, column 'label': value 'maybe' is not 0/1"):
+        load_manifest(path, require_label=False)  # a label that is there is still checked
+    _rewrite(path, df.drop(columns=["label", "image"]))
+    with pytest.raises(ManifestError, match=r"missing column\(s\) \['image'\]; a manifest needs \['case_id', 'image', 'mask'\]\."):
+        load_manifest(path, require_label=False)

@@ -385,3 +385,18 @@ def test_a_study_writes_only_declared_pins_and_its_tables_folder_is_the_report_p
     page = report.read_text(encoding="utf-8")
     heads = [h for h in re.findall(r"<h3>(.*?)</h3>", page) if h.startswith(("Table 1.", "Table 2.", "Score check", "Table S2."))]
     assert [h.split(".")[0].split(":")[0] for h in heads] == ["Table 1", "Table 2", "Score check", "Table S2"]
+def test_the_external_section_shows_each_declared_pin_under_its_title_and_the_long_ones_as_csv_only(tmp_path):
+    from srnomogram.study.external import STATISTICS_PINS
+    from srnomogram.study.report import external_section_html, write_external_report
+
+    titles = {p.name: p.title for p in STATISTICS_PINS}
+    tables = {"external_auc": pd.DataFrame({"model": ["or_lr", "nomogram"], "auc": [0.81234, 0.9]}),
+              "external_decision_curves": pd.DataFrame({"model": ["or_lr"], "NB": [0.1]}),
+              "warnings": pd.DataFrame({"message": ["2 lesion(s) have age outside the training range 30 to 70"]})}
+    section = external_section_html("Applied unchanged.", tables, titles, {}, "lesion-level", "DeLong")
+    assert f"<h3>{titles['external_auc']}</h3>" in section and "OR-LR" in section and "Nomogram" in section
+    assert "0.812" in section and "<li>2 lesion(s) have age outside" in section
+    assert titles["external_decision_curves"] not in section and "tables/external_decision_curves.csv" in section
+    page = write_external_report("External validation: tiny on m.csv", tmp_path, section, [{"stage": "split"}], tmp_path / "report.html")
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "<h1>External validation: tiny on m.csv</h1>" in text and "<style>" in text

@@ -92,6 +92,24 @@ def test_stage_graph_follows_the_settings():
     ]
 
 
+
+def test_validate_and_predict_apply_the_studys_own_stages_with_their_names_and_dependencies():
+    """Apply mode is the study's stage list, as Pipeline.predict is the fitted pipeline's steps: every stage that
+    fits something (or loads the cohort) has an apply half under its own name and deps; the rest are not applied."""
+    cfg = config_from_dict({"cohort": {"manifest": "m.csv"}})
+    stages = build_stages(cfg)
+    applied = [s for s in stages if s.apply is not None]
+    assert [s.name for s in applied] == [s.name for s in stages if s.name not in ("clinical", "application", "main_result")]
+    names = {s.name for s in applied}
+    for s in applied:
+        a = s.applied()
+        assert (a.name, a.deps, a.fn, a.pins) == (s.name, s.deps, s.apply.fn, s.apply.pins)
+        assert set(s.deps) <= names  # an apply half reads only other apply halves
+    assert {p.name for p in applied[-1].applied().pins} == {"external_scores", "score_distribution", "warnings"}
+    with pytest.raises(ValueError, match="stage clinical has no apply half"):
+        next(s for s in stages if s.name == "clinical").applied()
+
+
 def _manifest(tmp_path, n=12, **extra):
     from srnomogram.data import demo_cohort
 
