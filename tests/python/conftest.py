@@ -92,7 +92,7 @@ def lock_holder():
     def hold(folder):
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "python"), os.environ.get("PYTHONPATH", "")])}
         proc = subprocess.Popen([sys.executable, "-c", script, str(folder)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True, env=env)
+                                stdout=subprocess.PIPE, encoding="utf-8", env=env)
         try:
             assert proc.stdout.readline().strip() == "held"
             yield proc

@@ -26,7 +26,7 @@ def test_help_lists_the_cohort_commands(capsys):
 
 
 def test_module_entry_point_runs(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "srnomogram", "cohort", "split", "--help"], capture_output=True, text=True, timeout=120)
+    res = subprocess.run([sys.executable, "-m", "srnomogram", "cohort", "split", "--help"], capture_output=True, encoding="utf-8", timeout=120)
     assert res.returncode == 0
     assert "--test-size" in res.stdout and "--seed" in res.stdout
 

@@ -216,7 +216,7 @@ def test_importing_names_loads_only_the_base_layer_and_no_numerical_package():
 
     code = ("import json, sys, srnomogram.names as n; n.labels(); "
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('srnomogram', 'torch', 'numpy', 'pandas'))))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, encoding="utf-8", check=True,
                          env={"PYTHONPATH": str(ROOT.parent), "PATH": "/usr/bin:/bin"})
     loaded = json.loads(out.stdout)
     assert not [m for m in loaded if not m.startswith("srnomogram")], loaded

@@ -387,7 +387,7 @@ def test_child_processes_started_after_r_do_not_inherit_rs_library_path():
     parent = os.environ.get("LD_LIBRARY_PATH")
     out = subprocess.run(
         [sys.executable, "-c", "import os, ssl; print(os.environ.get('LD_LIBRARY_PATH'))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True, encoding="utf-8", check=True,
     ).stdout.strip()
     assert out == str(parent)
     assert r_lib not in (parent or "")
@@ -474,7 +474,7 @@ def test_ctrl_c_during_an_r_call_stops_the_run_with_130_and_a_rerun_resumes(tmp_
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(REPO, "python"), os.environ.get("PYTHONPATH", "")])}
     # B = 10**6 bootstraps: hours, unless Ctrl-C stops it
     proc = subprocess.Popen([sys.executable, str(script), "slow-r", str(out), "1000000"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, encoding="utf-8", env=env)
     try:
         assert proc.stdout.readline().strip() == "R started"
         time.sleep(1.0)  # inside rms::calibrate's bootstrap loop
@@ -490,7 +490,7 @@ def test_ctrl_c_during_an_r_call_stops_the_run_with_130_and_a_rerun_resumes(tmp_
     assert (stages / "data" / "done.json").is_file()  # the finished stage is kept
     assert sorted(p.name for p in stages.iterdir()) == ["data"]  # nothing half-written of the interrupted one
     # the rerun reuses the finished stage and computes the interrupted one (a short bootstrap now)
-    rerun = subprocess.run([sys.executable, str(script), "slow-r", str(out), "20"], capture_output=True, text=True,
+    rerun = subprocess.run([sys.executable, str(script), "slow-r", str(out), "20"], capture_output=True, encoding="utf-8",
                            env=env, timeout=120)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "Stage data: reused" in rerun.stderr and "Stage calibration: done" in rerun.stderr

@@ -108,7 +108,7 @@ def test_python_and_r_give_the_same_split(tmp_path, seed, test_size):
         f"d <- utils::read.csv('{tmp_path / 'in.csv'}', encoding = 'UTF-8', stringsAsFactors = FALSE);"
         f"cat(e$stratified_split(d, test_size = {test_size}, seed = {seed}), sep = '\\n')"
     )
-    res = subprocess.run(["Rscript", "-e", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(["Rscript", "-e", script], cwd=REPO, capture_output=True, encoding="utf-8", timeout=120)
     assert res.returncode == 0, res.stderr
     r_split = res.stdout.split()
     py_split = stratified_split(df, test_size=test_size, seed=seed).tolist()
@@ -179,7 +179,7 @@ def test_python_and_r_give_the_same_patient_split(tmp_path, seed, test_size):
         f"d <- utils::read.csv('{tmp_path / 'in.csv'}', encoding = 'UTF-8', stringsAsFactors = FALSE);"
         f"cat(e$stratified_split(d, test_size = {test_size}, seed = {seed}), sep = '\\n')"
     )
-    res = subprocess.run(["Rscript", "-e", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(["Rscript", "-e", script], cwd=REPO, capture_output=True, encoding="utf-8", timeout=120)
     assert res.returncode == 0, res.stderr
     py = stratified_split(df, test_size=test_size, seed=seed)
     assert res.stdout.split() == py.tolist()

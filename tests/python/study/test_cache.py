@@ -158,7 +158,7 @@ def test_killed_then_rerun_study_equals_an_uninterrupted_one(tmp_path):
     assert not (killed / "stages" / "slow").exists()  # nothing half-written in place
 
     rerun = subprocess.run(
-        [sys.executable, str(script), str(killed), str(flag)], check=True, env=env, capture_output=True, text=True
+        [sys.executable, str(script), str(killed), str(flag)], check=True, env=env, capture_output=True, encoding="utf-8"
     )
     assert rerun.stdout.strip() == "2"  # draw reused; slow and total computed
     for stage, table in (("draw", "draws"), ("slow", "squares"), ("total", "total")):

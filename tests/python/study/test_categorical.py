@@ -147,7 +147,7 @@ def test_the_calculator_has_a_select_of_the_levels_and_gives_r_risk_in_chromium(
     case = {"age": 55, "max_diameter_cm": 2.1, "shape": "irregular", "deep_score": 0.7}
     url = (out / "calculator.html").as_uri() + "#" + "&".join(f"{k}={v}" for k, v in case.items())
     dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", url],
-                         capture_output=True, text=True, timeout=120).stdout
+                         capture_output=True, encoding="utf-8", timeout=120).stdout
     assert '<select id="in_shape">' in dom and '<option value="irregular">irregular</option>' in dom
     risk = float(dom.split('data-risk="', 1)[1].split('"', 1)[0])
     want = _r_risks(out / "stages" / "nomogram" / "nomogram.rds", pd.DataFrame([case]))[0]

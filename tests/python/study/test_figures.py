@@ -82,7 +82,7 @@ def test_scripts_rebuild_every_figure_from_the_board(study, tmp_path, script):
         "chosen": [True, False, False, True], "clinical_test_auc": [0.7, 0.7, 0.72, 0.72],
         "nomogram_test_auc": [0.85, 0.85, 0.8, 0.8]}))
     cmd = ["Rscript", str(SCRIPTS / script)] if script.endswith(".R") else [sys.executable, str(SCRIPTS / script)]
-    res = subprocess.run([*cmd, str(board), str(tmp_path / "figs")], capture_output=True, text=True, timeout=300,
+    res = subprocess.run([*cmd, str(board), str(tmp_path / "figs")], capture_output=True, encoding="utf-8", timeout=300,
                          cwd=REPO, env={**os.environ, "MPLBACKEND": "Agg"})
     assert res.returncode == 0, res.stderr[-2000:]
     # both scripts call the one function that draws every figure (R's study_figures), so both give all six

@@ -35,7 +35,7 @@ def _dump_dom(url):
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
              "--virtual-time-budget=2000", "--dump-dom", url],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True, encoding="utf-8", timeout=120,
         )
     return out.stdout
 
