@@ -104,8 +104,8 @@ class Pin:
 
 
 #: The report's sections that show pins, in page order: the main result, the tables, the repeated
-#: splits and the TRIPOD+AI tables.
-REPORT_SECTIONS = ("main", "tables", "repeats", "tripod")
+#: splits and the TRIPOD+AI tables; ``external``: the report of ``srnomogram validate``.
+REPORT_SECTIONS = ("main", "tables", "repeats", "tripod", "external")
 
 
 def pins(*names) -> tuple:

@@ -148,17 +148,22 @@ class ApplyRun:
     out: Path
     need_label: bool
     options: dict = field(default_factory=dict)
+    cfg: object = None  # the study's resolved config (StudyConfig): its stages, titles and settings
+
+    def __post_init__(self):
+        if self.cfg is None:
+            from .config import load_config
+
+            self.cfg = load_config(self.study.path / "resolved_config.yaml")
 
 
 def _apply_stages(run: ApplyRun, with_stats: bool) -> list[Stage]:
     """The study's own stage list (:func:`srnomogram.study.stages.build_stages` of its resolved config) in apply
     mode: each stage with an apply half, keyed by the frozen study; then, to validate, the external statistics."""
-    from .config import load_config
     from .stages import build_stages
 
-    cfg = load_config(run.study.path / "resolved_config.yaml")
     key = lambda r, res: {"study": r.study.key, "need_label": r.need_label}  # noqa: E731
-    stages = [s.applied(extra_key=key) for s in build_stages(cfg) if s.apply is not None]
+    stages = [s.applied(extra_key=key) for s in build_stages(run.cfg) if s.apply is not None]
     if with_stats:
         stages.append(Stage("statistics", _ext_statistics, deps=("nomogram",), version="5", pins=STATISTICS_PINS,
                             extra_key=lambda r, res: {"study": r.study.key, **{k: r.options.get(k) for k in STAT_OPTIONS}}))
@@ -166,9 +171,24 @@ def _apply_stages(run: ApplyRun, with_stats: bool) -> list[Stage]:
 
 
 def _run_stages(run: ApplyRun, with_stats: bool):
+    """Run the applied stages; to validate, each finished stage pins what it declares on ``OUT/board``
+    (the study's publisher, with the external run's provenance)."""
+    from .pipeline import publisher
+
     stages = _apply_stages(run, with_stats)
-    runner = Runner(run, stages, force=run.options.get("force", ()), root=run.out / "stages")
+    on_done = publisher(run.cfg, run.out / "board", metadata=_board_metadata(run)) if with_stats else None
+    runner = Runner(run, stages, force=run.options.get("force", ()), root=run.out / "stages", on_done=on_done)
     return runner, stages, runner.run()
+
+
+def _board_metadata(run: ApplyRun) -> dict:
+    """What every pin of an external board records besides the study's provenance: the applied study and cohort,
+    the run's options, and the settings R's ``board_figures()`` reads (the level; the decision-curve bands' B)."""
+    config = run.cfg.to_dict()
+    config["nomogram"] = {**config["nomogram"], "dca_bootstraps": run.options.get("dca_bootstraps")}
+    return {"study": str(run.study.path), "study_key": run.study.key, "manifest": str(run.manifest),
+            "manifest_sha256": file_sha256(run.manifest), "estimate": "external", "config": config,
+            "options": {k: v for k, v in run.options.items() if k != "force"}}
 
 
 # -------------------------------------------------------------------------------- statistics
@@ -418,43 +438,46 @@ def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_d
 
 
 # -------------------------------------------------------------------------------- outputs
-STATISTICS_PINS = (
-    Pin("external_auc", title="Discrimination: AUC (95% CI)"),
-    Pin("external_calibration", title="Calibration: in-the-large, slope, rms::val.prob, Brier, Hosmer–Lemeshow"),
-    Pin("external_classification", title="Sensitivity, specificity, PPV, NPV at the frozen training cut-off"),
-    Pin("external_calibration_curves", title="Smoothed (lowess) external calibration curves with their bootstrap bands"),
-    Pin("external_decision_curves", title="External decision curves (net benefit, bootstrap bands)"),
-    Pin("external_recalibration", title="Logistic recalibration on the external cohort (apparent, reported separately)"),
-    Pin("external_scores_used", title="The rows the external statistics used (lesions, or patients)"),
+STATISTICS_PINS = (  # the report of `srnomogram validate`: section "external", in this order
+    Pin("external_auc", title="Discrimination: AUC ({level}% CI)", section="external", order=10),
+    Pin("external_calibration", title="Calibration: in-the-large, slope, rms::val.prob, Brier, Hosmer–Lemeshow",
+        section="external", order=20),
+    Pin("external_classification", title="Sensitivity, specificity, PPV, NPV at the frozen training cut-off",
+        section="external", order=30),
+    Pin("external_recalibration", title="Logistic recalibration on the external cohort (apparent, reported separately)",
+        section="external", order=40),
+    Pin("external_calibration_curves", title="Smoothed (lowess) external calibration curves with their bootstrap bands",
+        section="external", order=50, show=False),
+    Pin("external_decision_curves", title="External decision curves (net benefit, bootstrap bands)",
+        section="external", order=60, show=False),
+    Pin("external_scores_used", title="The rows the external statistics used (lesions, or patients)",
+        section="external", order=70, show=False),
 )
 
 
 def _publish(run: ApplyRun, runner, stages, results) -> Path:
-    """``tables/``, ``board/``, ``figures/`` and ``report.html`` from the pins the applied stages declare."""
-    from ..board import write_pin
+    """``tables/``, ``figures/`` and ``report.html`` from the pins on ``OUT/board`` alone, as a study's
+    (:func:`srnomogram.study.pipeline.publish`): the pins of section ``external``, in their order."""
+    from .cache import report_pins
+    from .pipeline import export_tables
+    from .report import ExternalSection, write_report
 
     out = run.out
-    tables, titles = {}, {}
-    for stage in sorted(stages, key=lambda s: s.name != "statistics"):  # the external statistics first in the report
-        for pin in stage.pins:
-            df = pin.frame(results[stage.name])
-            if df is not None:
-                tables[pin.name], titles[pin.name] = df, pin.title or pin.name.replace("_", " ")
-    for name, df in tables.items():
-        write_csv_atomic(df, out / "tables" / f"{name}.csv")
-    meta = {"study": str(run.study.path), "study_key": run.study.key, "manifest": str(run.manifest),
-            "manifest_sha256": file_sha256(run.manifest), "options": {k: v for k, v in run.options.items() if k != "force"},
-            "estimate": "external",
-            # what R's board_figure() reads for the intervals' level and the decision-curve bands
-            "config": {"nomogram": {"alpha": run.study.app.get("alpha", 0.05), "dca_bootstraps": run.options.get("dca_bootstraps")}}}
-    for name, df in tables.items():
-        write_pin(out / "board", name, df, metadata=meta, title=titles[name])
+    shown = report_pins(stages)
+    tables = export_tables(out / "board", [p.name for p in shown], out / "tables")
     figs = _figures(out / "board", out / "figures", [m for m in tables["external_auc"]["model"]])
     info = {**results["nomogram"].json("scores_info"), **results["statistics"].json("statistics_info"),
             **results["split"].json("cohort_info")}
     with atomic_path(out / "run_log.json") as tmp:
         tmp.write_text(json.dumps(runner.log, indent=1), encoding="utf-8")
-    return _report(run, tables, titles, figs, info, runner.log, out / "report.html")
+    section = ExternalSection(title=f"External validation: {run.study.app['study']} on {run.manifest.name}",
+                              methods=methods_text(run, info), estimand=info.get("estimand", ""),
+                              ci_method=info.get("ci_method", ""), study=run.study.path,
+                              options={k: v for k, v in run.options.items() if k != "force"})
+    report = write_report(run.cfg, results, tables, figs, runner.log, out / "report.html", pins=shown,
+                          board_dir=out / "board", external=section)
+    logger.info("External validation report: %s", report)
+    return report
 
 
 EXTERNAL_FIGURES = ("external_roc", "external_calibration", "external_dca")
@@ -523,13 +546,3 @@ def _unit_text(run: ApplyRun, info: dict) -> str:
                 f"and {bands}.")
     return (f"The unit of analysis was the lesion ({n_les} lesions, each its own patient). {level} CIs: DeLong (AUC), "
             f"Wald (calibration-in-the-large and slope) and Wilson (threshold metrics); the Brier score has none; {bands}.")
-
-
-def _report(run, tables, titles, figs, info, log, path) -> Path:
-    """``report.html`` by the study's report writer, with the external section."""
-    from .report import external_section_html, write_external_report
-
-    section = external_section_html(methods_text(run, info), tables, titles, figs, info.get("estimand", ""), info.get("ci_method", ""))
-    write_external_report(f"External validation: {run.study.app['study']} on {run.manifest.name}", run.study.path, section, log, path)
-    logger.info("External validation report: %s", path)
-    return path

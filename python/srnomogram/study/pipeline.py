@@ -19,8 +19,10 @@ from .stages import build_stages
 logger = logging.getLogger(__name__)
 
 
-def _publisher(cfg, board_dir):
-    """Pin what each finished (or reused) stage declares in ``Stage.pins``, with the study's provenance."""
+def publisher(cfg, board_dir, metadata=None):
+    """``on_done`` for :class:`~srnomogram.study.cache.Runner`: pin what each finished (or reused) stage
+    declares in ``Stage.pins``, with the study's provenance, updated by ``metadata`` (an applied study's:
+    the new cohort, the run's options)."""
     from ..board import write_file_pin, write_object, write_pin
 
     def publish(stage, result, reused):
@@ -32,6 +34,7 @@ def _publisher(cfg, board_dir):
             "config": cfg.to_dict(),
             "input_hashes": result.inputs,
             "output_hashes": {k: v for k, v in result.files.items() if k.endswith(".csv") and "/" not in k},
+            **(metadata or {}),
         }
         for pin in stage.pins:
             title = pin.title_for(cfg)
@@ -94,7 +97,7 @@ def _run_study(cfg, out: Path, force) -> Path:
     force = tuple(force or ())
     if force and cfg.validation.repeats and "repeats" not in force:
         force = (*force, "repeats")  # a forced stage is forced in every split seed too (each seed reuses the rest)
-    runner = Runner(cfg, stages, force=force, on_done=_publisher(cfg, board_dir))
+    runner = Runner(cfg, stages, force=force, on_done=publisher(cfg, board_dir))
     results = runner.run()
     with atomic_path(out / "run_log.json") as tmp:
         tmp.write_text(json.dumps(runner.log, indent=1), encoding="utf-8")

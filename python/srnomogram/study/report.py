@@ -12,6 +12,7 @@ import html
 import json
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -379,47 +380,102 @@ FIGURE_TITLES = {
 }
 
 
-def write_report(cfg, results, tables: dict, figures: dict, log, path, calculator=None, pins=None, board_dir=None) -> Path:
-    """Write ``report.html``: main result, methods, tables, figures, TRIPOD+AI, versions, settings; nothing external.
+@dataclass(frozen=True)
+class ExternalSection:
+    """What :func:`write_report` needs, beside the pins, to write the report of ``srnomogram validate``.
 
-    Every table is a pin of the study's board (``board_dir``, default ``<study.output>/board``):
-    ``tables`` holds them (``{pin: DataFrame}``, as :func:`srnomogram.study.pipeline.export_tables`
-    reads them) and ``pins`` says where each goes: the :class:`~srnomogram.study.cache.Pin` its stage
-    declares, with its title, section (``tables``, ``repeats``; the main result and the TRIPOD+AI
+    ``title``: the page's heading; ``methods``: the external methods text; ``estimand`` and
+    ``ci_method``: how every row and interval was obtained; ``study``: the applied study's folder;
+    ``options``: the run's settings (shown with the study's own under Settings).
+    """
+
+    title: str
+    methods: str
+    estimand: str
+    ci_method: str
+    study: Path
+    options: dict
+
+
+def write_report(cfg, results, tables: dict, figures: dict, log, path, calculator=None, pins=None, board_dir=None,
+                 external: ExternalSection | None = None) -> Path:
+    """Write ``report.html``: main result, methods, tables, figures, TRIPOD+AI, run, versions, settings.
+
+    Every table is a pin of the board (``board_dir``, default ``<study.output>/board``): ``tables``
+    holds them (``{pin: DataFrame}``, as :func:`srnomogram.study.pipeline.export_tables` reads them)
+    and ``pins`` says where each goes: the :class:`~srnomogram.study.cache.Pin` its stage declares,
+    with its title, section (``tables``, ``repeats``, ``external``; the main result and the TRIPOD+AI
     tables, pins ``main_result``, ``participant_flow``, ``sample_size``, are read from the board) and
     order. A table without a declared pin goes to the Tables section under its name. ``figures``:
     ``{name: PNG}``; ``figure_repeated_splits`` goes to the repeated-splits section.
+
+    ``external``: the report of ``srnomogram validate`` (the study ``cfg`` applied to another
+    cohort): the same page, with the external section (:class:`ExternalSection`; its pins are those
+    of section ``external``) in place of the study's main result, methods, tables and figures.
     """
-    title = cfg.report.title or f"srnomogram study: {cfg.study.name}"
-    body = [f"<h1>{html.escape(title)}</h1>"]
-    body.append(f'<p class="meta">Generated {_dt.datetime.now().strftime("%Y-%m-%d %H:%M")} · config hash '
-                f"<code>{cfg.config_hash[:12]}</code> · board <code>board/</code></p>")
-    board_dir = Path(cfg.study.output) / "board" if board_dir is None else Path(board_dir)
-    body.append(main_result_html(cfg, results, board_dir))
-    methods = " ".join(t for t in (recipe_text(cfg), methods_text(cfg, results)) if t)
-    body.append("<h2>Methods</h2><p>" + html.escape(methods) + "</p>")
-    body.append("<h2>Tables</h2>")
-    notes = table_notes(cfg, results)
-    warnings = score_warnings(results)
-    for line in warnings:
-        logger.warning(line)
-    if warnings and not any(n in tables for n in WARNING_BEFORE):
-        body.append(_warning_box(warnings))
     from .cache import Pin
 
     declared = declared_pins(cfg)
     declared.update({p.name: p for p in (pins or ())})
     placed = {n: declared.get(n) or Pin(n, section="tables", order=float("inf")) for n in tables}
-    for name in sorted((n for n, p in placed.items() if p.section == "tables"), key=lambda n: placed[n].order):
+    board_dir = Path(cfg.study.output) / "board" if board_dir is None else Path(board_dir)
+    if external is None:
+        title = cfg.report.title or f"srnomogram study: {cfg.study.name}"
+        meta = f"config hash <code>{cfg.config_hash[:12]}</code>"
+        body = _study_sections(cfg, results, tables, figures, placed, board_dir, calculator)
+        settings = cfg.to_dict()
+    else:
+        title = external.title
+        meta = f"study <code>{html.escape(str(external.study))}</code> · config hash <code>{cfg.config_hash[:12]}</code>"
+        body = _external_sections(cfg, external, tables, figures, placed)
+        settings = {"validate": external.options, "study": cfg.to_dict()}
+    body.append("<h2>Run</h2>" + _table_html(pd.DataFrame(log)))
+    versions = _versions()
+    body.append("<h2>Software versions</h2>" + _table_html(pd.DataFrame({"software": list(versions), "version": list(versions.values())})))
+    body.append("<h2>Settings</h2><pre>" + html.escape(json.dumps(settings, indent=1, default=str)) + "</pre>")
+    head = (f"<h1>{html.escape(title)}</h1>"
+            f'<p class="meta">Generated {_dt.datetime.now().strftime("%Y-%m-%d %H:%M")} · {meta} · board <code>board/</code></p>')
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{CSS}</style></head><body>{head}{''.join(body)}</body></html>")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return path
+
+
+def _section_tables(cfg, tables: dict, placed: dict, section: str, notes=None, warnings=(), model_labels=False) -> list:
+    """The tables of one report section, in their pins' order: each under its title, or, for a pin
+    with ``show=False`` (long tables), its CSV named. ``model_labels``: show the ``model`` column as
+    the models' labels. ``warnings`` go in a box before the first of :data:`WARNING_BEFORE`."""
+    out = []
+    for name in sorted((n for n, p in placed.items() if p.section == section), key=lambda n: placed[n].order):
         pin, df = placed[name], tables[name]
         if warnings and name in WARNING_BEFORE:
-            body.append(_warning_box(warnings))
+            out.append(_warning_box(warnings))
         if not pin.show:  # long tables: CSV only
-            body.append(f'<p class="meta">{html.escape(pin.title_for(cfg))}: tables/{html.escape(name)}.csv (pin {html.escape(name)})</p>')
+            out.append(f'<p class="meta">{html.escape(pin.title_for(cfg))}: tables/{html.escape(name)}.csv (pin {html.escape(name)})</p>')
             continue
-        note = f'<p class="note">{html.escape(notes[name])}</p>' if name in notes else ""
-        body.append(f"<h3>{html.escape(pin.title_for(cfg))}</h3>{_table_html(df)}{note}"
-                    f'<p class="meta">CSV: tables/{html.escape(name)}.csv (pin {html.escape(name)})</p>')
+        if model_labels and "model" in df.columns:
+            df = df.drop(columns=[c for c in ("label",) if c in df.columns])
+            df.insert(0, "Model", [names.label(m) for m in df.pop("model")])
+        note = f'<p class="note">{html.escape(notes[name])}</p>' if notes and name in notes else ""
+        out.append(f"<h3>{html.escape(pin.title_for(cfg))}</h3>{_table_html(df)}{note}"
+                   f'<p class="meta">CSV: tables/{html.escape(name)}.csv (pin {html.escape(name)})</p>')
+    return out
+
+
+def _study_sections(cfg, results, tables, figures, placed, board_dir, calculator) -> list:
+    """The study's own sections: main result, methods, tables, figures, repeated splits, TRIPOD+AI, calculator."""
+    body = [main_result_html(cfg, results, board_dir)]
+    methods = " ".join(t for t in (recipe_text(cfg), methods_text(cfg, results)) if t)
+    body.append("<h2>Methods</h2><p>" + html.escape(methods) + "</p>")
+    body.append("<h2>Tables</h2>")
+    warnings = score_warnings(results)
+    for line in warnings:
+        logger.warning(line)
+    if warnings and not any(n in tables for n in WARNING_BEFORE):
+        body.append(_warning_box(warnings))
+    body += _section_tables(cfg, tables, placed, "tables", notes=table_notes(cfg, results), warnings=warnings)
     body.append("<h2>Figures</h2>")
     for name, png in figures.items():
         if name != "figure_repeated_splits":
@@ -437,16 +493,32 @@ def write_report(cfg, results, tables: dict, figures: dict, log, path, calculato
         link = html.escape(Path(calculator).name)
         body.append(f'<h2>Nomogram calculator</h2><p>Open <a href="{link}">{link}</a> '
                     "(works offline) to compute a lesion's points and risk.</p>")
-    body.append("<h2>Run</h2>" + _table_html(pd.DataFrame(log)))
-    versions = _versions()
-    body.append("<h2>Software versions</h2>" + _table_html(pd.DataFrame({"software": list(versions), "version": list(versions.values())})))
-    body.append("<h2>Settings</h2><pre>" + html.escape(json.dumps(cfg.to_dict(), indent=1)) + "</pre>")
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    return path
+    return body
+
+
+#: The figures of ``srnomogram validate``, drawn in R from its board.
+EXTERNAL_FIGURE_TITLES = {
+    "external_roc": "External ROC curves of all models",
+    "external_calibration": "External calibration curves (lowess, with bootstrap {level}% bands)",
+    "external_dca": "External decision curves (bootstrap {level}% bands of the clinical model and nomogram)",
+}
+
+
+def _external_sections(cfg, ext: ExternalSection, tables, figures, placed) -> list:
+    """The sections of ``srnomogram validate``'s report: methods, warnings, the pins of section
+    ``external`` (model ids shown as their labels) and the figures drawn in R."""
+    from .cache import Pin
+
+    body = ["<h2>Methods</h2><p>" + html.escape(ext.methods) + "</p>"]
+    w = tables.get("warnings", pd.DataFrame({"message": []}))
+    body.append("<h2>Warnings</h2>" + ("<ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in w["message"]) + "</ul>"
+                                        if len(w) else "<p>No value outside the training ranges.</p>"))
+    body.append("<h2>Tables</h2><p>Estimand: " + html.escape(str(ext.estimand)) + "; CIs: " + html.escape(str(ext.ci_method)) + ".</p>")
+    body += _section_tables(cfg, tables, placed, "external", model_labels=True)
+    body.append("<h2>Figures</h2>")
+    for name, png in figures.items():
+        body.append(_img(png, Pin(name, title=EXTERNAL_FIGURE_TITLES.get(name)).title_for(cfg)))
+    return body
 
 
 # ----------------------------------------------------------------------------------- main result
@@ -837,49 +909,3 @@ def calculator_page(points: pd.DataFrame, path, title="Nomogram calculator", lab
     return path
 
 
-# ----------------------------------------------------------------------------------- external validation
-#: Long tables of ``srnomogram validate``: in ``tables/`` and on the board, not in the report.
-EXTERNAL_CSV_ONLY = ("external_calibration_curves", "external_decision_curves", "external_scores_used", "external_scores", "warnings")
-EXTERNAL_FIGURE_TITLES = {
-    "external_roc": "External ROC curves of all models",
-    "external_calibration": "External calibration curves (lowess, with bootstrap 95% bands)",
-    "external_dca": "External decision curves (bootstrap 95% bands of the clinical model and nomogram)",
-}
-
-
-def external_section_html(methods: str, tables: dict, titles: dict, figures: dict, estimand: str, ci_method: str) -> str:
-    """The external section of a report: methods, warnings, every declared pin's table under its title
-    (model ids shown as their labels; the long ones as CSV only) and the figures drawn in R."""
-    body = ["<h2>Methods</h2><p>" + html.escape(methods) + "</p>"]
-    w = tables.get("warnings", pd.DataFrame({"message": []}))
-    body.append("<h2>Warnings</h2>" + ("<ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in w["message"]) + "</ul>"
-                                        if len(w) else "<p>No value outside the training ranges.</p>"))
-    body.append("<h2>Tables</h2><p>Estimand: " + html.escape(str(estimand)) + "; CIs: " + html.escape(str(ci_method)) + ".</p>")
-    for name, df in tables.items():
-        if name in EXTERNAL_CSV_ONLY:
-            continue
-        df = df.copy()
-        if "model" in df.columns:
-            df.insert(0, "Model", [names.label(m) for m in df.pop("model")])
-        body.append(f"<h3>{html.escape(titles.get(name, name))}</h3>{_table_html(df.drop(columns=[c for c in ('label',) if c in df.columns]))}"
-                    f'<p class="meta">CSV: tables/{html.escape(name)}.csv</p>')
-    also = ", ".join(f"tables/{n}.csv" for n in EXTERNAL_CSV_ONLY if n in tables and n != "warnings")
-    body.append(f'<p class="meta">Also: {html.escape(also)}.</p>')
-    body.append("<h2>Figures</h2>")
-    for name, png in figures.items():
-        body.append(_img(png, EXTERNAL_FIGURE_TITLES.get(name, name)))
-    return "".join(body)
-
-
-def write_external_report(title: str, study_dir, section: str, log, path) -> Path:
-    """Write the ``report.html`` of ``srnomogram validate``: the study report's page and style around
-    its external section (:func:`external_section_html`) and the run log."""
-    body = [f"<h1>{html.escape(title)}</h1>",
-            f'<p class="meta">Generated {_dt.datetime.now().strftime("%Y-%m-%d %H:%M")} · study <code>{html.escape(str(study_dir))}</code> · '
-            "board <code>board/</code></p>", section, "<h2>Run</h2>" + _table_html(pd.DataFrame(log))]
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    return path

@@ -1213,9 +1213,11 @@ def shift_message(r) -> str:
 
 
 APPLY_SPLIT_PINS = ()  # its warnings reach the board through the nomogram's apply half, with the score shifts
-APPLY_NOMOGRAM_PINS = (
+APPLY_NOMOGRAM_PINS = (  # in the report of `srnomogram validate` after the external statistics' pins
     Pin("external_scores", table="scores", title="Scores of every model, deep-learning score, clinical model and nomogram "
-        "risk and points per lesion (the frozen study applied)"),
-    Pin("score_distribution", title="Score distributions: training against external (quantiles)"),
-    Pin("warnings", title="Values outside the training ranges (clinical factors, image spacing and size, scores)"),
+        "risk and points per lesion (the frozen study applied)", section="external", order=90, show=False),
+    Pin("score_distribution", title="Score distributions: training against external (quantiles)", section="external", order=80),
+    # shown as a list at the section's top; here named as its CSV
+    Pin("warnings", title="Values outside the training ranges (clinical factors, image spacing and size, scores)",
+        section="external", order=95, show=False),
 )

@@ -9,7 +9,9 @@ recalibration slope meaningless. Three epochs in batches of 8 spread the scores 
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -59,7 +61,7 @@ def validated(study, external_cohort, tmp_path_factory):
 
 
 @slow
-def test_validate_writes_report_tables_and_pins_for_every_model(validated):
+def test_validate_writes_report_tables_and_pins_for_every_model(validated, study, external_cohort):
     from srnomogram.board import list_pins, read_pin
 
     out, report = validated
@@ -81,6 +83,20 @@ def test_validate_writes_report_tables_and_pins_for_every_model(validated):
     pd.testing.assert_frame_equal(read_pin(out / "board", "external_auc"), auc)
     # drawn in R by the study's plot functions from the board (roc_plot, calibration_plot, dca_plot)
     assert sorted(p.name for p in (out / "figures").iterdir()) == ["external_calibration.png", "external_dca.png", "external_roc.png"]
+    # one path: every pin on the board is declared by an applied stage; tables/ is the report's pins; the report
+    # shows them in their declared order, through the study's writer
+    from srnomogram.study.cache import report_pins
+    from srnomogram.study.external import ApplyRun, _apply_stages, load_study
+
+    run = ApplyRun(load_study(study), Path(external_cohort), out, True, {})
+    stages = _apply_stages(run, with_stats=True)
+    declared = [p for s in stages for p in s.pins]
+    assert set(list_pins(out / "board")) <= {p.name for p in declared}
+    shown = [p for p in report_pins(stages) if p.name in set(list_pins(out / "board"))]
+    assert sorted(f.stem for f in (out / "tables").glob("*.csv")) == sorted(p.name for p in shown)
+    heads = re.findall(r"<h3>(.*?)</h3>", text)
+    assert heads == [html.escape(p.title_for(run.cfg)) for p in shown if p.show], heads
+    assert "<h2>Software versions</h2>" in text and "<h2>Settings</h2>" in text
 
 
 @slow

@@ -172,13 +172,13 @@ def _study_board(tmp_path, demo_dir, until, **sections):
     """Run a study on the demo cohort up to ``until`` with the publisher; return its board and split stage."""
     from srnomogram.study.cache import Runner
     from srnomogram.study.config import config_from_dict
-    from srnomogram.study.pipeline import _publisher
+    from srnomogram.study.pipeline import publisher
     from srnomogram.study.stages import build_stages
 
     out = tmp_path / "study"
     cfg = config_from_dict({"cohort": {"manifest": str(demo_dir / "manifest.csv")}, "study": {"output": str(out), "seed": 3},
                             "sr": {"enabled": False}, "validation": {"folds": 2}, **sections})
-    res = Runner(cfg, build_stages(cfg), on_done=_publisher(cfg, out / "board")).run(until=until)
+    res = Runner(cfg, build_stages(cfg), on_done=publisher(cfg, out / "board")).run(until=until)
     return out / "board", res["split"]
 
 
@@ -239,7 +239,7 @@ def test_the_publisher_pins_what_each_stage_declares_and_nothing_else(tmp_path):
     from srnomogram.board import list_pins, read_pin
     from srnomogram.study.cache import Pin, Runner, Stage
     from srnomogram.study.config import config_from_dict
-    from srnomogram.study.pipeline import _publisher
+    from srnomogram.study.pipeline import publisher
 
     def fn(ctx):
         ctx.write_table("a", pd.DataFrame({"x": [1, 2]}))
@@ -251,7 +251,7 @@ def test_the_publisher_pins_what_each_stage_declares_and_nothing_else(tmp_path):
                                    Pin("built", read=lambda r: r.table("a").assign(x2=lambda d: 2 * d["x"])),
                                    Pin("blob", file="blob.bin"), Pin("no_blob", file="absent.bin")))
     cfg = config_from_dict({"cohort": {"manifest": "m.csv"}, "study": {"output": str(tmp_path)}})
-    Runner(cfg, [stage], on_done=_publisher(cfg, tmp_path / "board")).run()
+    Runner(cfg, [stage], on_done=publisher(cfg, tmp_path / "board")).run()
     assert list_pins(tmp_path / "board") == ["a", "b_renamed", "blob", "built"]
     assert read_pin(tmp_path / "board", "built")["x2"].tolist() == [2, 4]
     from srnomogram.board import read_file_pin
@@ -287,7 +287,7 @@ def test_the_report_and_tables_folder_show_a_newly_declared_pin_from_the_board_a
 
     from srnomogram.study.cache import Pin, Runner, Stage
     from srnomogram.study.config import config_from_dict
-    from srnomogram.study.pipeline import _publisher, publish
+    from srnomogram.study.pipeline import publisher, publish
 
     stat = pd.DataFrame({"model": ["nomogram"], "label": ["Nomogram"], "estimate": [0.8125], "p_value": [0.0004]})
 
@@ -299,7 +299,7 @@ def test_the_report_and_tables_folder_show_a_newly_declared_pin_from_the_board_a
                                    Pin("not_for_the_report")))
     cfg = config_from_dict({"cohort": {"manifest": "m.csv"}, "study": {"output": str(tmp_path)}, "nomogram": {"alpha": 0.1},
                             "report": {"formats": ["png"]}})
-    runner = Runner(cfg, [stage], on_done=_publisher(cfg, tmp_path / "board"))
+    runner = Runner(cfg, [stage], on_done=publisher(cfg, tmp_path / "board"))
     results = runner.run()
     shutil.rmtree(tmp_path / "stages")  # the report reads the board, never the stage folders
     page = publish(cfg, [stage], results, runner.log, tmp_path).read_text(encoding="utf-8")

@@ -81,9 +81,9 @@ def test_repeats_rerun_the_split_per_seed_share_features_and_resume(tmp_path, de
     # the study's repeats stage pins the rows (a declared pin), so the figure can be redrawn from the board
     from srnomogram.board import read_pin
     from srnomogram.study.cache import Runner
-    from srnomogram.study.pipeline import _publisher, study_stages
+    from srnomogram.study.pipeline import publisher, study_stages
 
-    res = Runner(cfg, study_stages(cfg), on_done=_publisher(cfg, tmp_path / "o" / "board")).run()
+    res = Runner(cfg, study_stages(cfg), on_done=publisher(cfg, tmp_path / "o" / "board")).run()
     pd.testing.assert_frame_equal(read_pin(tmp_path / "o" / "board", "repeated_splits"), rows, check_dtype=False)
     pd.testing.assert_frame_equal(read_pin(tmp_path / "o" / "board", "repeated_splits_summary"), summarise(rows), check_dtype=False)
     from srnomogram.study import figures as F  # the figure, drawn from that pin alone (in R)

@@ -385,18 +385,34 @@ def test_a_study_writes_only_declared_pins_and_its_tables_folder_is_the_report_p
     page = report.read_text(encoding="utf-8")
     heads = [h for h in re.findall(r"<h3>(.*?)</h3>", page) if h.startswith(("Table 1.", "Table 2.", "Score check", "Table S2."))]
     assert [h.split(".")[0].split(":")[0] for h in heads] == ["Table 1", "Table 2", "Score check", "Table S2"]
-def test_the_external_section_shows_each_declared_pin_under_its_title_and_the_long_ones_as_csv_only(tmp_path):
+def test_the_external_report_is_the_study_report_writer_with_its_section_in_the_pins_order(tmp_path):
+    """write_report(external=...): the pins of section "external" in their declared order under their titles
+    (model ids shown as labels, the study's level in the titles), the long ones named as CSV only, the warnings
+    listed, and the study's page around them (run, versions, settings) without the study's own sections."""
+    from srnomogram.study.config import config_from_dict
     from srnomogram.study.external import STATISTICS_PINS
-    from srnomogram.study.report import external_section_html, write_external_report
+    from srnomogram.study.report import ExternalSection, write_report
+    from srnomogram.study.stages import APPLY_NOMOGRAM_PINS
 
-    titles = {p.name: p.title for p in STATISTICS_PINS}
-    tables = {"external_auc": pd.DataFrame({"model": ["or_lr", "nomogram"], "auc": [0.81234, 0.9]}),
-              "external_decision_curves": pd.DataFrame({"model": ["or_lr"], "NB": [0.1]}),
+    cfg = config_from_dict({"study": {"name": "tiny", "output": str(tmp_path / "study")},
+                            "cohort": {"manifest": str(tmp_path / "m.csv")}, "nomogram": {"alpha": 0.1}}, base_dir=tmp_path)
+    pins = {p.name: p for p in (*STATISTICS_PINS, *APPLY_NOMOGRAM_PINS)}
+    tables = {"external_decision_curves": pd.DataFrame({"model": ["or_lr"], "NB": [0.1]}),
+              "external_calibration": pd.DataFrame({"model": ["nomogram"], "slope": [0.95]}),
+              "external_auc": pd.DataFrame({"model": ["or_lr", "nomogram"], "label": ["OR-LR", "Nomogram"], "auc": [0.81234, 0.9]}),
               "warnings": pd.DataFrame({"message": ["2 lesion(s) have age outside the training range 30 to 70"]})}
-    section = external_section_html("Applied unchanged.", tables, titles, {}, "lesion-level", "DeLong")
-    assert f"<h3>{titles['external_auc']}</h3>" in section and "OR-LR" in section and "Nomogram" in section
-    assert "0.812" in section and "<li>2 lesion(s) have age outside" in section
-    assert titles["external_decision_curves"] not in section and "tables/external_decision_curves.csv" in section
-    page = write_external_report("External validation: tiny on m.csv", tmp_path, section, [{"stage": "split"}], tmp_path / "report.html")
+    section = ExternalSection(title="External validation: tiny on m.csv", methods="Applied unchanged.", estimand="lesion-level",
+                              ci_method="DeLong", study=tmp_path / "study", options={"unit": "lesion", "bootstraps": 7})
+    page = write_report(cfg, {}, tables, {}, [{"stage": "split"}], tmp_path / "report.html", pins=list(pins.values()),
+                        board_dir=tmp_path / "board", external=section)
     text = page.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and "<h1>External validation: tiny on m.csv</h1>" in text and "<style>" in text
+    heads = re.findall(r"<h3>(.*?)</h3>", text)
+    assert heads == [pins["external_auc"].title_for(cfg), pins["external_calibration"].title_for(cfg)]
+    assert heads[0] == "Discrimination: AUC (90% CI)"
+    assert "<th>Model</th>" in text and "<td>OR-LR</td>" in text and "<td>Nomogram</td>" in text and "0.812" in text
+    assert "<li>2 lesion(s) have age outside" in text
+    assert pins["external_decision_curves"].title_for(cfg) + ": tables/external_decision_curves.csv" in text
+    for h2 in ("Methods", "Warnings", "Tables", "Figures", "Run", "Software versions", "Settings"):
+        assert f"<h2>{h2}</h2>" in text, h2
+    assert "<h2>Main result</h2>" not in text and "TRIPOD" not in text and "&quot;bootstraps&quot;: 7" in text

@@ -179,12 +179,12 @@ def test_split_stage_splits_and_folds_by_patient_and_counts_patients_and_lesions
 
 def test_finished_stages_are_pinned_with_provenance(tmp_path):
     from srnomogram.board import pin_meta, read_pin
-    from srnomogram.study.pipeline import _publisher
+    from srnomogram.study.pipeline import publisher
 
     m = _manifest(tmp_path)
     out = tmp_path / "o"
     cfg = config_from_dict({"cohort": {"manifest": str(m)}, "study": {"output": str(out), "seed": 5}})
-    runner = Runner(cfg, build_stages(cfg), on_done=_publisher(cfg, out / "board"))
+    runner = Runner(cfg, build_stages(cfg), on_done=publisher(cfg, out / "board"))
     res = runner.run(until="split")["split"]
     manifest = read_pin(out / "board", "manifest")
     assert manifest["case_id"].tolist() == pd.read_csv(res.file("cohort.csv"), dtype={"case_id": str})["case_id"].tolist()
@@ -393,14 +393,14 @@ def _report(cfg, results, tmp_path):
     """The report of ``results``, as the study writes it: their declared pins published to a board, the
     report's tables read back from it."""
     from srnomogram.study.cache import report_pins
-    from srnomogram.study.pipeline import _publisher, export_tables
+    from srnomogram.study.pipeline import publisher, export_tables
     from srnomogram.study.report import write_report
     from srnomogram.study.stages import build_stages
 
     board = tmp_path / "board"
     stages = {s.name: s for s in build_stages(cfg)}
     for name, res in results.items():
-        _publisher(cfg, board)(stages[name], res, True)
+        publisher(cfg, board)(stages[name], res, True)
     shown = report_pins(stages[n] for n in results)
     tables = export_tables(board, [p.name for p in shown], tmp_path / "tables")
     return write_report(cfg, results, tables, {}, [], tmp_path / "report.html", pins=shown, board_dir=board).read_text(encoding="utf-8")
