@@ -44,6 +44,7 @@ _current: int | None = None
 #: :func:`adapt_threads` change the count.
 _auto_cores: int | None = None
 _written: str | None = None  # the OMP_NUM_THREADS value set_threads wrote
+_interop_tried = False  # torch.set_num_interop_threads was called (it succeeds at most once per process)
 #: Seconds between two looks at what the other jobs use (:func:`adapt_threads`).
 ADAPT_EVERY = 5.0
 
@@ -131,14 +132,18 @@ def set_threads(threads: int | None = None) -> int:
 
 
 def _set_torch(n: int) -> None:
+    global _interop_tried
     if "torch" in sys.modules:  # else torch reads OMP_NUM_THREADS when it starts its pool
         import torch
 
         torch.set_num_threads(n)
-        if torch.get_num_interop_threads() != n:
+        # torch takes the inter-op count once per process, and only before any inter-op work: after
+        # the first try, successful or not, every later one fails (adapt_threads calls this often).
+        if not _interop_tried and torch.get_num_interop_threads() != n:
+            _interop_tried = True
             try:
                 torch.set_num_interop_threads(n)
-            except RuntimeError:  # only possible before any inter-op work; intra-op is what our code uses
+            except RuntimeError:  # inter-op work already started; intra-op is what our code uses
                 pass
 
 
@@ -187,12 +192,9 @@ class _LoadProbe:
             self.cpus = set(range(os.cpu_count() or 1))
         self.sample = self._now()
 
-    @staticmethod
-    def _sample(cpus):
-        return time.monotonic(), _busy_seconds(cpus), time.process_time()
-
     def _now(self):
-        return self._sample(self.cpus)
+        """(wall seconds, busy CPU-seconds of our CPUs or None, this process's CPU-seconds)."""
+        return time.monotonic(), _busy_seconds(self.cpus), time.process_time()
 
     def others(self, min_interval: float = 0.25) -> float | None:
         """Cores busy with other processes since the last call, or None (too soon, or no /proc/stat)."""

@@ -96,6 +96,22 @@ def test_threads_below_one_is_refused_by_the_parser(capsys):
     assert exc.value.code == 2 and "argument --threads: must be an integer >= 1, got '0'" in capsys.readouterr().err
 
 
+def test_torch_interop_threads_are_tried_once_per_process(restore_threads, monkeypatch):
+    """torch takes the inter-op count once, before any inter-op work: adapt_threads must not retry it."""
+    calls = []
+
+    def refuse(n):
+        calls.append(n)
+        raise RuntimeError("Error: cannot set number of interop threads after parallel work has started")
+
+    monkeypatch.setattr(_threads, "_interop_tried", False, raising=False)
+    monkeypatch.setattr(torch, "get_num_interop_threads", lambda: 7)
+    monkeypatch.setattr(torch, "set_num_interop_threads", refuse)
+    _threads._set_torch(2)
+    _threads._set_torch(1)
+    assert calls == [2] and torch.get_num_threads() == 1
+
+
 # ---------------------------------------------------------------------------------------------- a shared box
 @pytest.mark.parametrize("cores, others, expected", [
     (2, 0.0, 2), (2, 0.5, 2), (2, 0.8, 1), (2, 1.0, 1), (2, 2.0, 1), (2, 3.5, 1),

@@ -56,6 +56,18 @@ def level_text(value) -> str | None:
     return text or None
 
 
+def _first_bad_cell(col: pd.Series, bad: pd.Series, source: str, name: str) -> tuple[int, str]:
+    """The position of the first flagged cell of ``col`` and the start of the error naming it:
+    ``"<source>, row <n>, column '<name>': <value>"`` (header = row 1, so row = position + 2).
+
+    A numpy scalar is shown as its Python value (``3``, not ``np.int64(3)``).
+    """
+    i = int(np.flatnonzero(bad.to_numpy())[0])
+    v = col.iloc[i]
+    v = v.item() if isinstance(v, np.generic) else v
+    return i, f"{source}, row {i + 2}, column {name!r}: {v!r}"
+
+
 @dataclass(frozen=True)
 class ClinicalFactor:
     """One clinical factor: a manifest column, its type and, for a categorical one, its levels.
@@ -233,11 +245,9 @@ class ClinicalSchema(tuple):
                 text = col.map(level_text)
                 bad = text.notna() & ~text.isin(f.levels)
                 if bad.any():
-                    i = int(np.flatnonzero(bad.to_numpy())[0])
-                    v = col.iloc[i]
-                    v = v.item() if isinstance(v, np.generic) else v
+                    _, cell = _first_bad_cell(col, bad, source, f.name)
                     raise InputError(
-                        f"{source}, row {i + 2}, column {f.name!r}: {v!r} is not a level of the categorical factor "
+                        f"{cell} is not a level of the categorical factor "
                         f"{f.name!r}; allowed: {', '.join(f.levels)} (fix the cell, leave it empty when unknown, "
                         f"or add the level to {setting})."
                     )
@@ -246,11 +256,9 @@ class ClinicalSchema(tuple):
             values = pd.to_numeric(col, errors="coerce")
             bad = col.notna() & ~np.isfinite(values.to_numpy(dtype=float))  # not a number, or +-inf
             if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                v = col.iloc[i]
-                v = v.item() if isinstance(v, np.generic) else v
+                i, cell = _first_bad_cell(col, bad, source, f.name)
                 raise InputError(
-                    f"{source}, row {i + 2}, column {f.name!r}: {v!r} is not a {'finite ' if pd.notna(values.iloc[i]) else ''}number; "
+                    f"{cell} is not a {'finite ' if pd.notna(values.iloc[i]) else ''}number; "
                     f"clinical factors must be numeric unless {setting} declares them categorical "
                     "(leave the cell empty when unknown)."
                 )

@@ -66,7 +66,35 @@ class AxialPixelShuffle(nn.Module):
         return x.reshape(n, c, r, h, w).permute(0, 1, 3, 2, 4).reshape(n, c, h * r, w)
 
 
-class Generator(nn.Module):
+class _CubicResidualGenerator(nn.Module):
+    """What every built-in generator shares: the scale check, the axial sub-pixel up-sampling
+    (``up``), the zero-initialised last convolution (``tail``) and the fixed cubic path it is added
+    to. A subclass builds its own layers between :meth:`_check_scale` and :meth:`_add_upsampling`
+    (in that order, so torch's global RNG initialises its parameters in registration order) and
+    returns :meth:`_upsample` of its low-resolution features.
+    """
+
+    def _check_scale(self, scale: int, func: str) -> None:
+        if scale != 2:
+            raise param_error("scale", func, "2 (the paper's factor; others are not implemented)", scale)
+        self.scale = scale
+
+    def _add_upsampling(self, channels: int) -> None:
+        self.up = nn.Sequential(nn.Conv2d(channels, channels * self.scale, 3, padding=1), AxialPixelShuffle(self.scale),
+                                nn.ReLU(inplace=True))
+        self.tail = nn.Conv2d(channels, 1, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)  # an untrained generator is cubic interpolation
+        nn.init.zeros_(self.tail.bias)
+
+    def _upsample(self, lr: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Cubic interpolation of ``lr`` plus the sub-pixel up-sampled ``features`` (LR grid of ``lr``)."""
+        # The fixed cubic path stays float32 under bf16 autocast: bf16 would quantise it to ~1/256.
+        with torch.autocast(device_type=lr.device.type, enabled=False):
+            base = cubic_upsample_rows(lr.float())
+        return base + self.tail(self.up(features))
+
+
+class Generator(_CubicResidualGenerator):
     """Residual CNN that doubles the row count of a 1-channel image.
 
     Parameters
@@ -83,23 +111,15 @@ class Generator(nn.Module):
 
     def __init__(self, channels: int = 32, blocks: int = 8, scale: int = 2):
         super().__init__()
-        if scale != 2:
-            raise param_error("scale", "Generator", "2 (the paper's factor; others are not implemented)", scale)
-        self.scale = scale
+        self._check_scale(scale, "Generator")
         self.head = nn.Conv2d(1, channels, 3, padding=1)
         self.body = nn.Sequential(*[ResidualBlock(channels) for _ in range(blocks)], nn.Conv2d(channels, channels, 3, padding=1))
-        self.up = nn.Sequential(nn.Conv2d(channels, channels * scale, 3, padding=1), AxialPixelShuffle(scale), nn.ReLU(inplace=True))
-        self.tail = nn.Conv2d(channels, 1, 3, padding=1)
-        nn.init.zeros_(self.tail.weight)
-        nn.init.zeros_(self.tail.bias)
+        self._add_upsampling(channels)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        # The fixed cubic path stays float32 under bf16 autocast: bf16 would quantise it to ~1/256.
-        with torch.autocast(device_type=lr.device.type, enabled=False):
-            base = cubic_upsample_rows(lr.float())
         f = self.head(lr)
         f = f + self.body(f)
-        return base + self.tail(self.up(f))
+        return self._upsample(lr, f)
 
 
 class CubicUpsampler(nn.Module):
@@ -303,7 +323,7 @@ register_generator(DEFAULT_GENERATOR, build=Generator, receptive_radius=_edsr_ra
                    label="EDSR-style residual CNN with axial sub-pixel up-sampling (the default)")
 
 
-class UNetGenerator(nn.Module):
+class UNetGenerator(_CubicResidualGenerator):
     """A small U-Net (Ronneberger et al., MICCAI 2015) in place of :class:`Generator`'s single-scale body.
 
     Features are taken through ``levels`` average-poolings by 2 (a residual block before each),
@@ -319,27 +339,21 @@ class UNetGenerator(nn.Module):
 
     def __init__(self, channels: int = 32, blocks: int = 8, scale: int = 2, levels: int = 2):
         super().__init__()
-        if scale != 2:
-            raise param_error("scale", "UNetGenerator", "2 (the paper's factor; others are not implemented)", scale)
+        self._check_scale(scale, "UNetGenerator")
         if isinstance(levels, bool) or not isinstance(levels, int) or not 1 <= levels <= 4:
             raise param_error("levels", "UNetGenerator", "an int in 1..4", levels)
-        self.scale, self.levels = scale, levels
+        self.levels = levels
         c = channels
         self.head = nn.Conv2d(1, c, 3, padding=1)
         self.enc = nn.ModuleList([ResidualBlock(c) for _ in range(levels)])
         self.mid = nn.Sequential(*[ResidualBlock(c) for _ in range(blocks)])
         self.merge = nn.ModuleList([nn.Conv2d(2 * c, c, 3, padding=1) for _ in range(levels)])
         self.dec = nn.ModuleList([ResidualBlock(c) for _ in range(levels)])
-        self.up = nn.Sequential(nn.Conv2d(c, c * scale, 3, padding=1), AxialPixelShuffle(scale), nn.ReLU(inplace=True))
-        self.tail = nn.Conv2d(c, 1, 3, padding=1)
-        nn.init.zeros_(self.tail.weight)
-        nn.init.zeros_(self.tail.bias)
+        self._add_upsampling(c)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         import torch.nn.functional as F
 
-        with torch.autocast(device_type=lr.device.type, enabled=False):
-            base = cubic_upsample_rows(lr.float())
         h, w = lr.shape[-2:]
         m = 2**self.levels
         f = self.head(F.pad(lr, (0, (-w) % m, 0, (-h) % m)))
@@ -351,7 +365,7 @@ class UNetGenerator(nn.Module):
         f = self.mid(f)
         for merge, dec, skip in zip(reversed(self.merge), reversed(self.dec), reversed(skips)):
             f = dec(merge(torch.cat([F.interpolate(f, scale_factor=2, mode="nearest"), skip], 1)))
-        return base + self.tail(self.up(f[..., :h, :w]))
+        return self._upsample(lr, f[..., :h, :w])
 
 
 def _unet_radius(p: Mapping) -> tuple[int, int]:

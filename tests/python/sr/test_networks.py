@@ -116,6 +116,49 @@ def test_an_untrained_unet_is_keys_cubic_interpolation_at_any_size():
         torch.testing.assert_close(G(x), cubic_upsample_rows(x), rtol=0, atol=0)
 
 
+def _rc(prefix, n):
+    """State-dict keys of ``n`` ResidualBlocks under ``prefix``: two convolutions each (body.0, body.2)."""
+    return [f"{prefix}.{i}.body.{j}.{p}" for i in range(n) for j in (0, 2) for p in ("weight", "bias")]
+
+
+def _wb(*names):
+    return [f"{n}.{p}" for n in names for p in ("weight", "bias")]
+
+
+# Pinned on the code before Generator and UNetGenerator shared their up-sampling end (commit aae85c8):
+# the same keys in the same order, and, under torch.manual_seed(0), the same initial weights (a
+# SHA-256 of every key, shape and float32 byte, in state_dict order), so seeded fits and saved
+# checkpoints stay as they were. The forward pin (tail set to seeded non-zero weights, as after
+# training) is a float sum: tolerance for CPU kernels, not a digest.
+@pytest.mark.parametrize("name, keys, digest, out", [
+    ("edsr", _wb("head") + _rc("body", 8) + _wb("body.8", "up.0", "tail"),
+     "f359088a6a8ed4b6c245cfc322f2435826eb8d701568c35061c81d370508213e", (296.42558404803276, 0.4248647093772888)),
+    ("unet", _wb("head") + _rc("enc", 2) + _rc("mid", 8) + _wb("merge.0", "merge.1") + _rc("dec", 2) + _wb("up.0", "tail"),
+     "5ee30827cb73d5c3d096b13f00e8501cb6797723dcc275b2187e49b58da3d33f", (297.44593478552997, 0.34491872787475586)),
+])
+def test_the_built_in_generators_keep_their_state_dict_seeded_weights_and_output(name, keys, digest, out):
+    import hashlib
+
+    from srnomogram.sr.networks import build_generator, generator_spec
+
+    torch.manual_seed(0)
+    G = build_generator(generator_spec(name))
+    sd = G.state_dict()
+    assert list(sd) == keys
+    assert sd["up.0.weight"].shape == (64, 32, 3, 3) and sd["tail.weight"].shape == (1, 32, 3, 3)
+    assert not sd["tail.weight"].any() and not sd["tail.bias"].any()
+    h = hashlib.sha256()
+    for k, v in sd.items():
+        h.update(k.encode()), h.update(str(tuple(v.shape)).encode()), h.update(v.contiguous().numpy().tobytes())
+    assert h.hexdigest() == digest
+    torch.manual_seed(1)
+    with torch.no_grad():
+        G.tail.weight.normal_(0, 0.1), G.tail.bias.fill_(0.01)
+        y = G(torch.rand(2, 1, 13, 11)).double()
+    assert y.shape == (2, 1, 26, 11)
+    assert (y.sum().item(), y[1, 0, 20, 7].item()) == pytest.approx(out, rel=1e-5, abs=1e-6)
+
+
 def test_the_registry_names_its_choices_and_checks_generator_params():
     from srnomogram.sr.networks import generator_names, generator_spec, register_generator, spec_of
 
