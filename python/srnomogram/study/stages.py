@@ -836,7 +836,7 @@ def build_stages(cfg) -> list[Stage]:
                               Pin("table2", section="tables", order=20, title=TITLES["table2"]),
                               Pin("score_check", section="tables", order=30, title=TITLES["score_check"])),
                         apply=Apply(apply_table2, version="2")))
-    stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key,
+    stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key, version="2",
                         pins=(Pin("table1", section="tables", order=10, title=TITLES["table1"]),
                               Pin("table_s2", section="tables", order=40, title=TITLES["table_s2"]))))
     stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="9",
