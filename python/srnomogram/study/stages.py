@@ -652,14 +652,13 @@ def nomogram_thresholds(cfg, ptrain: pd.DataFrame) -> pd.DataFrame:
 
 
 def _patients(ctx, case_ids) -> pd.Series:
-    """The patient of each lesion of ``case_ids`` (:func:`srnomogram.data.manifest.patient_ids`)."""
-    from ..data.manifest import patient_ids
+    """The patient of each lesion of ``case_ids`` (:func:`srnomogram.data.manifest.patient_ids`), as the
+    integer codes of :func:`srnomogram.data.manifest.patient_codes` (what R can take)."""
+    from ..data.manifest import patient_codes, patient_ids
 
     cohort = load_cohort(ctx.inputs["split"])
     pid = dict(zip(cohort["case_id"].astype(str), patient_ids(cohort)))
-    # integer codes in order of first appearance: R strings cannot hold the NUL of a lesion without a patient
-    codes, _ = pd.factorize(pd.Series([pid[str(c)] for c in case_ids]), sort=False)
-    return pd.Series(codes + 1, name="patient_id")
+    return pd.Series(patient_codes([pid[str(c)] for c in case_ids]), name="patient_id")
 
 
 def heldout_validation(cfg, ptest: pd.DataFrame, cuts: pd.DataFrame, patients: pd.Series) -> pd.DataFrame:
