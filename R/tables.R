@@ -144,7 +144,10 @@ baseline_block <- function(d, group, vars, split_name, digits) {
 #' reference for factors), or per `per[[v]]` units of a numeric variable `v`:
 #' a 0-1 deep-learning score is best read per 0.1 (`per = c(deep_score = 0.1)`),
 #' where the odds ratio and its bounds are those per unit raised to the power 0.1
-#' (p-values do not change).
+#' (p-values do not change). Factor, character and logical predictors enter with
+#' treatment contrasts (whatever `options(contrasts)` or an ordered factor would
+#' give): the reference is the first level present (`levels()` of a factor, the sorted
+#' values of a character column, `FALSE` of a logical one).
 #'
 #' @param data A data frame; rows with a missing outcome or variable are
 #'   dropped per model with a warning.
@@ -155,8 +158,13 @@ baseline_block <- function(d, group, vars, split_name, digits) {
 #' @param conf_level Confidence level of the odds ratios' intervals.
 #' @param per Named positive numbers (a named vector or list): the unit of the
 #'   odds ratio of those numeric variables. Others are per 1 unit.
-#' @return A data frame, one row per model term: `term`, `variable`, `unit`
-#'   (the change the odds ratio is for; `NA` for factor levels),
+#' @return A data frame, one row per model term: `term` (the variable's name
+#'   for a numeric variable, `variable=level` for a level of a factor or
+#'   character one, as `rms::lrm` names them, e.g. `shape=oval`; a logical
+#'   one gives `calcified=TRUE`, where rms, taking it as 0/1, says `calcified`),
+#'   `variable`, `level` (the level the odds ratio compares
+#'   with the reference; `NA` for numeric variables), `unit` (the change the
+#'   odds ratio is for; `NA` for factor levels),
 #'   `uni_or`, `uni_lower`, `uni_upper`, `uni_p`, `multi_or`, `multi_lower`,
 #'   `multi_upper`, `multi_p` (`NA` when the variable is not in the
 #'   multivariate model), and formatted `uni` / `multi` strings "OR (lo-hi)".
@@ -166,6 +174,8 @@ baseline_block <- function(d, group, vars, split_name, digits) {
 #' d$y <- rbinom(150, 1, plogis(-5 + 0.08 * d$age + 0.8 * d$size))
 #' logistic_table(d, "y", c("age", "size", "noise"))
 #' logistic_table(d, "y", c("age", "size"), per = c(age = 10))
+#' d$shape <- ifelse(d$size + rnorm(150) > 1.5, "irregular", "oval")
+#' logistic_table(d, "y", c("age", "shape"))  # term "shape=oval", against "irregular"
 #' @export
 logistic_table <- function(data, outcome, vars, alpha = 0.05, per = NULL, conf_level = 0.95) {
   data <- check_data_frame(data)
@@ -179,14 +189,21 @@ logistic_table <- function(data, outcome, vars, alpha = 0.05, per = NULL, conf_l
   wald <- function(fit) {
     # Aliased terms (collinear predictors) have no row in summary(); keep them, as NA, so every
     # requested variable has its row in the table.
+    # Rows by position, never by glm's pasted names, which two terms can share (a level "2" of
+    # `size` and a variable `size2` are both `size2`): summary()'s rows are the non-aliased
+    # coefficients in the model's order.
     cf <- stats::coef(fit)[-1]
-    s <- summary(fit)$coefficients[match(names(cf), rownames(summary(fit)$coefficients)), , drop = FALSE]
+    sm <- summary(fit)
+    s <- matrix(NA_real_, length(sm$aliased), 4L)
+    s[!sm$aliased, ] <- sm$coefficients
+    s <- s[-1L, , drop = FALSE]
+    tl <- coef_terms(fit)
     if (anyNA(cf)) {
-      warn_classed("Term{?s} {.field {gsub('`', '', names(cf)[is.na(cf)])}} {?is/are} collinear with the others: no odds ratio.", "aliased")
+      warn_classed("Term{?s} {.field {tl$term[is.na(cf)]}} {?is/are} collinear with the others: no odds ratio.", "aliased")
     }
-    data.frame(term = names(cf), or = exp(s[, 1]), lower = exp(s[, 1] - z * s[, 2]),
-               upper = exp(s[, 1] + z * s[, 2]), p = s[, 4], stringsAsFactors = FALSE,
-               row.names = NULL)
+    data.frame(term = tl$term, variable = tl$variable, level = tl$level, or = exp(s[, 1]),
+               lower = exp(s[, 1] - z * s[, 2]), upper = exp(s[, 1] + z * s[, 2]), p = s[, 4],
+               stringsAsFactors = FALSE, row.names = NULL)
   }
   constant <- vars[vapply(vars, function(v) length(unique(stats::na.omit(data[[v]]))) < 2L, logical(1))]
   if (length(constant)) {
@@ -196,8 +213,15 @@ logistic_table <- function(data, outcome, vars, alpha = 0.05, per = NULL, conf_l
   fit_glm <- function(v) {
     d <- complete_rows(data[, c(outcome, v), drop = FALSE], c(outcome, v), what = v)
     f <- stats::reformulate(sprintf("`%s`", v), response = outcome)
+    # Treatment contrasts for every factor, character or logical predictor, whatever
+    # options(contrasts) or an ordered factor would choose: one odds ratio per level against the
+    # reference, and the columns of a factor are its levels after the reference (coef_terms()).
+    categorical <- v[!vapply(d[v], is.numeric, logical(1))]
+    contrasts <- if (length(categorical)) {
+      stats::setNames(rep(list("contr.treatment"), length(categorical)), categorical)
+    }
     withCallingHandlers(
-      stats::glm(f, family = stats::binomial(), data = d),
+      stats::glm(f, family = stats::binomial(), data = d, contrasts = contrasts),
       warning = function(w) {
         if (grepl("fitted probabilities numerically 0 or 1", conditionMessage(w))) {
           warn_classed("Separation in the logistic model of {.field {v}}: odds ratios are unreliable.", "separation")
@@ -205,21 +229,17 @@ logistic_table <- function(data, outcome, vars, alpha = 0.05, per = NULL, conf_l
         }
       })
   }
-  uni <- do.call(rbind, lapply(vars, function(v) {
-    w <- wald(fit_glm(v))
-    w$variable <- v
-    w
-  }))
-  uni$term <- gsub("`", "", uni$term)
+  uni <- do.call(rbind, lapply(vars, function(v) wald(fit_glm(v))))
   keep <- unique(uni$variable[uni$p < alpha])
-  out <- data.frame(term = uni$term, variable = uni$variable, uni_or = uni$or,
+  out <- data.frame(term = uni$term, variable = uni$variable, level = uni$level, uni_or = uni$or,
                     uni_lower = uni$lower, uni_upper = uni$upper, uni_p = uni$p,
                     multi_or = NA_real_, multi_lower = NA_real_, multi_upper = NA_real_,
                     multi_p = NA_real_, stringsAsFactors = FALSE)
   if (length(keep)) {
     m <- wald(fit_glm(keep))
-    m$term <- gsub("`", "", m$term)
-    i <- match(m$term, out$term)
+    # rows join on (variable, level), not on the term's text; each multivariate coefficient has its
+    # univariate row, as the multivariate model's lesions are a subset of each univariate model's
+    i <- match(term_key(m$variable, m$level), term_key(out$variable, out$level))
     out$multi_or[i] <- m$or
     out$multi_lower[i] <- m$lower
     out$multi_upper[i] <- m$upper
@@ -232,13 +252,40 @@ logistic_table <- function(data, outcome, vars, alpha = 0.05, per = NULL, conf_l
   for (col in c("uni_or", "uni_lower", "uni_upper", "multi_or", "multi_lower", "multi_upper")) {
     out[[col]][scaled] <- out[[col]][scaled]^out$unit[scaled]
   }
-  out <- out[, c("term", "variable", "unit", setdiff(names(out), c("term", "variable", "unit")))]
+  out <- out[, c("term", "variable", "level", "unit", setdiff(names(out), c("term", "variable", "level", "unit")))]
   f3 <- function(o, l, u) ifelse(is.na(o), "", sprintf("%.3f (%.3f-%.3f)", o, l, u))
   out$uni <- f3(out$uni_or, out$uni_lower, out$uni_upper)
   out$multi <- f3(out$multi_or, out$multi_lower, out$multi_upper)
   rownames(out) <- NULL
   out
 }
+
+# The variable and level of each coefficient but the intercept of a glm whose terms are single
+# variables, and its rms-style name: `age` for a numeric variable, `shape=oval` for level `oval` of
+# `shape` (as rms::lrm names them). Read off the model, not parsed from glm's pasted names
+# (`shapeoval`), which are ambiguous when one variable's name is a prefix of another's: the model
+# matrix's `assign` gives each column's term, and under treatment contrasts a factor's columns are
+# its levels after the reference, in order (model.matrix() makes character and logical predictors
+# factors, the latter with levels FALSE, TRUE).
+coef_terms <- function(fit) {
+  mf <- stats::model.frame(fit)
+  assign <- attr(stats::model.matrix(fit), "assign")[-1]
+  variable <- names(mf)[-1][assign]
+  level <- rep(NA_character_, length(assign))
+  for (k in unique(assign)) {
+    x <- mf[[k + 1L]]
+    if (is.numeric(x)) next
+    levs <- if (is.logical(x)) c("FALSE", "TRUE") else levels(as.factor(x))
+    cols <- which(assign == k)
+    stopifnot(length(cols) == length(levs) - 1L)  # treatment contrasts: an invariant, not an input check
+    level[cols] <- levs[-1L]
+  }
+  list(term = ifelse(is.na(level), variable, paste0(variable, "=", level)), variable = variable, level = level)
+}
+
+# One string per (variable, level) pair, injective: the variable's length first, so no variable
+# name or level text can make two pairs collide.
+term_key <- function(variable, level) paste(nchar(variable), variable, level)
 
 check_per <- function(per, data, vars, call = rlang::caller_env()) {
   if (is.null(per) || length(per) == 0L) {

@@ -482,11 +482,12 @@ def _frame(value, func: str) -> pd.DataFrame:
 
 
 def _cluster(kwargs: dict) -> dict:
-    """``cluster`` (patient of each row, e.g. :func:`~srnomogram.data.manifest.patient_ids`) as integer codes
-    in order of first appearance: R strings cannot hold the NUL that marks a lesion without a patient id."""
+    """``cluster`` (patient of each row, e.g. :func:`~srnomogram.data.manifest.patient_ids`) as the integer
+    codes of :func:`~srnomogram.data.manifest.patient_codes`."""
+    from .data.manifest import patient_codes
+
     if kwargs.get("cluster") is not None:
-        codes, _ = pd.factorize(pd.Series(np.asarray(kwargs["cluster"], dtype=object)).astype(str), sort=False)
-        kwargs = {**kwargs, "cluster": codes.astype(np.int64) + 1}
+        kwargs = {**kwargs, "cluster": patient_codes(kwargs["cluster"])}
     return kwargs
 
 

@@ -119,3 +119,44 @@ test_that("logistic_table's conf_level sets the Wald intervals (equal to confint
   expect_true(all(tab90$uni_upper - tab90$uni_lower < tab95$uni_upper - tab95$uni_lower))
   expect_error(logistic_table(d, "y", "age", conf_level = 95), "conf_level", class = "srnomogram_error_input")
 })
+
+test_that("logistic_table names factor, character and logical terms variable=level, read off the model", {
+  set.seed(12)
+  n <- 400
+  d <- data.frame(shape = factor(sample(c("round", "oval +", "very irregular (spiculated)"), n, TRUE),
+                                 levels = c("round", "oval +", "very irregular (spiculated)")),
+                  size = sample(c("1", "2"), n, TRUE),  # character: glm names its level "2" `size2` ...
+                  size2 = rnorm(n),                     # ... as it names this numeric variable
+                  calcified = runif(n) < 0.4, stringsAsFactors = FALSE)
+  d$y <- rbinom(n, 1, plogis(-1.5 + 1.2 * (d$shape == "oval +") + 2 * (d$shape != "round" & d$shape != "oval +") +
+                                1 * (d$size == "2") + 0.8 * d$size2 + 1 * d$calcified))
+  vars <- c("shape", "size", "size2", "calcified")
+  tab <- logistic_table(d, "y", vars)
+  expect_equal(tab$term, c("shape=oval +", "shape=very irregular (spiculated)", "size=2", "size2", "calcified=TRUE"))
+  expect_equal(tab$variable, c("shape", "shape", "size", "size2", "calcified"))
+  expect_equal(tab$level, c("oval +", "very irregular (spiculated)", "2", NA, "TRUE"))
+  expect_equal(tab$unit, c(NA, NA, NA, 1, NA))
+  # the odds ratios are glm's, taken by position (glm's own names are ambiguous here)
+  for (v in vars) {
+    cf <- coef(glm(reformulate(v, "y"), binomial, d))[-1]
+    expect_equal(tab$uni_or[tab$variable == v], unname(exp(cf)), tolerance = 1e-12)
+  }
+  fit <- glm(y ~ shape + size + size2 + calcified, binomial, d)
+  full <- coef(fit)[-1]
+  expect_equal(sum(names(full) == "size2"), 2L)
+  expect_true(all(tab$uni_p < 0.05))
+  expect_equal(tab$multi_or, unname(exp(full)), tolerance = 1e-12)
+  expect_equal(tab$multi_p, unname(summary(fit)$coefficients[-1, 4]), tolerance = 1e-12)
+})
+
+test_that("logistic_table gives odds ratios per level against the reference for ordered factors and under any options(contrasts)", {
+  set.seed(13)
+  d <- data.frame(g = sample(c("lo", "mid", "hi"), 300, TRUE), x = rnorm(300))
+  d$y <- rbinom(300, 1, plogis(-1 + (d$g == "mid") + 2 * (d$g == "hi") + d$x))
+  d$g <- factor(d$g, levels = c("lo", "mid", "hi"), ordered = TRUE)
+  withr::local_options(contrasts = c("contr.sum", "contr.poly"))
+  tab <- logistic_table(d, "y", c("g", "x"))
+  expect_equal(tab$term, c("g=mid", "g=hi", "x"))
+  ref <- coef(glm(y ~ factor(g, ordered = FALSE) + x, binomial, d, contrasts = list(`factor(g, ordered = FALSE)` = "contr.treatment")))[-1]
+  expect_equal(tab$multi_or, unname(exp(ref)), tolerance = 1e-12)
+})

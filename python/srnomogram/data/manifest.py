@@ -53,6 +53,28 @@ def patient_ids(df: pd.DataFrame) -> pd.Series:
     return pid.astype(str).str.strip().where(~missing, "\x00case:" + ids).rename("patient_id")
 
 
+def patient_codes(ids) -> np.ndarray:
+    """The patient of each row as an integer code: 1 for the first patient met, 2 for the next new one, ...
+
+    How the patient reaches R (the ``cluster`` of every bootstrap over patients): R strings cannot
+    hold the NUL byte with which :func:`patient_ids` marks a lesion without a ``patient_id``
+    (``"\\x00case:<case_id>"``), so the names stay in Python and R gets these codes.
+
+    Parameters
+    ----------
+    ids : array-like
+        The patient of each row, e.g. ``patient_ids(df)``; compared as text (``7`` and ``"7"`` are
+        one patient).
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        Codes 1, 2, ... in order of first appearance; rows of one patient share a code.
+    """
+    codes, _ = pd.factorize(pd.Series(np.asarray(ids, dtype=object)).astype(str), sort=False)
+    return codes.astype(np.int64) + 1
+
+
 def path_columns(df: pd.DataFrame) -> list[str]:
     """Columns that hold file paths: ``image*`` and ``mask*``."""
     return [c for c in df.columns if c.startswith("image") or c.startswith("mask")]

@@ -652,14 +652,13 @@ def nomogram_thresholds(cfg, ptrain: pd.DataFrame) -> pd.DataFrame:
 
 
 def _patients(ctx, case_ids) -> pd.Series:
-    """The patient of each lesion of ``case_ids`` (:func:`srnomogram.data.manifest.patient_ids`)."""
-    from ..data.manifest import patient_ids
+    """The patient of each lesion of ``case_ids`` (:func:`srnomogram.data.manifest.patient_ids`), as the
+    integer codes of :func:`srnomogram.data.manifest.patient_codes` (what R can take)."""
+    from ..data.manifest import patient_codes, patient_ids
 
     cohort = load_cohort(ctx.inputs["split"])
     pid = dict(zip(cohort["case_id"].astype(str), patient_ids(cohort)))
-    # integer codes in order of first appearance: R strings cannot hold the NUL of a lesion without a patient
-    codes, _ = pd.factorize(pd.Series([pid[str(c)] for c in case_ids]), sort=False)
-    return pd.Series(codes + 1, name="patient_id")
+    return pd.Series(patient_codes([pid[str(c)] for c in case_ids]), name="patient_id")
 
 
 def heldout_validation(cfg, ptest: pd.DataFrame, cuts: pd.DataFrame, patients: pd.Series) -> pd.DataFrame:
@@ -836,7 +835,7 @@ def build_stages(cfg) -> list[Stage]:
                               Pin("table2", section="tables", order=20, title=TITLES["table2"]),
                               Pin("score_check", section="tables", order=30, title=TITLES["score_check"])),
                         apply=Apply(apply_table2, version="2")))
-    stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key,
+    stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key, version="2",
                         pins=(Pin("table1", section="tables", order=10, title=TITLES["table1"]),
                               Pin("table_s2", section="tables", order=40, title=TITLES["table_s2"]))))
     stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="9",

@@ -149,6 +149,20 @@ def test_patient_id_is_read_as_text_and_round_trips_through_write_manifest(cohor
     assert load_manifest(path)["patient_id"].tolist() == ["12", "12", "13"]
 
 
+def test_patient_codes_number_patients_from_1_in_order_of_first_appearance_each_unlisted_lesion_its_own():
+    from srnomogram.data.manifest import patient_codes, patient_ids
+
+    df = pd.DataFrame({"case_id": ["a", "b", "c", "d", "e", "f", "g"],
+                       "patient_id": ["P2", np.nan, "P1", "P2", " ", "P1", np.nan]})
+    pid = patient_ids(df)
+    assert pid.tolist() == ["P2", "\x00case:b", "P1", "P2", "\x00case:e", "P1", "\x00case:g"]
+    codes = patient_codes(pid)
+    assert codes.dtype == np.int64 and codes.tolist() == [1, 2, 3, 1, 4, 3, 5]
+    # without a patient_id column every lesion is its own patient; ids compare as text (7 and "7" are one)
+    assert patient_codes(patient_ids(df[["case_id"]])).tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert patient_codes([7, "7", 8, "x", 8]).tolist() == [1, 1, 2, 3, 2]
+
+
 @pytest.mark.parametrize("value", ["inf", "-inf", "Infinity", "0"])
 def test_spacing_must_be_finite_and_positive(cohort, value):
     path, df = cohort
