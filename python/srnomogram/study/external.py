@@ -42,7 +42,7 @@ import pandas as pd
 
 from ..errors import CheckpointError, InputError, param_error
 from .. import names
-from ..data.manifest import patient_ids
+from ..data.manifest import patient_codes, patient_ids
 from ..utils import atomic_path, check_output_dir, check_output_file, file_sha256, hash_bytes, output_lock, write_csv_atomic
 from .cache import DONE, Pin, Runner, Stage
 from .freeze import (  # noqa: F401 - the study-time half, re-exported where it used to live
@@ -239,7 +239,7 @@ def _units(scores: pd.DataFrame, unit: str, risks) -> tuple[pd.DataFrame, np.nda
             logger.info("%d patient(s) have benign and malignant lesions; at patient level they count as malignant.", mixed)
         return rows, None, PATIENT_ESTIMAND
     pid = patient_ids(scores)
-    cluster = pd.factorize(pid)[0] + 1 if pid.duplicated().any() else None
+    cluster = patient_codes(pid) if pid.duplicated().any() else None
     return scores, cluster, LESION_ESTIMAND
 
 
