@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, InputError, ManifestError
-from .. import names
-from .cache import Apply, Pin, Stage, pins
-from .freeze import load_cohort, sr_region  # shared with the application stage, which sits below the stages
+from ...errors import ConfigError, InputError, ManifestError
+from ... import names
+from ..cache import Apply, Pin, Stage, pins
+from ..freeze import load_cohort, sr_region  # shared with the application stage, which sits below the stages
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------ helpers
 def _manifest_inputs(cfg, results):
     """Hashes of the manifest and of every image and mask it names (the study's raw inputs)."""
-    from ..data.manifest import load_manifest, manifest_hashes
+    from ...data.manifest import load_manifest, manifest_hashes
 
     return manifest_hashes(cfg.cohort.manifest, load_manifest(cfg.cohort.manifest))
 
@@ -62,9 +62,9 @@ def _scores_frame(cohort, **cols):
 def run_split(ctx):
     """Validate the cohort, check the clinical columns, assign train/test (8:2 stratified), by patient
     when the manifest has ``patient_id`` (split and cross-fitting folds alike)."""
-    from ..data import check_clinical, stratified_split
-    from ..data.manifest import load_manifest, patient_ids, write_manifest
-    from ..validation import training_folds
+    from ...data import check_clinical, stratified_split
+    from ...data.manifest import load_manifest, patient_ids, write_manifest
+    from ...validation import training_folds
 
     cfg = ctx.config
     df, excluded = check_clinical(load_manifest(cfg.cohort.manifest), cfg.cohort.schema, source=cfg.cohort.manifest)
@@ -110,8 +110,8 @@ def _sr_shared_folder(cfg, params) -> Path:
     the split, so the seeds of repeated splits train the GAN once and reuse each other's SR files (which
     :func:`srnomogram.sr.apply.apply_manifest` reuses only when their sidecars match).
     """
-    from ..data.manifest import load_manifest, manifest_hashes
-    from ..utils import hash_bytes
+    from ...data.manifest import load_manifest, manifest_hashes
+    from ...utils import hash_bytes
     import json
 
     region, margin = sr_region(cfg)
@@ -125,7 +125,7 @@ def _fit_sr_on_all(cfg, cohort, params):
     """The SR model of ``sr.fit_on: all``: trained once on every image (labels unused), then reused."""
     import shutil
 
-    from ..sr import SuperResolver
+    from ...sr import SuperResolver
 
     folder = _sr_shared_folder(cfg, params)
     if (folder / "model").is_dir():
@@ -153,7 +153,7 @@ def _fit_sr_on_all(cfg, cohort, params):
 def run_sr(ctx):
     """Train the SR GAN on the training images (``sr.fit_on: train``) or, label-free, on every image
     (``all``), and super-resolve every image (``image_sr``)."""
-    from ..sr import SuperResolver
+    from ...sr import SuperResolver
 
     cfg = ctx.config
     cohort = load_cohort(ctx.inputs["split"])
@@ -182,7 +182,7 @@ def run_sr(ctx):
     ctx.write_table("sr_history", hist.assign(iteration=np.arange(1, len(hist) + 1)))
     held = cohort[cohort["split"] == "test"].head(5)
     try:
-        from ..data.readers import read_image
+        from ...data.readers import read_image
         import SimpleITK as sitk
 
         imgs = [sitk.GetArrayFromImage(read_image(r.image, r.spacing)) for r in held.itertuples()]
@@ -205,7 +205,7 @@ def _run_radiomics(ctx, images):
 def _write_features(ctx, cohort, images, params, jobs, cache, scheduler):
     """PyRadiomics features of ``cohort``'s ``images`` (``or``/``sr``), one row per lesion in its order:
     the one extraction wiring of the study (fit) and of ``validate``/``predict`` (apply)."""
-    from ..radiomics import extract
+    from ...radiomics import extract
 
     feats = extract(cohort, image_col=names.image_col(images), jobs=jobs, params=params, cache_dir=cache, scheduler=scheduler)
     feats = feats.reindex(cohort["case_id"].astype(str))
@@ -230,8 +230,8 @@ def run_radiomics_models(ctx):
     (``radiomics_scores_oof``: training rows out-of-fold over the study's folds, test rows as fitted),
     both from :func:`srnomogram.radiomics.fit_or_sr_models`, which ``srnomogram radiomics fit`` calls too.
     """
-    from ..radiomics import fit_or_sr_models
-    from ..radiomics.persist import save_model  # skops, hash-checked: what `validate` applies
+    from ...radiomics import fit_or_sr_models
+    from ...radiomics.persist import save_model  # skops, hash-checked: what `validate` applies
 
     cfg = ctx.config
     cohort = load_cohort(ctx.inputs["split"]).set_index("case_id")
@@ -249,8 +249,8 @@ def run_radiomics_models(ctx):
 
 def _radiomics_pins(cfg) -> tuple:
     """``radiomics_scores``, ``radiomics_selected`` and ``scores_<model_id>``: what ``srnomogram radiomics fit --board`` writes."""
-    from ..board import model_scores, scores_pin_name
-    from ..radiomics.models import PIN_TITLES
+    from ...board import model_scores, scores_pin_name
+    from ...radiomics.models import PIN_TITLES
 
     ids = [names.model_id(im, k) for im in ("or", "sr") if im == "or" or cfg.sr.enabled for k in cfg.radiomics.models]
     # board.pickle_models: the fitted pipelines as joblib pickles too (the stage keeps them as skops files)
@@ -262,7 +262,7 @@ def _radiomics_pins(cfg) -> tuple:
 
 def _fitted_radiomics_model(result, m):
     """The fitted pipeline of model ``m`` from its skops file (hash-checked), or None when the stage has none."""
-    from ..radiomics.persist import load_model
+    from ...radiomics.persist import load_model
 
     path = result.file(f"model/{m}.skops")
     return load_model(path)[0] if path.is_file() else None
@@ -280,9 +280,9 @@ def _write_timing(ctx, timing):
 # ------------------------------------------------------------------------------------ deep learning
 def make_deep_stage(images, arch):
     def run(ctx):
-        from ..deep.model import DeepClassifier
-        from ..deep.run import fit_and_score, loss_table
-        from ..validation import FoldCache
+        from ...deep.model import DeepClassifier
+        from ...deep.run import fit_and_score, loss_table
+        from ...validation import FoldCache
 
         cfg = ctx.config
         cohort = load_cohort(ctx.inputs["sr" if images == "sr" else "split"])
@@ -319,7 +319,7 @@ def _deep_pins(images, arch) -> tuple:
     """``scores_<id>``, ``loss_history_<id>``, ``model_<id>``: what ``srnomogram deep train --board`` writes (:func:`srnomogram.deep.run.result_pins`)."""
     import json
 
-    from ..deep.run import PIN_TITLES, result_pins
+    from ...deep.run import PIN_TITLES, result_pins
 
     mid = names.model_id(images, arch)
     built = {}  # the three pins are built together, once per stage result
@@ -344,7 +344,7 @@ def _deep_pins(images, arch) -> tuple:
 # ------------------------------------------------------------------------------------ table 2
 def run_table2(ctx):
     """Table 2: AUC (95% CI, DeLong; apparent and cross-validated on train), sensitivity, ... of the models; best model's score."""
-    from .. import metrics
+    from ... import metrics
 
     cfg = ctx.config
     cohort = load_cohort(ctx.inputs["split"])
@@ -452,7 +452,7 @@ DEEP_SCORE_OR_UNIT = 0.1  # Table S2 reports the deep-learning score's odds rati
 
 def run_clinical(ctx):
     """Table 1 (characteristics by label, train and test) and Table S2 (uni/multivariate logistic)."""
-    from .. import stats
+    from ... import stats
 
     cfg = ctx.config
     data = _analysis_frame(ctx)
@@ -479,7 +479,7 @@ def fit_clinical_models(cfg, train: pd.DataFrame) -> dict:
     """The clinical model (the clinical factors) and the deep-learning nomogram (the factors and
     ``deep_score``), ``rms::lrm`` through :func:`srnomogram.stats.fit_nomogram`, fitted on ``train``:
     the nomogram stage's fits, which repeated splits reuse rather than refit beside it."""
-    from .. import stats
+    from ... import stats
 
     return {"clinical": stats.fit_nomogram(_formula(cfg, False), train), "nomogram": stats.fit_nomogram(_formula(cfg, True), train)}
 
@@ -490,8 +490,8 @@ def run_nomogram(ctx):
     ROC (DeLong on test), calibration (bootstrap on train; held-out curve with a bootstrap band on test)
     and internal validation (B bootstraps), HL, DCA (with bootstrap bands); every interval at
     ``1 - nomogram.alpha``. Training-set estimates are labelled apparent (``estimate``)."""
-    from .. import metrics, stats
-    from ..data.manifest import patient_ids  # every bootstrap below resamples patients
+    from ... import metrics, stats
+    from ...data.manifest import patient_ids  # every bootstrap below resamples patients
 
     cfg = ctx.config
     level = 1 - cfg.nomogram.alpha
@@ -529,7 +529,7 @@ def run_nomogram(ctx):
         logger.warning(negative_coefficient_message(_best_label(ctx), sign))
     ctx.write_table("nomogram_points", stats.nomogram_points(fits["nomogram"]))
     ctx.write_table("clinical_points", stats.nomogram_points(fits["clinical"]))
-    from .freeze import save_nomogram_fits  # design JSON (Python/calculator) + saveRDS (R users)
+    from ..freeze import save_nomogram_fits  # design JSON (Python/calculator) + saveRDS (R users)
 
     save_nomogram_fits(ctx, fits, train, cfg.cohort.schema)
 
@@ -619,8 +619,8 @@ def cross_fit_nomogram(formula: str, train: pd.DataFrame, folds: pd.DataFrame) -
     pandas.DataFrame
         One row per row of ``train``, in its order: ``fold``, ``risk``, ``fitted_by``.
     """
-    from .. import stats
-    from ..validation import folds_of
+    from ... import stats
+    from ...validation import folds_of
 
     fold = folds_of(folds, train["case_id"])
     return stats.call("cross_fit_risk", stats.Formula(formula), train.reset_index(drop=True), [int(k) for k in fold])
@@ -634,7 +634,7 @@ def nomogram_thresholds(cfg, ptrain: pd.DataFrame) -> pd.DataFrame:
     used for both models. The table also gives each model's cross-validated training
     classification at its cut-off (the out-of-fold risks, ``score >= threshold`` positive).
     """
-    from .. import metrics
+    from ... import metrics
 
     y = ptrain["label"].to_numpy()
     rows = []
@@ -654,7 +654,7 @@ def nomogram_thresholds(cfg, ptrain: pd.DataFrame) -> pd.DataFrame:
 def _patients(ctx, case_ids) -> pd.Series:
     """The patient of each lesion of ``case_ids`` (:func:`srnomogram.data.manifest.patient_ids`), as the
     integer codes of :func:`srnomogram.data.manifest.patient_codes` (what R can take)."""
-    from ..data.manifest import patient_codes, patient_ids
+    from ...data.manifest import patient_codes, patient_ids
 
     cohort = load_cohort(ctx.inputs["split"])
     pid = dict(zip(cohort["case_id"].astype(str), patient_ids(cohort)))
@@ -671,7 +671,7 @@ def heldout_validation(cfg, ptest: pd.DataFrame, cuts: pd.DataFrame, patients: p
     :func:`nomogram_thresholds`. When a patient has several test lesions, the CIs come from a
     bootstrap over patients (``nomogram.calibration_b`` resamples, the bootstrap seed).
     """
-    from .. import stats
+    from ... import stats
 
     level = 1 - cfg.nomogram.alpha
     y = ptest["label"].to_numpy(dtype=float)
@@ -713,7 +713,7 @@ def added_value(cfg, fits, ptest: pd.DataFrame, patients: pd.Series) -> tuple[pd
         ``added_value``: ``set``, ``estimand``, ``estimate``, ``lower``, ``upper``, ``statistic``,
         ``df``, ``p_value``, ``method``; ``net_benefit_difference``: one row per threshold.
     """
-    from .. import stats
+    from ... import stats
 
     level = 1 - cfg.nomogram.alpha
     lr = stats.call("lr_test", fits["nomogram"], fits["clinical"])
@@ -844,10 +844,10 @@ def build_stages(cfg) -> list[Stage]:
                               Pin("decision_curves", section="tables", order=150, show=False,
                                   title="Decision curves (net benefit per threshold) of the clinical model and the nomogram")),
                         apply=Apply(apply_nomogram, version="3", pins=APPLY_NOMOGRAM_PINS)))
-    from .freeze import application_stage  # what `srnomogram validate/predict` needs, frozen
+    from ..freeze import application_stage  # what `srnomogram validate/predict` needs, frozen
 
     stages.append(application_stage(stages))
-    from .main_result import main_result_stage  # the paper's two questions, the TRIPOD+AI flow and sample size
+    from ..main_result import main_result_stage  # the paper's two questions, the TRIPOD+AI flow and sample size
 
     stages.append(main_result_stage(cfg))
     return stages
@@ -902,8 +902,8 @@ def load_apply_cohort(path, need_label: bool, clinical=()) -> pd.DataFrame:
     value that is not a number, or a level the study did not declare, is refused with its row and
     column rather than silently becoming missing.
     """
-    from ..data.clinical import ClinicalSchema
-    from ..data.manifest import load_manifest
+    from ...data.clinical import ClinicalSchema
+    from ...data.manifest import load_manifest
 
     df = load_manifest(path, require_label=False, check_files=False)
     has_label = "label" in df.columns and df["label"].notna().all()
@@ -921,14 +921,14 @@ def load_apply_cohort(path, need_label: bool, clinical=()) -> pd.DataFrame:
 
 def _applied_cohort(result) -> pd.DataFrame:
     """The cohort table an apply-mode stage wrote (``cohort.csv``, label optional), paths absolute."""
-    from ..data.manifest import load_manifest
+    from ...data.manifest import load_manifest
 
     return load_manifest(result.file("cohort.csv"), require_label=False)
 
 
 def _apply_manifest_inputs(run, results):
     """Hashes of the new cohort's manifest and of every image and mask it names."""
-    from ..data.manifest import manifest_hashes
+    from ...data.manifest import manifest_hashes
 
     return manifest_hashes(run.manifest, load_apply_cohort(run.manifest, run.need_label))
 
@@ -936,7 +936,7 @@ def _apply_manifest_inputs(run, results):
 def apply_split(ctx):
     """Apply mode of ``split``: load and check the new cohort (no split: every lesion is scored), and
     warn where its clinical values and images leave the training ranges (:func:`range_warnings`)."""
-    from ..data.manifest import write_manifest
+    from ...data.manifest import write_manifest
 
     run = ctx.config
     factors = run.study.app["clinical_factors"]
@@ -950,8 +950,8 @@ def apply_split(ctx):
 def range_warnings(summary, df, factors) -> pd.DataFrame:
     """Where a new cohort leaves the training ranges of ``training_summary.json``: clinical values,
     pixel spacing (and its presence), image width and height; one row (and one logged warning) each."""
-    from ..data.readers import is_2d_path
-    from .freeze import image_geometry
+    from ...data.readers import is_2d_path
+    from ..freeze import image_geometry
 
     rows = []
 
@@ -1007,7 +1007,7 @@ def range_warnings(summary, df, factors) -> pd.DataFrame:
 def apply_sr(ctx):
     """Apply mode of ``sr``: the study's SR generator on every image, as the study made its SR images
     (the same :meth:`~srnomogram.sr.SuperResolver.apply_manifest` call, region and margin)."""
-    from ..sr import SuperResolver
+    from ...sr import SuperResolver
 
     run = ctx.config
     sr = run.study.app["sr"]
@@ -1033,7 +1033,7 @@ def apply_radiomics(images):
 
 def apply_radiomics_models(ctx):
     """Apply mode of ``radiomics_models``: each fitted pipeline (skops, hash-checked) scores the new cohort's features."""
-    from ..radiomics.persist import load_model
+    from ...radiomics.persist import load_model
 
     run = ctx.config
     cohort = _applied_cohort(ctx.inputs["split"])
@@ -1065,7 +1065,7 @@ def apply_deep(images, arch):
 
 def _deep_batch(model_dir, device, rows: pd.DataFrame, start: int) -> tuple:
     """The malignancy scores of ``rows`` (one inference batch) by the CNN saved in ``model_dir``."""
-    from ..deep.model import DeepClassifier
+    from ...deep.model import DeepClassifier
 
     clf = DeepClassifier.load(model_dir, device=device)
     clf.progress = False
@@ -1080,8 +1080,8 @@ def deep_scores(model_dir, cohort: pd.DataFrame, device, scheduler) -> np.ndarra
     """
     from tqdm.auto import tqdm
 
-    from ..deep.model import DeepClassifier
-    from ..parallel import CHECKED_PACKAGES, imap_unordered, resolve_scheduler
+    from ...deep.model import DeepClassifier
+    from ...parallel import CHECKED_PACKAGES, imap_unordered, resolve_scheduler
 
     clf = DeepClassifier.load(model_dir, device=device)
     address = resolve_scheduler(scheduler)
@@ -1120,7 +1120,7 @@ def apply_nomogram(ctx):
     """Apply mode of ``nomogram``: the clinical model's and the nomogram's risk and points from the
     saved design (:func:`srnomogram.study.freeze.nomogram_predict`, equal to R's ``predict()``), the
     score distributions against training, and the run's warnings."""
-    from .freeze import nomogram_predict
+    from ..freeze import nomogram_predict
 
     run = ctx.config
     study = run.study
@@ -1186,7 +1186,7 @@ def clinical_skip(cohort: pd.DataFrame, factors, validating: bool) -> tuple[str 
 def score_distribution(summary, scores) -> pd.DataFrame:
     """Training against external score quantiles per model; ``shifted`` when the external median
     leaves the training 5–95 % range (the model sees inputs unlike its training set)."""
-    from .freeze import describe
+    from ..freeze import describe
 
     train = {**summary.get("scores", {}), **summary.get("risks", {})}
     rows = []
