@@ -24,8 +24,9 @@ application run (:class:`srnomogram.study.external.ApplyRun`): ``.study`` (the `
 
 One module per stage family, each holding its stages' fit and apply halves side by side (one reads
 what the other froze, so they change together): :mod:`.split`, :mod:`.sr`, :mod:`.radiomics`,
-:mod:`.deep`, :mod:`.table2` and :mod:`.nomogram` (the ``clinical`` and ``nomogram`` stages); what
-they share is in :mod:`._common`. This module lists the stages (:func:`build_stages`) and re-exports the
+:mod:`.deep`, :mod:`.table2`, :mod:`.nomogram` (the ``clinical`` and ``nomogram`` stages), and
+:mod:`.statistics` (the external statistics that ``validate`` adds after the applied stages); what they
+share is in :mod:`._common`. This module lists the stages (:func:`build_stages`) and re-exports the
 stage functions and helpers other modules use.
 """
 
