@@ -148,6 +148,9 @@ baseline_block <- function(d, group, vars, split_name, digits) {
 #' treatment contrasts (whatever `options(contrasts)` or an ordered factor would
 #' give): the reference is the first level present (`levels()` of a factor, the sorted
 #' values of a character column, `FALSE` of a logical one).
+#' When the rows a multivariate model drops for missing data hold every row of a
+#' factor's reference, glm compares with its next level there; a warning of class
+#' `srnomogram_warning_reference` says so.
 #'
 #' @param data A data frame; rows with a missing outcome or variable are
 #'   dropped per model with a warning.
@@ -229,14 +232,27 @@ logistic_table <- function(data, outcome, vars, alpha = 0.05, per = NULL, conf_l
         }
       })
   }
-  uni <- do.call(rbind, lapply(vars, function(v) wald(fit_glm(v))))
+  uni_fits <- stats::setNames(lapply(vars, fit_glm), vars)
+  uni <- do.call(rbind, lapply(uni_fits, wald))
   keep <- unique(uni$variable[uni$p < alpha])
   out <- data.frame(term = uni$term, variable = uni$variable, level = uni$level, uni_or = uni$or,
                     uni_lower = uni$lower, uni_upper = uni$upper, uni_p = uni$p,
                     multi_or = NA_real_, multi_lower = NA_real_, multi_upper = NA_real_,
                     multi_p = NA_real_, stringsAsFactors = FALSE)
   if (length(keep)) {
-    m <- wald(fit_glm(keep))
+    multi_fit <- fit_glm(keep)
+    # Rows with a missing value in another variable can take all of a factor's reference level out of
+    # the multivariate model; glm then compares with the next level, silently. Say so.
+    for (v in keep) {
+      r_uni <- reference_level(uni_fits[[v]], v)
+      r_multi <- reference_level(multi_fit, v)
+      if (!identical(r_uni, r_multi)) {
+        warn_classed(paste("In the multivariate model, {.field {v}}'s reference is {.val {r_multi}}, not {.val {r_uni}}:",
+                           "the rows removed for missing data held every {.val {r_uni}}, so its odds ratios there",
+                           "compare with {.val {r_multi}}."), "reference")
+      }
+    }
+    m <- wald(multi_fit)
     # rows join on (variable, level), not on the term's text; each multivariate coefficient has its
     # univariate row, as the multivariate model's lesions are a subset of each univariate model's
     i <- match(term_key(m$variable, m$level), term_key(out$variable, out$level))
@@ -281,6 +297,15 @@ coef_terms <- function(fit) {
     level[cols] <- levs[-1L]
   }
   list(term = ifelse(is.na(level), variable, paste0(variable, "=", level)), variable = variable, level = level)
+}
+
+# The reference level of variable `v` in a fit (the first level its model frame holds; glm drops
+# levels no row has), or NULL for a numeric variable.
+reference_level <- function(fit, v) {
+  x <- stats::model.frame(fit)[[v]]
+  if (is.numeric(x)) return(NULL)
+  levs <- if (is.logical(x)) c("FALSE", "TRUE")[c(any(!x), any(x))] else levels(droplevels(as.factor(x)))
+  levs[1L]
 }
 
 # One string per (variable, level) pair, injective: the variable's length first, so no variable

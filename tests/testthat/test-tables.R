@@ -160,3 +160,22 @@ test_that("logistic_table gives odds ratios per level against the reference for 
   ref <- coef(glm(y ~ factor(g, ordered = FALSE) + x, binomial, d, contrasts = list(`factor(g, ordered = FALSE)` = "contr.treatment")))[-1]
   expect_equal(tab$multi_or, unname(exp(ref)), tolerance = 1e-12)
 })
+
+test_that("logistic_table warns when missing data take a factor's reference out of the multivariate model", {
+  set.seed(11)
+  n <- 300
+  shape <- factor(sample(c("a", "b", "c"), n, replace = TRUE), levels = c("a", "b", "c"))
+  x <- rnorm(n)
+  y <- rbinom(n, 1, plogis(-1 + 1.5 * (shape == "c") + 0.8 * (shape == "b") + 1.2 * x))
+  d <- data.frame(y = y, shape = shape, x = x)
+  d$x[d$shape == "a"] <- NA  # every reference-level row lacks x
+  quiet_missing <- function(expr) withCallingHandlers(expr, srnomogram_warning_missing = function(w) invokeRestart("muffleWarning"))
+  expect_warning(tab <- quiet_missing(logistic_table(d, "y", c("shape", "x"))), class = "srnomogram_warning_reference")
+  # the multivariate odds ratio of shape=c is then against b, as glm on the complete rows gives it
+  cc <- d[stats::complete.cases(d), ]
+  fit <- stats::glm(y ~ shape + x, binomial, data = cc)
+  expect_equal(tab$multi_or[tab$term == "shape=c"], unname(exp(coef(fit)["shapec"])), tolerance = 1e-12)
+  # without missing data, no such warning
+  d2 <- data.frame(y = y, shape = shape, x = x)
+  expect_no_warning(logistic_table(d2, "y", c("shape", "x")), class = "srnomogram_warning_reference")
+})
