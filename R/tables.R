@@ -291,7 +291,7 @@ coef_terms <- function(fit) {
   for (k in unique(assign)) {
     x <- mf[[k + 1L]]
     if (is.numeric(x)) next
-    levs <- if (is.logical(x)) c("FALSE", "TRUE") else levels(as.factor(x))
+    levs <- frame_levels(x)
     cols <- which(assign == k)
     stopifnot(length(cols) == length(levs) - 1L)  # treatment contrasts: an invariant, not an input check
     level[cols] <- levs[-1L]
@@ -304,8 +304,14 @@ coef_terms <- function(fit) {
 reference_level <- function(fit, v) {
   x <- stats::model.frame(fit)[[v]]
   if (is.numeric(x)) return(NULL)
-  levs <- if (is.logical(x)) c("FALSE", "TRUE")[c(any(!x), any(x))] else levels(droplevels(as.factor(x)))
-  levs[1L]
+  frame_levels(x)[1L]
+}
+
+# The levels of a categorical column of a model frame, in the order model.matrix() codes them (the
+# first is the reference): a factor's levels that some row holds (glm drops the others), a character
+# column's sorted values, a logical one's FALSE and TRUE.
+frame_levels <- function(x) {
+  if (is.logical(x)) c("FALSE", "TRUE")[c(any(!x), any(x))] else levels(droplevels(as.factor(x)))
 }
 
 # One string per (variable, level) pair, injective: the variable's length first, so no variable
