@@ -18,8 +18,23 @@ keep=0
 cleanup() { if [ "$keep" -eq 0 ]; then rm -rf "$work"; fi; }
 trap cleanup EXIT
 
+# R CMD build copies the whole source directory before it applies .Rbuildignore, .venv (several GB of
+# torch/CUDA wheels) included: a CI machine with a small /tmp ran out of space there. Stage only the
+# files git knows (tracked, plus untracked ones it does not ignore) and build from that copy. Outside
+# a git checkout, copy the tree less the large ignored folders.
+src="$work/srnomogram"
+mkdir -p "$src"
+if git -C "$repo" rev-parse --is-inside-work-tree > /dev/null 2>&1; then
+  (cd "$repo" && git ls-files -z --cached --others --exclude-standard \
+    | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+    | tar --null -T - -cf -) | tar -xf - -C "$src"
+else
+  tar -C "$repo" --exclude=./.venv --exclude=./.git --exclude=./studies --exclude=./demo_study -cf - . \
+    | tar -xf - -C "$src"
+fi
+
 cd "$work"
-if ! R CMD build --no-build-vignettes "$repo" > build.log 2>&1; then
+if ! R CMD build --no-build-vignettes "$src" > build.log 2>&1; then
   keep=1
   cat build.log >&2
   echo "R CMD build failed; log in $work/build.log" >&2
