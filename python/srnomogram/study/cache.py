@@ -113,6 +113,13 @@ def pins(*names) -> tuple:
     return tuple(Pin(n) for n in names)
 
 
+def record(name: str, title: str) -> Pin:
+    """The stage's JSON record ``<name>.json`` (its settings and counts, e.g. the split's ``split_info``),
+    pinned unchanged as a ``file`` pin: the report's methods text and warnings read it from the board
+    (:class:`srnomogram.study.report.BoardRecords`)."""
+    return Pin(name, file=f"{name}.json", title=title)
+
+
 def report_pins(stages) -> list:
     """The pins of ``stages`` that the report shows (those with a ``section``), in page order."""
     found = [p for s in stages for p in s.pins if p.section is not None]

@@ -101,22 +101,23 @@ def _run_study(cfg, out: Path, force) -> Path:
     results = runner.run()
     with atomic_path(out / "run_log.json") as tmp:
         tmp.write_text(json.dumps(runner.log, indent=1), encoding="utf-8")
-    report = publish(cfg, [s for s in stages if s.name in results], results, runner.log, out)
+    report = publish(cfg, [s for s in stages if s.name in results], runner.log, out)
     logger.info("Report: %s", report)
     return report
 
 
-def publish(cfg, stages, results, log, out: Path) -> Path:
+def publish(cfg, stages, log, out: Path) -> Path:
     """``tables/``, ``figures/``, ``calculator.html`` and ``report.html``, from the board's pins alone.
 
     The pins come from what ``stages`` declare (:class:`~srnomogram.study.cache.Pin`): those with a
     report ``section`` are exported to ``tables/<pin>.csv`` and shown in the report in their order;
     the figures are drawn from the pins by :func:`srnomogram.study.figures.study_figures`. A new
-    statistic reaches the report by one declared pin. ``results`` gives the stages' settings records
-    the methods text quotes (the split's counts, the chosen model).
+    statistic reaches the report by one declared pin. The stages' JSON records that the methods text
+    quotes (the split's counts, the chosen model, the score's sign check) are pins too, read back from
+    the board (:class:`~srnomogram.study.report.BoardRecords`). ``log``: the runner's, for the Run table.
     """
     from . import figures as F
-    from .report import write_calculator, write_report
+    from .report import BoardRecords, write_calculator, write_report
 
     board_dir = Path(out) / "board"
     shown = report_pins(stages)
@@ -124,8 +125,9 @@ def publish(cfg, stages, results, log, out: Path) -> Path:
     declared = [p.name for s in stages for p in s.pins]
     figures = F.study_figures(board_dir, Path(out) / "figures", formats=("png", *cfg.report.formats), pins=declared,
                               labels=cfg.cohort.schema.labels(cfg.cohort.clinical_labels))
-    calc = write_calculator(cfg, results, Path(out) / "calculator.html", board_dir=board_dir)
-    return write_report(cfg, results, tables, figures, log, Path(out) / "report.html", calculator=calc,
+    records = BoardRecords(board_dir, declared)
+    calc = write_calculator(cfg, records, Path(out) / "calculator.html", board_dir=board_dir)
+    return write_report(cfg, records, tables, figures, log, Path(out) / "report.html", calculator=calc,
                         pins=shown, board_dir=board_dir)
 
 

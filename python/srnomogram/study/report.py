@@ -123,10 +123,67 @@ def _img(path: Path, alt: str) -> str:
     return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(alt)}</figcaption></figure>'
 
 
+class BoardRecords:
+    """What the report knows of a study's stages, read from its board alone.
+
+    ``stage in records`` when the board holds one of ``pins`` (the pins the study's stages declare)
+    written by that stage (the ``stage`` of the pin's metadata); ``records[stage].json(name)`` reads
+    the JSON record ``name`` that stage pinned (:func:`srnomogram.study.cache.record`: the split's
+    ``split_info``, Table 2's ``best_model``, the nomogram's ``score_coefficient``), and raises
+    FileNotFoundError when the board has no such record. The methods text, the table notes and the
+    score warnings take this view, as they took the stages' folders before.
+    """
+
+    class _Stage:
+        def __init__(self, board_dir, name, pinned):
+            self.board_dir, self.name, self.pinned = board_dir, name, pinned
+
+        def json(self, name: str):
+            from ..board import read_file_pin
+
+            if name not in self.pinned:
+                raise FileNotFoundError(f"the board {self.board_dir} holds no record {name!r} of stage {self.name!r}")
+            return json.loads(read_file_pin(self.board_dir, name).read_text(encoding="utf-8"))
+
+    def __init__(self, board_dir, pins):
+        from ..board import list_pins, pin_meta
+
+        self.board_dir = Path(board_dir)
+        by_stage = {}
+        have = set(list_pins(board_dir)) if self.board_dir.is_dir() else set()
+        for name in dict.fromkeys(pins):
+            if name in have:
+                by_stage.setdefault(pin_meta(board_dir, name).get("stage"), set()).add(name)
+        self._stages = {s: self._Stage(self.board_dir, s, names_) for s, names_ in by_stage.items() if s}
+
+    def __contains__(self, stage):
+        return stage in self._stages
+
+    def __getitem__(self, stage):
+        return self._stages[stage]
+
+    def __iter__(self):
+        return iter(self._stages)
+
+    def get(self, stage, default=None):
+        return self._stages.get(stage, default)
+
+
+def _record(results, stage, name):
+    """The JSON record ``name`` of ``stage`` (:class:`BoardRecords`, or ``{stage: StageResult}``), None when absent."""
+    r = results.get(stage)
+    if r is None:
+        return None
+    try:
+        return r.json(name)
+    except FileNotFoundError:
+        return None
+
+
 def methods_text(cfg, results) -> str:
     """Methods paragraph generated from the settings actually used (and what the cohort held)."""
     parts = []
-    info = results["split"].json("split_info") if "split" in results else {}
+    info = _record(results, "split", "split_info") or {}
     n = info.get("n")
     parts.append(
         f"The cohort comprised {n} lesions" + (f" of {info['n_patients']} patients" if "n_patients" in info else "")
@@ -164,8 +221,8 @@ def methods_text(cfg, results) -> str:
             + (f"; {', '.join(f'{k}={v}' for k, v in sorted(extra.items()))}" if extra else "")
             + ")."
         )
-    if "table2" in results:
-        best = results["table2"].json("best_model")
+    best = _record(results, "table2", "best_model")
+    if best is not None:
         k = best.get("folds", cfg.validation.folds)
         rule = {
             "cv_auc": "the highest cross-validated training AUC",
@@ -297,8 +354,8 @@ TEST_SET_CHOSE = (
 def table_notes(cfg, results) -> dict:
     """Notes printed under tables, saying how an estimate was obtained when that weakens it."""
     notes = {}
-    if "table2" in results:
-        best = results["table2"].json("best_model")
+    best = _record(results, "table2", "best_model")
+    if best is not None:
         note = (f"Training AUC: apparent (auc) and {best.get('folds', cfg.validation.folds)}-fold cross-validated "
                 f"(cv_auc, out-of-fold scores); test AUC: held out. The deep-learning score is {best['label']}'s, "
                 f"chosen by {best['rule']}.")
@@ -311,21 +368,19 @@ def table_notes(cfg, results) -> dict:
 def score_warnings(results) -> list[str]:
     """The score check's findings, one plain line each: no cross-validated signal, negative coefficient.
 
-    Read from the table2 stage's ``best_model.json`` (``score_check``) and the nomogram stage's
-    ``score_coefficient.json``; empty when the deep-learning score passed both checks.
+    Read from the table2 stage's ``best_model`` record (``score_check``) and the nomogram stage's
+    ``score_coefficient`` (``results``: :class:`BoardRecords`); empty when the deep-learning score passed both checks.
     """
     lines, label = [], "deep_score"
-    if "table2" in results:
-        best = results["table2"].json("best_model")
+    best = _record(results, "table2", "best_model")
+    if best is not None:
         label = best.get("label", label)
         check = best.get("score_check")
         if check is not None and check.get("no_signal") is not False:
             lines.append(no_signal_message(label, check))
-    nom = results.get("nomogram")
-    if nom is not None and (nom.path / "score_coefficient.json").exists():
-        coef = nom.json("score_coefficient")
-        if coef["negative"]:
-            lines.append(negative_coefficient_message(label, coef))
+    coef = _record(results, "nomogram", "score_coefficient")
+    if coef is not None and coef["negative"]:
+        lines.append(negative_coefficient_message(label, coef))
     return lines
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -279,6 +282,51 @@ def test_every_pin_of_a_full_study_is_declared_by_exactly_one_stage():
         "radiomics_scores", "radiomics_selected", "scores_or_lr", "scores_or_svm", "scores_sr_lr", "scores_sr_svm"}
 
 
+def test_the_methods_text_and_the_score_warnings_come_from_the_stages_records_on_the_board(tmp_path):
+    """The split's counts, the chosen model and the score's sign check reach report.html through their
+    record pins (file pins of the stages' JSON), with the stage folders deleted before publishing; a record
+    pin that no stage of this study declares (left on the board by an earlier config) is not read."""
+    import shutil
+
+    from srnomogram.board import write_file_pin
+    from srnomogram.study.cache import Runner, Stage, record
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.pipeline import publish, publisher
+    from srnomogram.study.report import BoardRecords
+
+    split_info = {"n": 12, "n_patients": 7, "unit": "patient", "source": "stratified random split"}
+    best = {"model": "sr_mobilenet_v2", "label": "MobileNetV2 (SR)", "rule": "cv_auc", "folds": 3,
+            "score_check": {"no_signal": True, "cv_auc": 0.55, "cv_auc_lower": 0.41, "cv_auc_upper": 0.69, "conf_level": 0.95}}
+    coef = {"coef": -1.5, "se": 0.5, "p_value": 0.003, "unit": 0.1, "odds_ratio_per_unit": float(np.exp(-0.15)),
+            "lower_per_unit": 0.75, "upper_per_unit": 0.95, "conf_level": 0.95, "negative": True}
+    stages = [Stage("split", lambda ctx: ctx.write_json("split_info", split_info), pins=(record("split_info", "split"),)),
+              Stage("table2", lambda ctx: ctx.write_json("best_model", best), pins=(record("best_model", "best"),))]
+    cfg = config_from_dict({"cohort": {"manifest": "m.csv"}, "study": {"output": str(tmp_path)}, "report": {"formats": ["png"]}})
+    board = tmp_path / "board"
+    stale = tmp_path / "score_coefficient.json"
+    stale.write_text(json.dumps(coef), encoding="utf-8")
+    write_file_pin(board, "score_coefficient", stale, metadata={"stage": "nomogram"})
+    runner = Runner(cfg, stages, on_done=publisher(cfg, board))
+    runner.run()
+    shutil.rmtree(tmp_path / "stages")
+    records = BoardRecords(board, ["split_info", "best_model"])
+    assert "split" in records and "table2" in records and "nomogram" not in records
+    assert records["split"].json("split_info") == split_info
+    with pytest.raises(FileNotFoundError, match="no record 'best_model' of stage 'split'"):
+        records["split"].json("best_model")
+    page = " ".join(publish(cfg, stages, runner.log, tmp_path).read_text(encoding="utf-8").split())
+    assert "The cohort comprised 12 lesions of 7 patients; they were divided into training and test sets (stratified random split)." in page
+    assert "The model with the highest cross-validated training AUC (MobileNetV2 (SR)) provided the deep-learning score" in page
+    assert ("The deep-learning score (MobileNetV2 (SR)) shows no cross-validated evidence of discrimination: its "
+            "cross-validated training AUC is 0.550") in page
+    assert "negative coefficient" not in page  # the nomogram stage is not in this study: its stale record is not read
+    stages.append(Stage("nomogram", lambda ctx: ctx.write_json("score_coefficient", coef), pins=(record("score_coefficient", "sign"),)))
+    runner = Runner(cfg, stages, on_done=publisher(cfg, board))
+    runner.run()
+    page = " ".join(publish(cfg, stages, runner.log, tmp_path).read_text(encoding="utf-8").split())
+    assert "The deep-learning score (MobileNetV2 (SR)) enters the nomogram with a negative coefficient (-1.500; OR 0.86 per 0.1" in page
+
+
 def test_the_report_and_tables_folder_show_a_newly_declared_pin_from_the_board_alone(tmp_path):
     """Adding a statistic to the report is one declared Pin: the publisher pins it, publish() exports it to
     tables/ and prints it in report.html under its title and in its order, reading the board (the stage
@@ -300,9 +348,9 @@ def test_the_report_and_tables_folder_show_a_newly_declared_pin_from_the_board_a
     cfg = config_from_dict({"cohort": {"manifest": "m.csv"}, "study": {"output": str(tmp_path)}, "nomogram": {"alpha": 0.1},
                             "report": {"formats": ["png"]}})
     runner = Runner(cfg, [stage], on_done=publisher(cfg, tmp_path / "board"))
-    results = runner.run()
+    runner.run()
     shutil.rmtree(tmp_path / "stages")  # the report reads the board, never the stage folders
-    page = publish(cfg, [stage], results, runner.log, tmp_path).read_text(encoding="utf-8")
+    page = publish(cfg, [stage], runner.log, tmp_path).read_text(encoding="utf-8")
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "tables" / "toy_statistic.csv"), stat)
     assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["toy_statistic.csv"]
     assert "<h3>Toy statistic (90% CI)</h3>" in page and "<td>0.812</td>" in page and "&lt; 0.001" in page

@@ -343,6 +343,14 @@ def test_a_study_report_opens_with_the_main_result_and_has_the_tripod_section(sm
     counts = read_pin(board, "split_counts")
     assert flow.loc["test set", "lesions"] == counts.loc[counts["split"] == "test", "n"].sum()
     assert flow.loc["analysed", "lesions"] == 60 == flow.loc["analysed", "patients"]
+    # the methods text quotes the stages' records, which the board holds as pins
+    from srnomogram.board import read_file_pin
+
+    best = json.loads(read_file_pin(board, "best_model").read_text(encoding="utf-8"))
+    assert json.loads(read_file_pin(board, "split_info").read_text(encoding="utf-8"))["n"] == 60
+    text = " ".join(page.split())
+    assert "The cohort comprised 60 lesions of 60 patients;" in text
+    assert f"The model with the highest cross-validated training AUC ({best['label']}) provided the deep-learning score" in text
     size = read_pin(board, "sample_size").set_index("item")["value"]
     assert int(size["predictor parameters"]) == 3 and int(size["training lesions"]) == flow.loc["training set", "lesions"]
     for name in ("participant_flow", "sample_size"):

@@ -33,7 +33,7 @@ stage functions and helpers other modules use.
 from __future__ import annotations
 
 from ... import names
-from ..cache import Apply, Pin, Stage, pins
+from ..cache import Apply, Pin, Stage, pins, record
 from ..freeze import load_cohort, sr_region  # noqa: F401 - shared with the application stage, which sits below the stages
 from ._common import _alpha_key, _deep_key, _manifest_inputs, _seed_key, _split_key, with_labels  # noqa: F401
 from .deep import _deep_pins, apply_deep, deep_scores, make_deep_stage  # noqa: F401
@@ -101,7 +101,8 @@ NOMOGRAM_TABLES = ("nomogram_coefficients", "roc_auc", "roc_comparison", "hosmer
 def build_stages(cfg) -> list[Stage]:
     """The stages a config asks for, in dependency order, each with the pins it writes."""
     stages = [Stage("split", run_split, sections=("cohort", "split"), inputs=_manifest_inputs, extra_key=_split_key, version="3",
-                    pins=(Pin("manifest", read=_cohort_pin, title="Cohort manifest with train/test split"), *pins("split_counts", "excluded")),
+                    pins=(Pin("manifest", read=_cohort_pin, title="Cohort manifest with train/test split"), *pins("split_counts", "excluded"),
+                          record("split_info", "Split record: source, unit, lesion and patient counts (JSON)")),
                     apply=Apply(apply_split, inputs=_apply_manifest_inputs, pins=APPLY_SPLIT_PINS))]
     if cfg.sr.enabled:
         stages.append(Stage("sr", run_sr, deps=("split",), sections=("sr",), extra_key=_sr_key, version="3", pins=pins("sr_history", "sr_quality"),
@@ -130,7 +131,8 @@ def build_stages(cfg) -> list[Stage]:
                         pins=(*pins("scores", "scores_oof", "model_aucs"), Pin("model_labels", read=_model_labels,
                                                                             title="Display label of every model id"),
                               Pin("table2", section="tables", order=20, title=TITLES["table2"]),
-                              Pin("score_check", section="tables", order=30, title=TITLES["score_check"])),
+                              Pin("score_check", section="tables", order=30, title=TITLES["score_check"]),
+                              record("best_model", "The model behind the deep-learning score: id, label, rule, score check (JSON)")),
                         apply=Apply(apply_table2, version="2")))
     stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key, version="2",
                         pins=(Pin("table1", section="tables", order=10, title=TITLES["table1"]),
@@ -139,7 +141,8 @@ def build_stages(cfg) -> list[Stage]:
                         pins=(*pins("predictions", "nomogram_points", "clinical_points", "calibration"),
                               *(Pin(n, section="tables", order=o, title=TITLES[n]) for o, n in zip(range(50, 150, 10), NOMOGRAM_TABLES)),
                               Pin("decision_curves", section="tables", order=150, show=False,
-                                  title="Decision curves (net benefit per threshold) of the clinical model and the nomogram")),
+                                  title="Decision curves (net benefit per threshold) of the clinical model and the nomogram"),
+                              record("score_coefficient", "Sign check of the deep-learning score's nomogram coefficient (JSON)")),
                         apply=Apply(apply_nomogram, version="3", pins=APPLY_NOMOGRAM_PINS)))
     from ..freeze import application_stage  # what `srnomogram validate/predict` needs, frozen
 
