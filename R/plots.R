@@ -825,6 +825,7 @@ decision_curve_from_table <- function(d, bootstraps = NA) {
   curve[is.na(curve) | !nzchar(curve)] <- "None"
   d$model <- curve
   d$curve <- NULL
+  d$label <- NULL # the model's display label (pinned beside its id): the plot's names give it
   model_name <- unique(curve[!curve %in% c("All", "None")])
   if (length(model_name) != 1L) abort_input("A decision-curve table must hold one model's curve; got {.val {model_name}}.")
   level <- if ("conf_level" %in% names(d)) unique(stats::na.omit(d$conf_level)) else numeric()

@@ -162,7 +162,7 @@ def fit_or_sr_models(labels, split, features_or: pd.DataFrame, features_sr: pd.D
         (the same with out-of-fold training rows and the fitted model's test rows; None without
         ``folds``), ``table2`` (:func:`~srnomogram.metrics.table2_rows` of every model, named
         ``OR_LR``, ...), ``report`` (:func:`model_report` of every model with a ``model`` id
-        column first: the ``radiomics_selected`` pin) and ``timing`` (seconds of the full fits and
+        column and its display ``label`` first: the ``radiomics_selected`` pin) and ``timing`` (seconds of the full fits and
         of cross-fitting).
     """
     import time
@@ -210,6 +210,7 @@ def fit_or_sr_models(labels, split, features_or: pd.DataFrame, features_sr: pd.D
             tables.append(t2)
             report = model_report(model)
             report.insert(0, "model", m)
+            report.insert(1, "label", names.label(m))
             reports.append(report)
     return {"models": models, "features": features, "scores": scores, "scores_oof": oof if fold is not None else None,
             "table2": pd.concat(tables, ignore_index=True), "report": pd.concat(reports, ignore_index=True), "timing": timing}
@@ -221,7 +222,7 @@ def write_board(board_dir, result: dict | None = None, features: dict | None = N
     Pins written: ``radiomics_features_or`` / ``radiomics_features_sr`` (from ``features``,
     keys ``"or"``/``"sr"``; ``case_id`` a column), and from a :func:`fit_or_sr_models` result
     ``radiomics_scores`` (``case_id``, ``split``, ``label``, one column per model id),
-    ``radiomics_selected`` (:func:`model_report` rows with a ``model`` column) and one
+    ``radiomics_selected`` (:func:`model_report` rows with ``model`` and ``label`` columns) and one
     ``scores_<model_id>`` per model (:func:`srnomogram.board.model_scores`).
 
     Returns

@@ -22,8 +22,11 @@ logger = logging.getLogger(__name__)
 def publisher(cfg, board_dir, metadata=None):
     """``on_done`` for :class:`~srnomogram.study.cache.Runner`: pin what each finished (or reused) stage
     declares in ``Stage.pins``, with the study's provenance, updated by ``metadata`` (an applied study's:
-    the new cohort, the run's options)."""
+    the new cohort, the run's options). A table with a ``model`` id column is pinned with the models'
+    display ``label`` beside it (:func:`~srnomogram.study.stages.with_labels`): the id is the join key,
+    the label what a reader sees."""
     from ..board import write_file_pin, write_object, write_pin
+    from .stages import with_labels
 
     def publish(stage, result, reused):
         meta_base = {
@@ -44,7 +47,7 @@ def publisher(cfg, board_dir, metadata=None):
                 continue
             df = pin.frame(result)
             if isinstance(df, pd.DataFrame):
-                write_pin(board_dir, pin.name, df, metadata=meta_base, title=title)
+                write_pin(board_dir, pin.name, with_labels(df), metadata=meta_base, title=title)
             elif df is not None:  # a fitted object, declared only where the user asked for pickles (board.pickle_models)
                 write_object(board_dir, pin.name, df, metadata=meta_base, title=title)
 

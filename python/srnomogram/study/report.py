@@ -110,7 +110,7 @@ def _table_html(df: pd.DataFrame, digits=3) -> str:
     """An HTML table with every cell formatted by :func:`_column_formatter` and escaped."""
     fmts = [_column_formatter(df.iloc[:, i], c, digits) for i, c in enumerate(df.columns)]
     # text columns (a label, a method) read left-aligned; numbers stay right-aligned
-    text = [i > 0 and df.iloc[:, i].dtype == object and pd.to_numeric(df.iloc[:, i], errors="coerce").isna().mean() > 0.5
+    text = [i > 0 and (df.iloc[:, i].dtype == object or pd.api.types.is_string_dtype(df.iloc[:, i])) and pd.to_numeric(df.iloc[:, i], errors="coerce").isna().mean() > 0.5
             for i in range(df.shape[1])]
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     rows = "".join("<tr>" + "".join(f'<td class="t">{f(v)}</td>' if t else f"<td>{f(v)}</td>" for f, v, t in zip(fmts, row, text))
@@ -498,10 +498,10 @@ def write_report(cfg, results, tables: dict, figures: dict, log, path, calculato
     return path
 
 
-def _section_tables(cfg, tables: dict, placed: dict, section: str, notes=None, warnings=(), model_labels=False) -> list:
+def _section_tables(cfg, tables: dict, placed: dict, section: str, notes=None, warnings=()) -> list:
     """The tables of one report section, in their pins' order: each under its title, or, for a pin
-    with ``show=False`` (long tables), its CSV named. ``model_labels``: show the ``model`` column as
-    the models' labels. ``warnings`` go in a box before the first of :data:`WARNING_BEFORE`."""
+    with ``show=False`` (long tables), its CSV named. ``warnings`` go in a box before the first of
+    :data:`WARNING_BEFORE`."""
     out = []
     for name in sorted((n for n, p in placed.items() if p.section == section), key=lambda n: placed[n].order):
         pin, df = placed[name], tables[name]
@@ -510,9 +510,6 @@ def _section_tables(cfg, tables: dict, placed: dict, section: str, notes=None, w
         if not pin.show:  # long tables: CSV only
             out.append(f'<p class="meta">{html.escape(pin.title_for(cfg))}: tables/{html.escape(name)}.csv (pin {html.escape(name)})</p>')
             continue
-        if model_labels and "model" in df.columns:
-            df = df.drop(columns=[c for c in ("label",) if c in df.columns])
-            df.insert(0, "Model", [names.label(m) for m in df.pop("model")])
         note = f'<p class="note">{html.escape(notes[name])}</p>' if notes and name in notes else ""
         out.append(f"<h3>{html.escape(pin.title_for(cfg))}</h3>{_table_html(df)}{note}"
                    f'<p class="meta">CSV: tables/{html.escape(name)}.csv (pin {html.escape(name)})</p>')
@@ -569,7 +566,7 @@ def _external_sections(cfg, ext: ExternalSection, tables, figures, placed) -> li
     body.append("<h2>Warnings</h2>" + ("<ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in w["message"]) + "</ul>"
                                         if len(w) else "<p>No value outside the training ranges.</p>"))
     body.append("<h2>Tables</h2><p>Estimand: " + html.escape(str(ext.estimand)) + "; CIs: " + html.escape(str(ext.ci_method)) + ".</p>")
-    body += _section_tables(cfg, tables, placed, "external", model_labels=True)
+    body += _section_tables(cfg, tables, placed, "external")
     body.append("<h2>Figures</h2>")
     for name, png in figures.items():
         body.append(_img(png, Pin(name, title=EXTERNAL_FIGURE_TITLES.get(name)).title_for(cfg)))

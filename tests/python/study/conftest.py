@@ -23,3 +23,22 @@ def run_small_study(root: Path, sections: dict, n: int | None = None, manifest=N
     cfg = {**sections, "study": {**study, "output": str(root / output)}, "cohort": {**cohort, "manifest": str(manifest)}}
     (root / "study.yaml").write_text(yaml.safe_dump(cfg))
     return run_study(load_config(root / "study.yaml"))
+
+
+def assert_models_labelled(board: Path) -> list[str]:
+    """Every table pin of ``board`` with a ``model`` id column has the models' display ``label`` right after
+    it (names.label of each id); returns the names of those pins."""
+    from srnomogram import names
+    from srnomogram.board import list_pins, pin_meta, read_pin
+
+    found = []
+    for name in list_pins(board):
+        if pin_meta(board, name)["pin_type"] != "csv":
+            continue
+        df = read_pin(board, name)
+        if "model" in df.columns:
+            cols = list(df.columns)
+            assert cols[cols.index("model") + 1] == "label", (name, cols)
+            assert df["label"].tolist() == [names.label(m) for m in df["model"]], name
+            found.append(name)
+    return found

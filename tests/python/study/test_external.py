@@ -81,6 +81,10 @@ def test_validate_writes_report_tables_and_pins_for_every_model(validated, study
     ext = pd.read_csv(out / "tables" / "external_scores.csv")
     assert dist.loc["or_lr", "external_median"] == pytest.approx(ext["or_lr"].median(), rel=1e-12)
     pd.testing.assert_frame_equal(read_pin(out / "board", "external_auc"), auc)
+    from .conftest import assert_models_labelled  # the model id is the join key; its label sits beside it in every table
+
+    assert {"external_calibration_curves", "external_decision_curves", "external_recalibration",
+            "score_distribution"} <= set(assert_models_labelled(out / "board"))
     # drawn in R by the study's plot functions from the board (roc_plot, calibration_plot, dca_plot)
     assert sorted(p.name for p in (out / "figures").iterdir()) == ["external_calibration.png", "external_dca.png", "external_roc.png"]
     # one path: every pin on the board is declared by an applied stage; tables/ is the report's pins; the report
@@ -676,7 +680,8 @@ GOLDEN_TABLES = ("external_auc", "external_calibration", "external_classificatio
                  "external_calibration_curves", "external_decision_curves", "external_scores")
 # columns added since the golden was written, every golden column staying equal: the lowess curve's bootstrap band,
 # and the display label beside the model id (every table that lists models has one)
-NEW_COLUMNS = {"external_calibration_curves": {"lower", "upper"}, "external_auc": {"label"}, "external_classification": {"label"}}
+NEW_COLUMNS = {"external_calibration_curves": {"lower", "upper", "label"}, "external_auc": {"label"},
+               "external_classification": {"label"}, "external_recalibration": {"label"}, "external_decision_curves": {"label"}}
 
 
 def _assert_frame_close(got: pd.DataFrame, want: pd.DataFrame, name: str, rtol=1e-9, atol=1e-12):

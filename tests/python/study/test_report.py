@@ -343,6 +343,9 @@ def test_a_study_report_opens_with_the_main_result_and_has_the_tripod_section(sm
     counts = read_pin(board, "split_counts")
     assert flow.loc["test set", "lesions"] == counts.loc[counts["split"] == "test", "n"].sum()
     assert flow.loc["analysed", "lesions"] == 60 == flow.loc["analysed", "patients"]
+    from .conftest import assert_models_labelled  # the model id is the join key; its label sits beside it in every table
+
+    assert {"calibration", "decision_curves", "radiomics_selected", "table2"} <= set(assert_models_labelled(board))
     # the methods text quotes the stages' records, which the board holds as pins
     from srnomogram.board import read_file_pin
 
@@ -395,7 +398,7 @@ def test_a_study_writes_only_declared_pins_and_its_tables_folder_is_the_report_p
     assert [h.split(".")[0].split(":")[0] for h in heads] == ["Table 1", "Table 2", "Score check", "Table S2"]
 def test_the_external_report_is_the_study_report_writer_with_its_section_in_the_pins_order(tmp_path):
     """write_report(external=...): the pins of section "external" in their declared order under their titles
-    (model ids shown as labels, the study's level in the titles), the long ones named as CSV only, the warnings
+    (model ids beside their labels, the study's level in the titles), the long ones named as CSV only, the warnings
     listed, and the study's page around them (run, versions, settings) without the study's own sections."""
     from srnomogram.study.config import config_from_dict
     from srnomogram.study.external import STATISTICS_PINS
@@ -418,7 +421,8 @@ def test_the_external_report_is_the_study_report_writer_with_its_section_in_the_
     heads = re.findall(r"<h3>(.*?)</h3>", text)
     assert heads == [pins["external_auc"].title_for(cfg), pins["external_calibration"].title_for(cfg)]
     assert heads[0] == "Discrimination: AUC (90% CI)"
-    assert "<th>Model</th>" in text and "<td>OR-LR</td>" in text and "<td>Nomogram</td>" in text and "0.812" in text
+    # as in the study's tables: the model id (the join key) and its label, each in its own column
+    assert "<th>model</th><th>label</th><th>auc</th>" in text and '<td>or_lr</td><td class="t">OR-LR</td>' in text and "0.812" in text
     assert "<li>2 lesion(s) have age outside" in text
     assert pins["external_decision_curves"].title_for(cfg) + ": tables/external_decision_curves.csv" in text
     for h2 in ("Methods", "Warnings", "Tables", "Figures", "Run", "Software versions", "Settings"):
