@@ -470,7 +470,7 @@ def write_report(cfg, results, tables: dict, figures: dict, log, path, calculato
     """
     from .cache import Pin
 
-    declared = declared_pins(cfg)
+    declared = declared_pins(cfg) if external is None else {}  # an external run's pins all come in ``pins``
     declared.update({p.name: p for p in (pins or ())})
     placed = {n: declared.get(n) or Pin(n, section="tables", order=float("inf")) for n in tables}
     board_dir = Path(cfg.study.output) / "board" if board_dir is None else Path(board_dir)

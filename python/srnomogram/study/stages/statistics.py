@@ -55,21 +55,21 @@ def patient_risks(scores: pd.DataFrame, risks) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _units(scores: pd.DataFrame, unit: str, risks) -> tuple[pd.DataFrame, np.ndarray | None, str]:
+def _units(scores: pd.DataFrame, unit: str, risks, pid: pd.Series | None = None) -> tuple[pd.DataFrame, np.ndarray | None, str]:
     """The rows of the statistics, their patient clusters (or None) and the estimand's name.
 
     ``"lesion"``: every lesion; when some patient has several lesions, the integer code of each
     lesion's patient (every CI is then a bootstrap over patients), else None (DeLong, Wald and
     Wilson CIs, the lesions being independent). ``"patient"``: :func:`patient_risks`, one row per
-    patient, no clusters.
+    patient, no clusters. ``pid``: each lesion's patient (default :func:`~srnomogram.data.manifest.patient_ids`).
     """
+    pid = patient_ids(scores) if pid is None else pid
     if unit == "patient":
         rows = patient_risks(scores, risks)
-        mixed = int((scores["label"].groupby(patient_ids(scores).to_numpy()).nunique() > 1).sum())
+        mixed = int((scores["label"].groupby(pid.to_numpy()).nunique() > 1).sum())
         if mixed:
             logger.info("%d patient(s) have benign and malignant lesions; at patient level they count as malignant.", mixed)
         return rows, None, PATIENT_ESTIMAND
-    pid = patient_ids(scores)
     cluster = patient_codes(pid) if pid.duplicated().any() else None
     return scores, cluster, LESION_ESTIMAND
 
@@ -107,7 +107,8 @@ def _ext_statistics(ctx):
     scores = ctx.inputs["nomogram"].table("scores")
     models = [k for k in app["models"]] + [k for k in ("clinical", "nomogram") if k in scores.columns]
     unit = opts.get("unit", "lesion")
-    data, cluster, estimand = _units(scores, unit, [c for c in (*models, "deep_score") if c in scores.columns])
+    pid = patient_ids(scores)
+    data, cluster, estimand = _units(scores, unit, [c for c in (*models, "deep_score") if c in scores.columns], pid)
     y = data["label"].to_numpy(dtype=float)
     threshold = {**{k: m["threshold"] for k, m in app["models"].items()},
                  **{k: m["threshold"] for k, m in app["clinical_models"].items()}}
@@ -167,7 +168,6 @@ def _ext_statistics(ctx):
         r.insert(0, "model", r.pop("model"))
         r["unit"] = estimand
         ctx.write_table("external_recalibration", r)
-    pid = patient_ids(scores)
     ctx.write_json("statistics_info", {
         "unit": unit, "estimand": estimand, "models": models, "n_units": int(len(data)), "n_lesions": int(len(scores)),
         "n_patients": int(pid.nunique()), "n_patients_several_lesions": int((pid.value_counts() > 1).sum()),
