@@ -128,7 +128,7 @@ def publish(cfg, stages, log, out: Path) -> Path:
     declared = [p.name for s in stages for p in s.pins]
     figures = F.study_figures(board_dir, Path(out) / "figures", formats=("png", *cfg.report.formats), pins=declared,
                               labels=cfg.cohort.schema.labels(cfg.cohort.clinical_labels))
-    records = BoardRecords(board_dir, declared)
+    records = BoardRecords(board_dir, stages)
     calc = write_calculator(cfg, records, Path(out) / "calculator.html", board_dir=board_dir)
     return write_report(cfg, records, tables, figures, log, Path(out) / "report.html", calculator=calc,
                         pins=shown, board_dir=board_dir)

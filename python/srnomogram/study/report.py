@@ -126,12 +126,12 @@ def _img(path: Path, alt: str) -> str:
 class BoardRecords:
     """What the report knows of a study's stages, read from its board alone.
 
-    ``stage in records`` when the board holds one of ``pins`` (the pins the study's stages declare)
-    written by that stage (the ``stage`` of the pin's metadata); ``records[stage].json(name)`` reads
-    the JSON record ``name`` that stage pinned (:func:`srnomogram.study.cache.record`: the split's
-    ``split_info``, Table 2's ``best_model``, the nomogram's ``score_coefficient``), and raises
-    FileNotFoundError when the board has no such record. The methods text, the table notes and the
-    score warnings take this view, as they took the stages' folders before.
+    ``stage in records`` when the board holds one of the pins that stage declares (``stages``: the
+    study's :class:`~srnomogram.study.cache.Stage` list); ``records[stage].json(name)`` reads the JSON
+    record ``name`` that stage pinned (:func:`srnomogram.study.cache.record`: the split's
+    ``split_info``, Table 2's ``best_model``, the nomogram's ``score_coefficient``; in an external run
+    ``cohort_info``, ``scores_info``, ``statistics_info``), and raises FileNotFoundError when the board
+    has no such record. A pin that no stage of ``stages`` declares (left by an earlier config) is not read.
     """
 
     class _Stage:
@@ -145,16 +145,13 @@ class BoardRecords:
                 raise FileNotFoundError(f"the board {self.board_dir} holds no record {name!r} of stage {self.name!r}")
             return json.loads(read_file_pin(self.board_dir, name).read_text(encoding="utf-8"))
 
-    def __init__(self, board_dir, pins):
-        from ..board import list_pins, pin_meta
+    def __init__(self, board_dir, stages):
+        from ..board import list_pins
 
         self.board_dir = Path(board_dir)
-        by_stage = {}
         have = set(list_pins(board_dir)) if self.board_dir.is_dir() else set()
-        for name in dict.fromkeys(pins):
-            if name in have:
-                by_stage.setdefault(pin_meta(board_dir, name).get("stage"), set()).add(name)
-        self._stages = {s: self._Stage(self.board_dir, s, names_) for s, names_ in by_stage.items() if s}
+        pinned = {s.name: {p.name for p in s.pins} & have for s in stages}
+        self._stages = {name: self._Stage(self.board_dir, name, on_board) for name, on_board in pinned.items() if on_board}
 
     def __contains__(self, stage):
         return stage in self._stages
@@ -558,7 +555,7 @@ EXTERNAL_FIGURE_TITLES = {
 
 def _external_sections(cfg, ext: ExternalSection, tables, figures, placed) -> list:
     """The sections of ``srnomogram validate``'s report: methods, warnings, the pins of section
-    ``external`` (model ids shown as their labels) and the figures drawn in R."""
+    ``external`` (model id and label, as in the study's tables) and the figures drawn in R."""
     from .cache import Pin
 
     body = ["<h2>Methods</h2><p>" + html.escape(ext.methods) + "</p>"]

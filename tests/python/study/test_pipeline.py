@@ -309,7 +309,7 @@ def test_the_methods_text_and_the_score_warnings_come_from_the_stages_records_on
     runner = Runner(cfg, stages, on_done=publisher(cfg, board))
     runner.run()
     shutil.rmtree(tmp_path / "stages")
-    records = BoardRecords(board, ["split_info", "best_model"])
+    records = BoardRecords(board, stages)
     assert "split" in records and "table2" in records and "nomogram" not in records
     assert records["split"].json("split_info") == split_info
     with pytest.raises(FileNotFoundError, match="no record 'best_model' of stage 'split'"):
