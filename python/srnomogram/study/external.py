@@ -198,10 +198,6 @@ def _board_metadata(run: ApplyRun) -> dict:
             "options": {k: v for k, v in run.options.items() if k != "force"}}
 
 
-def _label(m):
-    return names.label(m)
-
-
 # ================================================================================ public API
 STUDY_FOLDER = "the study folder STUDY_DIR"
 
@@ -264,8 +260,8 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "l
     run = _prepare(study_dir, manifest, out, True, opts)
     run.options["force"] = tuple(force)
     with output_lock(run.out, "validate"):  # one writer per output folder
-        runner, stages, results = _run_stages(run, with_stats=True)
-        return _publish(run, runner, stages, results)
+        runner, stages, _ = _run_stages(run, with_stats=True)
+        return _publish(run, runner, stages)
 
 
 def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_dir=None, force=(), scheduler=None) -> Path:
@@ -293,26 +289,27 @@ def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_d
 
 
 # -------------------------------------------------------------------------------- outputs
-def _publish(run: ApplyRun, runner, stages, results) -> Path:
+def _publish(run: ApplyRun, runner, stages) -> Path:
     """``tables/``, ``figures/`` and ``report.html`` from the pins on ``OUT/board`` alone, as a study's
     (:func:`srnomogram.study.pipeline.publish`): the pins of section ``external``, in their order."""
     from .cache import report_pins
     from .pipeline import export_tables
-    from .report import ExternalSection, write_report
+    from .report import BoardRecords, ExternalSection, write_report
 
     out = run.out
     shown = report_pins(stages)
     tables = export_tables(out / "board", [p.name for p in shown], out / "tables")
     figs = _figures(out / "board", out / "figures", [m for m in tables["external_auc"]["model"]])
-    info = {**results["nomogram"].json("scores_info"), **results["statistics"].json("statistics_info"),
-            **results["split"].json("cohort_info")}
+    records = BoardRecords(out / "board", stages)  # the stages' JSON records, pinned like their tables
+    info = {**records["nomogram"].json("scores_info"), **records["statistics"].json("statistics_info"),
+            **records["split"].json("cohort_info")}
     with atomic_path(out / "run_log.json") as tmp:
         tmp.write_text(json.dumps(runner.log, indent=1), encoding="utf-8")
     section = ExternalSection(title=f"External validation: {run.study.app['study']} on {run.manifest.name}",
                               methods=methods_text(run, info), estimand=info.get("estimand", ""),
                               ci_method=info.get("ci_method", ""), study=run.study.path,
                               options={k: v for k, v in run.options.items() if k != "force"})
-    report = write_report(run.cfg, results, tables, figs, runner.log, out / "report.html", pins=shown,
+    report = write_report(run.cfg, records, tables, figs, runner.log, out / "report.html", pins=shown,
                           board_dir=out / "board", external=section)
     logger.info("External validation report: %s", report)
     return report
@@ -349,7 +346,7 @@ def methods_text(run: ApplyRun, info: dict) -> str:
         parts.append(info.get("message", ""))
     else:
         parts.append(f"The clinical model and the nomogram used the study's coefficients; the deep-learning score was "
-                     f"{_label(app['best_model']['model'])}'s.")
+                     f"{names.label(app['best_model']['model'])}'s.")
     parts.append(_unit_text(run, info))
     parts.append(
         f"Every model was assessed by its AUC, calibration-in-the-large and calibration slope, the smoothed calibration "

@@ -105,7 +105,7 @@ def test_validate_and_predict_apply_the_studys_own_stages_with_their_names_and_d
         a = s.applied()
         assert (a.name, a.deps, a.fn, a.pins) == (s.name, s.deps, s.apply.fn, s.apply.pins)
         assert set(s.deps) <= names  # an apply half reads only other apply halves
-    assert {p.name for p in applied[-1].applied().pins} == {"external_scores", "score_distribution", "warnings"}
+    assert {p.name for p in applied[-1].applied().pins} == {"external_scores", "score_distribution", "warnings", "scores_info"}
     with pytest.raises(ValueError, match="stage clinical has no apply half"):
         next(s for s in stages if s.name == "clinical").applied()
 

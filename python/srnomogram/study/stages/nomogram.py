@@ -12,7 +12,7 @@ import pandas as pd
 
 from ...errors import InputError
 from ... import names
-from ..cache import Pin
+from ..cache import Pin, record
 from ..freeze import load_cohort
 from ._common import _applied_cohort, _ci_text, with_labels
 
@@ -456,4 +456,5 @@ APPLY_NOMOGRAM_PINS = (  # in the report of `srnomogram validate` after the exte
     # shown as a list at the section's top; here named as its CSV
     Pin("warnings", title="Values outside the training ranges (clinical factors, image spacing and size, scores)",
         section="external", order=95, show=False),
+    record("scores_info", "The applied nomogram: the deep-learning score's model, clinical factors used or skipped (JSON)"),
 )

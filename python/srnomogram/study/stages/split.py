@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import InputError, ManifestError
+from ..cache import record
 
 logger = logging.getLogger(__name__)
 
@@ -170,4 +171,5 @@ def range_warnings(summary, df, factors) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["kind", "column", "n_outside", "training_range", "external_range", "message"])
 
 
-APPLY_SPLIT_PINS = ()  # its warnings reach the board through the nomogram's apply half, with the score shifts
+# its warnings reach the board through the nomogram's apply half, with the score shifts
+APPLY_SPLIT_PINS = (record("cohort_info", "The applied cohort: lesions, missing clinical columns (JSON)"),)

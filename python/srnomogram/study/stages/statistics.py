@@ -16,7 +16,7 @@ import pandas as pd
 
 from ... import names
 from ...data.manifest import patient_codes, patient_ids
-from ..cache import Pin, Stage
+from ..cache import Pin, Stage, record
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +188,7 @@ STATISTICS_PINS = (  # the report of `srnomogram validate`: section "external", 
         section="external", order=60, show=False),
     Pin("external_scores_used", title="The rows the external statistics used (lesions, or patients)",
         section="external", order=70, show=False),
+    record("statistics_info", "The external statistics' unit, estimand, counts and CI method (JSON)"),
 )
 
 
