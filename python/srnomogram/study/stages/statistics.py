@@ -14,9 +14,9 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ... import names
 from ...data.manifest import patient_codes, patient_ids
 from ..cache import Pin, Stage, record
+from ._common import with_labels
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def _ext_statistics(ctx):
                                               recal_intercept=r.attrs["intercept"], recal_slope=r.attrs["slope"]))
     summary = pd.concat(summ, ignore_index=True)
     summary.insert(0, "model", summary.pop("model"))
-    summary.insert(1, "label", [names.label(m) for m in summary["model"]])
+    summary = with_labels(summary)
     summary["unit"] = estimand
     auc = summary[["model", "label", "auc", "auc_lower", "auc_upper", "n", "n_events", "unit", "ci_method"]].rename(
         columns={"auc_lower": "lower", "auc_upper": "upper"})
@@ -151,7 +151,7 @@ def _ext_statistics(ctx):
     ctx.write_table("external_calibration", summary.drop(columns=["auc", "auc_lower", "auc_upper"]))
     c = pd.concat(cls, ignore_index=True)
     c.insert(0, "model", c.pop("model"))
-    c.insert(1, "label", [names.label(m) for m in c["model"]])
+    c = with_labels(c)
     frozen = {**app["models"], **app["clinical_models"]}
     c["threshold_source"] = ["frozen: " + frozen[m].get("threshold_from", "training Youden cut-off") for m in c["model"]]
     c["unit"] = estimand
