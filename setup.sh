@@ -54,6 +54,10 @@ if ! "$VENV/bin/python" -c "import radiomics, sys; sys.exit(radiomics.__version_
 fi
 echo "setup.sh: installing srnomogram and its Python dependencies (torch and torchvision resolved together)"
 "${PIP[@]}" install -e ".[test]"
+# The reference of the ComBat tests (tests/python/radiomics/test_harmonise.py). Its metadata pins numpy<2
+# and pandas<3, which would downgrade the venv; the functions the tests call run on numpy 2 and pandas 3,
+# and its imports (statsmodels, nibabel) come with the test extra.
+"${PIP[@]}" install --no-deps neuroHarmonize==2.5.2 neuroCombat==0.2.12
 
 # 3. The R package, where the venv's rpy2 and the tests look for it ------------------------------
 mkdir -p "$RLIB"

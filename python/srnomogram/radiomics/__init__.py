@@ -4,6 +4,8 @@
   ``RadiomicsFeatureExtractor().execute()`` and much faster (parallel, cached).
 * :func:`make_model` — the paper's pipeline as a scikit-learn ``Pipeline``: Mann–Whitney U
   filter (p < 0.05) → z-score → Pearson |r| > 0.9 pruning → logistic regression or SVM.
+* :class:`CentreStandardiser`, :class:`ComBat` — label-free harmonisation of the features across
+  centres, frozen after fitting; a new centre comes in from its unlabelled reference sample.
 
 Nothing heavy is imported until used (PyRadiomics, SimpleITK, scikit-learn load lazily).
 """
@@ -20,6 +22,8 @@ __all__ = [
     "CorrelationPruner",
     "model_report",
     "fit_or_sr_models",
+    "CentreStandardiser",
+    "ComBat",
 ]
 
 _LAZY = {
@@ -32,6 +36,8 @@ _LAZY = {
     "CorrelationPruner": ".selection",
     "model_report": ".models",
     "fit_or_sr_models": ".models",
+    "CentreStandardiser": ".harmonise",
+    "ComBat": ".harmonise",
 }
 
 

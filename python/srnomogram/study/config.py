@@ -7,7 +7,7 @@ A study file has these sections (every key optional except ``cohort.manifest``; 
     cohort:     manifest, clinical, clinical_labels, label_names, outcome, source
     split:      test_size, seed, use_manifest_split
     sr:         enabled, params (passed to srnomogram.sr.SuperResolver), region (roi | image)
-    radiomics:  enabled, params (a PyRadiomics parameter file), jobs, models
+    radiomics:  enabled, params (a PyRadiomics parameter file), jobs, models, harmonise (none | centre | combat)
     deep:       enabled, archs, images, weights, epochs, batch_size, lr, device, params
     nomogram:   best_model_rule, train_score, calibration_b, bootstrap_seed, hl_groups, dca_thresholds,
                 threshold, dca_range, dca_bootstraps, alpha, require_signal
@@ -203,6 +203,15 @@ class RadiomicsSection:
     params: Optional[PathStr] = Field(None, description="PyRadiomics parameter file (default: the package's)")
     jobs: Optional[PositiveInt] = Field(None, description="worker processes for feature extraction")
     models: _some_of(("lr", "svm")) = Field(("lr", "svm"), description="classifiers on the features")
+    # Harmonisation of the features across centres (srnomogram.radiomics.harmonise), label-free, fitted on
+    # the training centres; a new centre is brought in from its unlabelled reference sample. Declared
+    # here, not yet read by the stages. 'none' (the default) is left out of the section hash
+    # (RadiomicsSection.HASH_DEFAULTS), so that studies without it keep their cache keys.
+    harmonise: Literal["none", "centre", "combat"] = Field(
+        "none", description="none; centre: each centre standardised by its own mean and SD; combat: ComBat with "
+        "empirical Bayes (new centres from a reference sample)")
+
+    HASH_DEFAULTS: typing.ClassVar[dict] = {"harmonise": "none"}
 
 
 @dataclass(frozen=True, config=_SECTION)
@@ -369,6 +378,10 @@ class StudyConfig:
         for sec, keys in DESCRIPTIVE.items():
             for k in keys:
                 d[sec].pop(k)
+        for sec in SECTIONS:  # settings added later, at the default that reproduces earlier studies
+            for k, v in getattr(type(getattr(self, sec)), "HASH_DEFAULTS", {}).items():
+                if d[sec].get(k) == v:
+                    d[sec].pop(k)
         return hash_bytes(json.dumps({n: d[n] for n in names}, sort_keys=True))
 
     @property

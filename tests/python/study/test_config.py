@@ -413,3 +413,17 @@ def test_the_commented_categorical_example_of_the_breast_study_file_is_valid():
     assert schema.names == ["age", "max_diameter_cm", "shape"]
     assert schema["shape"].levels == ("oval", "round", "irregular") and schema["shape"].reference == "oval"
     assert schema["max_diameter_cm"].display(cfg.cohort.clinical_labels) == "Maximum diameter (cm)"
+
+
+def test_radiomics_harmonise_is_none_centre_or_combat_and_only_a_chosen_one_enters_the_cache_key():
+    base = {"cohort": {"manifest": "m.csv"}}
+    cfg = config_from_dict(base)
+    assert cfg.radiomics.harmonise == "none"
+    chosen = {m: config_from_dict({**base, "radiomics": {"harmonise": m}}) for m in ("none", "centre", "combat")}
+    hashes = {m: c.section_hash("radiomics") for m, c in chosen.items()}
+    # the default leaves the key out, so studies written before it keep their stage caches (the pinned
+    # demo hashes above); a chosen harmonisation is part of the key
+    assert hashes["none"] == cfg.section_hash("radiomics") and len(set(hashes.values())) == 3
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({**base, "radiomics": {"harmonise": "ComBat"}})
+    assert str(info.value) == "radiomics.harmonise must be one of 'none', 'centre', 'combat'. Got 'ComBat' instead."
