@@ -34,7 +34,12 @@
 #'   interval, back-transformed; `weight`: its random-effects weight in
 #'   percent); `plot()` draws the forest plot, `summary()` gives the plain
 #'   data frame.
-#' @details At least two centres are needed: one centre gives no pooling, and
+#' @details The numbers are those of a plain `metafor::rma(yi, sei = se, method =
+#'   "REML", test = "knha")` call and its `predict()`, metafor's defaults
+#'   included: its Fisher scoring stops when \eqn{\tau^2} changes by less than
+#'   1e-5, so \eqn{\tau^2} agrees with the exact REML solution to about that.
+#'
+#'   At least two centres are needed: one centre gives no pooling, and
 #'   no spread to estimate (an error of class `srnomogram_error_input`; in
 #'   [iecv_pool()] such a measure gives a row of `NA`). With two centres the
 #'   intervals are valid but wide (a t quantile on 1 df, 12.7 at 95%).
