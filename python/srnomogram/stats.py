@@ -67,6 +67,8 @@ __all__ = [
     "classification_metrics",
     "external_validation",
     "recalibrate_risk",
+    "iecv_pool",
+    "update_closed_test",
     "model_formula",
     "predict",
     "baseline_table",
@@ -654,6 +656,85 @@ def recalibrate_risk(y, score, **kwargs) -> pd.Series:
     res = call("recalibrate_risk", _vector(y), _vector(score), **kwargs)
     out = pd.Series(np.atleast_1d(np.asarray(res["score"], dtype=float)), name="score")
     out.attrs.update(intercept=float(res["intercept"]), slope=float(res["slope"]))
+    return out
+
+
+def iecv_pool(centres: pd.DataFrame, conf_level: float = 0.95) -> pd.DataFrame:
+    """Random-effects pooling of internal-external cross-validation results (R's ``iecv_pool``).
+
+    Parameters
+    ----------
+    centres : pandas.DataFrame
+        One row per model, measure and held-out centre, with columns ``model``, ``estimand``
+        (``auc``, ``citl``, ``slope``, ``brier``, ``delta_auc`` or ``net_benefit``), ``centre``,
+        ``estimate`` (on the measure's natural scale: the AUC itself) and ``se`` (the standard error
+        on the scale of the analysis: for ``auc`` the SE of logit(AUC), ``se_auc / (auc * (1 - auc))``
+        by the delta method; for the others the SE of the estimate).
+    conf_level : float
+        Level of the confidence and prediction intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model and estimand: ``model``, ``estimand``, ``estimate``, ``lower``, ``upper``
+        (Knapp-Hartung confidence interval), ``pi_lower``, ``pi_upper`` (prediction interval),
+        ``tau2`` (REML; logit scale for ``auc``), ``i2`` (percent) and ``k`` (centres), from
+        ``metafor::rma(method = "REML", test = "knha")``; the AUC pooled on the logit scale and
+        back-transformed. A model and estimand with one centre is a row of NaN with ``k = 1`` and an
+        :class:`RWarning`. Bad rows (``se`` <= 0 or missing, an AUC of 0 or 1) raise
+        :class:`~srnomogram.errors.RBridgeError` naming the row.
+    """
+    if not isinstance(centres, pd.DataFrame):
+        from .errors import param_error
+
+        raise param_error("centres", "iecv_pool", "a pandas DataFrame", centres)
+    return _frame(call("iecv_pool", centres, conf_level=float(conf_level)), "iecv_pool")
+
+
+def update_closed_test(y, lp, X=None, alpha: float = 0.05) -> pd.DataFrame:
+    """Closed testing procedure to choose how to update a logistic model (R's ``update_closed_test``).
+
+    Vergouwe et al. (2017, Stat Med 36:4529-39): likelihood-ratio tests of the original model
+    (``none``), recalibration in the large (``intercept``) and logistic recalibration
+    (``recalibration``) against the refit model (``refit``: ``X`` re-estimated; without ``X`` the most
+    extensive model is ``recalibration``), stopping at the first candidate not rejected at ``alpha``.
+
+    Parameters
+    ----------
+    y : array-like
+        0/1 outcomes in the new data.
+    lp : array-like
+        The original model's linear predictor (log-odds) for the same rows.
+    X : pandas.DataFrame or numpy.ndarray, optional
+        The original model's predictors for the same rows (``lp`` must be linear in them).
+    alpha : float
+        Level of each test.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per step: ``step``, ``null_model``, ``alternative``, ``statistic`` (LR chi-square),
+        ``df``, ``p_value``, ``performed``, ``rejected``. ``attrs`` hold ``method`` (the chosen
+        candidate), ``coefficients`` (a Series: ``intercept`` added to ``lp``; ``intercept`` and
+        ``slope`` on ``lp``; or the refit coefficients; empty for ``none``), ``loglik`` (a Series per
+        candidate), ``alpha`` and ``n``.
+    """
+    if X is not None and not isinstance(X, pd.DataFrame):
+        X = np.asarray(X, dtype=float)
+        X = X.reshape(-1, 1) if X.ndim == 1 else X
+        X = pd.DataFrame(X, columns=[f"x{i + 1}" for i in range(X.shape[1])])
+    res = call("update_closed_test", _vector(y), _vector(lp), X=X, alpha=float(alpha))
+    out = res.summary()
+    r = res.r
+    coefs = r.rx2("coefficients")
+    names = list(coefs.names) if len(coefs) and coefs.names is not None else []
+    out.attrs.update(
+        method=str(r.rx2("method")[0]),
+        coefficients=pd.Series(np.asarray(coefs, dtype=float), index=names, dtype=float),
+        loglik=pd.Series(np.asarray(r.rx2("loglik"), dtype=float), index=list(r.rx2("loglik").names)),
+        alpha=float(r.rx2("alpha")[0]),
+        n=int(r.rx2("n")[0]),
+    )
     return out
 
 

@@ -495,3 +495,105 @@ def test_ctrl_c_during_an_r_call_stops_the_run_with_130_and_a_rerun_resumes(tmp_
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "Stage data: reused" in rerun.stderr and "Stage calibration: done" in rerun.stderr
     assert (stages / "calibration" / "done.json").is_file() and rerun.stdout.strip().endswith("finished")
+
+
+def _reml_knha(y, v, level=0.95):
+    """REML by its fixed point (Viechtbauer 2005) and the Knapp-Hartung and prediction intervals, by hand."""
+    from scipy import stats as sps
+
+    tau2 = 0.0
+    for _ in range(10_000):
+        w = 1 / (v + tau2)
+        mu = np.sum(w * y) / np.sum(w)
+        new = max(0.0, np.sum(w**2 * ((y - mu) ** 2 - v)) / np.sum(w**2) + 1 / np.sum(w))
+        if abs(new - tau2) < 1e-14:
+            break
+        tau2 = new
+    w = 1 / (v + tau2)
+    mu = np.sum(w * y) / np.sum(w)
+    k = len(y)
+    se = np.sqrt(np.sum(w * (y - mu) ** 2) / ((k - 1) * np.sum(w)))
+    crit = sps.t.ppf(1 - (1 - level) / 2, k - 1)
+    half_pi = crit * np.sqrt(tau2 + se**2)
+    return mu, mu - crit * se, mu + crit * se, mu - half_pi, mu + half_pi, tau2
+
+
+def test_iecv_pool_returns_the_pooled_table_as_pandas_equal_to_reml_by_hand():
+    from srnomogram import stats
+
+    _needs("iecv_pool")
+    rng = np.random.default_rng(3)
+    k = 6
+    auc = rng.uniform(0.7, 0.9, k)
+    se_auc = rng.uniform(0.02, 0.05, k)
+    citl = rng.normal(0, 0.3, k)
+    se_citl = rng.uniform(0.1, 0.3, k)
+    centres = pd.DataFrame({
+        "model": "sr_nomogram",
+        "estimand": ["auc"] * k + ["citl"] * k,
+        "centre": [f"C{i}" for i in range(k)] * 2,
+        "estimate": np.r_[auc, citl],
+        "se": np.r_[se_auc / (auc * (1 - auc)), se_citl],
+    })
+    res = stats.iecv_pool(centres)
+    assert list(res.columns) == ["model", "estimand", "estimate", "lower", "upper", "pi_lower", "pi_upper", "tau2", "i2", "k"]
+    assert list(res["estimand"]) == ["auc", "citl"] and list(res["k"]) == [k, k]
+    logit = np.log(auc / (1 - auc))
+    mu, lo, hi, plo, phi, tau2 = _reml_knha(logit, centres["se"].to_numpy()[:k] ** 2)
+    expit = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    row = res.iloc[0]
+    np.testing.assert_allclose(row[["estimate", "lower", "upper", "pi_lower", "pi_upper"]].to_numpy(float),
+                               expit(np.array([mu, lo, hi, plo, phi])), rtol=1e-5)
+    assert row["tau2"] == pytest.approx(tau2, abs=1e-5)  # metafor stops its Fisher scoring at a change < 1e-5
+    # metafor's tau2 is exact to its stopping rule (1e-5): the intervals agree to a few 1e-5
+    mu, lo, hi, plo, phi, tau2 = _reml_knha(citl, se_citl**2)
+    np.testing.assert_allclose(res.iloc[1][["estimate", "lower", "upper", "pi_lower", "pi_upper"]].to_numpy(float),
+                               [mu, lo, hi, plo, phi], rtol=0, atol=5e-5)
+    assert res.iloc[1]["tau2"] == pytest.approx(tau2, abs=1e-5)
+    bad = centres.copy()
+    bad.loc[2, "se"] = 0.0
+    with pytest.raises(RBridgeError, match="row 3") as info:
+        stats.iecv_pool(bad)
+    assert "srnomogram_error_input" in info.value.r_classes
+
+
+def _logistic_loglik(y, X, offset=None):
+    """Maximum log-likelihood of a logistic model by Newton-Raphson (numpy only)."""
+    offset = np.zeros(len(y)) if offset is None else offset
+    b = np.zeros(X.shape[1])
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-(offset + X @ b)))
+        step = np.linalg.solve(X.T @ (X * (p * (1 - p))[:, None]), X.T @ (y - p))
+        b += step
+        if np.max(np.abs(step)) < 1e-13:
+            break
+    eta = offset + X @ b
+    return float(np.sum(y * eta - np.log1p(np.exp(eta)))), b
+
+
+def test_update_closed_test_through_the_bridge_equals_newton_raphson_likelihood_ratios():
+    from scipy import stats as sps
+
+    from srnomogram import stats
+
+    _needs("update_closed_test")
+    rng = np.random.default_rng(11)
+    n = 400
+    X = np.column_stack([rng.normal(size=n), rng.normal(size=n), rng.binomial(1, 0.4, n)])
+    lp = -0.5 + X @ np.array([0.8, 1.0, 0.9])
+    y = rng.binomial(1, 1 / (1 + np.exp(-(lp + 1.0)))).astype(float)  # a higher baseline risk
+    res = stats.update_closed_test(y, lp, pd.DataFrame(X, columns=["age", "size", "margin"]))
+    one = np.ones((n, 1))
+    ll0 = float(np.sum(y * lp - np.log1p(np.exp(lp))))
+    ll1, b1 = _logistic_loglik(y, one, offset=lp)
+    ll2, _ = _logistic_loglik(y, np.column_stack([one, lp]))
+    ll3, _ = _logistic_loglik(y, np.column_stack([one, X]))
+    stat = 2 * (ll3 - np.array([ll0, ll1, ll2]))
+    np.testing.assert_allclose(res["statistic"], stat, rtol=1e-8)
+    assert list(res["df"]) == [4, 3, 2]
+    np.testing.assert_allclose(res["p_value"], sps.chi2.sf(stat, [4, 3, 2]), rtol=1e-7)
+    assert res.attrs["method"] == "intercept"
+    assert res.attrs["coefficients"]["intercept"] == pytest.approx(b1[0], abs=1e-8)
+    assert list(res["performed"]) == [True, True, False]
+    no_x = stats.update_closed_test(y, lp)
+    assert list(no_x["df"]) == [2, 1] and no_x.attrs["method"] == "intercept"
