@@ -164,9 +164,8 @@ def combine_manifests(manifests, output: str | os.PathLike, centres=None, centre
             if len(straddle):
                 raise ManifestError(f"Manifest {path}: patient {straddle.index[0]!r} has images at centres {sorted(straddle.iloc[0])}; "
                                     "a patient belongs to one centre, so that a held-out centre holds all of its patients. Fix the centre or the patient_id.")
-            pid = df["patient_id"].astype(object)
-            own = [p is None or p.startswith(f"{c}{PATIENT_SEP}") for p, c in zip(pid, centre)]
-            df["patient_id"] = [p if keep else f"{c}{PATIENT_SEP}{p}" for p, c, keep in zip(pid, centre, own)]
+            df["patient_id"] = [None if pd.isna(p) else p if p.startswith(f"{c}{PATIENT_SEP}") else f"{c}{PATIENT_SEP}{p}"
+                                for p, c in zip(df["patient_id"], centre)]
         df["centre"] = centre.to_numpy()
         if prefix_case_ids:
             df["case_id"] = [f"{c}_{cid}" for c, cid in zip(centre, df["case_id"])]
