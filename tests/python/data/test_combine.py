@@ -86,6 +86,12 @@ def test_a_per_row_centre_column_is_kept_and_combining_again_changes_nothing(two
     pd.testing.assert_frame_equal(pd.read_csv(again, dtype={"patient_id": str}), raw)
 
 
+def test_numbered_centres_stay_names(tmp_path):
+    c = manifest(tmp_path / "c", [("e1", "7", 0), ("e2", "8", 1)], site=[1, 2])
+    df = load_manifest(combine_manifests([c], tmp_path / "c.csv", centre_from="site"))
+    assert df.centre.tolist() == ["1", "2"] and df.patient_id.tolist() == ["1:7", "2:8"]
+
+
 def test_prefix_case_ids_resolves_a_clash(two, tmp_path):
     a, _ = two
     b = manifest(tmp_path / "b2", [("c1", "1", 0)])
