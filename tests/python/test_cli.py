@@ -17,12 +17,12 @@ def test_help_lists_the_cohort_commands(capsys):
         main(["cohort", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for cmd in ("import", "split", "demo", "validate"):
+    for cmd in ("import", "combine", "split", "demo", "validate"):
         assert cmd in out
     with pytest.raises(SystemExit):
         main(["cohort", "import", "--help"])
     out = capsys.readouterr().out
-    assert "breast-lesions-usg" in out and "folder" in out
+    assert "breast-lesions-usg" in out and "bus-bra" in out and "folder" in out
 
 
 def test_module_entry_point_runs(tmp_path):

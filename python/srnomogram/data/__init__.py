@@ -13,8 +13,10 @@ __all__ = [
     "read_mask",
     "check_cohort",
     "check_clinical",
+    "combine_manifests",
     "demo_cohort",
     "import_breast_lesions_usg",
+    "import_bus_bra",
     "import_folder",
     "max_feret_diameter",
     "split_manifest",
@@ -27,9 +29,11 @@ _LAZY = {
     "stratified_split": ".split",
     "split_manifest": ".split",
     "import_breast_lesions_usg": ".importers",
+    "import_bus_bra": ".importers",
     "import_folder": ".importers",
     "check_cohort": ".check",
     "check_clinical": ".check",
+    "combine_manifests": ".combine",
     "max_feret_diameter": ".geometry",
 }
 

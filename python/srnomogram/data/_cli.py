@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 
 from ..cli import command_group
@@ -17,12 +18,48 @@ def _import_breast(args):
     import_breast_lesions_usg(args.src, args.output)
 
 
+def _import_bus_bra(args):
+    from ..utils import check_output_file
+    from .importers import import_bus_bra
+
+    check_output_file(args.output, "-o/--output", example="manifest.csv")
+    import_bus_bra(args.src, args.output)
+
+
 def _import_folder(args):
     from ..utils import check_output_file
     from .importers import import_folder
 
     check_output_file(args.output, "-o/--output", example="manifest.csv")
     import_folder(args.src, args.output, spacing=args.spacing, patient_pattern=args.patient_pattern)
+
+
+class _Centre(argparse.Action):
+    """--centre and --centre-from append to one list, so that their order pairs them with the manifests."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        spec = list(getattr(namespace, self.dest) or [])
+        spec.append((self.const, values))
+        setattr(namespace, self.dest, spec)
+
+
+def _combine(args):
+    from ..errors import InputError
+    from ..utils import check_output_file
+    from .combine import combine_manifests
+
+    check_output_file(args.output, "-o/--output", inputs={f"MANIFEST {m}": m for m in args.manifests}, example="combined.csv")
+    spec, n = args.centre_spec or [], len(args.manifests)
+    if len(spec) == 1 and spec[0][0] == "column":
+        spec = spec * n  # one --centre-from for every manifest
+    if spec and len(spec) != n:
+        raise InputError(f"Give one --centre NAME or --centre-from COLUMN per manifest, in their order: {n} manifests, {len(spec)} given.")
+    combine_manifests(
+        args.manifests, args.output,
+        centres=[v if k == "name" else None for k, v in spec] if spec else None,
+        centre_from=[v if k == "column" else None for k, v in spec] if spec else None,
+        drop=args.drop or (), prefix_case_ids=args.prefix_case_ids,
+    )
 
 
 def _split(args):
@@ -69,6 +106,17 @@ def register(subparsers) -> None:
     p.set_defaults(func=_import_breast)
 
     p = isub.add_parser(
+        "bus-bra",
+        help="BUS-BRA: bus_data.csv + Images/ + Masks/, four scanners, the authors' folds",
+        description="Import the BUS-BRA collection: one row per image, label from Pathology, patient_id from Case, centre from "
+                    "Device (the scanner), the authors' folds as fold5/fold10, sizes read from the PNGs. The release gives no "
+                    "pixel size: spacing stays empty and shape features are in pixels.",
+    )
+    p.add_argument("src", metavar="DIR", help="the collection folder (bus_data.csv, Images/, Masks/, the fold CSVs)")
+    p.add_argument("-o", "--output", required=True, metavar="MANIFEST", help="manifest CSV to write")
+    p.set_defaults(func=_import_bus_bra)
+
+    p = isub.add_parser(
         "folder",
         help="benign/ and malignant/ folders with <name>_mask.png beside each image",
         description="Import benign/ + malignant/ folders; <name>_mask.png (and <name>_mask_1.png, ...) are the masks of <name>.png and are merged.",
@@ -80,6 +128,24 @@ def register(subparsers) -> None:
                    help="regular expression on the image name whose group 'patient' (or first group) is the patient id, "
                         "e.g. '^(bus_[0-9]+)'; written as patient_id so that a patient's images stay together")
     p.set_defaults(func=_import_folder)
+
+    p = sub.add_parser(
+        "combine",
+        help="stack the manifests of several cohorts into one, with a centre column",
+        description="Combine cohort manifests into one multi-centre manifest: a centre column, patient_id namespaced as "
+                    "<centre>:<patient>, paths rewritten relative to the output. Clashing case ids, a centre in two manifests, "
+                    "a patient at two centres and a column with numbers in one manifest and text in another are refused.",
+    )
+    p.add_argument("manifests", nargs="+", metavar="MANIFEST", help="the manifests to combine")
+    p.add_argument("-o", "--output", required=True, metavar="MANIFEST", help="combined manifest CSV to write")
+    p.add_argument("--centre", dest="centre_spec", action=_Centre, const="name", metavar="NAME",
+                   help="the centre of all rows of the next manifest (give one --centre or --centre-from per manifest, in order)")
+    p.add_argument("--centre-from", dest="centre_spec", action=_Centre, const="column", metavar="COLUMN",
+                   help="the column holding each row's centre in the next manifest, e.g. BUS-BRA's centre (its scanner); "
+                        "given once, for every manifest (default without --centre: centre)")
+    p.add_argument("--drop", action="append", metavar="COLUMN", help="leave this column out of every manifest (repeatable)")
+    p.add_argument("--prefix-case-ids", action="store_true", help="make every case id <centre>_<case_id> (for clashing ids)")
+    p.set_defaults(func=_combine)
 
     p = sub.add_parser("split", help="write a stratified train/test split into a manifest", description="Stratified train/test split (same result in Python and R for the same seed), written into the manifest's split column.")
     p.add_argument("manifest", metavar="MANIFEST")

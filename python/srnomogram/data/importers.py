@@ -4,12 +4,15 @@
   (Pawłowska et al., Sci Data 2024): one xlsx sheet and PNG scans with ``_tumor`` masks.
 * :func:`import_folder` reads the common ``benign/`` + ``malignant/`` layout with
   ``<name>_mask.png`` beside each image (the layout of BUSI, Al-Dhabyani et al. 2020).
+* :func:`import_bus_bra` reads the BUS-BRA collection (Gómez-Flores et al., Med Phys 2024): one
+  CSV row per image, two views of most lesions, four scanners (the ``centre`` column) and the
+  authors' patient-grouped folds.
 
 A patient column of the source is kept as ``patient_id`` (the BrEaST sheet's ``Patient_ID``,
-``PatientID`` or ``Patient`` column when a release has one; for folders, a pattern on the image
-name), so that the study splits, folds and resamples patients rather than images.
+``PatientID`` or ``Patient`` column when a release has one; BUS-BRA's ``Case``; for folders, a
+pattern on the image name), so that the study splits, folds and resamples patients rather than images.
 
-Both write the manifest atomically with :func:`~srnomogram.data.manifest.write_manifest`:
+All write the manifest atomically with :func:`~srnomogram.data.manifest.write_manifest`:
 paths inside the manifest's folder become relative, others stay absolute. Several masks of one
 image are joined with ``;`` in the ``mask`` column (the readers merge them by logical OR).
 """
@@ -89,8 +92,8 @@ def _write(df: pd.DataFrame, output, what: str) -> Path:
     return write_manifest(df, output)
 
 
-def _check_same_size(image: Path, masks, where: str) -> None:
-    """Compare the image's size (read from its header, not decoded) with each mask's."""
+def _check_same_size(image: Path, masks, where: str) -> tuple[int, int]:
+    """Compare the image's size (read from its header, not decoded) with each mask's; return (width, height)."""
     from PIL import UnidentifiedImageError
 
     from .readers import _open_pil  # PIL with the package's pixel limit (a decompression bomb: one line)
@@ -108,6 +111,7 @@ def _check_same_size(image: Path, masks, where: str) -> None:
             raise InputError(f"{where}: mask {m} cannot be read ({exc}). Re-export it as PNG.") from None
         if msize != size:
             raise InputError(f"{where}: mask {m} is {msize[0]}x{msize[1]} pixels but image {image} is {size[0]}x{size[1]}. Masks must be drawn on the image they belong to.")
+    return size
 
 
 def _find_sheet(src: Path) -> Path:
@@ -317,5 +321,172 @@ def import_folder(src: str | os.PathLike, output: str | os.PathLike, spacing: fl
         "wrote %d lesions (%d benign, %d malignant; %d with several masks merged) to %s; excluded %d image(s) without a mask%s",
         len(df), len(df) - n_mal, n_mal, n_merged, out, n_no_mask,
         f"; skipped folder(s) {skipped_dirs}" if skipped_dirs else "",
+    )
+    return out
+
+
+#: Columns of BUS-BRA's ``bus_data.csv`` that the importer reads.
+BUS_BRA_COLUMNS = ("ID", "Case", "Histology", "Pathology", "BIRADS", "Device", "Width", "Height", "Side")
+#: The authors' patient-grouped folds: file name -> (manifest column, number of folds).
+BUS_BRA_FOLDS = {"5-fold-cv.csv": ("fold5", 5), "10-fold-cv.csv": ("fold10", 10)}
+_BUS_ID = re.compile(r"^bus_(?P<n>\d+-[lrs])$")
+
+
+def device_id(device) -> str:
+    """A scanner's name as a clean text id: the model before ``@`` (the probe's frequency range), in
+    lower case, every run of other characters than letters and digits one ``_``.
+
+    >>> device_id("GE Logiq 7 @10-14MHz")
+    'ge_logiq_7'
+    >>> device_id("Toshiba Aplio 300 @12-14 MHz")
+    'toshiba_aplio_300'
+    """
+    return re.sub(r"[^a-z0-9]+", "_", str(device).split("@")[0].strip().lower()).strip("_")
+
+
+def _read_bus_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype={"ID": str})
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"{path} is not a readable CSV ({str(exc).splitlines()[0]}). Download it again.") from None
+
+
+def _bus_bra_folds(path: Path, ids: pd.Series, cases: pd.Series, k: int) -> np.ndarray:
+    """The authors' fold (1..k) of each image ``ids``; checks that every image has one and that no
+    patient (``cases``) has images in two folds."""
+    table = _read_bus_csv(path)
+    missing = [c for c in ("ID", "kFold") if c not in table.columns]
+    if missing:
+        raise ManifestError(f"{path}: missing column(s) {missing}; is this BUS-BRA's {path.name}?")
+    fold = pd.to_numeric(table["kFold"], errors="coerce")
+    bad = ~(fold.isin(range(1, k + 1)))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ManifestError(f"{path.name}, row {i + 2}, column 'kFold': value {table['kFold'].tolist()[i]!r} is not a fold number 1 to {k}. Download the file again.")
+    by_id = pd.Series(fold.astype(int).to_numpy(), index=table["ID"].astype(str).str.strip())
+    if by_id.index.duplicated().any():
+        raise ManifestError(f"{path.name}: image {by_id.index[by_id.index.duplicated()][0]!r} appears more than once. Download the file again.")
+    absent = ids[~ids.isin(by_id.index)]
+    if len(absent):
+        raise ManifestError(f"{path.name} has no fold for image {absent.iloc[0]!r} (and {len(absent) - 1} more) of bus_data.csv. Download both files of the same release.")
+    folds = by_id.loc[ids.to_numpy()].to_numpy()
+    per_case = pd.Series(folds).groupby(cases.to_numpy()).unique()
+    split = per_case[per_case.map(len) > 1]
+    if len(split):
+        raise ManifestError(f"{path.name} puts the images of patient (Case) {split.index[0]} in folds {sorted(int(f) for f in split.iloc[0])}; "
+                            "the authors' folds keep a patient's images together. Download the file again.")
+    return folds
+
+
+def import_bus_bra(src: str | os.PathLike, output: str | os.PathLike, progress: bool | None = None) -> Path:
+    """Build a manifest from the BUS-BRA collection (Gómez-Flores et al., Medical Physics 2024).
+
+    Parameters
+    ----------
+    src : path-like
+        The collection folder: ``bus_data.csv``, ``Images/bus_NNNN-{l,r,s}.png``,
+        ``Masks/mask_NNNN-{l,r,s}.png`` and the authors' folds ``5-fold-cv.csv`` and
+        ``10-fold-cv.csv``.
+    output : path-like
+        The manifest CSV to write (atomically).
+    progress : bool or None
+        Show a progress bar (None: only on a terminal).
+
+    Returns
+    -------
+    pathlib.Path
+        The manifest, one row per image. Columns: ``case_id`` (the image ``ID``, ``bus_0001-l``),
+        ``image``, ``mask``, ``label`` (Pathology: 1 malignant, 0 benign), ``spacing`` (empty: the
+        release gives no pixel size, so shape features are in pixels), ``patient_id`` (``Case``;
+        the two views ``-l``/``-r`` of one lesion share it), ``centre`` (the scanner as a clean id,
+        :func:`device_id`: ``ge_logiq_7``, ``ge_logiq_5``, ``toshiba_aplio_300``, ``u_systems``),
+        ``device`` (``Device`` as published, with the probe's frequency), ``birads`` (2-5, the
+        radiologist's assessment: nearly a proxy of the outcome, not a predictor to put in a
+        model), ``histology``, ``view`` (``Side``: ``left``/``right`` for the two views of one
+        lesion, ``single`` for a patient's only image), ``fold5`` and ``fold10`` (the authors'
+        patient-grouped folds, 1..k, from each file's ``kFold``: the fold in which the image is
+        tested), ``width_px`` and ``height_px`` (read from the PNG).
+
+    Notes
+    -----
+    The size comes from the PNG, not from ``bus_data.csv``: the published sheet gives a wrong
+    ``Width``/``Height`` for 4 images (bus_0856-l, bus_0857-r, bus_0912-l, bus_0990-l); the log
+    names the images where they differ. A fold file that is absent gives no column (logged); one
+    that puts a patient's images in two folds is an error. The ``valid_k`` columns of the fold
+    files (an inner train/validation split, image by image) are not kept.
+    """
+    from tqdm.auto import tqdm
+
+    src = Path(src)
+    if not src.is_dir():
+        raise InputError(f"Folder {src} not found. Give the BUS-BRA folder (it holds bus_data.csv, Images/ and Masks/).")
+    sheet = src / "bus_data.csv"
+    if not sheet.is_file():
+        raise InputError(f"No bus_data.csv found in {src}. Point the importer at the BUS-BRA folder (it holds bus_data.csv, Images/ and Masks/).")
+    table = _read_bus_csv(sheet)
+    missing = [c for c in BUS_BRA_COLUMNS if c not in table.columns]
+    if missing:
+        raise ManifestError(f"{sheet}: missing column(s) {missing}; is this BUS-BRA's bus_data.csv?")
+    table["ID"] = table["ID"].astype(str).str.strip()
+    folds = {}
+    for name, (col, k) in BUS_BRA_FOLDS.items():
+        if (src / name).is_file():
+            folds[col] = _bus_bra_folds(src / name, table["ID"], table["Case"].map(_patient_text), k)
+        else:
+            log.info("no %s in %s: the manifest has no %s column", name, src, col)
+
+    rows, resized = [], []
+    for i, rec in tqdm(table.iterrows(), total=len(table), desc="BUS-BRA import", unit="image", disable=None if progress is None else not progress):
+        where = f"{sheet.name}, row {i + 2}"
+        m = _BUS_ID.match(rec["ID"])
+        if m is None:
+            raise ManifestError(f"{where}, column 'ID': value {rec['ID']!r} is not a BUS-BRA image id (bus_NNNN-l, -r or -s). Fix the sheet.")
+        cls = str(rec["Pathology"]).strip().lower()
+        if cls not in ("benign", "malignant"):
+            raise ManifestError(f"{where}, column 'Pathology': value {rec['Pathology']!r} is not benign or malignant. Fix the sheet.")
+        patient = _patient_text(rec["Case"])
+        if patient is None:
+            raise ManifestError(f"{where}, column 'Case': empty; every image needs its patient. Fix the sheet.")
+        centre = device_id(rec["Device"]) if not pd.isna(rec["Device"]) else ""
+        if not centre:
+            raise ManifestError(f"{where}, column 'Device': value {rec['Device']!r} names no scanner. Fix the sheet.")
+        image = src / "Images" / f"{rec['ID']}.png"
+        mask = src / "Masks" / f"mask_{m.group('n')}.png"
+        for p, what in ((image, "Images"), (mask, "Masks")):
+            if not p.exists():
+                raise InputError(f"{where}: file {p} does not exist. Restore it in {what}/ or drop the row from the sheet.")
+        width, height = _check_same_size(image, [mask], where)
+        if not _union_mask([mask], None).any():
+            raise InputError(f"{where}: mask {mask} is empty (no non-zero pixel). Redraw the mask or drop the image.")
+        if (rec["Width"], rec["Height"]) != (width, height):
+            resized.append(rec["ID"])
+        row = dict(
+            case_id=rec["ID"],
+            image=str(image.absolute()),
+            mask=str(mask.absolute()),
+            label=int(cls == "malignant"),
+            spacing=np.nan,
+            patient_id=patient,
+            centre=centre,
+            device=str(rec["Device"]).strip(),
+            birads=None if pd.isna(rec["BIRADS"]) else rec["BIRADS"],
+            histology=None if pd.isna(rec["Histology"]) else str(rec["Histology"]).strip(),
+            view=None if pd.isna(rec["Side"]) else str(rec["Side"]).strip(),
+        )
+        for col, f in folds.items():
+            row[col] = int(f[i])
+        row.update(width_px=width, height_px=height)
+        rows.append(row)
+    if not rows:
+        raise InputError(f"{sheet} has no rows; nothing to import.")
+    df = pd.DataFrame(rows)
+    out = _write(df, output, "image")
+    n_mal = int(df["label"].sum())
+    per_patient = df.groupby("patient_id")["label"].max()
+    log.info(
+        "wrote %d images of %d patients (%d benign, %d malignant patients; %d benign, %d malignant images) from %d scanner(s) %s to %s; "
+        "spacing unknown (shape features in pixels); %d image size(s) in bus_data.csv differ from the PNG%s",
+        len(df), len(per_patient), int((per_patient == 0).sum()), int(per_patient.sum()), len(df) - n_mal, n_mal,
+        df["centre"].nunique(), df["centre"].value_counts().to_dict(), out, len(resized), f" ({', '.join(resized)}; the PNG's size is kept)" if resized else "",
     )
     return out

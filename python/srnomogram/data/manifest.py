@@ -11,6 +11,9 @@ spacing : mm per pixel for 2D rasters, finite and > 0 (3D volumes take it from t
 split : optional, ``train`` or ``test``
 patient_id : optional; lesions (or views) of one patient share it. The patient is then the unit of
     the split, the cross-fitting folds and every bootstrap; without it each lesion is its own patient.
+centre : optional; the centre (hospital, or scanner as in BUS-BRA) of each row, a clean text id. Written
+    by ``cohort import bus-bra`` and ``cohort combine`` (:func:`srnomogram.data.combine.combine_manifests`,
+    which also makes ``patient_id`` ``<centre>:<patient>``).
 anything else : clinical columns (``age``, ``max_diameter_cm``, ...)
 
 Other image columns (``image_sr``, ...) hold paths too; every column whose name starts with
@@ -125,8 +128,8 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True, require_lab
     if not path.exists():
         raise ManifestError(f"Manifest {path} not found. Create one with 'srnomogram cohort import ...'.")
     try:
-        # patient ids are names, not numbers: "007" stays "007", and 12 does not come back as "12.0"
-        df = pd.read_csv(path, dtype={"case_id": str, "split": str, "patient_id": str}, keep_default_na=True)
+        # patient and centre ids are names, not numbers: "007" stays "007", and 12 does not come back as "12.0"
+        df = pd.read_csv(path, dtype={"case_id": str, "split": str, "patient_id": str, "centre": str}, keep_default_na=True)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise ManifestError(f"Manifest {path} is not a readable CSV ({str(exc).splitlines()[0]}).") from None
     return validate_manifest(df, base=path.parent, source=str(path), check_files=check_files, require_label=require_label)
