@@ -199,7 +199,8 @@ def build_model(arch: str = "mobilenet_v2", weights: str | os.PathLike | None = 
     Parameters
     ----------
     arch : str
-        A registered network (:func:`network_names`; built in: ``"mobilenet_v2"``, ``"resnet101"``).
+        A registered network (:func:`network_names`; built in: the paper's ``"mobilenet_v2"`` and
+        ``"resnet101"``, and ``"efficientnet_lite0"``, whose ImageNet weights need no network).
     weights : "imagenet", "none", a torchvision weights tag (e.g. "IMAGENET1K_V2") or a path
         See the module docstring.
     num_classes : int

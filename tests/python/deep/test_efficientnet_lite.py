@@ -67,13 +67,14 @@ def test_real_lite0_weights_load_offline_and_name_a_cat_and_a_coffee(offline, tm
     with torch.no_grad():
         torch.testing.assert_close(net(x), ref.eval()(x), rtol=1e-4, atol=1e-4)
 
-    # what the study fine-tunes: the same backbone with a fresh 2-class head
-    model = build_model(ARCH, "imagenet")
-    sd, full = model.state_dict(), net.state_dict()
-    assert model._fc.out_features == 2 and set(sd) == set(full)
-    for k in sd:
-        if not k.startswith("_fc."):
-            torch.testing.assert_close(sd[k], full[k], rtol=0, atol=0)
+    # what the study fine-tunes: the same backbone with a fresh 2-class head (also from the file's path)
+    full = net.state_dict()
+    for model in (build_model(ARCH, "imagenet"), build_model(ARCH, path)):
+        sd = model.state_dict()
+        assert model._fc.out_features == 2 and set(sd) == set(full)
+        for k in sd:
+            if not k.startswith("_fc."):
+                torch.testing.assert_close(sd[k], full[k], rtol=0, atol=0)
 
 
 def test_lite0_preprocessing_is_tensorflows_inception_style_and_fits_the_roi_size():
