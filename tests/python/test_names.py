@@ -11,12 +11,14 @@ DISPLAY = {
     "or_lr": "OR-LR", "or_svm": "OR-SVM", "sr_lr": "SR-LR", "sr_svm": "SR-SVM",
     "or_mobilenet_v2": "OR-MobileNetV2", "sr_mobilenet_v2": "SR-MobileNetV2",
     "or_resnet101": "OR-ResNet101", "sr_resnet101": "SR-ResNet101",
+    "or_efficientnet_lite0": "OR-EfficientNet-Lite0", "sr_efficientnet_lite0": "SR-EfficientNet-Lite0",
     "clinical": "Clinical model", "nomogram": "Nomogram",
 }
 PAPER = {
     "or_lr": "OR_LR", "or_svm": "OR_SVM", "sr_lr": "SR_LR", "sr_svm": "SR_SVM",
     "or_mobilenet_v2": "ORMobileNet_v2", "sr_mobilenet_v2": "SRMobileNet_v2",
     "or_resnet101": "ORResNet101", "sr_resnet101": "SRResNet101",
+    "or_efficientnet_lite0": "OREfficientNet_lite0", "sr_efficientnet_lite0": "SREfficientNet_lite0",
     "clinical": "Clinical model", "nomogram": "Nomogram",
 }
 

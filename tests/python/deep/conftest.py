@@ -16,6 +16,33 @@ TINY = dict(weights="none", epochs=2, batch_size=8, lr=0.01, image_size=64, marg
 LEARN = dict(weights="none", epochs=12, batch_size=14, lr=0.01, image_size=32, margin=0.5, progress=False, device="cpu", amp="none")
 
 
+def cam_reference(clf, te, features, head, size):
+    """CAM of ``clf``'s Grad-CAM targets on lesions ``te``: ReLU(sum_k w_ck A_k) on the eval crop, upsampled
+    to ``size`` and scaled to a peak of 1, from the activations ``features(x)`` and the linear ``head``.
+
+    For conv -> global average pool -> linear, the gradient of logit c with respect to A_k(i, j) is
+    w_ck / (h w), so Grad-CAM equals this (Selvaraju et al. 2017, section 3.1): an independent
+    reference from the weights alone. Returns ``(Grad-CAM result, reference maps)``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from srnomogram.deep.data import load_rois
+    from srnomogram.deep.presets import EvalPreset, precrop_size
+
+    cam = clf.gradcam(te)
+    rois = load_rois(te, "image", size=precrop_size(size), margin=clf.margin, progress=False)
+    x = EvalPreset(size, clf.normalization_["mean"], clf.normalization_["std"])(rois.images)
+    with torch.no_grad():
+        a = features(x)
+        w = head.weight[torch.as_tensor(cam.target)]
+        ref = F.relu((w[:, :, None, None] * a).sum(1, keepdim=True))
+        ref = F.interpolate(ref, size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+        peak = ref.amax(dim=(1, 2), keepdim=True)
+        ref = torch.where(peak > 0, ref / peak.clamp_min(1e-12), torch.zeros_like(ref)).numpy()
+    return cam, ref
+
+
 def _split(df, path):
     df = df.copy()
     df["split"] = stratified_split(df, test_size=0.3, seed=0).to_numpy()
@@ -43,3 +70,24 @@ def fitted(demo120_split):
 
     df, _ = demo120_split
     return DeepClassifier(**LEARN).fit(df[df.split == "train"])
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No network: every socket, DNS lookup and urlopen raises (and is recorded, so that a caller that
+    swallows the error still fails the test), and TORCH_HOME is an empty temporary folder."""
+    import socket
+    import urllib.request
+
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[:2])
+        raise OSError("network access in an offline test")
+
+    for name in ("socket", "create_connection", "getaddrinfo"):
+        monkeypatch.setattr(socket, name, refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    yield attempts
+    assert not attempts, f"network access attempted: {attempts}"

@@ -196,7 +196,7 @@ def test_crop_outside_the_image_is_an_input_error_in_error_mode(demo_split):
     "param,value,msg",
     [
         ("lr", -1, "The 'lr' parameter of DeepClassifier must be a float > 0. Got -1 instead."),
-        ("arch", "vgg", "The 'arch' parameter of DeepClassifier must be one of ['mobilenet_v2', 'resnet101']. Got 'vgg' instead."),
+        ("arch", "vgg", "The 'arch' parameter of DeepClassifier must be one of ['mobilenet_v2', 'resnet101', 'efficientnet_lite0']. Got 'vgg' instead."),
         ("epochs", 0, "The 'epochs' parameter of DeepClassifier must be an int >= 1. Got 0 instead."),
         ("amp", "fp8", "The 'amp' parameter of DeepClassifier must be 'auto', 'bf16' or 'none'. Got 'fp8' instead."),
     ],

@@ -1,7 +1,5 @@
 """Network construction and weight loading (torchvision models, safe state_dict files)."""
 
-import urllib.error
-
 import pytest
 import torch
 import torchvision
@@ -39,15 +37,48 @@ def test_resnet101_trains_one_step():
     assert torch.isfinite(loss) and not torch.equal(before, model.fc.weight)
 
 
-def test_imagenet_weights_offline_give_one_clear_error(monkeypatch):
-    def offline(*a, **k):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+def test_imagenet_weights_offline_without_the_file_give_one_line_naming_the_file_and_its_url(offline, tmp_path):
     with pytest.raises(CheckpointError) as ei:
         build_model("mobilenet_v2", "imagenet")
+    assert offline, "the download was not attempted"
+    offline.clear()
     msg = str(ei.value)
-    assert "\n" not in msg and "weights='none'" in msg and "mobilenet_v2-b0353104.pth" in msg
+    expected = tmp_path / "torch_home" / "hub" / "checkpoints" / "mobilenet_v2-b0353104.pth"
+    assert "\n" not in msg and str(expected) in msg and "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth" in msg
+    assert "weights='none'" in msg and not expected.exists()
+
+
+def _cache_file(tmp_path, name):
+    path = tmp_path / "torch_home" / "hub" / "checkpoints" / name
+    path.parent.mkdir(parents=True)
+    return path
+
+
+def test_a_torchvision_file_copied_into_torch_home_loads_offline(offline, tmp_path):
+    torch.manual_seed(1)
+    ref = torchvision.models.mobilenet_v2(weights=None)  # stands in for the downloaded ImageNet file
+    torch.save(ref.state_dict(), _cache_file(tmp_path, "mobilenet_v2-b0353104.pth"))
+    model = build_model("mobilenet_v2", "imagenet")
+    sd, want = model.state_dict(), ref.state_dict()
+    assert model.classifier[-1].out_features == 2 and set(sd) == set(want)
+    for k in sd:
+        if not k.startswith("classifier.1."):
+            torch.testing.assert_close(sd[k], want[k], rtol=0, atol=0)
+
+
+def test_a_cached_torchvision_file_is_never_unpickled(offline, tmp_path):
+    """torchvision reads its cache with weights_only=False; a file there that runs code on loading must not run."""
+    marker = tmp_path / "code_ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    torch.save({"features.0.0.weight": Payload()}, _cache_file(tmp_path, "mobilenet_v2-b0353104.pth"))
+    with pytest.raises(CheckpointError, match="corrupted or not a state_dict") as ei:
+        build_model("mobilenet_v2", "imagenet")
+    assert "\n" not in str(ei.value) and "mobilenet_v2-b0353104.pth" in str(ei.value)
+    assert not marker.exists()
 
 
 def test_local_imagenet_state_dict_loads_backbone_and_replaces_head(tmp_path):

@@ -3,13 +3,10 @@ saves like the built-ins, and every choice (config, CLI, model ids and labels) s
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 from torch import nn
 
 from srnomogram import names
 from srnomogram.deep import DeepClassifier
-from srnomogram.deep.data import load_rois
 from srnomogram.deep.networks import (
     NetworkSpec,
     build_model,
@@ -19,8 +16,9 @@ from srnomogram.deep.networks import (
     register_network,
     unregister_network,
 )
-from srnomogram.deep.presets import EvalPreset, precrop_size
 from srnomogram.errors import InputError
+
+from .conftest import cam_reference
 
 
 class TinyCNN(nn.Module):
@@ -58,20 +56,9 @@ def test_a_network_registered_in_a_test_trains_scores_explains_and_reloads(tiny,
     assert p.shape == (len(te), 2) and np.all(np.isfinite(p))
     np.testing.assert_allclose(p.sum(1), 1, atol=1e-6)
 
-    # Grad-CAM on the declared layer. For conv -> global average pool -> linear, the gradient of logit c
-    # with respect to A_k(i, j) is w_ck / (h w), so Grad-CAM equals CAM, ReLU(sum_k w_ck A_k), scaled to a
-    # peak of 1 (Selvaraju et al. 2017, section 3.1): an independent reference from the weights alone.
-    cam = clf.gradcam(te)
+    # Grad-CAM on the declared layer equals CAM for conv -> global average pool -> linear
+    cam, ref = cam_reference(clf, te, clf.model_.features, clf.model_.fc, 32)
     assert cam.cams.shape == (len(te), 32, 32)
-    rois = load_rois(te, "image", size=precrop_size(32), margin=0.5, progress=False)
-    x = EvalPreset(32, clf.normalization_["mean"], clf.normalization_["std"])(rois.images)
-    with torch.no_grad():
-        a = clf.model_.features(x)
-        w = clf.model_.fc.weight[torch.as_tensor(cam.target)]
-        ref = F.relu((w[:, :, None, None] * a).sum(1, keepdim=True))
-        ref = F.interpolate(ref, size=(32, 32), mode="bilinear", align_corners=False)[:, 0]
-        peak = ref.amax(dim=(1, 2), keepdim=True)
-        ref = torch.where(peak > 0, ref / peak.clamp_min(1e-12), torch.zeros_like(ref)).numpy()
     np.testing.assert_allclose(cam.cams, ref, atol=1e-5)
     np.testing.assert_allclose(cam.proba, p[:, 1], atol=1e-6)
 

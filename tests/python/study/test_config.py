@@ -42,7 +42,7 @@ def test_defaults_follow_the_paper_and_paths_are_relative_to_the_file(tmp_path):
         ({"deep": {"epochs": True}}, "deep.epochs must be an int > 0. Got True instead."),
         ({"split": {"test_size": 1.5}}, "split.test_size must be a number in (0, 1). Got 1.5 instead."),
         ({"sr": {"enabled": "yes"}}, "sr.enabled must be true or false. Got 'yes' instead."),
-        ({"deep": {"archs": ["vgg16"]}}, "deep.archs must be a list of 'mobilenet_v2', 'resnet101'. Got 'vgg16'"),
+        ({"deep": {"archs": ["vgg16"]}}, "deep.archs must be a list of 'mobilenet_v2', 'resnet101', 'efficientnet_lite0'. Got 'vgg16'"),
         ({"nomogram": {"best_model_rule": "auc"}}, "nomogram.best_model_rule must be one of 'cv_auc', 'test_auc'"),
         ({"nomogram": {"train_score": "oof"}}, "nomogram.train_score must be one of 'cross_fitted', 'cross_validated', 'fitted'"),
         ({"validation": {"folds": 1}}, "validation.folds must be an int >= 2. Got 1 instead."),
