@@ -15,6 +15,7 @@ fi
 start=$SECONDS
 # this checkout's sources (the API pages are read by griffe from python/; the hook imports the configuration);
 # NO_MKDOCS_2_WARNING: Material's notice about MkDocs 2, printed on every build, says nothing about this site
+# (not --quiet: it hides the warnings from --strict too, which then passes whatever they say; INFO lines are dropped here)
 PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}" NO_MKDOCS_2_WARNING=1 \
-  .venv/bin/mkdocs build --strict --quiet -d "$out"
+  .venv/bin/mkdocs build --strict -d "$out" 2>&1 | { grep -v '^INFO ' || true; }
 echo "tools/docs.sh: site built in $((SECONDS - start)) s (mkdocs build --strict) into $out"
