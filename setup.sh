@@ -53,7 +53,7 @@ if ! "$VENV/bin/python" -c "import radiomics, sys; sys.exit(radiomics.__version_
   "${PIP[@]}" install --no-build-isolation pyradiomics==3.0.1
 fi
 echo "setup.sh: installing srnomogram and its Python dependencies (torch and torchvision resolved together)"
-"${PIP[@]}" install -e ".[test]"
+"${PIP[@]}" install -e ".[test,docs]"
 # The reference of the ComBat tests (tests/python/radiomics/test_harmonise.py). Its metadata pins numpy<2
 # and pandas<3, which would downgrade the venv; the functions the tests call run on numpy 2 and pandas 3,
 # and its imports (statsmodels, nibabel) come with the test extra.

@@ -106,6 +106,8 @@ class Generator(_CubicResidualGenerator):
     scale : int
         Up-sampling factor along rows; only 2 (the paper's factor) is implemented.
 
+    Notes
+    -----
     Input ``(N, 1, h, W)`` in [0, 1] intensity units; output ``(N, 1, 2h, W)``.
     """
 

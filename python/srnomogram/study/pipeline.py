@@ -64,6 +64,8 @@ def run_study(cfg, force=(), progress=None) -> Path:
     force : iterable of str
         Stages to recompute (``"all"`` for every stage).
 
+    Notes
+    -----
     Outputs under ``cfg.study.output``: ``resolved_config.yaml``, ``board/`` (pins), ``stages/``
     (the cache), ``tables/*.csv``, ``figures/*.png|pdf``, ``report.html``, ``calculator.html``. The
     folder's lock (:func:`srnomogram.utils.output_lock`) is held while it runs: a second run on the same
