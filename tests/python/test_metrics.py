@@ -542,3 +542,20 @@ def test_groups_must_give_one_patient_per_lesion():
         from srnomogram.metrics import paired_auc_difference
 
         paired_auc_difference([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4], [0.2, 0.1, 0.3, 0.5], groups=["a", "a", None, "b"])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_clustered_auc_and_comparison_equal_the_r_package(r_side, seed):
+    """Python and R: one implementation each of the clustered DeLong interval and test, equal."""
+    import rpy2.robjects as ro
+
+    if "cluster" not in list(ro.r("names(formals(srnomogram::roc_auc))")):
+        pytest.skip("the installed R package has no roc_auc(cluster = ) (reinstall it from this tree)")
+    from srnomogram.metrics import CLUSTERED_DELONG
+
+    y, s1, s2, g = _clustered_data(20 + seed, n_patients=50, decimals=1 + 6 * seed)
+    r = r_side.roc_auc(y, s1, cluster=list(g), conf_level=0.9)
+    assert roc_auc_ci(y, s1, alpha=0.1, groups=g) == pytest.approx((r["auc"], r["lower"], r["upper"]), abs=1e-12)
+    assert r["method"] == CLUSTERED_DELONG
+    c = r_side.compare_roc(y, s1, s2, cluster=list(g))
+    assert compare_auc_delong(y, s1, s2, groups=g) == pytest.approx((c["statistic"], c["p_value"]), abs=1e-12)
