@@ -596,7 +596,8 @@ def nomogram_points(fit: RObject, **kwargs) -> pd.DataFrame:
 
 
 def roc_auc(y, score, **kwargs) -> pd.Series:
-    """AUC with DeLong confidence interval (``pROC``), R's ``summary()`` of ``roc_auc``.
+    """AUC with DeLong confidence interval (``pROC``), R's ``summary()`` of ``roc_auc``; ``cluster`` (the
+    patient of each lesion) gives Obuchowski's clustered DeLong interval when a patient has several.
 
     The study's tables take their AUCs from :func:`srnomogram.metrics.roc_auc_ci`, proven equal to
     this (tests/python/test_metrics.py); this is the pROC reference and the R users' function.
@@ -606,7 +607,7 @@ def roc_auc(y, score, **kwargs) -> pd.Series:
     pandas.Series
         ``auc``, ``lower``, ``upper``, ``conf_level``, ``n_cases``, ``n_controls``.
     """
-    return call("summary", call("roc_auc", _vector(y), _vector(score), **kwargs), _namespace="base").iloc[0].rename(None)
+    return call("summary", call("roc_auc", _vector(y), _vector(score), **_cluster(kwargs)), _namespace="base").iloc[0].rename(None)
 
 
 def roc_curve(y, score, **kwargs) -> pd.DataFrame:
@@ -615,7 +616,8 @@ def roc_curve(y, score, **kwargs) -> pd.DataFrame:
 
 
 def compare_roc(y, score1, score2, **kwargs) -> pd.Series:
-    """DeLong test of two correlated ROC curves (``pROC::roc.test``).
+    """DeLong test of two correlated ROC curves (``pROC::roc.test``); clustered (Obuchowski 1997) with
+    ``cluster``, the patient of each lesion, when a patient has several.
 
     Returns
     -------
@@ -623,7 +625,7 @@ def compare_roc(y, score1, score2, **kwargs) -> pd.Series:
         R's ``as.data.frame()`` of the test: ``statistic`` (Z), ``df`` (NaN), ``p_value``,
         ``auc_of_score1``, ``auc_of_score2``, ``null_value``, ``alternative``, ``method``.
     """
-    return call("compare_roc", _vector(y), _vector(score1), _vector(score2), **kwargs)
+    return call("compare_roc", _vector(y), _vector(score1), _vector(score2), **_cluster(kwargs))
 
 
 def classification_metrics(y, score, **kwargs) -> pd.DataFrame:

@@ -5,7 +5,8 @@ Yang & Ma ask (1) do super-resolved (SR) images give better models than the orig
 answers both from the study's tables, each row naming how its estimate was obtained:
 
 * the nomogram's and the clinical model's test AUC (DeLong CI) and their paired difference
-  (:func:`srnomogram.metrics.paired_auc_difference`) on the held-out test set;
+  (:func:`srnomogram.metrics.paired_auc_difference`) on the held-out test set; when a patient has
+  several test lesions, Obuchowski's (1997) clustered DeLong intervals, patients as clusters;
 * SR − OR paired test-AUC difference of every image-model family the study has (LR, SVM, each CNN);
 * the added-value rows of the nomogram stage (``added_value``: likelihood-ratio test of the score on
   the training set, Δ net benefit on the test set), carried over;
@@ -30,7 +31,7 @@ import pandas as pd
 
 from .. import names
 from ..errors import InputError
-from ..metrics import TEST_SET_RULES, paired_auc_difference, roc_auc_ci
+from ..metrics import CLUSTERED_DELONG, TEST_SET_RULES, auc_ci_method, paired_auc_difference, roc_auc_ci
 from .cache import Pin, Stage
 
 __all__ = ["main_result", "main_result_stage", "participant_flow", "sample_size_table", "riley_sample_size",
@@ -62,10 +63,29 @@ def _level(alpha) -> str:
     return f"{100 * (1 - alpha):.10g}%"
 
 
-def _delong_text(d, lvl) -> str:
+def _delong_text(d, lvl, clustered=False) -> str:
     if not np.isfinite(d["statistic"]):
         return "paired DeLong: no interval (the two scores order the test lesions alike, so the difference has no variance)"
+    if clustered:
+        return f"paired {lvl} CI, {CLUSTERED_DELONG}, z = {d['statistic']:.2f}, {_p_text(d['p_value'])}"
     return f"paired DeLong {lvl} CI, z = {d['statistic']:.2f}, {_p_text(d['p_value'])}"
+
+
+def _auc_text(lvl, clustered) -> str:
+    return f"{lvl} CI, {CLUSTERED_DELONG}" if clustered else f"DeLong {lvl} CI"
+
+
+def _groups(part, patients):
+    """The patient of each row of ``part`` (by ``case_id``) from ``patients`` (indexed by case id), or None."""
+    if patients is None:
+        return None
+    return part["case_id"].astype(str).map(patients).to_numpy()
+
+
+def _n_text(n, groups) -> str:
+    if auc_ci_method(groups) != CLUSTERED_DELONG:
+        return f"n = {n}"
+    return f"n = {n} lesions of {len(set(map(str, groups)))} patients"
 
 
 # ------------------------------------------------------------------------------------ single split
@@ -85,7 +105,7 @@ def _family_label(method: str) -> str:
 
 
 def single_split_rows(predictions: pd.DataFrame, scores: pd.DataFrame, alpha: float = 0.05,
-                      test_chose_model: bool = False) -> list[dict]:
+                      test_chose_model: bool = False, patients: pd.Series | None = None) -> list[dict]:
     """The held-out rows: nomogram and clinical test AUC, their paired difference, SR − OR per family.
 
     Parameters
@@ -99,31 +119,39 @@ def single_split_rows(predictions: pd.DataFrame, scores: pd.DataFrame, alpha: fl
     test_chose_model : bool
         The test set chose the model behind the deep-learning score (the paper's rule): the
         nomogram's test AUC and its difference are then optimistic, and said so.
+    patients : Series, optional
+        The patient of each lesion, indexed by ``case_id`` (as str). When a test patient has several
+        lesions (BUS-BRA's two views), every interval is Obuchowski's clustered DeLong interval,
+        patients as clusters, and ``method`` says so; otherwise DeLong's.
     """
     lvl = _level(alpha)
     te = predictions[predictions["split"] == "test"]
     y = te["label"].to_numpy()
     n = int(len(te))
-    where = (f"test set (n = {n}); the test set chose the deep-learning model, so this is optimistic, not held out"
-             if test_chose_model else f"held-out test set (n = {n})")
+    g = _groups(te, patients)
+    clustered = auc_ci_method(g) == CLUSTERED_DELONG
+    where = (f"test set ({_n_text(n, g)}); the test set chose the deep-learning model, so this is optimistic, not held out"
+             if test_chose_model else f"held-out test set ({_n_text(n, g)})")
     rows = []
     for name, label in (("nomogram", "Nomogram"), ("clinical", "Clinical model")):
-        auc, lo, hi = roc_auc_ci(y, te[f"risk_{name}"].to_numpy(), alpha=alpha)
-        held = where if name == "nomogram" else f"held-out test set (n = {n})"
+        auc, lo, hi = roc_auc_ci(y, te[f"risk_{name}"].to_numpy(), alpha=alpha, groups=g)
+        held = where if name == "nomogram" else f"held-out test set ({_n_text(n, g)})"
         rows.append({"estimand": f"auc_{name}_test", "label": f"{label}: test AUC", "estimate": auc, "lower": lo, "upper": hi,
-                     "n": n, "method": f"{held}; DeLong {lvl} CI"})
-    d = paired_auc_difference(y, te["risk_nomogram"].to_numpy(), te["risk_clinical"].to_numpy(), alpha=alpha)
+                     "n": n, "method": f"{held}; {_auc_text(lvl, clustered)}"})
+    d = paired_auc_difference(y, te["risk_nomogram"].to_numpy(), te["risk_clinical"].to_numpy(), alpha=alpha, groups=g)
     rows.append({"estimand": "delta_auc_nomogram_clinical_test", "label": "Nomogram − clinical model: test AUC difference",
                  "estimate": d["estimate"], "lower": d["lower"], "upper": d["upper"], "n": n,
-                 "method": f"{where}; {_delong_text(d, lvl)}"})
+                 "method": f"{where}; {_delong_text(d, lvl, clustered)}"})
     st = scores[scores["split"] == "test"]
     ys = st["label"].to_numpy()
+    gs = _groups(st, patients)
+    clustered_s = auc_ci_method(gs) == CLUSTERED_DELONG
     for method, sr, orig in _families(st.columns):
-        d = paired_auc_difference(ys, st[sr].to_numpy(), st[orig].to_numpy(), alpha=alpha)
+        d = paired_auc_difference(ys, st[sr].to_numpy(), st[orig].to_numpy(), alpha=alpha, groups=gs)
         rows.append({"estimand": f"delta_auc_sr_or_{method}", "label": f"SR − OR, {_family_label(method)}: test AUC difference",
                      "estimate": d["estimate"], "lower": d["lower"], "upper": d["upper"], "n": int(len(st)),
-                     "method": f"held-out test set (n = {len(st)}), {names.label(sr)} vs {names.label(orig)} on the same "
-                               f"lesions; {_delong_text(d, lvl)}"})
+                     "method": f"held-out test set ({_n_text(len(st), gs)}), {names.label(sr)} vs {names.label(orig)} on the same "
+                               f"lesions; {_delong_text(d, lvl, clustered_s)}"})
     return rows
 
 
@@ -202,9 +230,10 @@ def read_repeats(output, n: int) -> pd.DataFrame:
 
 
 def main_result(predictions, scores, alpha: float = 0.05, test_chose_model: bool = False, added_value=None,
-                repeats=None) -> pd.DataFrame:
-    """The ``main_result`` table (columns :data:`MAIN_RESULT_COLUMNS`): see the module notes."""
-    rows = single_split_rows(predictions, scores, alpha=alpha, test_chose_model=test_chose_model)
+                repeats=None, patients=None) -> pd.DataFrame:
+    """The ``main_result`` table (columns :data:`MAIN_RESULT_COLUMNS`): see the module notes; ``patients``
+    as :func:`single_split_rows`."""
+    rows = single_split_rows(predictions, scores, alpha=alpha, test_chose_model=test_chose_model, patients=patients)
     if added_value is not None and len(added_value):
         rows += added_value_rows(added_value)
     if repeats is not None and len(repeats):
@@ -365,11 +394,14 @@ def run_main_result(ctx):
     best = t2.json("best_model")
     added = nom.table("added_value") if (nom.path / "added_value.csv").exists() else None
     repeats = read_repeats(cfg.study.output, cfg.validation.repeats) if cfg.validation.repeats else None
+    from ..data.manifest import patient_ids
+
     predictions = nom.table("predictions")
+    cohort = pd.read_csv(split.file("cohort.csv"), dtype={"case_id": str, "patient_id": str})
+    patients = pd.Series(patient_ids(cohort).to_numpy(), index=cohort["case_id"].astype(str))
     ctx.write_table("main_result", main_result(predictions, t2.table("scores"), alpha=cfg.nomogram.alpha,
                                                test_chose_model=best["rule"] in TEST_SET_RULES, added_value=added,
-                                               repeats=repeats))
-    cohort = pd.read_csv(split.file("cohort.csv"), dtype={"case_id": str, "patient_id": str})
+                                               repeats=repeats, patients=patients))
     ctx.write_table("participant_flow", participant_flow(cohort, split.table("excluded")))
     ctx.write_table("sample_size", sample_size_table(predictions, nom.table("nomogram_coefficients"), cfg.cohort.schema.names))
 
@@ -377,6 +409,6 @@ def run_main_result(ctx):
 def main_result_stage(cfg) -> Stage:
     """The ``main_result`` stage, last in the study (after ``nomogram``)."""
     return Stage("main_result", run_main_result, deps=("split", "table2", "nomogram"), sections=("cohort", "nomogram", "validation"),
-                 inputs=_repeat_inputs, version="1",
+                 inputs=_repeat_inputs, version="2",
                  pins=tuple(Pin(n, title=t, section="main" if n == "main_result" else "tripod", order=i)
                             for i, (n, t) in enumerate(PIN_TITLES.items())))

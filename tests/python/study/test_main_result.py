@@ -175,3 +175,32 @@ def test_sample_size_table_uses_the_nomograms_parameters_and_its_shrunk_apparent
     assert t["anticipated Cox–Snell R²"] == pytest.approx(r2_adj, rel=1e-12)
     assert t["minimum n (largest of the three)"] == riley_sample_size(3, e / n, r2_adj)["n"]
     assert t["training set meets the minimum"] == ("yes" if n >= riley_sample_size(3, e / n, r2_adj)["n"] else "no")
+
+
+def test_main_result_with_two_lesions_per_patient_gives_clustered_delong_intervals():
+    """Two lesions per test patient: every interval is Obuchowski's (metrics' groups=), and method says so;
+    with one lesion per patient the table is the one without patients, cell for cell."""
+    from srnomogram.metrics import CLUSTERED_DELONG
+
+    preds, scores = _fake_outputs(seed=2)
+    patients = pd.Series([f"pt{i // 2}" for i in range(len(preds))], index=preds["case_id"])  # pairs of lesions
+    split = np.where((np.arange(len(preds)) // 2) % 4 == 0, "test", "train")  # a patient's lesions share the split
+    preds["split"], scores["split"] = split, split
+    got = main_result(preds, scores, alpha=0.1, patients=patients).set_index("estimand")
+    te, st = preds[preds["split"] == "test"], scores[scores["split"] == "test"]
+    g = te["case_id"].map(patients).to_numpy()
+    for name in ("nomogram", "clinical"):
+        auc, lo, hi = roc_auc_ci(te["label"], te[f"risk_{name}"], alpha=0.1, groups=g)
+        assert tuple(got.loc[f"auc_{name}_test", ["estimate", "lower", "upper"]]) == pytest.approx((auc, lo, hi), abs=1e-15)
+        assert got.loc[f"auc_{name}_test", "method"].endswith(f"90% CI, {CLUSTERED_DELONG}")
+        assert "n = 20 lesions of 10 patients" in got.loc[f"auc_{name}_test", "method"]
+    d = paired_auc_difference(te["label"], te["risk_nomogram"], te["risk_clinical"], alpha=0.1, groups=g)
+    row = got.loc["delta_auc_nomogram_clinical_test"]
+    assert (row["estimate"], row["lower"], row["upper"]) == pytest.approx((d["estimate"], d["lower"], d["upper"]), abs=1e-15)
+    assert f"paired 90% CI, {CLUSTERED_DELONG}, z = " in row["method"]
+    d = paired_auc_difference(st["label"], st["sr_lr"], st["or_lr"], alpha=0.1, groups=st["case_id"].map(patients))
+    assert tuple(got.loc["delta_auc_sr_or_lr", ["lower", "upper"]]) == pytest.approx((d["lower"], d["upper"]), abs=1e-15)
+    assert CLUSTERED_DELONG in got.loc["delta_auc_sr_or_lr", "method"]
+    # one lesion per patient: byte-identical to the table without patients
+    single = pd.Series([f"p{i}" for i in range(len(preds))], index=preds["case_id"])
+    pd.testing.assert_frame_equal(main_result(preds, scores, alpha=0.1, patients=single), main_result(preds, scores, alpha=0.1))

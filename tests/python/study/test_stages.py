@@ -252,11 +252,11 @@ def test_fitted_train_score_is_the_papers_in_sample_score(tmp_path, demo_dir):
 
 
 # ------------------------------------------------------------------ the nomogram stage through R
-def _nomogram_inputs(tmp_path, alpha=0.1, dca_bootstraps=20):
-    """A split cohort (demo, 60 lesions) and a stand-in Table 2 stage holding a deep-learning score."""
+def _nomogram_inputs(tmp_path, alpha=0.1, dca_bootstraps=20, **manifest):
+    """A split cohort (demo, 60 lesions; ``manifest``: extra columns) and a stand-in Table 2 stage holding a deep-learning score."""
     from srnomogram.study.cache import StageResult
 
-    m = _manifest(tmp_path, n=60)
+    m = _manifest(tmp_path, n=60, **manifest)
     cfg = config_from_dict({
         "cohort": {"manifest": str(m)},
         "study": {"output": str(tmp_path / "o"), "seed": 3},
@@ -666,3 +666,79 @@ def test_table2_stage_takes_cut_off_and_training_metrics_from_the_out_of_fold_sc
     assert table.loc["train", "sensitivity"] == pytest.approx(np.sum(pos & (y == 1)) / np.sum(y == 1), abs=1e-15)
     assert (table.loc["train", "estimate"], table.loc["train", "auc_estimate"]) == ("cross-validated", "apparent")
     assert table.loc["train", "threshold_from"] == "cross-validated"
+
+
+def test_table2_stage_with_two_lesions_per_patient_gives_clustered_delong_intervals(tmp_path):
+    """A manifest with patient_id (two lesions per patient, as BUS-BRA's two views): Table 2's AUC
+    intervals (apparent, cross-validated, test) and the score check are Obuchowski's clustered
+    intervals, patients as clusters, and say so; the cohort without patients keeps plain DeLong."""
+    from srnomogram import metrics
+    from srnomogram.study.cache import StageResult
+    from srnomogram.study.stages import run_table2
+
+    m = _manifest(tmp_path, n=60, patient_id=[f"pt{k // 2:02d}" for k in range(60)])
+    cfg = config_from_dict({"cohort": {"manifest": str(m)}, "study": {"output": str(tmp_path / "o"), "seed": 3}})
+    split = Runner(cfg, build_stages(cfg)).run(until="split")["split"]
+    cohort = pd.read_csv(split.file("cohort.csv"), dtype={"case_id": str, "patient_id": str})
+    rng = np.random.default_rng(2)
+    y = cohort["label"].to_numpy()
+    fake = tmp_path / "models"
+    fake.mkdir()
+    scores = cohort[["case_id", "split", "label"]].assign(or_lr=y + rng.normal(0, 0.7, len(y)))
+    oof = scores.assign(or_lr=y + rng.normal(0, 0.9, len(y)))
+    scores.to_csv(fake / "radiomics_scores.csv", index=False)
+    oof.to_csv(fake / "radiomics_scores_oof.csv", index=False)
+    run_table2(_ctx(cfg, {"split": split, "fake": StageResult("fake", fake, "k", {})}, tmp_path / "t2", "table2"))
+    t2 = StageResult("table2", tmp_path / "t2", "k", {})
+    table = t2.table("table2").set_index("set")
+    for s in ("train", "test"):
+        part = cohort["split"] == s
+        g = cohort.loc[part, "patient_id"].to_numpy()
+        assert pd.Series(g).duplicated().any()
+        _, lo, hi = metrics.roc_auc_ci(y[part], scores.loc[part, "or_lr"], groups=g)
+        assert (table.loc[s, "auc_lower"], table.loc[s, "auc_upper"]) == pytest.approx((lo, hi), abs=1e-12)
+        assert table.loc[s, "auc_method"] == metrics.CLUSTERED_DELONG
+    tr = (cohort["split"] == "train").to_numpy()
+    cv = metrics.roc_auc_ci(y[tr], oof.loc[tr, "or_lr"], groups=cohort.loc[tr, "patient_id"].to_numpy())
+    assert tuple(table.loc["train", ["cv_auc", "cv_auc_lower", "cv_auc_upper"]]) == pytest.approx(cv, abs=1e-12)
+    check = t2.json("best_model")["score_check"]
+    assert check["method"] == metrics.CLUSTERED_DELONG
+    assert (check["cv_auc_lower"], check["cv_auc_upper"]) == pytest.approx(cv[1:], abs=1e-12)
+    assert t2.table("score_check").iloc[0]["method"] == metrics.CLUSTERED_DELONG
+    # the same lesions, each its own patient: DeLong, no auc_method column (today's Table 2)
+    plain = metrics.table2_rows("or_lr", y[tr], scores.loc[tr, "or_lr"], y[~tr], scores.loc[~tr, "or_lr"],
+                                s_train_cv=oof.loc[tr, "or_lr"], groups_train=cohort.loc[tr, "case_id"],
+                                groups_test=cohort.loc[~tr, "case_id"])
+    pd.testing.assert_frame_equal(plain, metrics.table2_rows("or_lr", y[tr], scores.loc[tr, "or_lr"], y[~tr],
+                                                             scores.loc[~tr, "or_lr"], s_train_cv=oof.loc[tr, "or_lr"]))
+    assert "auc_method" not in plain.columns
+
+
+def test_nomogram_stage_with_two_lesions_per_patient_gives_clustered_roc_intervals_and_comparison(tmp_path):
+    """roc_auc and roc_comparison of a cohort of two lesions per patient: Obuchowski's clustered DeLong
+    (Python's roc_auc_ci and the R package's compare_roc, each equal to metrics' groups=)."""
+    from srnomogram import metrics, stats
+    from srnomogram.study.stages import run_nomogram
+
+    ro, _, _ = stats._r()
+    if "cluster" not in list(ro.r("names(formals(srnomogram::compare_roc))")):
+        pytest.skip("the installed R package has no compare_roc(cluster = ) (reinstall it from this tree)")
+    cfg, inputs = _nomogram_inputs(tmp_path, alpha=0.05, dca_bootstraps=0, patient_id=[f"pt{k // 2:02d}" for k in range(60)])
+    run_nomogram(_ctx(cfg, inputs, tmp_path / "nom", "nomogram"))
+    out = tmp_path / "nom"
+    preds = pd.read_csv(out / "predictions.csv", dtype={"case_id": str})
+    cohort = pd.read_csv(inputs["split"].file("cohort.csv"), dtype={"case_id": str, "patient_id": str})
+    pid = preds["case_id"].map(dict(zip(cohort["case_id"], cohort["patient_id"])))
+    roc = pd.read_csv(out / "roc_auc.csv").set_index(["set", "model"])
+    for s in ("train", "test"):
+        part = (preds["split"] == s).to_numpy()
+        for name in ("clinical", "nomogram"):
+            auc = metrics.roc_auc_ci(preds.loc[part, "label"], preds.loc[part, f"risk_{name}"], groups=pid[part].to_numpy())
+            assert tuple(roc.loc[(s, name), ["auc", "lower", "upper"]]) == pytest.approx(auc, abs=1e-12)
+            assert roc.loc[(s, name), "method"] == metrics.CLUSTERED_DELONG
+    te = (preds["split"] == "test").to_numpy()
+    cmp = pd.read_csv(out / "roc_comparison.csv").iloc[0]
+    z, p = metrics.compare_auc_delong(preds.loc[te, "label"], preds.loc[te, "risk_nomogram"], preds.loc[te, "risk_clinical"],
+                                      groups=pid[te].to_numpy())
+    assert (cmp["statistic"], cmp["p_value"]) == pytest.approx((z, p), abs=1e-12)
+    assert "Obuchowski 1997" in cmp["method"]

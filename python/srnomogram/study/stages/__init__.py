@@ -127,7 +127,7 @@ def build_stages(cfg) -> list[Stage]:
                 stages.append(Stage(name, make_deep_stage(images, arch), deps=deps, extra_key=_deep_key, version="3", pins=_deep_pins(images, arch),
                                     apply=Apply(apply_deep(images, arch))))
                 model_deps.append(name)
-    stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",), version="5",
+    stages.append(Stage("table2", run_table2, deps=("split", *model_deps), sections=("nomogram",), version="6",
                         pins=(*pins("scores", "scores_oof", "model_aucs"), Pin("model_labels", read=_model_labels,
                                                                             title="Display label of every model id"),
                               Pin("table2", section="tables", order=20, title=TITLES["table2"]),
@@ -137,7 +137,7 @@ def build_stages(cfg) -> list[Stage]:
     stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key, version="2",
                         pins=(Pin("table1", section="tables", order=10, title=TITLES["table1"]),
                               Pin("table_s2", section="tables", order=40, title=TITLES["table_s2"]))))
-    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="9",
+    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="10",
                         pins=(*pins("predictions", "nomogram_points", "clinical_points", "calibration"),
                               *(Pin(n, section="tables", order=o, title=TITLES[n]) for o, n in zip(range(50, 150, 10), NOMOGRAM_TABLES)),
                               Pin("decision_curves", section="tables", order=150, show=False,

@@ -133,14 +133,18 @@ def run_nomogram(ctx):
         if cfg.nomogram.dca_bootstraps > 0
         else {"conf_level": None}
     )
+    clustered = patient_ids(data).duplicated().any()  # a patient with several lesions: clustered DeLong
     for s in ("train", "test"):
         part = preds[preds["split"] == s]
         y = part["label"].to_numpy()
+        groups = patient_ids(data.loc[part.index]).to_numpy()
         for name in fits:
-            # the one AUC of the package (Table 2's), DeLong, proven equal to pROC in test_metrics
-            auc, lower, upper = metrics.roc_auc_ci(y, part[f"risk_{name}"].to_numpy(), alpha=1 - level)
+            # the one AUC of the package (Table 2's), DeLong, proven equal to pROC in test_metrics;
+            # Obuchowski's clustered DeLong when a patient has several lesions in the set
+            auc, lower, upper = metrics.roc_auc_ci(y, part[f"risk_{name}"].to_numpy(), alpha=1 - level, groups=groups)
             roc_rows.append({"set": s, "model": name, "auc": auc, "lower": lower, "upper": upper,
-                             "estimate": "apparent" if s == "train" else "held-out"})
+                             "estimate": "apparent" if s == "train" else "held-out",
+                             **({"method": metrics.auc_ci_method(groups)} if clustered else {})})
             if s == "train":
                 h = stats.hl_test(y, part[f"risk_{name}"].to_numpy(), g=cfg.nomogram.hl_groups)
                 hl_rows.append({"set": s, "model": name, "statistic": h["statistic"], "df": h["df"], "p_value": h["p_value"],
@@ -154,7 +158,9 @@ def run_nomogram(ctx):
             d = d.rename(columns={"model": "curve"})  # rmda's curve name: the formula, "All" or "None"
             dca.append(d.assign(set=s, model=name, conf_level=level if cfg.nomogram.dca_bootstraps > 0 else np.nan))
         if s == "test":
-            c = stats.compare_roc(y, part["risk_nomogram"].to_numpy(), part["risk_clinical"].to_numpy())
+            # clustered (Obuchowski) when a test patient has several lesions; R's method says which
+            cl = {"cluster": list(groups)} if metrics.auc_ci_method(groups) == metrics.CLUSTERED_DELONG else {}
+            c = stats.compare_roc(y, part["risk_nomogram"].to_numpy(), part["risk_clinical"].to_numpy(), **cl)
             cmp_rows.append({"set": s, "comparison": "nomogram vs clinical", "estimate": "held-out",
                              **c.drop(["df", "auc_of_score1", "auc_of_score2"]).to_dict()})
     ctx.write_table("roc_auc", with_labels(pd.DataFrame(roc_rows)))

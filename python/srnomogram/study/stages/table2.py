@@ -16,8 +16,12 @@ logger = logging.getLogger(__name__)
 
 
 def run_table2(ctx):
-    """Table 2: AUC (95% CI, DeLong; apparent and cross-validated on train), sensitivity, ... of the models; best model's score."""
+    """Table 2: AUC (95% CI, DeLong; apparent and cross-validated on train), sensitivity, ... of the models; best model's score.
+
+    When a patient has several lesions in a set (BUS-BRA's two views), that set's AUC intervals and
+    the score check's are the clustered DeLong intervals, patients as clusters (``auc_method``)."""
     from ... import metrics
+    from ...data.manifest import patient_ids
 
     cfg = ctx.config
     cohort = load_cohort(ctx.inputs["split"])
@@ -34,9 +38,11 @@ def run_table2(ctx):
         raise ConfigError("The study has no models: enable radiomics and/or deep.")
     tr, te = (scores["split"] == "train").to_numpy(), (scores["split"] == "test").to_numpy()
     y = scores["label"].to_numpy()
+    patients = patient_ids(cohort).to_numpy()  # scores keep the cohort's rows and order
     rows = [
         metrics.table2_rows(m, y[tr], scores[m].to_numpy()[tr], y[te], scores[m].to_numpy()[te],
-                            alpha=cfg.nomogram.alpha, s_train_cv=oof[m].to_numpy()[tr] if m in oof.columns else None)
+                            alpha=cfg.nomogram.alpha, s_train_cv=oof[m].to_numpy()[tr] if m in oof.columns else None,
+                            groups_train=patients[tr], groups_test=patients[te])
         for m in models
     ]
     table2 = pd.concat(rows, ignore_index=True)
@@ -53,7 +59,7 @@ def run_table2(ctx):
             "enter the nomogram; train longer (deep.epochs) or enable radiomics."
         )
     check = metrics.score_check(best, y[tr], oof[best].to_numpy()[tr] if best in oof.columns else None,
-                                alpha=cfg.nomogram.alpha)
+                                alpha=cfg.nomogram.alpha, groups=patients[tr])
     if check["no_signal"] is not False:
         _score_check_failed(cfg, best, check)
     ctx.write_table("scores", scores)
