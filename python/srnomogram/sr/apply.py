@@ -468,6 +468,8 @@ def _refuse_overwriting(df, manifest_path, column, mask_column, flags=("--column
     (SR resampled back keeps the original masks). Empty cells lose nothing. Any other column (``age``,
     ``split``, a second image of the lesion) would be lost, so apply stops before computing anything.
     """
+    from ..data.manifest import _show
+
     for col, flag, is_sr in ((column, flags[0], lambda v, row: _is_sr_file(v)),
                              (mask_column, flags[1], lambda v, row: _is_sr_file(v) or str(v) == str(row["mask"]))):
         if col not in df.columns:
@@ -475,12 +477,8 @@ def _refuse_overwriting(df, manifest_path, column, mask_column, flags=("--column
         for i, (value, (_, row)) in enumerate(zip(df[col], df.iterrows())):
             if not _blank(value) and not is_sr(value, row):
                 raise InputError(f"{flag} {col!r} names a column of {manifest_path} that holds other data (row {i + 2}: "
-                                 f"{_shown(value)}), not SR paths of an earlier sr apply; it would be overwritten. "
+                                 f"{_show(value)}), not SR paths of an earlier sr apply; it would be overwritten. "
                                  f"Give a new column name (default {'image_sr' if flag == flags[0] else 'mask_sr'!r}).")
-
-
-def _shown(value) -> str:
-    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _refuse_sr_inputs(df, manifest_path) -> None:
@@ -636,11 +634,13 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
     if writes_spacing and "spacing_sr" in df.columns:
         import pandas as pd
 
+        from ..data.manifest import _show
+
         old = pd.to_numeric(df["spacing_sr"], errors="coerce").to_numpy(dtype=float)
         same = np.isclose(old, np.asarray(spacing_out, dtype=float), rtol=0, atol=0) | np.isnan(old) & df["spacing_sr"].map(_blank).to_numpy()
         if not same.all():
             i = int(np.flatnonzero(~same)[0])
-            raise InputError(f"{manifest_path} has a column 'spacing_sr' (row {i + 2}: {_shown(df['spacing_sr'].iloc[i])}) that is not "
+            raise InputError(f"{manifest_path} has a column 'spacing_sr' (row {i + 2}: {_show(df['spacing_sr'].iloc[i])}) that is not "
                              f"the SR spacing this run writes there ({spacing_out[i]!r}: half the row's spacing); it would be overwritten. "
                              "Rename that column of the manifest: sr apply writes the 2x grid's spacing to 'spacing_sr'.")
     if todo:
