@@ -8,7 +8,9 @@
 #' records) are read; `parquet` and `arrow` only when the suggested `arrow`
 #' package is installed; pickle-based types (`joblib`) and others are refused
 #' with an error of class `srnomogram_error_pin`, since untrusted pickles must
-#' never be loaded.
+#' never be loaded. The data file is checked against the SHA-256 that Python's
+#' `write_pin` records (`content_sha256`): a pin edited after it was written is
+#' refused with the same class of error, naming the stage to rerun.
 #'
 #' @param path Folder of the board (`board_folder(path, versioned = True)`).
 #' @param name Pin name, e.g. `"scores"`.
@@ -40,6 +42,7 @@ read_pin <- function(path, name, version = NULL) {
   if (!file.exists(f)) {
     abort_pin("Pin {.val {name}} version {.val {version}}: data file {.path {f}} is missing.")
   }
+  check_pin_file(f, meta, path, name)
   df <- switch(type,
     csv = utils::read.csv(f, stringsAsFactors = FALSE, check.names = FALSE),
     json = as.data.frame(jsonlite::fromJSON(f, simplifyVector = TRUE)),
@@ -73,11 +76,25 @@ read_file_pin <- function(path, name, version = NULL) {
   }
   f <- file.path(path, name, meta$version, unlist(meta$file)[1])
   if (!file.exists(f)) abort_pin("Pin {.val {name}} version {.val {meta$version}}: data file {.path {f}} is missing.")
-  want <- meta$user$content_sha256
-  if (!is.null(want) && !identical(digest::digest(file = f, algo = "sha256"), want)) {
-    abort_pin("Pin {.val {name}}: {.file {basename(f)}} does not match its SHA-256; rewrite the pin.")
-  }
+  check_pin_file(f, meta, path, name)
   structure(f, pin_meta = meta)
+}
+
+# A pin's file must have the SHA-256 that Python's write_pin recorded in `content_sha256` (the file's
+# bytes; for CSV pins of boards written before that, srnomogram.utils.hash_bytes of them: SHA-256 of
+# the length as 8 little-endian bytes, then the bytes). An edited pin is refused, never read.
+check_pin_file <- function(f, meta, path, name) {
+  want <- meta$user$content_sha256
+  if (is.null(want)) return(invisible(f))
+  if (identical(digest::digest(file = f, algo = "sha256"), want)) return(invisible(f))
+  n <- file.size(f)
+  prefixed <- c(as.raw(floor(n / 256^(0:7)) %% 256), readBin(f, "raw", n))
+  if (identical(digest::digest(prefixed, algo = "sha256", serialize = FALSE), want)) return(invisible(f))
+  stage <- meta$user$stage
+  remedy <- if (is.null(stage)) "rewrite it with the command that wrote it" else
+    paste0("rerun the stage that writes it with --force ", stage, " (srnomogram run STUDY.yaml --force ", stage, ")")
+  abort_pin(c("Pin {.val {name}} on board {.path {path}} was changed after it was written: {.file {basename(f)}} (version {.val {meta$version}}) does not match its SHA-256 recorded then, so it is not read.",
+              i = "{remedy}."))
 }
 
 # The parsed data.txt of a pin's version (the latest by default), with `version`.

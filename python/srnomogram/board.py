@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import io
 import json
 import os
@@ -44,6 +45,7 @@ __all__ = [
     "BoardError",
     "write_pin",
     "read_pin",
+    "verify_pin",
     "write_object",
     "read_object",
     "pin_meta",
@@ -74,7 +76,8 @@ _TRACKED_PACKAGES = (
 
 
 class BoardError(SrnomogramError):
-    """A pin is missing, of the wrong type, or may not be read (pickles from a foreign board)."""
+    """A pin is missing, of the wrong type, edited after it was written, or may not be read (pickles from a
+    foreign board)."""
 
 
 # ----------------------------------------------------------------------------------- provenance
@@ -233,9 +236,8 @@ def write_pin(board_dir, name, df, metadata=None, title=None, description=None) 
         df = df.rename_axis(index_names).reset_index()
     meta[_INDEX_KEY] = index_names
     board = _board(board_dir, create=True)
-    from .utils import hash_bytes
-
-    meta["content_sha256"] = hash_bytes(df.to_csv(index=False))
+    # pins writes the file with DataFrame.to_csv(path, index=False): these bytes (tests/python/test_board.py)
+    meta["content_sha256"] = hashlib.sha256(df.to_csv(index=False).encode("utf-8")).hexdigest()
     with _quiet():
         m = board.pin_write(
             df,
@@ -245,6 +247,7 @@ def write_pin(board_dir, name, df, metadata=None, title=None, description=None) 
             description=description,
             metadata=meta,
             created=_next_created(board, name),
+            force_identical_write=_latest_edited(board, board_dir, name),
         )
     return m.version.version
 
@@ -304,8 +307,9 @@ def read_pin(board_dir, name, version=None, allow_pickle=False):
     Raises
     ------
     BoardError
-        Missing pin or version; a pickle pin without ``allow_pickle=True``; a pickle pin on a board
-        not created by the current user.
+        Missing pin or version; a CSV whose bytes do not match the SHA-256 recorded when it was
+        written (``content_sha256``: the pin was edited on the board, see :func:`verify_pin`); a pickle
+        pin without ``allow_pickle=True``; a pickle pin on a board not created by the current user.
     """
     _check_name(name, "read_pin")
     board = _board(board_dir)
@@ -314,10 +318,11 @@ def read_pin(board_dir, name, version=None, allow_pickle=False):
         return read_object(board_dir, name, version=version, allow_pickle=allow_pickle)
     if meta.type != "csv":
         raise BoardError(f"Pin {name!r} on board {board_dir} has type {meta.type!r}; read_pin reads 'csv' pins.")
+    path = _checked_file(board_dir, name, meta)
     # Read the CSV ourselves so identifiers stay strings ("001" is not 1).
     index_names = (meta.user or {}).get(_INDEX_KEY) or []
     str_cols = {c: str for c in {*index_names, "case_id"}}
-    df = pd.read_csv(Path(board_dir) / name / meta.version.version / meta.file, dtype=str_cols)
+    df = pd.read_csv(path, dtype=str_cols)
     if index_names:
         df = df.set_index(index_names if len(index_names) > 1 else index_names[0])
     return df
@@ -340,25 +345,113 @@ def write_file_pin(board_dir, name, path, metadata=None, title=None) -> str:
     meta["content_sha256"] = file_sha256(path)
     board = _board(board_dir, create=True)
     with _quiet():
-        m = board.pin_upload(str(path), name=name, title=title or name, metadata=meta)
+        if _latest_edited(board, board_dir, name):
+            # pin_upload has no force_identical_write; its own store call (pins >= 0.8) does
+            m = board._pin_store(str(path), name, type="file", title=title or name, metadata=meta,
+                                 created=_next_created(board, name), force_identical_write=True)
+        else:
+            m = board.pin_upload(str(path), name=name, title=title or name, metadata=meta)
     return m.version.version
 
 
 def read_file_pin(board_dir, name, version=None) -> Path:
     """The path of a ``file`` pin's file on the board (checked against its ``content_sha256``)."""
-    from .utils import file_sha256
-
     _check_name(name, "read_file_pin")
     board = _board(board_dir)
     meta = _meta_or_raise(board, board_dir, name, version)
     if meta.type != "file":
         raise BoardError(f"Pin {name!r} on board {board_dir} has type {meta.type!r}; read_file_pin reads 'file' pins.")
+    return _checked_file(board_dir, name, meta)
+
+
+# ----------------------------------------------------------------------------------- verification
+# file -> (its stat signature, SHA-256): one report reads a pin several times (tables, figures,
+# records) and hashes it once. The signature holds st_ctime_ns, which every write changes and no
+# user call can set back, so an edit is never served from here.
+_DIGESTS: dict[str, tuple[tuple, str]] = {}
+
+
+def _digest(path: Path) -> str:
+    from .utils import file_sha256
+
+    st = path.stat()
+    sig = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    hit = _DIGESTS.get(str(path))
+    if hit is not None and hit[0] == sig:
+        return hit[1]
+    sha = file_sha256(path)
+    _DIGESTS[str(path)] = (sig, sha)
+    return sha
+
+
+def _matches(path: Path, want: str) -> bool:
+    """True when ``path``'s bytes have the recorded SHA-256 (or, for CSV pins written before it was the
+    plain SHA-256, the length-prefixed :func:`srnomogram.utils.hash_bytes` of the same bytes)."""
+    if _digest(path) == want:
+        return True
+    from .utils import hash_bytes
+
+    return path.suffix == ".csv" and hash_bytes(path.read_bytes()) == want
+
+
+def _edited_message(board_dir, name, meta, path: Path) -> str:
+    stage = (meta.user or {}).get("stage")
+    remedy = (f"rerun the stage that writes it with --force {stage} (srnomogram run STUDY.yaml --force {stage}, "
+              f"or the same validate command with --force {stage})" if stage else "rewrite it with the command that wrote it")
+    return (f"Pin {name!r} on board {board_dir} was changed after it was written: {path.name} (version "
+            f"{meta.version.version}) does not match its SHA-256 recorded then, so it is not used; {remedy}.")
+
+
+def _checked_file(board_dir, name, meta) -> Path:
+    """The pin version's file, after checking its bytes against ``content_sha256`` (BoardError if edited)."""
     files = [meta.file] if isinstance(meta.file, str) else list(meta.file)
     path = Path(board_dir) / name / meta.version.version / files[0]
+    if not path.is_file():
+        raise BoardError(f"Pin {name!r} on board {board_dir}: its file {path.name} of version {meta.version.version} is missing; "
+                         "rewrite the pin with the command that wrote it.")
     want = (meta.user or {}).get("content_sha256")
-    if want and file_sha256(path) != want:
-        raise BoardError(f"Pin {name!r} on board {board_dir}: {path.name} does not match its SHA-256; rewrite the pin.")
+    if want and not _matches(path, want):
+        raise BoardError(_edited_message(board_dir, name, meta, path))
     return path
+
+
+def verify_pin(board_dir, name, version=None) -> dict:
+    """Check a pin's file against the SHA-256 recorded when it was written; return its metadata.
+
+    :func:`read_pin` and :func:`read_file_pin` check every read the same way; the study's publisher
+    calls this before it reuses a pin of a cached stage, so a pin edited on the board (a table's AUC
+    changed by hand) is refused instead of reaching ``tables/`` and the report.
+
+    Raises
+    ------
+    BoardError
+        The file differs from its record; the message names the pin, the board and the stage to
+        rerun with ``--force``. Missing pin or version.
+    """
+    _check_name(name, "verify_pin")
+    board = _board(board_dir)
+    meta = _meta_or_raise(board, board_dir, name, version)
+    if meta.type not in _PICKLE_TYPES:  # pickles record no content hash
+        _checked_file(board_dir, name, meta)
+    return pin_meta(board_dir, name, version=meta.version.version)
+
+
+def _latest_edited(board, board_dir, name) -> bool:
+    """True when the pin's latest version no longer matches its record: pins would then keep the edited
+    file as "identical" to a rewrite of the same table (it compares the recorded hashes), so the writers
+    force a new version."""
+    try:
+        if not board.pin_exists(name):
+            return False
+        meta = board.pin_meta(name)
+        if meta.type in _PICKLE_TYPES:
+            return False
+        _checked_file(board_dir, name, meta)
+    except BoardError:
+        return True
+    except Exception:  # an unreadable version: pins' own write reports what is wrong
+        return False
+    return False
 
 
 def pin_meta(board_dir, name, version=None) -> dict:

@@ -185,7 +185,7 @@ def _take(X, idx):
     return np.asarray(X)[idx]
 
 
-def cross_fit(estimator, X, y, folds, *, ids=None, cache: FoldCache | None = None, label: str = "") -> np.ndarray:
+def cross_fit(estimator, X, y, folds, *, ids=None, cache: FoldCache | None = None, label: str = "", fit_params=None) -> np.ndarray:
     """Out-of-fold malignant probabilities: row i scored by a clone of ``estimator`` fitted without i's fold.
 
     Parameters
@@ -205,6 +205,10 @@ def cross_fit(estimator, X, y, folds, *, ids=None, cache: FoldCache | None = Non
         Reuse finished folds and write each new fold as soon as it is done.
     label : str
         Name shown in the log ("fold 2 of 5").
+    fit_params : dict, optional
+        Arrays with one entry per row, passed to each fold's ``fit`` restricted to its rows, e.g.
+        ``{"model__groups": patients}`` (the SVM's inner folds by patient). A ``cache`` must be keyed
+        by them too.
 
     Returns
     -------
@@ -231,7 +235,7 @@ def cross_fit(estimator, X, y, folds, *, ids=None, cache: FoldCache | None = Non
                 logger.info("%sfold %d of %d: reused.", f"{label}: " if label else "", f + 1, k)
                 continue
         t0 = time.perf_counter()
-        model = clone(estimator).fit(_take(X, fit_rows), y[fit_rows])
+        model = clone(estimator).fit(_take(X, fit_rows), y[fit_rows], **{k: np.asarray(v)[fit_rows] for k, v in (fit_params or {}).items()})
         out[held] = np.asarray(model.predict_proba(_take(X, held)), dtype=float)[:, 1]
         if cache is not None:
             cache.put(f, held_ids, out[held])

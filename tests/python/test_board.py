@@ -148,3 +148,80 @@ def test_r_reads_a_file_pins_npz_exactly_as_numpy_wrote_it(tmp_path):
     for k, want in arrays.items():
         assert got[k].shape == want.shape, k
         np.testing.assert_array_equal(got[k].astype(want.dtype), want, err_msg=k)
+
+
+def _edit_first_number(csv_path, new="0.999"):
+    """Change the first row's second cell of a CSV in place, as a hand edit of a table would."""
+    lines = csv_path.read_text(encoding="utf-8").splitlines()
+    cells = lines[1].split(",")
+    cells[1] = new
+    lines[1] = ",".join(cells)
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_pin_records_the_sha256_of_exactly_the_bytes_pins_wrote(tmp_path):
+    import hashlib
+
+    df = _features().assign(score=[0.125, np.nan, 1 / 3])
+    board.write_pin(tmp_path, "scores", df)
+    (csv,) = (tmp_path / "scores").glob("*/scores.csv")
+    table = df.rename_axis("case_id").reset_index()
+    assert csv.read_bytes() == table.to_csv(index=False).encode("utf-8")
+    assert board.pin_meta(tmp_path, "scores")["content_sha256"] == hashlib.sha256(csv.read_bytes()).hexdigest()
+
+
+def test_an_edited_csv_pin_is_refused_on_read_naming_pin_board_and_stage(tmp_path):
+    df = pd.DataFrame({"model": ["or_lr", "sr_lr"], "auc": [0.812, 0.845]})
+    board.write_pin(tmp_path, "table2", df, metadata={"stage": "table2"})
+    pd.testing.assert_frame_equal(board.read_pin(tmp_path, "table2"), df)
+    (csv,) = (tmp_path / "table2").glob("*/table2.csv")
+    _edit_first_number(csv)
+    assert pd.read_csv(csv)["auc"].tolist() == [0.999, 0.845]  # the edit is there to be read
+    with pytest.raises(board.BoardError, match=r"Pin 'table2' on board .* was changed after it was written: table2\.csv .*"
+                                               r"--force table2") as err:
+        board.read_pin(tmp_path, "table2")
+    assert str(tmp_path) in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(board.BoardError, match="changed after it was written"):
+        board.verify_pin(tmp_path, "table2")
+    # rewriting the same table (what --force STAGE does) makes a fresh version, although pins would
+    # take the unchanged table for the edited file's "identical" content
+    board.write_pin(tmp_path, "table2", df, metadata={"stage": "table2"})
+    pd.testing.assert_frame_equal(board.read_pin(tmp_path, "table2"), df)
+    assert len(board.pin_versions(tmp_path, "table2")) == 2
+
+
+def test_a_pin_without_a_stage_names_the_command_that_wrote_it(tmp_path):
+    board.write_pin(tmp_path, "scores", _features())
+    (csv,) = (tmp_path / "scores").glob("*/scores.csv")
+    _edit_first_number(csv)
+    with pytest.raises(board.BoardError, match="rewrite it with the command that wrote it"):
+        board.read_pin(tmp_path, "scores")
+
+
+def test_pins_recorded_with_the_earlier_length_prefixed_hash_still_read(tmp_path):
+    """Boards written before content_sha256 was the file's plain SHA-256 held hash_bytes(csv text)."""
+    from srnomogram.utils import hash_bytes
+
+    df = pd.DataFrame({"a": [1.5, 2.5]})
+    board.write_pin(tmp_path, "scores", df)
+    (txt,) = (tmp_path / "scores").glob("*/data.txt")
+    meta = yaml.safe_load(txt.read_text(encoding="utf-8"))
+    meta["user"]["content_sha256"] = hash_bytes(df.to_csv(index=False))
+    txt.write_text(yaml.safe_dump(meta), encoding="utf-8")
+    pd.testing.assert_frame_equal(board.read_pin(tmp_path, "scores"), df)
+    (csv,) = (tmp_path / "scores").glob("*/scores.csv")
+    csv.write_text("a\n0.999\n2.5\n", encoding="utf-8")
+    with pytest.raises(board.BoardError, match="changed after it was written"):
+        board.read_pin(tmp_path, "scores")
+
+
+def test_rewriting_an_edited_file_pin_makes_a_fresh_version(tmp_path):
+    src = tmp_path / "split_info.json"
+    src.write_text('{"n_train": 96}', encoding="utf-8")
+    board.write_file_pin(tmp_path / "b", "split_info", src, metadata={"stage": "split"})
+    path = board.read_file_pin(tmp_path / "b", "split_info")
+    path.write_text('{"n_train": 9}', encoding="utf-8")
+    with pytest.raises(board.BoardError, match="--force split"):
+        board.read_file_pin(tmp_path / "b", "split_info")
+    board.write_file_pin(tmp_path / "b", "split_info", src, metadata={"stage": "split"})
+    assert board.read_file_pin(tmp_path / "b", "split_info").read_text(encoding="utf-8") == '{"n_train": 96}'

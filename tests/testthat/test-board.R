@@ -84,3 +84,23 @@ test_that("read_pin reads a board written by Python pins when available", {
   expect_equal(df$score, c(0.25, 0.75))
   expect_equal(attr(df, "pin_meta")$user$seed, 3)
 })
+
+test_that("read_pin checks a Python pin's SHA-256 and refuses an edited pin, naming the stage to rerun", {
+  # fixtures/board_python: written by srnomogram.board.write_pin; legacy_scores records the earlier
+  # length-prefixed hash (srnomogram.utils.hash_bytes) that boards written before 0.1.1 hold
+  board <- withr::local_tempdir()
+  file.copy(testthat::test_path("fixtures", "board_python"), board, recursive = TRUE)
+  board <- file.path(board, "board_python")
+  t2 <- read_pin(board, "table2")
+  expect_equal(t2$auc, c(0.8125, 0.875), tolerance = 0)
+  expect_equal(read_pin(board, "legacy_scores")$score, c(0.25, 0.75), tolerance = 0)
+  f <- list.files(file.path(board, "table2"), pattern = "\\.csv$", recursive = TRUE, full.names = TRUE)
+  writeLines(sub("0.8125", "0.999", readLines(f), fixed = TRUE), f)
+  expect_equal(utils::read.csv(f)$auc[1], 0.999)  # the edit is there to be read
+  err <- expect_error(read_pin(board, "table2"), "changed after it was written", class = "srnomogram_error_pin")
+  expect_match(conditionMessage(err), "--force table2", fixed = TRUE)
+  expect_match(conditionMessage(err), "table2.csv", fixed = TRUE)
+  g <- list.files(file.path(board, "legacy_scores"), pattern = "\\.csv$", recursive = TRUE, full.names = TRUE)
+  writeLines(sub("0.75", "0.7", readLines(g), fixed = TRUE), g)
+  expect_error(read_pin(board, "legacy_scores"), "command that wrote it", class = "srnomogram_error_pin")
+})

@@ -130,6 +130,9 @@ def stratified_split(df: pd.DataFrame, test_size: float = 0.2, seed: int = 0, id
 def split_manifest(manifest: str | os.PathLike, test_size: float = 0.2, seed: int = 0, output: str | os.PathLike | None = None) -> Path:
     """Write (or overwrite) the ``split`` column of a manifest, atomically.
 
+    An existing ``split`` (train/test: the column this writes) is replaced with a warning that says how
+    many rows change side; no other column is written.
+
     Other columns are kept exactly as written (paths stay relative) when ``output`` lies in the
     manifest's folder; elsewhere paths are rewritten as :func:`~srnomogram.data.manifest.write_manifest` does.
 
@@ -154,6 +157,11 @@ def split_manifest(manifest: str | os.PathLike, test_size: float = 0.2, seed: in
     checked = load_manifest(manifest, check_files=False)
     split = stratified_split(checked, test_size=test_size, seed=seed, source=str(manifest))
     out = Path(output) if output is not None else manifest
+    if "split" in checked.columns:  # its own column (load_manifest admits only train/test there): said, not silent
+        changed = int((checked["split"].astype(str).to_numpy() != split.to_numpy()).sum())
+        if changed:
+            log.warning("%s already has a split column; %d of its %d rows change side (seed %d, test_size %s). "
+                        "Pass -o to keep it and write the new split elsewhere.", manifest, changed, len(split), seed, test_size)
     if out.absolute().parent.resolve() == manifest.absolute().parent.resolve():
         raw = pd.read_csv(manifest, dtype=str, keep_default_na=False)
         raw["split"] = split.to_numpy()

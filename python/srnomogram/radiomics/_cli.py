@@ -86,7 +86,13 @@ def _fit(args):
         from ..validation import training_folds
 
         folds = training_folds(df.reset_index().assign(split=split.to_numpy()), n_splits=args.folds, seed=args.seed)
-    res = fit_or_sr_models(df["label"], split, _read_table(args.features), _read_table(args.sr_features) if args.sr_features else None, random_state=args.seed, folds=folds)
+    patients = None
+    if "patient_id" in df.columns:
+        from ..data.manifest import patient_ids
+
+        patients = patient_ids(df.reset_index()).set_axis(df.index)
+    res = fit_or_sr_models(df["label"], split, _read_table(args.features), _read_table(args.sr_features) if args.sr_features else None,
+                           random_state=args.seed, folds=folds, groups=patients)
     out = Path(args.output)
     write_csv_atomic(res["table2"], out / "radiomics_table2.csv")
     write_csv_atomic(res["scores"], out / "radiomics_scores.csv")

@@ -25,6 +25,7 @@ from ..errors import InputError, param_error
 KINDS = tuple(names.RADIOMICS_METHODS)  # ("lr", "svm")
 
 
+
 def make_model(kind: str = "lr", random_state=0, alpha: float = 0.05, r_threshold: float = 0.9, C: float = 1.0, svm_kernel: str = "linear"):
     """The paper's radiomics pipeline with a logistic regression or SVM at the end.
 
@@ -32,8 +33,10 @@ def make_model(kind: str = "lr", random_state=0, alpha: float = 0.05, r_threshol
     ----------
     kind : {"lr", "svm"}
         Final classifier: ``LogisticRegression(C=C, max_iter=10000)`` (L2, lbfgs) or
-        ``CalibratedClassifierCV(SVC(kernel=svm_kernel, C=C), method="sigmoid", cv=5,
-        ensemble=False)`` (Platt-scaled probabilities, as ``SVC(probability=True)``).
+        :class:`~srnomogram.radiomics.calibration.PlattCalibratedCV` ``(SVC(kernel=svm_kernel, C=C),
+        method="sigmoid", cv=5, ensemble=False)`` (Platt-scaled probabilities, as ``SVC(probability=True)``),
+        a ``CalibratedClassifierCV`` whose 5 inner folds are lowered to the smaller class's training
+        lesions when it has fewer (a class needs 2).
     random_state : int
         Seed of the SVM's probability calibration (and of the LR solver, which is deterministic).
     alpha : float
@@ -51,12 +54,12 @@ def make_model(kind: str = "lr", random_state=0, alpha: float = 0.05, r_threshol
         Steps ``select``, ``scale``, ``prune``, ``model``; picklable; ``predict_proba(X)[:, 1]``
         is the malignancy score.
     """
-    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
+    from .calibration import PlattCalibratedCV
     from .selection import CorrelationPruner, MannWhitneySelector
 
     if kind not in KINDS:
@@ -64,9 +67,9 @@ def make_model(kind: str = "lr", random_state=0, alpha: float = 0.05, r_threshol
     if kind == "lr":
         clf = LogisticRegression(C=C, max_iter=10000, random_state=random_state)
     else:
-        # Platt scaling on 5-fold cross-validated decision values, then one SVM on all training
-        # data (what SVC(probability=True) did, which scikit-learn 1.9 deprecates)
-        clf = CalibratedClassifierCV(SVC(kernel=svm_kernel, C=C, random_state=random_state), method="sigmoid", cv=5, ensemble=False)
+        # Platt scaling on 5-fold cross-validated decision values (fewer for a small class), then one SVM
+        # on all training data (what SVC(probability=True) did, which scikit-learn 1.9 deprecates)
+        clf = PlattCalibratedCV(SVC(kernel=svm_kernel, C=C, random_state=random_state), method="sigmoid", cv=5, ensemble=False)
     return Pipeline(
         [
             ("select", MannWhitneySelector(alpha=alpha)),
@@ -124,7 +127,7 @@ def _finite_columns(X: pd.DataFrame, name: str, nonfinite: str) -> pd.DataFrame:
 
 
 def fit_or_sr_models(labels, split, features_or: pd.DataFrame, features_sr: pd.DataFrame | None = None, random_state: int = 0, nonfinite: str = "drop",
-                     kinds=KINDS, folds: pd.DataFrame | None = None, **model_kwargs) -> dict:
+                     kinds=KINDS, folds: pd.DataFrame | None = None, groups=None, **model_kwargs) -> dict:
     """Fit OR_LR, OR_SVM (and SR_LR, SR_SVM) on the training lesions; score every lesion; cross-fit.
 
     The one implementation behind the study's ``radiomics_models`` stage and ``srnomogram
@@ -150,6 +153,10 @@ def fit_or_sr_models(labels, split, features_or: pd.DataFrame, features_sr: pd.D
         Cross-fitting folds of the training lesions (``case_id``, ``fold``:
         :func:`~srnomogram.validation.training_folds`). When given, ``scores_oof`` holds each
         training lesion's score from the model fitted without its fold.
+    groups : pandas.Series, optional
+        The patient of each case, indexed by case_id (:func:`~srnomogram.data.manifest.patient_ids`):
+        the SVM's inner calibration folds then keep a patient's lesions together and count classes
+        in patients (:class:`~srnomogram.radiomics.calibration.PlattCalibratedCV`).
     **model_kwargs
         Passed to :func:`make_model`.
 
@@ -188,6 +195,15 @@ def fit_or_sr_models(labels, split, features_or: pd.DataFrame, features_sr: pd.D
         X = X.copy()
         X.index = X.index.astype(str)
         sets[key] = _finite_columns(_aligned(X, labels, key.upper()), key.upper(), nonfinite).astype(float)
+    patients = None
+    if groups is not None:
+        groups = pd.Series(groups)
+        groups.index = groups.index.astype(str)
+        patients = groups.reindex(labels.index)
+        if patients.isna().any():
+            raise InputError(f"The 'groups' parameter of fit_or_sr_models has no patient for case {patients.index[patients.isna()][0]!r}; "
+                             "give one per labelled case (patient_ids of the manifest).")
+        patients = patients.astype(str).to_numpy()[train]
     base = pd.DataFrame({"case_id": labels.index.to_numpy(), "split": split.to_numpy(), "label": labels.to_numpy()})
     models, features, scores, oof, tables, reports = {}, {}, base.copy(), base.copy(), [], []
     timing = {"full_fit_s": 0.0, "cross_fit_s": 0.0, "folds": None if fold is None else int(fold.max()) + 1}
@@ -196,13 +212,16 @@ def fit_or_sr_models(labels, split, features_or: pd.DataFrame, features_sr: pd.D
         for kind in kinds:
             m = names.model_id(images, kind)
             t0 = time.perf_counter()
-            model = make_model(kind, random_state=random_state, **model_kwargs).fit(X[train], y[train])
+            # the SVM's inner calibration folds by patient; LR has no inner folds
+            fit_kw = {"model__groups": patients} if kind == "svm" and patients is not None else {}
+            model = make_model(kind, random_state=random_state, **model_kwargs).fit(X[train], y[train], **fit_kw)
             s = model.predict_proba(X)[:, 1]
             t1 = time.perf_counter()
             models[m], features[m], scores[m] = model, [str(c) for c in X.columns], s
             if fold is not None:
                 oof[m] = s.copy()
-                oof.loc[train, m] = cross_fit(make_model(kind, random_state=random_state, **model_kwargs), X[train].reset_index(drop=True), y[train], fold, label=m)
+                oof.loc[train, m] = cross_fit(make_model(kind, random_state=random_state, **model_kwargs), X[train].reset_index(drop=True), y[train], fold,
+                                              label=m, fit_params=fit_kw)
             timing["full_fit_s"] += t1 - t0
             timing["cross_fit_s"] += time.perf_counter() - t1
             t2 = table2_rows(m, y[train], s[train], y[~train], s[~train])  # keyed by the model id

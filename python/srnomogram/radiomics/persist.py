@@ -30,6 +30,7 @@ FORMAT = "srnomogram.radiomics/1"
 TRUSTED_TYPES = (
     "srnomogram.radiomics.selection.CorrelationPruner",
     "srnomogram.radiomics.selection.MannWhitneySelector",
+    "srnomogram.radiomics.calibration.PlattCalibratedCV",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
 )

@@ -118,8 +118,8 @@ def register(subparsers) -> None:
         group.add_argument(*flags, default=argparse.SUPPRESS, **kw)
 
     add("--out-dir", type=Path, help="folder for SR files, named by case id (None: beside the originals)")
-    add("--column", help="new column of SR image paths")
-    add("--mask-column", help="new column of SR mask paths (with --no-resample-back)")
+    add("--column", help="column of SR image paths: a new one, or an earlier run's SR column (any other is refused)")
+    add("--mask-column", help="column of SR mask paths (with --no-resample-back): new, or an earlier run's")
     add("--no-resample-back", dest="resample_back", action="store_false", help="keep the 2x grid (2D: both axes; 3D: z)")
     where = a.add_mutually_exclusive_group()
     add("--manifest-out", group=where, type=Path, help="write the new manifest here (None: MANIFEST_sr.csv beside MANIFEST)")

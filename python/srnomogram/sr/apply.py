@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -446,6 +447,40 @@ def _check_sr_columns(column, mask_column, resample_back) -> None:
                          "(defaults 'image_sr' and 'mask_sr').")
 
 
+#: The file names :func:`sr_path` gives: ``<stem>_sr.png``, ``<stem>_sr2x.nii.gz``, ``<stem>_mask_sr2x.png``, ...
+_SR_FILE = re.compile(r"_sr(2x)?\.(png|nii\.gz)$", re.IGNORECASE)
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == ""
+
+
+def _is_sr_file(value) -> bool:
+    return all(_SR_FILE.search(Path(part.strip()).name) for part in str(value).split(";"))
+
+
+def _refuse_overwriting(df, manifest_path, column, mask_column, flags=("--column", "--mask-column")) -> None:
+    """Refuse to replace a column of the manifest that is not an earlier run's SR column.
+
+    ``sr apply`` writes a new column, or rewrites one it wrote before, which it recognises by its
+    content, whatever its name: an SR image column holds only SR file names (:func:`sr_path`:
+    ``*_sr.png``, ``*_sr2x.nii.gz``, ...), an SR mask column only SR mask files or the row's own ``mask``
+    (SR resampled back keeps the original masks). Empty cells lose nothing. Any other column (``age``,
+    ``split``, a second image of the lesion) would be lost, so apply stops before computing anything.
+    """
+    from ..data.manifest import _show
+
+    for col, flag, is_sr in ((column, flags[0], lambda v, row: _is_sr_file(v)),
+                             (mask_column, flags[1], lambda v, row: _is_sr_file(v) or str(v) == str(row["mask"]))):
+        if col not in df.columns:
+            continue
+        for i, (value, (_, row)) in enumerate(zip(df[col], df.iterrows())):
+            if not _blank(value) and not is_sr(value, row):
+                raise InputError(f"{flag} {col!r} names a column of {manifest_path} that holds other data (row {i + 2}: "
+                                 f"{_show(value)}), not SR paths of an earlier sr apply; it would be overwritten. "
+                                 f"Give a new column name (default {'image_sr' if flag == flags[0] else 'mask_sr'!r}).")
+
+
 def _refuse_sr_inputs(df, manifest_path) -> None:
     """Refuse a manifest whose ``image`` column holds SR outputs (the file has an SR sidecar).
 
@@ -485,7 +520,9 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
         file name is mapped by :func:`srnomogram.utils.safe_names`, so nothing is written outside
         ``out_dir``). By default each goes beside its original as ``<image stem>_sr.png``.
     column, mask_column : str
-        Names of the new path columns.
+        Names of the path columns written: new columns, or SR columns of an earlier run (recognised by
+        their content, see ``_refuse_overwriting``); any other existing column raises ``InputError``
+        before anything is computed.
     resample_back : bool
         Put SR images back onto the original grid (the paper's choice, default). Otherwise 2D images
         are written at 2x (spacing halved: a ``spacing_sr`` column is added) and volumes at 2x z;
@@ -549,6 +586,7 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
     # SR columns of an interrupted run may name files not written yet; the readers check image/mask.
     df = load_manifest(manifest_path, check_files=False, require_label=False)  # SR needs no label: predict's cohorts have none
     _refuse_sr_inputs(df, manifest_path)
+    _refuse_overwriting(df, manifest_path, column, mask_column)
     tag = "_sr" if resample_back else "_sr2x"
     device, bf16 = model.device_, uses_bf16(model.amp, model.device_)
     settings = {"model_format": FORMAT, "srnomogram": __version__, "generator": model.generator_spec_,
@@ -592,6 +630,19 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
         sp = spacing if spacing is not None and not (isinstance(spacing, float) and np.isnan(spacing)) else np.nan
         spacing_out.append(sp / 2 if (is_2d and not resample_back and np.isfinite(sp)) else sp)
         mask_out.append(row["mask"] if resample_back else ";".join(str(m) for m in mdsts))
+    writes_spacing = not resample_back and any_2d and "spacing" in df.columns
+    if writes_spacing and "spacing_sr" in df.columns:
+        import pandas as pd
+
+        from ..data.manifest import _show
+
+        old = pd.to_numeric(df["spacing_sr"], errors="coerce").to_numpy(dtype=float)
+        same = np.isclose(old, np.asarray(spacing_out, dtype=float), rtol=0, atol=0) | np.isnan(old) & df["spacing_sr"].map(_blank).to_numpy()
+        if not same.all():
+            i = int(np.flatnonzero(~same)[0])
+            raise InputError(f"{manifest_path} has a column 'spacing_sr' (row {i + 2}: {_show(df['spacing_sr'].iloc[i])}) that is not "
+                             f"the SR spacing this run writes there ({spacing_out[i]!r}: half the row's spacing); it would be overwritten. "
+                             "Rename that column of the manifest: sr apply writes the 2x grid's spacing to 'spacing_sr'.")
     if todo:
         remote = resolve_scheduler(scheduler) is not None or (jobs != 1 and len(todo) > 1)
         if remote:  # plain data for the workers: the generator as bytes, the device as a string
@@ -607,7 +658,7 @@ def apply_manifest(model, manifest_path, out_dir=None, column: str = "image_sr",
             bar.close()
     df[column] = img_out
     df[mask_column] = mask_out
-    if not resample_back and any_2d and "spacing" in df.columns:
+    if writes_spacing:
         df["spacing_sr"] = spacing_out
     write_manifest(df, dst_manifest)
     log.info("wrote %d SR images (%s, %d computed, %d reused) and column %r to %s", len(df),

@@ -24,11 +24,21 @@ def publisher(cfg, board_dir, metadata=None):
     declares in ``Stage.pins``, with the study's provenance, updated by ``metadata`` (an applied study's:
     the new cohort, the run's options). A table with a ``model`` id column is pinned with the models'
     display ``label`` beside it (:func:`~srnomogram.study.stages.with_labels`): the id is the join key,
-    the label what a reader sees."""
-    from ..board import write_file_pin, write_object, write_pin
+    the label what a reader sees.
+
+    A reused stage's pins are checked first (:func:`~srnomogram.board.verify_pin`): pins keeps an edited
+    pin file as "identical" to a rewrite of the same table, so a pin changed on the board since it was
+    written is refused with :class:`~srnomogram.board.BoardError` (rerun the stage with ``--force``),
+    never carried into ``tables/`` and the report. A stage that ran writes a fresh version over it."""
+    from ..board import list_pins, verify_pin, write_file_pin, write_object, write_pin
     from .stages import with_labels
 
     def publish(stage, result, reused):
+        if reused and stage.pins and Path(board_dir).is_dir():
+            have = set(list_pins(board_dir))
+            for pin in stage.pins:
+                if pin.name in have:
+                    verify_pin(board_dir, pin.name)
         meta_base = {
             "stage": stage.name,
             "stage_key": result.key,

@@ -196,3 +196,19 @@ def test_split_manifest_into_another_folder_rewrites_relative_paths(tmp_path):
     raw = pd.read_csv(out)
     assert raw["image"].tolist() == [str(tmp_path / "img" / f"{c}.png") for c in df.case_id]
     assert raw["split"].tolist() == stratified_split(df, seed=0).tolist()
+
+
+def test_split_manifest_says_when_it_replaces_an_earlier_split(tmp_path, caplog):
+    df = cohort(10, 10)
+    df["image"], df["mask"] = "a.png", "a_mask.png"
+    path = tmp_path / "m.csv"
+    df.to_csv(path, index=False)
+    split_manifest(path, seed=3)
+    with caplog.at_level("WARNING", logger="srnomogram.data.split"):
+        split_manifest(path, seed=3)  # the same split: nothing to say
+    assert not caplog.records
+    first = pd.read_csv(path)["split"]
+    split_manifest(path, seed=4)
+    changed = int((pd.read_csv(path)["split"] != first).sum())
+    assert changed > 0
+    assert f"already has a split column; {changed} of its 20 rows change side (seed 4" in caplog.text

@@ -116,3 +116,64 @@ def test_bad_arguments():
         make_model("rf")
     with pytest.raises(InputError, match="lack 1 case"):
         fit_or_sr_models(y, pd.Series("train", index=y.index), X.iloc[1:])
+
+
+def test_the_svm_of_a_small_study_is_fitted_and_cross_fitted_with_fewer_inner_folds():
+    """8 malignant training lesions in 5 outer folds leave about 6 per fold's training part; 4 leave 3:
+    the SVM's 5 inner folds used to crash the study after the outer folds were lowered."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC
+
+    from srnomogram.validation import training_folds
+
+    X, y = _features(5, n=40)
+    y[:] = 0
+    y.iloc[:6] = 1  # 6 malignant lesions, 4 in training
+    X.iloc[:6, :4] += 2.0
+    split = pd.Series(np.where(np.arange(len(y)) % 3 == 0, "test", "train"), index=y.index)
+    cohort = pd.DataFrame({"case_id": y.index, "split": split.to_numpy(), "label": y.to_numpy()})
+    folds = training_folds(cohort, n_splits=5, seed=0)  # lowered to 4 folds: 4 malignant training lesions
+    res = fit_or_sr_models(y, split, X, random_state=0, kinds=("svm",), folds=folds)
+    tr = (split == "train").to_numpy()
+    model = res["models"]["or_svm"]
+    assert int(y[tr].sum()) == 4 and model.named_steps["model"].n_splits_ == 4
+    # the same fit as scikit-learn's CalibratedClassifierCV with 4 folds after the same selection
+    head = model[:-1]
+    ref = CalibratedClassifierCV(SVC(kernel="linear", C=1.0, random_state=0), method="sigmoid", cv=4, ensemble=False)
+    ref.fit(head.transform(X[tr]), y[tr])
+    np.testing.assert_allclose(res["scores"]["or_svm"], ref.predict_proba(head.transform(X))[:, 1], rtol=0, atol=1e-12)
+    oof = res["scores_oof"].loc[tr, "or_svm"]
+    assert oof.notna().all() and ((oof > 0) & (oof < 1)).all()
+
+
+def test_an_svm_with_one_malignant_training_lesion_is_refused_in_one_line():
+    X, y = _features(6, n=30)
+    y[:] = 0
+    y.iloc[:2] = 1
+    X.iloc[:2, :4] += 3.0
+    split = pd.Series(["train"] * 20 + ["test"] * 10, index=y.index)
+    split.iloc[1] = "test"  # one malignant lesion left in training, with 18 benign
+    with pytest.raises(InputError, match="needs at least 2 benign and 2 malignant training lesions; it got 18 benign and 1 malignant"):
+        fit_or_sr_models(y, split, X, random_state=0, kinds=("svm",))
+
+
+def test_the_svms_inner_folds_follow_the_patients_given_as_groups():
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.model_selection import StratifiedGroupKFold
+    from sklearn.svm import SVC
+
+    X, y = _features(7, n=60)
+    split = pd.Series(np.where(np.arange(60) < 48, "train", "test"), index=y.index)
+    patients = pd.Series([f"p{i // 2}" for i in range(60)], index=y.index)  # two lesions per patient
+    res = fit_or_sr_models(y, split, X, random_state=0, kinds=("svm",), groups=patients)
+    tr = (split == "train").to_numpy()
+    head = res["models"]["or_svm"][:-1]
+    g = patients.to_numpy()[tr]
+    per_patient = pd.Series(y.to_numpy()[tr]).groupby(g).max()
+    k = min(5, int(per_patient.value_counts().min()))
+    cv = list(StratifiedGroupKFold(n_splits=k).split(X[tr], y[tr], g))
+    ref = CalibratedClassifierCV(SVC(kernel="linear", C=1.0, random_state=0), method="sigmoid", cv=cv, ensemble=False)
+    ref.fit(head.transform(X[tr]), y[tr])
+    np.testing.assert_allclose(res["scores"]["or_svm"], ref.predict_proba(head.transform(X))[:, 1], rtol=0, atol=1e-12)
+    with pytest.raises(InputError, match="no patient for case 'case059'"):
+        fit_or_sr_models(y, split, X, kinds=("svm",), groups=patients.iloc[:-1])

@@ -99,6 +99,46 @@ def test_apply_refuses_a_manifest_whose_images_are_sr_outputs(tmp_path, train_im
     assert not (tmp_path / "again_sr.csv").exists() and not list(tmp_path.glob("*_sr_sr.png"))
 
 
+def test_apply_refuses_to_overwrite_a_clinical_column_and_rewrites_its_own_sr_columns(tmp_path, train_images, capsys):
+    manifest, model = _tiny_cohort_and_model(tmp_path, train_images[:2])
+    pd.read_csv(manifest).assign(age=[41, 67], image_us2=["i1.png", "i0.png"]).to_csv(manifest, index=False)
+    before = manifest.read_bytes()
+    for extra, flag, column in ((["--column", "age", "--in-place"], "--column", "age"),
+                                (["--column", "image_us2", "--in-place"], "--column", "image_us2"),
+                                (["--mask-column", "age", "--in-place"], "--mask-column", "age"),
+                                (["--column", "spacing"], "--column", "spacing")):
+        rc = main(["sr", "apply", str(manifest), "--model", str(model), "--device", "cpu", *extra])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2, extra
+        assert err.startswith(f"srnomogram: error: {flag} {column!r} names a column of {manifest} that holds other data (row 2: "), err
+        assert "\n" not in err and "new column name" in err
+    assert manifest.read_bytes() == before  # byte-identical
+    assert not list(tmp_path.glob("*_sr.png")) and not (tmp_path / "manifest_sr.csv").exists()  # nothing computed
+    # its own columns, under any name, are rewritten: the default pair, then a named one, in place
+    assert main(["-q", "sr", "apply", str(manifest), "--model", str(model), "--device", "cpu", "--in-place"]) == 0
+    assert main(["-q", "sr", "apply", str(manifest), "--model", str(model), "--device", "cpu", "--in-place"]) == 0
+    assert main(["-q", "sr", "apply", str(manifest), "--model", str(model), "--device", "cpu", "--in-place",
+                 "--column", "sr_image", "--mask-column", "sr_mask", "--no-resample-back"]) == 0
+    assert main(["-q", "sr", "apply", str(manifest), "--model", str(model), "--device", "cpu", "--in-place",
+                 "--column", "sr_image", "--mask-column", "sr_mask", "--no-resample-back"]) == 0
+    raw = pd.read_csv(manifest)
+    assert raw["age"].tolist() == [41, 67] and raw["image_us2"].tolist() == ["i1.png", "i0.png"]
+    assert raw["image_sr"].tolist() == ["i0_sr.png", "i1_sr.png"] and raw["mask_sr"].tolist() == ["i0_m.png", "i1_m.png"]
+    assert [p.rsplit("/", 1)[-1] for p in raw["sr_image"]] == ["i0_sr2x.png", "i1_sr2x.png"]
+    assert raw["spacing_sr"].tolist() == [0.05, 0.05]
+    # the SR image column is not an SR mask column (its paths are not the row's mask) and the reverse
+    before = manifest.read_bytes()
+    assert main(["sr", "apply", str(manifest), "--model", str(model), "--device", "cpu", "--in-place", "--mask-column", "spacing_sr"]) == 2
+    assert "--mask-column 'spacing_sr'" in capsys.readouterr().err and manifest.read_bytes() == before
+    raw.assign(spacing_sr=[0.5, 0.05]).to_csv(manifest, index=False)
+    before = manifest.read_bytes()
+    assert main(["sr", "apply", str(manifest), "--model", str(model), "--device", "cpu", "--in-place", "--no-resample-back",
+                 "--column", "sr_image", "--mask-column", "sr_mask"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "'spacing_sr' (row 2: 0.5)" in err and "\n" not in err
+    assert manifest.read_bytes() == before
+
+
 def _subparser(parser, *names):
     import argparse
 

@@ -104,6 +104,23 @@ def test_validate_writes_report_tables_and_pins_for_every_model(validated, study
 
 
 @slow
+def test_rerunning_validate_refuses_a_pin_edited_on_its_board(validated, study, external_cohort, capsys):
+    out, report = validated
+    (csv,) = sorted((out / "board" / "external_auc").glob("*/external_auc.csv"))[-1:]
+    original, page = csv.read_bytes(), report.read_bytes()
+    try:
+        table = pd.read_csv(csv)
+        table.assign(auc=0.999).to_csv(csv, index=False)
+        rc = main(["validate", str(study), str(external_cohort), "-o", str(out), "--recalibrate", "--dca-bootstraps", "20"])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and "\n" not in err
+        assert f"Pin 'external_auc' on board {out / 'board'} was changed after it was written" in err and "--force statistics" in err
+        assert report.read_bytes() == page
+    finally:
+        csv.write_bytes(original)
+
+
+@slow
 def test_external_numbers_equal_the_r_functions_proc_and_val_prob_on_the_same_scores(validated, study):
     from srnomogram import stats
 

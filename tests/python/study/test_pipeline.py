@@ -367,3 +367,33 @@ def test_run_and_demo_refuse_an_output_folder_another_process_writes(tmp_path, l
             err = capsys.readouterr().err.strip()
             assert f"Output folder {out} is in use by pid {holder.pid} on " in err and "\n" not in err, argv
     assert [p.name for p in out.iterdir()] == [".srnomogram.lock"]  # neither wrote anything
+
+
+def test_a_resumed_run_refuses_a_pin_edited_on_the_board_and_force_rewrites_it(tmp_path, monkeypatch, capsys):
+    """pins takes a rewrite of an unchanged table for "identical" to the edited file and keeps the edit, so
+    without the check a resumed run reuses every stage and prints the edited AUC in tables/ and the report."""
+    from srnomogram.study import pipeline
+    from srnomogram.study.cache import Pin, Stage
+
+    auc = pd.DataFrame({"model": ["nomogram"], "label": ["Nomogram"], "auc": [0.8125]})
+    stage = Stage("toy", lambda ctx: ctx.write_table("toy_auc", auc),
+                  pins=(Pin("toy_auc", title="Toy AUC", section="tables", order=1),))
+    monkeypatch.setattr(pipeline, "study_stages", lambda cfg: [stage])
+    out = tmp_path / "out"
+    study = tmp_path / "study.yaml"
+    study.write_text(f"cohort:\n  manifest: m.csv\nstudy:\n  output: {out}\nreport:\n  formats: [png]\n")
+    assert main(["run", str(study)]) == 0
+    (csv,) = (out / "board" / "toy_auc").glob("*/toy_auc.csv")
+    csv.write_text(csv.read_text(encoding="utf-8").replace("0.8125", "0.999"), encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in (out / "tables").iterdir()}
+    page = (out / "report.html").read_bytes()
+    capsys.readouterr()
+    assert main(["run", str(study)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"Pin 'toy_auc' on board {out / 'board'} was changed after it was written" in err
+    assert "--force toy" in err
+    assert {p.name: p.read_bytes() for p in (out / "tables").iterdir()} == before  # nothing published from it
+    assert (out / "report.html").read_bytes() == page
+    assert main(["run", str(study), "--force", "toy"]) == 0
+    assert pd.read_csv(out / "tables" / "toy_auc.csv")["auc"].tolist() == [0.8125]
+    assert "<td>0.812</td>" in (out / "report.html").read_text(encoding="utf-8")

@@ -396,6 +396,31 @@ def test_a_study_writes_only_declared_pins_and_its_tables_folder_is_the_report_p
     page = report.read_text(encoding="utf-8")
     heads = [h for h in re.findall(r"<h3>(.*?)</h3>", page) if h.startswith(("Table 1.", "Table 2.", "Score check", "Table S2."))]
     assert [h.split(".")[0].split(":")[0] for h in heads] == ["Table 1", "Table 2", "Score check", "Table S2"]
+def test_resuming_a_study_whose_table2_pin_was_edited_refuses_in_one_line_and_publishes_nothing(small_study):
+    """A test AUC set to 0.999 by hand in the board's table2.csv: the resumed run reuses every stage, and
+    before the check it printed 0.999 in tables/ and the report without a word."""
+    from srnomogram.board import BoardError
+    from srnomogram.study.config import load_config
+    from srnomogram.study.pipeline import run_study
+
+    out, report = small_study
+    (csv,) = sorted((out / "board" / "table2").glob("*/table2.csv"))[-1:]
+    original = csv.read_bytes()
+    table = pd.read_csv(csv)
+    col = next(c for c in table.columns if "auc" in c.lower() and pd.api.types.is_float_dtype(table[c]))
+    edited = table.assign(**{col: [0.999] * len(table)})
+    kept = {p: p.read_bytes() for p in [report, *(out / "tables").glob("*.csv")]}
+    try:
+        edited.to_csv(csv, index=False)
+        with pytest.raises(BoardError, match=rf"Pin 'table2' on board {re.escape(str(out / 'board'))} was changed after it was "
+                                             r"written: table2\.csv .* --force table2") as err:
+            run_study(load_config(out / "resolved_config.yaml"))
+        assert "\n" not in str(err.value)
+        assert {p: p.read_bytes() for p in kept} == kept  # tables/ and report.html untouched
+    finally:
+        csv.write_bytes(original)
+
+
 def test_the_external_report_is_the_study_report_writer_with_its_section_in_the_pins_order(tmp_path):
     """write_report(external=...): the pins of section "external" in their declared order under their titles
     (model ids beside their labels, the study's level in the titles), the long ones named as CSV only, the warnings

@@ -117,7 +117,7 @@ def build_stages(cfg) -> list[Stage]:
                                 apply=Apply(apply_radiomics("sr"))))
             rad_deps.append("radiomics_sr")
         stages.append(Stage("radiomics_models", run_radiomics_models, deps=tuple(rad_deps), sections=("radiomics", "board"),
-                            extra_key=_seed_key, version="5", pins=_radiomics_pins(cfg), apply=Apply(apply_radiomics_models)))
+                            extra_key=_seed_key, version="6", pins=_radiomics_pins(cfg), apply=Apply(apply_radiomics_models)))
         model_deps.append("radiomics_models")
     if cfg.deep.enabled:
         for images in cfg.deep.images:

@@ -46,15 +46,18 @@ def run_radiomics_models(ctx):
     (``radiomics_scores_oof``: training rows out-of-fold over the study's folds, test rows as fitted),
     both from :func:`srnomogram.radiomics.fit_or_sr_models`, which ``srnomogram radiomics fit`` calls too.
     """
+    from ...data.manifest import patient_ids
     from ...radiomics import fit_or_sr_models
     from ...radiomics.persist import save_model  # skops, hash-checked: what `validate` applies
 
     cfg = ctx.config
-    cohort = load_cohort(ctx.inputs["split"]).set_index("case_id")
+    cohort = load_cohort(ctx.inputs["split"])
+    patients = patient_ids(cohort).set_axis(cohort["case_id"]) if "patient_id" in cohort.columns else None
+    cohort = cohort.set_index("case_id")
     feats = {im: ctx.inputs[f"radiomics_{im}"].table(f"radiomics_features_{im}").set_index("case_id")
              for im in ("or", "sr") if f"radiomics_{im}" in ctx.inputs}
     res = fit_or_sr_models(cohort["label"], cohort["split"], feats["or"], feats.get("sr"), random_state=cfg.study.seed,
-                           kinds=cfg.radiomics.models, folds=ctx.inputs["split"].table("folds"))
+                           kinds=cfg.radiomics.models, folds=ctx.inputs["split"].table("folds"), groups=patients)
     for m, model in res["models"].items():
         save_model(model, ctx.path(f"model/{m}.skops"), res["features"][m], model=m, seed=cfg.study.seed)
     _write_timing(ctx, res["timing"])
