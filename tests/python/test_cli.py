@@ -174,3 +174,27 @@ def test_run_says_when_the_clinical_exclusions_leave_no_lesion(tiny, capsys):
     assert err.count("\n") == 1
     assert ("m.csv: 0 of 2 lesions are left after excluding those with a missing clinical value "
             "(cohort.clinical: 'age' empty in 2 rows); fill in the values or remove the factor from cohort.clinical.") in err
+
+
+# ------------------------------------------------------------------- hostile inputs and a refusing file system (issue 28)
+# a named pipe was waited on for ever, in C (SimpleITK) where a signal cannot stop it: the thread method ends the run
+@pytest.mark.timeout(120, method="thread")
+def test_a_named_pipe_folder_or_deep_params_file_is_one_line_in_every_cohort_and_radiomics_command(tiny, capsys):
+    import os
+
+    pd.read_csv(tiny / "m.csv").assign(image=["c0.png", "pipe.png"]).to_csv(tiny / "piped.csv", index=False)
+    os.mkfifo(tiny / "pipe.png")
+    (tiny / "params.yaml").write_text("setting: " + "[" * 95_000 + "]" * 95_000 + "\n")  # 190 kB
+    cases = [
+        (["cohort", "validate", "{t}/piped.csv"], "piped.csv, row 3, column 'image': {t}/pipe.png is a named pipe (FIFO), not a file."),
+        (["radiomics", "extract", "{t}/piped.csv", "-o", "{t}/f.csv", "-j", "1"], "is a named pipe (FIFO), not a file."),
+        (["cohort", "validate", "{t}"], "Manifest {t} is a folder; give the CSV inside it (e.g. {t}/m.csv; it holds m.csv, piped.csv)."),
+        (["radiomics", "extract", "{t}/m.csv", "-o", "{t}/f.csv", "--params", "{t}/params.yaml"],
+         "PyRadiomics parameter file {t}/params.yaml nests values more than 64 levels deep (line 1)"),
+    ]
+    before = {p: p.read_bytes() for p in tiny.rglob("*") if p.is_file()}
+    for argv, message in cases:
+        assert main([a.format(t=tiny) for a in argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("srnomogram: error: ") and err.count("\n") == 1 and message.format(t=tiny) in err, err
+    assert {p: p.read_bytes() for p in tiny.rglob("*") if p.is_file()} == before
