@@ -61,11 +61,16 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     Nothing is left half-written: if the block raises, the temporary file is removed and an
     existing ``path`` is untouched. The file gets the mode the umask gives a new file (not
     ``mkstemp``'s 0600) and is fsync-ed before the rename, and the folder after it, so a crash or
-    power loss leaves the old file or the complete new one.
+    power loss leaves the old file or the complete new one. An :class:`OSError` of the write (a full
+    disk, a read-only folder) names ``path``, not the temporary file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
+    except OSError as exc:  # a read-only folder: name the file the user knows, not a hidden temporary name
+        exc.filename, exc.filename2 = str(path), None
+        raise
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -73,9 +78,11 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
         yield tmp
         fsync_path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.errno and exc.filename in (None, str(tmp)):  # a full disk's write() names no file
+            exc.filename, exc.filename2 = str(path), None
         raise
     fsync_path(path.parent, directory=True)
 

@@ -198,3 +198,51 @@ def test_a_named_pipe_folder_or_deep_params_file_is_one_line_in_every_cohort_and
         err = capsys.readouterr().err
         assert err.startswith("srnomogram: error: ") and err.count("\n") == 1 and message.format(t=tiny) in err, err
     assert {p: p.read_bytes() for p in tiny.rglob("*") if p.is_file()} == before
+
+
+def test_a_file_name_too_long_is_one_line_naming_it_with_exit_status_1(tiny, capsys):
+    """ENAMETOOLONG fails for root too (permission bits do not); it escaped as a traceback."""
+    long = tiny / ("x" * 300 + ".csv")
+    before = (tiny / "m.csv").read_bytes()
+    for argv in (["cohort", "split", str(tiny / "m.csv"), "-o", str(long)],
+                 ["cohort", "import", "folder", str(tiny), "-o", str(tiny / ("y" * 300) / "m.csv")]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("srnomogram: error: ")
+        assert err.endswith(": File name too long; choose a shorter name.\n") and ("x" * 300 in err or "y" * 300 in err)
+    assert (tiny / "m.csv").read_bytes() == before
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_leaves_the_old_file_whole(tiny, capsys, monkeypatch):
+    """ENOSPC half-way through writing: the error names the output (write() names no file), exit status 1,
+    and the output keeps its old bytes with no temporary file left beside it."""
+    import errno
+
+    six = pd.concat([pd.read_csv(tiny / "m.csv")] * 3, ignore_index=True)
+    six.assign(case_id=[f"c{i}" for i in range(6)]).to_csv(tiny / "m.csv", index=False)
+    out = tiny / "split.csv"
+    out.write_text("the old split\n")
+
+    def full_disk(self, path, *args, **kwargs):
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write("case_id,ima")  # half a file
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk)
+    assert main(["cohort", "split", str(tiny / "m.csv"), "-o", str(out), "--test-size", "0.5"]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"srnomogram: error: {out}: No space left on device; free some space (or choose another output folder) "
+                   "and rerun; finished steps are kept.\n")
+    assert out.read_text() == "the old split\n"
+    assert sorted(p.name for p in tiny.iterdir() if p.name.startswith(".")) == []
+
+
+def test_ctrl_c_still_exits_130(tiny, capsys, monkeypatch):
+    from srnomogram.data import split as split_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(split_module, "stratified_split", interrupted)
+    assert main(["cohort", "split", str(tiny / "m.csv")]) == 130
+    assert "interrupted; finished steps are kept" in capsys.readouterr().err
