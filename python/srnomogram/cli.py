@@ -7,8 +7,10 @@ Subcommands only parse arguments and call the Python API. Each area owns its com
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import os
 import sys
 
 from . import __version__
@@ -92,7 +94,38 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("srnomogram: interrupted; finished steps are kept, rerun to continue.", file=sys.stderr)
         return 130
+    except OSError as exc:  # the system refused: a full disk, a read-only folder, a name too long. Writes are atomic
+        logging.getLogger(__name__).debug("traceback", exc_info=True)  # -v shows where
+        print(f"srnomogram: error: {os_error_line(exc)}", file=sys.stderr)
+        return 1  # the status an uncaught exception had: "the system refused", apart from bad input (2)
     return int(rc or 0)
+
+
+#: What to do, by errno, after :func:`os_error_line`'s reason.
+_OS_REMEDIES = {
+    errno.ENOSPC: "free some space (or choose another output folder) and rerun; finished steps are kept",
+    errno.EDQUOT: "free some space (or choose another output folder) and rerun; finished steps are kept",
+    errno.ENAMETOOLONG: "choose a shorter name",
+    errno.EACCES: "check its permissions, or choose a folder you can write in",
+    errno.EPERM: "check its permissions, or choose a folder you can write in",
+    errno.EROFS: "choose an output folder on a writable file system",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; fix the path",
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an :class:`OSError`: the file(s) it names, the system's reason, and what to do.
+
+    >>> import errno
+    >>> os_error_line(OSError(errno.ENOSPC, "No space left on device", "out/tables/table2.csv"))
+    'out/tables/table2.csv: No space left on device; free some space (or choose another output folder) and rerun; finished steps are kept.'
+    """
+    names = [n if isinstance(n, str) else os.fsdecode(n) if isinstance(n, bytes) else str(n)
+             for n in (exc.filename, exc.filename2) if n is not None]
+    where = " -> ".join(n if n.isprintable() else repr(n) for n in names)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    remedy = _OS_REMEDIES.get(exc.errno)
+    return f"{where + ': ' if where else ''}{reason}{'; ' + remedy if remedy else ''}."
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -61,11 +61,16 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     Nothing is left half-written: if the block raises, the temporary file is removed and an
     existing ``path`` is untouched. The file gets the mode the umask gives a new file (not
     ``mkstemp``'s 0600) and is fsync-ed before the rename, and the folder after it, so a crash or
-    power loss leaves the old file or the complete new one.
+    power loss leaves the old file or the complete new one. An :class:`OSError` of the write (a full
+    disk, a read-only folder) names ``path``, not the temporary file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
+    except OSError as exc:  # a read-only folder: name the file the user knows, not a hidden temporary name
+        exc.filename, exc.filename2 = str(path), None
+        raise
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -73,9 +78,11 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
         yield tmp
         fsync_path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.errno and exc.filename in (None, str(tmp)):  # a full disk's write() names no file
+            exc.filename, exc.filename2 = str(path), None
         raise
     fsync_path(path.parent, directory=True)
 
@@ -165,6 +172,49 @@ YAML_MAX_BYTES = 1 << 20
 #: nested aliases expand a few lines to 10**9 values, is refused while it is read, before anything
 #: expands it.
 YAML_MAX_ALIAS_NODES = 1000
+#: Deepest nesting of values (mappings and lists inside each other) in a user's YAML or JSON file.
+#: A study file is a few levels deep; PyYAML reads nesting by recursion, and a file of ``[[[[...]]]]``
+#: within the size limit once ran it out of stack (``RecursionError``, a traceback).
+YAML_MAX_DEPTH = 64
+
+
+def not_a_file(path: str | os.PathLike) -> str | None:
+    """What ``path`` is when it exists but is no regular file ("a folder", "a named pipe (FIFO)", ...), else None.
+
+    Links are followed. Checked before a user's input is opened: opening a named pipe waits for a
+    writer for ever, and a folder or a device gives a traceback or endless bytes.
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # missing, or a name the OS refuses: the caller's "not found"
+        return None
+    kinds = ((stat.S_ISREG, None), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+             (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    return next((kind for test, kind in kinds if test(mode)), "not a regular file")
+
+
+def folder_hint(folder: str | os.PathLike, suffixes: tuple[str, ...], example: str) -> str:
+    """``"e.g. FOLDER/a.csv; it holds a.csv, b.csv"``: the files of ``folder`` a user may have meant.
+
+    For the message of a command given a folder where a file goes; ``example`` (a file name) when
+    the folder holds none of ``suffixes`` (lower case, with the dot). At most 10,000 entries are looked at.
+    """
+    import itertools
+
+    folder = Path(folder)
+    try:
+        with os.scandir(folder) as it:
+            names = sorted(e.name for e in itertools.islice(it, 10_000)
+                           if e.name.lower().endswith(suffixes) and not e.name.startswith(".") and e.is_file())
+    except OSError:
+        names = []
+    if not names:
+        return f"e.g. {folder / example}"
+    first = example if example in names else names[0]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"e.g. {folder / first}; it holds {shown}"
 
 
 def excerpt(value, limit: int = 80) -> str:
@@ -194,6 +244,7 @@ def _bounded_yaml_loader(source: str, error):
             super().__init__(stream)
             self._sizes: dict[int, int] = {}  # id(node) -> its node count with aliases expanded
             self._added = 0
+            self._depth = 0
 
         def compose_node(self, parent, index):
             if self.check_event(yaml.AliasEvent):
@@ -210,7 +261,13 @@ def _bounded_yaml_loader(source: str, error):
                                     f"{YAML_MAX_ALIAS_NODES} values (a 'billion laughs' file?); write the values out "
                                     "or use fewer aliases.")
                 return super().compose_node(parent, index)
-            node = super().compose_node(parent, index)
+            self._depth += 1  # composing is recursive: bound it before Python's stack is
+            if self._depth > YAML_MAX_DEPTH:
+                raise error(_too_deep(source, f" (line {self.peek_event().start_mark.line + 1})"))
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
             if isinstance(node, yaml.SequenceNode):
                 children = node.value
             elif isinstance(node, yaml.MappingNode):
@@ -223,9 +280,40 @@ def _bounded_yaml_loader(source: str, error):
     return Loader
 
 
+def _too_deep(source: str, where: str = "") -> str:
+    return (f"{source} nests values more than {YAML_MAX_DEPTH} levels deep{where}, the most srnomogram reads (its settings "
+            "are a few levels deep); flatten the values, or check that this is the intended input.")
+
+
+def load_json(text: str, source: str = "<string>", error=None):
+    """:func:`json.loads`, refusing values nested deeper than :data:`YAML_MAX_DEPTH` (as :func:`load_yaml` does).
+
+    ``error`` (default :class:`~srnomogram.errors.InputError`) names ``source``; invalid JSON is
+    :class:`json.JSONDecodeError`, raised as it is.
+    """
+    import json
+
+    from .errors import InputError
+
+    error = error or InputError
+    try:
+        value = json.loads(text)
+    except RecursionError:  # json nests by recursion too: [[[[...]]]] deeper than the stack
+        raise error(_too_deep(source)) from None
+    stack = [(value, 1)]  # levels counted as in YAML: the top value is level 1, scalars included
+    while stack:  # no recursion here: what json read may be deeper than what the code after it can recurse into
+        v, depth = stack.pop()
+        if depth > YAML_MAX_DEPTH:
+            raise error(_too_deep(source))
+        if isinstance(v, (dict, list)):
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return value
+
+
 def load_yaml(text: str, source: str = "<string>", error=None):
     """Parse YAML ``text`` as :func:`yaml.safe_load` does, refusing aliases that expand beyond
-    :data:`YAML_MAX_ALIAS_NODES` values and recursive aliases.
+    :data:`YAML_MAX_ALIAS_NODES` values, recursive aliases, and values nested deeper than
+    :data:`YAML_MAX_DEPTH`.
 
     ``source`` names the text in messages; ``error`` is the :class:`~srnomogram.errors.InputError`
     subclass raised (a YAML syntax error is raised as it is: :class:`yaml.YAMLError`).
@@ -241,11 +329,31 @@ def load_yaml(text: str, source: str = "<string>", error=None):
         loader.dispose()
 
 
-def read_yaml_file(path: str | os.PathLike, what: str = "YAML file", error=None):
+def check_user_file(path: str | os.PathLike, what: str, error=None, suffixes: tuple[str, ...] = (), example: str = "",
+                    noun: str = "file") -> None:
+    """Refuse, in one ``error`` line naming ``what`` and ``path``, an input file that is missing, a folder
+    (listing the files of ``suffixes`` inside it, as :func:`folder_hint`) or another non-file (:func:`not_a_file`).
+
+    ``noun`` says what the user should give: "give the {noun} inside it", "give the path of a {noun}".
+    """
+    from .errors import InputError
+
+    error = error or InputError
+    kind = not_a_file(path)
+    if kind == "a folder":
+        raise error(f"{what} {path} is a folder; give the {noun} inside it ({folder_hint(path, suffixes, example)}).")
+    if kind:
+        raise error(f"{what} {path} is {kind}, not a file; give the path of a {noun}.")
+    if not os.path.isfile(path):
+        raise error(f"{what} {path} not found.")
+
+
+def read_yaml_file(path: str | os.PathLike, what: str = "YAML file", error=None, example: str = "settings.yaml"):
     """Read a user's YAML file: at most :data:`YAML_MAX_BYTES`, UTF-8, bounded aliases (:func:`load_yaml`).
 
     Every problem is one ``error`` (default :class:`~srnomogram.errors.InputError`) naming ``what``
-    and the file: not found, too large, not UTF-8, invalid YAML, too many aliases.
+    and the file: not found, a folder or another non-file (a named pipe would be waited on for ever),
+    too large, not UTF-8, invalid YAML, too many aliases, nested too deep.
     """
     import yaml
 
@@ -253,8 +361,7 @@ def read_yaml_file(path: str | os.PathLike, what: str = "YAML file", error=None)
 
     error = error or InputError
     path = Path(path)
-    if not path.is_file():
-        raise error(f"{what} {path} not found.")
+    check_user_file(path, what, error, (".yaml", ".yml"), example, noun="YAML file")
     size = path.stat().st_size
     if size > YAML_MAX_BYTES:
         raise error(f"{what} {path} is {size / (1 << 20):.1f} MiB; {what.lower()}s are at most "

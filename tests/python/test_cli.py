@@ -174,3 +174,75 @@ def test_run_says_when_the_clinical_exclusions_leave_no_lesion(tiny, capsys):
     assert err.count("\n") == 1
     assert ("m.csv: 0 of 2 lesions are left after excluding those with a missing clinical value "
             "(cohort.clinical: 'age' empty in 2 rows); fill in the values or remove the factor from cohort.clinical.") in err
+
+
+# ------------------------------------------------------------------- hostile inputs and a refusing file system (issue 28)
+# a named pipe was waited on for ever, in C (SimpleITK) where a signal cannot stop it: the thread method ends the run
+@pytest.mark.timeout(120, method="thread")
+def test_a_named_pipe_folder_or_deep_params_file_is_one_line_in_every_cohort_and_radiomics_command(tiny, capsys):
+    import os
+
+    pd.read_csv(tiny / "m.csv").assign(image=["c0.png", "pipe.png"]).to_csv(tiny / "piped.csv", index=False)
+    os.mkfifo(tiny / "pipe.png")
+    (tiny / "params.yaml").write_text("setting: " + "[" * 95_000 + "]" * 95_000 + "\n")  # 190 kB
+    cases = [
+        (["cohort", "validate", "{t}/piped.csv"], "piped.csv, row 3, column 'image': {t}/pipe.png is a named pipe (FIFO), not a file."),
+        (["radiomics", "extract", "{t}/piped.csv", "-o", "{t}/f.csv", "-j", "1"], "is a named pipe (FIFO), not a file."),
+        (["cohort", "validate", "{t}"], "Manifest {t} is a folder; give the CSV inside it (e.g. {t}/m.csv; it holds m.csv, piped.csv)."),
+        (["radiomics", "extract", "{t}/m.csv", "-o", "{t}/f.csv", "--params", "{t}/params.yaml"],
+         "PyRadiomics parameter file {t}/params.yaml nests values more than 64 levels deep (line 1)"),
+    ]
+    before = {p: p.read_bytes() for p in tiny.rglob("*") if p.is_file()}
+    for argv, message in cases:
+        assert main([a.format(t=tiny) for a in argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("srnomogram: error: ") and err.count("\n") == 1 and message.format(t=tiny) in err, err
+    assert {p: p.read_bytes() for p in tiny.rglob("*") if p.is_file()} == before
+
+
+def test_a_file_name_too_long_is_one_line_naming_it_with_exit_status_1(tiny, capsys):
+    """ENAMETOOLONG fails for root too (permission bits do not); it escaped as a traceback."""
+    long = tiny / ("x" * 300 + ".csv")
+    before = (tiny / "m.csv").read_bytes()
+    for argv in (["cohort", "split", str(tiny / "m.csv"), "-o", str(long)],
+                 ["cohort", "import", "folder", str(tiny), "-o", str(tiny / ("y" * 300) / "m.csv")]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("srnomogram: error: ")
+        assert err.endswith(": File name too long; choose a shorter name.\n") and ("x" * 300 in err or "y" * 300 in err)
+    assert (tiny / "m.csv").read_bytes() == before
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_leaves_the_old_file_whole(tiny, capsys, monkeypatch):
+    """ENOSPC half-way through writing: the error names the output (write() names no file), exit status 1,
+    and the output keeps its old bytes with no temporary file left beside it."""
+    import errno
+
+    six = pd.concat([pd.read_csv(tiny / "m.csv")] * 3, ignore_index=True)
+    six.assign(case_id=[f"c{i}" for i in range(6)]).to_csv(tiny / "m.csv", index=False)
+    out = tiny / "split.csv"
+    out.write_text("the old split\n")
+
+    def full_disk(self, path, *args, **kwargs):
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write("case_id,ima")  # half a file
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk)
+    assert main(["cohort", "split", str(tiny / "m.csv"), "-o", str(out), "--test-size", "0.5"]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"srnomogram: error: {out}: No space left on device; free some space (or choose another output folder) "
+                   "and rerun; finished steps are kept.\n")
+    assert out.read_text() == "the old split\n"
+    assert sorted(p.name for p in tiny.iterdir() if p.name.startswith(".")) == []
+
+
+def test_ctrl_c_still_exits_130(tiny, capsys, monkeypatch):
+    from srnomogram.data import split as split_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(split_module, "stratified_split", interrupted)
+    assert main(["cohort", "split", str(tiny / "m.csv")]) == 130
+    assert "interrupted; finished steps are kept" in capsys.readouterr().err

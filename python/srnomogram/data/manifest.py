@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ManifestError
-from ..utils import write_csv_atomic
+from ..utils import check_user_file, not_a_file, write_csv_atomic
 
 REQUIRED = ("case_id", "image", "mask", "label")
 LABEL_WORDS = {"malignant": 1, "benign": 0, "1": 1, "0": 0, "1.0": 1, "0.0": 0}
@@ -127,6 +127,7 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True, require_lab
     path = Path(path)
     if not path.exists():
         raise ManifestError(f"Manifest {path} not found. Create one with 'srnomogram cohort import ...'.")
+    check_user_file(path, "Manifest", ManifestError, (".csv",), "manifest.csv", noun="CSV")  # a folder, a named pipe
     try:
         # patient and centre ids are names, not numbers: "007" stays "007", and 12 does not come back as "12.0"
         df = pd.read_csv(path, dtype={"case_id": str, "split": str, "patient_id": str, "centre": str}, keep_default_na=True)
@@ -200,6 +201,10 @@ def validate_manifest(df: pd.DataFrame, base: str | os.PathLike, source: str = "
                 for p in parts:
                     if not os.path.exists(p):
                         raise ManifestError(f"{row(i)}, column {col!r}: file {p} does not exist. Fix the path (relative to {base}).")
+                    kind = not_a_file(p)  # before anything opens it: a named pipe would be waited on for ever
+                    if kind and kind != "a folder":  # a folder may be a DICOM series (the readers check it)
+                        raise ManifestError(f"{row(i)}, column {col!r}: {p} is {kind}, not a file. Give the path of "
+                                            f"{'a mask' if col.startswith('mask') else 'an image'} file or a DICOM series folder.")
             out.append(";".join(parts))
         df[col] = out
     df.attrs["manifest_path"] = str(Path(source).absolute()) if source != "manifest" else None

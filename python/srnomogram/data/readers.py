@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..utils import not_a_file
 
 IMAGE_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
@@ -42,8 +43,13 @@ def is_2d_path(path: str | os.PathLike) -> bool:
 
 
 def _check_exists(path: Path, what: str) -> None:
+    """A regular file, or a folder (a DICOM series) where the name is no 2D raster's; checked before opening it."""
     if not path.exists():
         raise InputError(f"{what} file not found: {path}. Check the path in the manifest (paths are relative to the manifest's folder).")
+    kind = not_a_file(path)
+    if kind and (kind != "a folder" or is_2d_path(path)):  # a named pipe would be waited on for ever
+        raise InputError(f"{what} {path} is {kind}, not {'an image' if what == 'Image' else 'a mask'} file"
+                         f"{'' if kind == 'a folder' else ' or a DICOM series folder'}. Fix the path in the manifest.")
 
 
 MAX_PIXELS_ENV = "SRNOMOGRAM_MAX_IMAGE_PIXELS"

@@ -112,22 +112,26 @@ def validate_params(params) -> dict:
     if isinstance(params, dict):
         what, data = "PyRadiomics parameters (a dict) are", params
     else:
-        from ..utils import YAML_MAX_BYTES, read_yaml_file
+        from ..utils import YAML_MAX_BYTES, check_user_file, load_json, read_yaml_file
 
         path = Path(params)
         what = f"PyRadiomics parameter file {path} is"
-        if not path.is_file():
+        if not path.exists():
             raise InputError(f"PyRadiomics parameter file {path} not found. Give a YAML or JSON parameter file, or none "
                              "for PyRadiomics' defaults.")
+        check_user_file(path, "PyRadiomics parameter file", InputError, (".yaml", ".yml", ".json"), "params.yaml",
+                        noun="YAML or JSON parameter file")
         if path.suffix.lower() == ".json":
             if path.stat().st_size > YAML_MAX_BYTES:
                 raise InputError(f"{what} over 1 MiB; check that it is the right file.")
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
+                data = load_json(path.read_text(encoding="utf-8"), source=f"PyRadiomics parameter file {path}")
+            except InputError:  # nested too deep: already one line
+                raise
             except (ValueError, UnicodeDecodeError) as exc:
                 raise InputError(f"{what} not valid JSON ({str(exc)[:120]}).") from None
         else:
-            data = read_yaml_file(path, what="PyRadiomics parameter file")
+            data = read_yaml_file(path, what="PyRadiomics parameter file", example="params.yaml")
         if data is None:
             raise InputError(f"{what} empty; give the settings to change ({PARAMS_DOC}), or no file for PyRadiomics' defaults.")
     if not isinstance(data, dict):

@@ -78,8 +78,19 @@ Count = Annotated[Int, Field(ge=0)]  # seeds, repeats, bootstrap replicates
 Fraction = Annotated[Float, Field(gt=0, lt=1)]
 Number = typing.Union[Int, Float]  # kept as written: an int stays an int
 PathStr = Annotated[Str, Field(min_length=1), AfterValidator(_resolve_path), WithJsonSchema({"type": "string", "format": "path"})]
-Names = Annotated[tuple[Str, ...], BeforeValidator(_as_list), Field(min_length=1)]
 Params = Optional[dict[Str, Any]]
+_LABEL_NAMES = "two different names, of label 0 and label 1 (e.g. [benign, malignant])"
+
+
+def _two_names(value):
+    """Label 0's and label 1's names: two, different, not blank (the figures' groups and legends are named by them)."""
+    if len(value) != 2 or value[0].strip() == value[1].strip() or not all(v.strip() for v in value):
+        raise PydanticCustomError("config", "{words}", {"words": _LABEL_NAMES})
+    return value
+
+
+LabelNames = Annotated[tuple[Str, ...], BeforeValidator(_as_list), AfterValidator(_two_names),
+                       Field(json_schema_extra={"words": _LABEL_NAMES})]
 
 
 def _some_of(choices):
@@ -163,7 +174,7 @@ class CohortSection:
         "numeric|categorical, levels (categorical: required, pre-specified), reference (default: the first level), "
         "unit, label}")
     clinical_labels: Params = Field(None, description="display names of clinical columns")
-    label_names: Names = Field(("benign", "malignant"), description="names of label 0 and 1")
+    label_names: LabelNames = Field(("benign", "malignant"), description="names of label 0 and 1")
     outcome: Optional[Str] = Field(
         None, description="free text for the TRIPOD+AI section: how the outcome (label 1) was defined and assessed, "
         "e.g. 'malignant on histopathology of biopsy or surgery' (item 6). Descriptive: not part of any cache key")
@@ -531,8 +542,9 @@ def config_from_dict(raw: dict, base_dir=".", source=None) -> StudyConfig:
     except ValidationError as exc:
         raise _config_error(exc) from None
     # PyRadiomics' own schema, now rather than at extraction. Only a file that exists: like the manifest, the
-    # file's presence is checked where it is read (tests and resolved configs name files of other machines).
-    if cfg.radiomics.enabled and cfg.radiomics.params and Path(cfg.radiomics.params).is_file():
+    # file's presence is checked where it is read (tests and resolved configs name files of other machines); a
+    # folder or a named pipe there is refused now.
+    if cfg.radiomics.enabled and cfg.radiomics.params and Path(cfg.radiomics.params).exists():
         from ..radiomics.extraction import validate_params
 
         try:
@@ -597,7 +609,7 @@ def load_config(path, overrides=(), output=None) -> StudyConfig:
     """
     path = Path(path)
     # at most 1 MiB, and aliases bounded: a "billion laughs" file is refused while it is read
-    raw = read_yaml_file(path, what="Study file", error=ConfigError) or {}
+    raw = read_yaml_file(path, what="Study file", error=ConfigError, example="study.yaml") or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"Study file {path} must hold a mapping of sections. Got {type(raw).__name__} instead.")
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}

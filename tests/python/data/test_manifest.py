@@ -206,3 +206,46 @@ def test_an_unlabelled_cohort_loads_with_require_label_false_and_no_placeholder_
     _rewrite(path, df.drop(columns=["label", "image"]))
     with pytest.raises(ManifestError, match=r"missing column\(s\) \['image'\]; a manifest needs \['case_id', 'image', 'mask'\]\."):
         load_manifest(path, require_label=False)
+
+
+# ---- hostile paths: a folder or a named pipe where a file goes (issue 28) ---------------------------------
+# before the check, the study's input hashes and the readers waited on the pipe for ever (thread: a
+# wait in C is ended too, with the run)
+@pytest.mark.timeout(60, method="thread")
+@pytest.mark.parametrize("col", ["image", "mask"])
+def test_an_image_or_mask_that_is_a_named_pipe_is_refused_with_its_row_and_column(cohort, col):
+    path, df = cohort
+    os.mkfifo(path.parent / "img" / "pipe.png")
+    df.loc[2, col] = "img/c2.png;img/pipe.png" if col == "mask" else "img/pipe.png"  # one of several masks too
+    _rewrite(path, df)
+    with pytest.raises(ManifestError) as e:
+        load_manifest(path)
+    kind = "a mask" if col == "mask" else "an image"
+    assert str(e.value) == (f"{path}, row 4, column {col!r}: {path.parent / 'img' / 'pipe.png'} is a named pipe (FIFO), not a "
+                            f"file. Give the path of {kind} file or a DICOM series folder.")
+    assert load_manifest(path, check_files=False).loc[2, col].endswith("pipe.png")  # predict's first look reads no file
+
+
+def test_a_folder_in_an_image_column_is_left_to_the_readers_as_a_dicom_series(cohort):
+    path, df = cohort
+    (path.parent / "img" / "series").mkdir()
+    df.loc[0, "image"] = "img/series"
+    _rewrite(path, df)
+    assert load_manifest(path).loc[0, "image"] == str(path.parent / "img" / "series")
+
+
+def test_a_manifest_that_is_a_folder_names_the_csvs_inside_it(cohort, tmp_path):
+    path, _ = cohort
+    with pytest.raises(ManifestError) as e:
+        load_manifest(tmp_path)
+    assert str(e.value) == f"Manifest {tmp_path} is a folder; give the CSV inside it (e.g. {path}; it holds manifest.csv)."
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ManifestError, match=r"^Manifest .*empty is a folder; give the CSV inside it \(e\.g\. .*empty/manifest\.csv\)\.$"):
+        load_manifest(tmp_path / "empty")
+
+
+@pytest.mark.timeout(60, method="thread")
+def test_a_manifest_that_is_a_named_pipe_is_refused_unopened(tmp_path):
+    os.mkfifo(tmp_path / "m.csv")
+    with pytest.raises(ManifestError, match=r"^Manifest .*m\.csv is a named pipe \(FIFO\), not a file; give the path of a CSV\.$"):
+        load_manifest(tmp_path / "m.csv")

@@ -168,6 +168,31 @@ def test_unreadable_image_file_names_the_path(tmp_path):
     assert "\n" not in str(exc.value)
 
 
+# before the check, opening the pipe waited for a writer for ever, in SimpleITK's C++ where pytest-timeout's
+# signal cannot stop it: the thread method ends the test run instead of hanging
+@pytest.mark.timeout(60, method="thread")
+@pytest.mark.parametrize("name", ["pipe.png", "pipe.nii.gz"])
+def test_an_image_or_mask_that_is_a_named_pipe_is_refused_without_opening_it(tmp_path, name):
+    import os
+
+    os.mkfifo(tmp_path / name)
+    Image.fromarray(np.pad(np.full((2, 2), 255, np.uint8), 2)).save(tmp_path / "ok.png")
+    with pytest.raises(InputError, match=rf"^Image .*{name} is a named pipe \(FIFO\), not an image file or a DICOM series "
+                                         r"folder\. Fix the path in the manifest\.$"):
+        read_image(tmp_path / name)
+    with pytest.raises(InputError, match=rf"^Mask .*{name} is a named pipe \(FIFO\), not a mask file"):
+        read_case(tmp_path / "ok.png", tmp_path / name, 0.1)
+
+
+def test_a_folder_is_a_dicom_series_only_where_the_name_is_no_2d_image(tmp_path):
+    (tmp_path / "scan.png").mkdir()  # a folder named like a PNG: PIL's IsADirectoryError read as "not an image" before
+    with pytest.raises(InputError, match=r"^Image .*scan\.png is a folder, not an image file\. Fix the path in the manifest\.$"):
+        read_image(tmp_path / "scan.png")
+    (tmp_path / "series").mkdir()  # still read as a DICOM series folder, which this one is not
+    with pytest.raises(InputError, match=r"Image folder .*series holds no DICOM series"):
+        read_image(tmp_path / "series")
+
+
 def test_mask_image_shape_mismatch_is_an_error(tmp_path):
     Image.fromarray(np.zeros((10, 12), np.uint8)).save(tmp_path / "img.png")
     Image.fromarray(np.full((10, 11), 255, np.uint8)).save(tmp_path / "mask.png")

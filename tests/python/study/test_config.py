@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from pathlib import Path
 
 import pydantic
@@ -303,6 +305,99 @@ def test_a_study_file_over_one_mib_is_refused_unread(tmp_path):
     p.write_text("cohort:\n  manifest: m.csv\n# " + "x" * (1 << 20) + "\n")
     with pytest.raises(ConfigError, match=r"study.yaml is 1\.0 MiB; study files are at most 1 MiB"):
         load_config(p)
+
+
+def _nested(levels: int) -> str:
+    """A flow list nested ``levels`` deep around one value: ``[[[1]]]`` for 3."""
+    return "[" * levels + "1" + "]" * levels
+
+
+@pytest.mark.parametrize("where", ["file", "set", "radiomics.params yaml", "radiomics.params json"])
+def test_deeply_nested_yaml_is_one_line_not_a_recursion_error(tmp_path, where):
+    """190 kB of [[[[...]]]] (far under the 1 MiB limit) once ran PyYAML's recursive reader out of stack."""
+    deep = _nested(95_000)
+    study = _write(tmp_path, {"cohort": {"manifest": "m.csv"}})
+    overrides = ()
+    if where == "file":
+        study.write_text(f"cohort:\n  manifest: m.csv\ndeep:\n  params: {{x: {deep}}}\n")
+        source = f"Study file {study} nests"
+    elif where == "set":
+        overrides = [f"sr.params={{x: {deep}}}"]
+        source = "--set sr.params nests"
+    else:
+        params = tmp_path / f"params.{where[-4:]}"
+        params.write_text(f'{{"setting": {{"binWidth": 25}}, "x": {deep}}}' if where.endswith("json") else f"x: {deep}\n")
+        study = _write(tmp_path, {"cohort": {"manifest": "m.csv"}, "radiomics": {"params": params.name}})
+        source = f"radiomics.params: PyRadiomics parameter file {params} nests"
+        if where.endswith("json"):
+            with pytest.raises(RecursionError):  # what json itself does, caught
+                json.loads(params.read_text())
+    with pytest.raises(ConfigError) as info:
+        load_config(study, overrides=overrides)
+    msg = str(info.value)
+    assert msg.startswith(source) and "\n" not in msg and len(msg) < 400
+    assert "more than 64 levels deep" in msg and "flatten the values, or check that this is the intended input." in msg
+    if where != "radiomics.params json":
+        assert "levels deep (line " in msg  # YAML says where
+
+
+def test_nesting_up_to_the_limit_still_loads_and_one_more_level_is_refused(tmp_path):
+    from srnomogram.utils import YAML_MAX_DEPTH, load_json, load_yaml
+
+    assert YAML_MAX_DEPTH == 64
+    # the document's mapping is level 1, deep.params level 2 and 3, its list levels 4..; the scalar at 64 or 65
+    for levels, ok in ((60, True), (61, False)):
+        study = tmp_path / "study.yaml"
+        study.write_text(f"cohort:\n  manifest: m.csv\ndeep:\n  params: {{x: {_nested(levels)}}}\n")
+        if ok:
+            value = load_config(study).deep.params["x"]
+            for _ in range(levels):
+                value = value[0]
+            assert value == 1
+        else:
+            with pytest.raises(ConfigError, match="more than 64 levels deep"):
+                load_config(study)
+    assert load_yaml(_nested(63)) == load_json(_nested(63))  # the same count of levels for both
+    for load in (load_yaml, load_json):
+        with pytest.raises(ConfigError, match="^inline nests values more than 64 levels deep"):
+            load(_nested(64), source="inline", error=ConfigError)
+
+
+@pytest.mark.parametrize(("names", "got"), [(["a"], "['a']"), ("a", "'a'"), (["a", "a"], "['a', 'a']"),
+                                            (["a", "b", "c"], "['a', 'b', 'c']"), (["", "x"], "['', 'x']")])
+def test_label_names_must_be_two_different_names(tmp_path, names, got):
+    """One name once passed the check and stopped the nomogram stage with an IndexError after the models were fitted."""
+    message = (r"^cohort\.label_names must be two different names, of label 0 and label 1 \(e\.g\. \[benign, malignant\]\)\. "
+               rf"Got {re.escape(got)} instead\.$")
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"cohort": {"manifest": "m.csv", "label_names": names}})
+    study = _write(tmp_path, {"cohort": {"manifest": "m.csv"}})
+    with pytest.raises(ConfigError, match=message):
+        load_config(study, overrides=[f"cohort.label_names={json.dumps(names)}"])
+    assert config_from_dict({"cohort": {"manifest": "m.csv", "label_names": ["no cancer", "cancer"]}}).cohort.label_names == (
+        "no cancer", "cancer")
+
+
+@pytest.mark.timeout(60, method="thread")  # a named pipe was read until a writer came: end the run, never hang
+@pytest.mark.parametrize("kind", ["folder", "pipe"])
+def test_a_study_or_params_file_that_is_a_folder_or_a_named_pipe_is_one_line(tmp_path, kind):
+    import os
+
+    def make(path):
+        path.mkdir() if kind == "folder" else os.mkfifo(path)
+        return path
+
+    study = make(tmp_path / "study.yaml")
+    what = ("is a folder; give the YAML file inside it (e.g. {p}/study.yaml)." if kind == "folder"
+            else "is a named pipe (FIFO), not a file; give the path of a YAML file.")
+    with pytest.raises(ConfigError) as info:
+        load_config(study)
+    assert str(info.value) == f"Study file {study} " + what.format(p=study)
+    params = make(tmp_path / "params.yaml")
+    (tmp_path / "s.yaml").write_text("cohort: {manifest: m.csv}\nradiomics: {params: params.yaml}\n")
+    with pytest.raises(ConfigError, match=rf"^radiomics\.params: PyRadiomics parameter file {re.escape(str(params))} "
+                                          f"is {'a folder' if kind == 'folder' else 'a named pipe'}"):
+        load_config(tmp_path / "s.yaml")
 
 
 @pytest.mark.parametrize("where", ["file", "override"])

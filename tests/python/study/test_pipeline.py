@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -397,3 +398,53 @@ def test_a_resumed_run_refuses_a_pin_edited_on_the_board_and_force_rewrites_it(t
     assert main(["run", str(study), "--force", "toy"]) == 0
     assert pd.read_csv(out / "tables" / "toy_auc.csv")["auc"].tolist() == [0.8125]
     assert "<td>0.812</td>" in (out / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("failure", ["read-only tables/", "full disk"])
+def test_a_resumed_run_that_cannot_write_tables_is_one_line_and_leaves_the_tables_whole(tmp_path, monkeypatch, capsys, failure):
+    """A read-only tables/ folder (tests run as root, which permission bits do not stop: the refusal is injected where
+    the OS gives it, creating the temporary file) or a disk that fills half-way through a table: exit status 1, one
+    line naming the table, and tables/ as the first run left it, with no temporary file."""
+    import errno
+    import tempfile
+
+    from srnomogram.study import pipeline
+    from srnomogram.study.cache import Pin, Stage
+
+    stat = pd.DataFrame({"model": ["nomogram"], "estimate": [0.8125]})
+    stage = Stage("toy", lambda ctx: ctx.write_table("toy_statistic", stat),
+                  pins=(Pin("toy_statistic", title="Toy statistic", section="tables", order=1),))
+    monkeypatch.setattr(pipeline, "study_stages", lambda cfg: [stage])
+    study = tmp_path / "study.yaml"
+    study.write_text("cohort: {manifest: m.csv}\nreport: {formats: [png]}\n")
+    out = tmp_path / "out"
+    assert main(["-q", "run", str(study), "-o", str(out)]) == 0
+    tables = out / "tables"
+    before = {p.name: p.read_bytes() for p in tables.iterdir()}
+    assert list(before) == ["toy_statistic.csv"]
+    capsys.readouterr()
+
+    if failure == "read-only tables/":
+        mkstemp = tempfile.mkstemp
+
+        def refused(*args, dir=None, **kwargs):
+            if Path(dir) == tables:
+                raise PermissionError(errno.EACCES, "Permission denied", str(tables / ".toy_statistic.csv.k2x9q1.csv"))
+            return mkstemp(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", refused)
+        reason = "Permission denied; check its permissions, or choose a folder you can write in."
+    else:
+        to_csv = pd.DataFrame.to_csv
+
+        def full_disk(self, path=None, *args, **kwargs):
+            if path is None or Path(path).parent != tables:
+                return to_csv(self, path, *args, **kwargs)
+            Path(path).write_text("model,esti")
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk)
+        reason = "No space left on device; free some space (or choose another output folder) and rerun; finished steps are kept."
+    assert main(["-q", "run", str(study), "-o", str(out)]) == 1  # resumed: the stage is reused, the tables exported again
+    assert capsys.readouterr().err == f"srnomogram: error: {tables / 'toy_statistic.csv'}: {reason}\n"
+    assert {p.name: p.read_bytes() for p in tables.iterdir()} == before
