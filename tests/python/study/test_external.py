@@ -566,7 +566,7 @@ def test_validate_and_predict_refuse_an_output_folder_another_process_writes(tmp
     from srnomogram.study import external
 
     monkeypatch.setattr(external, "_prepare", lambda study, manifest, out, need_label, opts:
-                        SimpleNamespace(out=Path(out).resolve(), options=dict(opts)))
+                        SimpleNamespace(out=Path(out).resolve(), options=dict(opts), study=SimpleNamespace(path=study, key="k")))
     monkeypatch.setattr(external, "_run_stages", lambda *a, **k: pytest.fail("ran the stages of a folder another process holds"))
     with lock_holder(tmp_path / "ext") as holder:
         with pytest.raises(OutputInUseError, match=f"Output folder {tmp_path / 'ext'} is in use by pid {holder.pid} "):
