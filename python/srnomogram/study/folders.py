@@ -38,9 +38,7 @@ MARKER = ".srnomogram.json"
 #: command's), and what file browsers leave.
 IGNORED = {LOCK_NAME, ".DS_Store", "Thumbs.db", "desktop.ini"}
 
-KINDS = {"study": "a study folder ('srnomogram run' or 'demo')",
-         "validate": "an external validation folder ('srnomogram validate')",
-         "predict": "a prediction work folder ('srnomogram predict')"}
+KINDS = {"study": "a study folder", "validate": "an external validation folder", "predict": "a prediction work folder"}
 #: What each kind's own stages are called under ``stages/`` (legacy recognition of apply folders).
 _APPLY_ONLY = "statistics"
 
@@ -153,20 +151,19 @@ def _board_study(board: Path) -> tuple[str | None, str | None]:
 
 def _refusal(folder: Path, owner: Owner, rec: dict) -> str | None:
     """Why ``owner`` may not write into ``folder`` owned by ``rec`` (None: it may)."""
-    found = KINDS[rec["kind"]]
-    when = f", {rec['created']}" if rec.get("created") else ""
+    of = f" of the study {rec['study']}" if rec.get("study") else ""
+    when = f" at {rec['created']}" if rec.get("created") else " (before owner markers)" if rec.get("legacy") else ""
+    found = f"{KINDS[rec['kind']]}{of}, written by 'srnomogram {rec.get('command', rec['kind'])}'{when}"
     remedy = f"choose a new or empty folder for {owner.option}, so that its files are kept."
     if rec["kind"] != owner.kind:
-        of = f" of the study {rec['study']}" if rec.get("study") else ""
-        return (f"Output folder {folder} is {found}{of}{when}; 'srnomogram {owner.command}' does not write into it: {remedy}")
+        return f"Output folder {folder} is {found}; 'srnomogram {owner.command}' does not write into it: {remedy}"
     if owner.kind == "study":
         return None
     same = (rec.get("study") is not None and rec.get("study") == owner.study) or (
         rec.get("study_key") is not None and rec.get("study_key") == owner.study_key)
     if same or (rec.get("legacy") and rec.get("study") is None and owner.kind == "predict"):
         return None
-    return (f"Output folder {folder} is {found} of another study ({rec.get('study') or 'unknown'}{when}), not of "
-            f"{owner.study}: {remedy}")
+    return f"Output folder {folder} is {found}, not of the study {owner.study} applied now: {remedy}"
 
 
 def check_owner(folder, owner: Owner) -> dict | None:

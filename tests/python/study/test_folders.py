@@ -72,13 +72,13 @@ def test_each_command_resumes_its_own_folder_and_keeps_its_marker(tmp_path):
 
 
 @pytest.mark.parametrize("kind, owner, says", [
-    ("study", VALIDATE_A, "is a study folder ('srnomogram run' or 'demo')"),
-    ("study", PREDICT_A, "is a study folder ('srnomogram run' or 'demo')"),
-    ("validate", RUN, "is an external validation folder ('srnomogram validate') of the study /studies/a"),
-    ("validate", VALIDATE_B, "is an external validation folder ('srnomogram validate') of another study (/studies/a"),
-    ("validate", PREDICT_A, "is an external validation folder"),
-    ("predict", VALIDATE_A, "is a prediction work folder ('srnomogram predict')"),
-    ("predict", Owner("predict", "predict", study="/studies/b", study_key="key-b"), "of another study (/studies/a"),
+    ("study", VALIDATE_A, "is a study folder, written by 'srnomogram run' at 20"),
+    ("study", PREDICT_A, "is a study folder, written by 'srnomogram run' at 20"),
+    ("validate", RUN, "is an external validation folder of the study /studies/a, written by 'srnomogram validate' at "),
+    ("validate", VALIDATE_B, "is an external validation folder of the study /studies/a, written by 'srnomogram validate' at "),
+    ("validate", PREDICT_A, "is an external validation folder of the study /studies/a"),
+    ("predict", VALIDATE_A, "is a prediction work folder of the study /studies/a, written by 'srnomogram predict' at "),
+    ("predict", Owner("predict", "predict", study="/studies/b", study_key="key-b"), "is a prediction work folder of the study /studies/a"),
 ])
 def test_a_folder_of_another_kind_or_study_is_refused_in_one_line_and_left_byte_identical(tmp_path, kind, owner, says):
     first = {"study": RUN, "validate": VALIDATE_A, "predict": PREDICT_A}[kind]
@@ -89,6 +89,10 @@ def test_a_folder_of_another_kind_or_study_is_refused_in_one_line_and_left_byte_
             pytest.fail("wrote into a folder of another command")
     msg = str(e.value)
     assert "\n" not in msg and f"Output folder {folder.resolve()} " in msg and says in msg
+    if owner.kind == kind:  # the same kind, another study
+        assert f", not of the study {owner.study} applied now: " in msg
+    else:
+        assert f"; 'srnomogram {owner.command}' does not write into it: " in msg
     assert snapshot(folder) == before
 
 
@@ -157,7 +161,8 @@ def test_validate_and_predict_aimed_at_another_study_leave_it_byte_identical(tmp
                  ["predict", str(tmp_path / "a"), "m.csv", "-o", str(tmp_path / "s.csv"), "--work-dir", str(other)]):
         assert main(argv) == 2
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and f"Output folder {other} is a study folder" in err, err
+        when = "(before owner markers)" if legacy else "at 20"
+        assert err.count("\n") == 1 and f"Output folder {other} is a study folder, written by 'srnomogram run' {when}" in err, err
         assert "choose a new or empty folder for " + ("-o/--output" if argv[0] == "validate" else "--work-dir") in err
     assert snapshot(other) == before
     assert not (tmp_path / "s.csv").exists()
