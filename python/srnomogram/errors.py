@@ -45,3 +45,8 @@ def param_error(param, func, allowed, got):
 
 class OutputInUseError(SrnomogramError, RuntimeError):
     """Another srnomogram process is writing the same output folder (it holds its lock file)."""
+
+
+class OutputOwnerError(InputError):
+    """The output folder belongs to another study or command (its owner marker, ``.srnomogram.json``), or holds
+    files srnomogram did not write: writing there would overwrite them."""

@@ -478,6 +478,15 @@ def _output_error(option: str, path: Path, what: str):
     return InputError(f"The {option!r} option names {path}{what}")
 
 
+def _check_not_empty(path, option: str, what: str) -> None:
+    """An empty path (``-o ""``) would be the working directory: refused."""
+    if not os.fspath(path).strip():
+        from .errors import InputError
+
+        raise InputError(f"The {option!r} option is empty; give a {what} path (an empty one would write into the "
+                         "current folder).")
+
+
 def _check_parents(path: Path, option: str) -> None:
     """The first existing folder above ``path`` must be a folder we may write in."""
     for parent in path.parents:
@@ -498,12 +507,13 @@ def check_output_file(path, option: str, inputs: dict | None = None, outside: di
     """Check that an output file can be written at ``path``, before any work; return it as an absolute path.
 
     Refused, with one line naming ``option`` (the command-line option, e.g. ``'-o/--output'``):
-    an existing folder; a path under a file; a folder we may not write in; and a path that is one of
+    an empty path; an existing folder; a path under a file; a folder we may not write in; and a path that is one of
     ``inputs`` (``{"MANIFEST": path}``: the same file, however spelt, links included), which would
     overwrite the input; and a path inside one of ``outside`` (as :func:`check_output_dir`). An
     existing file that is no input may be replaced (atomically, later). ``example``: a file name
     the message suggests inside a folder given by mistake. Nothing is written.
     """
+    _check_not_empty(path, option, "file")
     path = Path(path).absolute()
     if path.is_dir():
         hint = f" (e.g. {path / example})" if example else ""
@@ -520,11 +530,13 @@ def check_output_file(path, option: str, inputs: dict | None = None, outside: di
 def check_output_dir(path, option: str, outside: dict | None = None) -> Path:
     """Check that ``path`` can be an output folder, before any work; return it as an absolute path.
 
-    Refused, with one line naming ``option``: an existing file; a path under a file; a folder we
-    may not write in; and a folder that is, or lies inside, one of ``outside``
-    (``{"the study folder STUDY_DIR": study}``), whose own files it would mix with or replace. An
-    existing folder is fine (commands resume in it). Nothing is written.
+    Refused, with one line naming ``option``: an empty path (it would be the working directory); an
+    existing file; a path under a file; a folder we may not write in; and a folder that is, or lies
+    inside, one of ``outside`` (``{"the study folder STUDY_DIR": study}``), whose own files it would mix
+    with or replace. An existing folder is fine here (the study commands then check whose it is:
+    :mod:`srnomogram.study.folders`). Nothing is written.
     """
+    _check_not_empty(path, option, "folder")
     path = Path(path).absolute()
     if path.exists() and not path.is_dir():
         raise _output_error(option, path, ", an existing file; give a folder path.")

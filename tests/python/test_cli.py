@@ -140,6 +140,29 @@ def test_a_bad_output_path_is_refused_in_one_line_before_any_work(tiny, capsys, 
     assert {p: p.read_bytes() for p in tiny.rglob("*") if p.is_file()} == before  # nothing written, no input changed
 
 
+EMPTY_OUTPUTS = [
+    (["run", "{t}/study.yaml", "-o", ""], "'-o/--output'", "folder"),
+    (["demo", "-o", ""], "'-o/--output'", "folder"),
+    (["validate", "{t}/study", "{t}/m.csv", "-o", ""], "'-o/--output'", "folder"),
+    (["validate", "{t}/study", "{t}/m.csv", "-o", "  "], "'-o/--output'", "folder"),
+    (["predict", "{t}/study", "{t}/m.csv", "-o", ""], "'-o/--output'", "file"),
+    (["predict", "{t}/study", "{t}/m.csv", "-o", "{t}/s.csv", "--work-dir", ""], "'--work-dir'", "folder"),
+]
+
+
+@pytest.mark.parametrize("argv, option, what", EMPTY_OUTPUTS, ids=[" ".join(a[:1]) + f" {o} {a[-1]!r}" for a, o, _ in EMPTY_OUTPUTS])
+def test_an_empty_output_path_is_refused_not_taken_for_the_current_folder(tiny, capsys, monkeypatch, argv, option, what):
+    cwd = tiny / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    before = {p: p.read_bytes() for p in tiny.rglob("*") if p.is_file()}
+    assert main([a.format(t=tiny) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err == f"srnomogram: error: The {option} option is empty; give a {what} path (an empty one would write into the current folder).\n"
+    assert {p: p.read_bytes() for p in tiny.rglob("*") if p.is_file()} == before and not any(cwd.iterdir())
+    assert not (tiny / "s_work").exists()
+
+
 def test_a_decompression_bomb_is_one_line_in_cohort_validate_and_radiomics_extract(tiny, capsys, monkeypatch):
     from srnomogram.data.readers import MAX_PIXELS_ENV
 

@@ -77,6 +77,8 @@ def _run(args):
     from .config import load_config
     from .pipeline import run_study
 
+    if args.output is not None:  # before load_config resolves an empty -o to the working directory
+        check_output_dir(args.output, "-o/--output")
     cfg = load_config(args.study, overrides=_cli_overrides(args), output=args.output)
     check_output_dir(cfg.study.output, "-o/--output" if args.output is not None else "study.output")
     report = run_study(cfg, force=args.force)

@@ -16,7 +16,8 @@ def register(subparsers):
     )
     v.add_argument("study", metavar="STUDY_DIR", help="output folder of 'srnomogram run'")
     v.add_argument("manifest", metavar="MANIFEST", help="labelled manifest of the external cohort")
-    v.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    v.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output folder: new, empty, or validate's own of this study (resumed); never a study's or another command's")
     v.add_argument("--recalibrate", action="store_true",
                    help="add a logistic recalibration (intercept, slope) of every model, reported separately")
     v.add_argument("--unit", choices=("lesion", "patient"), default="lesion",
@@ -26,6 +27,9 @@ def register(subparsers):
     v.add_argument("--bootstraps", type=int, default=1000,
                    help="patient-bootstrap resamples (lesion level, when a patient has several lesions) and resamples of "
                         "the calibration curves' bands (default 1000)")
+    v.add_argument("--strict", action="store_true",
+                   help="refuse a cohort with lesions of the study's own cohort (an identical image file or a shared "
+                        "case_id); without it they are a warning in the log and the report")
     v.add_argument("--dca-bootstraps", type=int, default=500, help="bootstrap resamples of the decision-curve CIs (default 500; 0: none)")
     _common(v)
     v.set_defaults(func=_validate)
@@ -40,7 +44,8 @@ def register(subparsers):
     p.add_argument("study", metavar="STUDY_DIR", help="output folder of 'srnomogram run'")
     p.add_argument("manifest", metavar="MANIFEST", help="manifest of the lesions to score (label not needed)")
     p.add_argument("-o", "--output", required=True, metavar="SCORES_CSV", help="output CSV")
-    p.add_argument("--work-dir", default=None, help="cache folder (default: <SCORES_CSV stem>_work beside it)")
+    p.add_argument("--work-dir", default=None,
+                   help="cache folder (default: <SCORES_CSV stem>_work beside it): new, empty, or predict's own of this study")
     _common(p)
     p.set_defaults(func=_predict)
 
@@ -65,7 +70,7 @@ def _validate(args):
     _quiet_pins(args)
     print(validate(args.study, args.manifest, args.output, recalibrate=args.recalibrate, unit=args.unit,
                    bootstraps=args.bootstraps, dca_bootstraps=args.dca_bootstraps, jobs=args.jobs, device=args.device,
-                   force=args.force, scheduler=args.scheduler))
+                   force=args.force, scheduler=args.scheduler, strict=args.strict))
     return 0
 
 

@@ -21,12 +21,13 @@ def demo_config_text() -> str:
 def run_demo(output="demo_study", n=None, overrides=(), force=()) -> Path:
     """Generate the demo cohort under ``output/cohort`` and run the demo study; return the report path.
 
-    Holds ``output``'s lock (:func:`srnomogram.utils.output_lock`) while it runs.
+    Claims ``output`` as a study folder and holds its lock while it runs
+    (:func:`srnomogram.study.folders.claim_output`).
     """
-    from ..utils import output_lock
+    from .folders import Owner, claim_output
 
     out = Path(output).resolve()
-    with output_lock(out, "demo"):  # the cohort and the study are written under out: one writer
+    with claim_output(out, Owner("study", "demo")):  # the cohort and the study are written under out: one writer
         return _run_demo(out, n, overrides, force)
 
 

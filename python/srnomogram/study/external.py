@@ -41,7 +41,7 @@ import numpy as np
 
 from ..errors import CheckpointError, InputError, param_error
 from .. import names
-from ..utils import atomic_path, check_output_dir, check_output_file, file_sha256, hash_bytes, output_lock, write_csv_atomic
+from ..utils import atomic_path, check_output_dir, check_output_file, file_sha256, hash_bytes, write_csv_atomic
 from .cache import DONE, Runner, Stage
 from .freeze import (  # noqa: F401 - the study-time half, re-exported where it used to live
     APP_FORMAT,
@@ -124,24 +124,43 @@ def _check_stage(study_dir: Path, name: str) -> dict:
     return files
 
 
+def _read_json(study_dir: Path, rel: str) -> dict:
+    """A JSON file of the study; a missing or unreadable one is named in one line (with the command that recreates it)."""
+    p = study_dir / rel
+    if not p.is_file():
+        raise _missing(study_dir, rel)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise _missing(study_dir, f"a readable {rel}") from None
+
+
 def load_study(study_dir) -> FinishedStudy:
-    """Check a finished study folder and read its frozen application; one-line error naming a missing piece."""
+    """Check a finished study folder and read its frozen application; one-line error naming a missing piece.
+
+    Every stage the application needs is checked (its ``done.json`` and the SHA-256 of each file it lists), and
+    every file the application names (the models, the nomogram design) must be among them: a stage folder that
+    another command replaced is named, not met later as a missing file.
+    """
     study_dir = Path(study_dir).resolve()
     if not study_dir.is_dir():
         raise InputError(f"Study folder {study_dir} not found; pass the output folder of 'srnomogram run'.")
     if not (study_dir / "resolved_config.yaml").is_file():
         raise InputError(f"{study_dir} is not a study folder (no resolved_config.yaml); pass the output folder of 'srnomogram run'.")
     files = _check_stage(study_dir, "application")
-    app = json.loads((study_dir / "stages" / "application" / "application.json").read_text(encoding="utf-8"))
+    app = _read_json(study_dir, "stages/application/application.json")
     if app.get("format") != APP_FORMAT:
         raise _missing(study_dir, f"an application.json of format {APP_FORMAT}")
-    stages = {"nomogram"} | {Path(m["file"]).parts[1] for m in app["models"].values()}
+    named = [m["file"] for m in app["models"].values()] + [app["design"]]
+    stages = {"nomogram"} | {Path(f).parts[1] for f in named}
     if app["sr"]["enabled"]:
         stages.add("sr")
-    for s in sorted(stages):
-        _check_stage(study_dir, s)
-    summary = json.loads((study_dir / "stages" / "application" / "training_summary.json").read_text(encoding="utf-8"))
-    design = json.loads((study_dir / app["design"]).read_text(encoding="utf-8"))
+    listed = {f"stages/{s}/{rel}" for s in sorted(stages) for rel in _check_stage(study_dir, s)}
+    for rel in named:  # a folder is listed by the files inside it
+        if not any(f == rel or f.startswith(rel.rstrip("/") + "/") for f in listed):
+            raise _missing(study_dir, rel)
+    summary = _read_json(study_dir, "stages/application/training_summary.json")
+    design = _read_json(study_dir, app["design"])
     key = hash_bytes(json.dumps(files, sort_keys=True))
     return FinishedStudy(study_dir, app, summary, design, key)
 
@@ -203,18 +222,29 @@ STUDY_FOLDER = "the study folder STUDY_DIR"
 
 
 def _prepare(study_dir, manifest, out, need_label, options):
-    from .stages import load_apply_cohort
+    from .stages import cohort_overlap, load_apply_cohort
 
     study = load_study(study_dir)
     manifest = Path(manifest).resolve()
-    load_apply_cohort(manifest, need_label, clinical=study.clinical)  # fail early, before any stage writes
-    out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    return ApplyRun(study, manifest, out, need_label, options)
+    cohort = load_apply_cohort(manifest, need_label, clinical=study.clinical)  # fail early, before any stage writes
+    if options.get("strict"):
+        overlap = cohort_overlap(study, cohort, manifest.name)
+        if overlap.get("message"):
+            raise InputError(overlap["message"] + " With --strict this is an error: remove those lesions from "
+                             f"{manifest.name}, or leave out --strict to report them with a warning.")
+    return ApplyRun(study, manifest, Path(out).resolve(), need_label, options)
+
+
+def _claim(run: ApplyRun, command: str, option: str):
+    """Claim the run's output folder for ``command`` on this study (:func:`srnomogram.study.folders.claim_output`)."""
+    from .folders import Owner, claim_output
+
+    return claim_output(run.out, Owner(command, command, study=str(run.study.path), study_key=run.study.key, option=option))
 
 
 def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "lesion", bootstraps: int = 1000,
-             dca_bootstraps: int = 500, jobs=None, device: str = "auto", force=(), scheduler=None) -> Path:
+             dca_bootstraps: int = 500, jobs=None, device: str = "auto", force=(), scheduler=None,
+             strict: bool = False) -> Path:
     """External validation of a finished study on a labelled manifest; returns ``OUT/report.html``.
 
     Parameters
@@ -225,7 +255,9 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "l
         Labelled manifest of the external cohort (``case_id``, ``image``, ``mask``, ``label``,
         ``spacing``, the study's clinical columns; optional ``patient_id``).
     out : path-like
-        Output folder: ``report.html``, ``tables/*.csv``, ``figures/*.png``, ``board/``, ``stages/``.
+        Output folder: ``report.html``, ``tables/*.csv``, ``figures/*.png``, ``board/``, ``stages/``. A new or
+        empty folder, or this command's own folder of the same study (resumed); a study folder, another
+        study's validation or a folder of other files is refused (:mod:`srnomogram.study.folders`).
     recalibrate : bool
         Add a logistic recalibration (intercept, slope) of every model as a separate, labelled result.
     unit : {"lesion", "patient"}
@@ -247,6 +279,10 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "l
         Dask scheduler address (``tcp://host:8786``) for the per-lesion work (see the module notes);
         None reads ``$DASK_SCHEDULER_ADDRESS``, ``"local"`` runs here. The study, the manifest's
         images and ``out`` must be on a filesystem the workers share, at the same paths.
+    strict : bool
+        Refuse a cohort with lesions of the study's own cohort (the same ``case_id``, or an image with the same
+        bytes: :func:`~srnomogram.study.stages.cohort_overlap`), which is otherwise a warning in the log
+        and the report.
     """
     if unit not in UNITS:
         raise param_error("unit", "validate", "'lesion' or 'patient'", unit)
@@ -254,12 +290,13 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "l
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < (1 if name == "bootstraps" else 0):
             raise param_error(name, "validate", "an int >= 1" if name == "bootstraps" else "an int >= 0", v)
     opts = {"recalibrate": bool(recalibrate), "unit": unit, "bootstraps": int(bootstraps),
-            "dca_bootstraps": int(dca_bootstraps), "jobs": jobs, "device": device, "scheduler": scheduler}
+            "dca_bootstraps": int(dca_bootstraps), "jobs": jobs, "device": device, "scheduler": scheduler,
+            "strict": bool(strict)}
     # -o STUDY_DIR would replace the study's own report.html and run_log.json and mix into its stages/
     check_output_dir(out, "-o/--output", outside={STUDY_FOLDER: study_dir})
     run = _prepare(study_dir, manifest, out, True, opts)
     run.options["force"] = tuple(force)
-    with output_lock(run.out, "validate"):  # one writer per output folder
+    with _claim(run, "validate", "-o/--output"):  # its own folder (of this study), one writer
         runner, stages, _ = _run_stages(run, with_stats=True)
         return _publish(run, runner, stages)
 
@@ -270,17 +307,18 @@ def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_d
     The CSV has one row per lesion: ``case_id`` (and ``patient_id``), one column per image model,
     ``deep_score`` (the chosen model's), and, when the clinical columns exist, ``clinical`` and
     ``nomogram`` (risks) with ``clinical_points`` and ``nomogram_points`` (total points). The
-    stages are cached in ``work_dir`` (default ``<output stem>_work`` beside it). ``scheduler``: as
-    in :func:`validate`.
+    stages are cached in ``work_dir`` (default ``<output stem>_work`` beside it): a new or empty folder, or
+    predict's own work folder of the same study (resumed); any other is refused, as in :func:`validate`.
+    ``scheduler``: as in :func:`validate`.
     """
     check_output_file(output, "-o/--output", inputs={"MANIFEST": manifest}, outside={STUDY_FOLDER: study_dir}, example="scores.csv")
     output = Path(output).resolve()
-    work = Path(work_dir) if work_dir else output.with_name(output.stem + "_work")
-    check_output_dir(work, "--work-dir" if work_dir else "--work-dir (default: <SCORES_CSV stem>_work beside it)",
-                     outside={STUDY_FOLDER: study_dir})
+    option = "--work-dir" if work_dir is not None else "--work-dir (default: <SCORES_CSV stem>_work beside it)"
+    work = work_dir if work_dir is not None else output.with_name(output.stem + "_work")
+    work = check_output_dir(work, option, outside={STUDY_FOLDER: study_dir})
     run = _prepare(study_dir, manifest, work, False, {"jobs": jobs, "device": device, "scheduler": scheduler})
     run.options["force"] = tuple(force)
-    with output_lock(run.out, "predict"):  # the work folder: one writer (the CSV itself is written atomically)
+    with _claim(run, "predict", option):  # the work folder: one writer (the CSV itself is written atomically)
         _, _, results = _run_stages(run, with_stats=False)
         scores = results["nomogram"].table("scores")
         write_csv_atomic(scores, output)
@@ -332,6 +370,12 @@ def methods_text(run: ApplyRun, info: dict) -> str:
     n = info.get("n")
     parts = [f"The finished study {app['study']!r} (config hash {app['config_hash'][:12]}) was applied unchanged to "
              f"{n} lesions of {run.manifest.name} (external validation: no model, threshold or setting was refitted)."]
+    overlap = info.get("overlap") or {}
+    if overlap.get("message"):  # the cohort is not wholly external: said where the claim is made
+        parts.append("Overlap with the study's own cohort: " + overlap["message"])
+    elif overlap.get("checked"):
+        parts.append(f"No lesion shares an image file or a case_id with the study's own cohort "
+                     f"({overlap['n_study_images']} images compared).")
     if app["sr"]["enabled"]:
         parts.append("The study's own super-resolution generator was applied to every image.")
     if app["radiomics"]["enabled"]:

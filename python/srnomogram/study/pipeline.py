@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..utils import atomic_path, output_lock, write_csv_atomic
+from ..utils import atomic_path, write_csv_atomic
 from .cache import Runner, report_pins
 from .stages import build_stages
 
@@ -78,11 +78,15 @@ def run_study(cfg, force=(), progress=None) -> Path:
     -----
     Outputs under ``cfg.study.output``: ``resolved_config.yaml``, ``board/`` (pins), ``stages/``
     (the cache), ``tables/*.csv``, ``figures/*.png|pdf``, ``report.html``, ``calculator.html``. The
-    folder's lock (:func:`srnomogram.utils.output_lock`) is held while it runs: a second run on the same
+    folder is claimed as a study folder (:func:`srnomogram.study.folders.claim_output`): a folder of
+    ``validate`` or ``predict``, or a non-empty one srnomogram did not write, raises
+    :class:`~srnomogram.errors.OutputOwnerError`; its lock is held while it runs: a second run on the same
     folder raises :class:`~srnomogram.errors.OutputInUseError`.
     """
+    from .folders import Owner, claim_output
+
     out = Path(cfg.study.output)
-    with output_lock(out, "run"):  # one writer per study folder: a second run is refused in one line
+    with claim_output(out, Owner("study", "run")):  # one writer per study folder: a second run is refused in one line
         return _run_study(cfg, out, force)
 
 

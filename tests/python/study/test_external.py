@@ -192,7 +192,15 @@ def test_a_study_validated_on_its_own_test_rows_reproduces_its_test_numbers(stud
     test = cohort[cohort["split"] == "test"].drop(columns=["split"])
     m = tmp_path / "own_test.csv"
     test.to_csv(m, index=False)
-    validate(study, m, tmp_path / "out", dca_bootstraps=0)
+    report = validate(study, m, tmp_path / "out", dca_bootstraps=0)
+    # the study's own lesions: said in the warnings (log, table, report) and the methods, not passed off as external
+    warn = pd.read_csv(tmp_path / "out" / "tables" / "warnings.csv")
+    overlap = warn[warn["kind"] == "overlap"]
+    assert overlap["n_outside"].tolist() == [len(test)]
+    assert overlap["message"].iloc[0].startswith(f"{len(test)} of the {len(test)} lesions of own_test.csv have an image file "
+                                                 "identical to one of the study's own cohort (0 of its training set; e.g. ")
+    text = html.unescape(report.read_text(encoding="utf-8"))
+    assert "Overlap with the study's own cohort: " in text and "their results are not an external validation" in text
     auc = pd.read_csv(tmp_path / "out" / "tables" / "external_auc.csv").set_index("model")
     cls = pd.read_csv(tmp_path / "out" / "tables" / "external_classification.csv").set_index("model")
     t2 = pd.read_csv(study / "tables" / "table2.csv")
@@ -304,6 +312,11 @@ def test_predict_scores_unlabelled_lesions_with_risk_and_points(study, external_
     assert len(s) == 40 and "label" not in s.columns
     assert {"or_lr", "sr_svm", "or_mobilenet_v2", "deep_score", "nomogram", "nomogram_points", "clinical"} <= set(s.columns)
     assert s["nomogram"].between(0, 1).all() and s["nomogram_points"].notna().all()
+    # its work folder is predict's, of this study: a rerun resumes it (every stage reused)
+    marker = json.loads((tmp_path / "scores_work" / ".srnomogram.json").read_text(encoding="utf-8"))
+    assert (marker["kind"], marker["study"]) == ("predict", str(study.resolve()))
+    assert main(["-q", "predict", str(study), str(p), "-o", str(out)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out), s)
 
 
 @slow
@@ -353,6 +366,77 @@ def test_bad_input_gets_one_line_and_nothing_half_written(study, external_cohort
     shutil.rmtree(broken / "stages" / "application")
     with pytest.raises(InputError, match="lacks the finished stage stages/application.*srnomogram run"):
         validate(broken, external_cohort, tmp_path / "c")
+
+
+def _snapshot(folder: Path) -> dict:
+    import hashlib
+
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+            for p in sorted(folder.rglob("*"))}
+
+
+@slow
+def test_validate_and_predict_aimed_at_another_trained_study_leave_every_file_of_it_byte_identical(study, external_cohort, tmp_path, capsys):
+    other = tmp_path / "other_study"
+    shutil.copytree(study, other)  # another study, with its CNN's model.pt, report.html, board and stages
+    before = _snapshot(other)
+    assert any(k.endswith("model.pt") for k in before) and "report.html" in before
+    for argv, option in ((["validate", str(study), str(external_cohort), "-o", str(other)], "-o/--output"),
+                         (["predict", str(study), str(external_cohort), "-o", str(tmp_path / "s.csv"), "--work-dir", str(other)], "--work-dir")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert re.fullmatch(f"srnomogram: error: Output folder {re.escape(str(other))} is a study folder, written by "
+                            r"'srnomogram run' at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ; "
+                            f"'srnomogram {argv[0]}' does not write into it: choose a new or empty folder for {re.escape(option)}, "
+                            r"so that its files are kept\.\n", err), err
+    assert _snapshot(other) == before
+    assert not (tmp_path / "s.csv").exists()
+
+
+@slow
+def test_validate_resumes_its_own_folder_of_the_same_study(validated, study, external_cohort):
+    from srnomogram import validate
+
+    out, report = validated
+    marker = json.loads((out / ".srnomogram.json").read_text(encoding="utf-8"))
+    assert (marker["kind"], marker["command"], marker["study"]) == ("validate", "validate", str(study.resolve()))
+    tables = _snapshot(out / "tables")
+    assert validate(study, external_cohort, out, recalibrate=True, dca_bootstraps=20) == report
+    assert all(s["reused"] for s in json.loads((out / "run_log.json").read_text(encoding="utf-8")))
+    assert _snapshot(out / "tables") == tables
+
+
+@slow
+def test_strict_validate_refuses_the_studys_own_training_lesions_before_writing(study, tmp_path, capsys):
+    cohort = pd.read_csv(study / "stages" / "split" / "cohort.csv", dtype={"case_id": str})
+    train = cohort[cohort["split"] == "train"].drop(columns=["split"])
+    m = tmp_path / "own_train.csv"
+    train.to_csv(m, index=False)
+    assert main(["validate", str(study), str(m), "-o", str(tmp_path / "out"), "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert (f"{len(train)} of the {len(train)} lesions of own_train.csv have an image file identical to one of the study's "
+            f"own cohort ({len(train)} of its training set; e.g. ") in err
+    assert "With --strict this is an error: remove those lesions from own_train.csv" in err
+    assert not (tmp_path / "out").exists()
+
+
+@slow
+def test_a_damaged_study_names_the_missing_file_in_one_line_not_a_traceback(study, external_cohort, tmp_path, capsys):
+    """A stage folder replaced (done.json consistent, the design file gone), as an apply run into it once did."""
+    broken = tmp_path / "broken"
+    shutil.copytree(study, broken)
+    (broken / "stages" / "nomogram" / "nomogram_design.json").unlink()
+    done = broken / "stages" / "nomogram" / "done.json"
+    rec = json.loads(done.read_text(encoding="utf-8"))
+    del rec["files"]["nomogram_design.json"]
+    done.write_text(json.dumps(rec), encoding="utf-8")
+    for argv in (["validate", str(broken), str(external_cohort), "-o", str(tmp_path / "v")],
+                 ["predict", str(broken), str(external_cohort), "-o", str(tmp_path / "p.csv")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err == (f"srnomogram: error: Study folder {broken} lacks stages/nomogram/nomogram_design.json; recreate it "
+                       f"with 'srnomogram run {broken}/resolved_config.yaml -o {broken}' (finished stages are reused).\n")
 
 
 @slow
@@ -583,7 +667,7 @@ def test_validate_and_predict_refuse_an_output_folder_another_process_writes(tmp
     from srnomogram.study import external
 
     monkeypatch.setattr(external, "_prepare", lambda study, manifest, out, need_label, opts:
-                        SimpleNamespace(out=Path(out).resolve(), options=dict(opts)))
+                        SimpleNamespace(out=Path(out).resolve(), options=dict(opts), study=SimpleNamespace(path=study, key="k")))
     monkeypatch.setattr(external, "_run_stages", lambda *a, **k: pytest.fail("ran the stages of a folder another process holds"))
     with lock_holder(tmp_path / "ext") as holder:
         with pytest.raises(OutputInUseError, match=f"Output folder {tmp_path / 'ext'} is in use by pid {holder.pid} "):

@@ -63,6 +63,7 @@ from .split import (  # noqa: F401
     _apply_manifest_inputs,
     _cohort_pin,
     apply_split,
+    cohort_overlap,
     load_apply_cohort,
     range_warnings,
     run_split,
@@ -103,7 +104,7 @@ def build_stages(cfg) -> list[Stage]:
     stages = [Stage("split", run_split, sections=("cohort", "split"), inputs=_manifest_inputs, extra_key=_split_key, version="3",
                     pins=(Pin("manifest", read=_cohort_pin, title="Cohort manifest with train/test split"), *pins("split_counts", "excluded"),
                           record("split_info", "Split record: source, unit, lesion and patient counts (JSON)")),
-                    apply=Apply(apply_split, inputs=_apply_manifest_inputs, pins=APPLY_SPLIT_PINS))]
+                    apply=Apply(apply_split, inputs=_apply_manifest_inputs, pins=APPLY_SPLIT_PINS, version="2"))]
     if cfg.sr.enabled:
         stages.append(Stage("sr", run_sr, deps=("split",), sections=("sr",), extra_key=_sr_key, version="3", pins=pins("sr_history", "sr_quality"),
                             apply=Apply(apply_sr)))

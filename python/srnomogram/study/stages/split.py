@@ -109,9 +109,87 @@ def apply_split(ctx):
     factors = run.study.app["clinical_factors"]
     df = load_apply_cohort(run.manifest, run.need_label, clinical=run.study.clinical)
     write_manifest(df, ctx.path("cohort.csv"))
-    ctx.write_table("warnings", range_warnings(run.study.summary, df, factors))
+    overlap = cohort_overlap(run.study, df, run.manifest.name)
+    warns = range_warnings(run.study.summary, df, factors)
+    if overlap.get("message"):  # first: the cohort itself is not external
+        logger.warning("%s", overlap["message"])
+        warns = pd.concat([pd.DataFrame([{"kind": "overlap", "column": "case_id, image", "n_outside": overlap["n"],
+                                          "training_range": "", "external_range": "", "message": overlap["message"]}]),
+                           warns], ignore_index=True)
+    ctx.write_table("warnings", warns)
     ctx.write_json("cohort_info", {"n": int(len(df)), "missing_clinical": [c for c in factors if c not in df.columns],
-                                   "has_label": "label" in df.columns, "has_patient_id": "patient_id" in df.columns})
+                                   "has_label": "label" in df.columns, "has_patient_id": "patient_id" in df.columns,
+                                   "overlap": overlap})
+
+
+def cohort_overlap(study, df: pd.DataFrame, name: str = "the cohort") -> dict:
+    """Lesions of ``df`` that may be the study's own: an image file with the same bytes (SHA-256), or the same
+    ``case_id``, as a lesion of the study's cohort (``stages/split/cohort.csv``: its training and test sets).
+
+    An identical image is the study's own lesion; a shared ``case_id`` with a different image may be the
+    same lesion re-exported, or two cohorts that number their cases alike (``demo001``, ``case001``): both
+    are reported, in separate sentences. Masks are not compared (a drawn rectangle can repeat in unrelated
+    cohorts); a study image that is no longer where the study read it is skipped (``n_study_images``:
+    those compared).
+
+    Returns
+    -------
+    dict
+        ``checked`` (False when the study has no readable cohort), ``n`` (lesions of ``df`` that overlap either
+        way), ``n_image`` (an identical image), ``n_case_id_only`` (a shared case_id, a different image),
+        ``n_train`` (of the ``n``, those matching the study's training set), ``examples`` (up to 3 case ids of
+        ``df``), ``n_study_images``, and ``message`` (None when nothing overlaps).
+    """
+    from ...data.manifest import load_manifest
+    from ...utils import file_sha256
+
+    path = study.path / "stages" / "split" / "cohort.csv"
+    try:
+        own = load_manifest(path, require_label=False, check_files=False)
+    except (OSError, InputError) as exc:
+        logger.warning("The study's cohort %s cannot be read (%s): the overlap of %s with it is not checked.", path, exc, name)
+        return {"checked": False, "message": None}
+
+    def hashes(paths) -> list:
+        out = []
+        for p in paths:
+            try:
+                out.append(file_sha256(p))
+            except OSError:  # a study image moved since: not compared
+                out.append(None)
+        return out
+
+    own_ids = own["case_id"].astype(str).to_numpy()
+    own_hash = np.array(hashes(own["image"]), dtype=object)
+    train = own["split"].eq("train").to_numpy() if "split" in own.columns else np.ones(len(own), bool)
+    ids = df["case_id"].astype(str).to_numpy()
+    new_hash = hashes(df["image"])
+    known = {h for h in own_hash if h is not None}
+    by_image = np.array([h in known for h in new_hash], dtype=bool)
+    by_id = np.isin(ids, own_ids)
+    both = by_image | by_id
+    train_known = {h for h in own_hash[train] if h is not None}
+    in_train = both & (np.isin(ids, own_ids[train]) | np.array([h in train_known for h in new_hash], dtype=bool))
+    id_only = by_id & ~by_image
+    info = {"checked": True, "n": int(both.sum()), "n_image": int(by_image.sum()), "n_case_id_only": int(id_only.sum()),
+            "n_train": int(in_train.sum()), "examples": ids[both][:3].tolist(), "n_study_images": len(known), "message": None}
+    parts = []
+
+    def eg(mask):
+        return ", ".join(map(repr, ids[mask][:3].tolist()))
+
+    if by_image.any():
+        parts.append(f"{int(by_image.sum())} of the {len(df)} lesions of {name} have an image file identical to one of the "
+                     f"study's own cohort ({int((by_image & in_train).sum())} of its training set; e.g. {eg(by_image)}): "
+                     "they are the study's own lesions, and their results are not an external validation.")
+    if id_only.any():
+        parts.append(f"{int(id_only.sum())} of the {len(df)} lesions of {name} share a case_id with a lesion of the study's "
+                     f"own cohort ({int((id_only & in_train).sum())} of its training set; e.g. {eg(id_only)}) but not its "
+                     "image file: if they are the same lesions (images saved again), their results are not an external "
+                     "validation; if not, the two cohorts only number their cases alike.")
+    if parts:
+        info["message"] = " ".join(parts)
+    return info
 
 
 def range_warnings(summary, df, factors) -> pd.DataFrame:
