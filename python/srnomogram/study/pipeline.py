@@ -76,12 +76,17 @@ def run_study(cfg, force=(), progress=None) -> Path:
 
 def study_stages(cfg) -> list:
     """Every stage of a study, each with the pins it declares: :func:`~srnomogram.study.stages.build_stages`,
-    and the repeated splits (``validation.repeats`` > 0) before the last stage, ``main_result``, which summarises them."""
+    and the repeated splits (``validation.repeats`` > 0) and the internal-external cross-validation (``split.method:
+    centre``, :mod:`srnomogram.study.iecv`) before the last stage, ``main_result``, which summarises them."""
     stages = build_stages(cfg)
     if cfg.validation.repeats:
         from .repeats import repeats_stage
 
         stages.insert(len(stages) - 1, repeats_stage(cfg))
+    if cfg.split.method == "centre":
+        from .iecv import iecv_stage
+
+        stages.insert(len(stages) - 1, iecv_stage(cfg))
     return stages
 
 
@@ -100,6 +105,8 @@ def _run_study(cfg, out: Path, force) -> Path:
     force = tuple(force or ())
     if force and cfg.validation.repeats and "repeats" not in force:
         force = (*force, "repeats")  # a forced stage is forced in every split seed too (each seed reuses the rest)
+    if force and cfg.split.method == "centre" and "iecv" not in force:
+        force = (*force, "iecv")  # and in every held-out centre's fold
     runner = Runner(cfg, stages, force=force, on_done=publisher(cfg, board_dir))
     results = runner.run()
     with atomic_path(out / "run_log.json") as tmp:
