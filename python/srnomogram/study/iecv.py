@@ -322,14 +322,17 @@ def iecv_stage(cfg) -> Stage:
 
 
 def iecv_methods_text(cfg, k=None) -> str:
-    """The methods' sentences on the IECV (``split.method: centre``)."""
+    """The methods' sentences on the internal-external cross-validation (``split.method: centre``)."""
     level = f"{100 * (1 - cfg.nomogram.alpha):.10g}%"
-    return (f"Internal-external cross-validation across {k if k else 'the'} centres (column {cfg.cohort.centre!r}): each "
-            "centre was held out in turn, the whole study (every fit, the model choice by cross-validated training AUC, "
-            "the cut-offs and the nomogram) was refitted on the other centres with the study's random train/test split of "
-            "their lesions, and the frozen fit was applied to the held-out centre as in external validation. The held-out "
-            "AUC (logit scale), calibration-in-the-large, calibration slope, Brier score"
-            + (", net benefit" if not isinstance(cfg.nomogram.threshold, str) else "")
-            + f" and the nomogram's AUC gain over the clinical model were pooled across centres by random-effects "
-            f"meta-analysis with {level} CIs and prediction intervals. The final model is the study fitted on all centres "
-            "with its random split.")
+    nb = (f", the net benefit at the pre-specified threshold {cfg.nomogram.threshold:g}"
+          if not isinstance(cfg.nomogram.threshold, str) else "")
+    return (f"Transportability across centres was assessed by internal-external cross-validation over {k or 'the'} centres "
+            f"(manifest column {cfg.cohort.centre!r}; no patient had lesions in two centres): each centre was held out in "
+            "turn, the whole study was developed again on the other centres exactly as the final model was (the same "
+            "random train/test split rule, every model fit, the choice of the deep-learning model by cross-validated "
+            "training AUC, the cut-offs and the nomogram), and the frozen fit was applied to the held-out centre as in "
+            "external validation, so that no held-out label reached a fit. The held-out AUC (pooled on the logit scale), "
+            f"calibration-in-the-large, calibration slope, Brier score{nb} and the nomogram's AUC gain over the clinical "
+            f"model were pooled across centres by random-effects meta-analysis, with {level} confidence intervals and "
+            "prediction intervals for a new centre (table iecv_pooled; per centre: iecv_centres). The final model is the "
+            "study fitted on all centres with its random train/test split.")
