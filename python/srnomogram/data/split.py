@@ -198,7 +198,13 @@ def check_centres(df: pd.DataFrame, column: str, source: str = "manifest", by_ce
     if column not in df.columns:
         raise ManifestError(f"{source}: no column {column!r}, which cohort.centre names as the lesions' centre; add it "
                             "(one centre name per lesion) or set cohort.centre to the column that has them.")
-    centre = df[column].astype("string").str.strip()
+    centre = df[column]
+    path = df.attrs.get("manifest_path")
+    if path is not None and Path(path).is_file():  # centres are names, not numbers: "01" stays "01", as patient ids do
+        raw = pd.read_csv(path, usecols=[column], dtype=str)[column]
+        if len(raw) == len(df):
+            centre = raw.set_axis(df.index)
+    centre = centre.astype("string").str.strip()
     empty = centre.isna() | (centre == "")
     if empty.any():
         i = empty.to_numpy().nonzero()[0][0]

@@ -110,6 +110,18 @@ def test_the_split_stage_keeps_each_lesions_centre(tmp_path, centre_cohort):
     assert res.json("split_info")["n_centres"] == 3
 
 
+def test_centre_names_are_read_as_text(tmp_path, centre_cohort):
+    from srnomogram.data.manifest import load_manifest
+    from srnomogram.data.split import check_centres
+
+    df = pd.read_csv(centre_cohort)
+    df["site"] = df["centre"].map({"C1": "01", "C2": "1", "C3": " 2 "})
+    path = centre_cohort.with_name("numbered.csv")
+    df.to_csv(path, index=False)
+    got = check_centres(load_manifest(path), "site", source=str(path))
+    assert got.tolist() == df["site"].str.strip().tolist()  # "01" and "1" are two centres
+
+
 def test_a_missing_centre_column_is_refused_naming_the_file_and_column(tmp_path, centre_cohort):
     with pytest.raises(ManifestError) as info:
         _split_only(_cfg(tmp_path, centre_cohort, column="hospital"))
@@ -140,6 +152,30 @@ def test_a_patient_in_two_centres_is_refused_for_a_centre_split_only(tmp_path, c
     assert str(info.value) == (f"{path}, column 'centre': patient 'p0' has lesions in centres {two[0]!r}, {two[1]!r}; a centre "
                                "split needs each patient in one centre (correct the centre or the patient_id).")
     _split_only(_cfg(tmp_path / "random", path, method="random"))  # a random split keeps the patient on one side
+
+
+@pytest.mark.parametrize(("relabel", "message"), [
+    ({"C1": "C2", "C3": "C2"}, "split.method 'centre' needs lesions of at least 2 centres in column 'centre'. Got 1 ('C2') instead"),
+    (None, "centre 'C9' (column 'centre') has only benign lesions; a held-out centre needs both classes"),
+])
+def test_the_iecv_stage_refuses_one_centre_or_a_centre_without_both_classes(tmp_path, centre_cohort, relabel, message):
+    from srnomogram.errors import InputError
+    from srnomogram.study.cache import Runner
+    from srnomogram.study.iecv import iecv_stage
+
+    df = pd.read_csv(centre_cohort)
+    if relabel:
+        df["centre"] = df["centre"].replace(relabel)
+    else:
+        df.loc[df.index[df["label"] == 0][:2], "centre"] = "C9"
+    path = centre_cohort.with_name("bad_centres.csv")
+    df.to_csv(path, index=False)
+    cfg = _cfg(tmp_path, path)
+    with pytest.raises(InputError) as info:
+        Runner(cfg, [iecv_stage(cfg)]).run()
+    assert str(info.value) == f"{path}: {message}" + (
+        "; use split.method: random." if relabel else " for its AUC and calibration. Merge it with another centre.")
+    assert not (tmp_path / "out" / "iecv").exists()  # refused before any fold was written
 
 
 # ------------------------------------------------------------------------------------ per-centre numerics
