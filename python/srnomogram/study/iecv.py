@@ -114,7 +114,8 @@ def _share_feature_cache(cfg, folder: Path):
         link = folder / "cache" / f"radiomics_{images}"
         if not link.exists() and not link.is_symlink():
             link.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(shared, link, target_is_directory=True)
+            # relative: the output folder can move, or be mounted elsewhere on a cluster's workers
+            os.symlink(os.path.relpath(shared, link.parent), link, target_is_directory=True)
 
 
 def run_centre(cfg, cohort: pd.DataFrame, centre: str, force=()):
@@ -290,7 +291,7 @@ def run_iecv(ctx):
                      "chosen_model": app["best_model"]["model"]})
     table = pd.concat(rows, ignore_index=True)
     ctx.write_table("iecv_centres", table)
-    pooled = stats.iecv_pool(iecv_long(table))
+    pooled = stats.iecv_pool(iecv_long(table), conf_level=1 - cfg.nomogram.alpha)
     ctx.write_table("iecv_pooled", pooled)
     write_csv_atomic(pooled, iecv_pooled_path(cfg.study.output))
     ctx.write_json("iecv_info", {"column": cfg.cohort.centre, "centres": info, "k": len(centres),
