@@ -254,6 +254,10 @@ def iecv_long(centres: pd.DataFrame) -> pd.DataFrame:
     long = pd.concat(parts, ignore_index=True)[["model", "estimand", "centre", "estimate", "se"]]
     long["estimate"], long["se"] = long["estimate"].astype(float), long["se"].astype(float)
     keep = np.isfinite(long["estimate"]) & np.isfinite(long["se"]) & (long["se"] > 0)
+    # an estimate without a standard error (an AUC of 1: no logit; net benefit without a threshold) cannot be pooled
+    for r in long[~keep & np.isfinite(long["estimate"])].itertuples():
+        logger.warning("IECV: centre %s, %s, %s = %.4g has no standard error; it is left out of the pooling.",
+                       r.centre, r.model, r.estimand, r.estimate)
     return long[keep].reset_index(drop=True)
 
 
