@@ -46,6 +46,8 @@ BREAST_AREA_PX = dict(log_mean=9.55, log_sd=0.94, low=1500, high=144000)
 #: Smallest image side (pixels) with lesion_sizes="breast"; larger lesions get a larger field.
 BREAST_MIN_SIDE = 512
 _AREA_PER_DIAMETER2 = 0.54  # mask area / (nominal diameter in pixels)^2 of the drawn outlines, measured on 150 lesions
+#: Brightness step (grey levels) between the scanners of consecutive demo centres (``demo_cohort(centres=k)``).
+CENTRE_OFFSET = 12.0
 VOLUME_SHAPE = (16, 64, 64)  # slices, rows, cols
 VOLUME_SPACING = (0.4, 0.4, 0.5)  # mm, ITK order (x, y, z)
 
@@ -229,7 +231,7 @@ def _save_nifti(arr: np.ndarray, path: Path) -> None:
 
 
 def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes: int = 4, lesion_sizes: str = "paper",
-                second_lesion_share: float = 0.0) -> Path:
+                second_lesion_share: float = 0.0, centres: int = 0) -> Path:
     """Synthesise a small breast-ultrasound cohort with images, masks and a manifest.
 
     Parameters
@@ -251,6 +253,15 @@ def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes:
         lesions, as in real cohorts where the extraction cost follows the mask area. The
         diameters in mm, ages and labels are drawn as with ``"paper"``; the same seed gives the
         same lesions' clinical values in both modes.
+    second_lesion_share : float
+        Share of patients with a second lesion (adds ``patient_id``).
+    centres : int
+        0 (default): one centre, no ``centre`` column. ``k`` >= 2: a ``centre`` column ``C1`` … ``Ck``;
+        the patients of each class are dealt to the centres in turn (a random order, so every centre
+        has both classes when each class has k patients), and each centre's scanner adds its own
+        brightness offset, :data:`CENTRE_OFFSET` × (j − (k − 1) / 2) grey levels for centre j = 0 … k−1,
+        to its images (a site effect for multi-centre tests). The lesions, labels and clinical values
+        are those of the same seed without centres.
 
     Returns
     -------
@@ -258,7 +269,7 @@ def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes:
         The path of ``manifest.csv``. Columns: ``case_id``, ``image``, ``mask``, ``label``
         (1 malignant), ``spacing`` (mm/pixel), ``age`` (years), ``max_diameter_cm`` (exact
         maximal Feret diameter of the mask, see :func:`~srnomogram.data.geometry.max_feret_diameter`),
-        and ``patient_id`` with ``second_lesion_share > 0``.
+        ``patient_id`` with ``second_lesion_share > 0`` and ``centre`` with ``centres`` >= 2.
 
     Notes
     -----
@@ -276,6 +287,8 @@ def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes:
         raise param_error("lesion_sizes", "demo_cohort", f"one of {', '.join(map(repr, LESION_SIZES))}", lesion_sizes)
     if isinstance(second_lesion_share, bool) or not isinstance(second_lesion_share, (int, float, np.integer, np.floating)) or not 0 <= second_lesion_share <= 1:
         raise param_error("second_lesion_share", "demo_cohort", "a float in [0, 1]", second_lesion_share)
+    if isinstance(centres, bool) or not isinstance(centres, (int, np.integer)) or centres < 0 or centres == 1 or 2 * centres > n:
+        raise param_error("centres", "demo_cohort", "0 or an int in [2, n / 2]", centres)
     from tqdm.auto import tqdm
 
     from .manifest import write_manifest
@@ -318,11 +331,27 @@ def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes:
         first = np.unique(owner)  # patients numbered in the order of their first lesion
         patient = np.array([f"pt{k + 1:03d}" for k in np.searchsorted(first, owner)])
 
+    centre = None
+    if centres:
+        # spawned after the lesions' (and patients') generators, so that every lesion is drawn as without centres
+        owner_ids = patient if patient is not None else np.arange(n).astype(str)
+        units, first, inverse = np.unique(owner_ids, return_index=True, return_inverse=True)
+        unit_label = pd.Series(labels).groupby(inverse).max().to_numpy()
+        crng_centres = np.random.default_rng(root.spawn(1)[0])
+        unit_centre = np.empty(len(units), dtype=int)
+        for lab in (0, 1):
+            members = crng_centres.permutation(np.flatnonzero(unit_label == lab))
+            unit_centre[members] = np.arange(len(members)) % centres
+        centre = unit_centre[inverse]
+
     rows = []
     for i in tqdm(range(n), desc="demo cohort", unit="lesion", disable=None):
         crng = children[i]
         mask, info = _lesion_mask(crng, shapes[i], spacing[i], labels[i], size_cm[i] * 10.0)
         img = _bmode(crng, spacing[i], mask, labels[i], info)
+        if centre is not None:  # the centre's scanner: a brightness offset of its own
+            offset = CENTRE_OFFSET * (centre[i] - (centres - 1) / 2)
+            img = np.clip(np.rint(img.astype(float) + offset), 0, 255).astype(np.uint8)
         cid = f"demo{i + 1:03d}"
         _save_png(img, out / "images" / f"{cid}.png")
         _save_png(mask.astype(np.uint8) * 255, out / "images" / f"{cid}_mask.png")
@@ -339,6 +368,8 @@ def demo_cohort(path: str | os.PathLike, n: int = 120, seed: int = 0, n_volumes:
         )
         if patient is not None:
             rows[-1]["patient_id"] = patient[i]
+        if centre is not None:
+            rows[-1]["centre"] = f"C{centre[i] + 1}"
     manifest = write_manifest(pd.DataFrame(rows), out / "manifest.csv")
 
     if n_volumes:

@@ -177,3 +177,54 @@ def split_manifest(manifest: str | os.PathLike, test_size: float = 0.2, seed: in
         seed, test_size, out, (split == "train").sum(), counts.loc["train"].get(1, 0), (split == "test").sum(), counts.loc["test"].get(1, 0),
     )
     return out
+
+
+def check_centres(df: pd.DataFrame, column: str, source: str = "manifest", by_centre: bool = False) -> pd.Series:
+    """The centre of each lesion (``column``: hospital, scanner or both), as str, checked.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The cohort, as :func:`~srnomogram.data.manifest.load_manifest` read it (index: CSV row − 2).
+    column : str
+        The manifest column naming each lesion's centre (``cohort.centre``).
+    source : str
+        The manifest's path, for the messages.
+    by_centre : bool
+        The centres split the cohort (``split.method: centre``): a patient
+        (:func:`~srnomogram.data.manifest.patient_ids`) must then have all their lesions in one
+        centre, else a held-out centre would share a patient with the centres a model was fitted on.
+
+    Raises
+    ------
+    ManifestError
+        The column is absent, a cell is empty (naming its row), or, with ``by_centre``, a patient has
+        lesions in two centres (naming the patient and the centres).
+    """
+    from .manifest import patient_ids
+
+    if column not in df.columns:
+        raise ManifestError(f"{source}: no column {column!r}, which cohort.centre names as the lesions' centre; add it "
+                            "(one centre name per lesion) or set cohort.centre to the column that has them.")
+    centre = df[column]
+    path = df.attrs.get("manifest_path")
+    if path is not None and Path(path).is_file():  # centres are names, not numbers: "01" stays "01", as patient ids do
+        raw = pd.read_csv(path, usecols=[column], dtype=str)[column]
+        if len(raw) == len(df):
+            centre = raw.set_axis(df.index)
+    centre = centre.astype("string").str.strip()
+    empty = centre.isna() | (centre == "")
+    if empty.any():
+        i = empty.to_numpy().nonzero()[0][0]
+        raise ManifestError(f"{source}, row {int(df.index[i]) + 2}, column {column!r}: the centre is empty; every lesion "
+                            "needs the centre (hospital or scanner) where it was imaged.")
+    centre = centre.astype(str)
+    if by_centre:
+        pid = patient_ids(df)
+        seen = centre.groupby(pid.to_numpy(), sort=False).unique()
+        two = seen[seen.map(len) > 1]
+        if len(two):
+            raise ManifestError(f"{source}, column {column!r}: patient {two.index[0]!r} has lesions in centres "
+                                f"{', '.join(map(repr, sorted(two.iloc[0])))}; a centre split needs each patient in one centre "
+                                "(correct the centre or the patient_id).")
+    return centre.rename(column)

@@ -4,8 +4,8 @@ A study file has these sections (every key optional except ``cohort.manifest``; 
 ``inst/study/demo.yaml`` for a commented example)::
 
     study:      name, seed, output, deterministic, scheduler, threads, recipe, intended_use
-    cohort:     manifest, clinical, clinical_labels, label_names, outcome, source
-    split:      test_size, seed, use_manifest_split
+    cohort:     manifest, clinical, clinical_labels, label_names, outcome, source, centre
+    split:      method, test_size, seed, use_manifest_split
     sr:         enabled, params (passed to srnomogram.sr.SuperResolver), region (roi | image)
     radiomics:  enabled, params (a PyRadiomics parameter file), jobs, models, harmonise (none | centre | combat)
     deep:       enabled, archs, images, weights, epochs, batch_size, lr, device, params
@@ -54,6 +54,12 @@ RECIPES = ("default", "paper")
 PAPER_RECIPE = {"best_model_rule": "test_auc", "train_score": "fitted"}
 #: Free-text settings that describe the study for the report; they change no result, so no cache key holds them.
 DESCRIPTIVE = {"study": ("intended_use", "recipe", "threads"), "cohort": ("outcome", "source")}
+#: Settings added after studies were run, with the value that does what the study did before them: at that
+#: value they are left out of every hash, so that adding them left the hashes of earlier studies unchanged.
+# Settings added after studies were published, at the default that reproduces those studies: left out of the
+# config hash, so that studies without them keep their cache keys.
+ADDED_DEFAULTS = {"cohort": {"centre": None}, "split": {"method": "random"}, "radiomics": {"harmonise": "none"}}
+SPLIT_METHODS = ("random", "centre")
 MODEL_IMAGES = ("or", "sr")
 _DEEP = _Deep().get_params()  # deep defaults: the estimator's signature is where they are written
 
@@ -181,6 +187,9 @@ class CohortSection:
     source: Optional[Str] = Field(
         None, description="free text for the TRIPOD+AI section: the data source, setting, centres and dates of "
         "recruitment (items 5a, 5b). Descriptive: not part of any cache key")
+    centre: Optional[Annotated[Str, Field(min_length=1)]] = Field(
+        None, description="manifest column that says where each lesion was imaged (hospital, scanner or both): checked "
+        "when the cohort loads (present, no empty cell; with split.method: centre, no patient in two centres)")
 
     @property
     def schema(self) -> ClinicalSchema:
@@ -190,8 +199,14 @@ class CohortSection:
 
 @dataclass(frozen=True, config=_SECTION)
 class SplitSection:
-    """``split``: the stratified train/test split (by patient when the manifest has ``patient_id``)."""
+    """``split``: the stratified train/test split (by patient when the manifest has ``patient_id``), or
+    internal-external cross-validation across centres."""
 
+    method: Literal[SPLIT_METHODS] = Field(
+        "random",
+        description="random: one stratified train/test split (by patient); centre: besides the study itself (fitted "
+        "on every centre with that random split), internal-external cross-validation: each centre of cohort.centre "
+        "held out in turn, the study fitted on the others and applied, frozen, to it (srnomogram.study.iecv)")
     test_size: Fraction = Field(0.2, description="fraction of lesions in the test set")
     seed: Optional[Count] = Field(None, description="split seed (default: study.seed)")
     use_manifest_split: Bool = Field(True, description="keep the manifest's 'split' column when it has one")
@@ -226,13 +241,10 @@ class RadiomicsSection:
     models: _some_of(("lr", "svm")) = Field(("lr", "svm"), description="classifiers on the features")
     # Harmonisation of the features across centres (srnomogram.radiomics.harmonise), label-free, fitted on
     # the training centres; a new centre is brought in from its unlabelled reference sample. Declared
-    # here, not yet read by the stages. 'none' (the default) is left out of the section hash
-    # (RadiomicsSection.HASH_DEFAULTS), so that studies without it keep their cache keys.
+    # here, not yet read by the stages. 'none' (the default) is left out of the hash (ADDED_DEFAULTS).
     harmonise: Literal["none", "centre", "combat"] = Field(
         "none", description="none; centre: each centre standardised by its own mean and SD; combat: ComBat with "
         "empirical Bayes (new centres from a reference sample)")
-
-    HASH_DEFAULTS: typing.ClassVar[dict] = {"harmonise": "none"}
 
 
 @dataclass(frozen=True, config=_SECTION)
@@ -380,6 +392,15 @@ class StudyConfig:
                                                             "key": "deep.images", "got": list(deep.images)})
         return dataclasses.replace(deep, images=images)
 
+    @field_validator("split")
+    @classmethod
+    def _centre_split_needs_centres(cls, split, info: ValidationInfo):
+        cohort = info.data.get("cohort")  # validated before split (field order); absent when cohort itself was invalid
+        if split.method == "centre" and cohort is not None and cohort.centre is None:
+            raise PydanticCustomError("config", "{words}", {"words": "'random' unless cohort.centre names the manifest's "
+                                                            "centre column", "key": "split.method", "got": split.method})
+        return split
+
     @property
     def output(self) -> Path:
         return Path(self.study.output)
@@ -412,9 +433,9 @@ class StudyConfig:
         for sec, keys in DESCRIPTIVE.items():
             for k in keys:
                 d[sec].pop(k)
-        for sec in SECTIONS:  # settings added later, at the default that reproduces earlier studies
-            for k, v in getattr(type(getattr(self, sec)), "HASH_DEFAULTS", {}).items():
-                if d[sec].get(k) == v:
+        for sec, keys in ADDED_DEFAULTS.items():
+            for k, default in keys.items():
+                if d[sec][k] == default:
                     d[sec].pop(k)
         return hash_bytes(json.dumps({n: d[n] for n in names}, sort_keys=True))
 

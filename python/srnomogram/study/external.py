@@ -34,15 +34,23 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError, InputError, param_error
+from ..errors import param_error
 from .. import names
-from ..utils import atomic_path, check_output_dir, check_output_file, file_sha256, hash_bytes, write_csv_atomic
-from .cache import DONE, Runner, Stage
+from ..utils import atomic_path, check_output_dir, check_output_file, write_csv_atomic
+from .applying import (  # noqa: F401 - the apply path, re-exported where it used to live
+    RERUN,
+    ApplyRun,
+    FinishedStudy,
+    _apply_stages,
+    _board_metadata,
+    _prepare,
+    _run_stages,
+    load_study,
+)
 from .freeze import (  # noqa: F401 - the study-time half, re-exported where it used to live
     APP_FORMAT,
     EXTRA_LABELS,
@@ -70,169 +78,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["validate", "predict", "load_study", "FinishedStudy", "nomogram_predict"]
 
 
-# ================================================================================ a finished study
-@dataclass
-class FinishedStudy:
-    """A study folder, checked: its settings, frozen application, training summary and design."""
-
-    path: Path
-    app: dict
-    summary: dict
-    design: dict
-    key: str
-
-    def file(self, rel) -> Path:
-        return self.path / rel
-
-    @property
-    def model_keys(self) -> list[str]:
-        return list(self.app["models"])
-
-    @property
-    def clinical(self):
-        """The study's :class:`~srnomogram.data.clinical.ClinicalSchema` (a study frozen before it: numeric names)."""
-        from ..data.clinical import ClinicalSchema
-
-        return ClinicalSchema.from_dicts(self.app.get("clinical_schema") or self.app["clinical_factors"])
-
-
-RERUN = "recreate it with 'srnomogram run {dir}/resolved_config.yaml -o {dir}' (finished stages are reused)"
-
-
-def _missing(study_dir, what):
-    return InputError(f"Study folder {study_dir} lacks {what}; " + RERUN.format(dir=study_dir) + ".")
-
-
-def _check_stage(study_dir: Path, name: str) -> dict:
-    """A stage folder's ``done.json`` and the SHA-256 of every file it lists."""
-    done = study_dir / "stages" / name / DONE
-    if not done.is_file():
-        raise _missing(study_dir, f"the finished stage stages/{name}")
-    try:
-        files = json.loads(done.read_text(encoding="utf-8"))["files"]
-    except (ValueError, KeyError, TypeError):
-        raise _missing(study_dir, f"a readable stages/{name}/{DONE}") from None
-    for rel, sha in files.items():
-        p = study_dir / "stages" / name / rel
-        if not p.is_file():
-            raise _missing(study_dir, f"stages/{name}/{rel}")
-        if file_sha256(p) != sha:
-            raise CheckpointError(
-                f"{p} does not match the SHA-256 its stage recorded (corrupted or edited); "
-                + RERUN.format(dir=study_dir) + " after removing stages/" + name + "."
-            )
-    return files
-
-
-def _read_json(study_dir: Path, rel: str) -> dict:
-    """A JSON file of the study; a missing or unreadable one is named in one line (with the command that recreates it)."""
-    p = study_dir / rel
-    if not p.is_file():
-        raise _missing(study_dir, rel)
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise _missing(study_dir, f"a readable {rel}") from None
-
-
-def load_study(study_dir) -> FinishedStudy:
-    """Check a finished study folder and read its frozen application; one-line error naming a missing piece.
-
-    Every stage the application needs is checked (its ``done.json`` and the SHA-256 of each file it lists), and
-    every file the application names (the models, the nomogram design) must be among them: a stage folder that
-    another command replaced is named, not met later as a missing file.
-    """
-    study_dir = Path(study_dir).resolve()
-    if not study_dir.is_dir():
-        raise InputError(f"Study folder {study_dir} not found; pass the output folder of 'srnomogram run'.")
-    if not (study_dir / "resolved_config.yaml").is_file():
-        raise InputError(f"{study_dir} is not a study folder (no resolved_config.yaml); pass the output folder of 'srnomogram run'.")
-    files = _check_stage(study_dir, "application")
-    app = _read_json(study_dir, "stages/application/application.json")
-    if app.get("format") != APP_FORMAT:
-        raise _missing(study_dir, f"an application.json of format {APP_FORMAT}")
-    named = [m["file"] for m in app["models"].values()] + [app["design"]]
-    stages = {"nomogram"} | {Path(f).parts[1] for f in named}
-    if app["sr"]["enabled"]:
-        stages.add("sr")
-    listed = {f"stages/{s}/{rel}" for s in sorted(stages) for rel in _check_stage(study_dir, s)}
-    for rel in named:  # a folder is listed by the files inside it
-        if not any(f == rel or f.startswith(rel.rstrip("/") + "/") for f in listed):
-            raise _missing(study_dir, rel)
-    summary = _read_json(study_dir, "stages/application/training_summary.json")
-    design = _read_json(study_dir, app["design"])
-    key = hash_bytes(json.dumps(files, sort_keys=True))
-    return FinishedStudy(study_dir, app, summary, design, key)
-
-
-# ================================================================================ the application run
-@dataclass
-class ApplyRun:
-    """What the study's stages see as ``ctx.config`` in apply mode (:class:`~srnomogram.study.cache.Apply`)."""
-
-    study: FinishedStudy
-    manifest: Path
-    out: Path
-    need_label: bool
-    options: dict = field(default_factory=dict)
-    cfg: object = None  # the study's resolved config (StudyConfig): its stages, titles and settings
-
-    def __post_init__(self):
-        if self.cfg is None:
-            from .config import load_config
-
-            self.cfg = load_config(self.study.path / "resolved_config.yaml")
-
-
-def _apply_stages(run: ApplyRun, with_stats: bool) -> list[Stage]:
-    """The study's own stage list (:func:`srnomogram.study.stages.build_stages` of its resolved config) in apply
-    mode: each stage with an apply half, keyed by the frozen study; then, to validate, the external statistics."""
-    from .stages import build_stages
-
-    key = lambda r, res: {"study": r.study.key, "need_label": r.need_label}  # noqa: E731
-    stages = [s.applied(extra_key=key) for s in build_stages(run.cfg) if s.apply is not None]
-    if with_stats:
-        stages.append(statistics_stage())
-    return stages
-
-
-def _run_stages(run: ApplyRun, with_stats: bool):
-    """Run the applied stages; to validate, each finished stage pins what it declares on ``OUT/board``
-    (the study's publisher, with the external run's provenance)."""
-    from .pipeline import publisher
-
-    stages = _apply_stages(run, with_stats)
-    on_done = publisher(run.cfg, run.out / "board", metadata=_board_metadata(run)) if with_stats else None
-    runner = Runner(run, stages, force=run.options.get("force", ()), root=run.out / "stages", on_done=on_done)
-    return runner, stages, runner.run()
-
-
-def _board_metadata(run: ApplyRun) -> dict:
-    """What every pin of an external board records besides the study's provenance: the applied study and cohort,
-    the run's options, and the settings R's ``board_figures()`` reads (the level; the decision-curve bands' B)."""
-    config = run.cfg.to_dict()
-    config["nomogram"] = {**config["nomogram"], "dca_bootstraps": run.options.get("dca_bootstraps")}
-    return {"study": str(run.study.path), "study_key": run.study.key, "manifest": str(run.manifest),
-            "manifest_sha256": file_sha256(run.manifest), "estimate": "external", "config": config,
-            "options": {k: v for k, v in run.options.items() if k != "force"}}
-
-
 # ================================================================================ public API
 STUDY_FOLDER = "the study folder STUDY_DIR"
-
-
-def _prepare(study_dir, manifest, out, need_label, options):
-    from .stages import cohort_overlap, load_apply_cohort
-
-    study = load_study(study_dir)
-    manifest = Path(manifest).resolve()
-    cohort = load_apply_cohort(manifest, need_label, clinical=study.clinical)  # fail early, before any stage writes
-    if options.get("strict"):
-        overlap = cohort_overlap(study, cohort, manifest.name)
-        if overlap.get("message"):
-            raise InputError(overlap["message"] + " With --strict this is an error: remove those lesions from "
-                             f"{manifest.name}, or leave out --strict to report them with a warning.")
-    return ApplyRun(study, manifest, Path(out).resolve(), need_label, options)
 
 
 def _claim(run: ApplyRun, command: str, option: str):

@@ -12,7 +12,10 @@ answers both from the study's tables, each row naming how its estimate was obtai
   the training set, Δ net benefit on the test set), carried over;
 * with repeated splits (``validation.repeats`` N): the same differences, and the nomogram's test
   calibration slope and calibration-in-the-large, as means over the N split seeds with 2.5–97.5 %
-  percentile ranges and the share of seeds with Δ > 0.
+  percentile ranges and the share of seeds with Δ > 0;
+* with ``split.method: centre``: the nomogram's and the clinical model's held-out estimates of the
+  internal-external cross-validation (:mod:`srnomogram.study.iecv`), pooled over centres by random-effects
+  meta-analysis, with their prediction intervals.
 
 The same stage writes the TRIPOD+AI tables: :func:`participant_flow` (lesions, patients and events
 read, excluded per reason, train, test) and :func:`sample_size_table` (events per parameter and the
@@ -35,7 +38,7 @@ from ..metrics import CLUSTERED_DELONG, TEST_SET_RULES, auc_ci_method, paired_au
 from .cache import Pin, Stage
 
 __all__ = ["main_result", "main_result_stage", "participant_flow", "sample_size_table", "riley_sample_size",
-           "cox_snell_r2", "seed_result_path", "MAIN_RESULT_COLUMNS"]
+           "cox_snell_r2", "seed_result_path", "iecv_pooled_path", "iecv_rows", "MAIN_RESULT_COLUMNS"]
 
 MAIN_RESULT_COLUMNS = ["estimand", "label", "estimate", "lower", "upper", "n_seeds", "n", "share_positive", "method"]
 #: The pins of the stage, with their report titles.
@@ -44,6 +47,11 @@ PIN_TITLES = {
     "participant_flow": "Participant flow: lesions, patients and events read, excluded, analysed, train and test",
     "sample_size": "Sample size: events per parameter and the Riley et al. (2020) minimum for the nomogram",
 }
+
+
+def iecv_pooled_path(output) -> Path:
+    """``<output>/iecv/pooled.csv``: the internal-external cross-validation's pooled table (``iecv_pooled``)."""
+    return Path(output) / "iecv" / "pooled.csv"
 
 
 def seed_result_path(output, k: int) -> Path:
@@ -229,16 +237,47 @@ def read_repeats(output, n: int) -> pd.DataFrame:
     return pd.concat([pd.read_csv(seed_result_path(output, k)) for k in range(int(n))], ignore_index=True)
 
 
+# ------------------------------------------------------------------------------------ many centres
+IECV_WORDS = {"auc": "AUC", "citl": "calibration-in-the-large", "slope": "calibration slope", "brier": "Brier score",
+              "delta_auc": "AUC difference from the clinical model", "net_benefit": "net benefit"}
+
+
+def iecv_rows(pooled: pd.DataFrame, alpha: float = 0.05) -> list[dict]:
+    """The nomogram's and the clinical model's pooled held-out estimates of the internal-external
+    cross-validation (``iecv_pooled``: ``model, estimand, estimate, lower, upper, pi_lower, pi_upper,
+    tau2, i2, k``) as ``main_result`` rows, each with its prediction interval (``pi_lower``, ``pi_upper``)."""
+    lvl = _level(alpha)
+    rows = []
+    for r in pooled.to_dict("records"):
+        if r["model"] not in ("nomogram", "clinical") or r["estimand"] not in IECV_WORDS:
+            continue
+        k = int(r["k"])
+        rows.append({"estimand": f"iecv_{r['estimand']}_{r['model']}",
+                     "label": f"{names.label(r['model'])}: {IECV_WORDS[r['estimand']]} pooled over held-out centres",
+                     "estimate": r["estimate"], "lower": r["lower"], "upper": r["upper"],
+                     "pi_lower": r.get("pi_lower", np.nan), "pi_upper": r.get("pi_upper", np.nan),
+                     "method": f"internal-external cross-validation: each of {k} centres held out from a study fitted on "
+                               f"the others; random-effects meta-analysis, {lvl} CI and prediction interval "
+                               f"[{r.get('pi_lower', np.nan):.3g}, {r.get('pi_upper', np.nan):.3g}], "
+                               f"tau² = {r.get('tau2', np.nan):.3g}, I² = {r.get('i2', np.nan):.3g}"})
+    return rows
+
+
 def main_result(predictions, scores, alpha: float = 0.05, test_chose_model: bool = False, added_value=None,
-                repeats=None, patients=None) -> pd.DataFrame:
-    """The ``main_result`` table (columns :data:`MAIN_RESULT_COLUMNS`): see the module notes; ``patients``
-    as :func:`single_split_rows`."""
+                repeats=None, patients=None, iecv=None) -> pd.DataFrame:
+    """The ``main_result`` table (columns :data:`MAIN_RESULT_COLUMNS`; with ``iecv``, the pooled table of the
+    internal-external cross-validation, its rows (:func:`iecv_rows`) and ``pi_lower``, ``pi_upper``): see the module
+    notes; ``patients`` as :func:`single_split_rows`."""
     rows = single_split_rows(predictions, scores, alpha=alpha, test_chose_model=test_chose_model, patients=patients)
     if added_value is not None and len(added_value):
         rows += added_value_rows(added_value)
     if repeats is not None and len(repeats):
         rows += repeat_rows(repeats, test_chose_model=test_chose_model)
-    out = pd.DataFrame(rows).reindex(columns=MAIN_RESULT_COLUMNS)
+    columns = MAIN_RESULT_COLUMNS
+    if iecv is not None and len(iecv):
+        rows += iecv_rows(iecv, alpha=alpha)
+        columns = [*MAIN_RESULT_COLUMNS[:5], "pi_lower", "pi_upper", *MAIN_RESULT_COLUMNS[5:]]
+    out = pd.DataFrame(rows).reindex(columns=columns)
     single = out["n_seeds"].isna()
     out.loc[single, "n_seeds"] = 1  # one split
     return out.astype({"n_seeds": int})
@@ -384,6 +423,9 @@ def _repeat_inputs(cfg, results) -> dict:
     for k in range(int(cfg.validation.repeats)):
         path = seed_result_path(cfg.study.output, k)
         out[f"repeats/seed_{k}"] = file_sha256(path) if path.is_file() else None
+    if cfg.split.method == "centre":  # and when the pooled internal-external cross-validation changes
+        path = iecv_pooled_path(cfg.study.output)
+        out["iecv/pooled"] = file_sha256(path) if path.is_file() else None
     return out
 
 
@@ -396,12 +438,14 @@ def run_main_result(ctx):
     repeats = read_repeats(cfg.study.output, cfg.validation.repeats) if cfg.validation.repeats else None
     from ..data.manifest import patient_ids
 
+    pooled = iecv_pooled_path(cfg.study.output)
+    iecv = pd.read_csv(pooled) if cfg.split.method == "centre" and pooled.is_file() else None
     predictions = nom.table("predictions")
     cohort = pd.read_csv(split.file("cohort.csv"), dtype={"case_id": str, "patient_id": str})
     patients = pd.Series(patient_ids(cohort).to_numpy(), index=cohort["case_id"].astype(str))
     ctx.write_table("main_result", main_result(predictions, t2.table("scores"), alpha=cfg.nomogram.alpha,
                                                test_chose_model=best["rule"] in TEST_SET_RULES, added_value=added,
-                                               repeats=repeats, patients=patients))
+                                               repeats=repeats, patients=patients, iecv=iecv))
     ctx.write_table("participant_flow", participant_flow(cohort, split.table("excluded")))
     ctx.write_table("sample_size", sample_size_table(predictions, nom.table("nomogram_coefficients"), cfg.cohort.schema.names))
 

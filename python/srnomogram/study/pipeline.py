@@ -10,58 +10,12 @@ import json
 import logging
 from pathlib import Path
 
-import pandas as pd
-
 from ..utils import atomic_path, write_csv_atomic
+from .applying import publisher  # noqa: F401 - pins each stage's results; re-exported where it used to live
 from .cache import Runner, report_pins
 from .stages import build_stages
 
 logger = logging.getLogger(__name__)
-
-
-def publisher(cfg, board_dir, metadata=None):
-    """``on_done`` for :class:`~srnomogram.study.cache.Runner`: pin what each finished (or reused) stage
-    declares in ``Stage.pins``, with the study's provenance, updated by ``metadata`` (an applied study's:
-    the new cohort, the run's options). A table with a ``model`` id column is pinned with the models'
-    display ``label`` beside it (:func:`~srnomogram.study.stages.with_labels`): the id is the join key,
-    the label what a reader sees.
-
-    A reused stage's pins are checked first (:func:`~srnomogram.board.verify_pin`): pins keeps an edited
-    pin file as "identical" to a rewrite of the same table, so a pin changed on the board since it was
-    written is refused with :class:`~srnomogram.board.BoardError` (rerun the stage with ``--force``),
-    never carried into ``tables/`` and the report. A stage that ran writes a fresh version over it."""
-    from ..board import list_pins, verify_pin, write_file_pin, write_object, write_pin
-    from .stages import with_labels
-
-    def publish(stage, result, reused):
-        if reused and stage.pins and Path(board_dir).is_dir():
-            have = set(list_pins(board_dir))
-            for pin in stage.pins:
-                if pin.name in have:
-                    verify_pin(board_dir, pin.name)
-        meta_base = {
-            "stage": stage.name,
-            "stage_key": result.key,
-            "seed": cfg.study.seed,
-            "config_hash": cfg.config_hash,
-            "config": cfg.to_dict(),
-            "input_hashes": result.inputs,
-            "output_hashes": {k: v for k, v in result.files.items() if k.endswith(".csv") and "/" not in k},
-            **(metadata or {}),
-        }
-        for pin in stage.pins:
-            title = pin.title_for(cfg)
-            if pin.file is not None:
-                if result.file(pin.file).is_file():
-                    write_file_pin(board_dir, pin.name, result.file(pin.file), metadata=meta_base, title=title)
-                continue
-            df = pin.frame(result)
-            if isinstance(df, pd.DataFrame):
-                write_pin(board_dir, pin.name, with_labels(df), metadata=meta_base, title=title)
-            elif df is not None:  # a fitted object, declared only where the user asked for pickles (board.pickle_models)
-                write_object(board_dir, pin.name, df, metadata=meta_base, title=title)
-
-    return publish
 
 
 def run_study(cfg, force=(), progress=None) -> Path:
@@ -92,12 +46,17 @@ def run_study(cfg, force=(), progress=None) -> Path:
 
 def study_stages(cfg) -> list:
     """Every stage of a study, each with the pins it declares: :func:`~srnomogram.study.stages.build_stages`,
-    and the repeated splits (``validation.repeats`` > 0) before the last stage, ``main_result``, which summarises them."""
+    and the repeated splits (``validation.repeats`` > 0) and the internal-external cross-validation (``split.method:
+    centre``, :mod:`srnomogram.study.iecv`) before the last stage, ``main_result``, which summarises them."""
     stages = build_stages(cfg)
     if cfg.validation.repeats:
         from .repeats import repeats_stage
 
         stages.insert(len(stages) - 1, repeats_stage(cfg))
+    if cfg.split.method == "centre":
+        from .iecv import iecv_stage
+
+        stages.insert(len(stages) - 1, iecv_stage(cfg))
     return stages
 
 
@@ -116,6 +75,8 @@ def _run_study(cfg, out: Path, force) -> Path:
     force = tuple(force or ())
     if force and cfg.validation.repeats and "repeats" not in force:
         force = (*force, "repeats")  # a forced stage is forced in every split seed too (each seed reuses the rest)
+    if force and cfg.split.method == "centre" and "iecv" not in force:
+        force = (*force, "iecv")  # and in every held-out centre's fold
     runner = Runner(cfg, stages, force=force, on_done=publisher(cfg, board_dir))
     results = runner.run()
     with atomic_path(out / "run_log.json") as tmp:

@@ -291,6 +291,10 @@ def methods_text(cfg, results) -> str:
         f"calibration slope and Brier score (table Internal validation). The refits take the deep-learning score "
         f"as given, so they correct for fitting the nomogram, not for training the image model."
     )
+    if cfg.split.method == "centre":
+        from .iecv import iecv_methods_text
+
+        parts.append(iecv_methods_text(cfg, info.get("n_centres")))
     parts.append(f"All confidence intervals are {_level(cfg)}%. All random steps used seed {cfg.study.seed}.")
     parts.append(figures_text(cfg, results))
     return " ".join(p for p in parts if p)
@@ -409,11 +413,13 @@ def _versions():
 
 
 def declared_pins(cfg) -> dict:
-    """``{name: Pin}`` of every pin a study with these settings declares (its stages and the repeated splits)."""
+    """``{name: Pin}`` of every pin a study with these settings declares (its stages, the repeated splits and the
+    internal-external cross-validation)."""
+    from .iecv import iecv_stage
     from .repeats import repeats_stage
     from .stages import build_stages
 
-    return {p.name: p for s in [*build_stages(cfg), repeats_stage(cfg)] for p in s.pins}
+    return {p.name: p for s in [*build_stages(cfg), repeats_stage(cfg), iecv_stage(cfg)] for p in s.pins}
 
 
 def table_title(name: str, cfg, pins=None) -> str:

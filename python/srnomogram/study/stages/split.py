@@ -19,10 +19,15 @@ def run_split(ctx):
     when the manifest has ``patient_id`` (split and cross-fitting folds alike)."""
     from ...data import check_clinical, stratified_split
     from ...data.manifest import load_manifest, patient_ids, write_manifest
+    from ...data.split import check_centres
     from ...validation import training_folds
 
     cfg = ctx.config
-    df, excluded = check_clinical(load_manifest(cfg.cohort.manifest), cfg.cohort.schema, source=cfg.cohort.manifest)
+    df = load_manifest(cfg.cohort.manifest)
+    if cfg.cohort.centre is not None:  # before the clinical check drops rows: its messages name the CSV's rows
+        df[cfg.cohort.centre] = check_centres(df, cfg.cohort.centre, source=cfg.cohort.manifest,
+                                              by_centre=cfg.split.method == "centre").to_numpy()
+    df, excluded = check_clinical(df, cfg.cohort.schema, source=cfg.cohort.manifest)
     if "split" in df.columns and cfg.split.use_manifest_split and df["split"].notna().all():
         source = "manifest"
     else:
@@ -49,7 +54,8 @@ def run_split(ctx):
     ctx.write_table("split_counts", counts)
     ctx.write_json("split_info", {"source": source, "n": len(df), "n_patients": int(pid.nunique()),
                                   "unit": "patient" if "patient_id" in df.columns else "lesion",
-                                  "n_patients_both_sides": len(straddle), "n_excluded": len(excluded)})
+                                  "n_patients_both_sides": len(straddle), "n_excluded": len(excluded),
+                                  **({"n_centres": int(df[cfg.cohort.centre].nunique())} if cfg.cohort.centre else {})})
 
 
 def _cohort_pin(result) -> pd.DataFrame:
