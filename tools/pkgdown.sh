@@ -15,9 +15,11 @@ options(pkgdown.internet = FALSE)
 warned <- character()
 withCallingHandlers({
   pkgdown::check_pkgdown(".")
-  # In this process (so the option above holds), from the sources (pkgload), into pkgdown/.
-  pkgdown::build_site(".", override = list(destination = "pkgdown"), devel = TRUE, new_process = FALSE,
-                      preview = FALSE)
+  # In this process (so the option above holds), into pkgdown/. install = TRUE installs the sources
+  # into a temporary library first: the articles are rendered in fresh R processes that attach the
+  # installed package (its inst/extdata board included), not the sources.
+  pkgdown::build_site(".", override = list(destination = "pkgdown"), install = TRUE, new_process = FALSE,
+                      devel = FALSE, preview = FALSE)
 }, warning = function(w) warned <<- c(warned, conditionMessage(w)))
 if (length(warned)) {
   message("pkgdown.sh: pkgdown warned (treated as errors):\n", paste0("  ", warned, collapse = "\n"))
