@@ -11,7 +11,8 @@ STAMP="$ROOT/.setup-stamp"
 
 APT_PKGS=(r-base-core r-base-dev r-cran-rms r-cran-proc r-cran-testthat r-cran-ggplot2 r-cran-yaml
           r-cran-cli r-cran-rlang r-cran-jsonlite r-cran-withr r-cran-scales r-cran-patchwork
-          r-cran-digest r-cran-mass r-cran-pkgload r-cran-roxygen2 r-cran-metafor python3-venv chromium)
+          r-cran-digest r-cran-mass r-cran-pkgload r-cran-roxygen2 r-cran-metafor python3-venv chromium
+          r-cran-knitr r-cran-rmarkdown pandoc r-cran-pkgdown)
 
 stamp_of() {
   # Everything that changes what set-up installs.

@@ -34,7 +34,10 @@ else
 fi
 
 cd "$work"
-if ! R CMD build --no-build-vignettes "$src" > build.log 2>&1; then
+# The vignettes (vignettes/*.Rmd, knitr + rmarkdown + pandoc) are built here, into the tarball's
+# inst/doc; the check then runs their code again (--no-build-vignettes only skips rebuilding the
+# HTML a second time). Each vignette uses small bootstrap counts so that this stays short.
+if ! R CMD build "$src" > build.log 2>&1; then
   keep=1
   cat build.log >&2
   echo "R CMD build failed; log in $work/build.log" >&2
@@ -43,7 +46,7 @@ fi
 tarball="$(ls -1 srnomogram_*.tar.gz | head -n 1)"
 
 rc=0
-_R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual "$tarball" > check.log 2>&1 || rc=$?
+_R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual --no-build-vignettes "$tarball" > check.log 2>&1 || rc=$?
 
 status="$(grep -E '^Status:' check.log || true)"
 # Show what the check flagged: each WARNING/NOTE/ERROR step with its details
