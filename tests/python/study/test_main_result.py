@@ -314,3 +314,72 @@ def test_main_result_rows_of_the_net_benefit_at_the_thresholds_of_interest():
     assert r["method"] == ("test set; percentile bootstrap over 20 patients (B = 500, seed 0); net benefit nomogram 0.335, "
                            "clinical model 0.300, treat all 0.280")
     assert "delta_net_benefit_nomogram_clinical_at_0.02" in t.index and r["adjustment"] == "unadjusted, exploratory"
+
+
+def _stage_inputs(tmp_path, best="sr_svm"):
+    """Stand-in split, table2 and nomogram stage folders for run_main_result (what it reads, no R)."""
+    import json
+
+    from srnomogram.study.cache import StageResult
+
+    preds, scores = _fake_outputs()
+    scores["sr_svm"] = scores["or_svm"] + 0.3 * scores["label"]
+    dirs = {k: tmp_path / k for k in ("split", "table2", "nomogram")}
+    for d in dirs.values():
+        d.mkdir()
+    preds.assign(patient_id=preds["case_id"])[["case_id", "patient_id", "split", "label"]].to_csv(dirs["split"] / "cohort.csv", index=False)
+    pd.DataFrame(columns=["case_id", "label", "reason"]).to_csv(dirs["split"] / "excluded.csv", index=False)
+    scores.to_csv(dirs["table2"] / "scores.csv", index=False)
+    (dirs["table2"] / "best_model.json").write_text(json.dumps({"model": best, "label": "SR-SVM", "rule": "cv_auc"}))
+    preds.to_csv(dirs["nomogram"] / "predictions.csv", index=False)
+    pd.DataFrame({"model": "nomogram", "term": ["Intercept", "age", "max_diameter_cm", "deep_score"]}).to_csv(
+        dirs["nomogram"] / "nomogram_coefficients.csv", index=False)
+    return {k: StageResult(k, d, "k", {}) for k, d in dirs.items()}
+
+
+def test_main_result_stage_takes_the_chosen_models_family_as_primary_and_rejects_a_primary_it_lacks(tmp_path):
+    from srnomogram.errors import InputError
+    from srnomogram.study.cache import Stage, StageContext
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.main_result import primary_family, run_main_result
+
+    assert primary_family("sr_svm") == "svm" and primary_family("or_mobilenet_v2") == "mobilenet_v2"
+    inputs = _stage_inputs(tmp_path)
+
+    def run(study):
+        cfg = config_from_dict({"cohort": {"manifest": "m.csv", "clinical": ["age", "max_diameter_cm"]},
+                                "study": {"output": str(tmp_path / "o"), **study}})
+        out = tmp_path / f"out_{len(list(tmp_path.glob('out_*')))}"
+        out.mkdir()
+        run_main_result(StageContext(config=cfg, inputs=inputs, dir=out, stage=Stage("main_result", lambda c: None), key="k"))
+        return pd.read_csv(out / "main_result.csv").set_index("estimand")
+
+    t = run({})
+    assert t.loc["delta_auc_sr_or_svm", "adjustment"] == "primary comparison of question 1 (study.primary, default: the family of SR-SVM: svm), unadjusted"
+    assert (t.loc[["delta_auc_sr_or_lr", "delta_auc_sr_or_mobilenet_v2"], "adjustment"] == "Holm over 2 secondary comparisons").all()
+    t = run({"primary": "lr"})
+    assert t.loc["delta_auc_sr_or_lr", "adjustment"] == "primary comparison of question 1 (study.primary: lr), unadjusted"
+    with pytest.raises(InputError, match=r"study.primary is 'resnet101', but the study has no SR and OR model of that family "
+                                         r"\(families with both: lr, svm, mobilenet_v2\)"):
+        run({"primary": "resnet101"})
+
+
+def test_report_main_result_names_the_primary_the_holm_adjusted_p_and_the_caveats_of_seed_ranges(tmp_path):
+    from srnomogram.board import write_pin
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.report import main_result_html
+
+    preds, scores = _fake_outputs()
+    scores["sr_svm"] = scores["or_svm"] + 0.3 * scores["label"]
+    cfg = config_from_dict({"cohort": {"manifest": "m.csv"}, "sr": {"enabled": False}})
+    t = main_result(preds, scores, primary="svm")
+    write_pin(tmp_path / "board", "main_result", t)
+    page = main_result_html(cfg, {}, tmp_path / "board")
+    lr = t.set_index("estimand").loc["delta_auc_sr_or_lr"]
+    assert f"Holm over 2 secondary comparisons: adjusted p = {lr['p_adjusted']:.3f}" in page
+    assert "primary comparison of question 1 (study.primary: svm), unadjusted" in page
+    assert "declared primary comparison of question 2" in page and "not the probability" not in page
+    write_pin(tmp_path / "board", "main_result", main_result(preds, scores, repeats=_fake_repeats(), primary="svm"))
+    page = main_result_html(cfg, {}, tmp_path / "board")
+    assert "Over split seeds: a seed range is the spread of the estimate from one train/test split to another, not a confidence interval" in page
+    assert "it is not the probability that the difference is positive" in page and "The estimand is the procedure" in page
