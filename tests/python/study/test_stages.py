@@ -588,6 +588,7 @@ def test_nomogram_cut_offs_come_from_out_of_fold_risks_and_the_test_set_is_valid
     assert "intercept" not in cs.columns
     ext = cs[cs["set"] == "test"].set_index("model")
     np.testing.assert_allclose(ext.loc[list(cols), "citl"], hv.loc[list(cols), "citl"], atol=1e-12)
+    assert ext[["hl_statistic", "hl_df", "hl_p"]].isna().all().all()  # the same HL rule as hosmer_lemeshow
     # the test calibration curve carries its bootstrap band (B = calibration_b, the bootstrap seed)
     cal = pd.read_csv(out / "calibration.csv")
     ct = cal[cal["set"] == "test"]

@@ -174,15 +174,19 @@ def run_nomogram(ctx):
     ctx.write_table("decision_curves", pd.concat(dca, ignore_index=True))
 
     cal, cal_summary = [], []
+    g_test, _ = hl_groups(test["label"], cfg.nomogram.hl_groups)  # the Hosmer-Lemeshow rule of the hosmer_lemeshow table
     for name, fit in fits.items():
         for s, c in (
             ("train", stats.calibrate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed, cluster=patient_ids(train))),
             # the held-out curve with its bootstrap band (B resamples of the test set's patients)
-            ("test", stats.calibrate_nomogram(fit, newdata=test, g=cfg.nomogram.hl_groups, B=cfg.nomogram.calibration_b,
+            ("test", stats.calibrate_nomogram(fit, newdata=test, g=g_test or cfg.nomogram.hl_groups, B=cfg.nomogram.calibration_b,
                                               seed=cfg.bootstrap_seed, conf_level=level, cluster=patient_ids(test))),
         ):
             cal.append(c.frame().assign(model=name, set=s))
-            cal_summary.append(c.summary().assign(model=name, set=s))
+            summ = c.summary().assign(model=name, set=s)
+            if s == "test" and g_test is None:
+                summ[["hl_statistic", "hl_df", "hl_p"]] = np.nan
+            cal_summary.append(summ)
     cal_summary = pd.concat(cal_summary, ignore_index=True)
     ctx.write_table("calibration_summary", with_labels(cal_summary[["model", "set", *[k for k in cal_summary.columns if k not in ("model", "set")]]]))
     ctx.write_table("calibration", pd.concat(cal, ignore_index=True))
