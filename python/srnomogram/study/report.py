@@ -42,13 +42,13 @@ _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 #: Columns that count: printed as integers even when their values are only 0 and 1.
 COUNT_COLUMNS = {"n", "df", "hl_df", "tp", "fp", "tn", "fn", "n_seeds", "n_events", "events", "lesions", "patients",
-                 "times_chosen", "seed", "b", "n_clipped", "n_excluded"}
+                 "times_chosen", "seed", "b", "n_clipped", "n_excluded", "groups", "n_patients"}
 
 
 def is_p_column(name) -> bool:
-    """Whether a column holds p-values, by its name: ``p``, ``p_value``, ``pvalue``, ``p.value``, ``hl_p``, ``*_p``."""
+    """Whether a column holds p-values, by its name: ``p``, ``p_value``, ``pvalue``, ``p.value``, ``p_adjusted``, ``hl_p``, ``*_p``."""
     n = str(name).lower()
-    return n in ("p", "p_value", "pvalue", "p.value", "p-value") or n.endswith(("_p", "_p_value", ".p"))
+    return n in ("p", "p_value", "pvalue", "p.value", "p-value", "p_adjusted") or n.endswith(("_p", "_p_value", ".p"))
 
 
 def format_p(p) -> str:

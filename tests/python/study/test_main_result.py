@@ -379,6 +379,9 @@ def test_report_main_result_names_the_primary_the_holm_adjusted_p_and_the_caveat
     assert f"Holm over 2 secondary comparisons: adjusted p = {lr['p_adjusted']:.3f}" in page
     assert "primary comparison of question 1 (study.primary: svm), unadjusted" in page
     assert "declared primary comparison of question 2" in page and "not the probability" not in page
+    from srnomogram.study.report import COUNT_COLUMNS, is_p_column
+
+    assert is_p_column("p_adjusted") and {"groups", "n_patients"} <= COUNT_COLUMNS  # printed as p-values and counts
     write_pin(tmp_path / "board", "main_result", main_result(preds, scores, repeats=_fake_repeats(), primary="svm"))
     page = main_result_html(cfg, {}, tmp_path / "board")
     assert "Over split seeds: a seed range is the spread of the estimate from one train/test split to another, not a confidence interval" in page
