@@ -721,8 +721,8 @@ def main_result_html(cfg, results, board_dir) -> str:
         text += (f" This is one split: with a test set of {int(nom['n'])} lesions, another split of the same cohort would "
                  f"move {moves} (half-width{'s' if np.isfinite(half_d) else ''} of the {level}% interval"
                  f"{'s' if np.isfinite(half_d) else ''}); repeated splits (--repeats N) show how much.")
-    if "adjustment" in t.columns:
-        text += f" This is the declared primary comparison of question 2 ({_adjustment_text(d)})."
+    if str(d.get("adjustment", "")).startswith("primary"):
+        text += " This difference is question 2's declared primary comparison, unadjusted."
     parts.append(f"<p>{html.escape(text)}</p>")
     if has("calibration_slope_nomogram_test"):
         parts.append(f"<p>{html.escape(_calibration_text(t, level))}</p>")
@@ -734,7 +734,9 @@ def main_result_html(cfg, results, board_dir) -> str:
             if e == "lr_test_deep_score":  # a test: its statistic, df and p are in its method text
                 extra.append(f"<li>{html.escape(f'{r.label}: {r.method}')}</li>")
             else:
-                extra.append(f"<li>{html.escape(f'{r.label}: {_signed(float(r.estimate))} ({_interval(r, level)}); {r.method}')}</li>")
+                note = ("; a mean over the whole range, which its higher thresholds can carry: the rows above give the "
+                        "pre-specified thresholds" if e == "delta_net_benefit_mean" and nb_at else "")
+                extra.append(f"<li>{html.escape(f'{r.label}: {_signed(float(r.estimate))} ({_interval(r, level)}); {r.method}{note}')}</li>")
     for e in ("calibration_slope_nomogram_test_seeds", "citl_nomogram_test_seeds"):
         if has(e):
             extra.append(f"<li>{html.escape(t.loc[e, 'label'] + ': ' + _seeds_text(t.loc[e], signed=False))}</li>")

@@ -378,7 +378,7 @@ def test_report_main_result_names_the_primary_the_holm_adjusted_p_and_the_caveat
     lr = t.set_index("estimand").loc["delta_auc_sr_or_lr"]
     assert f"Holm over 2 secondary comparisons: adjusted p = {lr['p_adjusted']:.3f}" in page
     assert "primary comparison of question 1 (study.primary: svm), unadjusted" in page
-    assert "declared primary comparison of question 2" in page and "not the probability" not in page
+    assert "This difference is question 2&#x27;s declared primary comparison, unadjusted." in page and "not the probability" not in page
     from srnomogram.study.report import COUNT_COLUMNS, is_p_column
 
     assert is_p_column("p_adjusted") and {"groups", "n_patients"} <= COUNT_COLUMNS  # printed as p-values and counts

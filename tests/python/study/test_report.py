@@ -352,6 +352,7 @@ def test_a_study_report_opens_with_the_main_result_and_has_the_tripod_section(sm
     for th in (0.02, 0.05, 0.1):
         assert t.loc[f"delta_net_benefit_nomogram_clinical_at_{th:g}", "estimate"] == pytest.approx(nom.loc[th, "delta_vs_clinical"], abs=1e-12)
         assert f"net-benefit difference at threshold {th:g}" in page
+    assert "a mean over the whole range, which its higher thresholds can carry" in page
     assert "SR − OR" not in " ".join(table["label"])  # sr disabled: no question-1 rows to adjust
     flow = read_pin(board, "participant_flow").set_index("step")
     counts = read_pin(board, "split_counts")
