@@ -802,7 +802,8 @@ calibration_from_table <- function(tab, info, hl, predicted) {
                           B = as.integer(info$B), n = as.integer(info$n), mae = info$mae, predicted = predicted),
                      class = "srnomogram_calibration"))
   }
-  test <- if (nrow(hl) == 1L) {
+  # the study leaves the Hosmer-Lemeshow test out of small sets (NA): no HL in the subtitle then
+  test <- if (nrow(hl) == 1L && !is.na(hl$statistic)) {
     structure(list(statistic = c(`X-squared` = hl$statistic), parameter = c(df = hl$df), p.value = hl$p_value,
                    method = "Hosmer-Lemeshow goodness-of-fit test"), class = "htest")
   }

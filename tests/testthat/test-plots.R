@@ -95,6 +95,13 @@ test_that("calibration_plot overlays several models, each line the model's own t
   citl <- unname(coef(glm(te$y ~ 1 + offset(qlogis(predict(fits$Nomogram, te))), family = binomial)))
   expect_match(p$labels$subtitle, sprintf("Nomogram: CITL %.3f, slope %.3f; HL", citl, ext$Nomogram$slope), fixed = TRUE)
   expect_error(calibration_plot(list(a = boot$Clinical, b = ext$Nomogram)), "same mode", class = "srnomogram_error_input")
+  # a table row without the Hosmer-Lemeshow test (the study's small sets): the subtitle leaves HL out
+  info <- data.frame(mode = "external", n = nrow(te), mae = 0.05, citl = citl, slope = ext$Nomogram$slope)
+  rebuilt <- calibration_from_table(ext$Nomogram$table, info, data.frame(statistic = NA_real_, df = NA_real_, p_value = NA_real_), NULL)
+  expect_null(rebuilt$hl)
+  sub <- calibration_plot(list(Nomogram = rebuilt))$labels$subtitle
+  expect_match(sub, sprintf("CITL %.3f, slope %.3f", citl, ext$Nomogram$slope), fixed = TRUE)
+  expect_no_match(sub, "Hosmer|HL")
   expect_error(calibration_plot(unname(boot)), "unique names", class = "srnomogram_error_input")
 })
 

@@ -3,14 +3,14 @@
 A study file has these sections (every key optional except ``cohort.manifest``; see
 ``inst/study/demo.yaml`` for a commented example)::
 
-    study:      name, seed, output, deterministic, scheduler, threads, recipe, intended_use
+    study:      name, seed, output, deterministic, scheduler, threads, recipe, intended_use, primary
     cohort:     manifest, clinical, clinical_labels, label_names, outcome, source, centre
     split:      method, test_size, seed, use_manifest_split
     sr:         enabled, params (passed to srnomogram.sr.SuperResolver), region (roi | image)
     radiomics:  enabled, params (a PyRadiomics parameter file), jobs, models, harmonise (none | centre | combat)
     deep:       enabled, archs, images, weights, epochs, batch_size, lr, device, params
     nomogram:   best_model_rule, train_score, calibration_b, bootstrap_seed, hl_groups, dca_thresholds,
-                threshold, dca_range, dca_bootstraps, alpha, require_signal
+                threshold, dca_range, thresholds_of_interest, dca_bootstraps, alpha, require_signal
     validation: folds, repeats
     board:      pickle_models
     report:     formats, title
@@ -44,6 +44,7 @@ from ..deep.model import DeepClassifier as _Deep  # no torch at import
 from ..deep.networks import ARCHS, REGISTERED as _NETWORKS  # the network registry
 from ..errors import ConfigError, InputError
 from ..metrics import BEST_MODEL_RULES  # one list of rules, where the rules live
+from ..names import RADIOMICS_METHODS
 from ..utils import excerpt, hash_bytes, load_yaml, read_yaml_file
 
 __all__ = ["StudyConfig", "load_config", "config_from_dict", "parse_override", "BEST_MODEL_RULES"]
@@ -58,7 +59,10 @@ DESCRIPTIVE = {"study": ("intended_use", "recipe", "threads"), "cohort": ("outco
 #: value they are left out of every hash, so that adding them left the hashes of earlier studies unchanged.
 # Settings added after studies were published, at the default that reproduces those studies: left out of the
 # config hash, so that studies without them keep their cache keys.
-ADDED_DEFAULTS = {"cohort": {"centre": None}, "split": {"method": "random"}, "radiomics": {"harmonise": "none"}}
+#: What study.primary must be, in its error and in the settings reference alike.
+_FAMILY_WORDS = f"a model family: one of {', '.join(map(repr, [*RADIOMICS_METHODS, *_NETWORKS]))}"
+ADDED_DEFAULTS = {"study": {"primary": None}, "cohort": {"centre": None}, "split": {"method": "random"},
+                  "radiomics": {"harmonise": "none"}, "nomogram": {"thresholds_of_interest": [0.02, 0.05, 0.1]}}
 SPLIT_METHODS = ("random", "centre")
 MODEL_IMAGES = ("or", "sr")
 _DEEP = _Deep().get_params()  # deep defaults: the estimator's signature is where they are written
@@ -152,6 +156,21 @@ class StudySection:
     intended_use: Optional[Str] = Field(
         None, description="free text for the report's TRIPOD+AI section: the intended use and users of the model "
         "(item 3c). Descriptive: not part of any cache key")
+    primary: Optional[Str] = Field(
+        None,
+        description="the model family (lr, svm or a CNN architecture) whose SR - OR test-AUC difference is the declared "
+        "primary comparison of question 1, reported unadjusted; the other families' SR - OR differences are secondary, "
+        "Holm-adjusted (default: the family of the model chosen for the deep-learning score, e.g. svm when SR-SVM or "
+        "OR-SVM gave it)",
+        **_words(_FAMILY_WORDS),
+    )
+
+    @field_validator("primary")
+    @classmethod
+    def _known_family(cls, value):
+        if value is not None and value not in RADIOMICS_METHODS and value not in _NETWORKS:
+            raise PydanticCustomError("config", "{words}", {"words": _FAMILY_WORDS})
+        return value
 
 
 def _clinical_factors(value):
@@ -310,12 +329,26 @@ class NomogramSection:
         "dca_thresholds",
         **_words("a list [from, to] of numbers in (0, 1)"),
     )
+    thresholds_of_interest: tuple[Fraction, ...] = Field(
+        (0.02, 0.05, 0.10),
+        description="pre-specified risk thresholds (e.g. for a biopsy decision) at which the net benefit of the clinical "
+        "model, the nomogram and treat-all, and the nomogram's gain over the clinical model, are reported with patient-"
+        "bootstrap CIs (table net_benefit_thresholds, rows of the main result), beside the mean over dca_range",
+        **_words("a non-empty list of numbers in (0, 1)"),
+    )
     require_signal: Bool = Field(
         False,
         description="score check: when the chosen model's cross-validated training AUC has a CI reaching 0.5 (no "
         "evidence that the deep-learning score discriminates), false warns in the log and the report, true stops the "
         "study at the table2 stage",
     )
+
+    @field_validator("thresholds_of_interest")
+    @classmethod
+    def _some_thresholds(cls, value):
+        if not value:
+            raise PydanticCustomError("config", "{words}", {"words": "a non-empty list of numbers in (0, 1)"})
+        return tuple(sorted(set(value)))
 
     @field_validator("train_score")
     @classmethod

@@ -10,12 +10,26 @@ answers both from the study's tables, each row naming how its estimate was obtai
 * SR − OR paired test-AUC difference of every image-model family the study has (LR, SVM, each CNN);
 * the added-value rows of the nomogram stage (``added_value``: likelihood-ratio test of the score on
   the training set, Δ net benefit on the test set), carried over;
+* the nomogram's calibration-in-the-large and calibration slope on the test set with their CIs (the
+  ``heldout_validation`` rows of the nomogram stage) and, when either CI excludes its ideal value, a
+  sentence saying how the predicted risks fail (:func:`calibration_sentence`);
+* the nomogram − clinical net-benefit difference at each pre-specified threshold
+  (``nomogram.thresholds_of_interest``, the nomogram stage's ``net_benefit_thresholds``);
 * with repeated splits (``validation.repeats`` N): the same differences, and the nomogram's test
   calibration slope and calibration-in-the-large, as means over the N split seeds with 2.5–97.5 %
   percentile ranges and the share of seeds with Δ > 0;
 * with ``split.method: centre``: the nomogram's and the clinical model's held-out estimates of the
   internal-external cross-validation (:mod:`srnomogram.study.iecv`), pooled over centres by random-effects
   meta-analysis, with their prediction intervals.
+
+Multiplicity (:func:`annotate_multiplicity`): each question has one declared primary comparison,
+reported unadjusted: for question 1 the SR − OR difference of the family ``study.primary`` (default:
+the family of the model chosen for the deep-learning score), for question 2 the nomogram − clinical
+test-AUC difference. The SR − OR differences of the other families are secondary, their p-values
+Holm-adjusted (:func:`holm`) over those k comparisons (``p_adjusted``, ``adjustment``); every other
+row is labelled "unadjusted, exploratory". ``interval`` says whether ``lower``–``upper`` is a
+confidence interval (``CI``) or the 2.5–97.5 % range over split seeds (``seed range``), which is
+not a CI (:data:`SEED_RANGE_CAVEATS`).
 
 The same stage writes the TRIPOD+AI tables: :func:`participant_flow` (lesions, patients and events
 read, excluded per reason, train, test) and :func:`sample_size_table` (events per parameter and the
@@ -38,9 +52,22 @@ from ..metrics import CLUSTERED_DELONG, TEST_SET_RULES, auc_ci_method, paired_au
 from .cache import Pin, Stage
 
 __all__ = ["main_result", "main_result_stage", "participant_flow", "sample_size_table", "riley_sample_size",
-           "cox_snell_r2", "seed_result_path", "iecv_pooled_path", "iecv_rows", "MAIN_RESULT_COLUMNS"]
+           "cox_snell_r2", "seed_result_path", "iecv_pooled_path", "iecv_rows", "holm", "annotate_multiplicity",
+           "calibration_sentence", "primary_family", "MAIN_RESULT_COLUMNS", "SEED_RANGE_CAVEATS"]
 
-MAIN_RESULT_COLUMNS = ["estimand", "label", "estimate", "lower", "upper", "n_seeds", "n", "share_positive", "method"]
+MAIN_RESULT_COLUMNS = ["estimand", "label", "estimate", "lower", "upper", "interval", "n_seeds", "n", "share_positive",
+                       "p_value", "p_adjusted", "adjustment", "method"]
+#: What a reader must know about a range over split seeds, said wherever one is shown.
+SEED_RANGE_CAVEATS = (
+    "A seed range is the spread of the estimate from one train/test split to another, not a confidence interval: "
+    "it leaves out the sampling error of each test set.",
+    "The share of seeds with Δ > 0 counts splits; it is not the probability that the difference is positive.",
+    "With few seeds the 2.5–97.5 percentile range is close to the smallest and largest value.",
+    "The estimand is the procedure (split, train, choose, fit) on this cohort, not one fitted model.",
+)
+#: The estimand of question 2's declared primary comparison.
+PRIMARY_Q2 = "delta_auc_nomogram_clinical_test"
+UNADJUSTED = "unadjusted, exploratory"
 #: The pins of the stage, with their report titles.
 PIN_TITLES = {
     "main_result": "Main result: every estimate, its {level}% interval (or percentile range over seeds) and how it was obtained",
@@ -147,8 +174,8 @@ def single_split_rows(predictions: pd.DataFrame, scores: pd.DataFrame, alpha: fl
         rows.append({"estimand": f"auc_{name}_test", "label": f"{label}: test AUC", "estimate": auc, "lower": lo, "upper": hi,
                      "n": n, "method": f"{held}; {_auc_text(lvl, clustered)}"})
     d = paired_auc_difference(y, te["risk_nomogram"].to_numpy(), te["risk_clinical"].to_numpy(), alpha=alpha, groups=g)
-    rows.append({"estimand": "delta_auc_nomogram_clinical_test", "label": "Nomogram − clinical model: test AUC difference",
-                 "estimate": d["estimate"], "lower": d["lower"], "upper": d["upper"], "n": n,
+    rows.append({"estimand": PRIMARY_Q2, "label": "Nomogram − clinical model: test AUC difference",
+                 "estimate": d["estimate"], "lower": d["lower"], "upper": d["upper"], "n": n, "p_value": d["p_value"],
                  "method": f"{where}; {_delong_text(d, lvl, clustered)}"})
     st = scores[scores["split"] == "test"]
     ys = st["label"].to_numpy()
@@ -157,7 +184,7 @@ def single_split_rows(predictions: pd.DataFrame, scores: pd.DataFrame, alpha: fl
     for method, sr, orig in _families(st.columns):
         d = paired_auc_difference(ys, st[sr].to_numpy(), st[orig].to_numpy(), alpha=alpha, groups=gs)
         rows.append({"estimand": f"delta_auc_sr_or_{method}", "label": f"SR − OR, {_family_label(method)}: test AUC difference",
-                     "estimate": d["estimate"], "lower": d["lower"], "upper": d["upper"], "n": int(len(st)),
+                     "estimate": d["estimate"], "lower": d["lower"], "upper": d["upper"], "n": int(len(st)), "p_value": d["p_value"],
                      "method": f"held-out test set ({_n_text(len(st), gs)}), {names.label(sr)} vs {names.label(orig)} on the same "
                                f"lesions; {_delong_text(d, lvl, clustered_s)}"})
     return rows
@@ -176,9 +203,126 @@ def added_value_rows(added: pd.DataFrame) -> list[dict]:
         label = {"lr_test_deep_score": "Nomogram vs clinical model: likelihood-ratio test of the deep-learning score",
                  "delta_net_benefit_mean": "Nomogram − clinical model: mean net-benefit difference"}.get(r["estimand"], r["estimand"])
         rows.append({"estimand": r["estimand"], "label": label, "estimate": r["estimate"], "lower": r.get("lower", np.nan),
-                     "upper": r.get("upper", np.nan), "n": r.get("n", np.nan),
+                     "upper": r.get("upper", np.nan), "n": r.get("n", np.nan), "p_value": r.get("p_value", np.nan),
                      "method": f"{r['set']} set; {r.get('method', '')}" + (f"; {', '.join(extra)}" if extra else "")})
     return rows
+
+
+def calibration_sentence(citl, citl_lower, citl_upper, slope, slope_lower, slope_upper, level="95%") -> str | None:
+    """How the nomogram's test risks fail calibration, in words, or None when neither CI excludes its ideal value.
+
+    A calibration slope whose CI lies below 1 means risks too extreme (high risks too high, low risks
+    too low), above 1 too moderate; a calibration-in-the-large whose CI lies above 0 means more events
+    than predicted (risks systematically too low), below 0 fewer (too high). Van Calster et al. (2016),
+    J Clin Epidemiol 74:167-176: "weak" calibration, the level a small validation set can assess.
+    """
+    def ci(lo, hi):
+        return f"{level} CI {lo:.2f} to {hi:.2f}".replace("-", "−")
+
+    parts = []
+    if np.isfinite(slope_upper) and slope_upper < 1:
+        parts.append(f"too extreme (calibration slope {slope:.2f}, {ci(slope_lower, slope_upper)}, below 1: "
+                     "high risks too high, low risks too low)")
+    elif np.isfinite(slope_lower) and slope_lower > 1:
+        parts.append(f"too moderate (calibration slope {slope:.2f}, {ci(slope_lower, slope_upper)}, above 1: "
+                     "risks too close to the average)")
+    if np.isfinite(citl_lower) and citl_lower > 0:
+        parts.append(f"systematically too low (calibration-in-the-large {citl:.2f}, {ci(citl_lower, citl_upper)}, above 0: "
+                     "more malignant lesions than predicted)")
+    elif np.isfinite(citl_upper) and citl_upper < 0:
+        parts.append(f"systematically too high (calibration-in-the-large {citl:.2f}, {ci(citl_lower, citl_upper)}, below 0: "
+                     "fewer malignant lesions than predicted)")
+    if not parts:
+        return None
+    return ("Calibration fails: the nomogram's predicted risks on the test set are " + " and ".join(parts)
+            + "; its risks are not absolute probabilities for this population without recalibration.")
+
+
+def calibration_rows(heldout: pd.DataFrame, alpha: float = 0.05, test_chose_model: bool = False) -> list[dict]:
+    """The nomogram's test calibration-in-the-large and slope with their CIs, from the nomogram stage's
+    ``heldout_validation`` (R's ``external_validation`` of the test risks: Wald CIs, or a percentile
+    bootstrap over patients when a patient has several test lesions); the slope row's ``method`` ends
+    with :func:`calibration_sentence` when calibration fails."""
+    row = heldout[heldout["model"] == "nomogram"]
+    if len(row) != 1:
+        return []
+    r = row.iloc[0]
+    lvl = _level(alpha)
+    n = int(r["n"])
+    ci = str(r.get("ci_method", ""))
+    how = f"{lvl} CI, " + (ci if ci.startswith("percentile bootstrap") else "Wald")
+    where = f"test set (n = {n})" + ("; the test set chose the deep-learning model, so this is optimistic" if test_chose_model else "")
+    rows = [{"estimand": "citl_nomogram_test", "label": "Nomogram: test calibration-in-the-large (ideal 0)",
+             "estimate": r["citl"], "lower": r["citl_lower"], "upper": r["citl_upper"], "n": n,
+             "method": f"{where}; intercept of glm(y ~ offset(logit(risk))); {how}"},
+            {"estimand": "calibration_slope_nomogram_test", "label": "Nomogram: test calibration slope (ideal 1)",
+             "estimate": r["slope"], "lower": r["slope_lower"], "upper": r["slope_upper"], "n": n,
+             "method": f"{where}; slope of glm(y ~ logit(risk)); {how}"}]
+    sentence = calibration_sentence(*(float(r[k]) for k in ("citl", "citl_lower", "citl_upper", "slope", "slope_lower", "slope_upper")),
+                                    level=lvl)
+    if sentence:
+        rows[1]["method"] += f". {sentence}"
+    return rows
+
+
+def net_benefit_threshold_rows(table: pd.DataFrame) -> list[dict]:
+    """Nomogram − clinical model net-benefit difference at each pre-specified threshold, from the nomogram
+    stage's ``net_benefit_thresholds`` (test set, paired patient bootstrap)."""
+    rows = []
+    nb = table.set_index(["model", "threshold"])["net_benefit"]
+    for r in table[table["model"] == "nomogram"].itertuples():
+        t = float(r.threshold)
+        others = ", ".join([*(f"{w} {nb[(m, r.threshold)]:.3f}" for m, w in (("nomogram", "nomogram"), ("clinical", "clinical model"))
+                              if (m, r.threshold) in nb.index), f"treat all {r.treat_all:.3f}"])
+        rows.append({"estimand": f"delta_net_benefit_nomogram_clinical_at_{t:g}",
+                     "label": f"Nomogram − clinical model: net-benefit difference at threshold {t:g}",
+                     "estimate": r.delta_vs_clinical, "lower": r.delta_lower, "upper": r.delta_upper, "n": r.n,
+                     "method": f"test set; {r.method}; net benefit {others}"})
+    return rows
+
+
+def holm(p) -> np.ndarray:
+    """Holm's (1979) step-down adjusted p-values, as R's ``p.adjust(p, method = "holm")``: NaN stays NaN
+    and is not counted in the number of comparisons."""
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    o = ok[np.argsort(p[ok], kind="stable")]
+    out[o] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[o]))
+    return out
+
+
+def primary_family(model_id: str) -> str:
+    """The model family (``lr``, ``svm``, a CNN) of a model id: question 1's default primary comparison."""
+    return names.parse_model_id(model_id)[1]
+
+
+def annotate_multiplicity(table: pd.DataFrame, primary: str | None = None, primary_from: str = "study.primary") -> pd.DataFrame:
+    """Fill ``interval``, ``p_adjusted`` and ``adjustment`` of ``main_result`` rows (see the module notes).
+
+    ``primary`` is question 1's primary family; the SR − OR rows of the other families are Holm-adjusted
+    over their number. When ``primary`` has no SR − OR row, every SR − OR row is Holm-adjusted.
+    """
+    out = table.copy()
+    seeds = out["estimand"].str.endswith("_seeds")
+    has_ci = np.isfinite(out["lower"].astype(float)) & np.isfinite(out["upper"].astype(float))
+    out["interval"] = np.where(seeds, "seed range", np.where(has_ci, "CI", "none"))
+    out["p_adjusted"] = np.nan
+    out["adjustment"] = UNADJUSTED
+    out.loc[out["estimand"] == PRIMARY_Q2, "adjustment"] = "primary comparison of question 2 (declared), unadjusted"
+    q1 = out["estimand"].str.startswith("delta_auc_sr_or_") & ~seeds
+    first = out["estimand"] == f"delta_auc_sr_or_{primary}"
+    if primary is not None and (q1 & first).any():
+        out.loc[q1 & first, "adjustment"] = f"primary comparison of question 1 ({primary_from}: {primary}), unadjusted"
+        secondary, what = q1 & ~first, "secondary comparison{s}"
+    else:
+        secondary, what = q1, "SR − OR comparison{s} (no primary family among them)"
+    k = int(secondary.sum())
+    if k:
+        out.loc[secondary, "p_adjusted"] = holm(out.loc[secondary, "p_value"].astype(float))
+        out.loc[secondary, "adjustment"] = f"Holm over {k} " + what.format(s="s" if k > 1 else "")
+    return out
 
 
 # ------------------------------------------------------------------------------------ repeated splits
@@ -264,13 +408,20 @@ def iecv_rows(pooled: pd.DataFrame, alpha: float = 0.05) -> list[dict]:
 
 
 def main_result(predictions, scores, alpha: float = 0.05, test_chose_model: bool = False, added_value=None,
-                repeats=None, patients=None, iecv=None) -> pd.DataFrame:
-    """The ``main_result`` table (columns :data:`MAIN_RESULT_COLUMNS`; with ``iecv``, the pooled table of the
-    internal-external cross-validation, its rows (:func:`iecv_rows`) and ``pi_lower``, ``pi_upper``): see the module
-    notes; ``patients`` as :func:`single_split_rows`."""
+                repeats=None, patients=None, heldout=None, nb_thresholds=None, primary=None,
+                primary_from: str = "study.primary", iecv=None) -> pd.DataFrame:
+    """The ``main_result`` table (columns :data:`MAIN_RESULT_COLUMNS`): see the module notes; ``patients``
+    as :func:`single_split_rows`; ``heldout`` the nomogram stage's ``heldout_validation`` (calibration
+    rows, :func:`calibration_rows`); ``nb_thresholds`` its ``net_benefit_thresholds``; ``primary`` and
+    ``primary_from`` as :func:`annotate_multiplicity`; ``iecv`` the pooled table of the internal-external
+    cross-validation (its rows, :func:`iecv_rows`, with ``pi_lower``, ``pi_upper``)."""
     rows = single_split_rows(predictions, scores, alpha=alpha, test_chose_model=test_chose_model, patients=patients)
+    if heldout is not None and len(heldout):
+        rows += calibration_rows(heldout, alpha=alpha, test_chose_model=test_chose_model)
     if added_value is not None and len(added_value):
         rows += added_value_rows(added_value)
+    if nb_thresholds is not None and len(nb_thresholds):
+        rows += net_benefit_threshold_rows(nb_thresholds)
     if repeats is not None and len(repeats):
         rows += repeat_rows(repeats, test_chose_model=test_chose_model)
     columns = MAIN_RESULT_COLUMNS
@@ -280,7 +431,7 @@ def main_result(predictions, scores, alpha: float = 0.05, test_chose_model: bool
     out = pd.DataFrame(rows).reindex(columns=columns)
     single = out["n_seeds"].isna()
     out.loc[single, "n_seeds"] = 1  # one split
-    return out.astype({"n_seeds": int})
+    return annotate_multiplicity(out.astype({"n_seeds": int}), primary=primary, primary_from=primary_from)
 
 
 # ------------------------------------------------------------------------------------ TRIPOD+AI tables
@@ -443,16 +594,30 @@ def run_main_result(ctx):
     predictions = nom.table("predictions")
     cohort = pd.read_csv(split.file("cohort.csv"), dtype={"case_id": str, "patient_id": str})
     patients = pd.Series(patient_ids(cohort).to_numpy(), index=cohort["case_id"].astype(str))
+    optional = {name: nom.table(table) if (nom.path / f"{table}.csv").exists() else None
+                for name, table in (("heldout", "heldout_validation"), ("nb_thresholds", "net_benefit_thresholds"))}
+    primary, primary_from = cfg.study.primary, "study.primary"
+    families = [f for f, _, _ in _families(t2.table("scores").columns)]
+    if primary is None:
+        primary, primary_from = primary_family(best["model"]), f"study.primary, default: the family of {best['label']}"
+    elif primary not in families:
+        raise InputError(f"study.primary is {primary!r}, but the study has no SR and OR model of that family "
+                         f"(families with both: {', '.join(families) or 'none'}); set study.primary to one of them or leave it out.")
     ctx.write_table("main_result", main_result(predictions, t2.table("scores"), alpha=cfg.nomogram.alpha,
                                                test_chose_model=best["rule"] in TEST_SET_RULES, added_value=added,
-                                               repeats=repeats, patients=patients, iecv=iecv))
+                                               repeats=repeats, patients=patients, primary=primary, primary_from=primary_from,
+                                               iecv=iecv, **optional))
     ctx.write_table("participant_flow", participant_flow(cohort, split.table("excluded")))
     ctx.write_table("sample_size", sample_size_table(predictions, nom.table("nomogram_coefficients"), cfg.cohort.schema.names))
+
+
+def _primary_key(cfg, results) -> dict:
+    return {"primary": cfg.study.primary}  # the study section's other settings change nothing here
 
 
 def main_result_stage(cfg) -> Stage:
     """The ``main_result`` stage, last in the study (after ``nomogram``)."""
     return Stage("main_result", run_main_result, deps=("split", "table2", "nomogram"), sections=("cohort", "nomogram", "validation"),
-                 inputs=_repeat_inputs, version="2",
+                 inputs=_repeat_inputs, extra_key=_primary_key, version="3",
                  pins=tuple(Pin(n, title=t, section="main" if n == "main_result" else "tripod", order=i)
                             for i, (n, t) in enumerate(PIN_TITLES.items())))

@@ -22,6 +22,7 @@ from .. import names
 from ..metrics import TEST_SET_RULES
 from ..utils import atomic_path
 from .freeze import calculator_spec  # the design file (freeze) and the calculator page share it
+from .main_result import SEED_RANGE_CAVEATS, _p_text, calibration_sentence
 from .stages import DEEP_SCORE_OR_UNIT, negative_coefficient_message, no_signal_message
 
 logger = logging.getLogger(__name__)
@@ -41,13 +42,13 @@ _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 #: Columns that count: printed as integers even when their values are only 0 and 1.
 COUNT_COLUMNS = {"n", "df", "hl_df", "tp", "fp", "tn", "fn", "n_seeds", "n_events", "events", "lesions", "patients",
-                 "times_chosen", "seed", "b", "n_clipped", "n_excluded"}
+                 "times_chosen", "seed", "b", "n_clipped", "n_excluded", "groups", "n_patients"}
 
 
 def is_p_column(name) -> bool:
-    """Whether a column holds p-values, by its name: ``p``, ``p_value``, ``pvalue``, ``p.value``, ``hl_p``, ``*_p``."""
+    """Whether a column holds p-values, by its name: ``p``, ``p_value``, ``pvalue``, ``p.value``, ``p_adjusted``, ``hl_p``, ``*_p``."""
     n = str(name).lower()
-    return n in ("p", "p_value", "pvalue", "p.value", "p-value") or n.endswith(("_p", "_p_value", ".p"))
+    return n in ("p", "p_value", "pvalue", "p.value", "p-value", "p_adjusted") or n.endswith(("_p", "_p_value", ".p"))
 
 
 def format_p(p) -> str:
@@ -271,9 +272,11 @@ def methods_text(cfg, results) -> str:
         f"assessed by {cfg.nomogram.calibration_b} bootstrap repetitions (rms::calibrate, seed {cfg.bootstrap_seed}) "
         f"on the training set; the test set was validated as held-out data by the same function as an external "
         f"cohort (external_validation: calibration-in-the-large and slope with {_level(cfg)}% CIs, Brier, the "
-        f"Hosmer–Lemeshow test with df = {cfg.nomogram.hl_groups} groups, a smoothed curve with a bootstrap band, "
-        f"classification at the frozen cut-offs); the training Hosmer–Lemeshow test ({cfg.nomogram.hl_groups} groups) "
-        f"is apparent. Clinical "
+        f"Hosmer–Lemeshow test with df = groups, a smoothed curve with a bootstrap band, classification at the frozen "
+        f"cut-offs); the training Hosmer–Lemeshow test is apparent. The Hosmer–Lemeshow test used at most "
+        f"{cfg.nomogram.hl_groups} groups and at most min(events, non-events) / 5, so that a group expects 5 events and "
+        f"5 non-events, and was not reported below 3 groups: small sets are judged by calibration-in-the-large, slope "
+        f"and the curve (Van Calster et al. 2016 advise against the test). Clinical "
         f"usefulness was assessed by decision curves (thresholds {cfg.nomogram.dca_thresholds[0]:g} to "
         f"{cfg.nomogram.dca_thresholds[1]:g} by {cfg.nomogram.dca_thresholds[2]:g}"
         + (
@@ -282,6 +285,13 @@ def methods_text(cfg, results) -> str:
             if cfg.nomogram.dca_bootstraps > 0
             else "; no confidence bands)."
         )
+        + f" Net benefit was also reported at the pre-specified thresholds "
+        f"{', '.join(f'{t:g}' for t in cfg.nomogram.thresholds_of_interest)} (nomogram.thresholds_of_interest) with "
+        f"bootstrap intervals over patients. Each question has one declared primary comparison, reported unadjusted: "
+        f"the SR − OR test-AUC difference of "
+        + (f"the {cfg.study.primary} family (study.primary)" if cfg.study.primary else "the family of the model chosen for the deep-learning score")
+        + " and the nomogram − clinical test-AUC difference; the SR − OR differences of the other families are secondary, "
+        "their p-values Holm-adjusted; every other estimate is exploratory."
     )
     parts.append(
         f"Both models were validated internally by Harrell's optimism-corrected bootstrap (rms::validate, "
@@ -648,6 +658,23 @@ def _seeds_text(row, signed=True) -> str:
     return text.replace("-", "−")
 
 
+def _adjustment_text(r) -> str:
+    """How a row's p-value stands to multiplicity: primary, Holm-adjusted or exploratory."""
+    adj = str(r.get("adjustment", "")) if pd.notna(r.get("adjustment", np.nan)) else ""
+    if np.isfinite(float(r.get("p_adjusted", np.nan))):
+        return f"{adj}: adjusted {_p_text(float(r['p_adjusted']))}"
+    return adj
+
+
+def _calibration_text(t, level) -> str:
+    """The nomogram's test calibration in one or two sentences (rows of :func:`main_result.calibration_rows`)."""
+    s, c = t.loc["calibration_slope_nomogram_test"], t.loc["citl_nomogram_test"]
+    text = (f"Calibration of the nomogram on the test set: calibration-in-the-large {float(c['estimate']):.2f} "
+            f"({_interval(c, level)}; ideal 0), calibration slope {float(s['estimate']):.2f} ({_interval(s, level)}; ideal 1).")
+    sentence = calibration_sentence(*(float(r[k]) for r in (c, s) for k in ("estimate", "lower", "upper")), level=f"{level}%")
+    return text + (f" {sentence}" if sentence else " Neither interval excludes its ideal value.")
+
+
 def main_result_html(cfg, results, board_dir) -> str:
     """The report's first section: the paper's two questions answered from the ``main_result`` pin, in words."""
     level = _level(cfg)
@@ -677,6 +704,7 @@ def main_result_html(cfg, results, board_dir) -> str:
         for e in q1:
             r = t.loc[e]
             text = (f"{r['label'].split(':')[0]}: {_signed(float(r['estimate']))} ({_interval(r, level)}; {r['method']})")
+            text += f"; {_adjustment_text(r)}"
             if has(e + "_seeds"):
                 text += f"; {_seeds_text(t.loc[e + '_seeds'])}"
             items.append(f"<li>{html.escape(text)}</li>")
@@ -699,15 +727,22 @@ def main_result_html(cfg, results, board_dir) -> str:
         text += (f" This is one split: with a test set of {int(nom['n'])} lesions, another split of the same cohort would "
                  f"move {moves} (half-width{'s' if np.isfinite(half_d) else ''} of the {level}% interval"
                  f"{'s' if np.isfinite(half_d) else ''}); repeated splits (--repeats N) show how much.")
+    if str(d.get("adjustment", "")).startswith("primary"):
+        text += " This difference is question 2's declared primary comparison, unadjusted."
     parts.append(f"<p>{html.escape(text)}</p>")
+    if has("calibration_slope_nomogram_test"):
+        parts.append(f"<p>{html.escape(_calibration_text(t, level))}</p>")
     extra = []
-    for e in ("lr_test_deep_score", "delta_net_benefit_mean"):
+    nb_at = [e for e in t.index if e.startswith("delta_net_benefit_nomogram_clinical_at_")]
+    for e in ("lr_test_deep_score", *nb_at, "delta_net_benefit_mean"):
         if has(e):
             r = t.loc[e]
             if e == "lr_test_deep_score":  # a test: its statistic, df and p are in its method text
                 extra.append(f"<li>{html.escape(f'{r.label}: {r.method}')}</li>")
             else:
-                extra.append(f"<li>{html.escape(f'{r.label}: {_signed(float(r.estimate))} ({_interval(r, level)}); {r.method}')}</li>")
+                note = ("; a mean over the whole range, which its higher thresholds can carry: the rows above give the "
+                        "pre-specified thresholds" if e == "delta_net_benefit_mean" and nb_at else "")
+                extra.append(f"<li>{html.escape(f'{r.label}: {_signed(float(r.estimate))} ({_interval(r, level)}); {r.method}{note}')}</li>")
     for e in ("calibration_slope_nomogram_test_seeds", "citl_nomogram_test_seeds"):
         if has(e):
             extra.append(f"<li>{html.escape(t.loc[e, 'label'] + ': ' + _seeds_text(t.loc[e], signed=False))}</li>")
@@ -724,6 +759,8 @@ def main_result_html(cfg, results, board_dir) -> str:
     if recipe_warnings(cfg):
         caveats.append("The paper's recipe weakens these estimates: see the warning boxes above.")
     caveats += score_warnings(results)
+    if t.index.str.endswith("_seeds").any():
+        caveats += ["Over split seeds: " + c[0].lower() + c[1:] for c in SEED_RANGE_CAVEATS[:1]] + list(SEED_RANGE_CAVEATS[1:])
     parts.append("<h3>Caveats</h3><ul>" + "".join(f"<li>{html.escape(c)}</li>" for c in caveats) + "</ul>")
     parts.append(f"<h3>{html.escape(table_title('main_result', cfg))}</h3>{_table_html(table)}"
                  '<p class="meta">CSV: tables/main_result.csv (pin main_result)</p>')

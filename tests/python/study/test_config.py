@@ -445,6 +445,23 @@ def test_nomogram_threshold_is_youden_or_a_risk_and_dca_range_an_ordered_pair():
         config_from_dict({**base, "nomogram": {"dca_range": [0.5, 0.1]}})
 
 
+def test_study_primary_is_a_model_family_and_thresholds_of_interest_risks_in_0_1_neither_in_the_hash_at_its_default():
+    base = {"cohort": {"manifest": "m.csv"}}
+    cfg = config_from_dict(base)
+    assert cfg.study.primary is None and cfg.nomogram.thresholds_of_interest == (0.02, 0.05, 0.1)
+    assert config_from_dict({**base, "study": {"primary": "svm"}}).study.primary == "svm"
+    assert config_from_dict({**base, "nomogram": {"thresholds_of_interest": [0.1, 0.02]}}).nomogram.thresholds_of_interest == (0.02, 0.1)
+    with pytest.raises(ConfigError, match=r"study.primary must be a model family: one of 'lr', 'svm', .*Got 'knn' instead"):
+        config_from_dict({**base, "study": {"primary": "knn"}})
+    for bad in ([0.0, 0.1], [0.05, 1], [], "0.1"):
+        with pytest.raises(ConfigError, match=r"nomogram.thresholds_of_interest must be a non-empty list of numbers in \(0, 1\)"):
+            config_from_dict({**base, "nomogram": {"thresholds_of_interest": bad}})
+    # set away from the default, each changes the hash of its section
+    assert config_from_dict({**base, "study": {"primary": "lr"}}).section_hash("study") != cfg.section_hash("study")
+    assert (config_from_dict({**base, "nomogram": {"thresholds_of_interest": [0.1]}}).section_hash("nomogram")
+            != cfg.section_hash("nomogram"))
+
+
 def test_descriptive_settings_are_read_and_in_no_hash():
     raw = _pinned_raw("demo.yaml")
     plain = config_from_dict(raw, base_dir=_BASE)

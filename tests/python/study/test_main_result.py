@@ -204,3 +204,185 @@ def test_main_result_with_two_lesions_per_patient_gives_clustered_delong_interva
     # one lesion per patient: byte-identical to the table without patients
     single = pd.Series([f"p{i}" for i in range(len(preds))], index=preds["case_id"])
     pd.testing.assert_frame_equal(main_result(preds, scores, alpha=0.1, patients=single), main_result(preds, scores, alpha=0.1))
+
+
+def test_holm_equals_r_p_adjust_and_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    from srnomogram import stats
+    from srnomogram.study.main_result import holm
+
+    rng = np.random.default_rng(11)
+    cases = [rng.uniform(size=7), np.array([0.01, 0.04, 0.03, 0.005]), np.array([0.2, 0.2, 0.01]),  # ties
+             np.array([0.03]), np.array([0.6, 0.9, 0.8]), rng.uniform(0, 0.05, size=12)]
+    ro, _, _ = stats._r()
+    p_adjust = ro.r('function(p) p.adjust(p, method = "holm")')
+    for p in cases:
+        r = np.asarray(p_adjust(ro.FloatVector(p)), dtype=float)
+        np.testing.assert_allclose(holm(p), r, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(holm(p), multipletests(p, method="holm")[1], rtol=0, atol=1e-12)
+    # NA: left NA and not counted, as in R
+    p = np.array([0.01, np.nan, 0.02, 0.04])
+    r = np.asarray(ro.r('p.adjust(c(0.01, NA, 0.02, 0.04), method = "holm")'), dtype=float)
+    np.testing.assert_allclose(holm(p), r, rtol=0, atol=1e-12, equal_nan=True)
+    assert np.isnan(holm(p)[1]) and holm(p)[0] == pytest.approx(0.03, abs=1e-15)
+
+
+def test_one_primary_per_question_the_other_families_holm_adjusted_the_rest_labelled_exploratory():
+    from srnomogram.study.main_result import holm
+
+    preds, scores = _fake_outputs()
+    scores["sr_svm"] = scores["or_svm"] + np.random.default_rng(4).normal(scale=0.8, size=len(scores))
+    t = main_result(preds, scores, primary="svm", primary_from="study.primary").set_index("estimand")
+    assert t.loc["delta_auc_sr_or_svm", "adjustment"] == "primary comparison of question 1 (study.primary: svm), unadjusted"
+    assert np.isnan(t.loc["delta_auc_sr_or_svm", "p_adjusted"])
+    assert t.loc["delta_auc_nomogram_clinical_test", "adjustment"] == "primary comparison of question 2 (declared), unadjusted"
+    st = scores[scores["split"] == "test"]
+    p = [paired_auc_difference(st["label"], st[f"sr_{f}"], st[f"or_{f}"])["p_value"] for f in ("lr", "mobilenet_v2")]
+    sec = t.loc[["delta_auc_sr_or_lr", "delta_auc_sr_or_mobilenet_v2"]]
+    np.testing.assert_allclose(sec["p_value"], p, atol=1e-15)
+    np.testing.assert_allclose(sec["p_adjusted"], holm(p), atol=1e-15)
+    assert (sec["p_adjusted"] >= sec["p_value"]).all() and (sec["adjustment"] == "Holm over 2 secondary comparisons").all()
+    assert (t.loc[["auc_nomogram_test", "auc_clinical_test"], "adjustment"] == "unadjusted, exploratory").all()
+    assert (t["interval"] == "CI").all()
+    # without a primary family among the SR - OR rows, all of them are adjusted together
+    t = main_result(preds, scores, primary="resnet101").set_index("estimand")
+    assert (t.loc[t.index.str.startswith("delta_auc_sr_or_"), "adjustment"] == "Holm over 3 SR − OR comparisons (no primary family among them)").all()
+    # seed ranges are labelled as such; the LR test has no interval
+    added = pd.DataFrame([{"set": "train", "estimand": "lr_test_deep_score", "estimate": np.nan, "lower": np.nan, "upper": np.nan,
+                           "statistic": 9.1, "df": 1, "p_value": 0.0026, "method": "likelihood-ratio test (rms::lrtest)"}])
+    t = main_result(preds, scores, repeats=_fake_repeats(), added_value=added, primary="lr").set_index("estimand")
+    assert (t.loc[t.index.str.endswith("_seeds"), "interval"] == "seed range").all()
+    assert t.loc["lr_test_deep_score", "interval"] == "none" and t.loc["lr_test_deep_score", "p_value"] == 0.0026
+    assert t.loc["delta_auc_sr_or_lr_seeds", "adjustment"] == "unadjusted, exploratory"
+
+
+def _heldout(y, risk, threshold=0.3):
+    """The nomogram stage's heldout_validation rows from R's external_validation of these test risks."""
+    from srnomogram import stats
+
+    rows = []
+    for model, r in (("clinical", risk), ("nomogram", risk)):
+        ev = stats.external_validation(y, r, threshold=threshold, g=3, conf_level=0.95)
+        rows.append({"model": model, **ev.summary().iloc[0].to_dict()})
+    return pd.DataFrame(rows)
+
+
+def test_calibration_rows_carry_the_test_citl_and_slope_and_say_when_risks_are_too_extreme():
+    from scipy.special import expit, logit
+
+    from srnomogram.study.main_result import calibration_sentence
+
+    preds, scores = _fake_outputs()
+    rng = np.random.default_rng(8)
+    lp = rng.normal(scale=1.2, size=300)
+    y = (rng.uniform(size=300) < expit(lp)).astype(float)
+    over = expit(2.5 * lp)  # risks too extreme: true slope 1 / 2.5 = 0.4
+    held = _heldout(y, over)
+    t = main_result(preds, scores, heldout=held).set_index("estimand")
+    slope, citl = t.loc["calibration_slope_nomogram_test"], t.loc["citl_nomogram_test"]
+    h = held.set_index("model").loc["nomogram"]
+    assert (slope["estimate"], slope["lower"], slope["upper"]) == (h["slope"], h["slope_lower"], h["slope_upper"])
+    assert (citl["estimate"], citl["lower"], citl["upper"]) == (h["citl"], h["citl_lower"], h["citl_upper"])
+    import statsmodels.api as sm  # the slope is glm(y ~ logit(risk))'s
+
+    fit = sm.GLM(y, sm.add_constant(logit(over)), family=sm.families.Binomial()).fit()
+    assert slope["estimate"] == pytest.approx(fit.params[1], rel=1e-7) and slope["upper"] < 1
+    assert "the nomogram's predicted risks on the test set are too extreme (calibration slope" in slope["method"]
+    assert slope["interval"] == "CI" and slope["n"] == 300
+    # well calibrated risks: no sentence
+    held = _heldout(y, expit(lp))
+    t = main_result(preds, scores, heldout=held).set_index("estimand")
+    assert "Calibration fails" not in t.loc["calibration_slope_nomogram_test", "method"]
+    # the four directions
+    assert "too moderate" in calibration_sentence(0.0, -0.2, 0.2, 1.8, 1.2, 2.4)
+    assert "systematically too low" in calibration_sentence(0.6, 0.2, 1.0, 1.0, 0.8, 1.2)
+    assert "systematically too high" in calibration_sentence(-0.6, -1.0, -0.2, 0.6, 0.4, 0.8)
+    assert calibration_sentence(0.1, -0.3, 0.5, 0.6, 0.2, 1.1) is None
+
+
+def test_main_result_rows_of_the_net_benefit_at_the_thresholds_of_interest():
+    preds, scores = _fake_outputs()
+    nbt = pd.DataFrame({"set": "test", "model": ["clinical", "nomogram", "clinical", "nomogram"], "threshold": [0.02, 0.02, 0.1, 0.1],
+                        "net_benefit": [0.40, 0.41, 0.30, 0.335], "lower": 0.1, "upper": 0.6, "treat_all": [0.39, 0.39, 0.28, 0.28],
+                        "delta_vs_clinical": [np.nan, 0.01, np.nan, 0.035], "delta_lower": [np.nan, -0.01, np.nan, 0.0],
+                        "delta_upper": [np.nan, 0.03, np.nan, 0.07], "n": 20, "method": "percentile bootstrap over 20 patients (B = 500, seed 0)"})
+    t = main_result(preds, scores, nb_thresholds=nbt).set_index("estimand")
+    r = t.loc["delta_net_benefit_nomogram_clinical_at_0.1"]
+    assert (r["estimate"], r["lower"], r["upper"], r["interval"]) == (0.035, 0.0, 0.07, "CI")
+    assert r["label"] == "Nomogram − clinical model: net-benefit difference at threshold 0.1"
+    assert r["method"] == ("test set; percentile bootstrap over 20 patients (B = 500, seed 0); net benefit nomogram 0.335, "
+                           "clinical model 0.300, treat all 0.280")
+    assert "delta_net_benefit_nomogram_clinical_at_0.02" in t.index and r["adjustment"] == "unadjusted, exploratory"
+
+
+def _stage_inputs(tmp_path, best="sr_svm"):
+    """Stand-in split, table2 and nomogram stage folders for run_main_result (what it reads, no R)."""
+    import json
+
+    from srnomogram.study.cache import StageResult
+
+    preds, scores = _fake_outputs()
+    scores["sr_svm"] = scores["or_svm"] + 0.3 * scores["label"]
+    dirs = {k: tmp_path / k for k in ("split", "table2", "nomogram")}
+    for d in dirs.values():
+        d.mkdir()
+    preds.assign(patient_id=preds["case_id"])[["case_id", "patient_id", "split", "label"]].to_csv(dirs["split"] / "cohort.csv", index=False)
+    pd.DataFrame(columns=["case_id", "label", "reason"]).to_csv(dirs["split"] / "excluded.csv", index=False)
+    scores.to_csv(dirs["table2"] / "scores.csv", index=False)
+    (dirs["table2"] / "best_model.json").write_text(json.dumps({"model": best, "label": "SR-SVM", "rule": "cv_auc"}))
+    preds.to_csv(dirs["nomogram"] / "predictions.csv", index=False)
+    pd.DataFrame({"model": "nomogram", "term": ["Intercept", "age", "max_diameter_cm", "deep_score"]}).to_csv(
+        dirs["nomogram"] / "nomogram_coefficients.csv", index=False)
+    return {k: StageResult(k, d, "k", {}) for k, d in dirs.items()}
+
+
+def test_main_result_stage_takes_the_chosen_models_family_as_primary_and_rejects_a_primary_it_lacks(tmp_path):
+    from srnomogram.errors import InputError
+    from srnomogram.study.cache import Stage, StageContext
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.main_result import primary_family, run_main_result
+
+    assert primary_family("sr_svm") == "svm" and primary_family("or_mobilenet_v2") == "mobilenet_v2"
+    inputs = _stage_inputs(tmp_path)
+
+    def run(study):
+        cfg = config_from_dict({"cohort": {"manifest": "m.csv", "clinical": ["age", "max_diameter_cm"]},
+                                "study": {"output": str(tmp_path / "o"), **study}})
+        out = tmp_path / f"out_{len(list(tmp_path.glob('out_*')))}"
+        out.mkdir()
+        run_main_result(StageContext(config=cfg, inputs=inputs, dir=out, stage=Stage("main_result", lambda c: None), key="k"))
+        return pd.read_csv(out / "main_result.csv").set_index("estimand")
+
+    t = run({})
+    assert t.loc["delta_auc_sr_or_svm", "adjustment"] == "primary comparison of question 1 (study.primary, default: the family of SR-SVM: svm), unadjusted"
+    assert (t.loc[["delta_auc_sr_or_lr", "delta_auc_sr_or_mobilenet_v2"], "adjustment"] == "Holm over 2 secondary comparisons").all()
+    t = run({"primary": "lr"})
+    assert t.loc["delta_auc_sr_or_lr", "adjustment"] == "primary comparison of question 1 (study.primary: lr), unadjusted"
+    with pytest.raises(InputError, match=r"study.primary is 'resnet101', but the study has no SR and OR model of that family "
+                                         r"\(families with both: lr, svm, mobilenet_v2\)"):
+        run({"primary": "resnet101"})
+
+
+def test_report_main_result_names_the_primary_the_holm_adjusted_p_and_the_caveats_of_seed_ranges(tmp_path):
+    from srnomogram.board import write_pin
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.report import main_result_html
+
+    preds, scores = _fake_outputs()
+    scores["sr_svm"] = scores["or_svm"] + 0.3 * scores["label"]
+    cfg = config_from_dict({"cohort": {"manifest": "m.csv"}, "sr": {"enabled": False}})
+    t = main_result(preds, scores, primary="svm")
+    write_pin(tmp_path / "board", "main_result", t)
+    page = main_result_html(cfg, {}, tmp_path / "board")
+    lr = t.set_index("estimand").loc["delta_auc_sr_or_lr"]
+    assert f"Holm over 2 secondary comparisons: adjusted p = {lr['p_adjusted']:.3f}" in page
+    assert "primary comparison of question 1 (study.primary: svm), unadjusted" in page
+    assert "This difference is question 2&#x27;s declared primary comparison, unadjusted." in page and "not the probability" not in page
+    from srnomogram.study.report import COUNT_COLUMNS, is_p_column
+
+    assert is_p_column("p_adjusted") and {"groups", "n_patients"} <= COUNT_COLUMNS  # printed as p-values and counts
+    write_pin(tmp_path / "board", "main_result", main_result(preds, scores, repeats=_fake_repeats(), primary="svm"))
+    page = main_result_html(cfg, {}, tmp_path / "board")
+    assert "Over split seeds: a seed range is the spread of the estimate from one train/test split to another, not a confidence interval" in page
+    assert "it is not the probability that the difference is positive" in page and "The estimand is the procedure" in page

@@ -339,6 +339,21 @@ def test_a_study_report_opens_with_the_main_result_and_has_the_tripod_section(sm
     d = paired_auc_difference(te["label"], te["risk_nomogram"], te["risk_clinical"])
     row = table.set_index("estimand").loc["delta_auc_nomogram_clinical_test"]
     assert row["estimate"] == pytest.approx(d["estimate"], abs=1e-12)
+    # the headline: primary comparison declared, the test calibration with its CIs, net benefit at 0.02, 0.05, 0.10
+    assert row["adjustment"] == "primary comparison of question 2 (declared), unadjusted"
+    assert row["interval"] == ("CI" if np.isfinite(row["lower"]) else "none")  # no interval when the scores order alike
+    t = table.set_index("estimand")
+    held = read_pin(board, "heldout_validation").set_index("model").loc["nomogram"]
+    assert tuple(t.loc["calibration_slope_nomogram_test", ["estimate", "lower", "upper"]]) == pytest.approx(
+        (held["slope"], held["slope_lower"], held["slope_upper"]), abs=1e-12)
+    assert "Calibration of the nomogram on the test set: calibration-in-the-large" in page
+    nbt = read_pin(board, "net_benefit_thresholds")
+    nom = nbt[nbt["model"] == "nomogram"].set_index("threshold")
+    for th in (0.02, 0.05, 0.1):
+        assert t.loc[f"delta_net_benefit_nomogram_clinical_at_{th:g}", "estimate"] == pytest.approx(nom.loc[th, "delta_vs_clinical"], abs=1e-12)
+        assert f"net-benefit difference at threshold {th:g}" in page
+    assert "a mean over the whole range, which its higher thresholds can carry" in page
+    assert "SR − OR" not in " ".join(table["label"])  # sr disabled: no question-1 rows to adjust
     flow = read_pin(board, "participant_flow").set_index("step")
     counts = read_pin(board, "split_counts")
     assert flow.loc["test set", "lesions"] == counts.loc[counts["split"] == "test", "n"].sum()

@@ -539,7 +539,7 @@ def test_nomogram_cut_offs_come_from_out_of_fold_risks_and_the_test_set_is_valid
     from scipy.special import expit, logit
 
     from srnomogram import metrics
-    from srnomogram.study.stages import run_nomogram
+    from srnomogram.study.stages import hl_groups, run_nomogram
 
     cfg, inputs = _nomogram_inputs(tmp_path)
     run_nomogram(_ctx(cfg, inputs, tmp_path / "nom", "nomogram"))
@@ -579,7 +579,8 @@ def test_nomogram_cut_offs_come_from_out_of_fold_risks_and_the_test_set_is_valid
         pos = test[f"risk_{name}"].to_numpy() >= t
         assert hv.loc[name, "sensitivity"] == pytest.approx(np.sum(pos & (yt == 1)) / np.sum(yt == 1), abs=1e-15)
         assert hv.loc[name, "specificity"] == pytest.approx(np.sum(~pos & (yt == 0)) / np.sum(yt == 0), abs=1e-15)
-        assert hv.loc[name, "hl_df"] == cfg.nomogram.hl_groups  # held-out: df = groups
+        g, _ = hl_groups(yt, cfg.nomogram.hl_groups)  # 12 test lesions: too few events for the test
+        assert g is None and np.isnan(hv.loc[name, "hl_df"]) and np.isnan(hv.loc[name, "hl_p"])
         assert hv.loc[name, "brier"] == pytest.approx(np.mean((test[f"risk_{name}"] - yt) ** 2), abs=1e-12)
     assert list(hv["label"]) == ["Clinical model", "Nomogram"]
     # calibration_summary no longer calls val.prob's recalibration intercept "intercept"; its test CITL is the held-out one
@@ -587,6 +588,7 @@ def test_nomogram_cut_offs_come_from_out_of_fold_risks_and_the_test_set_is_valid
     assert "intercept" not in cs.columns
     ext = cs[cs["set"] == "test"].set_index("model")
     np.testing.assert_allclose(ext.loc[list(cols), "citl"], hv.loc[list(cols), "citl"], atol=1e-12)
+    assert ext[["hl_statistic", "hl_df", "hl_p"]].isna().all().all()  # the same HL rule as hosmer_lemeshow
     # the test calibration curve carries its bootstrap band (B = calibration_b, the bootstrap seed)
     cal = pd.read_csv(out / "calibration.csv")
     ct = cal[cal["set"] == "test"]
@@ -599,6 +601,28 @@ def test_nomogram_cut_offs_come_from_out_of_fold_risks_and_the_test_set_is_valid
     assert list(cmp["set"]) == ["test"] and list(cmp["estimate"]) == ["held-out"]
     hl = pd.read_csv(out / "hosmer_lemeshow.csv")
     assert dict(zip(hl["set"], hl["estimate"])) == {"train": "apparent", "test": "held-out"}
+    # train (48 lesions): groups capped by events, the test equal to hl_test at that g; test: not reported
+    from srnomogram import stats
+
+    g, _ = hl_groups(y, cfg.nomogram.hl_groups)
+    assert g == min(10, min(int(y.sum()), int((1 - y).sum())) // 5) and g >= 3
+    tr = hl[(hl["set"] == "train") & (hl["model"] == "nomogram")].iloc[0]
+    ref = stats.hl_test(y, train["risk_nomogram"].to_numpy(), g=g)
+    assert (tr["statistic"], tr["p_value"], tr["groups"]) == pytest.approx((ref["statistic"], ref["p_value"], g), abs=1e-12)
+    assert hl[hl["set"] == "test"]["statistic"].isna().all() and hl[hl["set"] == "test"]["note"].str.startswith("not reported").all()
+
+
+def test_hl_groups_keep_five_expected_events_and_non_events_per_group_and_drop_the_test_below_three():
+    from srnomogram.study.stages import hl_groups
+
+    # the demo's test set: 24 lesions, 8 malignant -> floor(8 / 5) = 1 group: no test
+    g, why = hl_groups(np.r_[np.ones(8), np.zeros(16)], 10)
+    assert g is None and why.startswith("not reported: 8 events and 16 non-events")
+    assert hl_groups(np.r_[np.ones(15), np.zeros(200)], 10)[0] == 3  # 15 events: 3 groups of 5
+    assert hl_groups(np.r_[np.ones(14), np.zeros(200)], 10)[0] is None
+    assert hl_groups(np.r_[np.ones(37), np.zeros(40)], 10)[0] == 7  # capped by events
+    assert hl_groups(np.r_[np.ones(300), np.zeros(300)], 10) == (10, "10 groups")  # large sets: nomogram.hl_groups
+    assert hl_groups(np.r_[np.ones(40), np.zeros(12)], 10)[0] is None  # non-events count too: floor(12 / 5) = 2
 
 
 def test_added_value_is_the_lr_test_on_train_and_the_paired_net_benefit_difference_on_test(tmp_path):
@@ -638,6 +662,53 @@ def test_added_value_is_the_lr_test_on_train_and_the_paired_net_benefit_differen
     assert m["set"] == "test" and m["estimate"] == pytest.approx(d.mean(), abs=1e-12)
     assert m["lower"] <= m["estimate"] <= m["upper"] and "paired percentile bootstrap" in m["method"]
     assert (nbd["lower"] <= nbd["difference"] + 1e-12).all() and (nbd["conf_level"] == 0.9).all()
+
+
+def test_net_benefit_thresholds_equal_the_decision_curve_and_resample_patients(tmp_path):
+    """net_benefit_thresholds: the decision curve's net benefit at the thresholds of interest, exactly; the
+    difference as net_benefit_difference; the bootstrap draws patients (two lesions each, moved together)."""
+    from srnomogram import stats
+    from srnomogram.study.stages import run_nomogram
+
+    cfg, inputs = _nomogram_inputs(tmp_path, patient_id=[f"pt{k // 2:02d}" for k in range(60)])
+    cfg = dataclasses.replace(cfg, nomogram=dataclasses.replace(cfg.nomogram, thresholds_of_interest=(0.02, 0.05, 0.3)))
+    run_nomogram(_ctx(cfg, inputs, tmp_path / "nom", "nomogram"))
+    out = tmp_path / "nom"
+    nbt = pd.read_csv(out / "net_benefit_thresholds.csv")
+    assert list(nbt[["model", "threshold"]].itertuples(index=False, name=None)) == [
+        (m, t) for t in (0.02, 0.05, 0.3) for m in ("clinical", "nomogram")]
+    preds = pd.read_csv(out / "predictions.csv", dtype={"case_id": str})
+    test = preds[preds["split"] == "test"].reset_index(drop=True)
+    cohort = pd.read_csv(inputs["split"].file("cohort.csv"), dtype={"case_id": str, "patient_id": str})
+    pid = test["case_id"].map(dict(zip(cohort["case_id"], cohort["patient_id"])))
+    assert pid.duplicated().any()  # whole patients in the test set
+    yt, n = test["label"].to_numpy(), len(test)
+    for name in ("clinical", "nomogram"):
+        d = stats.decision_curve(f"label ~ risk_{name}", test[["label", f"risk_{name}"]], fitted_risk=True,
+                                 thresholds=[0.02, 0.05, 0.3], conf_level=0.9, bootstraps=20, seed=3, cluster=pid)
+        mine = nbt[nbt["model"] == name]
+        curve = d[~d["model"].isin(["All", "None"])]
+        np.testing.assert_array_equal(mine["net_benefit"].to_numpy(), curve["NB"].to_numpy())  # exactly
+        np.testing.assert_array_equal(mine[["lower", "upper"]].to_numpy(), curve[["NB_lower", "NB_upper"]].to_numpy())
+        np.testing.assert_array_equal(mine["treat_all"].to_numpy(), d.loc[d["model"] == "All", "NB"].to_numpy())
+        r = test[f"risk_{name}"].to_numpy()
+        nb = [np.sum((r > t) & (yt == 1)) / n - np.sum((r > t) & (yt == 0)) / n * t / (1 - t) for t in (0.02, 0.05, 0.3)]
+        np.testing.assert_allclose(mine["net_benefit"], nb, atol=1e-12)  # and the analytic value
+    nom = nbt[nbt["model"] == "nomogram"]
+    np.testing.assert_allclose(nom["delta_vs_clinical"], nom["net_benefit"].to_numpy() - nbt.loc[nbt["model"] == "clinical", "net_benefit"].to_numpy(),
+                               atol=1e-15)
+    assert nbt.loc[nbt["model"] == "clinical", "delta_vs_clinical"].isna().all()
+    assert (nbt["n_patients"] == pid.nunique()).all() and (nbt["n"] == n).all()
+    assert nbt["method"].iloc[0] == f"percentile bootstrap over {pid.nunique()} patients (B = 20, seed 3; paired for the difference)"
+    # patients, not lesions, are resampled: the difference's interval is that of net_benefit_difference over the
+    # patients, and differs from the one over lesions
+    codes = pd.Series(pd.factorize(pid)[0] + 1)
+    ref = stats.call("net_benefit_difference", yt.astype(float), test["risk_nomogram"].to_numpy(), test["risk_clinical"].to_numpy(),
+                     thresholds=[0.02, 0.05, 0.3], B=20, seed=3, cluster=list(codes), conf_level=0.9).frame()
+    np.testing.assert_allclose(nom[["delta_lower", "delta_upper"]].to_numpy(), ref[["lower", "upper"]].to_numpy(), atol=1e-15)
+    by_lesion = stats.call("net_benefit_difference", yt.astype(float), test["risk_nomogram"].to_numpy(), test["risk_clinical"].to_numpy(),
+                           thresholds=[0.02, 0.05, 0.3], B=20, seed=3, conf_level=0.9).frame()
+    assert not np.allclose(nom[["delta_lower", "delta_upper"]].to_numpy(), by_lesion[["lower", "upper"]].to_numpy())
 
 
 def test_a_pre_specified_threshold_is_used_for_both_models_and_frozen(tmp_path):

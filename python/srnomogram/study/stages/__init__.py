@@ -47,7 +47,9 @@ from .nomogram import (  # noqa: F401
     dca_range_thresholds,
     fit_clinical_models,
     heldout_validation,
+    hl_groups,
     negative_coefficient_message,
+    net_benefit_thresholds,
     nomogram_thresholds,
     run_clinical,
     run_nomogram,
@@ -82,7 +84,8 @@ TITLES = {
     "nomogram_coefficients": "Nomogram and clinical model coefficients (odds ratios, Wald {level}% CI)",
     "roc_auc": "AUC (DeLong {level}% CI) of the clinical model and the nomogram",
     "roc_comparison": "DeLong comparison: nomogram vs clinical model (test set, held-out)",
-    "hosmer_lemeshow": "Hosmer–Lemeshow test (train: apparent, df = groups - 2; test: held-out, df = groups)",
+    "hosmer_lemeshow": "Hosmer–Lemeshow test (train: apparent, df = groups - 2; test: held-out, df = groups; groups capped "
+    "at min(events, non-events) / 5, not reported below 3 groups)",
     "calibration_summary": "Calibration: bootstrap (train) and held-out (test: calibration-in-the-large, slope)",
     "nomogram_thresholds": "Cut-offs of the clinical model and the nomogram (out-of-fold training risks or pre-specified) "
     "with their cross-validated training classification",
@@ -91,12 +94,15 @@ TITLES = {
     "benefit, nomogram - clinical model (test, paired bootstrap {level}% CI)",
     "net_benefit_difference": "Difference in net benefit, nomogram - clinical model, per threshold (test, paired "
     "bootstrap {level}% CI)",
+    "net_benefit_thresholds": "Net benefit at the pre-specified thresholds (test set; patient bootstrap {level}% CI) "
+    "of the clinical model and the nomogram, treat-all beside them, and the nomogram - clinical model difference",
     "internal_validation": "Internal validation (bootstrap, B = {B}): apparent and optimism-corrected indexes "
     "of the clinical model and the nomogram on the training set (rms::validate)",
 }
 #: The nomogram stage's tables in the report, in order.
 NOMOGRAM_TABLES = ("nomogram_coefficients", "roc_auc", "roc_comparison", "hosmer_lemeshow", "calibration_summary",
-                   "nomogram_thresholds", "heldout_validation", "added_value", "net_benefit_difference", "internal_validation")
+                   "nomogram_thresholds", "heldout_validation", "added_value", "net_benefit_difference", "net_benefit_thresholds",
+                   "internal_validation")
 
 
 def build_stages(cfg) -> list[Stage]:
@@ -138,10 +144,10 @@ def build_stages(cfg) -> list[Stage]:
     stages.append(Stage("clinical", run_clinical, deps=("split", "table2"), sections=("cohort",), extra_key=_alpha_key, version="2",
                         pins=(Pin("table1", section="tables", order=10, title=TITLES["table1"]),
                               Pin("table_s2", section="tables", order=40, title=TITLES["table_s2"]))))
-    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="10",
+    stages.append(Stage("nomogram", run_nomogram, deps=("split", "table2"), sections=("cohort", "nomogram"), extra_key=_seed_key, version="11",
                         pins=(*pins("predictions", "nomogram_points", "clinical_points", "calibration"),
-                              *(Pin(n, section="tables", order=o, title=TITLES[n]) for o, n in zip(range(50, 150, 10), NOMOGRAM_TABLES)),
-                              Pin("decision_curves", section="tables", order=150, show=False,
+                              *(Pin(n, section="tables", order=o, title=TITLES[n]) for o, n in zip(range(50, 160, 10), NOMOGRAM_TABLES)),
+                              Pin("decision_curves", section="tables", order=160, show=False,
                                   title="Decision curves (net benefit per threshold) of the clinical model and the nomogram"),
                               record("score_coefficient", "Sign check of the deep-learning score's nomogram coefficient (JSON)")),
                         apply=Apply(apply_nomogram, version="3", pins=APPLY_NOMOGRAM_PINS)))

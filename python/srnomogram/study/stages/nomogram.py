@@ -121,6 +121,7 @@ def run_nomogram(ctx):
     added, nb_diff = added_value(cfg, fits, ptest, patients)
     ctx.write_table("added_value", added)
     ctx.write_table("net_benefit_difference", nb_diff)
+    ctx.write_table("net_benefit_thresholds", net_benefit_thresholds(cfg, ptest, patients))
 
     # ROC, DeLong comparison (test only: on train the two nested models' AUCs are no valid test), HL
     roc_rows, cmp_rows, hl_rows, dca = [], [], [], []
@@ -145,14 +146,18 @@ def run_nomogram(ctx):
             roc_rows.append({"set": s, "model": name, "auc": auc, "lower": lower, "upper": upper,
                              "estimate": "apparent" if s == "train" else "held-out",
                              **({"method": metrics.auc_ci_method(groups)} if clustered else {})})
-            if s == "train":
-                h = stats.hl_test(y, part[f"risk_{name}"].to_numpy(), g=cfg.nomogram.hl_groups)
+            g, why = hl_groups(y, cfg.nomogram.hl_groups)
+            if g is None:
+                hl_rows.append({"set": s, "model": name, "statistic": np.nan, "df": np.nan, "p_value": np.nan,
+                                "estimate": "apparent" if s == "train" else "held-out", "groups": np.nan, "note": why})
+            elif s == "train":
+                h = stats.hl_test(y, part[f"risk_{name}"].to_numpy(), g=g)
                 hl_rows.append({"set": s, "model": name, "statistic": h["statistic"], "df": h["df"], "p_value": h["p_value"],
-                                "estimate": "apparent"})
+                                "estimate": "apparent", "groups": g, "note": why})
             else:  # held-out risks: the test of external_validation(), df = groups
                 h = heldout[heldout["model"] == name].iloc[0]
                 hl_rows.append({"set": s, "model": name, "statistic": h["hl_statistic"], "df": h["hl_df"], "p_value": h["hl_p"],
-                                "estimate": "held-out"})
+                                "estimate": "held-out", "groups": g, "note": why})
             d = stats.decision_curve(f"label ~ risk_{name}", part[["label", f"risk_{name}"]].reset_index(drop=True),
                                      fitted_risk=True, thresholds=list(thresholds), cluster=patient_ids(data.loc[part.index]), **dca_ci)
             d = d.rename(columns={"model": "curve"})  # rmda's curve name: the formula, "All" or "None"
@@ -169,15 +174,19 @@ def run_nomogram(ctx):
     ctx.write_table("decision_curves", pd.concat(dca, ignore_index=True))
 
     cal, cal_summary = [], []
+    g_test, _ = hl_groups(test["label"], cfg.nomogram.hl_groups)  # the Hosmer-Lemeshow rule of the hosmer_lemeshow table
     for name, fit in fits.items():
         for s, c in (
             ("train", stats.calibrate_nomogram(fit, B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed, cluster=patient_ids(train))),
             # the held-out curve with its bootstrap band (B resamples of the test set's patients)
-            ("test", stats.calibrate_nomogram(fit, newdata=test, g=cfg.nomogram.hl_groups, B=cfg.nomogram.calibration_b,
+            ("test", stats.calibrate_nomogram(fit, newdata=test, g=g_test or cfg.nomogram.hl_groups, B=cfg.nomogram.calibration_b,
                                               seed=cfg.bootstrap_seed, conf_level=level, cluster=patient_ids(test))),
         ):
             cal.append(c.frame().assign(model=name, set=s))
-            cal_summary.append(c.summary().assign(model=name, set=s))
+            summ = c.summary().assign(model=name, set=s)
+            if s == "test" and g_test is None:
+                summ[["hl_statistic", "hl_df", "hl_p"]] = np.nan
+            cal_summary.append(summ)
     cal_summary = pd.concat(cal_summary, ignore_index=True)
     ctx.write_table("calibration_summary", with_labels(cal_summary[["model", "set", *[k for k in cal_summary.columns if k not in ("model", "set")]]]))
     ctx.write_table("calibration", pd.concat(cal, ignore_index=True))
@@ -261,7 +270,8 @@ def heldout_validation(cfg, ptest: pd.DataFrame, cuts: pd.DataFrame, patients: p
 
     level = 1 - cfg.nomogram.alpha
     y = ptest["label"].to_numpy(dtype=float)
-    kw = {"g": cfg.nomogram.hl_groups, "conf_level": level}
+    g, _ = hl_groups(y, cfg.nomogram.hl_groups)
+    kw = {"g": g or cfg.nomogram.hl_groups, "conf_level": level}
     if patients.duplicated().any():
         kw.update(cluster=list(patients), B=cfg.nomogram.calibration_b, seed=cfg.bootstrap_seed)
     rows = []
@@ -270,9 +280,85 @@ def heldout_validation(cfg, ptest: pd.DataFrame, cuts: pd.DataFrame, patients: p
         summ = ev.summary().iloc[0].to_dict()
         cls = ev.frame(what="classification").iloc[0].to_dict()
         cls.pop("n", None)
+        if g is None:  # too few events for the test: not reported (hl_groups)
+            summ.update(hl_statistic=np.nan, hl_df=np.nan, hl_p=np.nan)
         rows.append({"model": r.model, "label": r.label, "set": "test", "estimate": "held-out", **summ, **cls,
                      "threshold_from": r.threshold_from})
     return pd.DataFrame(rows)
+
+
+#: Expected events (and non-events) per Hosmer–Lemeshow group that :func:`hl_groups` asks for.
+HL_MIN_PER_GROUP = 5
+
+
+def hl_groups(y, max_groups: int = 10) -> tuple[int | None, str]:
+    """The Hosmer–Lemeshow groups a set of outcomes ``y`` supports, and why.
+
+    ``g = min(max_groups, floor(min(events, non-events) / 5))``: on average at least 5 events and 5
+    non-events per group, the expected counts the test's chi-square approximation needs (Hosmer,
+    Lemeshow & Sturdivant 2013, Applied Logistic Regression, 3rd ed., section 5.2.2). Below 3
+    groups the test is not reported (``g`` None): Van Calster et al. (2016, J Clin Epidemiol
+    74:167-176) advise against the Hosmer–Lemeshow test altogether, and a small set is assessed by
+    calibration-in-the-large, the calibration slope and the curve with its band, which the study
+    reports for every set. A demo test set of 24 lesions with 8 events is one: floor(8 / 5) = 1.
+    """
+    y = np.asarray(y, dtype=float)
+    y = y[np.isfinite(y)]
+    events = int((y == 1).sum())
+    fewer = min(events, int(y.size - events))
+    g = min(int(max_groups), fewer // HL_MIN_PER_GROUP)
+    if g < 3:
+        return None, (f"not reported: {events} events and {y.size - events} non-events support fewer than 3 groups of "
+                      f"{HL_MIN_PER_GROUP} expected events and non-events (see calibration-in-the-large and slope)")
+    return g, (f"{g} groups" + (f" (nomogram.hl_groups {max_groups}, capped at min(events, non-events) / {HL_MIN_PER_GROUP})"
+                                if g < max_groups else ""))
+
+
+def net_benefit_thresholds(cfg, ptest: pd.DataFrame, patients: pd.Series) -> pd.DataFrame:
+    """Net benefit at the pre-specified thresholds ``nomogram.thresholds_of_interest`` on the test set.
+
+    For the clinical model and the nomogram, the net benefit of R's ``decision_curve`` (equal to
+    ``rmda``) at each threshold with its percentile bootstrap CI, beside that of treating every
+    patient (``treat_all``), and for the nomogram its difference from the clinical model with the
+    paired bootstrap CI of ``net_benefit_difference``.
+    Every bootstrap resamples patients (all lesions of a drawn patient together),
+    ``nomogram.dca_bootstraps`` resamples under the bootstrap seed; 0: no intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model and threshold: ``set``, ``model``, ``label``, ``threshold``, ``net_benefit``,
+        ``lower``, ``upper``, ``treat_all``, ``delta_vs_clinical``, ``delta_lower``, ``delta_upper`` (nomogram rows only),
+        ``conf_level``, ``n``, ``n_patients``, ``method``.
+    """
+    from ... import stats
+
+    level = 1 - cfg.nomogram.alpha
+    th = [float(t) for t in cfg.nomogram.thresholds_of_interest]
+    B = int(cfg.nomogram.dca_bootstraps)
+    y = ptest["label"].to_numpy(dtype=float)
+    boot = {"conf_level": level, "bootstraps": B, "seed": cfg.bootstrap_seed} if B else {"conf_level": None}
+    n_pat = int(patients.nunique())
+    method = (f"percentile bootstrap over {n_pat} patients (B = {B}, seed {cfg.bootstrap_seed}; paired for the difference)"
+              if B else "no bootstrap (dca_bootstraps: 0)")
+    diff = stats.call("net_benefit_difference", y, ptest["risk_nomogram"].to_numpy(dtype=float),
+                      ptest["risk_clinical"].to_numpy(dtype=float), thresholds=th, B=B, seed=cfg.bootstrap_seed,
+                      cluster=list(patients), conf_level=level).frame().set_index("threshold")
+    rows = []
+    for name in ("clinical", "nomogram"):
+        d = stats.decision_curve(f"label ~ risk_{name}", ptest[["label", f"risk_{name}"]].reset_index(drop=True),
+                                 fitted_risk=True, thresholds=th, cluster=patients.reset_index(drop=True), **boot)
+        treat_all = dict(zip(d.loc[d["model"] == "All", "thresholds"].astype(float), d.loc[d["model"] == "All", "NB"]))
+        for r in d[~d["model"].isin(["All", "None"])].itertuples():
+            t = float(r.thresholds)
+            rows.append({"set": "test", "model": name, "threshold": t, "net_benefit": r.NB, "lower": r.NB_lower,
+                         "upper": r.NB_upper, "treat_all": treat_all[t],
+                         **({"delta_vs_clinical": diff.loc[t, "difference"], "delta_lower": diff.loc[t, "lower"],
+                             "delta_upper": diff.loc[t, "upper"]} if name == "nomogram" else {})})
+    out = pd.DataFrame(rows).reindex(columns=["set", "model", "threshold", "net_benefit", "lower", "upper", "treat_all",
+                                              "delta_vs_clinical", "delta_lower", "delta_upper"])
+    out = out.assign(conf_level=level if B else np.nan, n=len(y), n_patients=n_pat, method=method)
+    return with_labels(out.sort_values(["threshold", "model"], kind="stable").reset_index(drop=True))
 
 
 def dca_range_thresholds(cfg) -> np.ndarray:
