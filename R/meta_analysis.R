@@ -430,3 +430,93 @@ forest_ggplot <- function(cen, pooled, conf_level, xlab, title) {
   if (length(models) > 1L || nzchar(models[1])) p <- p + ggplot2::facet_wrap(ggplot2::vars(.data$model))
   p
 }
+
+#' Forest plots of a study's internal-external cross-validation, from its board
+#'
+#' The forest plot of one pooled measure of `split.method: centre` (the
+#' `iecv` stage), drawn from the board's pins alone: each held-out centre's
+#' estimate and Wald interval (pin `iecv_centres`: the measure and its
+#' standard error, the one the meta-analysis took; the AUC's on the logit
+#' scale) as a square sized by its random-effects weight, `1 / (se^2 + tau2)`
+#' in percent, and the pooled estimate, its confidence interval (diamond) and
+#' prediction interval (bar) read from the pin `iecv_pooled` as the stage
+#' pooled them with [iecv_pool()], never pooled again. One panel per model.
+#' The study's report draws `figure_iecv_auc`, `figure_iecv_citl` and
+#' `figure_iecv_slope` with it ([study_figures()]).
+#'
+#' @param board Folder of the study's board (`OUT/board`).
+#' @param estimand The measure: one of `iecv_pooled`'s estimands (`auc`,
+#'   `citl`, `slope`, `brier`, `delta_auc`, `net_benefit`).
+#' @param models Model ids to draw (panels, in this order); `NULL`: every
+#'   model of `iecv_pooled` with that measure.
+#' @param labels Optional display names by model id (see [board_figure()]).
+#' @param pins Optional names of the pins it may use (see [board_figure()]).
+#' @return A ggplot (see [plot.srnomogram_meta()]); its data come from
+#'   `iecv_forest_data()`, an [iecv_pool()]-like result rebuilt from the pins.
+#' @examples
+#' \dontrun{
+#' p <- iecv_forest("study/board", "auc")
+#' save_figure(p, "figure_iecv_auc")
+#' }
+#' @export
+iecv_forest <- function(board, estimand = "auc", models = NULL, labels = NULL, pins = NULL) {
+  miss <- setdiff(c("iecv_centres", "iecv_pooled"), board_pin_names(board, pins))
+  if (length(miss)) {
+    abort_input("Board {.path {board}} has no pin{?s} {.val {miss}}; run a study with {.code split.method: centre} first.")
+  }
+  pooled <- read_pin(board, "iecv_pooled")
+  cfg <- attr(pooled, "pin_meta")$user$config
+  x <- iecv_forest_data(read_pin(board, "iecv_centres"), pooled, estimand, models,
+                        conf_level = 1 - as.numeric(cfg$nomogram$alpha %||% 0.05))
+  labels <- study_labels(board, cfg, labels)
+  cen <- attr(x, "centres")  # panels by display name, in the order of the models
+  cen$model <- unname(shown_labels(cen$model, labels))
+  x$model <- unname(shown_labels(x$model, labels))
+  attr(x, "centres") <- cen
+  plot(x, estimand = estimand,
+       title = sprintf("Internal-external cross-validation: %s (k = %d centres)", forest_label(estimand), max(x$k)))
+}
+
+#' @rdname iecv_forest
+#' @param centres,pooled The pins `iecv_centres` (one row per centre and model:
+#'   `centre`, `model`, the measure and `<measure>_se`) and `iecv_pooled`.
+#' @param conf_level Level of the centres' Wald intervals (the study's).
+#' @export
+iecv_forest_data <- function(centres, pooled, estimand = "auc", models = NULL, conf_level = 0.95) {
+  check_columns(pooled, c("model", "estimand", "estimate", "lower", "upper", "pi_lower", "pi_upper", "tau2", "i2", "k"),
+                arg = "iecv_pooled")
+  check_conf_level(conf_level)
+  have <- unique(as.character(pooled$estimand))
+  if (!is.character(estimand) || length(estimand) != 1L || !estimand %in% have || !estimand %in% names(IECV_SCALES)) {
+    abort_input("{.arg estimand} must be one of {.val {have}} (the estimands of {.field iecv_pooled}), not {.val {format(estimand)}}.")
+  }
+  se <- paste0(estimand, "_se")
+  check_columns(centres, c("centre", "model", estimand, se), arg = "iecv_centres")
+  pooled <- pooled[pooled$estimand == estimand, , drop = FALSE]
+  models <- models %||% unique(as.character(pooled$model))
+  bad <- setdiff(models, pooled$model)
+  if (length(bad)) abort_input("{.field iecv_pooled} has no {.val {estimand}} row for model{?s} {.val {bad}}; it has {.val {unique(pooled$model)}}.")
+  pooled <- pooled[match(models, pooled$model), , drop = FALSE]
+  scale <- IECV_SCALES[[estimand]]
+  cen <- do.call(rbind, lapply(seq_len(nrow(pooled)), function(i) {
+    m <- pooled$model[i]
+    rows <- centres[as.character(centres$model) == m, , drop = FALSE]
+    est <- as.numeric(rows[[estimand]])
+    s <- as.numeric(rows[[se]])
+    keep <- is.finite(est) & is.finite(s) & s > 0  # those the stage pooled (srnomogram.study.iecv.iecv_long)
+    if (sum(keep) != pooled$k[i]) {
+      abort_input(c("{.field iecv_centres} has {sum(keep)} centre{?s} with a {estimand} and its SE for model {.val {m}}, but {.field iecv_pooled} pooled k = {pooled$k[i]}.",
+                    i = "The two pins come from different runs; pass the run's pins ({.arg pins}) or run the study again."))
+    }
+    out <- centre_intervals(est[keep], s[keep], as.character(rows$centre[keep]), scale, conf_level)
+    w <- 1 / (s[keep]^2 + pooled$tau2[i])  # metafor's random-effects weights (weights.rma.uni), in percent
+    out$weight <- if (is.finite(pooled$tau2[i])) 100 * w / sum(w) else NA_real_
+    cbind(data.frame(model = m, estimand = estimand, stringsAsFactors = FALSE), out)
+  }))
+  out <- data.frame(model = as.character(pooled$model), estimand = estimand,
+                    pooled[c("estimate", "lower", "upper", "pi_lower", "pi_upper", "tau2", "i2", "k")],
+                    stringsAsFactors = FALSE)
+  rownames(out) <- NULL
+  rownames(cen) <- NULL
+  structure(out, centres = cen, conf_level = conf_level, class = c("srnomogram_iecv", "srnomogram_meta", "data.frame"))
+}

@@ -485,6 +485,7 @@ points_table_risk_axis <- function(tab, fun_at) {
 
 study_figure_names <- c("figure3_roc_models", "figure4_loss", "figure5_gradcam", "figure6_nomogram",
                         "figure7_validation", "figure_repeated_splits",
+                        "figure_iecv_auc", "figure_iecv_citl", "figure_iecv_slope",
                         "external_roc", "external_calibration", "external_dca")
 # the pins a figure needs; a name ending in "_" is a prefix: one pin per model (at least one)
 study_figure_pins <- list(
@@ -494,12 +495,16 @@ study_figure_pins <- list(
   figure6_nomogram = "nomogram_points",
   figure7_validation = c("predictions", "calibration", "calibration_summary", "hosmer_lemeshow", "decision_curves"),
   figure_repeated_splits = "repeated_splits",
+  figure_iecv_auc = c("iecv_centres", "iecv_pooled"),
+  figure_iecv_citl = c("iecv_centres", "iecv_pooled"),
+  figure_iecv_slope = c("iecv_centres", "iecv_pooled"),
   external_roc = c("external_scores_used", "external_auc"),
   external_calibration = c("external_calibration_curves", "external_calibration"),
   external_dca = c("external_decision_curves", "external_auc")
 )
 study_figure_size <- list(figure3_roc_models = c(11, 5.6), figure4_loss = c(6, 4), figure5_gradcam = c(NA, NA),
                           figure6_nomogram = c(8, NA), figure7_validation = c(10, 14), figure_repeated_splits = c(NA, 4.2),
+                          figure_iecv_auc = c(NA, NA), figure_iecv_citl = c(NA, NA), figure_iecv_slope = c(NA, NA),
                           external_roc = c(6.5, 5.6), external_calibration = c(6.5, 6.5), external_dca = c(7, 5.6))
 
 # The pins of a figure on the board: the fixed names, or every pin of a prefix; missing ones as NA.
@@ -537,6 +542,11 @@ figure_pins <- function(name, have) {
 #' * `figure_repeated_splits`: the test AUC of every model, the clinical model
 #'   and the nomogram over split seeds (pin `repeated_splits`; one dot per
 #'   seed, ringed where the model was chosen, a bar at the mean);
+#' * `figure_iecv_auc`, `figure_iecv_citl`, `figure_iecv_slope`: forest plots
+#'   of the internal-external cross-validation (`split.method: centre`), one
+#'   panel per model: each held-out centre, the pooled estimate and its
+#'   prediction interval as pinned in `iecv_pooled` (pins `iecv_centres`,
+#'   `iecv_pooled`; [iecv_forest()]);
 #' * `external_roc`, `external_calibration`, `external_dca`: the same three
 #'   plots of every model on an external cohort, from the board `srnomogram
 #'   validate` writes (pins `external_scores_used`, `external_auc`,
@@ -588,6 +598,8 @@ board_figure <- function(board, name = study_figure_names, labels = NULL, pins =
                                            pin("hosmer_lemeshow"), pin("decision_curves"), labels, 1 - alpha,
                                            as.integer(cfg$nomogram$dca_bootstraps %||% NA)),
     figure_repeated_splits = repeated_splits_figure(pin("repeated_splits"), labels),
+    figure_iecv_auc = , figure_iecv_citl = , figure_iecv_slope = iecv_forest(board, sub("^figure_iecv_", "", name),
+                                                                             labels = labels, pins = pins),
     external_roc = {
       models <- pin("external_auc")$model
       roc_plot(pin("external_scores_used"), outcome = "label", scores = stats::setNames(models, shown_labels(models, labels)),
@@ -596,6 +608,13 @@ board_figure <- function(board, name = study_figure_names, labels = NULL, pins =
     external_calibration = external_calibration_figure(pin("external_calibration_curves"), pin("external_calibration"), labels),
     external_dca = external_dca_figure(pin("external_decision_curves"), pin("external_auc")$model, labels, 1 - alpha,
                                        as.integer(cfg$nomogram$dca_bootstraps %||% NA)))
+}
+
+# A forest plot's size: panels of 3.2 in, up to three a row; a row per centre, pooled and PI.
+forest_size <- function(p) {
+  panels <- length(unique(p$layers[[1]]$data$model))
+  rows <- length(unique(p$layers[[1]]$data$centre)) + 2
+  c(1.2 + 3.2 * min(panels, 3), 1.4 + ceiling(panels / 3) * (0.6 + 0.28 * rows))
 }
 
 shown_labels <- function(models, labels) ifelse(models %in% names(labels), labels[models], models)
@@ -650,6 +669,7 @@ study_figures <- function(board, out_dir, names = study_figure_names, labels = N
     if (n == "figure6_nomogram") size[2] <- 0.42 * (length(unique(p$data$axis)) + 1)  # one row per axis
     if (n == "figure5_gradcam") size <- attr(p, "srn_size")
     if (n == "figure_repeated_splits") size[1] <- max(5, 0.9 * attr(p, "srn_series") + 1.5)
+    if (startsWith(n, "figure_iecv_")) size <- forest_size(p)
     out[[n]] <- save_figure(p, file.path(out_dir, n), width = size[1], height = size[2], formats = formats)[1]
   }
   out

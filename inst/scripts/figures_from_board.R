@@ -11,6 +11,9 @@
 #   figure7_validation      clinical model vs nomogram: ROC, calibration (bootstrap bias-corrected on training,
 #                           lowess on test) and decision curves with bootstrap bands, training and test
 #   figure_repeated_splits  test AUC of every model over split seeds (pin repeated_splits)
+#   figure_iecv_auc, figure_iecv_citl, figure_iecv_slope
+#                           forest plots of the internal-external cross-validation (split.method: centre):
+#                           each held-out centre and the pooled rows of pin iecv_pooled (iecv_forest())
 # These are the files of the report's figures/ folder, with the same names, drawn by the same function.
 # Each figure is also a ggplot to restyle: p <- board_figure(BOARD, "figure7_validation").
 #

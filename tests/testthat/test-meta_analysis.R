@@ -177,3 +177,75 @@ test_that("the forest plot draws each centre, the pooled diamond and the predict
   expect_equal(p$labels$x, "AUC")
   expect_error(plot(res, estimand = "brier"), class = "srnomogram_error_input")
 })
+
+# A board holding the iecv stage's two pins, as a study writes them: iecv_centres wide (one row per centre and
+# model: <measure>, <measure>_se) and iecv_pooled (iecv_pool of its long frame), with the study's alpha.
+iecv_board <- function(d, pooled, alpha = 0.1) {
+  board <- withr::local_tempdir(.local_envir = parent.frame())
+  wide <- stats::reshape(d, idvar = c("centre", "model"), timevar = "estimand", direction = "wide", sep = "_")
+  names(wide) <- sub("^se_(.*)$", "\\1_se", sub("^estimate_", "", names(wide)))
+  for (name in c("iecv_centres", "iecv_pooled")) {
+    v <- file.path(board, name, "20240101T000000Z-aaaaa")
+    dir.create(v, recursive = TRUE)
+    utils::write.csv(if (name == "iecv_pooled") summary(pooled) else wide, file.path(v, paste0(name, ".csv")), row.names = FALSE)
+    yaml::write_yaml(list(api_version = 1L, created = "20240101T000000Z", file = paste0(name, ".csv"), type = "csv",
+                          title = name, user = list(config = list(nomogram = list(alpha = alpha)))),
+                     file.path(v, "data.txt"))
+  }
+  board
+}
+
+test_that("the study's IECV forest plots draw every centre and the pinned pooled estimate, CI and PI (1e-12)", {
+  d <- iecv_table()
+  res <- iecv_pool(d, conf_level = 0.9)
+  board <- iecv_board(d, res)
+  pinned <- read_pin(board, "iecv_pooled")
+  for (e in c("auc", "citl", "slope")) {
+    p <- board_figure(board, paste0("figure_iecv_", e), labels = c(sr_nomogram = "Nomogram (SR)"))
+    b <- ggplot2::ggplot_build(p)
+    pin <- pinned[pinned$estimand == e, ]
+    mine <- d[d$estimand == e, ]
+    expect_equal(levels(b$layout$layout$model), c("Nomogram (SR)", "Clinical model"))  # one panel per model, labelled by id
+    expect_equal(nrow(b$data[[1]]), nrow(mine))  # k = 5 centres in each of the 2 panels
+    for (i in 1:2) {  # panel i: model pin$model[i]
+      cen <- attr(res, "centres")
+      cen <- cen[cen$model == pin$model[i] & cen$estimand == e, ]
+      sq <- b$data[[2]][b$data[[2]]$PANEL == i, ]
+      expect_equal(sq$x, cen$estimate, tolerance = 1e-12)
+      bars <- b$data[[1]][b$data[[1]]$PANEL == i, ]
+      expect_equal(cbind(bars$xmin, bars$xmax), cbind(cen$lower, cen$upper), tolerance = 1e-12)  # the 90% Wald CIs
+      # squares sized by the random-effects weights, from the pinned tau2: metafor's own (iecv_pool's)
+      fd <- iecv_forest_data(read_pin(board, "iecv_centres"), pinned, e, conf_level = 0.9)
+      expect_equal(attr(fd, "centres")$weight[attr(fd, "centres")$model == pin$model[i]], cen$weight, tolerance = 1e-9)
+      dia <- b$data[[3]][b$data[[3]]$PANEL == i, ]
+      expect_equal(dia$x, c(pin$lower[i], pin$estimate[i], pin$upper[i], pin$estimate[i]), tolerance = 1e-12)
+      pi <- b$data[[4]][b$data[[4]]$PANEL == i, ]
+      expect_equal(c(pi$xmin, pi$xmax), c(pin$pi_lower[i], pin$pi_upper[i]), tolerance = 1e-12)
+    }
+    # 5 centres + pooled + prediction interval on the y axis
+    expect_equal(b$layout$panel_params[[1]]$y$get_labels(), c(paste0("C", 1:5), "Pooled", "Prediction interval"))
+  }
+  expect_match(p$labels$title, "Calibration slope (k = 5 centres)", fixed = TRUE)
+
+  # the diamond is the pinned table's, never a second pooling: a pinned estimate moved is drawn where it was moved
+  moved <- res
+  moved$estimate[moved$estimand == "auc"] <- c(0.5, 0.6)
+  b <- ggplot2::ggplot_build(iecv_forest(iecv_board(d, moved), "auc", models = "clinical"))
+  expect_equal(b$data[[3]]$x[2], 0.6)
+  expect_equal(nrow(b$layout$layout), 1L)
+
+  paths <- study_figures(board, withr::local_tempdir(), names = c("figure_iecv_auc", "figure7_validation"))
+  expect_equal(names(paths), "figure_iecv_auc")  # figure7's pins are not on this board: skipped
+  expect_true(file.exists(sub("png$", "pdf", paths[["figure_iecv_auc"]])))
+})
+
+test_that("IECV forest plots refuse an absent measure, model or pin, and pins of two runs, in one line", {
+  d <- iecv_table()
+  res <- iecv_pool(d)
+  board <- iecv_board(d, res)
+  expect_error(iecv_forest(board, "brier"), "must be one of", class = "srnomogram_error_input")
+  expect_error(iecv_forest(board, "auc", models = "or_lr"), "no \"auc\" row for model \"or_lr\"", class = "srnomogram_error_input")
+  expect_error(iecv_forest(board, "auc", pins = "iecv_pooled"), "iecv_centres", class = "srnomogram_error_input")
+  fewer <- iecv_pool(d[d$centre != "C5", ])
+  expect_error(iecv_forest(iecv_board(d, fewer), "citl"), "different runs", class = "srnomogram_error_input")
+})

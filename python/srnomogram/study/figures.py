@@ -13,6 +13,8 @@ Figure 5: Grad-CAM of test lesions (file pins ``gradcam_<model>``, the deep stag
 Figure 6: the deep-learning nomogram (rms points scales).
 Figure 7: clinical model vs nomogram: ROC, calibration and decision curves (with bootstrap bands), train and test.
 Repeated splits: test AUC of every model over split seeds (pin ``repeated_splits``).
+IECV: forest plots of the held-out AUC, calibration-in-the-large and slope across centres (declared beside the
+stage that pins their data, :data:`srnomogram.study.iecv.IECV_FIGURES`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+
+from .iecv import IECV_FIGURE_PINS, IECV_FIGURES
 
 
 def _plt():
@@ -39,9 +43,9 @@ def _roc_xy(y, s):
 
 
 #: The study's figures, in the report's order, all drawn in R from the board (``study_figures()``);
-#: ``figure_repeated_splits`` is shown in the report's repeated-splits section.
+#: ``figure_repeated_splits`` is shown in the report's repeated-splits section, the IECV forest plots in its own.
 FIGURES = ("figure3_roc_models", "figure4_loss", "figure5_gradcam", "figure6_nomogram", "figure7_validation",
-           "figure_repeated_splits")
+           "figure_repeated_splits", *IECV_FIGURES)
 #: The pins each figure needs; a name ending in ``_`` is a prefix (one pin per model, at least one).
 FIGURE_PINS = {
     "figure3_roc_models": ("scores", "model_aucs"),
@@ -50,6 +54,7 @@ FIGURE_PINS = {
     "figure6_nomogram": ("nomogram_points",),
     "figure7_validation": ("predictions", "calibration", "calibration_summary", "hosmer_lemeshow", "decision_curves"),
     "figure_repeated_splits": ("repeated_splits",),
+    **dict.fromkeys(IECV_FIGURES, IECV_FIGURE_PINS),
 }
 
 
@@ -83,7 +88,7 @@ def r_figures(board, folder, labels: dict | None = None, formats=("png", "pdf"),
     Calls the R package's ``study_figures()`` through :mod:`srnomogram.stats`: it reads the pins
     (``scores``, ``model_aucs``, ``model_labels``, ``loss_history_<model>``, ``gradcam_<model>``,
     ``nomogram_points``, ``predictions``, ``calibration``, ``calibration_summary``,
-    ``hosmer_lemeshow``, ``decision_curves``, ``repeated_splits``) and writes
+    ``hosmer_lemeshow``, ``decision_curves``, ``repeated_splits``, ``iecv_centres``, ``iecv_pooled``) and writes
     ``folder/<name>.<format>`` (PNG at 300 dpi, PDF) atomically. A figure whose pins are not on the
     board (or not among ``pins``) is skipped, and so is one not in ``names``. ``labels`` maps model
     ids and predictors to display names (``{"age": "Age (years)"}``); the path returned is the

@@ -316,6 +316,21 @@ IECV_TITLES = {
 }
 
 
+#: The forest plots of the pooled held-out measures, ``{figure: report title}``, declared once here beside the stage
+#: that pins their data: drawn in R from the pins :data:`IECV_FIGURE_PINS` by the package's ``study_figures()``
+#: (``iecv_forest()``: each centre's estimate and Wald interval, the pooled diamond and prediction interval as pinned
+#: in ``iecv_pooled``, one panel per model) and shown in the report's internal-external cross-validation section.
+IECV_FIGURES = {
+    "figure_iecv_auc": "Internal-external cross-validation: held-out AUC of each centre and pooled ({level}% CI and "
+                       "prediction interval)",
+    "figure_iecv_citl": "Internal-external cross-validation: held-out calibration-in-the-large of each centre and "
+                        "pooled ({level}% CI and prediction interval)",
+    "figure_iecv_slope": "Internal-external cross-validation: held-out calibration slope of each centre and pooled "
+                         "({level}% CI and prediction interval)",
+}
+IECV_FIGURE_PINS = ("iecv_centres", "iecv_pooled")
+
+
 def iecv_stage(cfg) -> Stage:
     """The ``iecv`` stage (``split.method: centre``), run before ``main_result``, which reports its pooled rows."""
     from .stages import _manifest_inputs

@@ -530,7 +530,11 @@ def _section_tables(cfg, tables: dict, placed: dict, section: str, notes=None, w
 
 
 def _study_sections(cfg, results, tables, figures, placed, board_dir, calculator) -> list:
-    """The study's own sections: main result, methods, tables, figures, repeated splits, TRIPOD+AI, calculator."""
+    """The study's own sections: main result, methods, tables, figures, repeated splits, internal-external
+    cross-validation, TRIPOD+AI, calculator."""
+    from .cache import Pin
+    from .iecv import IECV_FIGURES
+
     body = [main_result_html(cfg, results, board_dir)]
     methods = " ".join(t for t in (recipe_text(cfg), methods_text(cfg, results)) if t)
     body.append("<h2>Methods</h2><p>" + html.escape(methods) + "</p>")
@@ -543,11 +547,18 @@ def _study_sections(cfg, results, tables, figures, placed, board_dir, calculator
     body += _section_tables(cfg, tables, placed, "tables", notes=table_notes(cfg, results), warnings=warnings)
     body.append("<h2>Figures</h2>")
     for name, png in figures.items():
-        if name != "figure_repeated_splits":
+        if name != "figure_repeated_splits" and name not in IECV_FIGURES:
             body.append(_img(png, FIGURE_TITLES.get(name, name)))
     if "repeated_splits" in tables and "repeated_splits_summary" in tables:
         body.append(repeats_html(cfg, {"rows": tables["repeated_splits"], "summary": tables["repeated_splits_summary"],
                                        "figure": figures.get("figure_repeated_splits")}, _table_html, _img))
+    forests = [n for n in IECV_FIGURES if n in figures]
+    if forests:
+        body.append('<h2 id="iecv">Internal-external cross-validation</h2><p class="note">Each held-out centre '
+                    "(squares sized by their random-effects weight, Wald intervals), the random-effects pooled estimate "
+                    "(diamond) and the prediction interval for a new centre (bar), one panel per model; the pooled "
+                    "numbers are those of table iecv_pooled (per centre: tables/iecv_centres.csv).</p>")
+        body += [_img(figures[n], Pin(n, title=IECV_FIGURES[n]).title_for(cfg)) for n in forests]
     present = {"Main result", "Methods", *(CHECKLIST_NAMES[n] for n in tables if n in CHECKLIST_NAMES)}
     if figures:
         present.add("Figures")

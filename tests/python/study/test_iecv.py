@@ -9,6 +9,7 @@ numerics on plain data. The study-based tests (marked slow) run one tiny IECV st
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 from pathlib import Path
 
@@ -337,6 +338,24 @@ def test_iecv_pooled_rows_reach_the_main_result_with_prediction_intervals(study)
     assert "internal-external cross-validation" in row["method"] and "prediction interval" in row["method"]
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "iecv_pooled" in report and "internal-external cross-validation over 3 centres" in report
+    # the forest plots: drawn in R from the two pins, PNG at 300 dpi, shown in the report's IECV section with their
+    # titles; their pooled rows are iecv_pooled's as pinned (the R reader of the Python-written pins)
+    from PIL import Image
+
+    from srnomogram.study.iecv import IECV_FIGURES
+
+    section = report[report.index('<h2 id="iecv">'):]
+    for name, title in IECV_FIGURES.items():
+        with Image.open(out / "figures" / f"{name}.png") as im:
+            assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01) and im.width > 1500
+        assert html.escape(title.format(level="95")) in section
+    assert section.count("data:image/png;base64,") >= 3
+    for e in ("auc", "citl", "slope"):
+        drawn = stats.call("iecv_forest_data", centres, pooled, e, conf_level=0.95)
+        want = pooled[pooled["estimand"] == e].reset_index(drop=True)
+        np.testing.assert_allclose(drawn[["estimate", "lower", "upper", "pi_lower", "pi_upper"]].to_numpy(float),
+                                   want[["estimate", "lower", "upper", "pi_lower", "pi_upper"]].to_numpy(float), rtol=0, atol=1e-12)
+        assert list(drawn["model"]) == list(want["model"]) and (drawn["k"] == 3).all()
 
 
 #: What a fold's files record that is not a fit: the skops file's own SHA-256 (a skops zip holds object ids and
