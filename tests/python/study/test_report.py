@@ -298,11 +298,12 @@ def test_tripod_checklist_quotes_the_studys_settings_or_asks_the_authors(tmp_pat
     from srnomogram.study.report import tripod_checklist
 
     cfg, _ = _fake_study_board(tmp_path)
-    rows = tripod_checklist(cfg, {}, {"Main result", "Methods", "Participant flow", "Table 1"}).set_index("item")
+    rows = tripod_checklist(cfg, {"participant_flow", "table1"}).set_index("item")
     where = rows["where the report answers it"]
     assert where["8a"] == "cohort.outcome: histopathology"
     assert where["3b"] == "to be completed by the authors (setting study.intended_use)"
-    assert where["20a"] == "Participant flow" and where["10"] == "to be completed by the authors"  # no sample_size pin
+    assert where["20a"] == "Participant flow (pin participant_flow)"
+    assert where["10"] == "to be completed by the authors"  # no sample_size pin
     assert where["17"] == "to be completed by the authors"
     page = write_report(cfg, {}, {}, {}, [], tmp_path / "report.html").read_text(encoding="utf-8")
     tripod = page[page.index("<h2>TRIPOD+AI</h2>"):]
