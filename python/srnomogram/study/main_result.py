@@ -19,7 +19,8 @@ answers both from the study's tables, each row naming how its estimate was obtai
 
 The same stage writes the TRIPOD+AI tables: :func:`participant_flow` (lesions, patients and events
 read, excluded per reason, train, test) and :func:`sample_size_table` (events per parameter and the
-Riley et al. (2020) minimum sample size, :func:`riley_sample_size`).
+Riley et al. (2020) minimum sample size, :func:`riley_sample_size`), and pins the TRIPOD+AI checklist
+(``tripod_ai``, :func:`srnomogram.study.tripod.board_checklist`).
 
 This module sits below the report (which reads these tables from the board) and imports no stage
 module: the repeated splits reach it as the files each seed writes (:func:`seed_result_path`).
@@ -46,6 +47,7 @@ PIN_TITLES = {
     "main_result": "Main result: every estimate, its {level}% interval (or percentile range over seeds) and how it was obtained",
     "participant_flow": "Participant flow: lesions, patients and events read, excluded, analysed, train and test",
     "sample_size": "Sample size: events per parameter and the Riley et al. (2020) minimum for the nomogram",
+    "tripod_ai": "TRIPOD+AI checklist: the 52 items and where this report answers each",
 }
 
 
@@ -452,7 +454,11 @@ def run_main_result(ctx):
 
 def main_result_stage(cfg) -> Stage:
     """The ``main_result`` stage, last in the study (after ``nomogram``)."""
+    from .tripod import board_checklist
+
+    # tripod_ai: made from the settings and the board at every run (after the pins above), not a file of the stage
+    read = {"tripod_ai": lambda result: board_checklist(cfg)}
     return Stage("main_result", run_main_result, deps=("split", "table2", "nomogram"), sections=("cohort", "nomogram", "validation"),
                  inputs=_repeat_inputs, version="2",
-                 pins=tuple(Pin(n, title=t, section="main" if n == "main_result" else "tripod", order=i)
+                 pins=tuple(Pin(n, title=t, section="main" if n == "main_result" else "tripod", order=i, read=read.get(n))
                             for i, (n, t) in enumerate(PIN_TITLES.items())))

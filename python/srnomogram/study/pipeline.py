@@ -97,7 +97,7 @@ def publish(cfg, stages, log, out: Path) -> Path:
     the board (:class:`~srnomogram.study.report.BoardRecords`). ``log``: the runner's, for the Run table.
     """
     from . import figures as F
-    from .report import BoardRecords, study_checklist, write_calculator, write_report
+    from .report import BoardRecords, write_calculator, write_report
 
     board_dir = Path(out) / "board"
     shown = report_pins(stages)
@@ -107,8 +107,6 @@ def publish(cfg, stages, log, out: Path) -> Path:
                               labels=cfg.cohort.schema.labels(cfg.cohort.clinical_labels))
     records = BoardRecords(board_dir, stages)
     calc = write_calculator(cfg, records, Path(out) / "calculator.html", board_dir=board_dir)
-    # the report's TRIPOD+AI checklist (srnomogram.study.tripod), made from the settings and what the report has
-    write_csv_atomic(study_checklist(cfg, tables, figures, board_dir, calc), Path(out) / "tables" / "tripod_ai.csv")
     return write_report(cfg, records, tables, figures, log, Path(out) / "report.html", calculator=calc,
                         pins=shown, board_dir=board_dir)
 

@@ -23,7 +23,7 @@ from ..metrics import TEST_SET_RULES
 from ..utils import atomic_path
 from .freeze import calculator_spec  # the design file (freeze) and the calculator page share it
 from .stages import DEEP_SCORE_OR_UNIT, negative_coefficient_message, no_signal_message
-from .tripod import tripod_checklist
+from .tripod import board_checklist, tripod_checklist
 
 logger = logging.getLogger(__name__)
 
@@ -464,7 +464,7 @@ def write_report(cfg, results, tables: dict, figures: dict, log, path, calculato
     holds them (``{pin: DataFrame}``, as :func:`srnomogram.study.pipeline.export_tables` reads them)
     and ``pins`` says where each goes: the :class:`~srnomogram.study.cache.Pin` its stage declares,
     with its title, section (``tables``, ``repeats``, ``external``; the main result and the TRIPOD+AI
-    tables, pins ``main_result``, ``participant_flow``, ``sample_size``, are read from the board) and
+    tables, pins ``main_result``, ``participant_flow``, ``sample_size``, ``tripod_ai``, are read from the board) and
     order. A table without a declared pin goes to the Tables section under its name. ``figures``:
     ``{name: PNG}``; ``figure_repeated_splits`` goes to the repeated-splits section.
 
@@ -539,7 +539,7 @@ def _study_sections(cfg, results, tables, figures, placed, board_dir, calculator
     if "repeated_splits" in tables and "repeated_splits_summary" in tables:
         body.append(repeats_html(cfg, {"rows": tables["repeated_splits"], "summary": tables["repeated_splits_summary"],
                                        "figure": figures.get("figure_repeated_splits")}, _table_html, _img))
-    body.append(tripod_html(cfg, board_dir, study_checklist(cfg, tables, figures, board_dir, calculator)))
+    body.append(tripod_html(cfg, board_dir))
     if calculator is not None:
         link = html.escape(Path(calculator).name)
         body.append(f'<h2>Nomogram calculator</h2><p>Open <a href="{link}">{link}</a> '
@@ -727,23 +727,18 @@ def main_result_html(cfg, results, board_dir) -> str:
 
 
 # ----------------------------------------------------------------------------------- TRIPOD+AI
-def study_checklist(cfg, tables, figures, board_dir, calculator) -> pd.DataFrame:
-    """The study's TRIPOD+AI checklist (:func:`srnomogram.study.tripod.tripod_checklist`) from what its report has:
-    the exported ``tables``, the ``figures``, the pins on the board and whether there is a ``calculator``."""
-    from ..board import list_pins
-
-    on_board = set(list_pins(board_dir)) if board_dir is not None and Path(board_dir).is_dir() else set()
-    return tripod_checklist(cfg, {*tables, *figures, *on_board}, calculator=calculator is not None)
-
-
-def tripod_html(cfg, board_dir, checklist: pd.DataFrame) -> str:
-    """The report's TRIPOD+AI section: the checklist, participant flow and sample size (those two from the board)."""
+def tripod_html(cfg, board_dir) -> str:
+    """The report's TRIPOD+AI section: the checklist, participant flow and sample size, from the board (the checklist
+    made from the settings and the board, :func:`srnomogram.study.tripod.board_checklist`, when it has no ``tripod_ai``)."""
+    checklist = _read_board_pin(board_dir, "tripod_ai")
+    if checklist is None:
+        checklist = board_checklist(cfg, board_dir)
     parts = ["<h2>TRIPOD+AI</h2>",
              '<p class="note">Reporting checklist of TRIPOD+AI (Collins GS et al., BMJ 2024;385:e078378), its 52 items: '
              "where this report answers each; the others are for the authors to complete. Free-text items come from the "
              "settings study.intended_use, cohort.outcome and cohort.source.</p>",
-             f"<h3>TRIPOD+AI checklist</h3>{_table_html(checklist.drop(columns='pins'))}"
-             '<p class="meta">CSV: tables/tripod_ai.csv</p>']
+             f"<h3>TRIPOD+AI checklist</h3>{_table_html(checklist.drop(columns='pins').fillna(''))}"
+             '<p class="meta">CSV: tables/tripod_ai.csv (pin tripod_ai)</p>']
     for name in ("participant_flow", "sample_size"):
         df = _read_board_pin(board_dir, name)
         if df is not None:

@@ -8,8 +8,9 @@ short form; :data:`ANSWERS` says, per item, which pins, figures, report sections
 the study answer it. :func:`tripod_checklist` resolves those against what a study has (its pins
 and figures; the internal-external cross-validation tables only with ``split.method: centre``, the
 repeated splits only with ``validation.repeats``): an item nothing answers reads "to be completed
-by the authors" (funding, registration, patient and public involvement, ...). The report shows the
-table in its TRIPOD+AI section and writes it to ``tables/tripod_ai.csv``.
+by the authors" (funding, registration, patient and public involvement, ...). The ``main_result``
+stage pins it as ``tripod_ai`` (:func:`board_checklist`, made again at every run, so that it quotes the
+current settings); the report shows it in its TRIPOD+AI section and exports it to ``tables/tripod_ai.csv``.
 
 Sources of the item list (numbers, sections and topics cross-checked between them):
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["ITEMS", "ANSWERS", "COLUMNS", "TODO", "tripod_checklist"]
+__all__ = ["ITEMS", "ANSWERS", "COLUMNS", "TODO", "tripod_checklist", "board_checklist"]
 
 TODO = "to be completed by the authors"
 COLUMNS = ["item", "section", "topic", "recommendation", "where the report answers it", "pins"]
@@ -208,3 +209,19 @@ def tripod_checklist(cfg, available, calculator: bool = True) -> pd.DataFrame:
             where = f"{where}; {ask}" if where else ask
         rows.append((item, section, topic, text, where, ";".join(pins)))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def board_checklist(cfg, board_dir=None) -> pd.DataFrame:
+    """The checklist of the study whose board is ``board_dir`` (default ``<study.output>/board``): what its
+    report will have is the pins of the board that the study declares, the figures drawn from them and,
+    with the ``nomogram_points`` pin, the calculator. The ``tripod_ai`` pin of the ``main_result`` stage."""
+    from pathlib import Path
+
+    from ..board import list_pins
+    from .figures import _has_pins
+    from .report import FIGURE_TITLES, declared_pins
+
+    board = Path(cfg.study.output) / "board" if board_dir is None else Path(board_dir)
+    have = (set(list_pins(board)) if board.is_dir() else set()) & set(declared_pins(cfg))
+    figures = {n for n in FIGURE_TITLES if _has_pins(n, have)}
+    return tripod_checklist(cfg, have | figures, calculator="nomogram_points" in have)
