@@ -103,3 +103,31 @@ def test_the_report_shows_all_52_items_in_headless_chromium(tmp_path):
     assert [c[0] for c in cells] == OFFICIAL
     assert [c[1] for c in cells] == [i[1] for i in ITEMS]
     assert "Participant flow (pin participant_flow)" in table  # on the fake board; sample_size is not
+
+
+def test_the_tripod_ai_pin_quotes_the_current_settings_when_the_stage_is_reused(tmp_path):
+    """study.intended_use is descriptive (in no cache key): the pin is made again at every run, reused or not."""
+    from srnomogram.board import read_pin
+    from srnomogram.study.cache import StageResult
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.main_result import main_result_stage
+    from srnomogram.study.pipeline import publisher
+
+    from .test_report import _fake_study_board
+
+    cfg, _ = _fake_study_board(tmp_path)
+    board = tmp_path / "board"
+    empty = tmp_path / "stage"
+    empty.mkdir()
+    result = StageResult("main_result", empty, "k", {})
+    publisher(cfg, board)(main_result_stage(cfg), result, False)
+    rows = read_pin(board, "tripod_ai").set_index("item")
+    assert rows.loc["3b", "where the report answers it"] == f"{TODO} (setting study.intended_use)"
+    assert rows.loc["20a", "where the report answers it"] == "Participant flow (pin participant_flow)"
+    assert rows.index.tolist() == OFFICIAL
+    raw = cfg.to_dict()
+    raw["study"]["intended_use"] = "triage of BI-RADS 4 lesions"
+    cfg2 = config_from_dict(raw, base_dir=tmp_path)
+    publisher(cfg2, board)(main_result_stage(cfg2), result, True)
+    rows = read_pin(board, "tripod_ai").set_index("item")
+    assert rows.loc["3b", "where the report answers it"] == "study.intended_use: triage of BI-RADS 4 lesions"
