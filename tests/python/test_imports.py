@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("study.applying", ("srnomogram.study.applying",)),
     ("study.iecv", ("srnomogram.study.iecv",)),
     ("study.figures", ("srnomogram.study.figures",)),
+    ("study.tripod", ("srnomogram.study.tripod",)),
     ("study.report", ("srnomogram.study.report",)),
     ("study.pipeline", ("srnomogram.study.pipeline",)),
     ("study.external", ("srnomogram.study.external",)),

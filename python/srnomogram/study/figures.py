@@ -46,6 +46,14 @@ def _roc_xy(y, s):
 #: ``figure_repeated_splits`` is shown in the report's repeated-splits section, the IECV forest plots in its own.
 FIGURES = ("figure3_roc_models", "figure4_loss", "figure5_gradcam", "figure6_nomogram", "figure7_validation",
            "figure_repeated_splits", *IECV_FIGURES)
+#: The report's titles of the paper's figures (the IECV figures' titles: :data:`IECV_FIGURES`).
+FIGURE_TITLES = {
+    "figure3_roc_models": "Figure 3. ROC curves of the radiomics and deep-learning models",
+    "figure4_loss": "Figure 4. Training loss of the CNNs",
+    "figure5_gradcam": "Figure 5. Grad-CAM of test lesions",
+    "figure6_nomogram": "Figure 6. Deep-learning nomogram",
+    "figure7_validation": "Figure 7. ROC, calibration and decision curves: clinical model vs nomogram",
+}
 #: The pins each figure needs; a name ending in ``_`` is a prefix (one pin per model, at least one).
 FIGURE_PINS = {
     "figure3_roc_models": ("scores", "model_aucs"),

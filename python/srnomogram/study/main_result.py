@@ -33,7 +33,8 @@ not a CI (:data:`SEED_RANGE_CAVEATS`).
 
 The same stage writes the TRIPOD+AI tables: :func:`participant_flow` (lesions, patients and events
 read, excluded per reason, train, test) and :func:`sample_size_table` (events per parameter and the
-Riley et al. (2020) minimum sample size, :func:`riley_sample_size`).
+Riley et al. (2020) minimum sample size, :func:`riley_sample_size`), and pins the TRIPOD+AI checklist
+(``tripod_ai``, :func:`srnomogram.study.report.board_checklist`).
 
 This module sits below the report (which reads these tables from the board) and imports no stage
 module: the repeated splits reach it as the files each seed writes (:func:`seed_result_path`).
@@ -73,6 +74,7 @@ PIN_TITLES = {
     "main_result": "Main result: every estimate, its {level}% interval (or percentile range over seeds) and how it was obtained",
     "participant_flow": "Participant flow: lesions, patients and events read, excluded, analysed, train and test",
     "sample_size": "Sample size: events per parameter and the Riley et al. (2020) minimum for the nomogram",
+    "tripod_ai": "TRIPOD+AI checklist: the 52 items and where this report answers each",
 }
 
 
@@ -615,9 +617,15 @@ def _primary_key(cfg, results) -> dict:
     return {"primary": cfg.study.primary}  # the study section's other settings change nothing here
 
 
-def main_result_stage(cfg) -> Stage:
-    """The ``main_result`` stage, last in the study (after ``nomogram``)."""
+def main_result_stage(cfg, checklist=None) -> Stage:
+    """The ``main_result`` stage, last in the study (after ``nomogram``).
+
+    ``checklist(cfg) -> DataFrame`` makes its ``tripod_ai`` pin from the settings and the board at every run (after
+    the pins above), not from a file of the stage: the study's pipeline passes
+    :func:`srnomogram.study.report.board_checklist`, which reads what the report will have; without it the pin is
+    declared and not written."""
+    read = {"tripod_ai": lambda result: checklist(cfg)} if checklist is not None else {}
     return Stage("main_result", run_main_result, deps=("split", "table2", "nomogram"), sections=("cohort", "nomogram", "validation"),
                  inputs=_repeat_inputs, extra_key=_primary_key, version="3",
-                 pins=tuple(Pin(n, title=t, section="main" if n == "main_result" else "tripod", order=i)
+                 pins=tuple(Pin(n, title=t, section="main" if n == "main_result" else "tripod", order=i, read=read.get(n))
                             for i, (n, t) in enumerate(PIN_TITLES.items())))

@@ -57,6 +57,10 @@ def study_stages(cfg) -> list:
         from .iecv import iecv_stage
 
         stages.insert(len(stages) - 1, iecv_stage(cfg))
+    from .main_result import main_result_stage
+    from .report import board_checklist
+
+    stages[-1] = main_result_stage(cfg, checklist=board_checklist)  # its tripod_ai pin: what the report will have
     return stages
 
 

@@ -24,6 +24,8 @@ from ..utils import atomic_path
 from .freeze import calculator_spec  # the design file (freeze) and the calculator page share it
 from .main_result import SEED_RANGE_CAVEATS, _p_text, calibration_sentence
 from .stages import DEEP_SCORE_OR_UNIT, negative_coefficient_message, no_signal_message
+from .figures import FIGURE_TITLES  # noqa: F401 - re-exported where it used to live
+from .tripod import tripod_checklist  # noqa: F401 - re-exported where it used to live
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +256,7 @@ def methods_text(cfg, results) -> str:
         )
     clin = ", ".join(cfg.cohort.schema.names)
     cats = "; ".join(f"{f.name}: {', '.join(f.ordered_levels)}, reference {f.reference}" for f in cfg.cohort.schema.categorical)
-    if cats:  # TRIPOD+AI 10a: how predictors were handled
+    if cats:  # TRIPOD+AI 12b: how predictors were handled
         parts.append(f"Categorical clinical factors entered every model with levels pre-specified in the study file ({cats}): "
                      "one coefficient, odds ratio and nomogram points value per level against the reference.")
     parts.append(
@@ -439,13 +441,6 @@ def table_title(name: str, cfg, pins=None) -> str:
     return pin.title_for(cfg) if pin is not None else name
 
 
-FIGURE_TITLES = {
-    "figure3_roc_models": "Figure 3. ROC curves of the radiomics and deep-learning models",
-    "figure4_loss": "Figure 4. Training loss of the CNNs",
-    "figure5_gradcam": "Figure 5. Grad-CAM of test lesions",
-    "figure6_nomogram": "Figure 6. Deep-learning nomogram",
-    "figure7_validation": "Figure 7. ROC, calibration and decision curves: clinical model vs nomogram",
-}
 
 
 @dataclass(frozen=True)
@@ -473,7 +468,7 @@ def write_report(cfg, results, tables: dict, figures: dict, log, path, calculato
     holds them (``{pin: DataFrame}``, as :func:`srnomogram.study.pipeline.export_tables` reads them)
     and ``pins`` says where each goes: the :class:`~srnomogram.study.cache.Pin` its stage declares,
     with its title, section (``tables``, ``repeats``, ``external``; the main result and the TRIPOD+AI
-    tables, pins ``main_result``, ``participant_flow``, ``sample_size``, are read from the board) and
+    tables, pins ``main_result``, ``participant_flow``, ``sample_size``, ``tripod_ai``, are read from the board) and
     order. A table without a declared pin goes to the Tables section under its name. ``figures``:
     ``{name: PNG}``; ``figure_repeated_splits`` goes to the repeated-splits section.
 
@@ -559,12 +554,7 @@ def _study_sections(cfg, results, tables, figures, placed, board_dir, calculator
                     "(diamond) and the prediction interval for a new centre (bar), one panel per model; the pooled "
                     "numbers are those of table iecv_pooled (per centre: tables/iecv_centres.csv).</p>")
         body += [_img(figures[n], Pin(n, title=IECV_FIGURES[n]).title_for(cfg)) for n in forests]
-    present = {"Main result", "Methods", *(CHECKLIST_NAMES[n] for n in tables if n in CHECKLIST_NAMES)}
-    if figures:
-        present.add("Figures")
-    if calculator is not None:
-        present.add("Nomogram calculator")
-    body.append(tripod_html(cfg, results, board_dir, present))
+    body.append(tripod_html(cfg, board_dir))
     if calculator is not None:
         link = html.escape(Path(calculator).name)
         body.append(f'<h2>Nomogram calculator</h2><p>Open <a href="{link}">{link}</a> '
@@ -779,87 +769,20 @@ def main_result_html(cfg, results, board_dir) -> str:
 
 
 # ----------------------------------------------------------------------------------- TRIPOD+AI
-#: How the TRIPOD+AI checklist names the report's tables.
-CHECKLIST_NAMES = {"table1": "Table 1", "table2": "Table 2", "table_s2": "Table S2",
-                   "nomogram_coefficients": "Nomogram and clinical model coefficients", "calibration_summary": "Calibration",
-                   "internal_validation": "Internal validation"}
-
-
-def tripod_checklist(cfg, results, present) -> pd.DataFrame:
-    """The TRIPOD+AI checklist (Collins et al., BMJ 2024;385:e078378): each item and where the report answers it.
-
-    ``present`` is the set of the report's sections and tables; items the report cannot answer from
-    the study say "to be completed by the authors", or quote the study's own free-text settings
-    (``study.intended_use``, ``cohort.outcome``, ``cohort.source``).
-    """
-    todo = "to be completed by the authors"
-
-    def where(*names, text=None):
-        got = [n for n in names if n in present]
-        return text if text is not None else (", ".join(got) if got else todo)
-
-    def setting(value, key):
-        return f"{key}: {value}" if value else f"{todo} (setting {key})"
-
-    sr = "super-resolution: Methods" if cfg.sr.enabled else None
-    rows = [
-        ("1", "Title", todo),
-        ("2", "Abstract", todo),
-        ("3a", "Background: healthcare context and rationale", todo),
-        ("3b", "Target population, intended purpose and users", setting(cfg.study.intended_use, "study.intended_use")),
-        ("3c", "Known health inequalities", todo),
-        ("4", "Objectives (development and/or evaluation)", where("Main result")),
-        ("5a", "Data sources", setting(cfg.cohort.source, "cohort.source")),
-        ("5b", "Dates of the data", setting(cfg.cohort.source, "cohort.source")),
-        ("6a", "Setting and centres", setting(cfg.cohort.source, "cohort.source")),
-        ("6b", "Eligibility criteria", where("Participant flow")),
-        ("7", "Data preparation and pre-processing", ", ".join(x for x in ("Methods", sr) if x)),
-        ("8a", "Outcome definition, how and when assessed", setting(cfg.cohort.outcome, "cohort.outcome")),
-        ("9a", "Choice of predictors", where("Methods", "Table 1", "Table S2")),
-        ("10", "Sample size", where("Sample size")),
-        ("11", "Missing data", where("Participant flow", text=(
-            "Participant flow (lesions with a missing clinical value excluded; complete-case analysis)"
-            if "Participant flow" in present else None))),
-        ("12a", "How the data were used (partitioning)", where("Methods", "Participant flow")),
-        ("12b", "Model type, building steps, tuning, internal validation", where("Methods", "Internal validation")),
-        ("12c", "Heterogeneity across clusters/centres", todo),
-        ("12d", "Performance measures (discrimination, calibration, clinical utility)", where("Table 2", "Calibration", "Figures")),
-        ("13", "Class imbalance", where("Participant flow", text="none applied; class counts in Participant flow"
-                                        if "Participant flow" in present else None)),
-        ("14", "Fairness", todo),
-        ("15", "Model output and thresholds", where("Nomogram calculator", "Table 2")),
-        ("16", "Differences between development and evaluation data", where("Table 1")),
-        ("17", "Ethical approval", todo),
-        ("18a-f", "Funding, conflicts, protocol, registration, data and code sharing",
-         f"code: srnomogram (Software versions); the rest {todo}"),
-        ("19", "Patient and public involvement", todo),
-        ("20a", "Participant flow, with and without the outcome", where("Participant flow")),
-        ("20b", "Characteristics of the participants", where("Table 1")),
-        ("21", "Numbers of participants and events in each analysis", where("Participant flow", "Sample size")),
-        ("22", "Full model specification", where("Nomogram and clinical model coefficients", "Nomogram calculator")),
-        ("23a", "Performance with confidence intervals", where("Main result", "Table 2", "Calibration")),
-        ("24", "Model updating", todo),
-        ("25", "Interpretation", where("Main result", text=f"Main result (estimates); {todo}" if "Main result" in present else None)),
-        ("26", "Limitations", where("Main result", text=f"Main result: Caveats; {todo}" if "Main result" in present else None)),
-        ("27a-c", "Usability in context", todo),
-    ]
-    return pd.DataFrame(rows, columns=["item", "topic", "where the report answers it"])
-
-
-def tripod_html(cfg, results, board_dir, present) -> str:
-    """The report's TRIPOD+AI section: checklist, participant flow and sample size (those two from the board)."""
-    flow = _read_board_pin(board_dir, "participant_flow")
-    size = _read_board_pin(board_dir, "sample_size")
-    if flow is not None:
-        present = {*present, "Participant flow"}
-    if size is not None:
-        present = {*present, "Sample size"}
+def tripod_html(cfg, board_dir) -> str:
+    """The report's TRIPOD+AI section: the checklist, participant flow and sample size, from the board (the checklist
+    made from the settings and the board, :func:`board_checklist`, when it has no ``tripod_ai``)."""
+    checklist = _read_board_pin(board_dir, "tripod_ai")
+    if checklist is None:
+        checklist = board_checklist(cfg, board_dir)
     parts = ["<h2>TRIPOD+AI</h2>",
-             '<p class="note">Reporting checklist of TRIPOD+AI (Collins GS et al., BMJ 2024;385:e078378): where this report '
-             "answers each item; the others are for the authors to complete. Free-text items come from the settings "
-             "study.intended_use, cohort.outcome and cohort.source.</p>",
-             f"<h3>TRIPOD+AI checklist</h3>{_table_html(tripod_checklist(cfg, results, present))}"]
-    for name, df in (("participant_flow", flow), ("sample_size", size)):
+             '<p class="note">Reporting checklist of TRIPOD+AI (Collins GS et al., BMJ 2024;385:e078378), its 52 items: '
+             "where this report answers each; the others are for the authors to complete. Free-text items come from the "
+             "settings study.intended_use, cohort.outcome and cohort.source.</p>",
+             f"<h3>TRIPOD+AI checklist</h3>{_table_html(checklist.drop(columns='pins').fillna(''))}"
+             '<p class="meta">CSV: tables/tripod_ai.csv (pin tripod_ai)</p>']
+    for name in ("participant_flow", "sample_size"):
+        df = _read_board_pin(board_dir, name)
         if df is not None:
             parts.append(f"<h3>{html.escape(table_title(name, cfg))}</h3>{_table_html(df)}"
                          f'<p class="meta">CSV: tables/{name}.csv (pin {name})</p>')
@@ -1012,3 +935,15 @@ def calculator_page(points: pd.DataFrame, path, title="Nomogram calculator", lab
     return path
 
 
+def board_checklist(cfg, board_dir=None) -> pd.DataFrame:
+    """The checklist of the study whose board is ``board_dir`` (default ``<study.output>/board``): what its
+    report will have is the pins of the board that the study declares, the figures drawn from them and,
+    with the ``nomogram_points`` pin, the calculator. The ``tripod_ai`` pin of the ``main_result`` stage, which :func:`srnomogram.study.pipeline.study_stages`
+    hands this function (the stage sits below the report and cannot call it itself)."""
+    from ..board import list_pins
+    from .figures import _has_pins
+
+    board = Path(cfg.study.output) / "board" if board_dir is None else Path(board_dir)
+    have = (set(list_pins(board)) if board.is_dir() else set()) & set(declared_pins(cfg))
+    figures = {n for n in FIGURE_TITLES if _has_pins(n, have)}
+    return tripod_checklist(cfg, have | figures, calculator="nomogram_points" in have)

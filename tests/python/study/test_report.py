@@ -298,11 +298,12 @@ def test_tripod_checklist_quotes_the_studys_settings_or_asks_the_authors(tmp_pat
     from srnomogram.study.report import tripod_checklist
 
     cfg, _ = _fake_study_board(tmp_path)
-    rows = tripod_checklist(cfg, {}, {"Main result", "Methods", "Participant flow", "Table 1"}).set_index("item")
+    rows = tripod_checklist(cfg, {"participant_flow", "table1"}).set_index("item")
     where = rows["where the report answers it"]
     assert where["8a"] == "cohort.outcome: histopathology"
     assert where["3b"] == "to be completed by the authors (setting study.intended_use)"
-    assert where["20a"] == "Participant flow" and where["10"] == "to be completed by the authors"  # no sample_size pin
+    assert where["20a"] == "Participant flow (pin participant_flow)"
+    assert where["10"] == "to be completed by the authors"  # no sample_size pin
     assert where["17"] == "to be completed by the authors"
     page = write_report(cfg, {}, {}, {}, [], tmp_path / "report.html").read_text(encoding="utf-8")
     tripod = page[page.index("<h2>TRIPOD+AI</h2>"):]
@@ -373,6 +374,24 @@ def test_a_study_report_opens_with_the_main_result_and_has_the_tripod_section(sm
     assert int(size["predictor parameters"]) == 3 and int(size["training lesions"]) == flow.loc["training set", "lesions"]
     for name in ("participant_flow", "sample_size"):
         assert (out / "tables" / f"{name}.csv").is_file()
+
+
+def test_a_study_exports_its_tripod_checklist_pointing_at_its_own_tables_and_figures(small_study):
+    from srnomogram.board import list_pins
+
+    from .test_tripod import OFFICIAL
+
+    out, report = small_study
+    rows = pd.read_csv(out / "tables" / "tripod_ai.csv", dtype=str, keep_default_na=False)
+    assert rows["item"].tolist() == OFFICIAL and (rows["where the report answers it"].str.len() > 0).all()
+    named = {p for pins in rows["pins"] for p in pins.split(";") if p}
+    figures = {f.stem for f in (out / "figures").glob("*.png")}
+    assert named <= set(list_pins(out / "board")) | figures
+    assert {"participant_flow", "sample_size", "table1", "table2", "nomogram_coefficients", "figure7_validation"} <= named
+    page = html.unescape(report.read_text(encoding="utf-8"))
+    tripod = page[page.index("<h3>TRIPOD+AI checklist</h3>"):page.index("CSV: tables/tripod_ai.csv")]
+    for item, where in zip(rows["item"], rows["where the report answers it"]):
+        assert f"<tr><td>{item}</td>" in tripod and f">{where}</td>" in tripod
 
 
 def test_each_paper_choice_made_alone_gets_its_own_warning_and_no_recipe_sentence():
