@@ -244,9 +244,12 @@ def choose_update(y, lp, X: pd.DataFrame, alpha: float, method: str = "auto"):
     tests = stats.update_closed_test(y, lp, X.to_numpy(dtype=float), alpha=alpha)
     chosen = tests.attrs["method"]
     use = chosen if method == "auto" else method
-    if use == chosen:
-        return tests, chosen, use, tests.attrs["coefficients"]
-    return tests, chosen, use, _forced_fit(use, y, lp, X)
+    if use != chosen:
+        return tests, chosen, use, _forced_fit(use, y, lp, X)
+    coef = tests.attrs["coefficients"].copy()
+    if use == "refit":  # the bridge named the columns x1, x2, ...: the design's terms
+        coef.index = ["(Intercept)", *X.columns]
+    return tests, chosen, use, coef
 
 
 def _forced_fit(method, y, lp, X) -> pd.Series:
@@ -262,7 +265,9 @@ def _forced_fit(method, y, lp, X) -> pd.Series:
     else:
         formula = "y ~ 1 + offset(lp)" if method == "intercept" else "y ~ lp"
     fit = stats.call("glm", stats.Formula(formula), data=data, family="binomial", _namespace="stats")
-    return pd.Series(np.asarray(stats.call("coef", fit, _namespace="stats"), dtype=float).reshape(-1))
+    coef = np.asarray(stats.call("coef", fit, _namespace="stats"), dtype=float).reshape(-1)
+    index = {"intercept": ["intercept"], "recalibration": ["intercept", "slope"]}.get(method, ["(Intercept)", *X.columns])
+    return pd.Series(coef, index=index)  # named as the closed test names its chosen model's
 
 
 def patient_bootstrap(patients, B: int, seed: int):
@@ -384,7 +389,7 @@ def run_update(ctx):
         "closed_test_choice": chosen, "alpha": o["alpha"],
         "tests": [{k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in r.items()}
                   for r in tests.to_dict("records")],
-        "coefficients": {k: float(v) for k, v in zip(coef.index if len(coef.index) else [], coef)},
+        "coefficients": {str(k): float(v) for k, v in coef.items()},
         "n": int(len(sample)), "n_patients": n_pat, "events": int(sample["label"].sum()),
         "n_incomplete": int(len(ctx.inputs["split"].table("cohort")) - len(sample)),
         "bootstraps": int(o["bootstraps"]), "bootstraps_used": int(perf["bootstraps"].iloc[0]), "seed": int(o["seed"]),

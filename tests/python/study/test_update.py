@@ -187,3 +187,148 @@ def test_updated_folder_refuses_the_study_itself_a_folder_inside_it_and_another_
     with pytest.raises(InputError, match="holds a study that is not an update"):
         updated_folder(other, study)
     assert updated_folder(tmp_path / "new", study) == (tmp_path / "new").absolute()
+
+
+# ================================================================= end to end on the tiny trained study (slow)
+slow = pytest.mark.slow
+
+
+def _logit(p):
+    p = np.asarray(p, dtype=float)
+    return np.log(p) - np.log1p(-p)
+
+
+@pytest.fixture(scope="module")
+def new_centre(study, tmp_path_factory):
+    """A new centre (demo lesions, some patients with two) whose labels come from the study's own nomogram
+    with its intercept shifted by +3: the original nomogram predicts far too low risks there."""
+    from srnomogram import predict
+    from srnomogram.data import demo_cohort
+
+    root = tmp_path_factory.mktemp("new_centre")
+    manifest = demo_cohort(root / "cohort", n=40, seed=11, n_volumes=0, second_lesion_share=0.4)
+    scores = pd.read_csv(predict(study, manifest, root / "scores.csv"), dtype={"case_id": str})
+    df = pd.read_csv(manifest, dtype={"case_id": str, "patient_id": str})
+    lp = _logit(df["case_id"].map(dict(zip(scores["case_id"], scores["nomogram"]))))
+    rng = np.random.default_rng(0)
+    df["label"] = (rng.uniform(size=len(df)) < _plogis(lp + 3.0)).astype(int)
+    assert 0 < df["label"].sum() < len(df)
+    shifted = manifest.with_name("shifted.csv")  # beside manifest.csv: its relative image paths still hold
+    df.to_csv(shifted, index=False)
+    return shifted, df.assign(lp=lp, deep_score=df["case_id"].map(dict(zip(scores["case_id"], scores["deep_score"]))))
+
+
+@pytest.fixture(scope="module")
+def updated(study, new_centre, tmp_path_factory):
+    from srnomogram.cli import main
+
+    out = tmp_path_factory.mktemp("updated") / "UPDATED"
+    assert main(["update", str(study), str(new_centre[0]), "-o", str(out), "--bootstraps", "40", "--seed", "3"]) == 0
+    return out
+
+
+@slow
+def test_update_chooses_as_the_closed_test_on_y_lp_x_and_at_least_intercept_for_a_shifted_centre(study, new_centre, updated):
+    from srnomogram import stats
+    from srnomogram.study.external import load_study
+    from srnomogram.study.update import design_matrix
+
+    _, df = new_centre
+    design = load_study(study).design["nomogram"]
+    X = design_matrix(design, df)  # the design columns, from the manifest and predict's deep-learning score
+    ref = stats.update_closed_test(df["label"].to_numpy(), df["lp"].to_numpy(), X.to_numpy(), alpha=0.05)
+    rec = json.loads((updated / "stages" / "application" / "update.json").read_text())
+    assert rec["method"] == rec["closed_test_choice"] == ref.attrs["method"]
+    assert rec["method"] in ("intercept", "recalibration", "refit")
+    assert rec["chosen_by"].startswith("the closed testing procedure")
+    np.testing.assert_allclose([t["statistic"] for t in rec["tests"]], ref["statistic"], rtol=1e-8)
+    assert rec["n"] == len(df) and rec["events"] == int(df["label"].sum()) and rec["n_patients"] == df["patient_id"].nunique()
+    app = json.loads((updated / "stages" / "application" / "application.json").read_text())
+    assert app["update"]["study"] == str(study.resolve()) and "conditional" in app["update"]
+    tests = pd.read_csv(updated / "tables" / "update_tests.csv")
+    assert tests["statistic"].tolist() == pytest.approx(ref["statistic"].tolist(), rel=1e-8)
+
+
+@slow
+def test_predict_with_the_updated_study_gives_the_update_of_the_original_lp(study, new_centre, updated, tmp_path):
+    import statsmodels.api as sm
+
+    from srnomogram import predict
+    from srnomogram.study.external import load_study
+    from srnomogram.study.update import design_matrix
+
+    manifest, df = new_centre
+    rec = json.loads((updated / "stages" / "application" / "update.json").read_text())
+    got = pd.read_csv(predict(updated, manifest, tmp_path / "scores.csv"), dtype={"case_id": str})
+    got = got.set_index("case_id").loc[df["case_id"]]
+    y, lp = df["label"].to_numpy(dtype=float), df["lp"].to_numpy()
+    one = np.ones((len(y), 1))
+    if rec["method"] == "intercept":  # statsmodels' own fit of the chosen update
+        want = _plogis(sm.GLM(y, one, offset=lp, family=sm.families.Binomial()).fit(tol=1e-12).params[0] + lp)
+    elif rec["method"] == "recalibration":
+        a, b = sm.GLM(y, np.column_stack([one, lp]), family=sm.families.Binomial()).fit(tol=1e-12).params
+        want = _plogis(a + b * lp)
+    else:
+        Z = sm.add_constant(design_matrix(load_study(study).design["nomogram"], df).to_numpy())
+        want = sm.GLM(y, Z, family=sm.families.Binomial()).fit(tol=1e-12).predict(Z)
+    np.testing.assert_allclose(got["nomogram"].to_numpy(), want, rtol=1e-6)
+    c = rec["coefficients"]  # and exactly the recorded update of the original lp
+    if rec["method"] in ("intercept", "recalibration"):
+        np.testing.assert_allclose(got["nomogram"].to_numpy(), _plogis(c["intercept"] + c.get("slope", 1.0) * lp), rtol=1e-10)
+    np.testing.assert_allclose(got["clinical"].to_numpy(),  # the clinical model is not updated
+                               pd.read_csv(manifest.parent.parent / "scores.csv", dtype={"case_id": str}).set_index("case_id")
+                               .loc[df["case_id"], "clinical"].to_numpy(), rtol=1e-12)
+
+
+@slow
+def test_validate_takes_the_updated_study_and_its_figure_and_calculator_are_the_update(updated, tmp_path):
+    from srnomogram import validate
+    from srnomogram.data import demo_cohort
+    from srnomogram.study.freeze import calculator_spec
+    from srnomogram.board import read_pin
+
+    cohort2 = demo_cohort(tmp_path / "c2", n=24, seed=21, n_volumes=0)
+    report = validate(updated, cohort2, tmp_path / "val", bootstraps=20, dca_bootstraps=0)
+    assert report.is_file()
+    auc = pd.read_csv(tmp_path / "val" / "tables" / "external_auc.csv")
+    assert "nomogram" in set(auc["model"])
+    assert (updated / "figures" / "figure6_nomogram.png").stat().st_size > 1000
+    page = (updated / "calculator.html").read_text()
+    design = json.loads((updated / "stages" / "nomogram" / "nomogram_design.json").read_text())["nomogram"]
+    spec = calculator_spec(read_pin(updated / "board", "nomogram_points"))
+    assert spec["intercept"] == pytest.approx(design["intercept"], rel=1e-14)
+    assert f"{design['intercept']!r}"[:10] in page
+
+
+@slow
+def test_optimism_comes_from_a_patient_bootstrap_that_repeats_the_closed_test(new_centre, updated):
+    from srnomogram.study.update import update_performance
+
+    _, df = new_centre
+    perf = pd.read_csv(updated / "tables" / "update_performance.csv").set_index("index")
+    boot = pd.read_csv(updated / "tables" / "update_bootstrap.csv")
+    sample = pd.read_csv(updated / "updating" / "stages" / "update" / "update_sample.csv")
+    app = update_performance(sample["label"], sample["lp_updated"])
+    for k in ("auc", "citl", "slope", "brier"):
+        assert perf.loc[k, "apparent"] == pytest.approx(app[k], rel=1e-10, abs=1e-12)
+        ok = boot[boot["failed"].isna()]
+        assert perf.loc[k, "corrected"] == pytest.approx(app[k] - (ok[f"{k}_boot"] - ok[f"{k}_orig"]).mean(), rel=1e-10, abs=1e-12)
+    assert len(boot) == 40 and perf["bootstraps"].iloc[0] >= 30
+    # patients are resampled with all their lesions: a resample's lesion count varies with the patients drawn
+    assert boot["n"].nunique() > 1 and (boot["n_patients"] <= df["patient_id"].nunique()).all()
+    assert set(boot["method"].dropna()) <= {"none", "intercept", "recalibration", "refit"}
+
+
+@slow
+def test_a_forced_method_is_labelled_as_the_users_choice_and_reuses_the_applied_stages(study, new_centre, updated, tmp_path):
+    import shutil
+
+    from srnomogram.study.update import update
+
+    out = tmp_path / "forced"
+    shutil.copytree(updated / "updating", out / "updating")  # the applied stages' cache: reused, not recomputed
+    update(study, new_centre[0], out, method="recalibration", bootstraps=5)
+    rec = json.loads((out / "stages" / "application" / "update.json").read_text())
+    assert rec["method"] == "recalibration" and "the user, not by the closed test" in rec["chosen_by"]
+    log = json.loads((out / "run_log.json").read_text())
+    assert all(s["reused"] for s in log if s["stage"] != "update")
