@@ -242,6 +242,10 @@ def choose_update(y, lp, X: pd.DataFrame, alpha: float, method: str = "auto"):
     from .. import stats
 
     tests = stats.update_closed_test(y, lp, X.to_numpy(dtype=float), alpha=alpha)
+    performed = tests["performed"].astype(bool)
+    # R's NA (a step not performed) reaches pandas as an integer sentinel: None here
+    tests["rejected"] = pd.Series([bool(r) if p else None for r, p in zip(tests["rejected"], performed)], dtype=object)
+    tests["performed"] = performed
     chosen = tests.attrs["method"]
     use = chosen if method == "auto" else method
     if use != chosen:

@@ -230,6 +230,7 @@ def updated(study, new_centre, tmp_path_factory):
 @slow
 def test_update_chooses_as_the_closed_test_on_y_lp_x_and_at_least_intercept_for_a_shifted_centre(study, new_centre, updated):
     from srnomogram import stats
+    from srnomogram.data.manifest import patient_ids
     from srnomogram.study.external import load_study
     from srnomogram.study.update import design_matrix
 
@@ -242,7 +243,7 @@ def test_update_chooses_as_the_closed_test_on_y_lp_x_and_at_least_intercept_for_
     assert rec["method"] in ("intercept", "recalibration", "refit")
     assert rec["chosen_by"].startswith("the closed testing procedure")
     np.testing.assert_allclose([t["statistic"] for t in rec["tests"]], ref["statistic"], rtol=1e-8)
-    assert rec["n"] == len(df) and rec["events"] == int(df["label"].sum()) and rec["n_patients"] == df["patient_id"].nunique()
+    assert rec["n"] == len(df) and rec["events"] == int(df["label"].sum()) and rec["n_patients"] == patient_ids(df).nunique()
     app = json.loads((updated / "stages" / "application" / "application.json").read_text())
     assert app["update"]["study"] == str(study.resolve()) and "conditional" in app["update"]
     tests = pd.read_csv(updated / "tables" / "update_tests.csv")
@@ -302,6 +303,7 @@ def test_validate_takes_the_updated_study_and_its_figure_and_calculator_are_the_
 
 @slow
 def test_optimism_comes_from_a_patient_bootstrap_that_repeats_the_closed_test(new_centre, updated):
+    from srnomogram.data.manifest import patient_ids
     from srnomogram.study.update import update_performance
 
     _, df = new_centre
@@ -315,7 +317,7 @@ def test_optimism_comes_from_a_patient_bootstrap_that_repeats_the_closed_test(ne
         assert perf.loc[k, "corrected"] == pytest.approx(app[k] - (ok[f"{k}_boot"] - ok[f"{k}_orig"]).mean(), rel=1e-10, abs=1e-12)
     assert len(boot) == 40 and perf["bootstraps"].iloc[0] >= 30
     # patients are resampled with all their lesions: a resample's lesion count varies with the patients drawn
-    assert boot["n"].nunique() > 1 and (boot["n_patients"] <= df["patient_id"].nunique()).all()
+    assert boot["n"].nunique() > 1 and (boot["n_patients"] <= patient_ids(df).nunique()).all()
     assert set(boot["method"].dropna()) <= {"none", "intercept", "recalibration", "refit"}
 
 
