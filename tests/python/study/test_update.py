@@ -189,6 +189,23 @@ def test_updated_folder_refuses_the_study_itself_a_folder_inside_it_and_another_
     assert updated_folder(tmp_path / "new", study) == (tmp_path / "new").absolute()
 
 
+
+@pytest.mark.parametrize("kw,match", [({"alpha": 1.5}, "'alpha' parameter of update"), ({"method": "slope"}, "'method' parameter of update"),
+                                      ({"bootstraps": 0}, "'bootstraps' parameter of update"), ({"seed": 1.5}, "'seed' parameter of update")])
+def test_bad_parameters_are_refused_in_one_line_before_any_folder_is_written(tmp_path, kw, match):
+    from srnomogram.study.update import update
+
+    with pytest.raises(InputError, match=match) as e:
+        update(tmp_path / "study", tmp_path / "cohort.csv", tmp_path / "UPDATED", **kw)
+    assert "\n" not in str(e.value) and not (tmp_path / "UPDATED").exists()
+
+
+def test_a_missing_study_is_named_and_nothing_is_written(tmp_path):
+    from srnomogram.cli import main
+
+    assert main(["update", str(tmp_path / "nostudy"), str(tmp_path / "cohort.csv"), "-o", str(tmp_path / "UPDATED")]) != 0
+    assert not (tmp_path / "UPDATED").exists()
+
 # ================================================================= end to end on the tiny trained study (slow)
 slow = pytest.mark.slow
 
