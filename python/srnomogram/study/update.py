@@ -310,9 +310,14 @@ def optimism_bootstrap(y, lp, X, patients, alpha: float, method: str, B: int, se
                 row["failed"] = str(exc)[:200]
             else:
                 row["method"] = used
-                boot = update_performance(yb, updated_lp(used, coef, lpb, Xb))
-                orig = update_performance(y, updated_lp(used, coef, lp, X))
-                row.update({f"{k}_boot": boot[k] for k in INDEXES}, **{f"{k}_orig": orig[k] for k in INDEXES})
+                try:
+                    with np.errstate(over="ignore"):
+                        boot = update_performance(yb, updated_lp(used, coef, lpb, Xb))
+                        orig = update_performance(y, updated_lp(used, coef, lp, X))
+                except np.linalg.LinAlgError:  # a separated resample: its calibration slope has no finite estimate
+                    row["failed"] = "calibration not estimable (separation)"
+                else:
+                    row.update({f"{k}_boot": boot[k] for k in INDEXES}, **{f"{k}_orig": orig[k] for k in INDEXES})
         rows.append(row)
     cols = ["replicate", "method", "n", "n_patients", *[f"{k}_{w}" for k in INDEXES for w in ("boot", "orig")], "failed"]
     return pd.DataFrame(rows).reindex(columns=cols)
