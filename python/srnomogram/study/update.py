@@ -331,7 +331,9 @@ def performance_table(y, lp_updated, boot: pd.DataFrame) -> pd.DataFrame:
     for k in INDEXES:
         opt = float((ok[f"{k}_boot"] - ok[f"{k}_orig"]).mean()) if len(ok) else np.nan
         rows.append({"index": k, "apparent": app[k], "optimism": opt, "corrected": app[k] - opt,
-                     "bootstraps": int(len(ok)), "estimate": "apparent and optimism-corrected (patient bootstrap)"})
+                     "bootstraps": int(len(ok)),
+                     "estimate": f"apparent; optimism-corrected by Harrell's bootstrap over patients ({len(boot)} resamples, "
+                                 f"{len(ok)} usable), the update's choice and fit repeated in each"})
     return pd.DataFrame(rows)
 
 
