@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "srnomogram.deep._cli",
     "srnomogram.study._cli",
     "srnomogram.study._external_cli",
+    "srnomogram.study._update_cli",
 )
 
 

@@ -120,6 +120,19 @@ def _interp(xs, ps, x):
     return ps[i] + t * (ps[i + 1] - ps[i])
 
 
+def level_values(p: dict, data: pd.DataFrame) -> pd.Series:
+    """The levels (as text) of a design's categorical predictor ``p`` in ``data``; InputError naming the
+    column for a value that is not one of its levels."""
+    from ..data.clinical import level_text
+
+    text = data[p["name"]].map(level_text)
+    unknown = text.notna() & ~text.isin(p["levels"])
+    if unknown.any():
+        raise InputError(f"Column {p['name']!r}: {text[unknown].iloc[0]!r} is not a level of the study's categorical "
+                         f"factor; allowed: {', '.join(p['levels'])}.")
+    return text
+
+
 def nomogram_predict(design: dict, data: pd.DataFrame) -> pd.DataFrame:
     """Risk and points of a saved clinical model or nomogram (``nomogram_design.json`` entry), no R.
 
@@ -139,18 +152,12 @@ def nomogram_predict(design: dict, data: pd.DataFrame) -> pd.DataFrame:
         A categorical value that is not one of the design's levels (external cohorts are checked
         against the study's levels before this, with their file and row).
     """
-    from ..data.clinical import level_text
-
     lp = np.full(len(data), float(design["intercept"]))
     out = pd.DataFrame(index=data.index)
     total = np.zeros(len(data))
     for p in design["predictors"]:
         if p.get("type") == "categorical":
-            text = data[p["name"]].map(level_text)
-            unknown = text.notna() & ~text.isin(p["levels"])
-            if unknown.any():
-                raise InputError(f"Column {p['name']!r}: {text[unknown].iloc[0]!r} is not a level of the study's categorical "
-                                 f"factor; allowed: {', '.join(p['levels'])}.")
+            text = level_values(p, data)
             idx = text.map({lv: i for i, lv in enumerate(p["levels"])}).to_numpy(dtype=float)
             known = np.isfinite(idx)
             coef, pts = np.full(len(data), np.nan), np.full(len(data), np.nan)

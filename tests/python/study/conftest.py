@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 
@@ -42,3 +43,21 @@ def assert_models_labelled(board: Path) -> list[str]:
             assert df["label"].tolist() == [names.label(m) for m in df["model"]], name
             found.append(name)
     return found
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory):
+    """A tiny trained study (demo cohort of 48 lesions; tiny SR, LR + SVM, one MobileNetV2, 3 epochs at 32 px),
+    trained once per session (about 2 min on 2 cores) for the tests that apply it (test_external.py,
+    test_update.py); they only read it. Its output folder."""
+    root = tmp_path_factory.mktemp("ext_study")
+    run_small_study(root, {
+        "study": {"name": "tiny"},
+        "sr": {"params": {"iterations": 4, "patch_size": 32, "batch_size": 4, "channels": 8, "blocks": 1, "device": "cpu"}},
+        "radiomics": {"jobs": 1},
+        "deep": {"archs": ["mobilenet_v2"], "images": ["or"], "weights": "none", "epochs": 3, "batch_size": 8, "lr": 0.01, "device": "cpu",
+                 "params": {"image_size": 32}},
+        "nomogram": {"calibration_b": 20, "best_model_rule": "train_auc"},
+        "report": {"formats": ["png"]},
+    }, n=48)
+    return root / "out"

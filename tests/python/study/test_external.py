@@ -29,19 +29,7 @@ from .conftest import run_small_study
 slow = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ext_study")
-    run_small_study(root, {
-        "study": {"name": "tiny"},
-        "sr": {"params": {"iterations": 4, "patch_size": 32, "batch_size": 4, "channels": 8, "blocks": 1, "device": "cpu"}},
-        "radiomics": {"jobs": 1},
-        "deep": {"archs": ["mobilenet_v2"], "images": ["or"], "weights": "none", "epochs": 3, "batch_size": 8, "lr": 0.01, "device": "cpu",
-                 "params": {"image_size": 32}},
-        "nomogram": {"calibration_b": 20, "best_model_rule": "train_auc"},
-        "report": {"formats": ["png"]},
-    }, n=48)
-    return root / "out"
+# The tiny trained study: conftest's session-scoped ``study`` fixture (shared with test_update.py).
 
 
 @pytest.fixture(scope="module")
