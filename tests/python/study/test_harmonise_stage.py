@@ -1,0 +1,142 @@
+"""``radiomics.harmonise`` wired into the ``radiomics_models`` stage (fit) and its apply half (``validate``/``predict``).
+
+The fast tests run the split, extraction and models stages alone on 60 demo lesions in 3 centres (3
+first-order features, OR-LR): the stage's harmoniser and scores against CentreStandardiser/ComBat fitted
+directly on the training rows, and label permutations. The study-based test (marked slow) fits a study on two
+centres and applies it to the third, the new centre brought in from the cohort itself or a reference manifest.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srnomogram.errors import ConfigError, InputError
+from srnomogram.study.config import config_from_dict
+
+slow = pytest.mark.slow
+
+PARAMS = "setting:\n  binWidth: 25\nimageType:\n  Original: {}\nfeatureClass:\n  firstorder: [Mean, Skewness, Uniformity]\n"
+SETTINGS = {
+    "study": {"name": "harmonise"},
+    "cohort": {"centre": "centre", "clinical": ["age"]},
+    "sr": {"enabled": False}, "deep": {"enabled": False},
+    "radiomics": {"jobs": 1, "models": ["lr"]},
+    "validation": {"folds": 3},
+    "nomogram": {"calibration_b": 20, "hl_groups": 4, "dca_bootstraps": 0, "threshold": 0.3},
+    "report": {"formats": ["png"]},
+}
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    """60 demo lesions in 3 centres with a fixed split column (so that label permutations keep the split)."""
+    from srnomogram.data import demo_cohort
+
+    root = tmp_path_factory.mktemp("harmonise")
+    (root / "params.yaml").write_text(PARAMS)
+    manifest = demo_cohort(root / "cohort", n=60, seed=0, n_volumes=0, centres=3)
+    df = pd.read_csv(manifest)
+    rng = np.random.default_rng(1)
+    df["split"] = np.where(rng.random(len(df)) < 0.75, "train", "test")
+    df.to_csv(manifest, index=False)
+    return root, manifest
+
+
+def _cfg(root, manifest, out, harmonise="combat", centre="centre"):
+    return config_from_dict({**SETTINGS, "cohort": {**SETTINGS["cohort"], "manifest": str(manifest), "centre": centre},
+                             "split": {"use_manifest_split": True}, "study": {"output": str(out)},
+                             "radiomics": {**SETTINGS["radiomics"], "params": str(root / "params.yaml"), "harmonise": harmonise}})
+
+
+def _models_stage(cfg):
+    """Run split → radiomics_or → radiomics_models; their results."""
+    from srnomogram.study.cache import Runner
+    from srnomogram.study.stages import build_stages
+
+    stages = build_stages(cfg)
+    end = [s.name for s in stages].index("radiomics_models")
+    return Runner(cfg, stages[:end + 1]).run()
+
+
+# ------------------------------------------------------------------------------------ settings
+def test_harmonise_without_a_centre_column_is_one_line_naming_the_key(cohort, tmp_path):
+    root, manifest = cohort
+    with pytest.raises(ConfigError) as info:
+        _cfg(root, manifest, tmp_path / "out", centre=None)
+    assert str(info.value) == ("radiomics.harmonise must be 'none' unless cohort.centre names the manifest's centre "
+                               "column. Got 'combat' instead.")
+
+
+def test_harmonise_none_keeps_the_stage_keys_of_existing_studies(cohort, tmp_path):
+    from srnomogram.study.stages import build_stages
+
+    root, manifest = cohort
+    plain = config_from_dict({**SETTINGS, "cohort": {**SETTINGS["cohort"], "manifest": str(manifest)},
+                              "study": {"output": str(tmp_path)}, "radiomics": {**SETTINGS["radiomics"], "params": str(root / "params.yaml")}})
+    spelled = _cfg(root, manifest, tmp_path, harmonise="none")
+    combat = _cfg(root, manifest, tmp_path)
+    assert spelled.section_hash("radiomics") == plain.section_hash("radiomics") != combat.section_hash("radiomics")
+    stage = {s.name: s for s in build_stages(plain)}["radiomics_models"]
+    assert stage.version == "6"
+    assert stage.extra_key(plain, {}) == {"seed": plain.study.seed, "device": plain.deep.device}  # as before
+    assert {s.name: s for s in build_stages(combat)}["radiomics_models"].extra_key(combat, {})["centre"] == "centre"
+
+
+# ------------------------------------------------------------------------------------ the fit mode
+@pytest.mark.parametrize("method", ["centre", "combat"])
+def test_stage_harmoniser_equals_the_estimator_fitted_on_the_training_rows(cohort, tmp_path, method):
+    from srnomogram.radiomics.harmonise import CentreStandardiser, ComBat
+    from srnomogram.radiomics.persist import load_model
+
+    root, manifest = cohort
+    res = _models_stage(_cfg(root, manifest, tmp_path / "out", harmonise=method))
+    rad = res["radiomics_models"]
+    split = pd.read_csv(res["split"].file("cohort.csv"), dtype={"case_id": str, "centre": str}).set_index("case_id")
+    feats = res["radiomics_or"].table("radiomics_features_or").set_index("case_id").loc[split.index]
+    train = (split["split"] == "train").to_numpy()
+    est = (CentreStandardiser if method == "centre" else ComBat)().fit(feats[train], centre=split["centre"][train].to_numpy())
+    state = json.loads(rad.file("harmoniser.json").read_text())
+    assert state["method"] == method and state["column"] == "centre"
+    got = state["images"]["or"]
+    want = est.to_dict()
+    assert got["training_centres"] == want["training_centres"] == ["C1", "C2", "C3"]
+    for key in [a for a, _ in type(est)._STATE]:
+        np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1e-12)
+    # the stage's models were fitted on, and scored, the features harmonised by that estimator
+    X = pd.DataFrame(est.transform(feats, centre=split["centre"].to_numpy()), index=feats.index, columns=feats.columns)
+    pipe, meta = load_model(rad.file("model/or_lr.skops"))
+    scores = rad.table("radiomics_scores").set_index("case_id").loc[split.index, "or_lr"]
+    np.testing.assert_allclose(scores.to_numpy(), pipe.predict_proba(X[meta["features"]])[:, 1], rtol=0, atol=1e-12)
+    plain = pipe.predict_proba(feats[meta["features"]])[:, 1]
+    assert np.abs(scores.to_numpy() - plain).max() > 1e-3  # the harmonisation changed the scores
+
+
+def test_test_labels_never_reach_the_harmoniser(cohort, tmp_path):
+    root, manifest = cohort
+    df = pd.read_csv(manifest)
+    test = df["split"] == "test"
+    df.loc[test, "label"] = np.random.default_rng(7).permutation(df.loc[test, "label"].to_numpy())
+    assert not df["label"].equals(pd.read_csv(manifest)["label"])
+    permuted = manifest.with_name("permuted.csv")
+    df.to_csv(permuted, index=False)
+    a = _models_stage(_cfg(root, manifest, tmp_path / "a"))["radiomics_models"]
+    b = _models_stage(_cfg(root, permuted, tmp_path / "b"))["radiomics_models"]
+    assert a.file("harmoniser.json").read_bytes() == b.file("harmoniser.json").read_bytes()
+    pd.testing.assert_series_equal(a.table("radiomics_scores")["or_lr"], b.table("radiomics_scores")["or_lr"])
+
+
+def test_none_writes_no_harmoniser_and_the_scores_of_no_harmonisation(cohort, tmp_path):
+    from srnomogram.radiomics import fit_or_sr_models
+
+    root, manifest = cohort
+    res = _models_stage(_cfg(root, manifest, tmp_path / "out", harmonise="none"))
+    rad = res["radiomics_models"]
+    assert not rad.file("harmoniser.json").exists()
+    split = pd.read_csv(res["split"].file("cohort.csv"), dtype={"case_id": str}).set_index("case_id")
+    feats = res["radiomics_or"].table("radiomics_features_or").set_index("case_id")
+    want = fit_or_sr_models(split["label"], split["split"], feats, kinds=("lr",), random_state=0)["scores"]
+    np.testing.assert_array_equal(rad.table("radiomics_scores")["or_lr"].to_numpy(), want["or_lr"].to_numpy())
