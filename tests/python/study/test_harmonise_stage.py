@@ -140,3 +140,89 @@ def test_none_writes_no_harmoniser_and_the_scores_of_no_harmonisation(cohort, tm
     feats = res["radiomics_or"].table("radiomics_features_or").set_index("case_id")
     want = fit_or_sr_models(split["label"], split["split"], feats, kinds=("lr",), random_state=0)["scores"]
     np.testing.assert_array_equal(rad.table("radiomics_scores")["or_lr"].to_numpy(), want["or_lr"].to_numpy())
+
+
+# ------------------------------------------------------------------------------------ the apply mode
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A ComBat-harmonised study fitted on centres C1 and C2 of 90 demo lesions; C3 (30 lesions) is new to it."""
+    from srnomogram.data import demo_cohort
+
+    from .conftest import run_small_study
+
+    root = tmp_path_factory.mktemp("harmonised_study")
+    (root / "params.yaml").write_text(PARAMS)
+    df = pd.read_csv(demo_cohort(root / "cohort", n=90, seed=0, n_volumes=0, centres=3))
+    df[df["centre"] != "C3"].to_csv(root / "cohort" / "c12.csv", index=False)
+    df[df["centre"] == "C3"].to_csv(root / "cohort" / "c3.csv", index=False)
+    settings = {**SETTINGS, "radiomics": {**SETTINGS["radiomics"], "params": str(root / "params.yaml"), "harmonise": "combat"}}
+    run_small_study(root, settings, manifest=root / "cohort" / "c12.csv")
+    return root
+
+
+def _direct_scores(study_dir, features, reference_ids):
+    """OR-LR scores of C3 from the frozen ComBat state and pipeline, C3 brought in from ``reference_ids``' features."""
+    from srnomogram.radiomics.harmonise import ComBat
+    from srnomogram.radiomics.persist import load_model
+
+    state = json.loads((study_dir / "stages" / "radiomics_models" / "harmoniser.json").read_text())
+    est = ComBat.from_dict(state["images"]["or"])
+    cols = list(est.feature_names_in_)
+    est.add_reference(features.loc[reference_ids, cols], "C3")
+    X = features.copy()
+    X[cols] = est.transform(features[cols], centre="C3")
+    pipe, meta = load_model(study_dir / "stages" / "radiomics_models" / "model" / "or_lr.skops")
+    return pipe.predict_proba(X[meta["features"]])[:, 1]
+
+
+@slow
+def test_a_new_centre_comes_from_the_cohort_or_a_reference_manifest(study, tmp_path):
+    from srnomogram import predict, validate
+
+    study_dir = study / "out"
+    app = json.loads((study_dir / "stages" / "application" / "application.json").read_text())
+    assert app["models"]["or_lr"]["harmoniser"] == "stages/radiomics_models/harmoniser.json"
+    c3 = pd.read_csv(study / "cohort" / "c3.csv", dtype={"case_id": str})
+    # the default reference: the cohort itself (its features and centres)
+    predict(study_dir, study / "cohort" / "c3.csv", tmp_path / "self.csv")
+    work = tmp_path / "self_work" / "stages"
+    feats = pd.read_csv(work / "radiomics_or" / "radiomics_features_or.csv", dtype={"case_id": str}).set_index("case_id").loc[c3["case_id"]]
+    got = pd.read_csv(tmp_path / "self.csv", dtype={"case_id": str}).set_index("case_id").loc[c3["case_id"], "or_lr"]
+    np.testing.assert_allclose(got.to_numpy(), _direct_scores(study_dir, feats, c3["case_id"]), rtol=0, atol=1e-12)
+    record = json.loads((work / "radiomics_models" / "radiomics_harmonisation.json").read_text())
+    assert record["new_centres"] == {"C3": 30} and record["training_centres"] == ["C1", "C2"]
+    assert record["reference"]["is_cohort"] and record["reference"]["name"] == "c3.csv"
+    # another reference manifest: 15 of C3's lesions, without labels
+    ref = c3.iloc[:15].drop(columns=["label"])
+    ref.to_csv(study / "cohort" / "ref.csv", index=False)
+    predict(study_dir, study / "cohort" / "c3.csv", tmp_path / "ref_scores.csv", centre_reference=study / "cohort" / "ref.csv")
+    by_ref = pd.read_csv(tmp_path / "ref_scores.csv", dtype={"case_id": str}).set_index("case_id").loc[c3["case_id"], "or_lr"]
+    np.testing.assert_allclose(by_ref.to_numpy(), _direct_scores(study_dir, feats, ref["case_id"]), rtol=0, atol=1e-12)
+    assert np.abs(by_ref.to_numpy() - got.to_numpy()).max() > 1e-6  # the reference sample matters
+    # validate (labels read) scores as predict (labels dropped) and names the reference in its methods
+    report = validate(study_dir, study / "cohort" / "c3.csv", tmp_path / "val", bootstraps=20, dca_bootstraps=0,
+                      centre_reference=study / "cohort" / "ref.csv")
+    scores = pd.read_csv(tmp_path / "val" / "stages" / "radiomics_models" / "radiomics_scores.csv", dtype={"case_id": str})
+    np.testing.assert_array_equal(scores.set_index("case_id").loc[c3["case_id"], "or_lr"].to_numpy(), by_ref.to_numpy())
+    text = report.read_text(encoding="utf-8")
+    assert "the reference manifest ref.csv" in text and "conditional on that reference sample" in text
+
+
+@slow
+def test_a_bad_reference_sample_is_one_line(study, tmp_path):
+    from srnomogram import predict
+    from srnomogram.errors import ManifestError
+
+    c3 = pd.read_csv(study / "cohort" / "c3.csv")
+    c3.iloc[:5].to_csv(study / "cohort" / "small.csv", index=False)
+    with pytest.raises(InputError) as info:
+        predict(study / "out", study / "cohort" / "c3.csv", tmp_path / "a.csv", centre_reference=study / "cohort" / "small.csv")
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("small.csv: The reference sample of centre 'C3' has 5 lesions") and "min_samples=10" in msg
+    c12 = pd.read_csv(study / "cohort" / "c12.csv")
+    c12.to_csv(study / "cohort" / "other.csv", index=False)
+    with pytest.raises(InputError, match=r"^other\.csv: no lesion of centre 'C3' \(column 'centre'\)"):
+        predict(study / "out", study / "cohort" / "c3.csv", tmp_path / "b.csv", centre_reference=study / "cohort" / "other.csv")
+    c3.drop(columns=["centre"]).to_csv(study / "cohort" / "nocentre.csv", index=False)
+    with pytest.raises(ManifestError, match=r"^nocentre\.csv: no column 'centre'"):
+        predict(study / "out", study / "cohort" / "nocentre.csv", tmp_path / "c.csv")
