@@ -86,6 +86,22 @@ def test_harmonise_none_keeps_the_stage_keys_of_existing_studies(cohort, tmp_pat
     assert {s.name: s for s in build_stages(combat)}["radiomics_models"].extra_key(combat, {})["centre"] == "centre"
 
 
+def test_iecv_methods_say_the_held_out_centre_is_its_own_unlabelled_reference(cohort, tmp_path):
+    import dataclasses
+
+    from srnomogram.study.iecv import iecv_methods_text
+
+    root, manifest = cohort
+    cfg = _cfg(root, manifest, tmp_path)
+    cfg = dataclasses.replace(cfg, split=dataclasses.replace(cfg.split, method="centre"))
+    text = iecv_methods_text(cfg, k=3)
+    assert ("each held-out centre's parameters were estimated from its own unlabelled lesions (their features and "
+            "centre, never their labels), so its held-out results are conditional on that reference sample") in text
+    assert "ComBat" in text
+    plain = dataclasses.replace(cfg, radiomics=dataclasses.replace(cfg.radiomics, harmonise="none"))
+    assert "harmonised" not in iecv_methods_text(plain, k=3) and iecv_methods_text(plain, k=3) in text
+
+
 # ------------------------------------------------------------------------------------ the fit mode
 @pytest.mark.parametrize("method", ["centre", "combat"])
 def test_stage_harmoniser_equals_the_estimator_fitted_on_the_training_rows(cohort, tmp_path, method):
