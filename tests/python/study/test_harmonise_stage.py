@@ -225,8 +225,9 @@ def test_a_new_centre_comes_from_the_cohort_or_a_reference_manifest(study, tmp_p
 
 
 @slow
-def test_a_bad_reference_sample_is_one_line(study, tmp_path):
+def test_a_bad_reference_sample_is_one_line(study, tmp_path, capsys):
     from srnomogram import predict
+    from srnomogram.cli import main
     from srnomogram.errors import ManifestError
 
     c3 = pd.read_csv(study / "cohort" / "c3.csv")
@@ -235,6 +236,11 @@ def test_a_bad_reference_sample_is_one_line(study, tmp_path):
         predict(study / "out", study / "cohort" / "c3.csv", tmp_path / "a.csv", centre_reference=study / "cohort" / "small.csv")
     msg = str(info.value)
     assert "\n" not in msg and msg.startswith("small.csv: The reference sample of centre 'C3' has 5 lesions") and "min_samples=10" in msg
+    assert main(["predict", str(study / "out"), str(study / "cohort" / "c3.csv"), "-o", str(tmp_path / "cli.csv"),
+                 "--centre-reference", str(study / "cohort" / "small.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "small.csv: The reference sample of centre 'C3' has 5 lesions" in err
+    assert not (tmp_path / "cli.csv").exists()
     c12 = pd.read_csv(study / "cohort" / "c12.csv")
     c12.to_csv(study / "cohort" / "other.csv", index=False)
     with pytest.raises(InputError, match=r"^other\.csv: no lesion of centre 'C3' \(column 'centre'\)"):
@@ -242,3 +248,25 @@ def test_a_bad_reference_sample_is_one_line(study, tmp_path):
     c3.drop(columns=["centre"]).to_csv(study / "cohort" / "nocentre.csv", index=False)
     with pytest.raises(ManifestError, match=r"^nocentre\.csv: no column 'centre'"):
         predict(study / "out", study / "cohort" / "nocentre.csv", tmp_path / "c.csv")
+
+
+@slow
+def test_iecv_harmonises_each_held_out_centre_from_its_own_unlabelled_lesions(tmp_path):
+    from srnomogram.data import demo_cohort
+    from srnomogram.study.iecv import centre_folder
+
+    from .conftest import run_small_study
+
+    (tmp_path / "params.yaml").write_text(PARAMS)
+    manifest = demo_cohort(tmp_path / "cohort", n=60, seed=0, n_volumes=0, centres=3)
+    settings = {**SETTINGS, "split": {"method": "centre"},
+                "radiomics": {**SETTINGS["radiomics"], "params": str(tmp_path / "params.yaml"), "harmonise": "combat"}}
+    run_small_study(tmp_path, settings, manifest=manifest)
+    for c in ("C1", "C2", "C3"):
+        folder = centre_folder(tmp_path / "out", c)
+        state = json.loads((folder / "study" / "stages" / "radiomics_models" / "harmoniser.json").read_text())
+        assert state["images"]["or"]["training_centres"] == sorted({"C1", "C2", "C3"} - {c})
+        record = json.loads((folder / "validation" / "stages" / "radiomics_models" / "radiomics_harmonisation.json").read_text())
+        assert record["new_centres"] == {c: 20} and record["reference"]["is_cohort"]
+        assert record["reference"]["name"] == "heldout_centre.csv"
+    assert len(pd.read_csv(tmp_path / "out" / "tables" / "iecv_centres.csv")) == 9  # 3 centres x (or_lr, clinical, nomogram)
