@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import param_error
+from ..errors import InputError, param_error
 from .. import names
 from ..utils import atomic_path, check_output_dir, check_output_file, write_csv_atomic
 from .applying import (  # noqa: F401 - the apply path, re-exported where it used to live
@@ -144,10 +144,11 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "l
             raise param_error(name, "validate", "an int >= 1" if name == "bootstraps" else "an int >= 0", v)
     opts = {"recalibrate": bool(recalibrate), "unit": unit, "bootstraps": int(bootstraps),
             "dca_bootstraps": int(dca_bootstraps), "jobs": jobs, "device": device, "scheduler": scheduler,
-            "strict": bool(strict), **_reference_option(centre_reference)}
+            "strict": bool(strict)}
     # -o STUDY_DIR would replace the study's own report.html and run_log.json and mix into its stages/
     check_output_dir(out, "-o/--output", outside={STUDY_FOLDER: study_dir})
     run = _prepare(study_dir, manifest, out, True, opts)
+    run.options.update(_reference_option(run.study, centre_reference))
     run.options["force"] = tuple(force)
     with _claim(run, "validate", "-o/--output"):  # its own folder (of this study), one writer
         runner, stages, _ = _run_stages(run, with_stats=True)
@@ -170,8 +171,8 @@ def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_d
     option = "--work-dir" if work_dir is not None else "--work-dir (default: <SCORES_CSV stem>_work beside it)"
     work = work_dir if work_dir is not None else output.with_name(output.stem + "_work")
     work = check_output_dir(work, option, outside={STUDY_FOLDER: study_dir})
-    run = _prepare(study_dir, manifest, work, False, {"jobs": jobs, "device": device, "scheduler": scheduler,
-                                                      **_reference_option(centre_reference)})
+    run = _prepare(study_dir, manifest, work, False, {"jobs": jobs, "device": device, "scheduler": scheduler})
+    run.options.update(_reference_option(run.study, centre_reference))
     run.options["force"] = tuple(force)
     with _claim(run, "predict", option):  # the work folder: one writer (the CSV itself is written atomically)
         _, _, results = _run_stages(run, with_stats=False)
@@ -181,11 +182,16 @@ def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_d
     return output
 
 
-def _reference_option(centre_reference) -> dict:
-    """``{"centre_reference": absolute path}`` of a readable manifest (read here, to fail before any stage runs), or {}."""
+def _reference_option(study, centre_reference) -> dict:
+    """``{"centre_reference": absolute path}`` of a readable manifest (read here, to fail before any stage runs), or {};
+    refused for a ``study`` that harmonises nothing (the reference would be silently unused)."""
     if centre_reference is None:
         return {}
     from ..data.manifest import load_manifest
+
+    if not any(m.get("harmoniser") for m in study.app["models"].values()):
+        raise InputError(f"--centre-reference is for a study that harmonises its radiomics features by centre "
+                         f"(radiomics.harmonise); the study {study.path} does not, so leave it out.")
 
     ref = Path(centre_reference).resolve()
     load_manifest(ref, require_label=False)

@@ -102,6 +102,26 @@ def test_iecv_methods_say_the_held_out_centre_is_its_own_unlabelled_reference(co
     assert "harmonised" not in iecv_methods_text(plain, k=3) and iecv_methods_text(plain, k=3) in text
 
 
+def test_a_reference_manifest_is_refused_for_a_study_that_harmonises_nothing(cohort, tmp_path):
+    from srnomogram.errors import ManifestError
+    from srnomogram.study.applying import FinishedStudy
+    from srnomogram.study.external import _reference_option
+
+    root, manifest = cohort
+    model = {"kind": "radiomics", "images": "or", "file": "stages/radiomics_models/model/or_lr.skops"}
+    plain = FinishedStudy(tmp_path / "plain", {"models": {"or_lr": model}}, {}, {}, "k")
+    with pytest.raises(InputError) as info:
+        _reference_option(plain, manifest)
+    assert str(info.value) == (f"--centre-reference is for a study that harmonises its radiomics features by centre "
+                               f"(radiomics.harmonise); the study {tmp_path / 'plain'} does not, so leave it out.")
+    assert _reference_option(plain, None) == {}
+    harmonised = FinishedStudy(tmp_path / "h", {"models": {"or_lr": {**model, "harmoniser": "stages/radiomics_models/harmoniser.json"}}},
+                               {}, {}, "k")
+    assert _reference_option(harmonised, manifest) == {"centre_reference": str(manifest.resolve())}
+    with pytest.raises(ManifestError, match="missing.csv"):
+        _reference_option(harmonised, tmp_path / "missing.csv")
+
+
 # ------------------------------------------------------------------------------------ the fit mode
 @pytest.mark.parametrize("method", ["centre", "combat"])
 def test_stage_harmoniser_equals_the_estimator_fitted_on_the_training_rows(cohort, tmp_path, method):
