@@ -60,6 +60,10 @@ def _common(p):
                    help="extract features and score the CNNs on the dask.distributed cluster of this scheduler, e.g. "
                         "tcp://HOST:8786 (default $DASK_SCHEDULER_ADDRESS, else locally; 'local' ignores the variable). "
                         "Needs the study, the images and the output on a filesystem shared with the workers")
+    p.add_argument("--centre-reference", default=None, metavar="MANIFEST",
+                   help="with a study that harmonises its features by centre (radiomics.harmonise): the unlabelled "
+                        "reference sample of the centres it was not fitted on (default: the cohort itself, its features "
+                        "and centre column only, never its labels); the results are conditional on it")
     p.add_argument("--force", action="append", default=[], metavar="STAGE", help="recompute a stage of the applied study (split, sr, ..., nomogram, statistics; 'all' for every one)")
 
 
@@ -70,7 +74,8 @@ def _validate(args):
     _quiet_pins(args)
     print(validate(args.study, args.manifest, args.output, recalibrate=args.recalibrate, unit=args.unit,
                    bootstraps=args.bootstraps, dca_bootstraps=args.dca_bootstraps, jobs=args.jobs, device=args.device,
-                   force=args.force, scheduler=args.scheduler, strict=args.strict))
+                   force=args.force, scheduler=args.scheduler, strict=args.strict,
+                   centre_reference=args.centre_reference))
     return 0
 
 
@@ -80,5 +85,5 @@ def _predict(args):
 
     _quiet_pins(args)
     print(predict(args.study, args.manifest, args.output, jobs=args.jobs, device=args.device, work_dir=args.work_dir,
-                  force=args.force, scheduler=args.scheduler))
+                  force=args.force, scheduler=args.scheduler, centre_reference=args.centre_reference))
     return 0

@@ -154,7 +154,7 @@ def load_study(study_dir) -> FinishedStudy:
     app = _read_json(study_dir, "stages/application/application.json")
     if app.get("format") != APP_FORMAT:
         raise _missing(study_dir, f"an application.json of format {APP_FORMAT}")
-    named = [m["file"] for m in app["models"].values()] + [app["design"]]
+    named = [m[k] for m in app["models"].values() for k in ("file", "harmoniser") if m.get(k)] + [app["design"]]
     stages = {"nomogram"} | {Path(f).parts[1] for f in named}
     if app["sr"]["enabled"]:
         stages.add("sr")

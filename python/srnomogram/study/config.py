@@ -259,8 +259,8 @@ class RadiomicsSection:
     jobs: Optional[PositiveInt] = Field(None, description="worker processes for feature extraction")
     models: _some_of(("lr", "svm")) = Field(("lr", "svm"), description="classifiers on the features")
     # Harmonisation of the features across centres (srnomogram.radiomics.harmonise), label-free, fitted on
-    # the training centres; a new centre is brought in from its unlabelled reference sample. Declared
-    # here, not yet read by the stages. 'none' (the default) is left out of the hash (ADDED_DEFAULTS).
+    # the training centres; a new centre is brought in from its unlabelled reference sample (the
+    # radiomics_models stage). 'none' (the default) is left out of the hash (ADDED_DEFAULTS).
     harmonise: Literal["none", "centre", "combat"] = Field(
         "none", description="none; centre: each centre standardised by its own mean and SD; combat: ComBat with "
         "empirical Bayes (new centres from a reference sample)")
@@ -433,6 +433,15 @@ class StudyConfig:
             raise PydanticCustomError("config", "{words}", {"words": "'random' unless cohort.centre names the manifest's "
                                                             "centre column", "key": "split.method", "got": split.method})
         return split
+
+    @field_validator("radiomics")
+    @classmethod
+    def _harmonise_needs_centres(cls, radiomics, info: ValidationInfo):
+        cohort = info.data.get("cohort")  # validated before radiomics (field order)
+        if radiomics.harmonise != "none" and cohort is not None and cohort.centre is None:
+            raise PydanticCustomError("config", "{words}", {"words": "'none' unless cohort.centre names the manifest's "
+                                                            "centre column", "key": "radiomics.harmonise", "got": radiomics.harmonise})
+        return radiomics
 
     @property
     def output(self) -> Path:

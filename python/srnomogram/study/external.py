@@ -32,13 +32,14 @@ same batch as locally), and SR apply one lesion per task. The scheduler is in no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import param_error
+from ..errors import InputError, param_error
 from .. import names
 from ..utils import atomic_path, check_output_dir, check_output_file, write_csv_atomic
 from .applying import (  # noqa: F401 - the apply path, re-exported where it used to live
@@ -91,7 +92,7 @@ def _claim(run: ApplyRun, command: str, option: str):
 
 def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "lesion", bootstraps: int = 1000,
              dca_bootstraps: int = 500, jobs=None, device: str = "auto", force=(), scheduler=None,
-             strict: bool = False) -> Path:
+             strict: bool = False, centre_reference=None) -> Path:
     """External validation of a finished study on a labelled manifest; returns ``OUT/report.html``.
 
     Parameters
@@ -130,6 +131,11 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "l
         Refuse a cohort with lesions of the study's own cohort (the same ``case_id``, or an image with the same
         bytes: :func:`~srnomogram.study.stages.cohort_overlap`), which is otherwise a warning in the log
         and the report.
+    centre_reference : path-like, optional
+        A study that harmonises its features by centre (``radiomics.harmonise``) brings in each centre of
+        ``manifest`` that it was not fitted on from an unlabelled reference sample of that centre: by
+        default the cohort itself (its features and centre column only, never its labels); this manifest
+        (labels not read) instead. A centre of the study's training keeps its frozen parameters.
     """
     if unit not in UNITS:
         raise param_error("unit", "validate", "'lesion' or 'patient'", unit)
@@ -142,13 +148,15 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "l
     # -o STUDY_DIR would replace the study's own report.html and run_log.json and mix into its stages/
     check_output_dir(out, "-o/--output", outside={STUDY_FOLDER: study_dir})
     run = _prepare(study_dir, manifest, out, True, opts)
+    run.options.update(_reference_option(run.study, centre_reference))
     run.options["force"] = tuple(force)
     with _claim(run, "validate", "-o/--output"):  # its own folder (of this study), one writer
         runner, stages, _ = _run_stages(run, with_stats=True)
         return _publish(run, runner, stages)
 
 
-def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_dir=None, force=(), scheduler=None) -> Path:
+def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_dir=None, force=(), scheduler=None,
+            centre_reference=None) -> Path:
     """Score an (unlabelled) manifest with every model of a finished study; write ``output`` (CSV).
 
     The CSV has one row per lesion: ``case_id`` (and ``patient_id``), one column per image model,
@@ -156,7 +164,7 @@ def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_d
     ``nomogram`` (risks) with ``clinical_points`` and ``nomogram_points`` (total points). The
     stages are cached in ``work_dir`` (default ``<output stem>_work`` beside it): a new or empty folder, or
     predict's own work folder of the same study (resumed); any other is refused, as in :func:`validate`.
-    ``scheduler``: as in :func:`validate`.
+    ``scheduler`` and ``centre_reference``: as in :func:`validate`.
     """
     check_output_file(output, "-o/--output", inputs={"MANIFEST": manifest}, outside={STUDY_FOLDER: study_dir}, example="scores.csv")
     output = Path(output).resolve()
@@ -164,6 +172,7 @@ def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_d
     work = work_dir if work_dir is not None else output.with_name(output.stem + "_work")
     work = check_output_dir(work, option, outside={STUDY_FOLDER: study_dir})
     run = _prepare(study_dir, manifest, work, False, {"jobs": jobs, "device": device, "scheduler": scheduler})
+    run.options.update(_reference_option(run.study, centre_reference))
     run.options["force"] = tuple(force)
     with _claim(run, "predict", option):  # the work folder: one writer (the CSV itself is written atomically)
         _, _, results = _run_stages(run, with_stats=False)
@@ -171,6 +180,22 @@ def predict(study_dir, manifest, output, jobs=None, device: str = "auto", work_d
         write_csv_atomic(scores, output)
     logger.info("Scores of %d lesions: %s", len(scores), output)
     return output
+
+
+def _reference_option(study, centre_reference) -> dict:
+    """``{"centre_reference": absolute path}`` of a readable manifest (read here, to fail before any stage runs), or {};
+    refused for a ``study`` that harmonises nothing (the reference would be silently unused)."""
+    if centre_reference is None:
+        return {}
+    from ..data.manifest import load_manifest
+
+    if not any(m.get("harmoniser") for m in study.app["models"].values()):
+        raise InputError(f"--centre-reference is for a study that harmonises its radiomics features by centre "
+                         f"(radiomics.harmonise); the study {study.path} does not, so leave it out.")
+
+    ref = Path(centre_reference).resolve()
+    load_manifest(ref, require_label=False)
+    return {"centre_reference": str(ref)}
 
 
 # -------------------------------------------------------------------------------- outputs
@@ -188,6 +213,9 @@ def _publish(run: ApplyRun, runner, stages) -> Path:
     records = BoardRecords(out / "board", stages)  # the stages' JSON records, pinned like their tables
     info = {**records["nomogram"].json("scores_info"), **records["statistics"].json("statistics_info"),
             **records["split"].json("cohort_info")}
+    if "radiomics_models" in records:  # a study that harmonises its features by centre
+        with contextlib.suppress(FileNotFoundError):
+            info["harmonisation"] = records["radiomics_models"].json("radiomics_harmonisation")
     with atomic_path(out / "run_log.json") as tmp:
         tmp.write_text(json.dumps(runner.log, indent=1), encoding="utf-8")
     section = ExternalSection(title=f"External validation: {run.study.app['study']} on {run.manifest.name}",
@@ -229,6 +257,7 @@ def methods_text(run: ApplyRun, info: dict) -> str:
         parts.append("PyRadiomics features were extracted with "
                      + (f"the study's parameter file {app['radiomics']['params_name']}" if app["radiomics"]["params_name"] else "the package's default parameters")
                      + " and scored by the study's fitted pipelines (selection, z-score and pruning from the training set).")
+    parts.append(harmonisation_text(info.get("harmonisation")))
     deep = [m for m in app["models"].values() if m["kind"] == "deep"]
     if deep:
         parts.append(f"The study's CNNs scored ROI crops with their training settings (image size {deep[0]['image_size']} px, "
@@ -248,6 +277,24 @@ def methods_text(run: ApplyRun, info: dict) -> str:
         parts.append("A logistic recalibration (intercept and slope refitted on the external cohort) is reported "
                      "separately; its figures are apparent on this cohort, not external.")
     return " ".join(p for p in parts if p)
+
+
+def harmonisation_text(record) -> str:
+    """The methods' sentences on the harmonisation of the features by centre (the apply half's record), or ""."""
+    if not record:
+        return ""
+    trained = ", ".join(map(str, record["training_centres"]))
+    text = (f"Before scoring, the features were harmonised by centre (column {record['column']!r}) with the study's frozen "
+            f"harmoniser, {record['words']}, fitted on the training lesions of centres {trained}; a lesion of one of "
+            "those centres was harmonised with that centre's training parameters.")
+    new, ref = record.get("new_centres") or {}, record.get("reference")
+    if new and ref:
+        counts = ", ".join(f"{c} ({n} lesions)" for c, n in new.items())
+        source = (f"the cohort itself ({ref['name']}: its features and centres only, never its labels)" if ref.get("is_cohort")
+                  else f"the reference manifest {ref['name']} (SHA-256 {ref['sha256'][:12]}; labels not read)")
+        text += (f" The parameters of the new centres {counts} were estimated from the unlabelled reference sample of "
+                 f"{source}, the training fit staying frozen; the results are conditional on that reference sample.")
+    return text
 
 
 def _unit_text(run: ApplyRun, info: dict) -> str:

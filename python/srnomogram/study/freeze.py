@@ -292,10 +292,12 @@ def run_application(ctx):
     cut_from = dict(zip(t2train["model"], t2train["threshold_from"])) if "threshold_from" in t2train else {}
     models = {}
     if "radiomics_models" in inputs:
+        # the stage's frozen harmoniser (radiomics.harmonise), applied before each of its pipelines
+        harm = {"harmoniser": "stages/radiomics_models/harmoniser.json"} if inputs["radiomics_models"].file("harmoniser.json").is_file() else {}
         for f in sorted((inputs["radiomics_models"].path / "model").glob("*.skops")):
             key = f.stem
             models[key] = {"kind": "radiomics", "images": names.parse_model_id(key)[0],
-                           "file": f"stages/radiomics_models/model/{f.name}"}
+                           "file": f"stages/radiomics_models/model/{f.name}", **harm}
     for name in inputs:
         if name.startswith("deep_"):
             key = name[5:]

@@ -355,4 +355,16 @@ def iecv_methods_text(cfg, k=None) -> str:
             f"calibration-in-the-large, calibration slope, Brier score{nb} and the nomogram's AUC gain over the clinical "
             f"model were pooled across centres by random-effects meta-analysis, with {level} confidence intervals and "
             "prediction intervals for a new centre (table iecv_pooled; per centre: iecv_centres). The final model is the "
-            "study fitted on all centres with its random train/test split.")
+            "study fitted on all centres with its random train/test split." + _harmonise_text(cfg))
+
+
+def _harmonise_text(cfg) -> str:
+    """The sentence on ``radiomics.harmonise`` in the IECV (empty without it)."""
+    if not cfg.radiomics.enabled or cfg.radiomics.harmonise == "none":
+        return ""
+    from .stages.radiomics import HARMONISE_WORDS
+
+    return (f" The radiomics features were harmonised by centre ({HARMONISE_WORDS[cfg.radiomics.harmonise]}), fitted "
+            "on the training lesions of the training centres only; each held-out centre's parameters were estimated "
+            "from its own unlabelled lesions (their features and centre, never their labels), so its held-out results "
+            "are conditional on that reference sample, the held-out centre itself.")

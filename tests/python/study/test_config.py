@@ -531,7 +531,8 @@ def test_radiomics_harmonise_is_none_centre_or_combat_and_only_a_chosen_one_ente
     base = {"cohort": {"manifest": "m.csv"}}
     cfg = config_from_dict(base)
     assert cfg.radiomics.harmonise == "none"
-    chosen = {m: config_from_dict({**base, "radiomics": {"harmonise": m}}) for m in ("none", "centre", "combat")}
+    centred = {"cohort": {"manifest": "m.csv", "centre": "hospital"}}  # harmonisation is by centre: it needs cohort.centre
+    chosen = {m: config_from_dict({**centred, "radiomics": {"harmonise": m}}) for m in ("none", "centre", "combat")}
     hashes = {m: c.section_hash("radiomics") for m, c in chosen.items()}
     # the default leaves the key out, so studies written before it keep their stage caches (the pinned
     # demo hashes above); a chosen harmonisation is part of the key

@@ -57,7 +57,7 @@ from .nomogram import (  # noqa: F401
     score_distribution,
     shift_message,
 )
-from .radiomics import _radiomics_pins, apply_radiomics, apply_radiomics_models, run_radiomics_models, run_radiomics_or, run_radiomics_sr
+from .radiomics import _models_key, _radiomics_pins, _reference_inputs, apply_radiomics, apply_radiomics_models, run_radiomics_models, run_radiomics_or, run_radiomics_sr
 from .split import (  # noqa: F401
     APPLY_SPLIT_PINS,
     SIZE_TOLERANCE,
@@ -124,7 +124,10 @@ def build_stages(cfg) -> list[Stage]:
                                 apply=Apply(apply_radiomics("sr"))))
             rad_deps.append("radiomics_sr")
         stages.append(Stage("radiomics_models", run_radiomics_models, deps=tuple(rad_deps), sections=("radiomics", "board"),
-                            extra_key=_seed_key, version="6", pins=_radiomics_pins(cfg), apply=Apply(apply_radiomics_models)))
+                            extra_key=_models_key, version="6", pins=_radiomics_pins(cfg),
+                            apply=Apply(apply_radiomics_models, inputs=_reference_inputs,
+                                        pins=(record("radiomics_harmonisation", "Harmonisation of the features across centres: "
+                                                     "method, reference sample, new centres (JSON)"),))))
         model_deps.append("radiomics_models")
     if cfg.deep.enabled:
         for images in cfg.deep.images:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from ... import names
+from ...errors import ConfigError, InputError
 from ..cache import Pin
 from ..freeze import load_cohort
 from ._common import _applied_cohort, _write_timing
@@ -53,9 +57,11 @@ def run_radiomics_models(ctx):
     cfg = ctx.config
     cohort = load_cohort(ctx.inputs["split"])
     patients = patient_ids(cohort).set_axis(cohort["case_id"]) if "patient_id" in cohort.columns else None
-    cohort = cohort.set_index("case_id")
     feats = {im: ctx.inputs[f"radiomics_{im}"].table(f"radiomics_features_{im}").set_index("case_id")
              for im in ("or", "sr") if f"radiomics_{im}" in ctx.inputs}
+    if cfg.radiomics.harmonise != "none":
+        feats = _harmonise_training(ctx, cohort, feats)
+    cohort = cohort.set_index("case_id")
     res = fit_or_sr_models(cohort["label"], cohort["split"], feats["or"], feats.get("sr"), random_state=cfg.study.seed,
                            kinds=cfg.radiomics.models, folds=ctx.inputs["split"].table("folds"), groups=patients)
     for m, model in res["models"].items():
@@ -64,6 +70,180 @@ def run_radiomics_models(ctx):
     ctx.write_table("radiomics_scores", res["scores"])
     ctx.write_table("radiomics_scores_oof", res["scores_oof"])
     ctx.write_table("radiomics_selected", res["report"])
+
+
+# ---------------------------------------------------------------------------- harmonisation across centres
+#: The frozen harmoniser of ``radiomics_models`` (its own folder): what ``application.json`` lists beside the
+#: fitted pipelines and what the apply half re-applies.
+HARMONISER_FILE = "harmoniser.json"
+HARMONISER_FORMAT = "srnomogram.harmoniser/1"
+HARMONISE_NEEDS_CENTRE = ("radiomics.harmonise must be 'none' unless cohort.centre names the manifest's centre column "
+                          "(harmonisation is by centre).")
+HARMONISE_WORDS = {"centre": "each centre standardised by its own mean and SD (CentreStandardiser)",
+                   "combat": "ComBat with parametric empirical Bayes (ComBat)"}
+
+
+def _harmoniser_class(method):
+    from ...radiomics.harmonise import CentreStandardiser, ComBat
+
+    return {"centre": CentreStandardiser, "combat": ComBat}[method]
+
+
+def _finite_columns(X: pd.DataFrame) -> list:
+    """The columns finite for every row (the ones :func:`~srnomogram.radiomics.fit_or_sr_models` keeps)."""
+    return [c for c, ok in zip(X.columns, np.isfinite(X.to_numpy(dtype=float)).all(axis=0)) if ok]
+
+
+def harmonise_training(method: str, feats: dict, centre: pd.Series, train) -> tuple[dict, dict]:
+    """Fit the harmoniser of each feature set on the training lesions alone and apply it to every lesion.
+
+    Parameters
+    ----------
+    method : {"centre", "combat"}
+        ``radiomics.harmonise``.
+    feats : dict
+        Image set (``or``/``sr``) -> features indexed by case_id.
+    centre : pandas.Series
+        Each lesion's centre (str), indexed by case_id: the cohort's lesions, in order.
+    train : array of bool
+        The training lesions (aligned with ``centre``). Only their features and centres are read to fit
+        (never a label); a test lesion is transformed with its centre's training parameters and estimates
+        nothing.
+
+    Returns
+    -------
+    (dict, dict)
+        The harmonised feature sets (every lesion of ``centre``; non-finite columns passed through, as the
+        models leave them out) and the frozen state of each (``to_dict``).
+    """
+    cls = _harmoniser_class(method)
+    train = np.asarray(train, dtype=bool)
+    out, states = {}, {}
+    for im, X in feats.items():
+        X = X.loc[centre.index]
+        cols = _finite_columns(X)
+        est = cls().fit(X.loc[train, cols], centre=centre[train].to_numpy())
+        unseen = sorted(set(centre[~train]) - set(est.training_centres_))
+        if unseen:
+            raise InputError(f"Centre {unseen[0]!r} has no training lesion, so its test lesions cannot be harmonised with "
+                             "training parameters; merge it with another centre or leave it out of the cohort.")
+        H = X.copy()
+        H[cols] = est.transform(X[cols], centre=centre.to_numpy())
+        out[im], states[im] = H, est.to_dict()
+    return out, states
+
+
+def _harmonise_training(ctx, cohort, feats):
+    """``radiomics.harmonise`` in fit mode: :func:`harmonise_training` on the study's split, state frozen as
+    ``harmoniser.json`` in this stage's folder."""
+    from ...data.split import check_centres
+
+    cfg = ctx.config
+    col = cfg.cohort.centre
+    if col is None:  # the config refuses it; a config built by dataclasses.replace is checked here
+        raise ConfigError(HARMONISE_NEEDS_CENTRE)
+    centre = check_centres(cohort, col, source=str(cfg.cohort.manifest)).set_axis(cohort["case_id"].astype(str))
+    out, states = harmonise_training(cfg.radiomics.harmonise, feats, centre, (cohort["split"] == "train").to_numpy())
+    ctx.write_json("harmoniser", {
+        "format": HARMONISER_FORMAT, "method": cfg.radiomics.harmonise, "column": col, "images": states,
+        "fitted_on": "the training lesions' features and centres (no label); test lesions use their centre's training "
+                     "parameters"})
+    return out
+
+
+def _models_key(cfg, results):
+    """``radiomics_models``' extra key: the seed and device; with harmonisation, the centre column too."""
+    from ._common import _seed_key
+
+    key = _seed_key(cfg, results)
+    if cfg.radiomics.harmonise != "none":  # 'none' keeps the keys of studies without it
+        key["centre"] = cfg.cohort.centre
+    return key
+
+
+def _reference_inputs(run, results) -> dict:
+    """Apply-mode inputs of ``radiomics_models``: the reference manifest's hashes (and its images') when one is given."""
+    ref = run.options.get("centre_reference")
+    if ref is None:
+        return {}
+    from ...data.manifest import load_manifest, manifest_hashes
+
+    return {"centre_reference": manifest_hashes(ref, load_manifest(ref, require_label=False))}
+
+
+def _reference_features(ctx, run, images) -> tuple[pd.DataFrame, dict, pd.Series, str]:
+    """The unlabelled reference sample of the new centres: ``(cohort, features per image set, centres, name)``.
+
+    Default: the applied cohort itself (its features and centre column; its labels are never read).
+    ``options["centre_reference"]``: another manifest, run through the study's own apply stages up to the
+    features (split, SR, extraction) in ``OUT/centre_reference`` (cached as every applied stage)."""
+    from ...data.split import check_centres
+
+    col = run.cfg.cohort.centre
+    ref = run.options.get("centre_reference")
+    if ref is None:
+        cohort = _applied_cohort(ctx.inputs["split"])
+        feats = {im: ctx.inputs[f"radiomics_{im}"].table(f"radiomics_features_{im}").set_index("case_id") for im in images}
+        name = Path(run.manifest).name
+    else:
+        from ..applying import ApplyRun
+        from ..cache import Runner
+        from . import build_stages
+
+        ref = Path(ref).resolve()
+        sub = ApplyRun(run.study, ref, run.out / "centre_reference", False,
+                       {k: run.options.get(k) for k in ("jobs", "device", "scheduler")}, cfg=run.cfg)
+        key = lambda r, res: {"study": r.study.key, "need_label": False}  # noqa: E731
+        wanted = {"split", "sr"} | {f"radiomics_{im}" for im in images}
+        stages = [s.applied(extra_key=key) for s in build_stages(run.cfg) if s.name in wanted and s.apply is not None]
+        res = Runner(sub, stages, root=sub.out / "stages").run()
+        cohort = _applied_cohort(res["split"])
+        feats = {im: res[f"radiomics_{im}"].table(f"radiomics_features_{im}").set_index("case_id") for im in images}
+        name = ref.name
+    centre = check_centres(cohort, col, source=name).set_axis(cohort["case_id"].astype(str))
+    return cohort, feats, centre, name
+
+
+def _applied_harmonisers(ctx, run, cohort) -> dict:
+    """Image set -> the study's frozen harmoniser with every new centre of ``cohort`` added from its reference
+    sample (:func:`_reference_features`); a centre seen in training keeps its frozen parameters. Writes the
+    record ``radiomics_harmonisation`` (method, reference, centres). Empty when the study harmonises nothing."""
+    import json
+
+    from ...data.split import check_centres
+    from ...utils import file_sha256
+
+    files = {m["harmoniser"] for m in run.study.app["models"].values() if m["kind"] == "radiomics" and m.get("harmoniser")}
+    if not files:
+        return {}
+    state = json.loads(run.study.file(files.pop()).read_text(encoding="utf-8"))
+    cls = _harmoniser_class(state["method"])
+    col = state["column"]
+    centre = check_centres(cohort, col, source=Path(run.manifest).name).set_axis(cohort["case_id"].astype(str))
+    ests = {im: cls.from_dict(s) for im, s in state["images"].items()}
+    training = next(iter(ests.values())).training_centres_
+    new = [c for c in pd.unique(centre) if c not in training]
+    record = {"method": state["method"], "words": HARMONISE_WORDS[state["method"]], "column": col,
+              "training_centres": list(training), "new_centres": {}, "reference": None}
+    if new:
+        _, feats, ref_centre, name = _reference_features(ctx, run, list(ests))
+        ref = run.options.get("centre_reference")
+        record["reference"] = {"name": name, "path": str(Path(ref).resolve() if ref else run.manifest),
+                               "sha256": file_sha256(Path(ref) if ref else run.manifest), "is_cohort": ref is None}
+        for c in new:
+            rows = (ref_centre == c).to_numpy()
+            if not rows.any():
+                raise InputError(f"{name}: no lesion of centre {c!r} (column {col!r}), so its features cannot be harmonised; "
+                                 "give a reference manifest (--centre-reference) with unlabelled lesions of that centre.")
+            for im, est in ests.items():
+                X = feats[im].loc[ref_centre.index[rows], list(est.feature_names_in_)]
+                try:
+                    est.add_reference(X, c)
+                except InputError as exc:
+                    raise InputError(f"{name}: {exc}") from None
+            record["new_centres"][c] = int(rows.sum())
+    ctx.write_json("radiomics_harmonisation", record)
+    return {im: (est, centre) for im, est in ests.items()}
 
 
 def _radiomics_pins(cfg) -> tuple:
@@ -108,11 +288,18 @@ def apply_radiomics_models(ctx):
     run = ctx.config
     cohort = _applied_cohort(ctx.inputs["split"])
     scores = cohort[["case_id"]].copy()
+    harm = _applied_harmonisers(ctx, run, cohort)
     for key, m in run.study.app["models"].items():
         if m["kind"] != "radiomics":
             continue
         pipe, meta = load_model(run.study.file(m["file"]))
         im = m["images"]
         feats = ctx.inputs[f"radiomics_{im}"].table(f"radiomics_features_{im}").set_index("case_id")
-        scores[key] = pipe.predict_proba(feats.loc[cohort["case_id"].astype(str), meta["features"]])[:, 1]
+        feats = feats.loc[cohort["case_id"].astype(str)]
+        if im in harm:  # the frozen harmoniser first, as the pipelines were fitted on harmonised features
+            est, centre = harm[im]
+            cols = list(est.feature_names_in_)
+            feats = feats.copy()
+            feats[cols] = est.transform(feats[cols], centre=centre.to_numpy())
+        scores[key] = pipe.predict_proba(feats[meta["features"]])[:, 1]
     ctx.write_table("radiomics_scores", scores)
