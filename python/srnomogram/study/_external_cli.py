@@ -26,6 +26,10 @@ def register(subparsers):
     v.add_argument("--bootstraps", type=int, default=1000,
                    help="patient-bootstrap resamples (lesion level, when a patient has several lesions) and resamples of "
                         "the calibration curves' bands (default 1000)")
+    v.add_argument("--by", action="append", default=[], metavar="COLUMN[:EDGES]",
+                   help="statistics per subgroup of this manifest column (repeatable; table external_subgroups): COLUMN "
+                        "for a categorical or text column, COLUMN:EDGES for a numeric one, e.g. age:40,60 for <40, "
+                        "[40, 60), >=60 (left-closed bands). CIs: bootstrap over each subgroup's patients; no p-values")
     v.add_argument("--dca-bootstraps", type=int, default=500, help="bootstrap resamples of the decision-curve CIs (default 500; 0: none)")
     _common(v)
     v.set_defaults(func=_validate)
@@ -65,7 +69,7 @@ def _validate(args):
     _quiet_pins(args)
     print(validate(args.study, args.manifest, args.output, recalibrate=args.recalibrate, unit=args.unit,
                    bootstraps=args.bootstraps, dca_bootstraps=args.dca_bootstraps, jobs=args.jobs, device=args.device,
-                   force=args.force, scheduler=args.scheduler))
+                   force=args.force, scheduler=args.scheduler, by=args.by))
     return 0
 
 

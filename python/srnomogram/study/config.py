@@ -53,7 +53,7 @@ RECIPES = ("default", "paper")
 #: What ``study.recipe: paper`` sets: the paper's two choices (Yang & Ma), each weaker than the default.
 PAPER_RECIPE = {"best_model_rule": "test_auc", "train_score": "fitted"}
 #: Free-text settings that describe the study for the report; they change no result, so no cache key holds them.
-DESCRIPTIVE = {"study": ("intended_use", "recipe", "threads"), "cohort": ("outcome", "source")}
+DESCRIPTIVE = {"study": ("intended_use", "recipe", "threads", "subgroups"), "cohort": ("outcome", "source")}
 MODEL_IMAGES = ("or", "sr")
 _DEEP = _Deep().get_params()  # deep defaults: the estimator's signature is where they are written
 
@@ -98,6 +98,20 @@ def _registered_networks(value):
 _Networks = Annotated[tuple[Str, ...], BeforeValidator(_as_list), Field(min_length=1), AfterValidator(_registered_networks)]
 
 
+def _subgroup_specs(value):
+    """``study.subgroups`` entries, each ``COLUMN`` or ``COLUMN:EDGES`` (:func:`srnomogram.study.subgroups.parse_subgroups`)."""
+    from .subgroups import parse_subgroups
+
+    try:
+        parse_subgroups(value, "study.subgroups")
+    except InputError as exc:  # already one line naming the entry: keep its words (_config_error)
+        raise PydanticCustomError("subgroups", "{message}", {"message": str(exc)}) from None
+    return value
+
+
+_Subgroups = Annotated[tuple[Str, ...], BeforeValidator(_as_list), AfterValidator(_subgroup_specs)]
+
+
 def _words(text):
     """How an error names what a field must be, where its type alone does not say it."""
     return {"json_schema_extra": {"words": text}}
@@ -135,6 +149,11 @@ class StudySection:
     intended_use: Optional[Str] = Field(
         None, description="free text for the report's TRIPOD+AI section: the intended use and users of the model "
         "(item 3c). Descriptive: not part of any cache key")
+    subgroups: _Subgroups = Field(
+        (), description="manifest columns whose subgroups get the test set's held-out statistics (table heldout_subgroups, "
+        "TRIPOD+AI 14, 23a): COLUMN for a categorical or text column, COLUMN:EDGES for a numeric one (e.g. age:40,60 "
+        "gives <40, [40, 60), ≥60; bands are left-closed). Descriptive estimates, no subgroup p-values. Part of the "
+        "subgroups stage's cache key only")
 
 
 def _clinical_factors(value):

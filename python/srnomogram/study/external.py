@@ -174,6 +174,10 @@ def _apply_stages(run: ApplyRun, with_stats: bool) -> list[Stage]:
     stages = [s.applied(extra_key=key) for s in build_stages(run.cfg) if s.apply is not None]
     if with_stats:
         stages.append(statistics_stage())
+        if run.options.get("by"):
+            from .stages.subgroups import external_subgroups_stage
+
+            stages.append(external_subgroups_stage())
     return stages
 
 
@@ -214,7 +218,7 @@ def _prepare(study_dir, manifest, out, need_label, options):
 
 
 def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "lesion", bootstraps: int = 1000,
-             dca_bootstraps: int = 500, jobs=None, device: str = "auto", force=(), scheduler=None) -> Path:
+             dca_bootstraps: int = 500, jobs=None, device: str = "auto", force=(), scheduler=None, by=()) -> Path:
     """External validation of a finished study on a labelled manifest; returns ``OUT/report.html``.
 
     Parameters
@@ -247,16 +251,25 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "l
         Dask scheduler address (``tcp://host:8786``) for the per-lesion work (see the module notes);
         None reads ``$DASK_SCHEDULER_ADDRESS``, ``"local"`` runs here. The study, the manifest's
         images and ``out`` must be on a filesystem the workers share, at the same paths.
+    by : iterable of str
+        Subgroup variables, columns of ``manifest``: ``COLUMN`` (categorical or text) or ``COLUMN:EDGES``
+        (numeric, left-closed bands, e.g. ``age:40,60``); each model's statistics per subgroup, with CIs from a
+        bootstrap over the subgroup's patients, go to the table ``external_subgroups``
+        (:mod:`srnomogram.study.subgroups`; no subgroup p-values).
     """
+    from .subgroups import check_manifest_subgroups, parse_subgroups
+
     if unit not in UNITS:
         raise param_error("unit", "validate", "'lesion' or 'patient'", unit)
     for name, v in (("bootstraps", bootstraps), ("dca_bootstraps", dca_bootstraps)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < (1 if name == "bootstraps" else 0):
             raise param_error(name, "validate", "an int >= 1" if name == "bootstraps" else "an int >= 0", v)
     opts = {"recalibrate": bool(recalibrate), "unit": unit, "bootstraps": int(bootstraps),
-            "dca_bootstraps": int(dca_bootstraps), "jobs": jobs, "device": device, "scheduler": scheduler}
+            "dca_bootstraps": int(dca_bootstraps), "jobs": jobs, "device": device, "scheduler": scheduler,
+            "by": [str(s) for s in parse_subgroups(by)]}
     # -o STUDY_DIR would replace the study's own report.html and run_log.json and mix into its stages/
     check_output_dir(out, "-o/--output", outside={STUDY_FOLDER: study_dir})
+    check_manifest_subgroups(manifest, opts["by"], "--by", unit)  # a missing or unbanded column: before any work
     run = _prepare(study_dir, manifest, out, True, opts)
     run.options["force"] = tuple(force)
     with output_lock(run.out, "validate"):  # one writer per output folder

@@ -94,6 +94,10 @@ def _run_study(cfg, out: Path, force) -> Path:
         from .._threads import set_threads
 
         set_threads(cfg.study.threads)
+    if cfg.study.subgroups:  # a subgroup column the manifest lacks is said before any stage runs
+        from .subgroups import check_manifest_subgroups
+
+        check_manifest_subgroups(cfg.cohort.manifest, cfg.study.subgroups, "study.subgroups")
     out.mkdir(parents=True, exist_ok=True)
     cfg.write(out / "resolved_config.yaml")
     seed_everything(cfg.study.seed)
