@@ -512,7 +512,7 @@ def _config_error(exc: ValidationError) -> ConfigError:
             return _unknown("", section, list(SECTIONS))
         return _unknown(f"{section}.", rest[0], list(_schema(section)))
     ctx, got = err.get("ctx") or {}, err["input"]
-    if err["type"] == "clinical":  # ClinicalFactor's own one-line message
+    if err["type"] in ("clinical", "subgroups"):  # ClinicalFactor's and the subgroups' own one-line messages
         return ConfigError(ctx["message"])
     if err["type"] == "config":  # raised by a validator above, in its own words
         words = ctx["words"]

@@ -71,6 +71,10 @@ def run_study(cfg, force=(), progress=None) -> Path:
     folder's lock (:func:`srnomogram.utils.output_lock`) is held while it runs: a second run on the same
     folder raises :class:`~srnomogram.errors.OutputInUseError`.
     """
+    if cfg.study.subgroups:  # a subgroup column the manifest lacks is said before anything is written
+        from .subgroups import check_manifest_subgroups
+
+        check_manifest_subgroups(cfg.cohort.manifest, cfg.study.subgroups, "study.subgroups")
     out = Path(cfg.study.output)
     with output_lock(out, "run"):  # one writer per study folder: a second run is refused in one line
         return _run_study(cfg, out, force)
@@ -94,10 +98,6 @@ def _run_study(cfg, out: Path, force) -> Path:
         from .._threads import set_threads
 
         set_threads(cfg.study.threads)
-    if cfg.study.subgroups:  # a subgroup column the manifest lacks is said before any stage runs
-        from .subgroups import check_manifest_subgroups
-
-        check_manifest_subgroups(cfg.cohort.manifest, cfg.study.subgroups, "study.subgroups")
     out.mkdir(parents=True, exist_ok=True)
     cfg.write(out / "resolved_config.yaml")
     seed_everything(cfg.study.seed)

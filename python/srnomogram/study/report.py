@@ -728,7 +728,7 @@ def main_result_html(cfg, results, board_dir) -> str:
 #: How the TRIPOD+AI checklist names the report's tables.
 CHECKLIST_NAMES = {"table1": "Table 1", "table2": "Table 2", "table_s2": "Table S2",
                    "nomogram_coefficients": "Nomogram and clinical model coefficients", "calibration_summary": "Calibration",
-                   "internal_validation": "Internal validation"}
+                   "internal_validation": "Internal validation", "heldout_subgroups": "Subgroups"}
 
 
 def tripod_checklist(cfg, results, present) -> pd.DataFrame:
@@ -772,7 +772,7 @@ def tripod_checklist(cfg, results, present) -> pd.DataFrame:
         ("12d", "Performance measures (discrimination, calibration, clinical utility)", where("Table 2", "Calibration", "Figures")),
         ("13", "Class imbalance", where("Participant flow", text="none applied; class counts in Participant flow"
                                         if "Participant flow" in present else None)),
-        ("14", "Fairness", todo),
+        ("14", "Fairness", where("Subgroups", text=None if "Subgroups" in present else f"{todo} (setting study.subgroups)")),
         ("15", "Model output and thresholds", where("Nomogram calculator", "Table 2")),
         ("16", "Differences between development and evaluation data", where("Table 1")),
         ("17", "Ethical approval", todo),
@@ -783,7 +783,7 @@ def tripod_checklist(cfg, results, present) -> pd.DataFrame:
         ("20b", "Characteristics of the participants", where("Table 1")),
         ("21", "Numbers of participants and events in each analysis", where("Participant flow", "Sample size")),
         ("22", "Full model specification", where("Nomogram and clinical model coefficients", "Nomogram calculator")),
-        ("23a", "Performance with confidence intervals", where("Main result", "Table 2", "Calibration")),
+        ("23a", "Performance with confidence intervals", where("Main result", "Table 2", "Calibration", "Subgroups")),
         ("24", "Model updating", todo),
         ("25", "Interpretation", where("Main result", text=f"Main result (estimates); {todo}" if "Main result" in present else None)),
         ("26", "Limitations", where("Main result", text=f"Main result: Caveats; {todo}" if "Main result" in present else None)),

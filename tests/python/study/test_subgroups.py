@@ -115,3 +115,43 @@ def test_each_subgroup_row_equals_the_whole_cohort_function_on_that_subgroup_alo
         checked += 1
     assert checked == 2 * (2 + 3)  # centres A and B, three age bands, two models
     assert set(t.loc[t["subgroup"].isin(["C", MISSING]), "method"]) == {"none"} and len(t) == 2 * (3 + 4)
+
+
+def test_study_subgroups_are_checked_when_the_config_loads_and_leave_the_config_hash_alone():
+    from srnomogram.errors import ConfigError
+    from srnomogram.study.config import config_from_dict
+
+    base = {"cohort": {"manifest": "m.csv"}}
+    cfg = config_from_dict({**base, "study": {"subgroups": ["centre", "age:40,60"]}})
+    assert cfg.study.subgroups == ("centre", "age:40,60")
+    assert config_from_dict({**base, "study": {"subgroups": "centre"}}).study.subgroups == ("centre",)
+    assert cfg.config_hash == config_from_dict(base).config_hash  # reporting only: no stage but its own reruns
+    with pytest.raises(ConfigError, match=r"study.subgroups 'age:60,40': the band edges after ':' must be increasing") as e:
+        config_from_dict({**base, "study": {"subgroups": ["age:60,40"]}})
+    assert "\n" not in str(e.value)
+
+
+def test_a_study_subgroup_column_the_manifest_lacks_is_refused_before_any_stage_runs(tmp_path):
+    from srnomogram.data import demo_cohort
+    from srnomogram.study import run_study
+    from srnomogram.study.config import config_from_dict
+
+    man = demo_cohort(tmp_path / "cohort", n=8, seed=0, n_volumes=0)
+    out = tmp_path / "out"
+    for by, words in ((["birads"], r"manifest.csv has no column 'birads' \(study.subgroups birads\)"),
+                      (["age"], r"column 'age' is numeric, so study.subgroups needs its band edges: give age:EDGES")):
+        cfg = config_from_dict({"cohort": {"manifest": str(man)}, "study": {"output": str(out), "subgroups": by}})
+        with pytest.raises(InputError, match=words):
+            run_study(cfg)
+        assert not out.exists()
+
+
+def test_the_tripod_checklist_points_items_14_and_23a_to_the_subgroup_table():
+    from srnomogram.study.config import config_from_dict
+    from srnomogram.study.report import tripod_checklist
+
+    cfg = config_from_dict({"cohort": {"manifest": "m.csv"}})
+    where = tripod_checklist(cfg, {}, {"Main result", "Table 2", "Subgroups"}).set_index("item")["where the report answers it"]
+    assert where["14"] == "Subgroups" and where["23a"] == "Main result, Table 2, Subgroups"
+    where = tripod_checklist(cfg, {}, {"Main result"}).set_index("item")["where the report answers it"]
+    assert where["14"] == "to be completed by the authors (setting study.subgroups)"

@@ -58,7 +58,7 @@ def heldout_subgroups_stage(cfg) -> Stage:
     """The ``subgroups`` stage of a study with ``study.subgroups`` (after ``application``, which it does not change)."""
     return Stage("subgroups", run_heldout_subgroups, deps=("split", "table2", "nomogram"), sections=("nomogram",),
                  extra_key=_heldout_key, version="1",
-                 pins=(Pin("heldout_subgroups", section="tables", order=125, title=HELDOUT_TITLE),))
+                 pins=(Pin("heldout_subgroups", section="tables", order=115, title=HELDOUT_TITLE),))
 
 
 # --------------------------------------------------------------------------------- srnomogram validate --by
