@@ -155,3 +155,18 @@ def test_the_tripod_checklist_points_items_14_and_23a_to_the_subgroup_table():
     assert where["14"] == "Subgroups" and where["23a"] == "Main result, Table 2, Subgroups"
     where = tripod_checklist(cfg, {}, {"Main result"}).set_index("item")["where the report answers it"]
     assert where["14"] == "to be completed by the authors (setting study.subgroups)"
+
+
+def test_validate_by_refuses_a_bad_subgroup_in_one_line_before_writing_anything(tmp_path, capsys):
+    from srnomogram.cli import main
+    from srnomogram.data import demo_cohort
+
+    man = demo_cohort(tmp_path / "c", n=8, seed=0, n_volumes=0)
+    out = tmp_path / "out"
+    for by, words in (("age", "column 'age' is numeric, so --by needs its band edges: give age:EDGES, e.g. age:40,60"),
+                      ("birads", "manifest.csv has no column 'birads' (--by birads)"),
+                      ("age:x", "--by 'age:x': the band edges after ':' must be increasing numbers")):
+        assert main(["validate", str(tmp_path / "study"), str(man), "-o", str(out), "--by", "max_diameter_cm:2", "--by", by]) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and "\n" not in err
+        assert not out.exists()
