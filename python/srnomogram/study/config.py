@@ -52,7 +52,8 @@ TRAIN_SCORES = ("cross_fitted", "cross_validated", "fitted")  # cross_validated:
 RECIPES = ("default", "paper")
 #: What ``study.recipe: paper`` sets: the paper's two choices (Yang & Ma), each weaker than the default.
 PAPER_RECIPE = {"best_model_rule": "test_auc", "train_score": "fitted"}
-#: Free-text settings that describe the study for the report; they change no result, so no cache key holds them.
+#: Free-text settings that describe the study for the report; they change no result, so no cache key holds them
+#: (``study.subgroups`` adds a table, which only its own stage's key holds).
 DESCRIPTIVE = {"study": ("intended_use", "recipe", "threads", "subgroups"), "cohort": ("outcome", "source")}
 MODEL_IMAGES = ("or", "sr")
 _DEEP = _Deep().get_params()  # deep defaults: the estimator's signature is where they are written

@@ -366,6 +366,10 @@ def methods_text(run: ApplyRun, info: dict) -> str:
         f"curve and rms::val.prob statistics, the Brier score, the Hosmer–Lemeshow test ({app['hl_groups']} groups), "
         "decision curves, and accuracy, sensitivity, specificity, PPV and NPV at its frozen training Youden cut-off."
     )
+    if run.options.get("by"):
+        parts.append(f"Every model was also assessed within the subgroups of {', '.join(run.options['by'])} (numeric columns "
+                     "in left-closed bands), each subgroup alone, with CIs from a bootstrap over its own patients; these "
+                     "estimates are descriptive and no subgroup p-values were computed.")
     if run.options.get("recalibrate"):
         parts.append("A logistic recalibration (intercept and slope refitted on the external cohort) is reported "
                      "separately; its figures are apparent on this cohort, not external.")

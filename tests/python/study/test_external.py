@@ -789,7 +789,7 @@ def test_validate_by_gives_each_subgroup_the_statistics_of_its_lesions_alone(stu
         assert not (tmp_path / "bad").exists()  # checked before any work
     report = validate(study, p, tmp_path / "sub", bootstraps=20, dca_bootstraps=0, by=["centre", "age:50"])
     t = pd.read_csv(tmp_path / "sub" / "tables" / "external_subgroups.csv")
-    assert list(t.columns) == [*COLUMNS, "unit"] and (t["unit"] == "lesion").all()
+    assert list(t.columns) == [*COLUMNS, "unit"] and (t["unit"] == "lesion-level").all()
     app = json.loads((study / "stages" / "application" / "application.json").read_text())
     assert {app["best_model"]["model"], "clinical", "nomogram", "or_lr", "or_svm"} <= set(t["model"])
     for _, part in t.groupby(["subgroup_variable", "model"]):
@@ -800,7 +800,8 @@ def test_validate_by_gives_each_subgroup_the_statistics_of_its_lesions_alone(stu
     groups = {"centre": rows["centre"], "age:50": subgroups_of(rows["age"], parse_subgroup("age:50")).astype(str)}
     assert _subgroup_rows_equal_external_validation(t, data, groups, patient_ids(rows).to_numpy(), 20,
                                                     int(app["bootstrap_seed"])) >= 10
-    assert "External statistics per subgroup" in report.read_text(encoding="utf-8")
+    text = report.read_text(encoding="utf-8")
+    assert "External statistics per subgroup" in text and "within the subgroups of centre, age:50 (numeric columns" in text
 
 
 @slow

@@ -78,14 +78,14 @@ def run_external_subgroups(ctx):
     unit = run.options.get("unit", "lesion")
     pid = patient_ids(scores)
     groups = _groups(specs, cohort, scores["case_id"], run.manifest, "--by")
-    data, _, _ = _units(scores, unit, models, pid)
+    data, _, estimand = _units(scores, unit, models, pid)
     if unit == "patient":
         groups, patients = patient_subgroups(groups, pid), data["patient_id"].to_numpy()
     else:
         patients = pid.to_numpy()
     table = subgroup_table(data, groups, models, patients, bootstraps=run.options.get("bootstraps", 1000),
                            seed=int(app["bootstrap_seed"]), conf_level=1 - float(app.get("alpha", 0.05)))
-    ctx.write_table("external_subgroups", table.assign(unit=unit))
+    ctx.write_table("external_subgroups", table.assign(unit=estimand))  # as the other external tables name it
 
 
 def _external_key(run, results):
