@@ -85,11 +85,12 @@ def render() -> str:
 
 
 def render_pins() -> str:
-    """Every pin of a study with every stage on (SR, radiomics, both CNNs on OR and SR, repeated splits)."""
+    """Every pin of a study with every stage on (SR, radiomics, both CNNs on OR and SR, repeated splits, subgroups)."""
     config = _import_config()
     from srnomogram.study.pipeline import study_stages
 
-    cfg = config.config_from_dict({"cohort": {"manifest": "manifest.csv"}, "validation": {"repeats": 2}})
+    cfg = config.config_from_dict({"cohort": {"manifest": "manifest.csv"}, "validation": {"repeats": 2},
+                                   "study": {"subgroups": ["centre"]}})
     rows = ["| stage | pin | kind | in the report | title |", "| --- | --- | --- | --- | --- |"]
     for stage in study_stages(cfg):
         for pin in stage.pins:

@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                "srnomogram.parallel", "srnomogram.board", "srnomogram.stats")),
     ("areas", ("srnomogram.sr.*", "srnomogram.radiomics.*", "srnomogram.deep.*")),
     ("study", ("srnomogram.study",)),
+    ("study.subgroups", ("srnomogram.study.subgroups",)),
     ("study.config", ("srnomogram.study.config",)),
     ("study.folders", ("srnomogram.study.folders",)),
     ("study.cache", ("srnomogram.study.cache",)),
@@ -45,9 +46,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("study.pipeline", ("srnomogram.study.pipeline",)),
     ("study.external", ("srnomogram.study.external",)),
     ("study.demo", ("srnomogram.study.demo",)),
+    ("study.update", ("srnomogram.study.update",)),
     ("cli", ("srnomogram.cli", "srnomogram.__main__", "srnomogram.data._cli", "srnomogram.sr._cli",
              "srnomogram.radiomics._cli", "srnomogram.deep._cli", "srnomogram.study._cli",
-             "srnomogram.study._external_cli")),
+             "srnomogram.study._external_cli", "srnomogram.study._update_cli")),
 ]
 #: Layers whose ``pkg.*`` groups stand side by side: they may not import each other.
 SIDE_BY_SIDE = {"areas"}

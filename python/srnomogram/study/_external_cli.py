@@ -30,6 +30,10 @@ def register(subparsers):
     v.add_argument("--strict", action="store_true",
                    help="refuse a cohort with lesions of the study's own cohort (an identical image file or a shared "
                         "case_id); without it they are a warning in the log and the report")
+    v.add_argument("--by", action="append", default=[], metavar="COLUMN[:EDGES]",
+                   help="statistics per subgroup of this manifest column (repeatable; table external_subgroups): COLUMN "
+                        "for a categorical or text column, COLUMN:EDGES for a numeric one, e.g. age:40,60 for <40, "
+                        "[40, 60), >=60 (left-closed bands). CIs: bootstrap over each subgroup's patients; no p-values")
     v.add_argument("--dca-bootstraps", type=int, default=500, help="bootstrap resamples of the decision-curve CIs (default 500; 0: none)")
     _common(v)
     v.set_defaults(func=_validate)
@@ -75,7 +79,7 @@ def _validate(args):
     print(validate(args.study, args.manifest, args.output, recalibrate=args.recalibrate, unit=args.unit,
                    bootstraps=args.bootstraps, dca_bootstraps=args.dca_bootstraps, jobs=args.jobs, device=args.device,
                    force=args.force, scheduler=args.scheduler, strict=args.strict,
-                   centre_reference=args.centre_reference))
+                   centre_reference=args.centre_reference, by=args.by))
     return 0
 
 

@@ -179,6 +179,9 @@ class ApplyRun:
     need_label: bool
     options: dict = field(default_factory=dict)
     cfg: object = None  # the study's resolved config (StudyConfig): its stages, titles and settings
+    #: The applied stage list (set by :func:`_run_stages`), for a stage that runs part of it on another manifest
+    #: (the radiomics models stage on a centre's reference sample).
+    applied: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
         if self.cfg is None:
@@ -196,6 +199,10 @@ def _apply_stages(run: ApplyRun, with_stats: bool) -> list[Stage]:
     stages = [s.applied(extra_key=key) for s in build_stages(run.cfg) if s.apply is not None]
     if with_stats:
         stages.append(statistics_stage())
+        if run.options.get("by"):
+            from .stages.subgroups import external_subgroups_stage
+
+            stages.append(external_subgroups_stage())
     return stages
 
 
@@ -203,6 +210,7 @@ def _run_stages(run: ApplyRun, with_stats: bool):
     """Run the applied stages; to validate, each finished stage pins what it declares on ``OUT/board``
     (the study's publisher, with the external run's provenance)."""
     stages = _apply_stages(run, with_stats)
+    run.applied = stages
     on_done = publisher(run.cfg, run.out / "board", metadata=_board_metadata(run)) if with_stats else None
     runner = Runner(run, stages, force=run.options.get("force", ()), root=run.out / "stages", on_done=on_done)
     return runner, stages, runner.run()

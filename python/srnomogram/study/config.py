@@ -53,8 +53,9 @@ TRAIN_SCORES = ("cross_fitted", "cross_validated", "fitted")  # cross_validated:
 RECIPES = ("default", "paper")
 #: What ``study.recipe: paper`` sets: the paper's two choices (Yang & Ma), each weaker than the default.
 PAPER_RECIPE = {"best_model_rule": "test_auc", "train_score": "fitted"}
-#: Free-text settings that describe the study for the report; they change no result, so no cache key holds them.
-DESCRIPTIVE = {"study": ("intended_use", "recipe", "threads"), "cohort": ("outcome", "source")}
+#: Free-text settings that describe the study for the report; they change no result, so no cache key holds them
+#: (``study.subgroups`` adds a table, which only its own stage's key holds).
+DESCRIPTIVE = {"study": ("intended_use", "recipe", "threads", "subgroups"), "cohort": ("outcome", "source")}
 #: Settings added after studies were run, with the value that does what the study did before them: at that
 #: value they are left out of every hash, so that adding them left the hashes of earlier studies unchanged.
 # Settings added after studies were published, at the default that reproduces those studies: left out of the
@@ -119,6 +120,20 @@ def _registered_networks(value):
 _Networks = Annotated[tuple[Str, ...], BeforeValidator(_as_list), Field(min_length=1), AfterValidator(_registered_networks)]
 
 
+def _subgroup_specs(value):
+    """``study.subgroups`` entries, each ``COLUMN`` or ``COLUMN:EDGES`` (:func:`srnomogram.study.subgroups.parse_subgroups`)."""
+    from .subgroups import parse_subgroups
+
+    try:
+        parse_subgroups(value, "study.subgroups")
+    except InputError as exc:  # already one line naming the entry: keep its words (_config_error)
+        raise PydanticCustomError("subgroups", "{message}", {"message": str(exc)}) from None
+    return value
+
+
+_Subgroups = Annotated[tuple[Str, ...], BeforeValidator(_as_list), AfterValidator(_subgroup_specs)]
+
+
 def _words(text):
     """How an error names what a field must be, where its type alone does not say it."""
     return {"json_schema_extra": {"words": text}}
@@ -171,6 +186,11 @@ class StudySection:
         if value is not None and value not in RADIOMICS_METHODS and value not in _NETWORKS:
             raise PydanticCustomError("config", "{words}", {"words": _FAMILY_WORDS})
         return value
+    subgroups: _Subgroups = Field(
+        (), description="manifest columns whose subgroups get the test set's held-out statistics (table heldout_subgroups, "
+        "TRIPOD+AI 14, 23a): COLUMN for a categorical or text column, COLUMN:EDGES for a numeric one (e.g. age:40,60 "
+        "gives <40, [40, 60), ≥60; bands are left-closed). Descriptive estimates, no subgroup p-values. Part of the "
+        "subgroups stage's cache key only")
 
 
 def _clinical_factors(value):
@@ -567,7 +587,7 @@ def _config_error(exc: ValidationError) -> ConfigError:
             return _unknown("", section, list(SECTIONS))
         return _unknown(f"{section}.", rest[0], list(_schema(section)))
     ctx, got = err.get("ctx") or {}, err["input"]
-    if err["type"] == "clinical":  # ClinicalFactor's own one-line message
+    if err["type"] in ("clinical", "subgroups"):  # ClinicalFactor's and the subgroups' own one-line messages
         return ConfigError(ctx["message"])
     if err["type"] == "config":  # raised by a validator above, in its own words
         words = ctx["words"]

@@ -92,7 +92,7 @@ def _claim(run: ApplyRun, command: str, option: str):
 
 def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "lesion", bootstraps: int = 1000,
              dca_bootstraps: int = 500, jobs=None, device: str = "auto", force=(), scheduler=None,
-             strict: bool = False, centre_reference=None) -> Path:
+             strict: bool = False, centre_reference=None, by=()) -> Path:
     """External validation of a finished study on a labelled manifest; returns ``OUT/report.html``.
 
     Parameters
@@ -136,7 +136,14 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "l
         ``manifest`` that it was not fitted on from an unlabelled reference sample of that centre: by
         default the cohort itself (its features and centre column only, never its labels); this manifest
         (labels not read) instead. A centre of the study's training keeps its frozen parameters.
+    by : iterable of str
+        Subgroup variables, columns of ``manifest``: ``COLUMN`` (categorical or text) or ``COLUMN:EDGES``
+        (numeric, left-closed bands, e.g. ``age:40,60``); each model's statistics per subgroup, with CIs from a
+        bootstrap over the subgroup's patients, go to the table ``external_subgroups``
+        (:mod:`srnomogram.study.subgroups`; no subgroup p-values).
     """
+    from .subgroups import check_manifest_subgroups, parse_subgroups
+
     if unit not in UNITS:
         raise param_error("unit", "validate", "'lesion' or 'patient'", unit)
     for name, v in (("bootstraps", bootstraps), ("dca_bootstraps", dca_bootstraps)):
@@ -144,9 +151,10 @@ def validate(study_dir, manifest, out, recalibrate: bool = False, unit: str = "l
             raise param_error(name, "validate", "an int >= 1" if name == "bootstraps" else "an int >= 0", v)
     opts = {"recalibrate": bool(recalibrate), "unit": unit, "bootstraps": int(bootstraps),
             "dca_bootstraps": int(dca_bootstraps), "jobs": jobs, "device": device, "scheduler": scheduler,
-            "strict": bool(strict)}
+            "strict": bool(strict), "by": [str(s) for s in parse_subgroups(by)]}
     # -o STUDY_DIR would replace the study's own report.html and run_log.json and mix into its stages/
     check_output_dir(out, "-o/--output", outside={STUDY_FOLDER: study_dir})
+    check_manifest_subgroups(manifest, opts["by"], "--by", unit)  # a missing or unbanded column: before any work
     run = _prepare(study_dir, manifest, out, True, opts)
     run.options.update(_reference_option(run.study, centre_reference))
     run.options["force"] = tuple(force)
@@ -273,6 +281,10 @@ def methods_text(run: ApplyRun, info: dict) -> str:
         f"curve and rms::val.prob statistics, the Brier score, the Hosmer–Lemeshow test ({app['hl_groups']} groups), "
         "decision curves, and accuracy, sensitivity, specificity, PPV and NPV at its frozen training Youden cut-off."
     )
+    if run.options.get("by"):
+        parts.append(f"Every model was also assessed within the subgroups of {', '.join(run.options['by'])} (numeric columns "
+                     "in left-closed bands), each subgroup alone, with CIs from a bootstrap over its own patients; these "
+                     "estimates are descriptive and no subgroup p-values were computed.")
     if run.options.get("recalibrate"):
         parts.append("A logistic recalibration (intercept and slope refitted on the external cohort) is reported "
                      "separately; its figures are apparent on this cohort, not external.")

@@ -37,6 +37,10 @@ def run_study(cfg, force=(), progress=None) -> Path:
     :class:`~srnomogram.errors.OutputOwnerError`; its lock is held while it runs: a second run on the same
     folder raises :class:`~srnomogram.errors.OutputInUseError`.
     """
+    if cfg.study.subgroups:  # a subgroup column the manifest lacks is said before anything is written
+        from .subgroups import check_manifest_subgroups
+
+        check_manifest_subgroups(cfg.cohort.manifest, cfg.study.subgroups, "study.subgroups")
     from .folders import Owner, claim_output
 
     out = Path(cfg.study.output)

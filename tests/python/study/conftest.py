@@ -52,7 +52,7 @@ def study(tmp_path_factory):
     test_update.py); they only read it. Its output folder."""
     root = tmp_path_factory.mktemp("ext_study")
     run_small_study(root, {
-        "study": {"name": "tiny"},
+        "study": {"name": "tiny", "subgroups": ["age:50"]},  # held-out statistics per age band (heldout_subgroups)
         "sr": {"params": {"iterations": 4, "patch_size": 32, "batch_size": 4, "channels": 8, "blocks": 1, "device": "cpu"}},
         "radiomics": {"jobs": 1},
         "deep": {"archs": ["mobilenet_v2"], "images": ["or"], "weights": "none", "epochs": 3, "batch_size": 8, "lr": 0.01, "device": "cpu",

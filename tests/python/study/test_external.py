@@ -842,3 +842,81 @@ def test_the_external_figures_are_drawn_in_r_from_the_board_alone(tmp_path):
     for path in figs.values():
         with Image.open(path) as im:
             assert im.format == "PNG" and min(im.size) > 1000  # 300 dpi
+
+
+def _subgroup_rows_equal_external_validation(table, data, groups, patients, bootstraps, seed):
+    """Every row of a subgroup table: its counts, and its AUC, calibration-in-the-large and slope equal to
+    R's external_validation on that subgroup's rows alone (its CIs: the same call with the subgroup's patients)."""
+    from srnomogram import metrics, stats
+    from srnomogram.data.manifest import patient_codes
+
+    estimated = 0
+    for r in table.itertuples():
+        keep = (groups[r.subgroup_variable] == r.subgroup).to_numpy()
+        y, s = data["label"].to_numpy(float)[keep], data[r.model].to_numpy(float)[keep]
+        assert (r.n, r.events, r.n_patients) == (keep.sum(), y.sum(), len(set(patients[keep])))
+        if r.events in (0, r.n):
+            assert np.isnan([r.auc, r.citl, r.slope]).all() and r.method == "none"
+            continue
+        ev = stats.external_validation(y, s, cluster=[int(c) for c in patient_codes(patients[keep])], B=bootstraps,
+                                       seed=seed).summary().iloc[0]
+        for k in ("auc", "auc_lower", "auc_upper", "citl", "citl_lower", "citl_upper", "slope", "slope_lower", "slope_upper", "brier"):
+            assert getattr(r, k) == pytest.approx(float(ev[k]), abs=1e-10), k
+        assert r.auc == pytest.approx(metrics.roc_auc(y, s), abs=1e-10)
+        estimated += 1
+    return estimated
+
+
+@slow
+def test_validate_by_gives_each_subgroup_the_statistics_of_its_lesions_alone(study, external_cohort, tmp_path):
+    from srnomogram import validate
+    from srnomogram.data.manifest import patient_ids
+    from srnomogram.study.subgroups import COLUMNS, parse_subgroup, subgroups_of
+
+    m = pd.read_csv(external_cohort, dtype={"case_id": str})
+    m["patient_id"] = [f"p{i // 2}" for i in range(len(m))]  # pairs of lesions of one patient
+    m["centre"] = ["north" if (i // 2) % 3 else "south" for i in range(len(m))]  # one centre per patient
+    p = external_cohort.parent / "centres.csv"
+    m.to_csv(p, index=False)
+    for by, words in ((["birads"], r"centres.csv has no column 'birads' \(--by birads\)"),
+                      (["centre", "age"], r"column 'age' is numeric, so --by needs its band edges: give age:EDGES")):
+        with pytest.raises(InputError, match=words):
+            validate(study, p, tmp_path / "bad", by=by)
+        assert not (tmp_path / "bad").exists()  # checked before any work
+    report = validate(study, p, tmp_path / "sub", bootstraps=20, dca_bootstraps=0, by=["centre", "age:50"])
+    t = pd.read_csv(tmp_path / "sub" / "tables" / "external_subgroups.csv")
+    assert list(t.columns) == [*COLUMNS, "unit"] and (t["unit"] == "lesion-level").all()
+    app = json.loads((study / "stages" / "application" / "application.json").read_text())
+    assert {app["best_model"]["model"], "clinical", "nomogram", "or_lr", "or_svm"} <= set(t["model"])
+    for _, part in t.groupby(["subgroup_variable", "model"]):
+        assert part["n"].sum() == 40 and part["events"].sum() == m["label"].sum()
+    assert set(t.loc[t["subgroup_variable"] == "age:50", "subgroup"]) <= {"<50", "≥50"}
+    data = pd.read_csv(tmp_path / "sub" / "tables" / "external_scores_used.csv", dtype={"case_id": str})
+    rows = m.set_index("case_id").loc[data["case_id"]].reset_index()
+    groups = {"centre": rows["centre"], "age:50": subgroups_of(rows["age"], parse_subgroup("age:50")).astype(str)}
+    assert _subgroup_rows_equal_external_validation(t, data, groups, patient_ids(rows).to_numpy(), 20,
+                                                    int(app["bootstrap_seed"])) >= 10
+    text = report.read_text(encoding="utf-8")
+    assert "External statistics per subgroup" in text and "within the subgroups of centre, age:50 (numeric columns" in text
+
+
+@slow
+def test_study_subgroups_give_the_test_set_statistics_per_band_of_its_own_lesions(study):
+    from srnomogram.data.manifest import load_manifest, patient_ids
+    from srnomogram.study.subgroups import parse_subgroup, subgroups_of
+
+    t = pd.read_csv(study / "tables" / "heldout_subgroups.csv")
+    best = json.loads((study / "stages" / "table2" / "best_model.json").read_text())["model"]
+    assert set(t["model"]) == {best, "clinical", "nomogram"} and (t["estimate"] == "held-out").all()
+    preds = pd.read_csv(study / "stages" / "nomogram" / "predictions.csv", dtype={"case_id": str})
+    test = preds[preds["split"] == "test"].reset_index(drop=True)
+    scores = pd.read_csv(study / "stages" / "table2" / "scores.csv", dtype={"case_id": str}).set_index("case_id")
+    data = pd.DataFrame({"label": test["label"], best: scores.loc[test["case_id"], best].to_numpy(),
+                         "clinical": test["risk_clinical"], "nomogram": test["risk_nomogram"]})
+    cohort = load_manifest(study / "stages" / "split" / "cohort.csv").set_index("case_id").loc[test["case_id"]].reset_index()
+    groups = {"age:50": subgroups_of(cohort["age"], parse_subgroup("age:50")).astype(str)}
+    for _, part in t.groupby("model"):
+        assert part["n"].sum() == len(test) and part["events"].sum() == test["label"].sum()
+    seed = json.loads((study / "stages" / "application" / "application.json").read_text())["bootstrap_seed"]
+    _subgroup_rows_equal_external_validation(t, data, groups, patient_ids(cohort).to_numpy(), 20, int(seed))
+    assert "Held-out statistics per subgroup" in (study / "report.html").read_text(encoding="utf-8")

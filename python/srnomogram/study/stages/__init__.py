@@ -157,6 +157,10 @@ def build_stages(cfg) -> list[Stage]:
     from ..freeze import application_stage  # what `srnomogram validate/predict` needs, frozen
 
     stages.append(application_stage(stages))
+    if cfg.study.subgroups:  # after application: reporting only, it changes nothing a finished study applies
+        from .subgroups import heldout_subgroups_stage
+
+        stages.append(heldout_subgroups_stage(cfg))
     from ..main_result import main_result_stage  # the paper's two questions, the TRIPOD+AI flow and sample size
 
     stages.append(main_result_stage(cfg))

@@ -186,16 +186,17 @@ def _reference_features(ctx, run, images) -> tuple[pd.DataFrame, dict, pd.Series
         feats = {im: ctx.inputs[f"radiomics_{im}"].table(f"radiomics_features_{im}").set_index("case_id") for im in images}
         name = Path(run.manifest).name
     else:
-        from ..applying import ApplyRun
+        import dataclasses
+
         from ..cache import Runner
-        from . import build_stages
 
         ref = Path(ref).resolve()
-        sub = ApplyRun(run.study, ref, run.out / "centre_reference", False,
-                       {k: run.options.get(k) for k in ("jobs", "device", "scheduler")}, cfg=run.cfg)
-        key = lambda r, res: {"study": r.study.key, "need_label": False}  # noqa: E731
+        # the same application run (its study and settings) on the reference manifest, in its own folder, through
+        # the run's own applied stages up to the features (keyed by the study, need_label False)
+        sub = dataclasses.replace(run, manifest=ref, out=run.out / "centre_reference", need_label=False,
+                                  options={k: run.options.get(k) for k in ("jobs", "device", "scheduler")})
         wanted = {"split", "sr"} | {f"radiomics_{im}" for im in images}
-        stages = [s.applied(extra_key=key) for s in build_stages(run.cfg) if s.name in wanted and s.apply is not None]
+        stages = [s for s in run.applied if s.name in wanted]
         res = Runner(sub, stages, root=sub.out / "stages").run()
         cohort = _applied_cohort(res["split"])
         feats = {im: res[f"radiomics_{im}"].table(f"radiomics_features_{im}").set_index("case_id") for im in images}
